@@ -1,0 +1,137 @@
+//! The client: a handle on a connection pool that runs commands.
+
+use crate::{Error, Result};
+use redis_commands::{Block, Cmd, Executor, FromValue, ToArgs, Typed};
+use redis_conn::{
+    Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
+};
+use resp_proto::Value;
+use std::time::Duration;
+
+/// Extra wait granted to a blocking command beyond its own server-side timeout, for the
+/// round trip and server scheduling.
+const BLOCKING_MARGIN: Duration = Duration::from_secs(1);
+
+/// A Redis client: cheap to clone, safe to share between threads.
+///
+/// Each command borrows a connection from the client's pool for the length of one request
+/// and returns it at once, as the reference client does. Every command is a method
+/// (from the traits in [`prelude`](crate::prelude)) returning its natural Rust type.
+///
+/// ```no_run
+/// use redis_client::prelude::*;
+/// use redis_client::Redis;
+///
+/// let r = Redis::open("redis://localhost:6379/0")?;
+/// r.set("foo", "bar")?;
+/// assert_eq!(r.get("foo")?.as_deref(), Some(&b"bar"[..]));
+/// # Ok::<(), redis_client::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Redis {
+    pool: ConnectionPool,
+}
+
+/// The reference client's name for the same type.
+pub type StrictRedis = Redis;
+
+impl Redis {
+    /// A client for the server at `url` (see [`ConnectionInfo`] for the forms), with its own
+    /// pool. No connection is opened until the first command.
+    ///
+    /// # Errors
+    /// [`Error::Url`] when the URL is invalid.
+    pub fn open(url: &str) -> Result<Redis> {
+        Ok(Self::from_info(url.parse()?))
+    }
+
+    /// The same as [`Redis::open`], under the reference client's name.
+    ///
+    /// # Errors
+    /// [`Error::Url`] when the URL is invalid.
+    pub fn from_url(url: &str) -> Result<Redis> {
+        Self::open(url)
+    }
+
+    /// A client with its own pool of connections described by `info`.
+    pub fn from_info(info: ConnectionInfo) -> Redis {
+        Self::from_pool(ConnectionPool::with_options(info, PoolOptions::default()))
+    }
+
+    /// A client sharing `pool` with any other client built from it.
+    pub fn from_pool(pool: ConnectionPool) -> Redis {
+        Redis { pool }
+    }
+
+    /// The pool this client takes connections from.
+    pub fn pool(&self) -> &ConnectionPool {
+        &self.pool
+    }
+
+    /// Checks out a connection for direct use; it returns to the pool when dropped.
+    ///
+    /// # Errors
+    /// Pool and connect errors.
+    pub fn get_connection(&self) -> Result<PooledConnection> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs any command given as its arguments and returns the raw reply.
+    ///
+    /// ```no_run
+    /// # let r = redis_client::Redis::open("redis://localhost")?;
+    /// let reply = r.execute_command(("OBJECT", "ENCODING", "foo"))?;
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Connection errors, or [`Error::Server`] when the server answers with an error.
+    pub fn execute_command<A: ToArgs>(&self, args: A) -> Result<Value> {
+        self.run(Typed::new(Cmd::from_args(args)))
+    }
+
+    fn request(&self, cmd: &Cmd) -> Result<Value> {
+        let mut conn = self.pool.get()?;
+        send_and_read(&mut conn, cmd)
+    }
+}
+
+/// Sends one command and reads its reply, waiting past the read timeout for blocking ones.
+pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
+    let mut header = [0u8; 24];
+    let header = cmd.header(&mut header);
+    conn.send(&[header, cmd.body()], 1)?;
+    let timeout = reply_timeout(conn, cmd);
+    match conn.read_reply_timeout(timeout)? {
+        Value::Error(e) => Err(Error::Server(e)),
+        v => Ok(v),
+    }
+}
+
+/// A blocking command may legitimately hold its reply back for its own timeout.
+pub(crate) fn reply_timeout(conn: &Connection, cmd: &Cmd) -> ReplyTimeout {
+    match (cmd.blocking_timeout(), conn.read_timeout()) {
+        (Block::No, _) | (_, None) => ReplyTimeout::Default,
+        (Block::Forever, Some(_)) => ReplyTimeout::Exactly(None),
+        (Block::For(wait), Some(read)) => {
+            ReplyTimeout::Exactly(Some(read.max(wait + BLOCKING_MARGIN)))
+        }
+    }
+}
+
+/// Converts a reply, naming the command in the error.
+pub(crate) fn convert<T: FromValue>(cmd: &Cmd, v: Value) -> Result<T> {
+    T::from_value(v).map_err(|source| Error::Reply {
+        command: cmd.first_word(),
+        source,
+    })
+}
+
+impl Executor for &Redis {
+    type Output<T> = Result<T>;
+
+    fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        let v = self.request(&typed.cmd)?;
+        convert(&typed.cmd, v)
+    }
+}

@@ -1,0 +1,99 @@
+//! The facade's error type: one matchable variant per kind of failure.
+
+use redis_commands::FromValueError;
+use resp_proto::{ErrorCode, ProtocolError, ServerError};
+use std::io;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Everything that can go wrong running a command.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server could not be reached. Nothing was sent; retrying is safe.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address as configured.
+        addr: String,
+        /// The underlying failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection failed while in use (reset, closed by the server). A write may or
+    /// may not have been executed.
+    #[error("connection lost: {0}")]
+    ConnectionLost(#[source] io::Error),
+    /// The connection was already broken by an earlier failure.
+    #[error("connection is broken by an earlier failure")]
+    ConnectionBroken,
+    /// No reply within the read timeout (or no progress writing within the write timeout).
+    #[error("timed out waiting for the server")]
+    Timeout,
+    /// The server sent bytes that are not valid RESP.
+    #[error("invalid reply from the server: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The server answered with an error; [`ServerError::code`] tells which
+    /// (`WRONGTYPE`, `NOSCRIPT` …).
+    #[error("{0}")]
+    Server(ServerError),
+    /// The server refused the credentials.
+    #[error("authentication failed: {0}")]
+    Auth(ServerError),
+    /// No pooled connection became free within the checkout timeout.
+    #[error("connection pool exhausted: no connection free within {0:?}")]
+    PoolExhausted(Duration),
+    /// The URL or a connection setting is invalid.
+    #[error(transparent)]
+    Url(#[from] redis_conn::UrlError),
+    /// The reply does not convert to the type the command method or caller asked for.
+    #[error("reply to {command}: {source}")]
+    Reply {
+        /// The command whose reply it was.
+        command: String,
+        /// What did not fit.
+        #[source]
+        source: FromValueError,
+    },
+}
+
+impl Error {
+    /// The server's error code, for [`Error::Server`] and [`Error::Auth`].
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Server(e) | Error::Auth(e) => Some(e.code()),
+            _ => None,
+        }
+    }
+
+    /// True when the connection it happened on is unusable.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionLost(_)
+                | Error::ConnectionBroken
+                | Error::Timeout
+                | Error::Protocol(_)
+        )
+    }
+}
+
+impl From<redis_conn::Error> for Error {
+    fn from(e: redis_conn::Error) -> Self {
+        use redis_conn::Error as C;
+        match e {
+            C::Connect { addr, source } => Error::Connect { addr, source },
+            C::Io(e) => Error::ConnectionLost(e),
+            C::Timeout => Error::Timeout,
+            C::Protocol(e) => Error::Protocol(e),
+            C::Server(e) => Error::Server(e),
+            C::Auth(e) => Error::Auth(e),
+            C::Broken => Error::ConnectionBroken,
+            C::PoolExhausted(d) => Error::PoolExhausted(d),
+            C::Url(e) => Error::Url(e),
+            other => Error::ConnectionLost(io::Error::other(other.to_string())),
+        }
+    }
+}
+
+/// The facade's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,46 @@
+//! A Redis client for Rust: every command as a method returning its natural type, a
+//! thread-safe connection pool, and the protocol underneath exposed for those who want it.
+//!
+//! ```no_run
+//! use redis_client::prelude::*;
+//! use redis_client::Redis;
+//!
+//! let r = Redis::open("redis://localhost:6379/0")?;
+//! assert!(r.set("foo", "bar")?);
+//! let value = r.get("foo")?; // Option<Bytes>
+//! assert_eq!(value.as_deref(), Some(&b"bar"[..]));
+//! # Ok::<(), redis_client::Error>(())
+//! ```
+//!
+//! The pieces, each usable alone: [`resp_proto`] (values and codec), [`redis_conn`]
+//! (connections, URLs, pool), [`redis_commands`] (command definitions and reply types).
+//!
+//! # What this crate does not do
+//! `SELECT` is not a client method: the database is part of the connection settings, so
+//! a pooled connection never carries a choice made by someone else. Use a dedicated
+//! [`Connection`] to switch databases.
+//!
+//! # Crate features
+//! None yet.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod error;
+
+pub use bytes::Bytes;
+pub use client::{Redis, StrictRedis};
+pub use error::{Error, Result};
+pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
+pub use redis_conn::{
+    Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,
+    Protocol, Transport, UrlError,
+};
+pub use resp_proto::{ErrorCode, ServerError, Value};
+pub use {redis_commands, redis_conn, resp_proto};
+
+/// Every command trait: `use redis_client::prelude::*;` makes all commands callable.
+pub mod prelude {
+    pub use redis_commands::prelude::*;
+}

@@ -1,0 +1,427 @@
+//! A command being built: its encoded arguments, where its keys are, and its facts.
+
+use bytes::{Bytes, BytesMut};
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::time::Duration;
+
+/// Facts about a command that decide how it may be sent and retried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Flags(u8);
+
+impl Flags {
+    /// No special facts.
+    pub const NONE: Flags = Flags(0);
+    /// Reads data and changes nothing: safe to retry.
+    pub const READONLY: Flags = Flags(1);
+    /// May block on the server (BLPOP, XREAD BLOCK, WAIT …); its wait comes from
+    /// [`Cmd::blocking_timeout`].
+    pub const BLOCKING: Flags = Flags(2);
+    /// Administrative or connection-scoped (CONFIG, CLIENT, DEBUG …).
+    pub const ADMIN: Flags = Flags(4);
+
+    /// Both sets of facts.
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// True if every fact in `other` is in `self`.
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        self.union(rhs)
+    }
+}
+
+/// How long a blocking command may wait on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    /// Does not block.
+    No,
+    /// Blocks up to this long.
+    For(Duration),
+    /// Blocks until it is served (a timeout argument of 0).
+    Forever,
+}
+
+/// A command: name, encoded arguments and facts. Built by the command functions in
+/// [`crate::cmd`] or by hand with [`Cmd::new`] for anything else.
+///
+/// Arguments are encoded as RESP bulk strings as they are added, so sending a command
+/// copies its bytes once, into the socket.
+///
+/// ```
+/// use redis_commands::Cmd;
+/// let mut cmd = Cmd::new("SET");
+/// cmd.key("greeting").arg("hello").arg(42);
+/// assert_eq!(cmd.argc(), 4);
+/// assert_eq!(cmd.keys().collect::<Vec<_>>(), vec![&b"greeting"[..]]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    name: &'static str,
+    flags: Flags,
+    block: Block,
+    argc: usize,
+    body: BytesMut,
+    /// Byte ranges in `body` of the arguments that are keys (payload only).
+    keys: Vec<Range<usize>>,
+}
+
+impl Cmd {
+    /// A command whose first argument is `name` (which may hold a subcommand, e.g.
+    /// `"CONFIG GET"`: each word becomes one argument).
+    pub fn new(name: &'static str) -> Self {
+        let mut cmd = Cmd {
+            name,
+            flags: Flags::NONE,
+            block: Block::No,
+            argc: 0,
+            body: BytesMut::new(),
+            keys: Vec::new(),
+        };
+        for word in name.split(' ') {
+            cmd.push_arg(word.as_bytes());
+        }
+        cmd
+    }
+
+    /// A command built from arguments alone, name included (the dynamic path).
+    pub fn from_args<A: ToArgs>(args: A) -> Self {
+        let mut cmd = Cmd {
+            name: "",
+            flags: Flags::NONE,
+            block: Block::No,
+            argc: 0,
+            body: BytesMut::new(),
+            keys: Vec::new(),
+        };
+        args.write_args(&mut cmd);
+        cmd
+    }
+
+    /// Sets the command's facts.
+    pub fn with_flags(mut self, flags: Flags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Appends one or more arguments.
+    pub fn arg<A: ToArgs>(&mut self, a: A) -> &mut Self {
+        a.write_args(self);
+        self
+    }
+
+    /// Appends arguments that are key names (recorded for cluster routing).
+    pub fn key<A: ToArgs>(&mut self, k: A) -> &mut Self {
+        let start = self.body.len();
+        k.write_args(self);
+        // Re-walk the bulk strings just written to record each payload's range.
+        let mut pos = start;
+        while pos < self.body.len() {
+            let line_end = pos
+                + self.body[pos..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .unwrap_or(0)
+                + 1;
+            let len: usize = std::str::from_utf8(&self.body[pos + 1..line_end - 2])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            self.keys.push(line_end..line_end + len);
+            pos = line_end + len + 2;
+        }
+        self
+    }
+
+    /// Marks the command as blocking on the server for `timeout` seconds (0 = forever).
+    pub fn block_secs(&mut self, timeout: f64) -> &mut Self {
+        self.flags = self.flags | Flags::BLOCKING;
+        self.block = if timeout <= 0.0 || !timeout.is_finite() {
+            Block::Forever
+        } else {
+            Block::For(Duration::from_secs_f64(timeout.min(1e9)))
+        };
+        self
+    }
+
+    /// Marks the command as blocking for `ms` milliseconds (0 = forever), as XREAD BLOCK.
+    pub fn block_millis(&mut self, ms: u64) -> &mut Self {
+        self.flags = self.flags | Flags::BLOCKING;
+        self.block = if ms == 0 {
+            Block::Forever
+        } else {
+            Block::For(Duration::from_millis(ms))
+        };
+        self
+    }
+
+    /// Appends one already-encoded-as-bytes argument.
+    #[inline]
+    pub fn push_arg(&mut self, data: &[u8]) {
+        resp_proto::write_bulk(&mut self.body, data);
+        self.argc += 1;
+    }
+
+    /// The command's name as declared ("" when built by [`Cmd::from_args`]).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The command's facts.
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    /// How long the server may hold the reply back.
+    pub fn blocking_timeout(&self) -> Block {
+        self.block
+    }
+
+    /// Number of arguments, name included.
+    pub fn argc(&self) -> usize {
+        self.argc
+    }
+
+    /// The arguments, encoded as RESP bulk strings, without the array header.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The key arguments.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.keys.iter().map(|r| &self.body[r.clone()])
+    }
+
+    /// The first argument (the command name as sent), upper-cased for callback lookup.
+    pub fn first_word(&self) -> String {
+        let mut it = self.args();
+        it.next()
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+            .unwrap_or_default()
+    }
+
+    /// The arguments' payloads, in order.
+    pub fn args(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let body = &self.body[..];
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= body.len() {
+                return None;
+            }
+            let nl = body[pos..].iter().position(|&b| b == b'\n')? + pos;
+            let len: usize = std::str::from_utf8(&body[pos + 1..nl - 1])
+                .ok()?
+                .parse()
+                .ok()?;
+            let start = nl + 1;
+            pos = start + len + 2;
+            body.get(start..start + len)
+        })
+    }
+
+    /// Appends the whole command (array header and arguments) to `out`.
+    pub fn encode_into(&self, out: &mut BytesMut) {
+        out.reserve(self.body.len() + 16);
+        resp_proto::write_array_len(out, self.argc);
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The array header, written into `buf`, for sending header and body without copying
+    /// the body.
+    pub fn header<'b>(&self, buf: &'b mut [u8; 24]) -> &'b [u8] {
+        let mut n = self.argc;
+        let mut i = buf.len();
+        buf[i - 1] = b'\n';
+        buf[i - 2] = b'\r';
+        i -= 2;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        i -= 1;
+        buf[i] = b'*';
+        &buf[i..]
+    }
+}
+
+/// A command together with the Rust type its reply converts to.
+#[derive(Debug)]
+pub struct Typed<T> {
+    /// The command.
+    pub cmd: Cmd,
+    _reply: PhantomData<fn() -> T>,
+}
+
+impl<T> Typed<T> {
+    /// Pairs `cmd` with reply type `T`.
+    pub fn new(cmd: Cmd) -> Self {
+        Typed {
+            cmd,
+            _reply: PhantomData,
+        }
+    }
+}
+
+/// Things that become one or more command arguments: byte strings and text (one argument
+/// each, binary safe), integers and floats (formatted as Redis parses them), and slices,
+/// vectors, arrays and tuples of those (one argument per element).
+pub trait ToArgs {
+    /// Appends this value's arguments to `cmd`.
+    fn write_args(&self, cmd: &mut Cmd);
+}
+
+macro_rules! bytes_like {
+    ($($t:ty),*) => {$(
+        impl ToArgs for $t {
+            #[inline]
+            fn write_args(&self, cmd: &mut Cmd) {
+                cmd.push_arg(AsRef::<[u8]>::as_ref(self));
+            }
+        }
+    )*};
+}
+bytes_like!(str, String, [u8], Vec<u8>, Bytes);
+
+impl<const N: usize> ToArgs for [u8; N] {
+    fn write_args(&self, cmd: &mut Cmd) {
+        cmd.push_arg(self);
+    }
+}
+
+macro_rules! integer_like {
+    ($($t:ty),*) => {$(
+        impl ToArgs for $t {
+            #[inline]
+            fn write_args(&self, cmd: &mut Cmd) {
+                resp_proto::write_bulk_i64(&mut cmd.body, *self as i64);
+                cmd.argc += 1;
+            }
+        }
+    )*};
+}
+integer_like!(i8, i16, i32, i64, isize, u16, u32);
+
+macro_rules! wide_unsigned {
+    ($($t:ty),*) => {$(
+        impl ToArgs for $t {
+            fn write_args(&self, cmd: &mut Cmd) {
+                match i64::try_from(*self) {
+                    Ok(n) => { resp_proto::write_bulk_i64(&mut cmd.body, n); cmd.argc += 1; }
+                    Err(_) => cmd.push_arg(self.to_string().as_bytes()),
+                }
+            }
+        }
+    )*};
+}
+wide_unsigned!(u64, usize);
+
+impl ToArgs for f64 {
+    #[inline]
+    fn write_args(&self, cmd: &mut Cmd) {
+        resp_proto::write_bulk_f64(&mut cmd.body, *self);
+        cmd.argc += 1;
+    }
+}
+
+impl ToArgs for f32 {
+    fn write_args(&self, cmd: &mut Cmd) {
+        f64::from(*self).write_args(cmd);
+    }
+}
+
+impl<T: ToArgs + ?Sized> ToArgs for &T {
+    #[inline]
+    fn write_args(&self, cmd: &mut Cmd) {
+        (**self).write_args(cmd);
+    }
+}
+
+impl<T: ToArgs> ToArgs for [T] {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|a| a.write_args(cmd));
+    }
+}
+
+impl<T: ToArgs> ToArgs for Vec<T> {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|a| a.write_args(cmd));
+    }
+}
+
+impl<T: ToArgs, const N: usize> ToArgs for [T; N] {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|a| a.write_args(cmd));
+    }
+}
+
+impl<T: ToArgs> ToArgs for Option<T> {
+    fn write_args(&self, cmd: &mut Cmd) {
+        if let Some(a) = self {
+            a.write_args(cmd);
+        }
+    }
+}
+
+macro_rules! tuple_args {
+    ($($name:ident)+) => {
+        impl<$($name: ToArgs),+> ToArgs for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn write_args(&self, cmd: &mut Cmd) {
+                let ($($name,)+) = self;
+                $($name.write_args(cmd);)+
+            }
+        }
+    };
+}
+tuple_args!(A);
+tuple_args!(A B);
+tuple_args!(A B C);
+tuple_args!(A B C D);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_matches_encoder() {
+        let mut cmd = Cmd::new("MSET");
+        cmd.arg([("a", 1), ("b", 2)]);
+        let mut buf = [0u8; 24];
+        assert_eq!(cmd.header(&mut buf), b"*5\r\n");
+        let mut out = BytesMut::new();
+        cmd.encode_into(&mut out);
+        assert_eq!(
+            &out[..],
+            b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+    }
+
+    #[test]
+    fn keys_are_recorded() {
+        let mut cmd = Cmd::new("MGET");
+        cmd.key(["k1", "key-two"]);
+        cmd.arg("not-a-key");
+        let keys: Vec<_> = cmd.keys().collect();
+        assert_eq!(keys, vec![&b"k1"[..], &b"key-two"[..]]);
+        let args: Vec<_> = cmd.args().collect();
+        assert_eq!(args, vec![&b"MGET"[..], b"k1", b"key-two", b"not-a-key"]);
+    }
+
+    #[test]
+    fn subcommand_names_split() {
+        let cmd = Cmd::new("CONFIG GET");
+        assert_eq!(cmd.argc(), 2);
+        assert_eq!(cmd.first_word(), "CONFIG");
+    }
+}

@@ -1,0 +1,56 @@
+//! Every Redis command written once: how its arguments are encoded, which of them are keys,
+//! whether it is read-only or blocking, and what Rust type its reply becomes.
+//!
+//! This crate does no I/O. Whatever sends commands implements [`Executor`]; it then has
+//! every command as a method, through the group traits ([`StringCommands`],
+//! [`KeyCommands`] …), returning the natural reply type.
+//!
+//! ```
+//! use redis_commands::{cmd, Block, Flags};
+//! let get = cmd::strings::get("greeting");
+//! assert!(get.cmd.flags().contains(Flags::READONLY));
+//! assert_eq!(get.cmd.blocking_timeout(), Block::No);
+//! assert_eq!(get.cmd.args().collect::<Vec<_>>(), vec![&b"GET"[..], b"greeting"]);
+//! ```
+//!
+//! # What this crate does not do
+//! It opens no connection and sends nothing: `redis-client` does.
+//!
+//! # Crate features
+//! None.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[macro_use]
+mod macros;
+pub mod cmd;
+mod command;
+mod executor;
+mod options;
+mod reply;
+
+pub use cmd::keys::KeyCommands;
+pub use cmd::server::ServerCommands;
+pub use cmd::sets::SetCommands;
+pub use cmd::strings::StringCommands;
+pub use command::{Block, Cmd, Flags, ToArgs, Typed};
+pub use executor::Executor;
+pub use options::{Expiry, SetOptions};
+pub use reply::{pairs, FromValue, FromValueError};
+
+/// One row of the command table: a declared command and its facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandInfo {
+    /// The command as sent, subcommand included (`"CONFIG GET"`).
+    pub name: &'static str,
+    /// The method that sends it.
+    pub method: &'static str,
+    /// Its facts.
+    pub flags: Flags,
+}
+
+/// Brings every command trait into scope: `use redis_commands::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Executor, KeyCommands, ServerCommands, SetCommands, StringCommands};
+}

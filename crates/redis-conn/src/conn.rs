@@ -1,0 +1,412 @@
+//! One connection: a transport, a reused read buffer, a decoder, and its health.
+
+use crate::transport::remaining;
+use crate::{ConnectionInfo, Connector, DefaultConnector, Error, Protocol, Transport};
+use bytes::BytesMut;
+use resp_proto::{AnyDecoder, Decode, ErrorCode, Value};
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+/// Initial read buffer size; it grows as large replies need.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// How long to wait for the next reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyTimeout {
+    /// The connection's configured read timeout.
+    Default,
+    /// A specific bound; `None` waits forever (blocking commands with timeout 0).
+    Exactly(Option<Duration>),
+}
+
+/// A single connection to a server.
+///
+/// Requests are written whole; replies are read in order. Any I/O error, timeout or
+/// protocol error marks the connection broken, and a broken connection refuses all further
+/// use ([`Error::Broken`]): the stream may hold a late reply that belongs to nobody.
+pub struct Connection {
+    transport: Box<dyn Transport>,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    decoder: AnyDecoder,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    /// The timeout currently set on the transport, to skip redundant syscalls.
+    applied_read_timeout: Option<Option<Duration>>,
+    protocol: Protocol,
+    db: i64,
+    pending: usize,
+    broken: bool,
+    created: Instant,
+    last_used: Instant,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("protocol", &self.protocol)
+            .field("db", &self.db)
+            .field("pending", &self.pending)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects to the server described by `info` and performs the handshake.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] if the server cannot be reached, [`Error::Auth`] if it refuses the
+    /// credentials, [`Error::Timeout`] if connecting and the handshake together take longer
+    /// than `info.connect_timeout`.
+    pub fn open(info: &ConnectionInfo) -> Result<Connection, Error> {
+        Self::open_with(&DefaultConnector::new(info.clone()))
+    }
+
+    /// Opens a transport with `connector` and performs the handshake its settings describe.
+    ///
+    /// # Errors
+    /// As [`Connection::open`].
+    pub fn open_with(connector: &dyn Connector) -> Result<Connection, Error> {
+        let info = connector.info();
+        // One deadline bounds connecting and the handshake, so a peer that accepts and then
+        // says nothing cannot hang the caller.
+        let deadline = info.connect_timeout.map(|t| Instant::now() + t);
+        let transport = connector.connect(deadline)?;
+        let mut conn = Connection::from_transport(transport, info);
+        conn.handshake(info, deadline)?;
+        Ok(conn)
+    }
+
+    /// Wraps an already connected transport without any handshake.
+    pub fn from_transport(transport: Box<dyn Transport>, info: &ConnectionInfo) -> Connection {
+        let now = Instant::now();
+        Connection {
+            transport,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: BytesMut::new(),
+            decoder: AnyDecoder::new(info.decoder, info.limits),
+            read_timeout: info.read_timeout,
+            write_timeout: info.write_timeout,
+            applied_read_timeout: None,
+            protocol: Protocol::Resp2,
+            db: 0,
+            pending: 0,
+            broken: false,
+            created: now,
+            last_used: now,
+        }
+    }
+
+    fn handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> Result<(), Error> {
+        let mut out = BytesMut::new();
+        let mut expected = 0;
+        let password = info.password.as_deref();
+        let user = info.username.as_deref();
+        match info.protocol {
+            Protocol::Resp3 => {
+                let mut args: Vec<&[u8]> = vec![b"HELLO", b"3"];
+                if let Some(pass) = password {
+                    args.extend([
+                        b"AUTH".as_slice(),
+                        user.unwrap_or("default").as_bytes(),
+                        pass.as_bytes(),
+                    ]);
+                }
+                if let Some(name) = info.client_name.as_deref() {
+                    args.extend([b"SETNAME".as_slice(), name.as_bytes()]);
+                }
+                resp_proto::encode_command(&mut out, &args);
+                expected += 1;
+            }
+            Protocol::Resp2 => {
+                if let Some(pass) = password {
+                    match user {
+                        Some(u) => resp_proto::encode_command(
+                            &mut out,
+                            &[b"AUTH".as_slice(), u.as_bytes(), pass.as_bytes()],
+                        ),
+                        None => resp_proto::encode_command(
+                            &mut out,
+                            &[b"AUTH".as_slice(), pass.as_bytes()],
+                        ),
+                    }
+                    expected += 1;
+                }
+                if let Some(name) = info.client_name.as_deref() {
+                    resp_proto::encode_command(
+                        &mut out,
+                        &[b"CLIENT".as_slice(), b"SETNAME", name.as_bytes()],
+                    );
+                    expected += 1;
+                }
+            }
+        }
+        if info.db != 0 {
+            resp_proto::write_array_len(&mut out, 2);
+            resp_proto::write_bulk(&mut out, b"SELECT");
+            resp_proto::write_bulk_i64(&mut out, info.db);
+            expected += 1;
+        }
+        if expected == 0 {
+            return Ok(());
+        }
+        let handshake_timeout = match remaining(deadline) {
+            None => None,
+            Some(Some(left)) => Some(left),
+            Some(None) => return Err(Error::Timeout),
+        };
+        self.write_timeout_scoped(handshake_timeout, |c| c.send(&[&out], expected))?;
+        // Read every reply before judging any, so the stream stays in step.
+        let mut first_error = None;
+        for i in 0..expected {
+            let timeout = match remaining(deadline) {
+                None => None,
+                Some(Some(left)) => Some(left),
+                Some(None) => {
+                    self.broken = true;
+                    return Err(Error::Timeout);
+                }
+            };
+            let reply = self.read_reply_timeout(ReplyTimeout::Exactly(timeout))?;
+            if let Value::Error(e) = reply {
+                let auth_step = i == 0 && (password.is_some() || info.protocol == Protocol::Resp3);
+                let code = e.code();
+                let is_auth = code == ErrorCode::WRONGPASS
+                    || code == ErrorCode::NOAUTH
+                    || (auth_step && e.message().contains("password"));
+                first_error.get_or_insert(if is_auth {
+                    Error::Auth(e)
+                } else {
+                    Error::Server(e)
+                });
+            }
+        }
+        if let Some(e) = first_error {
+            self.broken = true;
+            return Err(e);
+        }
+        self.protocol = info.protocol;
+        self.db = info.db;
+        Ok(())
+    }
+
+    fn write_timeout_scoped<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let saved = self.write_timeout;
+        self.write_timeout = timeout;
+        let r = f(self);
+        self.write_timeout = saved;
+        r
+    }
+
+    /// Writes already encoded request bytes, given in parts, in one write where possible,
+    /// and records that `replies` replies are now owed.
+    ///
+    /// # Errors
+    /// [`Error::Broken`] if the connection failed before; [`Error::Io`] or
+    /// [`Error::Timeout`] if the write fails (the connection is then broken).
+    pub fn send(&mut self, parts: &[&[u8]], replies: usize) -> Result<(), Error> {
+        if self.broken {
+            return Err(Error::Broken);
+        }
+        self.pending += replies;
+        self.last_used = Instant::now();
+        let result = self.write_parts(parts);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        self.transport.set_write_timeout(self.write_timeout)?;
+        if let [single] = parts {
+            return self.transport.write_all(single);
+        }
+        self.write_buf.clear();
+        for p in parts {
+            self.write_buf.extend_from_slice(p);
+        }
+        let r = self.transport.write_all(&self.write_buf);
+        if self.write_buf.capacity() > 1 << 20 {
+            // Do not keep a huge buffer alive for the rest of the connection's life.
+            self.write_buf = BytesMut::new();
+        }
+        r
+    }
+
+    /// Reads the next reply, waiting up to the configured read timeout.
+    ///
+    /// Server error replies are returned as [`Value::Error`], not as `Err`: inside a pipeline
+    /// they are per-command results.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Timeout`], [`Error::Protocol`] (the connection is then
+    /// broken) or [`Error::Broken`].
+    pub fn read_reply(&mut self) -> Result<Value, Error> {
+        self.read_reply_timeout(ReplyTimeout::Default)
+    }
+
+    /// Reads the next reply, waiting as long as `timeout` says.
+    ///
+    /// # Errors
+    /// As [`Connection::read_reply`].
+    pub fn read_reply_timeout(&mut self, timeout: ReplyTimeout) -> Result<Value, Error> {
+        if self.broken {
+            return Err(Error::Broken);
+        }
+        let timeout = match timeout {
+            ReplyTimeout::Default => self.read_timeout,
+            ReplyTimeout::Exactly(t) => t,
+        };
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(v)) => {
+                    // RESP3 push messages (e.g. invalidations) are not replies to requests.
+                    if matches!(v, Value::Push(_))
+                        && self.pending > 0
+                        && self.protocol == Protocol::Resp3
+                    {
+                        continue;
+                    }
+                    self.pending = self.pending.saturating_sub(1);
+                    return Ok(v);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.fail_with(Error::Protocol(e))),
+            }
+            if let Err(e) = self.fill(timeout) {
+                return Err(self.fail(e));
+            }
+        }
+    }
+
+    fn fill(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if self.applied_read_timeout != Some(timeout) {
+            self.transport.set_read_timeout(timeout)?;
+            self.applied_read_timeout = Some(timeout);
+        }
+        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 2 {
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        let len = self.read_buf.len();
+        let cap = self.read_buf.capacity();
+        // Zero-filling the spare space keeps this code safe; it costs a memset per read.
+        self.read_buf.resize(cap, 0);
+        let n = match self.transport.read(&mut self.read_buf[len..]) {
+            Ok(n) => n,
+            Err(e) => {
+                self.read_buf.truncate(len);
+                return Err(e);
+            }
+        };
+        self.read_buf.truncate(len + n);
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed the connection",
+            ));
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, e: io::Error) -> Error {
+        let err = match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
+            _ => Error::Io(e),
+        };
+        self.fail_with(err)
+    }
+
+    fn fail_with(&mut self, e: Error) -> Error {
+        self.broken = true;
+        e
+    }
+
+    /// Sends one encoded command and reads its reply; an error reply becomes
+    /// [`Error::Server`].
+    ///
+    /// # Errors
+    /// As [`Connection::send`] and [`Connection::read_reply`], plus [`Error::Server`].
+    pub fn request(&mut self, packed: &[u8]) -> Result<Value, Error> {
+        self.send(&[packed], 1)?;
+        match self.read_reply()? {
+            Value::Error(e) => Err(Error::Server(e)),
+            v => Ok(v),
+        }
+    }
+
+    /// Sends a command given as arguments and reads its reply; an error reply becomes
+    /// [`Error::Server`].
+    ///
+    /// ```no_run
+    /// # use redis_conn::{Connection, ConnectionInfo};
+    /// let mut conn = Connection::open(&ConnectionInfo::tcp("127.0.0.1", 6379))?;
+    /// let pong = conn.command(&["PING"])?;
+    /// # Ok::<(), redis_conn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Connection::request`].
+    pub fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value, Error> {
+        let mut out = BytesMut::new();
+        resp_proto::encode_command(&mut out, args);
+        self.request(&out)
+    }
+
+    /// Switches this connection to database `db` (`SELECT`). Only a dedicated connection
+    /// should do this: a pooled one would carry the choice to its next user.
+    ///
+    /// # Errors
+    /// As [`Connection::request`].
+    pub fn select(&mut self, db: i64) -> Result<(), Error> {
+        let mut out = BytesMut::new();
+        resp_proto::write_array_len(&mut out, 2);
+        resp_proto::write_bulk(&mut out, b"SELECT");
+        resp_proto::write_bulk_i64(&mut out, db);
+        self.request(&out)?;
+        self.db = db;
+        Ok(())
+    }
+
+    /// True after any failure that leaves the stream out of step.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Marks the connection unusable, e.g. when a caller gives up on a reply it is owed.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Replies owed by the server for requests already sent.
+    pub fn pending_replies(&self) -> usize {
+        self.pending
+    }
+
+    /// The protocol negotiated in the handshake.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The database currently selected.
+    pub fn db(&self) -> i64 {
+        self.db
+    }
+
+    /// The configured read timeout.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
+    /// When the connection was opened.
+    pub fn created_at(&self) -> Instant {
+        self.created
+    }
+
+    /// When a request was last sent on it.
+    pub fn last_used(&self) -> Instant {
+        self.last_used
+    }
+}

@@ -1,0 +1,62 @@
+//! Errors of connecting, talking to a server, and checking connections out of a pool.
+
+use resp_proto::{ProtocolError, ServerError};
+use std::io;
+use thiserror::Error;
+
+/// A failure to reach a server, talk to it, or get a connection from a pool.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Connecting failed: refused, unreachable, name not resolved, or connect timeout.
+    /// Nothing was sent, so any command may be retried.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address as configured (host:port or socket path).
+        addr: String,
+        /// The underlying failure.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading or writing the socket failed; the connection is dropped.
+    #[error("connection lost: {0}")]
+    Io(#[from] io::Error),
+    /// No reply (or no progress writing) within the configured timeout; the connection is
+    /// dropped, since a late reply would otherwise be read by the next caller.
+    #[error("timed out waiting for the server")]
+    Timeout,
+    /// The peer sent bytes that are not valid RESP; the connection is dropped.
+    #[error("invalid reply from the server: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The server answered with an error reply.
+    #[error("server error: {0}")]
+    Server(ServerError),
+    /// The server refused the credentials (or requires some and none were given).
+    #[error("authentication failed: {0}")]
+    Auth(ServerError),
+    /// The connection failed earlier and cannot be used any more.
+    #[error("connection is broken by an earlier failure and cannot be reused")]
+    Broken,
+    /// The pool had no connection to hand out within its checkout timeout.
+    #[error("connection pool exhausted: no connection free within {0:?}")]
+    PoolExhausted(std::time::Duration),
+    /// A URL or connection setting is invalid.
+    #[error(transparent)]
+    Url(#[from] crate::UrlError),
+}
+
+impl Error {
+    /// True when the connection this came from is unusable (lost, timed out, out of step).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Error::Io(_) | Error::Timeout | Error::Protocol(_) | Error::Broken
+        )
+    }
+
+    /// True when the request certainly did not reach the server, so repeating it cannot
+    /// execute it twice.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Connect { .. } | Error::PoolExhausted(_))
+    }
+}

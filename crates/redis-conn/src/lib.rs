@@ -1,0 +1,34 @@
+//! Connections to a Redis server: where it is ([`ConnectionInfo`], URLs), the byte stream
+//! ([`Transport`], [`Connector`]), one connection ([`Connection`]) and a thread-safe pool
+//! ([`ConnectionPool`]).
+//!
+//! ```no_run
+//! use redis_conn::{ConnectionInfo, ConnectionPool};
+//! let info: ConnectionInfo = "redis://127.0.0.1:6379/0".parse()?;
+//! let pool = ConnectionPool::new(info);
+//! let mut conn = pool.get()?;
+//! let reply = conn.command(&["SET", "greeting", "hello"])?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What this crate does not do
+//! It knows no Redis command beyond the handshake (AUTH, HELLO, CLIENT SETNAME, SELECT)
+//! and does not convert replies into Rust types: that is `redis-commands`.
+//!
+//! # Crate features
+//! None.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod conn;
+mod error;
+mod info;
+mod pool;
+mod transport;
+
+pub use conn::{Connection, ReplyTimeout};
+pub use error::Error;
+pub use info::{Addr, ConnectionInfo, Protocol, UrlError};
+pub use pool::{ConnectionPool, PoolOptions, PooledConnection};
+pub use transport::{Connector, DefaultConnector, Transport};

@@ -1,0 +1,122 @@
+//! The byte stream under a connection, and how one is opened.
+//!
+//! TCP and Unix sockets are the built-in [`Transport`]s; a user-defined one (a counting
+//! wrapper, a tunnel, an in-process pipe) plugs in through [`Connector`].
+
+use crate::{Addr, ConnectionInfo, Error};
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// A bidirectional byte stream a [`Connection`](crate::Connection) runs over.
+pub trait Transport: Read + Write + Send + 'static {
+    /// Sets how long a read may block; `None` blocks forever. A read that times out must
+    /// fail with `WouldBlock` or `TimedOut`, as sockets do.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Sets how long a write may block; `None` blocks forever.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+}
+
+#[cfg(unix)]
+impl Transport for UnixStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_write_timeout(self, timeout)
+    }
+}
+
+/// Opens transports: the reference client's `connection_class`, carrying its own settings.
+///
+/// A pool is built with one; every new connection comes from [`Connector::connect`],
+/// followed by the handshake described by [`Connector::info`].
+pub trait Connector: Send + Sync + 'static {
+    /// The settings of the connections this connector opens (auth, db, timeouts …).
+    fn info(&self) -> &ConnectionInfo;
+
+    /// Opens a new transport, giving up at `deadline`.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when the peer cannot be reached in time.
+    fn connect(&self, deadline: Option<Instant>) -> Result<Box<dyn Transport>, Error>;
+}
+
+/// The built-in connector: TCP (with `TCP_NODELAY`) or a Unix socket, from
+/// [`ConnectionInfo::addr`].
+#[derive(Clone, Debug)]
+pub struct DefaultConnector {
+    info: ConnectionInfo,
+}
+
+impl DefaultConnector {
+    /// A connector for `info`.
+    pub fn new(info: ConnectionInfo) -> Self {
+        DefaultConnector { info }
+    }
+}
+
+impl Connector for DefaultConnector {
+    fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    fn connect(&self, deadline: Option<Instant>) -> Result<Box<dyn Transport>, Error> {
+        let addr = &self.info.addr;
+        let fail = |source: io::Error| Error::Connect {
+            addr: addr.to_string(),
+            source,
+        };
+        match addr {
+            Addr::Tcp { host, port } => {
+                let addrs = (host.as_str(), *port).to_socket_addrs().map_err(fail)?;
+                let mut last =
+                    io::Error::new(io::ErrorKind::NotFound, "host resolved to no address");
+                // Every resolved address is tried in turn within the one deadline.
+                for sa in addrs {
+                    let attempt = match remaining(deadline) {
+                        Some(Some(left)) => TcpStream::connect_timeout(&sa, left),
+                        Some(None) => {
+                            Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                        }
+                        None => TcpStream::connect(sa),
+                    };
+                    match attempt {
+                        Ok(stream) => {
+                            stream.set_nodelay(true).map_err(fail)?;
+                            return Ok(Box::new(stream));
+                        }
+                        Err(e) => last = e,
+                    }
+                }
+                Err(fail(last))
+            }
+            #[cfg(unix)]
+            Addr::Unix(path) => Ok(Box::new(UnixStream::connect(path).map_err(fail)?)),
+            #[cfg(not(unix))]
+            Addr::Unix(_) => Err(fail(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "unix sockets",
+            ))),
+        }
+    }
+}
+
+/// Time left until `deadline`: `None` if there is no deadline, `Some(None)` if it passed.
+pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Option<Duration>> {
+    deadline.map(|d| {
+        d.checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    })
+}
