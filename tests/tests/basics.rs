@@ -55,3 +55,52 @@ fn closed_port_fails_to_connect() {
     let err = r.get("k").unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
 }
+
+#[test]
+fn execute_command_applies_default_callbacks() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    assert_eq!(
+        r.execute_command(("SET", "k", "v")).unwrap(),
+        redis_client::Value::Boolean(true)
+    );
+    assert_eq!(
+        r.execute_command(("SET", "k", "v", "NX")).unwrap(),
+        redis_client::Value::Boolean(false)
+    );
+    r.execute_command(("HSET", "h", "f", "1")).unwrap();
+    assert!(
+        matches!(r.execute_command(("HGETALL", "h")).unwrap(), redis_client::Value::Map(m) if m.len() == 1)
+    );
+}
+
+#[test]
+fn response_callback_override_applies_to_typed_methods() {
+    let server = TestServer::start();
+    let mut r = Redis::open(&server.url()).unwrap();
+    r.set_response_callback("get", |v, _| {
+        Ok(if v.is_nil() {
+            redis_client::Value::BulkString("none".into())
+        } else {
+            v
+        })
+    });
+    assert_eq!(r.get("missing").unwrap().as_deref(), Some(&b"none"[..]));
+    assert_eq!(
+        r.execute_command(("GET", "missing")).unwrap(),
+        redis_client::Value::BulkString("none".into())
+    );
+}
+
+mod common;
+
+#[test]
+fn both_protocols_give_the_same_typed_replies() {
+    let server = TestServer::start();
+    common::for_each_protocol(&server, |r| {
+        assert!(r.set("k", "v").unwrap());
+        assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(r.incr("n").unwrap(), 1);
+        assert_eq!(r.exists(["k", "n", "none"]).unwrap(), 2);
+    });
+}

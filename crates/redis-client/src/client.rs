@@ -1,11 +1,12 @@
 //! The client: a handle on a connection pool that runs commands.
 
 use crate::{Error, Result};
-use redis_commands::{Block, Cmd, Executor, FromValue, ToArgs, Typed};
+use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
 use redis_conn::{
     Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
 };
 use resp_proto::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Extra wait granted to a blocking command beyond its own server-side timeout, for the
@@ -30,6 +31,8 @@ const BLOCKING_MARGIN: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct Redis {
     pool: ConnectionPool,
+    /// Per-client response callback overrides; clones made after a change share it.
+    callbacks: Arc<Callbacks>,
 }
 
 /// The reference client's name for the same type.
@@ -60,7 +63,32 @@ impl Redis {
 
     /// A client sharing `pool` with any other client built from it.
     pub fn from_pool(pool: ConnectionPool) -> Redis {
-        Redis { pool }
+        Redis {
+            pool,
+            callbacks: Arc::new(Callbacks::new()),
+        }
+    }
+
+    /// Replaces how replies to `command` are interpreted, for this client and clones made
+    /// from it afterwards (the reference client's `set_response_callback`).
+    ///
+    /// The callback sees the raw reply and the command (so it can read options such as
+    /// `WITHSCORES`). It applies to [`execute_command`](Redis::execute_command) and to the
+    /// typed method, whose result is then converted from the callback's output.
+    ///
+    /// ```no_run
+    /// # use redis_client::{Redis, Value, prelude::*};
+    /// let mut r = Redis::open("redis://localhost")?;
+    /// // Make GET of a missing key read as an empty string instead of nil.
+    /// r.set_response_callback("GET", |v, _cmd| Ok(if v.is_nil() { Value::BulkString("".into()) } else { v }));
+    /// assert_eq!(r.get("missing")?.as_deref(), Some(&b""[..]));
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    pub fn set_response_callback<F>(&mut self, command: &str, callback: F)
+    where
+        F: Fn(Value, &Cmd) -> Result<Value, FromValueError> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.callbacks).set(command, callback);
     }
 
     /// The pool this client takes connections from.
@@ -87,7 +115,16 @@ impl Redis {
     /// # Errors
     /// Connection errors, or [`Error::Server`] when the server answers with an error.
     pub fn execute_command<A: ToArgs>(&self, args: A) -> Result<Value> {
-        self.run(Typed::new(Cmd::from_args(args)))
+        let cmd = Cmd::from_args(args);
+        let v = self.request(&cmd)?;
+        let v = match self.callbacks.get(&cmd) {
+            Some(cb) => cb(v, &cmd),
+            None => Callbacks::defaults().apply(&cmd, v),
+        };
+        v.map_err(|source| Error::Reply {
+            command: cmd.first_word(),
+            source,
+        })
     }
 
     fn request(&self, cmd: &Cmd) -> Result<Value> {
@@ -132,6 +169,13 @@ impl Executor for &Redis {
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
         let v = self.request(&typed.cmd)?;
+        let v = match self.callbacks.get(&typed.cmd) {
+            Some(cb) => cb(v, &typed.cmd).map_err(|source| Error::Reply {
+                command: typed.cmd.first_word(),
+                source,
+            })?,
+            None => v,
+        };
         convert(&typed.cmd, v)
     }
 }

@@ -24,12 +24,14 @@
 
 #[macro_use]
 mod macros;
+pub mod callbacks;
 pub mod cmd;
 mod command;
 mod executor;
 mod options;
 mod reply;
 
+pub use callbacks::{Callbacks, ResponseCallback};
 pub use cmd::keys::KeyCommands;
 pub use cmd::server::ServerCommands;
 pub use cmd::sets::SetCommands;
