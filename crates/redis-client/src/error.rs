@@ -45,6 +45,10 @@ pub enum Error {
     /// The URL or a connection setting is invalid.
     #[error(transparent)]
     Url(#[from] redis_conn::UrlError),
+    /// Pub/sub misuse or a reply on a subscriber connection that is not a pub/sub
+    /// message.
+    #[error("pub/sub: {0}")]
+    PubSub(String),
     /// The reply does not convert to the type the command method or caller asked for.
     #[error("reply to {command}: {source}")]
     Reply {

@@ -28,10 +28,12 @@
 
 mod client;
 mod error;
+mod pubsub;
 
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
 pub use error::{Error, Result};
+pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
     Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,

@@ -410,3 +410,47 @@ impl Connection {
         self.last_used
     }
 }
+
+/// Reading values nobody asked for: pub/sub messages and other pushes.
+impl Connection {
+    /// Waits up to `timeout` (`None`: forever) for the next value the server sends on its
+    /// own, such as a pub/sub message.
+    ///
+    /// Unlike [`Connection::read_reply`], silence is not a failure here: when the time
+    /// runs out it returns `Ok(None)` and the connection stays usable, since no caller is
+    /// owed a reply. Bytes of a partly received value are kept for the next call.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Protocol`] (the connection is then broken), or
+    /// [`Error::Broken`].
+    pub fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, Error> {
+        if self.broken {
+            return Err(Error::Broken);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(v)) => return Ok(Some(v)),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail_with(Error::Protocol(e))),
+            }
+            let wait = match remaining(deadline) {
+                None => None,
+                Some(Some(left)) => Some(left),
+                Some(None) => return Ok(None),
+            };
+            match self.fill(wait) {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+    }
+}
