@@ -6,8 +6,16 @@
 //! println!("{}", server.url());
 //! ```
 //!
-//! Nothing here stands in for Redis: every test talks to a real server.
+//! Faults come from real causes: [`TestServer::stop`] and [`TestServer::restart`], and a
+//! loopback [`FaultProxy`] that cuts, stalls or delays the stream. [`FakeServer`] sends
+//! scripted bytes, only for replies a real server cannot be made to send.
+//!
+//! Nothing here stands in for Redis: every command test talks to a real server.
 
+mod fake;
+mod proxy;
 mod server;
 
+pub use fake::{FakeConn, FakeServer};
+pub use proxy::FaultProxy;
 pub use server::{ServerConfig, TestServer, TMP_PREFIX};

@@ -1,0 +1,161 @@
+//! A scripted fake server, only for what a real Redis cannot be made to send: malformed
+//! bytes, absurd declared lengths, replies that never end.
+//!
+//! Each accepted connection runs the script; the script reads requests and writes
+//! whatever bytes it wants.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One client connection as the script sees it.
+#[derive(Debug)]
+pub struct FakeConn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl FakeConn {
+    /// Reads one request (a RESP array of bulk strings) and returns its arguments; `None`
+    /// when the client closed the connection or sent something else.
+    pub fn read_request(&mut self) -> Option<Vec<Vec<u8>>> {
+        let n: usize = self.line()?.strip_prefix('*')?.parse().ok()?;
+        let mut args = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let len: usize = self.line()?.strip_prefix('$')?.parse().ok()?;
+            let mut buf = vec![0; len + 2];
+            self.reader.read_exact(&mut buf).ok()?;
+            buf.truncate(len);
+            args.push(buf);
+        }
+        Some(args)
+    }
+
+    fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end().to_owned()),
+        }
+    }
+
+    /// Writes raw bytes; errors (the client went away) are ignored.
+    pub fn write(&mut self, bytes: &[u8]) {
+        let _ = self.writer.write_all(bytes);
+        let _ = self.writer.flush();
+    }
+
+    /// Writes `total` bytes of `fill` in chunks, stopping early if the client goes away.
+    /// Returns how many were written.
+    pub fn write_repeated(&mut self, fill: u8, total: usize) -> usize {
+        let chunk = [fill; 16 * 1024];
+        let mut written = 0;
+        while written < total {
+            let n = chunk.len().min(total - written);
+            if self.writer.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            written += n;
+        }
+        written
+    }
+
+    /// Keeps the connection open without writing until the client closes it or `max`
+    /// passes.
+    pub fn hold(&mut self, max: Duration) {
+        let _ = self.reader.get_ref().set_read_timeout(Some(max));
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = self.reader.read(&mut sink) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// A fake server on a loopback port running `script` for every connection.
+pub struct FakeServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl FakeServer {
+    /// Starts the fake server.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub fn start<F>(script: F) -> FakeServer
+    where
+        F: Fn(FakeConn) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake server");
+        let addr = listener.local_addr().expect("fake addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (s, a) = (Arc::clone(&stop), Arc::clone(&accepted));
+        let script = Arc::new(script);
+        let acceptor = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                a.fetch_add(1, Ordering::SeqCst);
+                let Ok(writer) = conn.try_clone() else {
+                    continue;
+                };
+                let script = Arc::clone(&script);
+                std::thread::spawn(move || {
+                    script(FakeConn {
+                        reader: BufReader::new(conn),
+                        writer,
+                    })
+                });
+            }
+        });
+        FakeServer {
+            addr,
+            stop,
+            accepted,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A `redis://` URL for it.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.addr.port())
+    }
+
+    /// How many connections it has accepted.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Hostile and broken servers: absurd declared lengths, nesting past the limit, garbage
+//! type bytes, non-numeric lengths, replies that never end. Each gives a typed error
+//! within bounded time and memory, and the connection is closed, not reused.
+//!
+//! The replies come from a scripted fake server, since a real Redis cannot be made to
+//! send them. A counting global allocator measures the client's peak allocation.
+
+#![allow(unsafe_code)] // The counting allocator below; test-only.
+
+use redis_client::prelude::*;
+use redis_client::{ConnectionInfo, Error, Redis};
+use redis_tests::{FakeConn, FakeServer};
+use resp_proto::ProtocolErrorKind;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counters are
+// plain atomics and never affect what is allocated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        // SAFETY: same layout the caller gave us, as GlobalAlloc::alloc requires.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak measurements need the whole process to themselves.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const READ_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Answers the first request of each connection with `reply`, then holds the connection
+/// open (so only the client can end it); later connections get `+OK`.
+fn fake_replying(reply: &'static [u8]) -> FakeServer {
+    let first = std::sync::atomic::AtomicBool::new(true);
+    FakeServer::start(move |mut c: FakeConn| {
+        if c.read_request().is_none() {
+            return;
+        }
+        if first.swap(false, Ordering::SeqCst) {
+            c.write(reply);
+            c.hold(Duration::from_secs(10));
+        } else {
+            c.write(b"$2\r\nok\r\n");
+            while c.read_request().is_some() {
+                c.write(b"$2\r\nok\r\n");
+            }
+        }
+    })
+}
+
+fn client(fake: &FakeServer) -> Redis {
+    Redis::from_info(ConnectionInfo::tcp("127.0.0.1", fake.port()).with_timeout(Some(READ_TIMEOUT)))
+}
+
+/// Runs GET against a fake server that answers with `reply`, and returns the error, the
+/// time it took and the client's peak extra allocation during the call.
+fn attempt(reply: &'static [u8]) -> (Error, Duration, usize, Redis, FakeServer) {
+    let fake = fake_replying(reply);
+    let r = client(&fake);
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let start = Instant::now();
+    let err = r.get("k").expect_err("a hostile reply must not succeed");
+    let took = start.elapsed();
+    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+    (err, took, peak, r, fake)
+}
+
+fn protocol_kind(e: &Error) -> &ProtocolErrorKind {
+    match e {
+        Error::Protocol(p) => p.kind(),
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+}
+
+/// After a failure the broken connection is dropped: the next command opens a new one.
+fn assert_not_reused(r: &Redis, fake: &FakeServer) {
+    assert_eq!(fake.accepted(), 1);
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"ok"[..]));
+    assert_eq!(
+        fake.accepted(),
+        2,
+        "the broken connection must not be reused"
+    );
+}
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn bulk_length_over_the_limit() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (err, took, peak, r, fake) = attempt(b"$99999999999\r\n");
+    assert!(
+        matches!(protocol_kind(&err), ProtocolErrorKind::BulkTooLong { .. }),
+        "{err:?}"
+    );
+    assert!(took < READ_TIMEOUT, "refused at once, took {took:?}");
+    assert!(peak < MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn array_length_over_the_limit() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (err, _, peak, r, fake) = attempt(b"*99999999999\r\n");
+    assert!(
+        matches!(
+            protocol_kind(&err),
+            ProtocolErrorKind::AggregateTooLong { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(peak < MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn huge_declared_array_is_not_preallocated() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Within the limit, but the elements never come: the client must wait (and time out),
+    // not reserve room for two billion values.
+    let (err, took, peak, r, fake) = attempt(b"*2000000000\r\n:1\r\n:2\r\n");
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(
+        took >= READ_TIMEOUT && took < READ_TIMEOUT * 4,
+        "took {took:?}"
+    );
+    assert!(peak < MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn nesting_deeper_than_the_limit() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    static DEEP: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let deep: &'static [u8] = DEEP.get_or_init(|| b"*1\r\n".repeat(100_000));
+    let (err, _, peak, r, fake) = attempt(deep);
+    assert!(
+        matches!(protocol_kind(&err), ProtocolErrorKind::TooDeep { .. }),
+        "{err:?}"
+    );
+    assert!(peak < 8 * MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn garbage_type_byte() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (err, _, _, r, fake) = attempt(b"?what\r\n");
+    assert!(
+        matches!(
+            protocol_kind(&err),
+            ProtocolErrorKind::InvalidTypeByte(b'?')
+        ),
+        "{err:?}"
+    );
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn non_numeric_length() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (err, _, _, r, fake) = attempt(b"$12a\r\nhello world!\r\n");
+    assert!(
+        matches!(protocol_kind(&err), ProtocolErrorKind::InvalidInteger),
+        "{err:?}"
+    );
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn negative_length() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (err, _, _, r, fake) = attempt(b"$-7\r\n");
+    assert!(
+        matches!(protocol_kind(&err), ProtocolErrorKind::InvalidLength(-7)),
+        "{err:?}"
+    );
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn reply_that_never_ends() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (err, took, peak, r, fake) = attempt(b"$100\r\nonly ten b");
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(
+        took >= READ_TIMEOUT && took < READ_TIMEOUT * 4,
+        "took {took:?}"
+    );
+    assert!(peak < MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn endless_line_is_refused_with_bounded_memory() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A status line that never ends, streamed as fast as the client reads.
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        if c.read_request().is_some() {
+            c.write(b"+");
+            c.write_repeated(b'a', 64 * MIB);
+        }
+    });
+    let r = client(&fake);
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let err = r.get("k").unwrap_err();
+    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+    assert!(
+        matches!(protocol_kind(&err), ProtocolErrorKind::LineTooLong { .. }),
+        "{err:?}"
+    );
+    assert!(peak < 8 * MIB, "peak allocation {peak}");
+}
