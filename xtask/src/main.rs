@@ -4,7 +4,10 @@
 //!   and the docs, with a count of tests at the end.
 //! - `cargo xtask demo`: make sure Redis is installed, start a throwaway server and run
 //!   the getting-started example against it.
+//! - `cargo xtask bench [--quick]`: this client against the `redis` crate and
+//!   redis-benchmark, written to docs/benchmarks.md.
 
+mod bench;
 mod redis_install;
 mod tidy;
 
@@ -16,9 +19,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|tidy>");
+            eprintln!("usage: cargo xtask <test|demo|bench [--quick]|tidy>");
             return ExitCode::from(2);
         }
     };
