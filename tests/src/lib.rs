@@ -15,7 +15,9 @@
 mod fake;
 mod proxy;
 mod server;
+mod tls;
 
 pub use fake::{FakeConn, FakeServer};
 pub use proxy::FaultProxy;
 pub use server::{ServerConfig, TestServer, TMP_PREFIX};
+pub use tls::TestCerts;

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub acl_users: Vec<(String, String)>,
     /// Extra `redis.conf` lines, e.g. `"timeout 1"`.
     pub extra: Vec<String>,
+    /// Also listen for TLS on a second port; `Some(true)` requires client certificates.
+    pub tls: Option<bool>,
 }
 
 impl ServerConfig {
@@ -44,6 +46,13 @@ impl ServerConfig {
     /// Adds an ACL user with full permissions.
     pub fn acl_user(mut self, name: &str, password: &str) -> Self {
         self.acl_users.push((name.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Adds a TLS port with certificates made for this server ([`TestServer::certs`]);
+    /// `require_client_cert` sets `tls-auth-clients`.
+    pub fn tls(mut self, require_client_cert: bool) -> Self {
+        self.tls = Some(require_client_cert);
         self
     }
 
@@ -69,6 +78,7 @@ pub struct TestServer {
     config: ServerConfig,
     dir: PathBuf,
     port: u16,
+    tls: Option<(u16, crate::TestCerts)>,
     child: Option<Child>,
 }
 
@@ -87,15 +97,18 @@ impl TestServer {
     /// As [`ServerConfig::start`].
     pub fn start_with(config: ServerConfig) -> TestServer {
         let dir = make_temp_dir();
+        let certs = config.tls.map(|_| crate::TestCerts::generate(&dir));
         let mut last_log = String::new();
         // A free port can be taken by another process between probing and binding, so a
         // start that fails on the port is retried on a new one.
         for _ in 0..5 {
             let port = free_port();
+            let tls = certs.clone().map(|c| (free_port(), c));
             let mut server = TestServer {
                 config: config.clone(),
                 dir: dir.clone(),
                 port,
+                tls,
                 child: None,
             };
             match server.spawn() {
@@ -150,6 +163,15 @@ impl TestServer {
         if let Some(p) = &self.config.password {
             c += &format!("requirepass {p}\n");
         }
+        if let (Some((port, certs)), Some(require)) = (&self.tls, self.config.tls) {
+            c += &format!(
+                "tls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients {}\n",
+                certs.server_cert.display(),
+                certs.server_key.display(),
+                certs.ca.display(),
+                if require { "yes" } else { "no" }
+            );
+        }
         for (user, pass) in &self.config.acl_users {
             c += &format!("user {user} on >{pass} ~* &* +@all\n");
         }
@@ -194,6 +216,22 @@ impl TestServer {
     /// A `redis://` URL for database 0, without credentials.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The TLS port, for a server started with [`ServerConfig::tls`].
+    ///
+    /// # Panics
+    /// If the server has no TLS port.
+    pub fn tls_port(&self) -> u16 {
+        self.tls.as_ref().expect("server started without tls").0
+    }
+
+    /// The certificates of a server started with [`ServerConfig::tls`].
+    ///
+    /// # Panics
+    /// If the server has no TLS port.
+    pub fn certs(&self) -> &crate::TestCerts {
+        &self.tls.as_ref().expect("server started without tls").1
     }
 
     /// The Unix socket path (meaningful when the config asked for one).

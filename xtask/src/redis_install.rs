@@ -3,8 +3,9 @@
 
 use std::process::Command;
 
-/// Debian packages that provide what the tests and the demo need.
-const PACKAGES: [&str; 2] = ["redis-server", "redis-tools"];
+/// Debian packages that provide what the tests and the demo need: the server, its
+/// command-line tools, and openssl for the certificates of the TLS tests.
+const PACKAGES: [&str; 3] = ["redis-server", "redis-tools", "openssl"];
 
 /// Checks for redis-server and redis-cli; installs them with apt-get when missing and
 /// possible, or explains exactly what to install.
@@ -18,8 +19,8 @@ pub fn ensure() -> Result<(), String> {
             format!(
                 "{missing}, and installing it failed ({why}).\n\
                  Install Redis 7.0 or newer yourself, e.g. on Debian/Ubuntu:\n    \
-                 sudo apt-get install redis-server redis-tools\n\
-                 so that `redis-server` and `redis-cli` are on PATH."
+                 sudo apt-get install redis-server redis-tools openssl\n\
+                 so that `redis-server`, `redis-cli` and `openssl` are on PATH."
             )
         })?;
         if let Some(still) = problem() {
@@ -50,10 +51,13 @@ fn problem() -> Option<String> {
     if major < 7 {
         return Some(format!("redis-server {v} is older than 7.0"));
     }
-    match Command::new("redis-cli").arg("--version").output() {
-        Ok(out) if out.status.success() => None,
-        _ => Some("redis-cli is not installed".to_owned()),
+    for (tool, arg) in [("redis-cli", "--version"), ("openssl", "version")] {
+        match Command::new(tool).arg(arg).output() {
+            Ok(out) if out.status.success() => {}
+            _ => return Some(format!("{tool} is not installed")),
+        }
     }
+    None
 }
 
 fn install() -> Result<(), String> {

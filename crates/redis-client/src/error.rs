@@ -39,6 +39,10 @@ pub enum Error {
     /// The server refused the credentials.
     #[error("authentication failed: {0}")]
     Auth(ServerError),
+    /// TLS could not be set up or its handshake failed (untrusted certificate, wrong
+    /// server name, client certificate refused …). Not retryable: fix the settings.
+    #[error("tls: {0}")]
+    Tls(String),
     /// No pooled connection became free within the checkout timeout.
     #[error("connection pool exhausted: no connection free within {0:?}")]
     PoolExhausted(Duration),
@@ -94,6 +98,7 @@ impl From<redis_conn::Error> for Error {
             C::Broken => Error::ConnectionBroken,
             C::PoolExhausted(d) => Error::PoolExhausted(d),
             C::Url(e) => Error::Url(e),
+            C::Tls(e) => Error::Tls(e),
             other => Error::ConnectionLost(io::Error::other(other.to_string())),
         }
     }

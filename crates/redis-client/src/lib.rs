@@ -21,7 +21,7 @@
 //! [`Connection`] to switch databases.
 //!
 //! # Crate features
-//! None yet.
+//! - `tls`: TLS connections (`rediss://` URLs, [`ConnectionInfo::tls`]) through rustls.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -37,7 +37,7 @@ pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeAr
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
     Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,
-    Protocol, Transport, UrlError,
+    Protocol, TlsOptions, Transport, UrlError,
 };
 pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use {redis_commands, redis_conn, resp_proto};

@@ -37,6 +37,10 @@ pub enum Error {
     /// The connection failed earlier and cannot be used any more.
     #[error("connection is broken by an earlier failure and cannot be reused")]
     Broken,
+    /// TLS could not be set up or the handshake failed (untrusted certificate, wrong
+    /// server name, client certificate refused …). Not retryable: fix the settings.
+    #[error("tls: {0}")]
+    Tls(String),
     /// The pool had no connection to hand out within its checkout timeout.
     #[error("connection pool exhausted: no connection free within {0:?}")]
     PoolExhausted(std::time::Duration),

@@ -1,5 +1,6 @@
 //! Where a server is and how to talk to it: [`ConnectionInfo`], built in code or from a URL.
 
+use crate::TlsOptions;
 use resp_proto::{DecoderKind, Limits};
 use std::fmt;
 use std::path::PathBuf;
@@ -58,12 +59,13 @@ pub enum Protocol {
 /// Accepted URL forms:
 /// - `redis://[[username]:password@]host[:port][/db][?options]`, IPv6 hosts in brackets;
 /// - `unix:///path/to/redis.sock[?db=N&password=…&username=…]`, also `redis+unix://`;
-/// - `rediss://…` (TLS) is refused with an error saying TLS is not supported yet.
+/// - `rediss://…`: TLS (with the `tls` feature; refused with an error naming it otherwise).
 ///
 /// Query options: `db`, `username`, `password`, `client_name`, `protocol` (`2`/`3`,
 /// `resp2`/`resp3`), `connect_timeout`, `timeout` (read and write), `read_timeout`,
 /// `write_timeout` (seconds, fractions allowed), `keepalive` (seconds, 0 for off),
-/// `decoder` (`fast`/`reference`).
+/// `decoder` (`fast`/`reference`); for TLS: `ca_file`, `server_name`, `cert_file` and
+/// `key_file` (a client certificate).
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
@@ -91,6 +93,9 @@ pub struct ConnectionInfo {
     pub decoder: DecoderKind,
     /// Decoding limits. Default [`Limits::DEFAULT`].
     pub limits: Limits,
+    /// TLS settings; `None` for a plain connection. Set by `rediss://` URLs. Needs the
+    /// `tls` feature.
+    pub tls: Option<TlsOptions>,
 }
 
 impl ConnectionInfo {
@@ -121,6 +126,7 @@ impl ConnectionInfo {
             protocol: Protocol::Resp2,
             decoder: DecoderKind::Fast,
             limits: Limits::DEFAULT,
+            tls: None,
         }
     }
 
@@ -182,6 +188,12 @@ impl ConnectionInfo {
         self
     }
 
+    /// Connects with TLS (needs the `tls` feature).
+    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets the decoding limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -212,6 +224,7 @@ impl fmt::Debug for ConnectionInfo {
             .field("protocol", &self.protocol)
             .field("decoder", &self.decoder)
             .field("limits", &self.limits)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -226,7 +239,14 @@ impl fmt::Display for ConnectionInfo {
             (None, None) => String::new(),
         };
         match &self.addr {
-            Addr::Tcp { .. } => write!(f, "redis://{auth}{}/{}", self.addr, self.db),
+            Addr::Tcp { .. } => {
+                let scheme = if self.tls.is_some() {
+                    "rediss"
+                } else {
+                    "redis"
+                };
+                write!(f, "{scheme}://{auth}{}/{}", self.addr, self.db)
+            }
             Addr::Unix(p) => {
                 write!(f, "unix://{auth}{}", p.display())?;
                 if self.db != 0 {
@@ -245,8 +265,8 @@ pub enum UrlError {
     /// The scheme is not one of `redis`, `unix`, `redis+unix` (or `rediss`, not yet).
     #[error("unsupported URL scheme {0:?} (expected redis://, unix:// or redis+unix://)")]
     Scheme(String),
-    /// `rediss://` asks for TLS, which this build does not support yet.
-    #[error("rediss:// (TLS) is not supported yet")]
+    /// `rediss://` asks for TLS, which needs the `tls` feature.
+    #[error("rediss:// (TLS) needs the `tls` feature of redis-conn (or redis-client)")]
     TlsUnsupported,
     /// The host part is missing or malformed.
     #[error("invalid host in URL: {0:?}")]
@@ -286,6 +306,11 @@ mod url {
         match scheme.to_ascii_lowercase().as_str() {
             "redis" => parse_tcp(rest),
             "unix" | "redis+unix" => parse_unix(rest),
+            "rediss" if cfg!(feature = "tls") => {
+                let mut info = parse_tcp(rest)?;
+                info.tls.get_or_insert_with(TlsOptions::default);
+                Ok(info)
+            }
             "rediss" => Err(UrlError::TlsUnsupported),
             other => Err(UrlError::Scheme(other.to_owned())),
         }
@@ -454,10 +479,29 @@ mod url {
                         _ => return Err(bad("expected fast or reference")),
                     }
                 }
+                "ca_file" => tls_of(info).ca_file = Some(value.into()),
+                "server_name" => tls_of(info).server_name = Some(value),
+                "cert_file" => {
+                    tls_of(info)
+                        .client_cert
+                        .get_or_insert_with(Default::default)
+                        .0 = value.into()
+                }
+                "key_file" => {
+                    tls_of(info)
+                        .client_cert
+                        .get_or_insert_with(Default::default)
+                        .1 = value.into()
+                }
                 _ => return Err(bad("unknown option")),
             }
         }
         Ok(())
+    }
+
+    /// The TLS settings, created on first use: a TLS option in a `redis://` URL asks for TLS.
+    fn tls_of(info: &mut ConnectionInfo) -> &mut TlsOptions {
+        info.tls.get_or_insert_with(TlsOptions::default)
     }
 
     /// Seconds as a duration; 0 means "none".

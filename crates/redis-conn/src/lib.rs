@@ -16,7 +16,8 @@
 //! and does not convert replies into Rust types: that is `redis-commands`.
 //!
 //! # Crate features
-//! None.
+//! - `tls`: TLS connections (`rediss://`, [`ConnectionInfo::tls`]) through rustls with the
+//!   ring provider. Off by default, so builds without TLS compile no crypto code.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -25,10 +26,12 @@ mod conn;
 mod error;
 mod info;
 mod pool;
+mod tls;
 mod transport;
 
 pub use conn::{Connection, ReplyTimeout};
 pub use error::Error;
 pub use info::{Addr, ConnectionInfo, Protocol, UrlError};
 pub use pool::{ConnectionPool, PoolOptions, PooledConnection};
+pub use tls::TlsOptions;
 pub use transport::{Connector, DefaultConnector, Transport};

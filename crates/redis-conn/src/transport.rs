@@ -55,15 +55,63 @@ pub trait Connector: Send + Sync + 'static {
 
 /// The built-in connector: TCP (with `TCP_NODELAY`) or a Unix socket, from
 /// [`ConnectionInfo::addr`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct DefaultConnector {
     info: ConnectionInfo,
+    /// The TLS client configuration, built on first connect and shared afterwards.
+    #[cfg(feature = "tls")]
+    tls: std::sync::OnceLock<Result<crate::tls::Config, String>>,
+}
+
+impl Clone for DefaultConnector {
+    fn clone(&self) -> Self {
+        DefaultConnector::new(self.info.clone())
+    }
 }
 
 impl DefaultConnector {
     /// A connector for `info`.
     pub fn new(info: ConnectionInfo) -> Self {
-        DefaultConnector { info }
+        DefaultConnector {
+            info,
+            #[cfg(feature = "tls")]
+            tls: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Wraps `stream` in TLS when the settings ask for it.
+    fn secure(
+        &self,
+        stream: TcpStream,
+        host: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Box<dyn Transport>, Error> {
+        let Some(opts) = &self.info.tls else {
+            return Ok(Box::new(stream));
+        };
+        #[cfg(feature = "tls")]
+        {
+            let config = self
+                .tls
+                .get_or_init(|| crate::tls::config(opts).map_err(|e| e.to_string()));
+            let config = config.as_ref().map_err(|e| Error::Tls(e.clone()))?;
+            let timeout = match remaining(deadline) {
+                Some(None) => return Err(Error::Timeout),
+                Some(left) => left,
+                None => None,
+            };
+            crate::tls::connect(config, opts, host, stream, timeout).map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
+                _ => Error::Tls(e.to_string()),
+            })
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (opts, stream, host, deadline);
+            Err(Error::Tls(
+                "TLS needs the `tls` feature of redis-conn (or redis-client)".to_owned(),
+            ))
+        }
     }
 }
 
@@ -95,7 +143,7 @@ impl Connector for DefaultConnector {
                     match attempt {
                         Ok(stream) => {
                             stream.set_nodelay(true).map_err(fail)?;
-                            return Ok(Box::new(stream));
+                            return self.secure(stream, host, deadline);
                         }
                         Err(e) => last = e,
                     }
