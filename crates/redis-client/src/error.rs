@@ -53,6 +53,12 @@ pub enum Error {
     /// message.
     #[error("pub/sub: {0}")]
     PubSub(String),
+    /// A lock could not be acquired in time, or was not held when released or extended.
+    #[error(transparent)]
+    Lock(#[from] crate::LockError),
+    /// A script was used in a way that cannot work (e.g. invoked with no client).
+    #[error("script: {0}")]
+    Script(String),
     /// The reply does not convert to the type the command method or caller asked for.
     #[error("reply to {command}: {source}")]
     Reply {

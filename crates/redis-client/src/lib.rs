@@ -28,11 +28,14 @@
 
 mod client;
 mod error;
+mod lock;
 mod pubsub;
+mod script;
 
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
 pub use error::{Error, Result};
+pub use lock::{LockBuilder, LockError, LockGuard};
 pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
@@ -40,6 +43,7 @@ pub use redis_conn::{
     Protocol, TlsOptions, Transport, UrlError,
 };
 pub use resp_proto::{ErrorCode, ServerError, Value};
+pub use script::{Script, ScriptCall};
 pub use {redis_commands, redis_conn, resp_proto};
 
 /// Every command trait: `use redis_client::prelude::*;` makes all commands callable.
