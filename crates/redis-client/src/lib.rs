@@ -41,6 +41,7 @@ pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;
+pub use redis_commands::Typed;
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
     Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,
