@@ -156,7 +156,8 @@ fn demo() -> Result<(), String> {
     redis_install::ensure()?;
     // The server lives in a temporary directory with persistence off and is killed when
     // `server` drops, whatever the example does.
-    let server = redis_tests::TestServer::start();
+    // With a Unix socket too, for the example's socket step.
+    let server = redis_tests::ServerConfig::default().unix_socket().start();
     println!("started a throwaway redis-server at {}", server.url());
     let mut run = cargo();
     run.args([

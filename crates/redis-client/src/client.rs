@@ -1,6 +1,6 @@
 //! The client: a handle on a connection pool that runs commands.
 
-use crate::{Error, Result};
+use crate::{Error, Pipeline, Result};
 use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
 use redis_conn::{
     Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
@@ -117,14 +117,48 @@ impl Redis {
     pub fn execute_command<A: ToArgs>(&self, args: A) -> Result<Value> {
         let cmd = Cmd::from_args(args);
         let v = self.request(&cmd)?;
-        let v = match self.callbacks.get(&cmd) {
-            Some(cb) => cb(v, &cmd),
-            None => Callbacks::defaults().apply(&cmd, v),
-        };
-        v.map_err(|source| Error::Reply {
+        self.dynamic_reply(&cmd, v).map_err(|source| Error::Reply {
             command: cmd.first_word(),
             source,
         })
+    }
+
+    /// A pipeline on this client: commands queue until [`Pipeline::execute`] sends them in
+    /// one write, wrapped in MULTI … EXEC unless [`Pipeline::transaction`] turns that off.
+    ///
+    /// ```no_run
+    /// # use redis_client::{prelude::*, Redis, Value};
+    /// # let r = Redis::open("redis://localhost")?;
+    /// r.set("bing", "baz")?;
+    /// let mut pipe = r.pipeline();
+    /// pipe.set("foo", "bar").get("bing");
+    /// assert_eq!(pipe.execute()?, [Value::Boolean(true), Value::BulkString("baz".into())]);
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::new(self.clone())
+    }
+
+    /// What the dynamic path returns for `cmd`'s reply: this client's override callback,
+    /// else the default one.
+    pub(crate) fn dynamic_reply(&self, cmd: &Cmd, v: Value) -> Result<Value, FromValueError> {
+        match self.callbacks.get(cmd) {
+            Some(cb) => cb(v, cmd),
+            None => Callbacks::defaults().apply(cmd, v),
+        }
+    }
+
+    /// What a typed method returns for `cmd`'s reply: this client's override callback, if
+    /// any, then the conversion to `T`.
+    pub(crate) fn typed_reply<T: FromValue>(&self, cmd: &Cmd, v: Value) -> Result<T> {
+        let v = match self.callbacks.get(cmd) {
+            Some(cb) => cb(v, cmd).map_err(|source| Error::Reply {
+                command: cmd.first_word(),
+                source,
+            })?,
+            None => v,
+        };
+        convert(cmd, v)
     }
 
     fn request(&self, cmd: &Cmd) -> Result<Value> {
@@ -156,6 +190,19 @@ pub(crate) fn reply_timeout(conn: &Connection, cmd: &Cmd) -> ReplyTimeout {
     }
 }
 
+/// The longer of two reply timeouts, for a pipeline whose replies all wait as long as its
+/// slowest command may. Every `Exactly(Some(_))` that [`reply_timeout`] gives is at least
+/// the read timeout, so it outlasts `Default`.
+pub(crate) fn longer(a: ReplyTimeout, b: ReplyTimeout) -> ReplyTimeout {
+    use ReplyTimeout::{Default, Exactly};
+    match (a, b) {
+        (Exactly(None), _) | (_, Exactly(None)) => Exactly(None),
+        (Exactly(Some(x)), Exactly(Some(y))) => Exactly(Some(x.max(y))),
+        (Exactly(x), Default) | (Default, Exactly(x)) => Exactly(x),
+        (Default, Default) => Default,
+    }
+}
+
 /// Converts a reply, naming the command in the error.
 pub(crate) fn convert<T: FromValue>(cmd: &Cmd, v: Value) -> Result<T> {
     T::from_value(v).map_err(|source| Error::Reply {
@@ -169,13 +216,6 @@ impl Executor for &Redis {
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
         let v = self.request(&typed.cmd)?;
-        let v = match self.callbacks.get(&typed.cmd) {
-            Some(cb) => cb(v, &typed.cmd).map_err(|source| Error::Reply {
-                command: typed.cmd.first_word(),
-                source,
-            })?,
-            None => v,
-        };
-        convert(&typed.cmd, v)
+        self.typed_reply(&typed.cmd, v)
     }
 }

@@ -59,6 +59,36 @@ pub enum Error {
     /// A script was used in a way that cannot work (e.g. invoked with no client).
     #[error("script: {0}")]
     Script(String),
+    /// A command inside a pipeline or transaction failed on the server. Every other command
+    /// of it was still sent and its reply read (inside a transaction the others ran: Redis
+    /// does not roll back); set `raise_on_error(false)` on the pipeline to get each
+    /// command's result, errors in place.
+    #[error("command #{index} ({command}) of the pipeline failed: {error}")]
+    PipelineCommand {
+        /// The command's position among the queued commands, from 0.
+        index: usize,
+        /// The command's name.
+        command: String,
+        /// The server's error.
+        error: ServerError,
+    },
+    /// The server refused a command while it was being queued (unknown command, wrong
+    /// number of arguments …), so it discarded the whole transaction (`EXECABORT`): nothing
+    /// ran. Fix the command; retrying as is fails again.
+    #[error("transaction discarded: command #{index} ({command}) was refused: {error}")]
+    ExecAbort {
+        /// The refused command's position among the queued commands, from 0.
+        index: usize,
+        /// The refused command's name.
+        command: String,
+        /// The server's reason for refusing it.
+        error: ServerError,
+    },
+    /// A WATCHed key changed between WATCH and EXEC, so the transaction did not run (the
+    /// reference client's `WatchError`). Read again and retry, as
+    /// [`Redis::transaction`](crate::Redis::transaction) does.
+    #[error("transaction aborted: a watched key changed")]
+    Watch,
     /// The reply does not convert to the type the command method or caller asked for.
     #[error("reply to {command}: {source}")]
     Reply {
@@ -71,10 +101,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// The server's error code, for [`Error::Server`] and [`Error::Auth`].
+    /// The server's error code, for [`Error::Server`], [`Error::Auth`],
+    /// [`Error::PipelineCommand`] and [`Error::ExecAbort`] (the refused command's code).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Server(e) | Error::Auth(e) => Some(e.code()),
+            Error::PipelineCommand { error, .. } | Error::ExecAbort { error, .. } => {
+                Some(error.code())
+            }
             _ => None,
         }
     }

@@ -12,6 +12,11 @@
 //! # Ok::<(), redis_client::Error>(())
 //! ```
 //!
+//! Several commands at once: [`Redis::pipeline`] queues commands and sends them in one
+//! write, as a MULTI … EXEC transaction by default; [`Pipeline::watch`] and
+//! [`Redis::transaction`] add optimistic locking with WATCH. [`compat::LegacyRedis`] keeps
+//! the argument orders of the reference client's backward-compatible class.
+//!
 //! The pieces, each usable alone: [`resp_proto`] (values and codec), [`redis_conn`]
 //! (connections, URLs, pool), [`redis_commands`] (command definitions and reply types).
 //!
@@ -27,16 +32,21 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod compat;
 mod error;
 mod lock;
+mod pipeline;
 mod pubsub;
 mod script;
+mod transaction;
 
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
 pub use error::{Error, Result};
 pub use lock::{LockBuilder, LockError, LockGuard};
+pub use pipeline::Pipeline;
 pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};
+pub use redis_commands::Typed;
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
     Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,
@@ -44,6 +54,7 @@ pub use redis_conn::{
 };
 pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use script::{Script, ScriptCall};
+pub use transaction::Watched;
 pub use {redis_commands, redis_conn, resp_proto};
 
 /// Every command trait: `use redis_client::prelude::*;` makes all commands callable.

@@ -1,0 +1,407 @@
+//! Pipelines: commands queued on the client side and sent in one write, wrapped in
+//! MULTI … EXEC by default.
+
+use crate::client::{longer, reply_timeout, send_and_read};
+use crate::transaction::Watched;
+use crate::{Error, Redis, Result};
+use bytes::BytesMut;
+use redis_commands::{Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
+use redis_conn::{PooledConnection, ReplyTimeout};
+use resp_proto::{ErrorCode, Value};
+
+/// Commands queued to be sent together (the reference client's `Pipeline`).
+///
+/// Each command method queues its command and returns the pipeline, so calls chain;
+/// [`execute`](Pipeline::execute) sends everything in one write and returns one result per
+/// command, after the same response callbacks
+/// [`Redis::execute_command`] applies (`SET` gives `true`, `HGETALL` a map);
+/// [`query`](Pipeline::query) converts the results into a tuple or any other
+/// [`FromValue`] type.
+///
+/// A pipeline is transactional by default: the commands go out between `MULTI` and
+/// `EXEC` and run atomically. [`transaction(false)`](Pipeline::transaction) only buffers.
+///
+/// ```no_run
+/// use redis_client::{prelude::*, Bytes, Redis};
+///
+/// let r = Redis::open("redis://localhost")?;
+/// let mut pipe = r.pipeline();
+/// pipe.set("foo", "bar").sadd("faz", "baz").incr("auto_number");
+/// let (set, added, n): (bool, bool, i64) = pipe.query()?;
+/// # Ok::<(), redis_client::Error>(())
+/// ```
+///
+/// [`watch`](Pipeline::watch) binds the pipeline to one connection and switches it to
+/// immediate mode for optimistic locking; see [`Watched`]. After `execute` (whether it
+/// succeeded or not) and on [`reset`](Pipeline::reset) the queue is empty, any WATCH is
+/// gone and the connection is back in the pool, so the pipeline can be used again.
+/// Dropping the pipeline resets it.
+///
+/// A pipeline is `Send` but not shared between threads (the reference's rule); each thread
+/// makes its own from a shared [`Redis`].
+#[derive(Debug)]
+pub struct Pipeline {
+    pub(crate) client: Redis,
+    transaction: bool,
+    raise_on_error: bool,
+    commands: Vec<Queued>,
+    /// The connection the pipeline is bound to while it WATCHes.
+    pub(crate) conn: Option<PooledConnection>,
+    /// True from WATCH until EXEC or UNWATCH: the bound connection carries watched keys.
+    pub(crate) watching: bool,
+    /// `multi()` was called: run as a transaction even if `transaction(false)`.
+    explicit_multi: bool,
+}
+
+/// One queued command and what to do with its reply.
+#[derive(Debug)]
+struct Queued {
+    cmd: Cmd,
+    /// Does the reply convert to the type the command method declares? Used only to name
+    /// the culprit when [`Pipeline::query`] fails.
+    check: fn(Value) -> Result<(), FromValueError>,
+    /// A per-command adjustment after the response callbacks (the legacy client's TTL).
+    post: Option<fn(Value) -> Value>,
+}
+
+fn check<T: FromValue>(v: Value) -> Result<(), FromValueError> {
+    T::from_value(v).map(drop)
+}
+
+impl Pipeline {
+    pub(crate) fn new(client: Redis) -> Pipeline {
+        Pipeline {
+            client,
+            transaction: true,
+            raise_on_error: true,
+            commands: Vec::new(),
+            conn: None,
+            watching: false,
+            explicit_multi: false,
+        }
+    }
+
+    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them.
+    #[must_use]
+    pub fn transaction(mut self, transaction: bool) -> Self {
+        self.transaction = transaction;
+        self
+    }
+
+    /// Makes [`execute`](Pipeline::execute) fail on the first command that failed on the
+    /// server (`true`, the default) or return every result with errors in place as
+    /// [`Value::Error`] (`false`).
+    #[must_use]
+    pub fn raise_on_error(mut self, raise: bool) -> Self {
+        self.raise_on_error = raise;
+        self
+    }
+
+    /// Number of queued commands.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// True when no command is queued.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Queues any command given as its arguments; its result is the raw reply after the
+    /// default response callback.
+    ///
+    /// ```no_run
+    /// # let r = redis_client::Redis::open("redis://localhost")?;
+    /// let mut pipe = r.pipeline();
+    /// pipe.execute_command(("OBJECT", "ENCODING", "foo"));
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    pub fn execute_command<A: ToArgs>(&mut self, args: A) -> &mut Self {
+        self.queue(Cmd::from_args(args))
+    }
+
+    /// Queues a command built by hand.
+    pub fn queue(&mut self, cmd: Cmd) -> &mut Self {
+        self.push(cmd, check::<Value>, None)
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        cmd: Cmd,
+        check: fn(Value) -> Result<(), FromValueError>,
+        post: Option<fn(Value) -> Value>,
+    ) -> &mut Self {
+        self.commands.push(Queued { cmd, check, post });
+        self
+    }
+
+    pub(crate) fn push_typed<T: FromValue>(
+        &mut self,
+        typed: Typed<T>,
+        post: Option<fn(Value) -> Value>,
+    ) -> &mut Self {
+        self.push(typed.cmd, check::<T>, post)
+    }
+
+    /// Makes the queued commands a transaction (MULTI … EXEC) even on a pipeline made with
+    /// `transaction(false)`. After [`watch`](Pipeline::watch), use [`Watched::multi`].
+    pub fn multi(&mut self) -> &mut Self {
+        self.explicit_multi = true;
+        self
+    }
+
+    /// WATCHes `keys` (one key or a list): binds the pipeline to one pooled connection and
+    /// returns it in immediate mode, where commands run at once and return their values.
+    /// [`Watched::multi`] returns to buffering; [`execute`](Pipeline::execute) then fails
+    /// with [`Error::Watch`] if any watched key changed in between.
+    ///
+    /// Commands queued before the call stay queued and run in the transaction.
+    ///
+    /// # Errors
+    /// Pool, connection and server errors; the pipeline stays bound (and is cleaned up by
+    /// [`reset`](Pipeline::reset) or drop).
+    pub fn watch<K: ToArgs>(&mut self, keys: K) -> Result<Watched<'_>> {
+        let mut cmd = Cmd::new("WATCH");
+        cmd.key(keys);
+        if self.conn.is_none() {
+            self.conn = Some(self.client.pool().get()?);
+        }
+        // Set before sending: should the reply never come, reset still knows to clean up.
+        self.watching = true;
+        let Some(conn) = self.conn.as_mut() else {
+            unreachable!("bound just above")
+        };
+        send_and_read(conn, &cmd)?;
+        Ok(Watched::new(self))
+    }
+
+    /// Sends every queued command in one write and returns one result per command.
+    ///
+    /// An empty pipeline returns an empty result without any I/O. The pipeline is
+    /// [reset](Pipeline::reset) afterwards, whatever the outcome.
+    ///
+    /// # Errors
+    /// - [`Error::Watch`] when a watched key changed: nothing ran.
+    /// - [`Error::ExecAbort`] when the server refused a command while queueing the
+    ///   transaction: nothing ran.
+    /// - [`Error::PipelineCommand`] (with `raise_on_error`, the default) for the first
+    ///   command that failed; every reply was still read.
+    /// - [`Error::Reply`] when a response callback fails; connection and pool errors.
+    ///
+    /// On an error the connection is either in step (every reply read) or discarded,
+    /// never returned to the pool owing replies.
+    pub fn execute(&mut self) -> Result<Vec<Value>> {
+        let commands = std::mem::take(&mut self.commands);
+        let result = self.run_queued(&commands);
+        self.reset();
+        result
+    }
+
+    /// Sends every queued command as [`execute`](Pipeline::execute) does and converts the
+    /// results, as a list, into `T`: a tuple with one element per command, a `Vec`, …
+    ///
+    /// ```no_run
+    /// # use redis_client::{prelude::*, Bytes, Redis};
+    /// # let r = Redis::open("redis://localhost")?;
+    /// let mut pipe = r.pipeline();
+    /// pipe.set("foo", "bar").get("foo");
+    /// let (stored, value): (bool, Option<Bytes>) = pipe.query()?;
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`execute`](Pipeline::execute), and [`Error::Reply`] when the results do not
+    /// convert, naming the first command whose reply does not fit its own method's type.
+    pub fn query<T: FromValue>(&mut self) -> Result<T> {
+        let commands = std::mem::take(&mut self.commands);
+        let result = self.run_queued(&commands);
+        self.reset();
+        let values = result?;
+        T::from_value(Value::Array(values.clone())).map_err(|source| {
+            let culprit = values
+                .into_iter()
+                .zip(&commands)
+                .enumerate()
+                .find_map(|(i, (v, q))| (q.check)(v).err().map(|e| (i, q, e)));
+            match culprit {
+                Some((i, q, source)) => Error::Reply {
+                    command: describe(i, &q.cmd),
+                    source,
+                },
+                None => Error::Reply {
+                    command: "pipeline".to_owned(),
+                    source,
+                },
+            }
+        })
+    }
+
+    /// Empties the queue, UNWATCHes if a WATCH is in force and returns the bound connection
+    /// to the pool (the reference client's `reset`). Dropping the pipeline does the same.
+    ///
+    /// Never fails: if UNWATCH cannot be sent or answered, the connection is closed instead
+    /// of being returned, so no WATCH outlives the pipeline on a pooled connection.
+    pub fn reset(&mut self) {
+        self.commands.clear();
+        self.explicit_multi = false;
+        if let Some(mut conn) = self.conn.take() {
+            // During a panic the pool discards the connection anyway.
+            if self.watching && !std::thread::panicking() {
+                let unwatch = Cmd::new("UNWATCH");
+                if send_and_read(&mut conn, &unwatch).is_err() {
+                    conn.mark_broken();
+                }
+            } else if self.watching {
+                conn.mark_broken();
+            }
+        }
+        self.watching = false;
+    }
+
+    fn run_queued(&mut self, commands: &[Queued]) -> Result<Vec<Value>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let transactional = self.transaction || self.explicit_multi;
+        // The bound connection while watching, else one from the pool for this call.
+        let mut pooled = None;
+        let conn: &mut PooledConnection = match self.conn.as_mut() {
+            Some(bound) => bound,
+            None => pooled.insert(self.client.pool().get()?),
+        };
+
+        let mut out = BytesMut::new();
+        let multi = Cmd::new("MULTI");
+        let exec = Cmd::new("EXEC");
+        if transactional {
+            multi.encode_into(&mut out);
+        }
+        let mut timeout = ReplyTimeout::Default;
+        for q in commands {
+            q.cmd.encode_into(&mut out);
+            timeout = longer(timeout, reply_timeout(conn, &q.cmd));
+        }
+        if transactional {
+            exec.encode_into(&mut out);
+        }
+        let replies = commands.len() + if transactional { 2 } else { 0 };
+        conn.send(&[&out], replies)?;
+
+        // Every reply is read before any is judged, so the connection ends in step.
+        let raw = if transactional {
+            let multi_reply = conn.read_reply_timeout(timeout)?;
+            let mut refused = None;
+            for (i, q) in commands.iter().enumerate() {
+                if let Value::Error(e) = conn.read_reply_timeout(timeout)? {
+                    refused.get_or_insert((i, q, e));
+                }
+            }
+            let exec_reply = conn.read_reply_timeout(timeout)?;
+            // EXEC ends any WATCH, whether the transaction ran or not.
+            self.watching = false;
+            if let Value::Error(e) = multi_reply {
+                return Err(Error::Server(e));
+            }
+            match exec_reply {
+                Value::Nil => return Err(Error::Watch),
+                Value::Error(e) => {
+                    return Err(match refused {
+                        Some((index, q, error)) if e.code() == ErrorCode::EXECABORT => {
+                            Error::ExecAbort {
+                                index,
+                                command: q.cmd.first_word(),
+                                error,
+                            }
+                        }
+                        _ => Error::Server(e),
+                    })
+                }
+                Value::Array(results) if results.len() == commands.len() => results,
+                other => {
+                    return Err(Error::Reply {
+                        command: "EXEC".to_owned(),
+                        source: FromValueError::Type {
+                            expected: "one result per queued command",
+                            actual: format!("{} reply", other.kind_name()),
+                        },
+                    })
+                }
+            }
+        } else {
+            let mut results = Vec::with_capacity(commands.len());
+            for _ in commands {
+                results.push(conn.read_reply_timeout(timeout)?);
+            }
+            results
+        };
+        self.finish(commands, raw)
+    }
+
+    /// Applies the response callbacks and the error policy to the raw results.
+    fn finish(&self, commands: &[Queued], raw: Vec<Value>) -> Result<Vec<Value>> {
+        let mut out = Vec::with_capacity(raw.len());
+        for (index, (v, q)) in raw.into_iter().zip(commands).enumerate() {
+            let v = match v {
+                Value::Error(error) if self.raise_on_error => {
+                    return Err(Error::PipelineCommand {
+                        index,
+                        command: q.cmd.first_word(),
+                        error,
+                    })
+                }
+                e @ Value::Error(_) => e,
+                v => {
+                    let v =
+                        self.client
+                            .dynamic_reply(&q.cmd, v)
+                            .map_err(|source| Error::Reply {
+                                command: describe(index, &q.cmd),
+                                source,
+                            })?;
+                    match q.post {
+                        Some(post) => post(v),
+                        None => v,
+                    }
+                }
+            };
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
+
+/// How an error names a queued command.
+fn describe(index: usize, cmd: &Cmd) -> String {
+    format!("command #{index} ({})", cmd.first_word())
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.reset();
+    }
+}
+
+/// Each command method queues its command and returns the pipeline.
+impl<'a> Executor for &'a mut Pipeline {
+    type Output<T> = &'a mut Pipeline;
+
+    fn run<T: FromValue>(self, typed: Typed<T>) -> &'a mut Pipeline {
+        self.push_typed(typed, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn longer_timeout_wins() {
+        use ReplyTimeout::{Default, Exactly};
+        let s = |n| Exactly(Some(Duration::from_secs(n)));
+        assert_eq!(longer(Default, Default), Default);
+        assert_eq!(longer(Default, s(3)), s(3));
+        assert_eq!(longer(s(5), s(3)), s(5));
+        assert_eq!(longer(s(5), Exactly(None)), Exactly(None));
+    }
+}

@@ -1,0 +1,164 @@
+//! Optimistic locking: WATCH, immediate-mode reads, then a MULTI … EXEC that runs only
+//! if no watched key changed; and the retry loop around it.
+
+use crate::client::send_and_read;
+use crate::{Error, Pipeline, Redis, Result};
+use redis_commands::{Cmd, Executor, FromValue, ToArgs, Typed};
+use resp_proto::Value;
+
+/// A pipeline that WATCHes keys, in immediate mode: every command runs at once on the
+/// pipeline's connection and returns its value, so the transaction can be computed from
+/// what is stored now. [`multi`](Watched::multi) goes back to buffering.
+///
+/// Made by [`Pipeline::watch`]. The reference client's client-side INCR:
+///
+/// ```no_run
+/// use redis_client::{prelude::*, Error, Redis};
+///
+/// let r = Redis::open("redis://localhost")?;
+/// let mut pipe = r.pipeline();
+/// loop {
+///     let mut watched = pipe.watch("OUR-SEQUENCE-KEY")?;
+///     // Immediate mode: the value comes back at once.
+///     let current: i64 = watched
+///         .get("OUR-SEQUENCE-KEY")?
+///         .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+///         .unwrap_or(0);
+///     // Back to buffering: the SET is queued, then sent with MULTI … EXEC.
+///     let tx = watched.multi();
+///     tx.set("OUR-SEQUENCE-KEY", current + 1);
+///     match tx.execute() {
+///         Ok(_) => break,
+///         // Another client changed the key since WATCH: nothing ran; try again.
+///         Err(Error::Watch) => continue,
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// # Ok::<(), redis_client::Error>(())
+/// ```
+///
+/// Dropping a `Watched` leaves the pipeline watching; the pipeline's
+/// [`execute`](Pipeline::execute), [`reset`](Pipeline::reset) or drop ends the WATCH and
+/// returns the connection to the pool.
+#[derive(Debug)]
+pub struct Watched<'p> {
+    pipe: &'p mut Pipeline,
+}
+
+impl<'p> Watched<'p> {
+    pub(crate) fn new(pipe: &'p mut Pipeline) -> Self {
+        Watched { pipe }
+    }
+
+    /// Switches back to buffering (the reference client's `multi()`): commands queued on
+    /// the returned pipeline run between MULTI and EXEC when it is executed, and only if
+    /// no watched key changed.
+    pub fn multi(self) -> &'p mut Pipeline {
+        self.pipe.multi()
+    }
+
+    /// WATCHes more keys on the same connection.
+    ///
+    /// # Errors
+    /// Connection and server errors.
+    pub fn watch<K: ToArgs>(&mut self, keys: K) -> Result<()> {
+        let mut cmd = Cmd::new("WATCH");
+        cmd.key(keys);
+        self.request(&cmd).map(drop)
+    }
+
+    /// Runs any command given as its arguments at once and returns its reply after the
+    /// default response callback.
+    ///
+    /// # Errors
+    /// Connection errors, or [`Error::Server`] when the server answers with an error.
+    pub fn execute_command<A: ToArgs>(&mut self, args: A) -> Result<Value> {
+        let cmd = Cmd::from_args(args);
+        let v = self.request(&cmd)?;
+        self.pipe
+            .client
+            .dynamic_reply(&cmd, v)
+            .map_err(|source| Error::Reply {
+                command: cmd.first_word(),
+                source,
+            })
+    }
+
+    /// UNWATCHes, empties the pipeline and returns its connection to the pool.
+    pub fn reset(self) {
+        self.pipe.reset();
+    }
+
+    fn request(&mut self, cmd: &Cmd) -> Result<Value> {
+        // The connection stays bound from `Pipeline::watch` until the pipeline resets, and
+        // resetting needs the `&mut Pipeline` this value holds.
+        let Some(conn) = self.pipe.conn.as_mut() else {
+            return Err(Error::ConnectionBroken);
+        };
+        send_and_read(conn, cmd)
+    }
+}
+
+/// Each command method runs at once and returns its value, as on [`Redis`].
+impl Executor for &mut Watched<'_> {
+    type Output<T> = Result<T>;
+
+    fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        let v = self.request(&typed.cmd)?;
+        self.pipe.client.typed_reply(&typed.cmd, v)
+    }
+}
+
+impl Redis {
+    /// Runs `f` as an optimistic transaction on `keys` and returns the EXEC results
+    /// (the reference client's `transaction(func, *keys)`).
+    ///
+    /// Each attempt WATCHes `keys` on a fresh pipeline and calls `f` with it in immediate
+    /// mode; `f` reads what it needs, calls [`Watched::multi`] and queues the writes. The
+    /// queued commands then run as one MULTI … EXEC. When a watched key changed in the
+    /// meantime ([`Error::Watch`], from EXEC or from `f` itself), the attempt is
+    /// discarded and `f` runs again, as often as it takes. Values `f` wants to hand out
+    /// can be written to variables it captures: the last attempt's writes are the ones
+    /// that count.
+    ///
+    /// ```no_run
+    /// use redis_client::{prelude::*, Redis};
+    ///
+    /// let r = Redis::open("redis://localhost")?;
+    /// r.transaction("OUR-SEQUENCE-KEY", |mut pipe| {
+    ///     let current: i64 = match pipe.get("OUR-SEQUENCE-KEY")? {
+    ///         Some(v) => String::from_utf8_lossy(&v).parse().unwrap_or(0),
+    ///         None => 0,
+    ///     };
+    ///     pipe.multi().set("OUR-SEQUENCE-KEY", current + 1);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Any error of `f` other than [`Error::Watch`], and the errors of
+    /// [`Pipeline::execute`] other than [`Error::Watch`]. The connection is returned
+    /// unwatched in every case.
+    pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
+    where
+        K: ToArgs,
+        F: FnMut(Watched<'_>) -> Result<()>,
+    {
+        let mut pipe = self.pipeline();
+        loop {
+            let attempt = pipe.watch(&keys).and_then(&mut f);
+            let result = match attempt {
+                Ok(()) => pipe.execute(),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(Error::Watch) => {
+                    pipe.reset();
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+}
