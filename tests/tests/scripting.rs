@@ -75,3 +75,29 @@ fn replies_convert_like_commands() {
     let v: (i64, String, Vec<i64>) = s.call().invoke().unwrap();
     assert_eq!(v, (1, "two".to_owned(), vec![3]));
 }
+
+#[test]
+fn scripts_in_pipelines_are_loaded_before_sending() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    let multiply = r.register_script(MULTIPLY);
+    for transactional in [true, false] {
+        // Fresh server cache each time: the pipeline must load the script itself, since a
+        // NOSCRIPT inside MULTI would abort the transaction.
+        server.raw(&["SCRIPT", "FLUSH"]);
+        let mut pipe = r.pipeline().transaction(transactional);
+        pipe.set("foo", 5).invoke_script(multiply.key("foo").arg(5));
+        let results = pipe.execute().unwrap();
+        assert_eq!(
+            results,
+            vec![
+                redis_client::Value::Boolean(true),
+                redis_client::Value::Integer(25)
+            ]
+        );
+    }
+    // Typed, as the reference's [True, 25].
+    let mut pipe = r.pipeline();
+    pipe.set("foo", 5).invoke_script(multiply.key("foo").arg(5));
+    assert_eq!(pipe.query::<(bool, i64)>().unwrap(), (true, 25));
+}

@@ -1,7 +1,8 @@
 //! Pipelines: commands queued on the client side and sent in one write, wrapped in
 //! MULTI … EXEC by default.
 
-use crate::client::{longer, reply_timeout, send_and_read};
+use crate::client::{convert, longer, reply_timeout, send_and_read};
+use crate::script::{Script, ScriptCall};
 use crate::transaction::Watched;
 use crate::{Error, Redis, Result};
 use bytes::BytesMut;
@@ -51,6 +52,8 @@ pub struct Pipeline {
     pub(crate) watching: bool,
     /// `multi()` was called: run as a transaction even if `transaction(false)`.
     explicit_multi: bool,
+    /// Scripts of queued EVALSHAs, made present on the server just before sending.
+    scripts: Vec<Script>,
 }
 
 /// One queued command and what to do with its reply.
@@ -78,6 +81,7 @@ impl Pipeline {
             conn: None,
             watching: false,
             explicit_multi: false,
+            scripts: Vec::new(),
         }
     }
 
@@ -118,6 +122,27 @@ impl Pipeline {
     /// ```
     pub fn execute_command<A: ToArgs>(&mut self, args: A) -> &mut Self {
         self.queue(Cmd::from_args(args))
+    }
+
+    /// Queues a script run (the reference's `script(keys=…, args=…, client=pipe)`).
+    ///
+    /// Just before the pipeline is sent, every script it uses is checked with SCRIPT
+    /// EXISTS and loaded if missing, so a NOSCRIPT cannot abort the transaction.
+    ///
+    /// ```no_run
+    /// # use redis_client::{prelude::*, Redis};
+    /// # let r = Redis::open("redis://localhost")?;
+    /// let multiply = r.register_script("return redis.call('GET', KEYS[1]) * ARGV[1]");
+    /// let mut pipe = r.pipeline();
+    /// pipe.set("foo", 5).invoke_script(multiply.key("foo").arg(5));
+    /// let (stored, product): (bool, i64) = pipe.query()?;
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    pub fn invoke_script(&mut self, call: ScriptCall<'_>) -> &mut Self {
+        if !self.scripts.iter().any(|s| s.sha() == call.script().sha()) {
+            self.scripts.push(call.script().clone());
+        }
+        self.queue(call.to_cmd())
     }
 
     /// Queues a command built by hand.
@@ -243,6 +268,7 @@ impl Pipeline {
     /// of being returned, so no WATCH outlives the pipeline on a pooled connection.
     pub fn reset(&mut self) {
         self.commands.clear();
+        self.scripts.clear();
         self.explicit_multi = false;
         if let Some(mut conn) = self.conn.take() {
             // During a panic the pool discards the connection anyway.
@@ -269,6 +295,10 @@ impl Pipeline {
             Some(bound) => bound,
             None => pooled.insert(self.client.pool().get()?),
         };
+
+        if !self.scripts.is_empty() {
+            ensure_scripts(conn, &self.scripts)?;
+        }
 
         let mut out = BytesMut::new();
         let multi = Cmd::new("MULTI");
@@ -371,6 +401,22 @@ impl Pipeline {
 }
 
 /// How an error names a queued command.
+/// Loads whichever of `scripts` the server lacks: one SCRIPT EXISTS, then a SCRIPT LOAD
+/// per missing script.
+fn ensure_scripts(conn: &mut PooledConnection, scripts: &[Script]) -> Result<()> {
+    let mut exists = Cmd::new("SCRIPT EXISTS");
+    for s in scripts {
+        exists.arg(s.sha());
+    }
+    let present: Vec<bool> = convert(&exists, send_and_read(conn, &exists)?)?;
+    for (script, present) in scripts.iter().zip(present) {
+        if !present {
+            send_and_read(conn, &script.load_cmd())?;
+        }
+    }
+    Ok(())
+}
+
 fn describe(index: usize, cmd: &Cmd) -> String {
     format!("command #{index} ({})", cmd.first_word())
 }

@@ -102,7 +102,7 @@ impl Script {
     }
 
     /// The SCRIPT LOAD command for this script.
-    pub(crate) fn load_cmd(&self) -> Cmd {
+    pub fn load_cmd(&self) -> Cmd {
         let mut cmd = Cmd::new("SCRIPT LOAD");
         cmd.arg(&self.source);
         cmd
@@ -159,6 +159,11 @@ impl ScriptCall<'_> {
             other => other?,
         };
         convert(&cmd, reply)
+    }
+
+    /// The script this call runs.
+    pub fn script(&self) -> &Script {
+        self.script
     }
 
     /// The EVALSHA command this call sends, for queueing where [`ScriptCall::invoke_on`]
