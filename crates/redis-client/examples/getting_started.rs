@@ -27,6 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pipelines(&r)?;
     watch_loop(&r)?;
     transaction_helper(&r)?;
+    lua_scripting(&r)?;
+    publish_subscribe(&r)?;
     Ok(())
 }
 
@@ -143,6 +145,51 @@ fn transaction_helper(r: &Redis) -> Result<(), Error> {
         "transaction(client_side_incr) -> {}, OUR-SEQUENCE-KEY = {now}",
         show(&results)
     );
+    Ok(())
+}
+
+/// multiply = r.register_script(lua); multiply(keys=['foo'], args=[5]), also on another
+/// client and inside a pipeline.
+fn lua_scripting(r: &Redis) -> Result<(), Error> {
+    let multiply = r.register_script(
+        "local value = redis.call('GET', KEYS[1])\n\
+         value = tonumber(value)\n\
+         return value * ARGV[1]",
+    );
+    r.set("foo", 2)?;
+    let ten: i64 = multiply.key("foo").arg(5).invoke()?;
+    println!("multiply(keys=['foo'], args=[5]) with foo=2 -> {ten}");
+
+    // Any other client works too (the reference used a second server here).
+    let r2 = Redis::from_pool(r.pool().clone());
+    r2.set("foo", 3)?;
+    let fifteen: i64 = multiply.key("foo").arg(5).invoke_on(&r2)?;
+    println!("multiply(..., client=r2) with foo=3 -> {fifteen}");
+
+    let mut pipe = r.pipeline();
+    pipe.set("foo", 5).invoke_script(multiply.key("foo").arg(5));
+    println!("pipeline SET foo 5, multiply -> {}", show(&pipe.execute()?));
+    Ok(())
+}
+
+/// p = r.pubsub(); p.subscribe('news'); r.publish('news', ...); p.listen()
+fn publish_subscribe(r: &Redis) -> Result<(), Error> {
+    let mut p = r.pubsub();
+    p.ignore_subscribe_messages(true);
+    p.subscribe("news")?;
+    // Publish until the subscription is registered: PUBLISH reports its receivers.
+    while r.execute_command(("PUBLISH", "news", "hello subscribers"))? == Value::Integer(0) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if let Some(message) = p.listen().next() {
+        let message = message?;
+        println!(
+            "pubsub: {:?} on {:?}: {:?}",
+            message.kind,
+            String::from_utf8_lossy(&message.channel),
+            String::from_utf8_lossy(&message.payload)
+        );
+    }
     Ok(())
 }
 
