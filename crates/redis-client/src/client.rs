@@ -2,9 +2,7 @@
 
 use crate::{Error, Pipeline, Result};
 use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
-use redis_conn::{
-    Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
-};
+use redis_conn::{Connection, ConnectionInfo, ConnectionPool, PoolOptions, ReplyTimeout};
 use resp_proto::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,14 +92,6 @@ impl Redis {
     /// The pool this client takes connections from.
     pub fn pool(&self) -> &ConnectionPool {
         &self.pool
-    }
-
-    /// Checks out a connection for direct use; it returns to the pool when dropped.
-    ///
-    /// # Errors
-    /// Pool and connect errors.
-    pub fn get_connection(&self) -> Result<PooledConnection> {
-        Ok(self.pool.get()?)
     }
 
     /// Runs any command given as its arguments and returns the raw reply.

@@ -33,6 +33,7 @@
 
 mod client;
 pub mod compat;
+mod connection;
 mod error;
 mod lock;
 mod pipeline;
@@ -42,6 +43,7 @@ mod transaction;
 
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
+pub use connection::Connection;
 pub use error::{Error, Result};
 pub use lock::{LockBuilder, LockError, LockGuard};
 pub use pipeline::Pipeline;
@@ -49,8 +51,8 @@ pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeAr
 pub use redis_commands::Typed;
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
-    Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,
-    Protocol, TlsOptions, Transport, UrlError,
+    Addr, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection, Protocol,
+    TlsOptions, Transport, UrlError,
 };
 pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use script::{Script, ScriptCall};

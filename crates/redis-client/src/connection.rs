@@ -1,0 +1,121 @@
+//! One connection with every command as a method: checked out of the client's pool, or
+//! dedicated (outside the pool) for what must not be shared, such as `SELECT`.
+
+use crate::client::send_and_read;
+use crate::{Redis, Result};
+use redis_commands::{Cmd, Executor, FromValue, ToArgs, Typed};
+use redis_conn::PooledConnection;
+use resp_proto::Value;
+
+/// A single connection that runs commands directly, without a checkout per command.
+///
+/// From [`Redis::get_connection`] (borrowed from the pool, returned when dropped) or
+/// [`Redis::dedicated_connection`] (its own, closed when dropped).
+///
+/// ```no_run
+/// use redis_client::{prelude::*, Redis};
+/// let r = Redis::open("redis://localhost/0")?;
+/// let mut conn = r.dedicated_connection()?;
+/// conn.select(2)?;
+/// conn.set("in-db-2", "yes")?;
+/// # Ok::<(), redis_client::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    inner: Inner,
+    client: Redis,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Pooled(PooledConnection),
+    Dedicated(redis_conn::Connection),
+}
+
+impl Redis {
+    /// Checks a connection out of the pool; it goes back when dropped (unless it failed,
+    /// or [`Connection::select`] changed its database, in which case it is closed).
+    ///
+    /// # Errors
+    /// Pool and connect errors.
+    pub fn get_connection(&self) -> Result<Connection> {
+        Ok(Connection {
+            inner: Inner::Pooled(self.pool().get()?),
+            client: self.clone(),
+        })
+    }
+
+    /// Opens a connection of its own, outside the pool, with the pool's settings.
+    ///
+    /// # Errors
+    /// Connect errors.
+    pub fn dedicated_connection(&self) -> Result<Connection> {
+        let conn = redis_conn::Connection::open(self.pool().info())?;
+        Ok(Connection {
+            inner: Inner::Dedicated(conn),
+            client: self.clone(),
+        })
+    }
+}
+
+impl Connection {
+    /// Switches to database `db` (`SELECT`). On a pooled connection this makes it unfit
+    /// for other users, so it is closed instead of returned when dropped.
+    ///
+    /// # Errors
+    /// Connection and server errors.
+    pub fn select(&mut self, db: i64) -> Result<()> {
+        self.raw().select(db)?;
+        Ok(())
+    }
+
+    /// Runs any command given as its arguments and returns the reply after the default
+    /// response callback (or the client's override).
+    ///
+    /// # Errors
+    /// Connection errors, or [`Error::Server`](crate::Error::Server).
+    pub fn execute_command<A: ToArgs>(&mut self, args: A) -> Result<Value> {
+        let cmd = Cmd::from_args(args);
+        let v = send_and_read(self.raw(), &cmd)?;
+        self.client
+            .dynamic_reply(&cmd, v)
+            .map_err(|source| crate::Error::Reply {
+                command: cmd.first_word(),
+                source,
+            })
+    }
+
+    /// The connection underneath, for sending raw bytes or reading pushes.
+    pub fn raw(&mut self) -> &mut redis_conn::Connection {
+        match &mut self.inner {
+            Inner::Pooled(c) => c,
+            Inner::Dedicated(c) => c,
+        }
+    }
+
+    /// True for a connection borrowed from the pool.
+    pub fn is_pooled(&self) -> bool {
+        matches!(self.inner, Inner::Pooled(_))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let pool_db = self.client.pool().info().db;
+        if let Inner::Pooled(c) = &mut self.inner {
+            if c.db() != pool_db {
+                // A pooled connection must never carry another database to its next user.
+                c.mark_broken();
+            }
+        }
+    }
+}
+
+impl Executor for &mut Connection {
+    type Output<T> = Result<T>;
+
+    fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        let v = send_and_read(self.raw(), &typed.cmd)?;
+        self.client.typed_reply(&typed.cmd, v)
+    }
+}
