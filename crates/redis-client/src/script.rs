@@ -73,12 +73,12 @@ impl Script {
         &self.source
     }
 
-    /// Starts a call with key `k` (KEYS[1], then KEYS[2] …).
+    /// Starts a call with key `k` (`KEYS[1]`, then `KEYS[2]` …).
     pub fn key<K: ToArgs>(&self, k: K) -> ScriptCall<'_> {
         self.call().key(k)
     }
 
-    /// Starts a call with argument `a` (ARGV[1] …).
+    /// Starts a call with argument `a` (`ARGV[1]` …).
     pub fn arg<A: ToArgs>(&self, a: A) -> ScriptCall<'_> {
         self.call().arg(a)
     }
