@@ -8,7 +8,7 @@
 #![allow(unsafe_code)] // The counting allocator below; test-only.
 
 use redis_client::prelude::*;
-use redis_client::{ConnectionInfo, Error, Redis};
+use redis_client::{ConnectionInfo, Error, Redis, RetryPolicy};
 use redis_tests::{FakeConn, FakeServer};
 use resp_proto::ProtocolErrorKind;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -65,8 +65,11 @@ fn fake_replying(reply: &'static [u8]) -> FakeServer {
     })
 }
 
+/// A client that surfaces the first failure: these tests look at the error itself (the
+/// default policy would retry a read-only GET on a fresh connection).
 fn client(fake: &FakeServer) -> Redis {
     Redis::from_info(ConnectionInfo::tcp("127.0.0.1", fake.port()).with_timeout(Some(READ_TIMEOUT)))
+        .with_retry_policy(RetryPolicy::none())
 }
 
 /// Runs GET against a fake server that answers with `reply`, and returns the error, the

@@ -1,8 +1,13 @@
 //! The client: a handle on a connection pool that runs commands.
 
+use crate::retry::{RetryPolicy, Stage};
 use crate::{Error, Pipeline, Result};
-use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
-use redis_conn::{Connection, ConnectionInfo, ConnectionPool, PoolOptions, ReplyTimeout};
+use redis_commands::{
+    Block, Callbacks, Cmd, Executor, Flags, FromValue, FromValueError, ToArgs, Typed,
+};
+use redis_conn::{
+    Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
+};
 use resp_proto::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +34,7 @@ const BLOCKING_MARGIN: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct Redis {
     pool: ConnectionPool,
+    retry: RetryPolicy,
     /// Per-client response callback overrides; clones made after a change share it.
     callbacks: Arc<Callbacks>,
 }
@@ -63,8 +69,21 @@ impl Redis {
     pub fn from_pool(pool: ConnectionPool) -> Redis {
         Redis {
             pool,
+            retry: RetryPolicy::default(),
             callbacks: Arc::new(Callbacks::new()),
         }
+    }
+
+    /// Sets when failed commands are retried (see [`RetryPolicy`] for the table). The
+    /// default retries only what cannot have reached the server, plus read-only commands.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Replaces how replies to `command` are interpreted, for this client and clones made
@@ -151,9 +170,56 @@ impl Redis {
         convert(cmd, v)
     }
 
-    fn request(&self, cmd: &Cmd) -> Result<Value> {
-        let mut conn = self.pool.get()?;
-        send_and_read(&mut conn, cmd)
+    /// Sends `cmd` and reads its reply, retrying as the policy allows.
+    pub(crate) fn request(&self, cmd: &Cmd) -> Result<Value> {
+        let mut attempt = 0;
+        loop {
+            let (err, stage) = match self.attempt(cmd) {
+                Ok(v) => return Ok(v),
+                Err(failure) => failure,
+            };
+            if attempt >= self.retry.max_retries || !self.retry.allows(&err, stage, cmd.flags()) {
+                return Err(err);
+            }
+            std::thread::sleep(self.retry.backoff(attempt));
+            attempt += 1;
+        }
+    }
+
+    /// A connection from the pool, retrying connect failures as the policy allows (nothing
+    /// has been sent, so any request may follow).
+    pub(crate) fn checkout(&self) -> Result<PooledConnection> {
+        let mut attempt = 0;
+        loop {
+            match self.pool.get() {
+                Ok(conn) => return Ok(conn),
+                Err(e) => {
+                    let e = Error::from(e);
+                    if attempt >= self.retry.max_retries
+                        || !self.retry.allows(&e, Stage::Checkout, Flags::NONE)
+                    {
+                        return Err(e);
+                    }
+                }
+            }
+            std::thread::sleep(self.retry.backoff(attempt));
+            attempt += 1;
+        }
+    }
+
+    /// One try, saying how far it got when it failed.
+    fn attempt(&self, cmd: &Cmd) -> Result<Value, (Error, Stage)> {
+        let mut conn = self.pool.get().map_err(|e| (e.into(), Stage::Checkout))?;
+        let mut header = [0u8; 24];
+        let header = cmd.header(&mut header);
+        conn.send(&[header, cmd.body()], 1)
+            .map_err(|e| (e.into(), Stage::Send))?;
+        let timeout = reply_timeout(&conn, cmd);
+        match conn.read_reply_timeout(timeout) {
+            Ok(Value::Error(e)) => Err((Error::Server(e), Stage::Read)),
+            Ok(v) => Ok(v),
+            Err(e) => Err((e.into(), Stage::Read)),
+        }
     }
 }
 

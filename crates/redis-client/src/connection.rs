@@ -40,7 +40,7 @@ impl Redis {
     /// Pool and connect errors.
     pub fn get_connection(&self) -> Result<Connection> {
         Ok(Connection {
-            inner: Inner::Pooled(self.pool().get()?),
+            inner: Inner::Pooled(self.checkout()?),
             client: self.clone(),
         })
     }

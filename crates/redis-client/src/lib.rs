@@ -38,6 +38,7 @@ mod error;
 mod lock;
 mod pipeline;
 mod pubsub;
+mod retry;
 mod script;
 mod transaction;
 
@@ -55,6 +56,7 @@ pub use redis_conn::{
     TlsOptions, Transport, UrlError,
 };
 pub use resp_proto::{ErrorCode, ServerError, Value};
+pub use retry::RetryPolicy;
 pub use script::{Script, ScriptCall};
 pub use transaction::Watched;
 pub use {redis_commands, redis_conn, resp_proto};

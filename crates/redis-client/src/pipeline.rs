@@ -189,7 +189,7 @@ impl Pipeline {
         let mut cmd = Cmd::new("WATCH");
         cmd.key(keys);
         if self.conn.is_none() {
-            self.conn = Some(self.client.pool().get()?);
+            self.conn = Some(self.client.checkout()?);
         }
         // Set before sending: should the reply never come, reset still knows to clean up.
         self.watching = true;
@@ -293,7 +293,7 @@ impl Pipeline {
         let mut pooled = None;
         let conn: &mut PooledConnection = match self.conn.as_mut() {
             Some(bound) => bound,
-            None => pooled.insert(self.client.pool().get()?),
+            None => pooled.insert(self.client.checkout()?),
         };
 
         if !self.scripts.is_empty() {

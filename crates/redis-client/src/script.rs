@@ -1,7 +1,7 @@
 //! Lua scripts as objects: [`Script`] keeps the source and its SHA1, runs with EVALSHA,
 //! and loads the script when the server answers NOSCRIPT.
 
-use crate::client::{convert, send_and_read};
+use crate::client::convert;
 use crate::{Error, Redis, Result};
 use bytes::Bytes;
 use redis_commands::{Cmd, FromValue, ToArgs};
@@ -183,10 +183,10 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// One command on a pooled connection of `client`, error replies as [`Error::Server`].
+/// One command through `client` (with its retry policy), error replies as
+/// [`Error::Server`].
 fn request(client: &Redis, cmd: &Cmd) -> Result<Value> {
-    let mut conn = client.pool().get()?;
-    send_and_read(&mut conn, cmd)
+    client.request(cmd)
 }
 
 #[cfg(test)]

@@ -1,0 +1,111 @@
+//! The retry policy against real faults: a reply cut by the fault proxy, a server that
+//! restarts, a server that is not up yet.
+
+use redis_client::prelude::*;
+use redis_client::{ConnectionInfo, Error, Redis, RetryPolicy};
+use redis_tests::{FaultProxy, TestServer};
+use std::time::Duration;
+
+fn through(proxy: &FaultProxy) -> ConnectionInfo {
+    ConnectionInfo::tcp("127.0.0.1", proxy.port()).with_timeout(Some(Duration::from_secs(2)))
+}
+
+#[test]
+fn a_write_whose_reply_was_lost_is_not_resent() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let r = Redis::from_info(through(&proxy));
+    assert_eq!(r.incr("n").unwrap(), 1);
+    // The request reaches the server, which runs it; the reply never comes back.
+    proxy.cut_after(0);
+    let err = r.incr("n").unwrap_err();
+    assert!(err.is_connection_lost(), "{err:?}");
+    assert_eq!(
+        server.raw(&["GET", "n"]),
+        "2",
+        "it ran exactly once and was not resent"
+    );
+}
+
+#[test]
+fn a_write_is_resent_when_the_user_allows() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let r = Redis::from_info(through(&proxy))
+        .with_retry_policy(RetryPolicy::default().with_retry_writes(true));
+    assert_eq!(r.incr("n").unwrap(), 1);
+    proxy.cut_after(0);
+    // The first INCR ran but its reply was lost; the resent one answers.
+    assert_eq!(r.incr("n").unwrap(), 3);
+}
+
+#[test]
+fn a_read_whose_reply_was_lost_is_retried() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let r = Redis::from_info(through(&proxy));
+    r.set("k", "v").unwrap();
+    proxy.cut_after(3);
+    assert_eq!(
+        r.get("k").unwrap().as_deref(),
+        Some(&b"v"[..]),
+        "GET is read-only: retried on a new connection"
+    );
+}
+
+#[test]
+fn no_retry_policy_surfaces_the_first_failure() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let r = Redis::from_info(through(&proxy)).with_retry_policy(RetryPolicy::none());
+    r.set("k", "v").unwrap();
+    proxy.cut_after(3);
+    assert!(r.get("k").unwrap_err().is_connection_lost());
+}
+
+#[test]
+fn connect_failures_are_retried_until_the_server_is_up() {
+    let mut server = TestServer::start();
+    let info = ConnectionInfo::tcp("127.0.0.1", server.port());
+    server.stop();
+    let r = Redis::from_info(info).with_retry_policy(
+        RetryPolicy::default()
+            .with_max_retries(20)
+            .with_backoff(Duration::from_millis(50), Duration::from_millis(200)),
+    );
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        server.restart();
+        server
+    });
+    assert!(
+        r.set("k", "v").unwrap(),
+        "a connect failure never reached the server, so even a write retries"
+    );
+    let server = starter.join().unwrap();
+    assert_eq!(server.raw(&["GET", "k"]), "v");
+}
+
+#[test]
+fn reads_survive_a_server_restart() {
+    let mut server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    r.set("k", "v").unwrap();
+    server.stop();
+    server.restart();
+    // The pooled connection died with the old process; GET is retried on a new one (the
+    // data is gone: persistence is off).
+    assert_eq!(r.get("k").unwrap(), None);
+    let err = Redis::open(&server.url())
+        .unwrap()
+        .with_retry_policy(RetryPolicy::none());
+    assert!(err.get("k").is_ok());
+}
+
+#[test]
+fn errors_from_the_server_are_not_retried() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    r.sadd("s", "x").unwrap();
+    assert!(matches!(r.get("s").unwrap_err(), Error::Server(_)));
+}
