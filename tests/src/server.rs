@@ -120,6 +120,12 @@ impl TestServer {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
+        self.spawn_until(false)
+    }
+
+    /// Starts the process and waits until it answers; with `loading_is_up`, a `LOADING`
+    /// answer counts as up.
+    fn spawn_until(&mut self, loading_is_up: bool) -> Result<(), String> {
         let conf = self.dir.join("redis.conf");
         fs::write(&conf, self.config_text()).map_err(|e| e.to_string())?;
         let log = self.log_path();
@@ -135,7 +141,7 @@ impl TestServer {
                 format!("cannot run redis-server: {e} (install the redis-server package)")
             })?;
         self.child = Some(child);
-        match self.wait_ready() {
+        match self.wait_ready(loading_is_up) {
             Ok(()) => Ok(()),
             Err(why) => {
                 self.kill();
@@ -182,7 +188,7 @@ impl TestServer {
         c
     }
 
-    fn wait_ready(&mut self) -> Result<(), String> {
+    fn wait_ready(&mut self, loading_is_up: bool) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(child) = self.child.as_mut() {
@@ -192,7 +198,7 @@ impl TestServer {
             }
             if let Some(reply) = ping(self.port) {
                 // Any answer but LOADING means the server is serving (NOAUTH included).
-                if !reply.starts_with("-LOADING") {
+                if loading_is_up || !reply.starts_with("-LOADING") {
                     return Ok(());
                 }
             }
@@ -278,6 +284,25 @@ impl TestServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.spawn() {
+                Ok(()) => return,
+                Err(log) if Instant::now() > deadline => {
+                    panic!("redis-server did not restart:\n{log}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Restarts the server and returns as soon as it answers, possibly still `LOADING` its
+    /// dataset (for tests of what clients see meanwhile).
+    ///
+    /// # Panics
+    /// If it does not come back; the message holds its log.
+    pub fn restart_without_waiting_for_load(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.spawn_until(true) {
                 Ok(()) => return,
                 Err(log) if Instant::now() > deadline => {
                     panic!("redis-server did not restart:\n{log}")

@@ -132,6 +132,31 @@ impl Redis {
         })
     }
 
+    /// Runs a command and converts its reply into a type of the caller's choosing, instead
+    /// of the command method's own: the equivalent of the reference's
+    /// `decode_responses=True` where text is wanted.
+    ///
+    /// ```no_run
+    /// use redis_client::{prelude::*, redis_commands::cmd, Redis};
+    /// let r = Redis::open("redis://localhost")?;
+    /// r.set("greeting", "héllo")?;
+    /// let text: Option<String> = r.query(cmd::strings::get("greeting"))?;
+    /// assert_eq!(text.as_deref(), Some("héllo"));
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    ///
+    /// Strings are checked as UTF-8; a reply that is not gives [`Error::Reply`] naming the
+    /// command. Values stay bytes unless asked for as text because Redis strings are
+    /// binary: a client-wide text mode would turn a binary value into an error far from
+    /// the code that chose the type.
+    ///
+    /// # Errors
+    /// As the command method, and [`Error::Reply`] when the reply does not convert to `U`.
+    pub fn query<U: FromValue, T>(&self, cmd: Typed<T>) -> Result<U> {
+        let v = self.request(&cmd.cmd)?;
+        self.typed_reply(&cmd.cmd, v)
+    }
+
     /// A pipeline on this client: commands queue until [`Pipeline::execute`] sends them in
     /// one write, wrapped in MULTI … EXEC unless [`Pipeline::transaction`] turns that off.
     ///

@@ -85,6 +85,15 @@ impl Connection {
             })
     }
 
+    /// Runs a command and converts its reply to `U`, as [`Redis::query`] does.
+    ///
+    /// # Errors
+    /// As [`Redis::query`].
+    pub fn query<U: FromValue, T>(&mut self, cmd: Typed<T>) -> Result<U> {
+        let v = send_and_read(self.raw(), &cmd.cmd)?;
+        self.client.typed_reply(&cmd.cmd, v)
+    }
+
     /// The connection underneath, for sending raw bytes or reading pushes.
     pub fn raw(&mut self) -> &mut redis_conn::Connection {
         match &mut self.inner {

@@ -1,4 +1,22 @@
 //! The facade's error type: one matchable variant per kind of failure.
+//!
+//! The reference client's exceptions and what they are here ([`Error::kind`] gives the
+//! same classification as a plain enum):
+//!
+//! | redis-py 2.7.6 | here | kind |
+//! | --- | --- | --- |
+//! | `ConnectionError` | [`Error::Connect`] (nothing sent), [`Error::ConnectionLost`], [`Error::ConnectionBroken`], [`Error::Tls`] | `Connection` |
+//! | `ConnectionError` (socket timeout) | [`Error::Timeout`] | `Timeout` |
+//! | `ResponseError` | [`Error::Server`] with its [`ErrorCode`]; in pipelines [`Error::PipelineCommand`] and [`Error::ExecAbort`] | `Server` |
+//! | `AuthenticationError` | [`Error::Auth`] | `Auth` |
+//! | `BusyLoadingError` | [`Error::Server`] with code `LOADING` (retried by the default [`RetryPolicy`](crate::RetryPolicy)) | `BusyLoading` |
+//! | `InvalidResponse` | [`Error::Protocol`] (bytes that are not RESP), [`Error::Reply`] (a reply of the wrong shape) | `Protocol`, `Reply` |
+//! | `DataError` | mostly ruled out by argument types at compile time; values Redis refuses come back as [`Error::Server`]; misuse caught before sending is [`Error::Script`] | `Script` |
+//! | `PubSubError` | [`Error::PubSub`] | `PubSub` |
+//! | `WatchError` | [`Error::Watch`] | `Watch` |
+//! | `LockError` | [`Error::Lock`] | `Lock` |
+//! | (BlockingConnectionPool timeout) | [`Error::PoolExhausted`] | `PoolExhausted` |
+//! | (bad URL) | [`Error::Url`] | `Url` |
 
 use redis_commands::FromValueError;
 use resp_proto::{ErrorCode, ProtocolError, ServerError};
@@ -100,7 +118,79 @@ pub enum Error {
     },
 }
 
+/// The classification of an [`Error`], for code that only cares about the kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Connecting failed or the connection was lost.
+    Connection,
+    /// No reply in time.
+    Timeout,
+    /// The bytes received were not valid RESP.
+    Protocol,
+    /// The server answered with an error.
+    Server,
+    /// The server refused the credentials.
+    Auth,
+    /// The server is loading its dataset (`LOADING`); try again after a wait.
+    BusyLoading,
+    /// The reply did not convert to the type asked for.
+    Reply,
+    /// Pub/sub misuse or an unexpected reply on a subscriber connection.
+    PubSub,
+    /// A WATCHed key changed; the transaction did not run.
+    Watch,
+    /// A lock was not acquired in time or not held.
+    Lock,
+    /// No pooled connection became free in time.
+    PoolExhausted,
+    /// A script was used in a way that cannot work.
+    Script,
+    /// An invalid URL or connection setting.
+    Url,
+}
+
 impl Error {
+    /// The kind of failure; see the table in the [module docs](self).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Connect { .. }
+            | Error::ConnectionLost(_)
+            | Error::ConnectionBroken
+            | Error::Tls(_) => ErrorKind::Connection,
+            Error::Timeout => ErrorKind::Timeout,
+            Error::Protocol(_) => ErrorKind::Protocol,
+            Error::Server(e) if e.code() == ErrorCode::LOADING => ErrorKind::BusyLoading,
+            Error::Server(_) | Error::PipelineCommand { .. } | Error::ExecAbort { .. } => {
+                ErrorKind::Server
+            }
+            Error::Auth(_) => ErrorKind::Auth,
+            Error::PoolExhausted(_) => ErrorKind::PoolExhausted,
+            Error::Url(_) => ErrorKind::Url,
+            Error::Reply { .. } => ErrorKind::Reply,
+            Error::PubSub(_) => ErrorKind::PubSub,
+            Error::Watch => ErrorKind::Watch,
+            Error::Lock(_) => ErrorKind::Lock,
+            Error::Script(_) => ErrorKind::Script,
+        }
+    }
+
+    /// True when the same call, made again later and unchanged, may succeed: connect
+    /// failures, lost connections and timeouts (mind that a write may have run; see
+    /// [`RetryPolicy`](crate::RetryPolicy)), an exhausted pool, a server still loading, a
+    /// watch abort (re-read and retry the transaction), a lock not yet free.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Connection
+                | ErrorKind::Timeout
+                | ErrorKind::PoolExhausted
+                | ErrorKind::BusyLoading
+                | ErrorKind::Watch
+        ) && !matches!(self, Error::Tls(_))
+            || matches!(self, Error::Lock(crate::LockError::Timeout { .. }))
+    }
+
     /// The server's error code, for [`Error::Server`], [`Error::Auth`],
     /// [`Error::PipelineCommand`] and [`Error::ExecAbort`] (the refused command's code).
     pub fn code(&self) -> Option<ErrorCode> {
