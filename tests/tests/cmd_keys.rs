@@ -7,10 +7,11 @@ use bytes::Bytes;
 use common::for_each_protocol;
 use redis_client::prelude::*;
 use redis_client::redis_commands::{
-    cmd, CommandInfo, CopyOptions, ExpireCondition, Flags, KeyType, RestoreOptions, SortOptions,
+    cmd, CommandInfo, CopyOptions, ExpireCondition, Flags, KeyType, MigrateOptions, RestoreOptions,
+    SortOptions,
 };
 use redis_client::{ConnectionInfo, Redis, Value};
-use redis_tests::TestServer;
+use redis_tests::{ServerConfig, TestServer};
 use std::collections::HashSet;
 
 fn b(s: &'static str) -> Bytes {
@@ -311,4 +312,52 @@ fn readonly_and_blocking_flags_match_command_info() {
         checked += 1;
     }
     assert!(checked > 100, "only {checked} rows");
+}
+
+#[test]
+fn migrate_to_another_server() {
+    let server = TestServer::start();
+    let target = ServerConfig::default().password("pw").start();
+    let to = Redis::open(&format!("redis://:pw@127.0.0.1:{}/0", target.port())).unwrap();
+    for_each_protocol(&server, |r| {
+        to.execute_command("FLUSHALL").unwrap();
+        r.mset([("m1", "1"), ("m2", "2"), ("m3", "3")]).unwrap();
+        let auth = MigrateOptions::default().auth("pw");
+        assert_eq!(
+            r.migrate("127.0.0.1", target.port(), "m1", 0, 5000, auth.clone())
+                .unwrap(),
+            "OK"
+        );
+        assert_eq!(r.exists("m1").unwrap(), 0);
+        assert_eq!(to.get("m1").unwrap(), Some(b("1")));
+        assert_eq!(
+            r.migrate("127.0.0.1", target.port(), "m1", 0, 5000, auth.clone())
+                .unwrap(),
+            "NOKEY"
+        );
+        r.set("m1", "again").unwrap();
+        let opts = MigrateOptions::default()
+            .copy()
+            .replace()
+            .auth2("default", "pw");
+        assert_eq!(
+            r.migrate_keys(
+                "127.0.0.1",
+                target.port(),
+                ["m1", "m2", "m3"],
+                0,
+                5000,
+                opts
+            )
+            .unwrap(),
+            "OK"
+        );
+        assert_eq!(r.exists(["m1", "m2", "m3"]).unwrap(), 3);
+        assert_eq!(
+            to.mget(["m1", "m2", "m3"]).unwrap(),
+            vec![Some(b("again")), Some(b("2")), Some(b("3"))]
+        );
+    });
+    let c = cmd::keys::migrate_keys("h", 1, ["a", "b"], 0, 10, MigrateOptions::default()).cmd;
+    assert_eq!(c.keys().collect::<Vec<_>>(), vec![&b"a"[..], b"b"]);
 }

@@ -45,8 +45,8 @@ pub use command::{Block, Cmd, Flags, ToArgs, Typed};
 pub use executor::Executor;
 pub use options::{
     BitOffset, BitOp, BitUnit, BitfieldOps, BitfieldOverflow, BitfieldType, CopyOptions,
-    ExpireCondition, GetExpiry, Insert, LcsOptions, ListDirection, LposOptions, RestoreOptions,
-    SortOptions,
+    ExpireCondition, GetExpiry, Insert, LcsOptions, ListDirection, LposOptions, MigrateOptions,
+    RestoreOptions, SortOptions,
 };
 pub use options::{Expiry, SetOptions};
 pub use reply::{pairs, FromValue, FromValueError};

@@ -581,3 +581,63 @@ impl ToArgs for LposOptions {
         }
     }
 }
+
+/// Options of MIGRATE.
+///
+/// ```
+/// use redis_commands::MigrateOptions;
+/// let opts = MigrateOptions::default().copy().replace().auth2("app", "secret");
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MigrateOptions {
+    copy: bool,
+    replace: bool,
+    auth: Option<(Option<Vec<u8>>, Vec<u8>)>,
+}
+
+impl MigrateOptions {
+    /// Leave the keys on the source too (`COPY`).
+    pub fn copy(mut self) -> Self {
+        self.copy = true;
+        self
+    }
+
+    /// Overwrite keys that exist on the target (`REPLACE`).
+    pub fn replace(mut self) -> Self {
+        self.replace = true;
+        self
+    }
+
+    /// Authenticate to the target with a password (`AUTH`).
+    pub fn auth(mut self, password: impl AsRef<[u8]>) -> Self {
+        self.auth = Some((None, password.as_ref().to_vec()));
+        self
+    }
+
+    /// Authenticate to the target as an ACL user (`AUTH2`).
+    pub fn auth2(mut self, username: impl AsRef<[u8]>, password: impl AsRef<[u8]>) -> Self {
+        self.auth = Some((Some(username.as_ref().to_vec()), password.as_ref().to_vec()));
+        self
+    }
+}
+
+impl ToArgs for MigrateOptions {
+    fn write_args(&self, cmd: &mut Cmd) {
+        if self.copy {
+            cmd.arg("COPY");
+        }
+        if self.replace {
+            cmd.arg("REPLACE");
+        }
+        match &self.auth {
+            Some((None, password)) => {
+                cmd.arg("AUTH").arg(&password[..]);
+            }
+            Some((Some(user), password)) => {
+                cmd.arg("AUTH2").arg(&user[..]).arg(&password[..]);
+            }
+            None => {}
+        }
+    }
+}

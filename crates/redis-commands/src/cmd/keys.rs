@@ -1,6 +1,8 @@
 //! Generic commands on keys of any type.
 
-use crate::{CopyOptions, ExpireCondition, KeyType, RestoreOptions, SortOptions, ToArgs};
+use crate::{
+    CopyOptions, ExpireCondition, KeyType, MigrateOptions, RestoreOptions, SortOptions, ToArgs,
+};
 use bytes::Bytes;
 
 commands! {
@@ -50,6 +52,19 @@ commands! {
     /// Returns the keys matching the glob-style `pattern` (blocks the server: prefer SCAN).
     /// See <https://redis.io/commands/keys/>.
     "KEYS" [READONLY] fn keys<P: ToArgs>(pattern: P) -> Vec<Bytes> => |c| { c.arg(pattern); }
+
+    /// Moves `key` to database `destination_db` of the server at `host`:`port`, waiting at
+    /// most `timeout_milliseconds` for it; answers `"OK"`, or `"NOKEY"` if `key` does not
+    /// exist.
+    /// See <https://redis.io/commands/migrate/>.
+    "MIGRATE" [] fn migrate<H: ToArgs, K: ToArgs>(host: H, port: u16, key: K, destination_db: i64, timeout_milliseconds: i64, options: MigrateOptions) -> String
+        => |c| { c.arg(host).arg(port).key(key).arg(destination_db).arg(timeout_milliseconds).arg(options); }
+
+    /// Moves many `keys` at once as `migrate` does (`KEYS`); answers `"NOKEY"` if none
+    /// exists.
+    /// See <https://redis.io/commands/migrate/>.
+    "MIGRATE" [] fn migrate_keys<H: ToArgs, K: ToArgs>(host: H, port: u16, keys: K, destination_db: i64, timeout_milliseconds: i64, options: MigrateOptions) -> String
+        => |c| { c.arg(host).arg(port).arg("").arg(destination_db).arg(timeout_milliseconds).arg(options).arg("KEYS").key(keys); }
 
     /// Moves `key` to database `db`; true when it moved (`MOVE`, named so because `move`
     /// is a Rust keyword).
