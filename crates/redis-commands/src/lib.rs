@@ -30,16 +30,27 @@ mod command;
 mod executor;
 mod options;
 mod reply;
+mod types_keys;
 
 pub use callbacks::{Callbacks, ResponseCallback};
+pub use cmd::bitmaps::BitmapCommands;
+pub use cmd::hashes::HashCommands;
+pub use cmd::hyperloglog::HyperLogLogCommands;
 pub use cmd::keys::KeyCommands;
+pub use cmd::lists::ListCommands;
 pub use cmd::server::ServerCommands;
 pub use cmd::sets::SetCommands;
 pub use cmd::strings::StringCommands;
 pub use command::{Block, Cmd, Flags, ToArgs, Typed};
 pub use executor::Executor;
+pub use options::{
+    BitOffset, BitOp, BitUnit, BitfieldOps, BitfieldOverflow, BitfieldType, CopyOptions,
+    ExpireCondition, GetExpiry, Insert, LcsOptions, ListDirection, LposOptions, MigrateOptions,
+    RestoreOptions, SortOptions,
+};
 pub use options::{Expiry, SetOptions};
 pub use reply::{pairs, FromValue, FromValueError};
+pub use types_keys::{KeyType, LcsMatch, LcsMatches};
 
 /// One row of the command table: a declared command and its facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,5 +65,6 @@ pub struct CommandInfo {
 
 /// Brings every command trait into scope: `use redis_commands::prelude::*;`.
 pub mod prelude {
+    pub use crate::{BitmapCommands, HashCommands, HyperLogLogCommands, ListCommands};
     pub use crate::{Executor, KeyCommands, ServerCommands, SetCommands, StringCommands};
 }

@@ -1,6 +1,10 @@
 //! Every command, grouped as redis.io groups them.
 
+pub mod bitmaps;
+pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -13,6 +17,10 @@ pub const GROUPS: &[(&str, &[CommandInfo])] = &[
     ("keys", keys::KEYS),
     ("sets", sets::SETS),
     ("server", server::SERVER),
+    ("bitmaps", bitmaps::BITMAPS),
+    ("hashes", hashes::HASHES),
+    ("lists", lists::LISTS),
+    ("hyperloglog", hyperloglog::HYPERLOGLOG),
 ];
 
 /// Every declared command, in group order.
