@@ -1,22 +1,4 @@
 //! The facade's error type: one matchable variant per kind of failure.
-//!
-//! The reference client's exceptions and what they are here ([`Error::kind`] gives the
-//! same classification as a plain enum):
-//!
-//! | redis-py 2.7.6 | here | kind |
-//! | --- | --- | --- |
-//! | `ConnectionError` | [`Error::Connect`] (nothing sent), [`Error::ConnectionLost`], [`Error::ConnectionBroken`], [`Error::Tls`] | `Connection` |
-//! | `ConnectionError` (socket timeout) | [`Error::Timeout`] | `Timeout` |
-//! | `ResponseError` | [`Error::Server`] with its [`ErrorCode`]; in pipelines [`Error::PipelineCommand`] and [`Error::ExecAbort`] | `Server` |
-//! | `AuthenticationError` | [`Error::Auth`] | `Auth` |
-//! | `BusyLoadingError` | [`Error::Server`] with code `LOADING` (retried by the default [`RetryPolicy`](crate::RetryPolicy)) | `BusyLoading` |
-//! | `InvalidResponse` | [`Error::Protocol`] (bytes that are not RESP), [`Error::Reply`] (a reply of the wrong shape) | `Protocol`, `Reply` |
-//! | `DataError` | mostly ruled out by argument types at compile time; values Redis refuses come back as [`Error::Server`]; misuse caught before sending is [`Error::Script`] | `Script` |
-//! | `PubSubError` | [`Error::PubSub`] | `PubSub` |
-//! | `WatchError` | [`Error::Watch`] | `Watch` |
-//! | `LockError` | [`Error::Lock`] | `Lock` |
-//! | (BlockingConnectionPool timeout) | [`Error::PoolExhausted`] | `PoolExhausted` |
-//! | (bad URL) | [`Error::Url`] | `Url` |
 
 use redis_commands::FromValueError;
 use resp_proto::{ErrorCode, ProtocolError, ServerError};
@@ -25,6 +7,24 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Everything that can go wrong running a command.
+///
+/// The reference client's exceptions and what they are here ([`Error::kind`] gives the
+/// same classification as a plain enum):
+///
+/// | redis-py 2.7.6 | here | kind |
+/// | --- | --- | --- |
+/// | `ConnectionError` | [`Error::Connect`] (nothing sent), [`Error::ConnectionLost`], [`Error::ConnectionBroken`], [`Error::Tls`] | `Connection` |
+/// | `ConnectionError` (socket timeout) | [`Error::Timeout`] | `Timeout` |
+/// | `ResponseError` | [`Error::Server`] with its [`ErrorCode`]; in pipelines [`Error::PipelineCommand`] and [`Error::ExecAbort`] | `Server` |
+/// | `AuthenticationError` | [`Error::Auth`] | `Auth` |
+/// | `BusyLoadingError` | [`Error::Server`] with code `LOADING` (retried by the default [`RetryPolicy`](crate::RetryPolicy)) | `BusyLoading` |
+/// | `InvalidResponse` | [`Error::Protocol`] (bytes that are not RESP), [`Error::Reply`] (a reply of the wrong shape) | `Protocol`, `Reply` |
+/// | `DataError` | mostly ruled out by argument types at compile time; values Redis refuses come back as [`Error::Server`]; misuse caught before sending is [`Error::Script`] | `Script` |
+/// | `PubSubError` | [`Error::PubSub`] | `PubSub` |
+/// | `WatchError` | [`Error::Watch`] | `Watch` |
+/// | `LockError` | [`Error::Lock`] | `Lock` |
+/// | (BlockingConnectionPool timeout) | [`Error::PoolExhausted`] | `PoolExhausted` |
+/// | (bad URL) | [`Error::Url`] | `Url` |
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -118,7 +118,7 @@ pub enum Error {
     },
 }
 
-/// The classification of an [`Error`], for code that only cares about the kind.
+/// The classification of an [`Error`](enum@Error), for code that only cares about the kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -151,7 +151,7 @@ pub enum ErrorKind {
 }
 
 impl Error {
-    /// The kind of failure; see the table in the [module docs](self).
+    /// The kind of failure; see the table on [`Error`](enum@Error).
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Connect { .. }

@@ -1,23 +1,4 @@
 //! When a failed command is tried again, and how long to wait first.
-//!
-//! | failure | what the server may have done | retried by default | with `retry_writes` |
-//! | --- | --- | --- | --- |
-//! | connect refused, unreachable, connect timeout | nothing | yes | yes |
-//! | no pool connection within the checkout timeout | nothing | no (the wait was the point) | no |
-//! | writing the request failed | nothing (the request did not get through whole) | yes | yes |
-//! | the connection broke or timed out after the request was sent | maybe ran it | read-only commands only | yes |
-//! | a protocol error (bad reply) | ran it | no | no |
-//! | the server answered with an error (`WRONGTYPE` …) | answered | no | no |
-//! | `LOADING` (server loading its dataset) | nothing: it refuses commands until loaded | yes | yes |
-//!
-//! Read-only means the command's definition carries [`Flags::READONLY`] (from the
-//! server's own command table). A command sent with `execute_command` is not known to be
-//! read-only, so only the first two rows retry it. Pipelines retry only failures before
-//! anything was sent.
-//!
-//! Waits grow exponentially from `base_backoff`, capped at `max_backoff`, with full jitter
-//! (a uniformly random wait up to the current bound), so clients that failed together do
-//! not retry together.
 
 use crate::Error;
 use redis_commands::Flags;
@@ -38,7 +19,26 @@ pub(crate) enum Stage {
     Read,
 }
 
-/// The retry policy of a client. See the [module docs](self) for what is retried.
+/// The retry policy of a client.
+///
+/// | failure | what the server may have done | retried by default | with `retry_writes` |
+/// | --- | --- | --- | --- |
+/// | connect refused, unreachable, connect timeout | nothing | yes | yes |
+/// | no pool connection within the checkout timeout | nothing | no (the wait was the point) | no |
+/// | writing the request failed | nothing (the request did not get through whole) | yes | yes |
+/// | the connection broke or timed out after the request was sent | maybe ran it | read-only commands only | yes |
+/// | a protocol error (bad reply) | ran it | no | no |
+/// | the server answered with an error (`WRONGTYPE` …) | answered | no | no |
+/// | `LOADING` (server loading its dataset) | nothing: it refuses commands until loaded | yes | yes |
+///
+/// Read-only means the command's definition carries [`Flags::READONLY`] (from the
+/// server's own command table). A command sent with `execute_command` is not known to be
+/// read-only, so only the first two rows retry it. Pipelines retry only failures before
+/// anything was sent.
+///
+/// Waits grow exponentially from `base_backoff`, capped at `max_backoff`, with full jitter
+/// (a uniformly random wait up to the current bound), so clients that failed together do
+/// not retry together.
 ///
 /// ```
 /// use redis_client::RetryPolicy;
