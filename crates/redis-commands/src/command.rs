@@ -388,6 +388,10 @@ tuple_args!(A);
 tuple_args!(A B);
 tuple_args!(A B C);
 tuple_args!(A B C D);
+tuple_args!(A B C D E);
+tuple_args!(A B C D E F);
+tuple_args!(A B C D E F G);
+tuple_args!(A B C D E F G H);
 
 #[cfg(test)]
 mod tests {
