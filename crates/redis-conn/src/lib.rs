@@ -30,5 +30,5 @@ mod transport;
 pub use conn::{Connection, ReplyTimeout};
 pub use error::Error;
 pub use info::{Addr, ConnectionInfo, Protocol, UrlError};
-pub use pool::{ConnectionPool, PoolOptions, PooledConnection};
+pub use pool::{ConnectionPool, PoolOptions, PoolStats, PooledConnection};
 pub use transport::{Connector, DefaultConnector, Transport};
