@@ -2,7 +2,7 @@
 //! users, HELLO 3, SELECT, CLIENT SETNAME), timeouts, and a user-defined transport.
 
 use redis_client::Value;
-use redis_conn::{Connection, ConnectionInfo, Error, Protocol};
+use redis_conn::{Connection, ConnectionInfo, Error, Protocol, ReplyTimeout};
 use redis_tests::{ServerConfig, TestServer};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -119,6 +119,10 @@ fn requirepass_auth_over_both_protocols() {
     let mut conn = Connection::open(&tcp(&server)).unwrap();
     let err = conn.command(&["PING"]).unwrap_err();
     assert!(matches!(err, Error::Auth(_)), "{err:?}");
+    // The client facade reports it the same way.
+    let client = redis_client::Redis::from_info(tcp(&server));
+    let err = client.execute_command("PING").unwrap_err();
+    assert!(matches!(err, redis_client::Error::Auth(_)), "{err:?}");
 }
 
 #[test]
@@ -270,6 +274,15 @@ fn read_timeout_breaks_the_connection() {
     assert!(conn.is_broken());
     assert!(matches!(conn.command(&["PING"]), Err(Error::Broken)));
     assert!(matches!(conn.read_reply(), Err(Error::Broken)));
+
+    // A zero wait is a timeout at once, not an error from the socket.
+    let mut conn = Connection::open(&silent.info()).unwrap();
+    conn.send(&[b"*1\r\n$4\r\nPING\r\n"], 1).unwrap();
+    let err = conn
+        .read_reply_timeout(ReplyTimeout::Exactly(Some(Duration::ZERO)))
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(conn.is_broken());
 
     // A real server holding a blocking command's reply trips it the same way.
     let server = TestServer::start();

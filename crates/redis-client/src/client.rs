@@ -98,6 +98,12 @@ impl Redis {
 
     /// Checks out a connection for direct use; it returns to the pool when dropped.
     ///
+    /// For state that must not reach other callers (`SELECT`, and later `MONITOR` or
+    /// `CLIENT TRACKING`) use a dedicated connection instead:
+    /// [`Connection::open`](redis_conn::Connection::open), or
+    /// [`detach`](PooledConnection::detach) this one from the pool. A pooled connection
+    /// that switched databases is closed rather than returned.
+    ///
     /// # Errors
     /// Pool and connect errors.
     pub fn get_connection(&self) -> Result<PooledConnection> {
@@ -140,7 +146,7 @@ pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
     conn.send(&[header, cmd.body()], 1)?;
     let timeout = reply_timeout(conn, cmd);
     match conn.read_reply_timeout(timeout)? {
-        Value::Error(e) => Err(Error::Server(e)),
+        Value::Error(e) => Err(redis_conn::Error::from_server_error(e).into()),
         v => Ok(v),
     }
 }

@@ -37,6 +37,7 @@ pub use redis_conn::{
     Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,
     Protocol, Transport, UrlError,
 };
+pub use redis_conn::{DefaultConnector, PoolStats, ReplyTimeout};
 pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use {redis_commands, redis_conn, resp_proto};
 

@@ -326,6 +326,10 @@ impl Connection {
     }
 
     fn fill(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            // Sockets refuse a zero timeout; a caller asking for none has run out of time.
+            return Err(io::ErrorKind::TimedOut.into());
+        }
         if self.applied_read_timeout != Some(timeout) {
             self.transport.set_read_timeout(timeout)?;
             self.applied_read_timeout = Some(timeout);
@@ -509,7 +513,7 @@ fn is_auth_error(e: &ServerError) -> bool {
 
 /// An error reply as a typed error: [`Error::Auth`] for refused credentials (or for any
 /// error answering the authentication step itself), [`Error::Server`] otherwise.
-fn server_error(e: ServerError, auth_step: bool) -> Error {
+pub(crate) fn server_error(e: ServerError, auth_step: bool) -> Error {
     if auth_step || is_auth_error(&e) {
         Error::Auth(e)
     } else {
