@@ -241,7 +241,9 @@ impl Redis {
             .map_err(|e| (e.into(), Stage::Send))?;
         let timeout = reply_timeout(&conn, cmd);
         match conn.read_reply_timeout(timeout) {
-            Ok(Value::Error(e)) => Err((Error::Server(e), Stage::Read)),
+            Ok(Value::Error(e)) => {
+                Err((redis_conn::Error::from_server_error(e).into(), Stage::Read))
+            }
             Ok(v) => Ok(v),
             Err(e) => Err((e.into(), Stage::Read)),
         }
@@ -255,7 +257,7 @@ pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
     conn.send(&[header, cmd.body()], 1)?;
     let timeout = reply_timeout(conn, cmd);
     match conn.read_reply_timeout(timeout)? {
-        Value::Error(e) => Err(Error::Server(e)),
+        Value::Error(e) => Err(redis_conn::Error::from_server_error(e).into()),
         v => Ok(v),
     }
 }

@@ -55,6 +55,7 @@ pub use redis_conn::{
     Addr, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection, Protocol,
     TlsOptions, Transport, UrlError,
 };
+pub use redis_conn::{DefaultConnector, PoolStats, ReplyTimeout};
 pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use retry::RetryPolicy;
 pub use script::{Script, ScriptCall};

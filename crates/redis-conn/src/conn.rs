@@ -3,12 +3,22 @@
 use crate::transport::remaining;
 use crate::{ConnectionInfo, Connector, DefaultConnector, Error, Protocol, Transport};
 use bytes::BytesMut;
-use resp_proto::{AnyDecoder, Decode, ErrorCode, Value};
+use resp_proto::{AnyDecoder, Decode, ErrorCode, ServerError, Value};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-/// Initial read buffer size; it grows as large replies need.
+/// Read buffer size; it grows as large replies need.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Below this much initialized spare space, the read buffer is refilled before a read, so
+/// each read can take a useful amount.
+const MIN_SPARE: usize = 4 * 1024;
+
+/// A read buffer grown beyond this by a large reply is not kept once the reply is consumed.
+const MAX_RETAINED: usize = 1 << 20;
+
+/// A write buffer grown beyond this by a large request is not kept.
+const MAX_RETAINED_WRITE: usize = 1 << 20;
 
 /// How long to wait for the next reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,15 +34,40 @@ pub enum ReplyTimeout {
 /// Requests are written whole; replies are read in order. Any I/O error, timeout or
 /// protocol error marks the connection broken, and a broken connection refuses all further
 /// use ([`Error::Broken`]): the stream may hold a late reply that belongs to nobody.
+///
+/// # A dedicated connection
+///
+/// A `Connection` opened with [`Connection::open`] belongs to its owner alone, which is
+/// what state that must not leak to other callers needs: [`Connection::select`] to switch
+/// databases, and later `MONITOR`, subscriptions or `CLIENT TRACKING`. A pooled client
+/// never sends `SELECT`; the database is part of [`ConnectionInfo`]. A connection taken
+/// from a pool can be kept for good with
+/// [`PooledConnection::detach`](crate::PooledConnection::detach).
+///
+/// ```no_run
+/// use redis_conn::{Connection, ConnectionInfo};
+/// let mut conn = Connection::open(&ConnectionInfo::tcp("127.0.0.1", 6379))?;
+/// conn.select(2)?;
+/// conn.command(&["SET", "only-in-2", "yes"])?;
+/// assert_eq!(conn.db(), 2);
+/// # Ok::<(), redis_conn::Error>(())
+/// ```
 pub struct Connection {
     transport: Box<dyn Transport>,
+    /// Bytes read and not yet decoded.
     read_buf: BytesMut,
+    /// Initialized bytes directly after `read_buf` in the same allocation, which reads
+    /// fill; taking them back into `read_buf` is O(1). Zeroed once when the buffer is
+    /// refilled, not at every read.
+    spare: BytesMut,
     write_buf: BytesMut,
     decoder: AnyDecoder,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     /// The timeout currently set on the transport, to skip redundant syscalls.
     applied_read_timeout: Option<Option<Duration>>,
+    /// The same for the write timeout.
+    applied_write_timeout: Option<Option<Duration>>,
     protocol: Protocol,
     db: i64,
     pending: usize,
@@ -83,12 +118,14 @@ impl Connection {
         let now = Instant::now();
         Connection {
             transport,
-            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            read_buf: BytesMut::new(),
+            spare: BytesMut::new(),
             write_buf: BytesMut::new(),
             decoder: AnyDecoder::new(info.decoder, info.limits),
             read_timeout: info.read_timeout,
             write_timeout: info.write_timeout,
             applied_read_timeout: None,
+            applied_write_timeout: None,
             protocol: Protocol::Resp2,
             db: 0,
             pending: 0,
@@ -170,16 +207,11 @@ impl Connection {
             };
             let reply = self.read_reply_timeout(ReplyTimeout::Exactly(timeout))?;
             if let Value::Error(e) = reply {
-                let auth_step = i == 0 && (password.is_some() || info.protocol == Protocol::Resp3);
-                let code = e.code();
-                let is_auth = code == ErrorCode::WRONGPASS
-                    || code == ErrorCode::NOAUTH
-                    || (auth_step && e.message().contains("password"));
-                first_error.get_or_insert(if is_auth {
-                    Error::Auth(e)
-                } else {
-                    Error::Server(e)
-                });
+                // With a password, the first reply answers AUTH (or HELLO, which carries
+                // it); a server without requirepass refuses AUTH with a message about the
+                // password.
+                let auth_step = i == 0 && password.is_some() && e.message().contains("password");
+                first_error.get_or_insert(server_error(e, auth_step));
             }
         }
         if let Some(e) = first_error {
@@ -220,20 +252,31 @@ impl Connection {
     }
 
     fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
-        self.transport.set_write_timeout(self.write_timeout)?;
+        if self.applied_write_timeout != Some(self.write_timeout) {
+            self.transport.set_write_timeout(self.write_timeout)?;
+            self.applied_write_timeout = Some(self.write_timeout);
+        }
         if let [single] = parts {
             return self.transport.write_all(single);
         }
-        self.write_buf.clear();
+        // One write for the whole request: separate writes would cost a syscall and,
+        // with TCP_NODELAY, a packet each.
+        let mut buf = std::mem::take(&mut self.write_buf);
+        buf.clear();
         for p in parts {
-            self.write_buf.extend_from_slice(p);
+            buf.extend_from_slice(p);
         }
-        let r = self.transport.write_all(&self.write_buf);
-        if self.write_buf.capacity() > 1 << 20 {
-            // Do not keep a huge buffer alive for the rest of the connection's life.
-            self.write_buf = BytesMut::new();
-        }
+        let r = self.transport.write_all(&buf);
+        self.keep_write_buf(buf);
         r
+    }
+
+    /// Keeps `buf` for the next request unless a large one grew it.
+    fn keep_write_buf(&mut self, mut buf: BytesMut) {
+        if buf.capacity() <= MAX_RETAINED_WRITE {
+            buf.clear();
+            self.write_buf = buf;
+        }
     }
 
     /// Reads the next reply, waiting up to the configured read timeout.
@@ -283,34 +326,64 @@ impl Connection {
     }
 
     fn fill(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            // Sockets refuse a zero timeout; a caller asking for none has run out of time.
+            return Err(io::ErrorKind::TimedOut.into());
+        }
         if self.applied_read_timeout != Some(timeout) {
             self.transport.set_read_timeout(timeout)?;
             self.applied_read_timeout = Some(timeout);
         }
-        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 2 {
-            self.read_buf.reserve(READ_CHUNK);
+        if self.spare.len() < MIN_SPARE {
+            self.refill_spare();
         }
-        let len = self.read_buf.len();
-        let cap = self.read_buf.capacity();
-        // Zero-filling the spare space keeps this code safe; it costs a memset per read.
-        self.read_buf.resize(cap, 0);
-        let n = match self.transport.read(&mut self.read_buf[len..]) {
-            Ok(n) => n,
-            Err(e) => {
-                self.read_buf.truncate(len);
-                return Err(e);
+        let n = loop {
+            match self.transport.read(&mut self.spare) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
             }
         };
-        self.read_buf.truncate(len + n);
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "server closed the connection",
             ));
         }
+        // `spare` starts where `read_buf` ends, so this moves no bytes.
+        let filled = self.spare.split_to(n);
+        self.read_buf.unsplit(filled);
         Ok(())
     }
 
+    /// Makes at least `READ_CHUNK` (or, for a large partial reply, as much as is already
+    /// buffered, so growth is geometric) initialized bytes available after `read_buf`.
+    ///
+    /// Safe code cannot read into uninitialized memory, so new space is zeroed, but only
+    /// here, once per buffer's worth of reads. The allocation is reused when no decoded
+    /// reply still points into it.
+    fn refill_spare(&mut self) {
+        let data = self.read_buf.len();
+        let want = READ_CHUNK.max(data);
+        let mut buf = std::mem::take(&mut self.read_buf);
+        buf.unsplit(std::mem::take(&mut self.spare));
+        if buf.capacity() > MAX_RETAINED && data + want <= MAX_RETAINED {
+            // A large reply grew the buffer; do not keep (and re-zero) all of it.
+            let mut fresh = BytesMut::with_capacity(data + want);
+            fresh.extend_from_slice(&buf[..data]);
+            buf = fresh;
+        } else {
+            buf.truncate(data);
+            // Moves the unread bytes to the front of the allocation when it is no longer
+            // shared, or allocates anew.
+            buf.reserve(want);
+        }
+        let capacity = buf.capacity();
+        buf.resize(capacity, 0);
+        self.spare = buf.split_off(data);
+        self.read_buf = buf;
+    }
+
+    /// Marks the connection broken and classifies `e`.
     fn fail(&mut self, e: io::Error) -> Error {
         let err = match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
@@ -332,7 +405,7 @@ impl Connection {
     pub fn request(&mut self, packed: &[u8]) -> Result<Value, Error> {
         self.send(&[packed], 1)?;
         match self.read_reply()? {
-            Value::Error(e) => Err(Error::Server(e)),
+            Value::Error(e) => Err(server_error(e, false)),
             v => Ok(v),
         }
     }
@@ -350,9 +423,13 @@ impl Connection {
     /// # Errors
     /// As [`Connection::request`].
     pub fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value, Error> {
-        let mut out = BytesMut::new();
+        // Encoded into the reused write buffer: no allocation per command.
+        let mut out = std::mem::take(&mut self.write_buf);
+        out.clear();
         resp_proto::encode_command(&mut out, args);
-        self.request(&out)
+        let r = self.request(&out);
+        self.keep_write_buf(out);
+        r
     }
 
     /// Switches this connection to database `db` (`SELECT`). Only a dedicated connection
@@ -368,6 +445,19 @@ impl Connection {
         self.request(&out)?;
         self.db = db;
         Ok(())
+    }
+
+    /// Sends `PING` and waits at most `timeout` (`None`: forever) for the answer: a
+    /// cheap check that the server is there and the connection in step.
+    ///
+    /// # Errors
+    /// As [`Connection::request`].
+    pub fn ping(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        self.send(&[b"*1\r\n$4\r\nPING\r\n"], 1)?;
+        match self.read_reply_timeout(ReplyTimeout::Exactly(timeout))? {
+            Value::Error(e) => Err(server_error(e, false)),
+            _ => Ok(()),
+        }
     }
 
     /// True after any failure that leaves the stream out of step.
@@ -452,5 +542,25 @@ impl Connection {
                 Err(e) => return Err(self.fail(e)),
             }
         }
+    }
+}
+
+/// True for the codes and messages servers use to refuse credentials: `WRONGPASS` (Redis 6
+/// and newer), `NOAUTH` (a password is required and none was given), and `ERR invalid
+/// password` (before Redis 6).
+fn is_auth_error(e: &ServerError) -> bool {
+    let code = e.code();
+    code == ErrorCode::WRONGPASS
+        || code == ErrorCode::NOAUTH
+        || (code == ErrorCode::ERR && e.message().contains("invalid password"))
+}
+
+/// An error reply as a typed error: [`Error::Auth`] for refused credentials (or for any
+/// error answering the authentication step itself), [`Error::Server`] otherwise.
+pub(crate) fn server_error(e: ServerError, auth_step: bool) -> Error {
+    if auth_step || is_auth_error(&e) {
+        Error::Auth(e)
+    } else {
+        Error::Server(e)
     }
 }

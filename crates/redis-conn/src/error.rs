@@ -50,6 +50,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// An error reply as a typed error: [`Error::Auth`] when the server refuses
+    /// credentials or demands some (`WRONGPASS`, `NOAUTH`, `ERR invalid password`),
+    /// [`Error::Server`] otherwise.
+    pub fn from_server_error(e: ServerError) -> Error {
+        crate::conn::server_error(e, false)
+    }
+
     /// True when the connection this came from is unusable (lost, timed out, out of step).
     pub fn is_connection_lost(&self) -> bool {
         matches!(

@@ -32,6 +32,6 @@ mod transport;
 pub use conn::{Connection, ReplyTimeout};
 pub use error::Error;
 pub use info::{Addr, ConnectionInfo, Protocol, UrlError};
-pub use pool::{ConnectionPool, PoolOptions, PooledConnection};
+pub use pool::{ConnectionPool, PoolOptions, PoolStats, PooledConnection};
 pub use tls::TlsOptions;
 pub use transport::{Connector, DefaultConnector, Transport};

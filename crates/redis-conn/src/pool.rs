@@ -3,10 +3,21 @@
 use crate::{Connection, ConnectionInfo, Connector, DefaultConnector, Error};
 use parking_lot::{Condvar, Mutex};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Pool settings.
+/// Pool settings, built from [`PoolOptions::default`] with the `with_*` setters.
+///
+/// ```
+/// use redis_conn::PoolOptions;
+/// use std::time::Duration;
+/// let options = PoolOptions::default()
+///     .with_max_size(8)
+///     .with_checkout_timeout(Duration::from_millis(500))
+///     .with_health_check(Some(Duration::from_secs(30)));
+/// assert_eq!(options.max_size, 8);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolOptions {
@@ -15,6 +26,10 @@ pub struct PoolOptions {
     /// How long a checkout waits for a connection to be free before failing with
     /// [`Error::PoolExhausted`]. Default 5 s.
     pub checkout_timeout: Duration,
+    /// Before handing out a connection idle for at least this long, `PING` it, and replace
+    /// it if that fails. `None` (the default) never checks; `Some(Duration::ZERO)` checks
+    /// at every checkout.
+    pub health_check: Option<Duration>,
 }
 
 impl Default for PoolOptions {
@@ -22,12 +37,13 @@ impl Default for PoolOptions {
         PoolOptions {
             max_size: 16,
             checkout_timeout: Duration::from_secs(5),
+            health_check: None,
         }
     }
 }
 
 impl PoolOptions {
-    /// Sets the maximum number of connections.
+    /// Sets the maximum number of connections (at least 1).
     pub fn with_max_size(mut self, max_size: usize) -> Self {
         self.max_size = max_size.max(1);
         self
@@ -38,10 +54,52 @@ impl PoolOptions {
         self.checkout_timeout = timeout;
         self
     }
+
+    /// Sets the idle time after which a connection is checked with `PING` before use.
+    pub fn with_health_check(mut self, idle: Option<Duration>) -> Self {
+        self.health_check = idle;
+        self
+    }
+}
+
+/// A snapshot of a pool's counters, from [`ConnectionPool::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Connections open and waiting in the pool.
+    pub idle: usize,
+    /// Connections checked out (or being opened for a checkout).
+    pub in_use: usize,
+    /// Connections opened since the pool was made.
+    pub created: u64,
+    /// Attempts to open a connection that failed (connect or handshake).
+    pub failed: u64,
+    /// Connections closed because they could not be trusted any more: broken, owing
+    /// replies, on a different database, dropped during a panic, or failing the health
+    /// check. Connections closed by [`ConnectionPool::disconnect`] are not counted.
+    pub discarded: u64,
 }
 
 /// A pool of connections, cheap to clone and share between threads (the reference client's
-/// `ConnectionPool`, blocking like its `BlockingConnectionPool`).
+/// `ConnectionPool`, passed around as its `connection_pool=`).
+///
+/// # Blocking
+///
+/// The pool behaves as the reference client's `BlockingConnectionPool`: at most
+/// [`PoolOptions::max_size`] connections are open; a checkout when all are in use waits
+/// until one is returned or closed, up to [`PoolOptions::checkout_timeout`], and then fails
+/// with [`Error::PoolExhausted`]. Connections are opened lazily, and the most recently
+/// returned idle connection is reused first, so a quiet pool keeps few sockets busy.
+///
+/// # Failures
+///
+/// A connection comes back to the pool only if it is not broken, owes no replies, is still
+/// on the configured database, and its guard was not dropped during a panic; otherwise it
+/// is closed and its place freed. After the server restarts, idle connections are stale:
+/// without a health check each fails once, with a connection-lost error, and is replaced,
+/// so the pool recovers by itself. Retrying the failed command is left to the caller.
+/// With [`PoolOptions::health_check`] a stale connection is found and replaced before it
+/// is handed out.
 ///
 /// ```no_run
 /// use redis_conn::{ConnectionInfo, ConnectionPool};
@@ -60,23 +118,29 @@ struct Shared {
     options: PoolOptions,
     state: Mutex<State>,
     freed: Condvar,
+    created: AtomicU64,
+    failed: AtomicU64,
+    discarded: AtomicU64,
 }
 
 struct State {
     /// Idle connections; the most recently returned is at the end.
     idle: Vec<Connection>,
-    /// Connections open: idle plus checked out.
+    /// Connections open: idle plus checked out plus being opened.
     open: usize,
+    /// Bumped by `disconnect`: a connection checked out before does not come back.
+    generation: u64,
 }
+
+/// Idle slots reserved up front, so returning a connection does not allocate.
+const PREALLOCATED_IDLE: usize = 256;
 
 impl std::fmt::Debug for ConnectionPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.shared.state.lock();
         f.debug_struct("ConnectionPool")
             .field("info", self.shared.connector.info())
             .field("options", &self.shared.options)
-            .field("idle", &state.idle.len())
-            .field("open", &state.open)
+            .field("stats", &self.stats())
             .finish()
     }
 }
@@ -94,15 +158,20 @@ impl ConnectionPool {
 
     /// A pool whose connections come from a custom `connector`.
     pub fn with_connector(connector: impl Connector, options: PoolOptions) -> Self {
+        let idle = Vec::with_capacity(options.max_size.min(PREALLOCATED_IDLE));
         ConnectionPool {
             shared: Arc::new(Shared {
                 connector: Box::new(connector),
                 options,
                 state: Mutex::new(State {
-                    idle: Vec::new(),
+                    idle,
                     open: 0,
+                    generation: 0,
                 }),
                 freed: Condvar::new(),
+                created: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
             }),
         }
     }
@@ -120,49 +189,118 @@ impl ConnectionPool {
     /// Checks out a connection: the most recently used idle one, or a new one if fewer than
     /// `max_size` are open, or else the next one returned within the checkout timeout.
     ///
+    /// Cost: reusing an idle connection takes the pool's lock once and does not allocate
+    /// (plus a `PING` round trip when the health check applies).
+    ///
     /// # Errors
-    /// [`Error::PoolExhausted`] after the checkout timeout; connect errors when a new
-    /// connection cannot be opened.
+    /// [`Error::PoolExhausted`] after the checkout timeout; connect, handshake and
+    /// authentication errors when a new connection cannot be opened.
     pub fn get(&self) -> Result<PooledConnection, Error> {
-        let shared = &self.shared;
-        let deadline = Instant::now() + shared.options.checkout_timeout;
+        let shared = &*self.shared;
+        // The clock is read only when the checkout has to wait.
+        let mut deadline = None;
         let mut state = shared.state.lock();
         loop {
             if let Some(conn) = state.idle.pop() {
-                return Ok(self.guard(conn));
+                let generation = state.generation;
+                let stale = match shared.options.health_check {
+                    Some(after) => conn.last_used().elapsed() >= after,
+                    None => false,
+                };
+                if !stale && !conn.is_broken() {
+                    return Ok(self.guard(conn, generation));
+                }
+                drop(state);
+                match self.check(conn) {
+                    Some(conn) => return Ok(self.guard(conn, generation)),
+                    None => {
+                        // Its place is free again: try the next idle one, or open anew.
+                        state = shared.state.lock();
+                        state.open -= 1;
+                        continue;
+                    }
+                }
             }
             if state.open < shared.options.max_size {
                 state.open += 1;
+                let generation = state.generation;
                 drop(state);
                 return match Connection::open_with(&*shared.connector) {
-                    Ok(conn) => Ok(self.guard(conn)),
+                    Ok(conn) => {
+                        shared.created.fetch_add(1, Ordering::Relaxed);
+                        Ok(self.guard(conn, generation))
+                    }
                     Err(e) => {
+                        shared.failed.fetch_add(1, Ordering::Relaxed);
                         self.release_slot();
                         Err(e)
                     }
                 };
             }
+            let timeout = shared.options.checkout_timeout;
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
             if shared.freed.wait_until(&mut state, deadline).timed_out() {
-                return Err(Error::PoolExhausted(shared.options.checkout_timeout));
+                // A place may have been freed just at the deadline; take it if so.
+                if !state.idle.is_empty() || state.open < shared.options.max_size {
+                    continue;
+                }
+                return Err(Error::PoolExhausted(timeout));
             }
         }
     }
 
-    /// Closes every idle connection; connections in use are closed when they come back
-    /// only if they are broken, so this is safe to call at any time.
+    /// Health-checks `conn` with `PING`; `None` (the connection closed and counted) if it
+    /// fails.
+    fn check(&self, mut conn: Connection) -> Option<Connection> {
+        if !conn.is_broken() {
+            let info = self.info();
+            // Bounded even without a read timeout, so a silent peer cannot hang a checkout.
+            let timeout = info.read_timeout.or(info.connect_timeout);
+            if conn.ping(timeout).is_ok() {
+                return Some(conn);
+            }
+        }
+        drop(conn);
+        self.shared.discarded.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    /// Closes every idle connection now; connections in use are closed when they come
+    /// back instead of being reused. Later checkouts open new connections.
     pub fn disconnect(&self) {
-        let mut state = self.shared.state.lock();
-        let closed = state.idle.len();
-        state.idle.clear();
-        state.open -= closed;
-        drop(state);
+        let idle = {
+            let mut state = self.shared.state.lock();
+            let capacity = state.idle.capacity();
+            let idle = std::mem::replace(&mut state.idle, Vec::with_capacity(capacity));
+            state.open -= idle.len();
+            state.generation += 1;
+            idle
+        };
+        // Sockets are closed outside the lock.
+        drop(idle);
         self.shared.freed.notify_all();
     }
 
-    fn guard(&self, conn: Connection) -> PooledConnection {
+    /// The pool's counters.
+    pub fn stats(&self) -> PoolStats {
+        let (idle, open) = {
+            let state = self.shared.state.lock();
+            (state.idle.len(), state.open)
+        };
+        PoolStats {
+            idle,
+            in_use: open - idle,
+            created: self.shared.created.load(Ordering::Relaxed),
+            failed: self.shared.failed.load(Ordering::Relaxed),
+            discarded: self.shared.discarded.load(Ordering::Relaxed),
+        }
+    }
+
+    fn guard(&self, conn: Connection, generation: u64) -> PooledConnection {
         PooledConnection {
             conn: Some(conn),
             pool: self.clone(),
+            generation,
         }
     }
 
@@ -171,23 +309,40 @@ impl ConnectionPool {
         self.shared.freed.notify_one();
     }
 
-    fn put_back(&self, conn: Connection) {
-        // Only a connection that owes no replies and never failed may serve another caller.
-        if conn.is_broken() || conn.pending_replies() > 0 || std::thread::panicking() {
+    fn put_back(&self, conn: Connection, generation: u64) {
+        // Only a connection that owes no replies, never failed and still has the
+        // configured database may serve another caller.
+        let trusted = !conn.is_broken()
+            && conn.pending_replies() == 0
+            && conn.db() == self.info().db
+            && !std::thread::panicking();
+        if !trusted {
             drop(conn);
+            self.shared.discarded.fetch_add(1, Ordering::Relaxed);
             self.release_slot();
             return;
         }
-        self.shared.state.lock().idle.push(conn);
+        let mut state = self.shared.state.lock();
+        if state.generation != generation {
+            // Checked out before `disconnect`: close it.
+            state.open -= 1;
+            drop(state);
+            drop(conn);
+        } else {
+            state.idle.push(conn);
+            drop(state);
+        }
         self.shared.freed.notify_one();
     }
 }
 
 /// A connection checked out of a [`ConnectionPool`]; it goes back when dropped, unless it
-/// is broken, owes replies, or is dropped during a panic, in which case it is closed.
+/// is broken, owes replies, switched databases, or is dropped during a panic, in which case
+/// it is closed.
 pub struct PooledConnection {
     conn: Option<Connection>,
     pool: ConnectionPool,
+    generation: u64,
 }
 
 impl std::fmt::Debug for PooledConnection {
@@ -197,8 +352,11 @@ impl std::fmt::Debug for PooledConnection {
 }
 
 impl PooledConnection {
-    /// Takes the connection out of the pool's accounting for good: it will not come back.
+    /// Takes the connection out of the pool's accounting for good: it will not come back,
+    /// and its place in the pool is freed. The way to turn a pooled connection into a
+    /// dedicated one.
     pub fn detach(mut self) -> Connection {
+        // The option is only emptied by `detach` and `drop`, which consume the guard.
         let conn = self.conn.take().expect("present until drop");
         self.pool.release_slot();
         conn
@@ -222,7 +380,45 @@ impl DerefMut for PooledConnection {
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.put_back(conn);
+            self.pool.put_back(conn, self.generation);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_types_are_shareable() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        fn send<T: Send>() {}
+        send_sync::<ConnectionPool>();
+        send::<PooledConnection>();
+        send::<Connection>();
+    }
+
+    #[test]
+    fn options_setters() {
+        let o = PoolOptions::default()
+            .with_max_size(0)
+            .with_checkout_timeout(Duration::from_millis(5))
+            .with_health_check(Some(Duration::ZERO));
+        assert_eq!(o.max_size, 1);
+        assert_eq!(o.checkout_timeout, Duration::from_millis(5));
+        assert_eq!(o.health_check, Some(Duration::ZERO));
+        assert_eq!(PoolOptions::default().health_check, None);
+    }
+
+    #[test]
+    fn unreachable_server_counts_failures_and_frees_the_place() {
+        // Port 1 on loopback: nothing listens there, so connecting is refused at once.
+        let info = ConnectionInfo::tcp("127.0.0.1", 1);
+        let pool = ConnectionPool::with_options(info, PoolOptions::default().with_max_size(1));
+        for _ in 0..2 {
+            assert!(matches!(pool.get(), Err(Error::Connect { .. })));
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.failed, stats.created, stats.in_use), (2, 0, 0));
     }
 }

@@ -55,6 +55,11 @@ pub trait Connector: Send + Sync + 'static {
 
 /// The built-in connector: TCP (with `TCP_NODELAY`) or a Unix socket, from
 /// [`ConnectionInfo::addr`].
+///
+/// Every address a host name resolves to is tried in turn until the connect deadline.
+/// Name resolution itself is the system's and is not bounded by the deadline.
+/// [`ConnectionInfo::keepalive`] is not applied yet: the standard library has no setter
+/// for it and this crate forbids `unsafe`.
 #[derive(Debug)]
 pub struct DefaultConnector {
     info: ConnectionInfo,

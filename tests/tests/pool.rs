@@ -1,0 +1,365 @@
+//! The connection pool against real servers: reuse order, the checkout timeout, what is
+//! never returned, health checks, disconnect, recovery after a restart, and contention.
+
+use redis_client::Value;
+use redis_conn::{ConnectionInfo, ConnectionPool, Error, PoolOptions, PoolStats, Protocol};
+use redis_tests::{ServerConfig, TestServer};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn pool(server: &TestServer, options: PoolOptions) -> ConnectionPool {
+    ConnectionPool::with_options(ConnectionInfo::tcp("127.0.0.1", server.port()), options)
+}
+
+fn client_id(conn: &mut redis_conn::Connection) -> i64 {
+    match conn.command(&["CLIENT", "ID"]).unwrap() {
+        Value::Integer(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn stats(idle: usize, in_use: usize, created: u64, failed: u64, discarded: u64) -> PoolStats {
+    let mut s = PoolStats::default();
+    s.idle = idle;
+    s.in_use = in_use;
+    s.created = created;
+    s.failed = failed;
+    s.discarded = discarded;
+    s
+}
+
+#[test]
+fn idle_connections_are_reused_most_recent_first() {
+    let server = TestServer::start();
+    let pool = pool(&server, PoolOptions::default().with_max_size(4));
+    let mut a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+    let (id_a, id_b) = (client_id(&mut a), client_id(&mut b));
+    assert_eq!(pool.stats(), stats(0, 2, 2, 0, 0));
+    drop(a);
+    drop(b);
+    assert_eq!(pool.stats(), stats(2, 0, 2, 0, 0));
+    // The last one returned comes out first.
+    let mut again = pool.get().unwrap();
+    assert_eq!(client_id(&mut again), id_b);
+    let mut next = pool.get().unwrap();
+    assert_eq!(client_id(&mut next), id_a);
+    assert_eq!(pool.stats().created, 2);
+}
+
+#[test]
+fn third_checkout_of_two_fails_within_its_timeout() {
+    let server = TestServer::start();
+    let timeout = Duration::from_millis(300);
+    let pool = pool(
+        &server,
+        PoolOptions::default()
+            .with_max_size(2)
+            .with_checkout_timeout(timeout),
+    );
+    let _a = pool.get().unwrap();
+    let _b = pool.get().unwrap();
+    let started = Instant::now();
+    let err = pool.get().unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, Error::PoolExhausted(t) if t == timeout),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(300),
+        "{took:?}"
+    );
+    assert_eq!(pool.stats(), stats(0, 2, 2, 0, 0));
+}
+
+#[test]
+fn a_waiting_checkout_gets_the_returned_connection() {
+    let server = TestServer::start();
+    let pool = pool(
+        &server,
+        PoolOptions::default()
+            .with_max_size(1)
+            .with_checkout_timeout(Duration::from_secs(5)),
+    );
+    let mut held = pool.get().unwrap();
+    let id = client_id(&mut held);
+    let returner = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(held);
+    });
+    let started = Instant::now();
+    let mut conn = pool.get().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert_eq!(client_id(&mut conn), id);
+    returner.join().unwrap();
+}
+
+#[test]
+fn untrustworthy_connections_are_not_returned() {
+    let server = TestServer::start();
+    let pool = pool(&server, PoolOptions::default().with_max_size(4));
+
+    // Owes a reply: the next user would read it.
+    let mut conn = pool.get().unwrap();
+    conn.send(&[b"*1\r\n$4\r\nPING\r\n"], 1).unwrap();
+    drop(conn);
+    assert_eq!(pool.stats(), stats(0, 0, 1, 0, 1));
+
+    // Switched databases: the next user expects the configured one.
+    let mut conn = pool.get().unwrap();
+    conn.select(5).unwrap();
+    drop(conn);
+    assert_eq!(pool.stats(), stats(0, 0, 2, 0, 2));
+
+    // Dropped during a panic.
+    let p = pool.clone();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _conn = p.get().unwrap();
+        panic!("caller failed mid-request");
+    }));
+    assert!(result.is_err());
+    assert_eq!(pool.stats(), stats(0, 0, 3, 0, 3));
+
+    // Marked broken by its user.
+    let mut conn = pool.get().unwrap();
+    conn.mark_broken();
+    drop(conn);
+    assert_eq!(pool.stats(), stats(0, 0, 4, 0, 4));
+
+    // A server error leaves the connection fine: it is returned.
+    let mut conn = pool.get().unwrap();
+    assert!(matches!(
+        conn.command(&["NOSUCHCOMMAND"]),
+        Err(Error::Server(_))
+    ));
+    drop(conn);
+    assert_eq!(pool.stats(), stats(1, 0, 5, 0, 4));
+}
+
+#[test]
+fn silent_server_trips_the_timeout_and_the_connection_is_discarded() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+    let keep = Arc::clone(&held);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let timeout = Duration::from_millis(200);
+    let info = ConnectionInfo::tcp("127.0.0.1", port).with_timeout(Some(timeout));
+    let pool = ConnectionPool::with_options(info, PoolOptions::default().with_max_size(2));
+    let mut conn = pool.get().unwrap();
+    let started = Instant::now();
+    let err = conn.command(&["GET", "k"]).unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(started.elapsed() < timeout + Duration::from_millis(500));
+    drop(conn);
+    // Not returned: nothing idle, nothing in use, one discarded.
+    assert_eq!(pool.stats(), stats(0, 0, 1, 0, 1));
+
+    // With a password the handshake itself meets the silence: bounded by the connect
+    // timeout, counted as a failed open.
+    let info = ConnectionInfo::tcp("127.0.0.1", port)
+        .with_auth(None, "pw")
+        .with_connect_timeout(Some(timeout));
+    let pool = ConnectionPool::new(info);
+    let started = Instant::now();
+    assert!(matches!(pool.get(), Err(Error::Timeout)));
+    assert!(started.elapsed() < timeout + Duration::from_millis(500));
+    assert_eq!(pool.stats(), stats(0, 0, 0, 1, 0));
+}
+
+#[test]
+fn auth_failure_is_reported_and_frees_the_place() {
+    let server = ServerConfig::default().password("s3cret").start();
+    let info = ConnectionInfo::tcp("127.0.0.1", server.port()).with_auth(None, "nope");
+    let pool = ConnectionPool::with_options(info, PoolOptions::default().with_max_size(1));
+    for _ in 0..3 {
+        assert!(matches!(pool.get(), Err(Error::Auth(_))));
+    }
+    assert_eq!(pool.stats(), stats(0, 0, 0, 3, 0));
+}
+
+#[test]
+fn pool_recovers_after_the_server_restarts() {
+    let mut server = TestServer::start();
+    let pool = pool(&server, PoolOptions::default().with_max_size(4));
+    // Four idle connections, all of which the restart will make stale.
+    let held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
+    drop(held);
+    assert_eq!(pool.stats().idle, 4);
+
+    server.stop();
+    server.restart();
+
+    // Each stale connection may fail once, as connection lost (retrying the command is the
+    // caller's choice); the pool replaces it with no help.
+    let mut failures = 0;
+    for i in 0..20 {
+        let mut conn = pool.get().unwrap();
+        match conn.command(&["SET", "k", &i.to_string()]) {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(e.is_connection_lost(), "{e:?}");
+                failures += 1;
+            }
+        }
+    }
+    assert!(failures <= 4, "{failures} failures");
+    let s = pool.stats();
+    assert_eq!(s.discarded, failures);
+    // Used one at a time, the stale ones come out first (most recent first) and one new
+    // connection replaces them all.
+    assert_eq!(s.created, 4 + u64::from(failures > 0));
+    // And from now on every checkout works.
+    for _ in 0..10 {
+        let mut conn = pool.get().unwrap();
+        assert_eq!(
+            conn.command(&["GET", "k"]).unwrap(),
+            Value::BulkString("19".into())
+        );
+    }
+}
+
+#[test]
+fn health_check_replaces_stale_connections_before_use() {
+    let mut server = TestServer::start();
+    let pool = pool(
+        &server,
+        PoolOptions::default()
+            .with_max_size(4)
+            .with_health_check(Some(Duration::ZERO)),
+    );
+    let held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
+    drop(held);
+
+    server.stop();
+    server.restart();
+
+    // Every stale connection is found by the PING and replaced: no caller sees a failure.
+    for i in 0..10 {
+        let mut conn = pool.get().unwrap();
+        conn.command(&["SET", "k", &i.to_string()]).unwrap();
+    }
+    let s = pool.stats();
+    assert_eq!((s.discarded, s.failed), (4, 0));
+    assert_eq!(s.created, 5);
+
+    // A connection killed by the server is replaced the same way.
+    let mut conn = pool.get().unwrap();
+    let id = client_id(&mut conn);
+    drop(conn);
+    assert_eq!(server.raw(&["CLIENT", "KILL", "ID", &id.to_string()]), ":1");
+    let mut conn = pool.get().unwrap();
+    assert_ne!(client_id(&mut conn), id);
+    assert_eq!(pool.stats().discarded, 5);
+}
+
+#[test]
+fn health_check_skips_recently_used_connections() {
+    let server = TestServer::start();
+    let pool = pool(
+        &server,
+        PoolOptions::default().with_health_check(Some(Duration::from_secs(60))),
+    );
+    let mut conn = pool.get().unwrap();
+    let id = client_id(&mut conn);
+    drop(conn);
+    assert_eq!(server.raw(&["CLIENT", "KILL", "ID", &id.to_string()]), ":1");
+    // Used a moment ago, so not checked: the kill shows on use.
+    let mut conn = pool.get().unwrap();
+    assert!(conn.command(&["PING"]).unwrap_err().is_connection_lost());
+}
+
+#[test]
+fn disconnect_closes_idle_and_retires_connections_in_use() {
+    let server = TestServer::start();
+    let pool = pool(&server, PoolOptions::default().with_max_size(4));
+    let held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+    drop(held);
+    let mut in_use = pool.get().unwrap();
+    let old_id = client_id(&mut in_use);
+    assert_eq!(pool.stats(), stats(2, 1, 3, 0, 0));
+
+    pool.disconnect();
+    assert_eq!(pool.stats(), stats(0, 1, 3, 0, 0));
+    // Returned after the disconnect: closed, not reused.
+    drop(in_use);
+    assert_eq!(pool.stats(), stats(0, 0, 3, 0, 0));
+
+    let mut fresh = pool.get().unwrap();
+    assert_ne!(client_id(&mut fresh), old_id);
+    assert_eq!(pool.stats().created, 4);
+    drop(fresh);
+    assert_eq!(pool.stats().idle, 1);
+}
+
+#[test]
+fn detach_frees_the_place() {
+    let server = TestServer::start();
+    let pool = pool(&server, PoolOptions::default().with_max_size(1));
+    let mut dedicated = pool.get().unwrap().detach();
+    dedicated.select(3).unwrap();
+    assert_eq!(pool.stats(), stats(0, 0, 1, 0, 0));
+    // The pool can open another while the detached one lives on.
+    let mut conn = pool.get().unwrap();
+    assert_eq!(conn.db(), 0);
+    conn.command(&["PING"]).unwrap();
+    dedicated.command(&["PING"]).unwrap();
+}
+
+#[test]
+fn sixty_four_threads_share_a_pool_of_eight() {
+    let server = TestServer::start();
+    let pool = pool(
+        &server,
+        PoolOptions::default()
+            .with_max_size(8)
+            .with_checkout_timeout(Duration::from_secs(30)),
+    );
+    let threads: Vec<_> = (0..64)
+        .map(|t| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for i in 0..1_000 {
+                    let key = format!("t{t}:k{}", i % 10);
+                    let value = format!("{t}-{i}");
+                    let mut conn = pool.get().unwrap();
+                    conn.command(&["SET", &key, &value]).unwrap();
+                    drop(conn);
+                    let mut conn = pool.get().unwrap();
+                    let got = conn.command(&["GET", &key]).unwrap();
+                    assert_eq!(got, Value::BulkString(value.into_bytes().into()));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = pool.stats();
+    assert!(s.created <= 8, "{s:?}");
+    assert_eq!((s.failed, s.discarded, s.in_use), (0, 0, 0));
+}
+
+#[test]
+fn clients_share_one_pool_over_both_protocols() {
+    use redis_client::prelude::*;
+    use redis_client::Redis;
+
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let info = ConnectionInfo::tcp("127.0.0.1", server.port()).with_protocol(protocol);
+        let pool = ConnectionPool::with_options(info, PoolOptions::default().with_max_size(2));
+        let a = Redis::from_pool(pool.clone());
+        let b = Redis::from_pool(pool.clone());
+        assert!(a.set("shared", "yes").unwrap());
+        assert_eq!(b.get("shared").unwrap().as_deref(), Some(&b"yes"[..]));
+        assert_eq!(pool.stats().created, 1);
+    }
+}
