@@ -101,7 +101,7 @@ impl TestServer {
         let mut last_log = String::new();
         // A free port can be taken by another process between probing and binding, so a
         // start that fails on the port is retried on a new one.
-        for _ in 0..5 {
+        for _ in 0..10 {
             let port = free_port();
             let tls = certs.clone().map(|c| (free_port(), c));
             let mut server = TestServer {
@@ -113,9 +113,15 @@ impl TestServer {
             };
             match server.spawn() {
                 Ok(()) => return server,
-                Err(log) => last_log = log,
+                Err(log) => {
+                    last_log = log;
+                    // The next attempt reuses the directory: keep this handle's drop from
+                    // deleting it (spawn already stopped the process).
+                    server.dir = PathBuf::new();
+                }
             }
         }
+        let _ = fs::remove_dir_all(&dir);
         panic!("redis-server did not start; last log:\n{last_log}");
     }
 
@@ -351,7 +357,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
-        let _ = fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -91,8 +91,6 @@ impl FromValue for bool {
             Value::SimpleString(_) => Ok(true),
             Value::BulkString(b) if &b[..] == b"1" => Ok(true),
             Value::BulkString(b) if &b[..] == b"0" => Ok(false),
-            // SET … GET answers with the old value: the write happened.
-            Value::BulkString(_) => Ok(true),
             other => Err(FromValueError::mismatch("bool", &other)),
         }
     }

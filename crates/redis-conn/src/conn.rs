@@ -460,6 +460,12 @@ impl Connection {
         }
     }
 
+    /// Looks, without blocking, whether the server closed this idle connection or sent it
+    /// something unasked; such a connection must not carry a request.
+    pub fn is_stale(&mut self) -> bool {
+        self.pending > 0 || !self.read_buf.is_empty() || self.transport.is_stale()
+    }
+
     /// True after any failure that leaves the stream out of step.
     pub fn is_broken(&self) -> bool {
         self.broken

@@ -7,6 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Idle connections older than this get a non-blocking liveness look at checkout (a few
+/// system calls); busier ones are handed out as they are.
+const PROBE_AFTER: Duration = Duration::from_millis(1);
+
 /// Pool settings, built from [`PoolOptions::default`] with the `with_*` setters.
 ///
 /// ```
@@ -201,17 +205,27 @@ impl ConnectionPool {
         let mut deadline = None;
         let mut state = shared.state.lock();
         loop {
-            if let Some(conn) = state.idle.pop() {
+            if let Some(mut conn) = state.idle.pop() {
                 let generation = state.generation;
-                let stale = match shared.options.health_check {
-                    Some(after) => conn.last_used().elapsed() >= after,
-                    None => false,
-                };
-                if !stale && !conn.is_broken() {
+                let idle_for = conn.last_used().elapsed();
+                let ping = matches!(shared.options.health_check, Some(after) if idle_for >= after);
+                // A connection idle a while may have been closed by the server (its idle
+                // `timeout`, a restart, CLIENT KILL); a cheap non-blocking look finds that
+                // before a request is written to it. Hot connections skip the look.
+                let probe = idle_for >= PROBE_AFTER;
+                if !ping && !probe && !conn.is_broken() {
                     return Ok(self.guard(conn, generation));
                 }
                 drop(state);
-                match self.check(conn) {
+                if probe && !conn.is_broken() && conn.is_stale() {
+                    conn.mark_broken();
+                }
+                let usable = if ping {
+                    self.check(conn)
+                } else {
+                    self.keep_if_sound(conn)
+                };
+                match usable {
                     Some(conn) => return Ok(self.guard(conn, generation)),
                     None => {
                         // Its place is free again: try the next idle one, or open anew.
@@ -247,6 +261,16 @@ impl ConnectionPool {
                 return Err(Error::PoolExhausted(timeout));
             }
         }
+    }
+
+    /// `conn` unless it is broken; a broken one is closed and counted.
+    fn keep_if_sound(&self, conn: Connection) -> Option<Connection> {
+        if conn.is_broken() {
+            drop(conn);
+            self.shared.discarded.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(conn)
     }
 
     /// Health-checks `conn` with `PING`; `None` (the connection closed and counted) if it

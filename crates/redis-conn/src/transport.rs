@@ -17,6 +17,26 @@ pub trait Transport: Read + Write + Send + 'static {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
     /// Sets how long a write may block; `None` blocks forever.
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Looks, without blocking, whether the peer closed the stream or sent bytes nobody
+    /// asked for; either way it must not carry a request. Transports that cannot tell
+    /// answer `false` (the default).
+    fn is_stale(&mut self) -> bool {
+        false
+    }
+}
+
+/// A non-blocking one-byte read: nothing to read means the stream is open and quiet.
+fn nonblocking_probe(
+    set_nonblocking: impl Fn(bool) -> io::Result<()>,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> bool {
+    if set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let quiet = matches!(read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    set_nonblocking(false).is_err() || !quiet
 }
 
 impl Transport for TcpStream {
@@ -25,6 +45,10 @@ impl Transport for TcpStream {
     }
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
+    }
+    fn is_stale(&mut self) -> bool {
+        let stream = &*self;
+        nonblocking_probe(|on| stream.set_nonblocking(on), |buf| stream.peek(buf))
     }
 }
 
@@ -35,6 +59,11 @@ impl Transport for UnixStream {
     }
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_write_timeout(self, timeout)
+    }
+    fn is_stale(&mut self) -> bool {
+        // A byte read here is stray data on an idle connection, which makes it stale anyway.
+        let stream = &*self;
+        nonblocking_probe(|on| stream.set_nonblocking(on), |buf| (&*stream).read(buf))
     }
 }
 
