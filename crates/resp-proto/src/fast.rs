@@ -56,6 +56,29 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    /// The buffer length at which the payload the decoder is waiting for will be complete,
+    /// when the last call returned `Ok(None)` in the middle of a bulk string; `None`
+    /// otherwise.
+    ///
+    /// A reader can reserve this much once, so a large reply is copied into the buffer a
+    /// single time instead of being moved on every doubling. Cost: O(1).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use resp_proto::{Decode, Decoder};
+    ///
+    /// let mut decoder = Decoder::new();
+    /// let mut buf = BytesMut::from(&b"$10000\r\nabc"[..]);
+    /// assert_eq!(decoder.decode(&mut buf)?, None);
+    /// assert_eq!(decoder.bytes_wanted(), Some(10_009));
+    /// # Ok::<(), resp_proto::ProtocolError>(())
+    /// ```
+    pub fn bytes_wanted(&self) -> Option<usize> {
+        (self.scan.need > 0).then_some(self.scan.need)
+    }
+}
+
 impl Decode for Decoder {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, ProtocolError> {
         if self.scan.is_fresh() {
