@@ -71,7 +71,7 @@ impl Decoder {
     /// let mut decoder = Decoder::new();
     /// let mut buf = BytesMut::from(&b"$10000\r\nabc"[..]);
     /// assert_eq!(decoder.decode(&mut buf)?, None);
-    /// assert_eq!(decoder.bytes_wanted(), Some(10_009));
+    /// assert_eq!(decoder.bytes_wanted(), Some(8 + 10_000 + 2));
     /// # Ok::<(), resp_proto::ProtocolError>(())
     /// ```
     pub fn bytes_wanted(&self) -> Option<usize> {
@@ -535,23 +535,25 @@ fn quick_integer(buf: &[u8], limits: &Limits) -> Option<(i64, usize)> {
 /// goes through the general line reader, which gives the exact error.
 #[inline(always)]
 fn int_crlf(buf: &[u8], at: usize) -> Option<(i64, usize)> {
-    let neg = buf.get(at) == Some(&b'-');
-    let first = at + usize::from(neg);
-    let mut i = first;
-    let mut n: i64 = 0;
+    let s = buf.get(at..)?;
+    let neg = s.first() == Some(&b'-');
+    let digits = &s[usize::from(neg)..];
     // Eighteen digits never overflow an i64, so no check is needed inside the loop.
-    while i - first < 18 {
-        let d = buf.get(i)?.wrapping_sub(b'0');
+    let limit = digits.len().min(18);
+    let mut n: i64 = 0;
+    let mut i = 0;
+    while i < limit {
+        let d = digits[i].wrapping_sub(b'0');
         if d > 9 {
             break;
         }
         n = n * 10 + i64::from(d);
         i += 1;
     }
-    if i == first || buf.get(i..i + 2) != Some(b"\r\n") {
+    if i == 0 || digits.get(i..i + 2) != Some(b"\r\n") {
         return None;
     }
-    Some((if neg { -n } else { n }, i + 2))
+    Some((if neg { -n } else { n }, at + usize::from(neg) + i + 2))
 }
 
 /// A decimal `i64` as Rust's parser reads it, except that RESP has no leading `+`.
@@ -653,6 +655,40 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>) -> Result<Value, ProtocolErro
     let broken = |at: usize| ProtocolError::new(K::ExpectedCrlf, at);
     let mut pos = 0;
     loop {
+        if let Some(top) = stack.last_mut() {
+            // The hot case, arrays of bulk strings (MGET, LRANGE, SMEMBERS …): take them in
+            // a tight loop. The last element goes the general way, which closes the array.
+            if matches!(top.marker, b'*' | b'~' | b'>') {
+                while top.left > 1 && b.get(pos) == Some(&b'$') {
+                    let Some((len, start)) = int_crlf(b, pos + 1) else {
+                        break;
+                    };
+                    let end = start + len as usize;
+                    if len < 0 || end + 2 > b.len() {
+                        break;
+                    }
+                    top.items.push(Value::BulkString(frame.slice(start..end)));
+                    top.left -= 1;
+                    pos = end + 2;
+                }
+            } else if top.marker == b'%' && top.key.is_none() {
+                // The same for maps of bulk strings (HGETALL, CONFIG GET over RESP3).
+                while top.left > 2 {
+                    let Some((k, after_k)) = sized_bulk(b, pos) else {
+                        break;
+                    };
+                    let Some((v, after_v)) = sized_bulk(b, after_k) else {
+                        break;
+                    };
+                    top.pairs.push((
+                        Value::BulkString(frame.slice(k)),
+                        Value::BulkString(frame.slice(v)),
+                    ));
+                    top.left -= 2;
+                    pos = after_v;
+                }
+            }
+        }
         let at = pos;
         let marker = *b.get(at).ok_or_else(|| broken(at))?;
         let mut v = match marker {
@@ -758,6 +794,17 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>) -> Result<Value, ProtocolErro
             v = stack.pop().map_or(Value::Nil, Building::finish);
         }
     }
+}
+
+/// A validated `$<len>\r\n<data>\r\n` at `at`: the data's range and the offset after it.
+#[inline(always)]
+fn sized_bulk(b: &[u8], at: usize) -> Option<(std::ops::Range<usize>, usize)> {
+    if b.get(at) != Some(&b'$') {
+        return None;
+    }
+    let (len, start) = int_crlf(b, at + 1)?;
+    let end = start + usize::try_from(len).ok()?;
+    (end + 2 <= b.len()).then_some((start..end, end + 2))
 }
 
 /// The offset of the `\r` of the (validated) line starting at `start`.
