@@ -22,15 +22,37 @@
 //! ```
 //!
 //! # Decoders
-//! [`Decoder`] is the default. [`ReferenceDecoder`] is short and plainly correct, and serves
-//! as the yardstick the default one is tested against. Both implement [`Decode`];
-//! [`AnyDecoder`] picks one at run time.
+//! [`Decoder`] is the default. It is incremental: on partial input it returns `Ok(None)`
+//! and keeps its place, so bytes already scanned are not scanned again and a reply arriving
+//! in many small reads decodes in time linear in its size. Once a frame is complete it is
+//! split off the buffer without copying, and bulk strings, simple strings, errors, big
+//! numbers and verbatim strings become [`bytes::Bytes`] views of it: an array of N bulk
+//! strings allocates the array, not N strings. Only a streamed string (`$?`) is copied,
+//! to join its chunks.
+//!
+//! [`ReferenceDecoder`] is short and plainly correct, re-parses from the start on every
+//! call and copies payloads; it is the yardstick the default one is tested against, value
+//! for value and error for error. Both implement [`Decode`]; [`AnyDecoder`] picks one at
+//! run time.
 //!
 //! # Input safety
-//! No input, however malformed, makes a decoder panic or loop. Every declared length is
-//! checked against [`Limits`] before anything is allocated, nesting is bounded by
-//! [`Limits::max_depth`], and a line that never ends is refused past
-//! [`Limits::max_line_len`]. Errors are [`ProtocolError`]s naming what was wrong and where.
+//! No input, however malformed, makes either decoder panic or loop; both are run against
+//! each other on random and mutated bytes in the test suite, and under `cargo fuzz` (see
+//! `fuzz/` in the repository).
+//!
+//! - Every declared length is checked against [`Limits`] before anything is allocated: a
+//!   bulk string over [`Limits::max_bulk_len`] (512 MiB by default) or an aggregate over
+//!   [`Limits::max_aggregate_len`] is refused from its header alone.
+//! - A declared aggregate length reserves memory only for as many elements as the bytes
+//!   at hand can hold (each takes at least three bytes), so `*4294967295` followed by a
+//!   few bytes costs a few bytes.
+//! - Nesting is bounded by [`Limits::max_depth`] (128 by default); an attribute counts as a
+//!   level for the value it annotates. The fast decoder keeps its nesting on a heap stack,
+//!   never the call stack; the reference decoder recurses at most `max_depth` deep.
+//! - A line (simple string, error, number, length) that never ends is refused past
+//!   [`Limits::max_line_len`] rather than buffered forever.
+//!
+//! Errors are [`ProtocolError`]s naming what was wrong and at which byte of the frame.
 //!
 //! # What this crate does not do
 //! It does not read sockets, know Redis commands, or convert values into Rust types beyond

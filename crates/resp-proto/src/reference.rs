@@ -68,7 +68,8 @@ impl Parser<'_> {
         let start = self.pos;
         let rest = &self.buf[start..];
         let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-            if rest.len() > self.limits.max_line_len {
+            // The line may still end well: `max_line_len` bytes, then `\r` and `\n`.
+            if rest.len() > self.limits.max_line_len.saturating_add(1) {
                 return self.err(
                     K::LineTooLong {
                         limit: self.limits.max_line_len,
@@ -78,7 +79,7 @@ impl Parser<'_> {
             }
             return Ok(None);
         };
-        if nl > self.limits.max_line_len + 1 {
+        if nl > self.limits.max_line_len.saturating_add(1) {
             return self.err(
                 K::LineTooLong {
                     limit: self.limits.max_line_len,
@@ -221,9 +222,12 @@ impl Parser<'_> {
 
     fn streamed_string(&mut self) -> Step<Item> {
         // `$?\r\n` then `;len\r\n<data>\r\n` chunks, ended by `;0\r\n`.
-        let Some(_) = self.line()? else {
-            return Ok(None);
-        };
+        let len_at = self.pos;
+        match self.line()? {
+            None => return Ok(None),
+            Some(b"?") => {}
+            Some(_) => return self.err(K::InvalidInteger, len_at),
+        }
         let mut out = Vec::new();
         loop {
             let at = self.pos;
@@ -332,8 +336,9 @@ impl Parser<'_> {
                 kv.push((k, v));
             }
             if marker == b'|' {
-                // An attribute annotates the value that follows it.
-                match self.value(depth)? {
+                // An attribute annotates the value that follows it. That value counts as
+                // nested in the attribute, so a chain of attributes is bounded by the depth.
+                match self.value(depth + 1)? {
                     None => return Ok(None),
                     Some(Item::Value(value)) => Value::Attribute {
                         attributes: kv,

@@ -1,0 +1,226 @@
+//! Helpers shared by the decoder tests: a tiny deterministic PRNG, random values, a
+//! streaming-form encoder and the differential runner.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use bytes::{BufMut, BytesMut};
+use resp_proto::{
+    encode_value, AnyDecoder, Decode, DecoderKind, Limits, ProtocolError, ServerError, Value,
+};
+
+/// xorshift64*: deterministic, no dependency, good enough to pick test cases.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn bytes(&mut self, max: usize, printable: bool) -> Vec<u8> {
+        let n = self.below(max + 1);
+        (0..n)
+            .map(|_| {
+                if printable {
+                    b'a' + self.below(26) as u8
+                } else {
+                    self.next() as u8
+                }
+            })
+            .collect()
+    }
+}
+
+/// A random value of every kind, nested at most `depth` levels.
+pub fn random_value(rng: &mut Rng, depth: usize) -> Value {
+    let kinds = if depth == 0 { 9 } else { 15 };
+    match rng.below(kinds) {
+        0 => Value::Nil,
+        1 => Value::SimpleString(rng.bytes(12, true).into()),
+        2 => {
+            let mut text = b"ERR ".to_vec();
+            let printable = rng.below(2) == 0;
+            text.extend(rng.bytes(10, printable));
+            Value::Error(ServerError::new(text))
+        }
+        3 => Value::Integer(match rng.below(4) {
+            0 => i64::MIN,
+            1 => i64::MAX,
+            _ => rng.next() as i64 >> rng.below(64),
+        }),
+        4 => Value::BulkString(rng.bytes(40, false).into()),
+        5 => Value::Double(match rng.below(5) {
+            0 => f64::INFINITY,
+            1 => f64::NEG_INFINITY,
+            2 => (rng.next() as i64 >> rng.below(64)) as f64 / 8.0,
+            _ => f64::from_bits(rng.next() >> 2) * if rng.below(2) == 0 { -1.0 } else { 1.0 },
+        }),
+        6 => Value::Boolean(rng.below(2) == 0),
+        7 => {
+            let mut digits = if rng.below(2) == 0 {
+                b"-".to_vec()
+            } else {
+                Vec::new()
+            };
+            digits.extend((0..1 + rng.below(40)).map(|_| b'0' + rng.below(10) as u8));
+            Value::BigNumber(digits.into())
+        }
+        8 => Value::Verbatim {
+            format: *b"txt",
+            text: rng.bytes(20, false).into(),
+        },
+        9 => Value::Array(list(rng, depth)),
+        10 => Value::Set(list(rng, depth)),
+        11 => Value::Push(list(rng, depth)),
+        12 => Value::Map(pairs(rng, depth)),
+        13 => Value::Attribute {
+            attributes: pairs(rng, depth),
+            value: Box::new(random_value(rng, depth - 1)),
+        },
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+fn list(rng: &mut Rng, depth: usize) -> Vec<Value> {
+    (0..rng.below(5))
+        .map(|_| random_value(rng, depth - 1))
+        .collect()
+}
+
+fn pairs(rng: &mut Rng, depth: usize) -> Vec<(Value, Value)> {
+    (0..rng.below(4))
+        .map(|_| (random_value(rng, depth - 1), random_value(rng, depth - 1)))
+        .collect()
+}
+
+/// Encodes `v`, sometimes in RESP3's streamed forms (`$?`, `*?`, `~?`, `%?`), which decode
+/// to the same value as the sized forms.
+pub fn encode_streamy(out: &mut BytesMut, v: &Value, rng: &mut Rng) {
+    let streamed = rng.below(3) == 0;
+    match v {
+        Value::BulkString(b) if streamed && !b.is_empty() => {
+            out.put_slice(b"$?\r\n");
+            let mut rest = &b[..];
+            while !rest.is_empty() {
+                let n = 1 + rng.below(rest.len());
+                out.put_slice(format!(";{n}\r\n").as_bytes());
+                out.put_slice(&rest[..n]);
+                out.put_slice(b"\r\n");
+                rest = &rest[n..];
+            }
+            out.put_slice(b";0\r\n");
+        }
+        Value::Array(items) | Value::Set(items) if streamed => {
+            out.put_slice(if matches!(v, Value::Array(_)) {
+                b"*?\r\n"
+            } else {
+                b"~?\r\n"
+            });
+            items.iter().for_each(|i| encode_streamy(out, i, rng));
+            out.put_slice(b".\r\n");
+        }
+        Value::Array(items) | Value::Set(items) | Value::Push(items) => {
+            let marker = match v {
+                Value::Array(_) => '*',
+                Value::Set(_) => '~',
+                _ => '>',
+            };
+            out.put_slice(format!("{marker}{}\r\n", items.len()).as_bytes());
+            items.iter().for_each(|i| encode_streamy(out, i, rng));
+        }
+        Value::Map(kv) => {
+            if streamed {
+                out.put_slice(b"%?\r\n");
+            } else {
+                out.put_slice(format!("%{}\r\n", kv.len()).as_bytes());
+            }
+            for (k, v) in kv {
+                encode_streamy(out, k, rng);
+                encode_streamy(out, v, rng);
+            }
+            if streamed {
+                out.put_slice(b".\r\n");
+            }
+        }
+        Value::Attribute { attributes, value } => {
+            out.put_slice(format!("|{}\r\n", attributes.len()).as_bytes());
+            for (k, v) in attributes {
+                encode_streamy(out, k, rng);
+                encode_streamy(out, v, rng);
+            }
+            encode_streamy(out, value, rng);
+        }
+        other => encode_value(out, other),
+    }
+}
+
+/// Everything a decoder makes of `input` fed whole: the values, then how it stopped.
+pub type Outcome = (Vec<Value>, Result<(), ProtocolError>, usize);
+
+pub fn decode_all(kind: DecoderKind, limits: Limits, input: &[u8]) -> Outcome {
+    let mut d = AnyDecoder::new(kind, limits);
+    let mut buf = BytesMut::from(input);
+    let mut values = Vec::new();
+    loop {
+        match d.decode(&mut buf) {
+            Ok(Some(v)) => values.push(v),
+            Ok(None) => return (values, Ok(()), buf.len()),
+            Err(e) => return (values, Err(e), buf.len()),
+        }
+    }
+}
+
+/// The same, fed in pieces whose sizes `rng` picks.
+pub fn decode_in_pieces(kind: DecoderKind, limits: Limits, input: &[u8], rng: &mut Rng) -> Outcome {
+    let mut d = AnyDecoder::new(kind, limits);
+    let mut buf = BytesMut::new();
+    let mut values = Vec::new();
+    let mut rest = input;
+    loop {
+        match d.decode(&mut buf) {
+            Ok(Some(v)) => values.push(v),
+            Ok(None) if rest.is_empty() => return (values, Ok(()), buf.len()),
+            Ok(None) => {
+                let n = 1 + rng.below(rest.len().min(64));
+                buf.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+            }
+            Err(e) => return (values, Err(e), buf.len() + rest.len()),
+        }
+    }
+}
+
+/// Values equal, NaN included (a NaN double equals a NaN double here).
+pub fn same(a: &Outcome, b: &Outcome) -> bool {
+    format!("{a:?}") == format!("{b:?}")
+}
+
+/// Both decoders, fed whole and in pieces, must agree on `input`; neither may panic.
+pub fn differential(input: &[u8], limits: Limits, rng: &mut Rng) {
+    let reference = decode_all(DecoderKind::Reference, limits, input);
+    let fast = decode_all(DecoderKind::Fast, limits, input);
+    assert!(
+        same(&reference, &fast),
+        "decoders disagree on {:?}\nreference: {reference:?}\nfast: {fast:?}",
+        String::from_utf8_lossy(input)
+    );
+    let pieces = decode_in_pieces(DecoderKind::Fast, limits, input, rng);
+    assert!(
+        same(&fast, &pieces),
+        "fed in pieces, the fast decoder differs on {:?}\nwhole: {fast:?}\npieces: {pieces:?}",
+        String::from_utf8_lossy(input)
+    );
+}

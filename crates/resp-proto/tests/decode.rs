@@ -1,0 +1,386 @@
+//! Decoding: one-line vectors per type and per error, each fed whole, split at every byte
+//! offset and byte by byte to both decoders; round trips; the decoders against each other
+//! on random valid values and on random and mutated bytes.
+
+mod common;
+
+use bytes::BytesMut;
+use common::{decode_all, differential, encode_streamy, random_value, Rng};
+use resp_proto::{encode_value, AnyDecoder, Decode, DecoderKind, Limits, ProtocolError, Value};
+
+const KINDS: [DecoderKind; 2] = [DecoderKind::Reference, DecoderKind::Fast];
+
+/// What decoding one frame gives, as text: the value's `Debug`, or `error: <message>`.
+fn show(r: &Result<Option<Value>, ProtocolError>) -> String {
+    match r {
+        Ok(Some(v)) => format!("{v:?}"),
+        Ok(None) => "need more".to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn check(input: &str, expected: &str) {
+    check_with(Limits::default(), input, expected)
+}
+
+/// Decodes `input` with both decoders, whole, split at every offset and byte by byte; each
+/// must give `expected`, and before the input is complete only "need more" (or, for
+/// invalid input, the same error early).
+fn check_with(limits: Limits, input: &str, expected: &str) {
+    let input = input.as_bytes();
+    for kind in KINDS {
+        let mut d = AnyDecoder::new(kind, limits);
+        let mut buf = BytesMut::from(input);
+        let got = show(&d.decode(&mut buf));
+        assert_eq!(got, expected, "{kind:?} on {input:?}");
+        if !expected.starts_with("error") {
+            assert!(buf.is_empty(), "{kind:?} left {buf:?} of {input:?}");
+        }
+        for split in 0..input.len() {
+            let mut d = AnyDecoder::new(kind, limits);
+            let mut buf = BytesMut::from(&input[..split]);
+            let early = show(&d.decode(&mut buf));
+            if early == expected && expected.starts_with("error") {
+                continue;
+            }
+            assert_eq!(early, "need more", "{kind:?} on {input:?} cut at {split}");
+            buf.extend_from_slice(&input[split..]);
+            let got = show(&d.decode(&mut buf));
+            assert_eq!(got, expected, "{kind:?} on {input:?} split at {split}");
+        }
+        let mut d = AnyDecoder::new(kind, limits);
+        let mut buf = BytesMut::new();
+        let mut got = "need more".to_string();
+        for &b in input {
+            buf.extend_from_slice(&[b]);
+            got = show(&d.decode(&mut buf));
+            if got != "need more" {
+                break;
+            }
+        }
+        assert_eq!(got, expected, "{kind:?} on {input:?} byte by byte");
+    }
+}
+
+#[test]
+fn simple_types() {
+    check("+OK\r\n", r#"SimpleString(b"OK")"#);
+    check("+\r\n", r#"SimpleString(b"")"#);
+    check("+a\rb\r\n", r#"SimpleString(b"a\rb")"#);
+    check(
+        "-WRONGTYPE bad kind\r\n",
+        r#"Error(ServerError("WRONGTYPE bad kind"))"#,
+    );
+    check(":0\r\n", "Integer(0)");
+    check(":-42\r\n", "Integer(-42)");
+    check(":9223372036854775807\r\n", "Integer(9223372036854775807)");
+    check(":-9223372036854775808\r\n", "Integer(-9223372036854775808)");
+    check(":000000000000000000000000007\r\n", "Integer(7)");
+    check(":-0\r\n", "Integer(0)");
+    check("_\r\n", "Nil");
+    check("#t\r\n", "Boolean(true)");
+    check("#f\r\n", "Boolean(false)");
+    check(",1.5\r\n", "Double(1.5)");
+    check(",-2e10\r\n", "Double(-20000000000.0)");
+    check(",inf\r\n", "Double(inf)");
+    check(",-inf\r\n", "Double(-inf)");
+    check(",nan\r\n", "Double(NaN)");
+    check(
+        "(3492890328409238509324850943850943825024385\r\n",
+        r#"BigNumber(b"3492890328409238509324850943850943825024385")"#,
+    );
+    check("(-12\r\n", r#"BigNumber(b"-12")"#);
+}
+
+#[test]
+fn blobs() {
+    check("$3\r\nfoo\r\n", r#"BulkString(b"foo")"#);
+    check("$0\r\n\r\n", r#"BulkString(b"")"#);
+    check("$4\r\na\r\nb\r\n", r#"BulkString(b"a\r\nb")"#);
+    check("$-1\r\n", "Nil");
+    check("!9\r\nERR fault\r\n", r#"Error(ServerError("ERR fault"))"#);
+    check(
+        "=15\r\ntxt:Some string\r\n",
+        r#"Verbatim { format: [116, 120, 116], text: b"Some string" }"#,
+    );
+    check(
+        "=4\r\nmkd:\r\n",
+        r#"Verbatim { format: [109, 107, 100], text: b"" }"#,
+    );
+    check(
+        "$?\r\n;4\r\nHell\r\n;5\r\no wor\r\n;2\r\nld\r\n;0\r\n",
+        r#"BulkString(b"Hello world")"#,
+    );
+    check("$?\r\n;0\r\n", r#"BulkString(b"")"#);
+}
+
+#[test]
+fn aggregates() {
+    check("*0\r\n", "Array([])");
+    check("*-1\r\n", "Nil");
+    check(
+        "*2\r\n$3\r\nfoo\r\n:42\r\n",
+        r#"Array([BulkString(b"foo"), Integer(42)])"#,
+    );
+    check(
+        "*2\r\n*1\r\n+a\r\n*0\r\n",
+        r#"Array([Array([SimpleString(b"a")]), Array([])])"#,
+    );
+    check("~2\r\n:1\r\n:2\r\n", "Set([Integer(1), Integer(2)])");
+    check(
+        ">3\r\n+message\r\n+ch\r\n$2\r\nhi\r\n",
+        r#"Push([SimpleString(b"message"), SimpleString(b"ch"), BulkString(b"hi")])"#,
+    );
+    check(
+        "%2\r\n+a\r\n:1\r\n+b\r\n_\r\n",
+        r#"Map([(SimpleString(b"a"), Integer(1)), (SimpleString(b"b"), Nil)])"#,
+    );
+    check("%0\r\n", "Map([])");
+    check(
+        "|1\r\n+ttl\r\n:3600\r\n$1\r\nv\r\n",
+        r#"Attribute { attributes: [(SimpleString(b"ttl"), Integer(3600))], value: BulkString(b"v") }"#,
+    );
+    check(
+        "|0\r\n*1\r\n:1\r\n",
+        "Attribute { attributes: [], value: Array([Integer(1)]) }",
+    );
+    check(
+        "*2\r\n|1\r\n+k\r\n+v\r\n:1\r\n:2\r\n",
+        r#"Array([Attribute { attributes: [(SimpleString(b"k"), SimpleString(b"v"))], value: Integer(1) }, Integer(2)])"#,
+    );
+    check("*?\r\n:1\r\n:2\r\n.\r\n", "Array([Integer(1), Integer(2)])");
+    check("*?\r\n.\r\n", "Array([])");
+    check("~?\r\n+a\r\n.\r\n", r#"Set([SimpleString(b"a")])"#);
+    check(
+        "%?\r\n+a\r\n:1\r\n.\r\n",
+        r#"Map([(SimpleString(b"a"), Integer(1))])"#,
+    );
+    check(
+        "*?\r\n*?\r\n$?\r\n;1\r\nx\r\n;0\r\n.\r\n*1\r\n#t\r\n.\r\n",
+        r#"Array([Array([BulkString(b"x")]), Array([Boolean(true)])])"#,
+    );
+}
+
+#[test]
+fn errors() {
+    check("?\r\n", "error: invalid type byte 0x3f at byte 0");
+    check("*1\r\n@\r\n", "error: invalid type byte 0x40 at byte 4");
+    check("+OK\n", "error: expected CRLF at byte 3");
+    check("$3\r\nfooXY", "error: expected CRLF at byte 7");
+    check("_x\r\n", "error: expected CRLF at byte 1");
+    check(":12a\r\n", "error: invalid integer at byte 1");
+    check(":+1\r\n", "error: invalid integer at byte 1");
+    check(":\r\n", "error: invalid integer at byte 1");
+    check(
+        ":99999999999999999999\r\n",
+        "error: invalid integer at byte 1",
+    );
+    check("$-2\r\n", "error: invalid length -2 at byte 1");
+    check("!-1\r\n", "error: invalid length -1 at byte 1");
+    check("%-1\r\n", "error: invalid length -1 at byte 1");
+    check(",1.5x\r\n", "error: invalid double at byte 1");
+    check(",infinity\r\n", "error: invalid double at byte 1");
+    check("#x\r\n", "error: invalid boolean at byte 1");
+    check("(12a\r\n", "error: invalid big number at byte 1");
+    check("(\r\n", "error: invalid big number at byte 1");
+    check("=3\r\ntxt\r\n", "error: invalid verbatim string at byte 4");
+    check(
+        "=5\r\ntxt-x\r\n",
+        "error: invalid verbatim string at byte 4",
+    );
+    check(
+        "$?\r\n:1\r\n",
+        "error: invalid streamed string chunk at byte 4",
+    );
+    check("$?\r\n;-1\r\n", "error: invalid length -1 at byte 5");
+    check("$?x\r\n", "error: invalid integer at byte 1");
+    check("!?\r\n", "error: invalid length -1 at byte 1");
+    check(">?\r\n", "error: invalid length -1 at byte 1");
+    check("|?\r\n", "error: invalid length -1 at byte 1");
+    check("*?x\r\n", "error: invalid integer at byte 1");
+    check(
+        ".\r\n",
+        "error: unexpected end-of-aggregate marker at byte 0",
+    );
+    check(
+        "*1\r\n.\r\n",
+        "error: unexpected end-of-aggregate marker at byte 4",
+    );
+    check(
+        "%?\r\n+a\r\n.\r\n",
+        "error: unexpected end-of-aggregate marker at byte 8",
+    );
+    check(
+        "|0\r\n.\r\n",
+        "error: unexpected end-of-aggregate marker at byte 7",
+    );
+    check(".x\r\n", "error: expected CRLF at byte 1");
+}
+
+#[test]
+fn limits() {
+    let small = Limits {
+        max_bulk_len: 4,
+        max_aggregate_len: 2,
+        max_depth: 2,
+        max_line_len: 8,
+    };
+    check_with(small, "$4\r\nabcd\r\n", r#"BulkString(b"abcd")"#);
+    check_with(
+        small,
+        "$5\r\n",
+        "error: bulk length 5 exceeds the limit of 4 at byte 1",
+    );
+    check_with(
+        small,
+        "$?\r\n;3\r\nabc\r\n;2\r\n",
+        "error: bulk length 5 exceeds the limit of 4 at byte 14",
+    );
+    check_with(
+        small,
+        "*3\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 1",
+    );
+    check_with(
+        small,
+        "%3\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 1",
+    );
+    check_with(
+        small,
+        "*?\r\n:1\r\n:2\r\n:3\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 12",
+    );
+    check_with(small, "*1\r\n*1\r\n:1\r\n", "Array([Array([Integer(1)])])");
+    check_with(
+        small,
+        "*1\r\n*1\r\n*1\r\n",
+        "error: nesting deeper than the limit of 2 at byte 8",
+    );
+    check_with(
+        small,
+        "|0\r\n|0\r\n|0\r\n",
+        "error: nesting deeper than the limit of 2 at byte 8",
+    );
+    check_with(small, "+12345678\r\n", r#"SimpleString(b"12345678")"#);
+    check_with(
+        small,
+        "+123456789\r\n",
+        "error: line longer than the limit of 8 at byte 1",
+    );
+    check_with(
+        small,
+        "+123456789ab",
+        "error: line longer than the limit of 8 at byte 1",
+    );
+    check_with(
+        small,
+        ":-123456789\r\n",
+        "error: line longer than the limit of 8 at byte 1",
+    );
+    // Over the default limits, refused on the header alone.
+    check(
+        "$536870913\r\n",
+        "error: bulk length 536870913 exceeds the limit of 536870912 at byte 1",
+    );
+    check(
+        "*4294967296\r\n",
+        "error: aggregate length 4294967296 exceeds the limit of 4294967295 at byte 1",
+    );
+}
+
+#[test]
+fn frames_back_to_back() {
+    let input = b"+OK\r\n:1\r\n*1\r\n$1\r\na\r\n:2\r\n";
+    for kind in KINDS {
+        let (values, end, left) = decode_all(kind, Limits::default(), input);
+        assert_eq!(
+            format!("{values:?}"),
+            r#"[SimpleString(b"OK"), Integer(1), Array([BulkString(b"a")]), Integer(2)]"#
+        );
+        assert_eq!((end, left), (Ok(()), 0));
+    }
+}
+
+#[test]
+fn round_trip_random_values() {
+    let mut rng = Rng::new(1);
+    for _ in 0..3000 {
+        let v = random_value(&mut rng, 4);
+        let mut out = BytesMut::new();
+        encode_value(&mut out, &v);
+        for kind in KINDS {
+            let mut buf = out.clone();
+            let got = AnyDecoder::new(kind, Limits::default())
+                .decode(&mut buf)
+                .expect("encoder output decodes");
+            assert_eq!(got.as_ref(), Some(&v), "{kind:?} on {out:?}");
+            assert!(buf.is_empty());
+        }
+    }
+}
+
+#[test]
+fn decoders_agree_on_random_valid_streams() {
+    let mut rng = Rng::new(2);
+    for _ in 0..1500 {
+        let mut out = BytesMut::new();
+        for _ in 0..1 + rng.below(4) {
+            let v = random_value(&mut rng, 4);
+            encode_streamy(&mut out, &v, &mut rng);
+        }
+        differential(&out, Limits::default(), &mut rng);
+        let (_, end, left) = decode_all(DecoderKind::Fast, Limits::default(), &out);
+        assert_eq!((end, left), (Ok(()), 0), "{out:?}");
+    }
+}
+
+/// Random mutations of valid streams, and plain random bytes: both decoders must give the
+/// same values and the same error, and neither may panic.
+#[test]
+fn decoders_agree_on_mutated_and_random_bytes() {
+    let mut rng = Rng::new(3);
+    let tight = Limits {
+        max_bulk_len: 64,
+        max_aggregate_len: 8,
+        max_depth: 5,
+        max_line_len: 32,
+    };
+    for case in 0..20_000 {
+        let mut bytes = BytesMut::new();
+        encode_streamy(&mut bytes, &random_value(&mut rng, 4), &mut rng);
+        let mut bytes = bytes.to_vec();
+        match case % 5 {
+            0 => bytes = rng.bytes(40, false),
+            1 => {
+                // RESP-looking noise: markers, digits, CRLF.
+                let alphabet = b"+-:$*%~|>_#,(!=.?;\r\n\r\n0123456789-tfx";
+                bytes = (0..rng.below(48))
+                    .map(|_| alphabet[rng.below(alphabet.len())])
+                    .collect();
+            }
+            _ => {
+                for _ in 0..1 + rng.below(3) {
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    let at = rng.below(bytes.len());
+                    match rng.below(4) {
+                        0 => bytes[at] = rng.next() as u8,
+                        1 => {
+                            bytes.remove(at);
+                        }
+                        2 => bytes.insert(at, b"\r\n-:$*.?;0123"[rng.below(13)]),
+                        _ => bytes.truncate(at),
+                    }
+                }
+            }
+        }
+        let limits = if case % 2 == 0 {
+            tight
+        } else {
+            Limits::default()
+        };
+        differential(&bytes, limits, &mut rng);
+    }
+}
