@@ -233,3 +233,34 @@ fn endless_line_is_refused_with_bounded_memory() {
     );
     assert!(peak < 8 * MIB, "peak allocation {peak}");
 }
+
+#[test]
+fn declared_large_bulk_reserves_a_bounded_amount() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // 500 MB declared, within the 512 MiB limit, then silence: the client may prepare
+    // for part of it, not all.
+    let (err, _, peak, r, fake) = attempt(b"$500000000\r\nfirst bytes");
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(peak < 48 * MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn a_10_mb_value_is_read_with_one_buffer() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = redis_tests::TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    let value = vec![b'v'; 10 * MIB];
+    r.set("big", &value[..]).unwrap();
+    drop(value);
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let got = r.get("big").unwrap().unwrap();
+    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+    assert_eq!(got.len(), 10 * MIB);
+    // The reply lands in one buffer sized for it; the returned Bytes is a view of it.
+    assert!(
+        peak < 10 * MIB + 2 * MIB,
+        "peak allocation {peak} for a 10 MiB value"
+    );
+}

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 /// Read buffer size; it grows as large replies need.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Most room reserved for a declared but not yet received reply beyond what has arrived
+/// (past that the buffer grows as bytes come), so a peer declaring a huge length and then
+/// sending nothing costs little.
+const AHEAD_OF_DATA: usize = 32 * 1024 * 1024;
+
 /// Below this much initialized spare space, the read buffer is refilled before a read, so
 /// each read can take a useful amount.
 const MIN_SPARE: usize = 4 * 1024;
@@ -363,7 +368,15 @@ impl Connection {
     /// reply still points into it.
     fn refill_spare(&mut self) {
         let data = self.read_buf.len();
-        let want = READ_CHUNK.max(data);
+        // When the decoder knows how long the pending reply is, make room for all of it at
+        // once (one allocation, payload copied once), up to a bound: a peer declaring a
+        // huge length then sending nothing must not make us reserve it all up front.
+        let want = match self.decoder.bytes_wanted() {
+            Some(total) => total
+                .saturating_sub(data)
+                .clamp(READ_CHUNK, data.max(AHEAD_OF_DATA)),
+            None => READ_CHUNK.max(data),
+        };
         let mut buf = std::mem::take(&mut self.read_buf);
         buf.unsplit(std::mem::take(&mut self.spare));
         if buf.capacity() > MAX_RETAINED && data + want <= MAX_RETAINED {

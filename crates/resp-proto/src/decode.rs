@@ -45,6 +45,17 @@ impl AnyDecoder {
     }
 }
 
+impl AnyDecoder {
+    /// The buffer length the value being received needs, when the decoder knows it (a bulk
+    /// payload still arriving); see [`Decoder::bytes_wanted`](crate::Decoder::bytes_wanted).
+    pub fn bytes_wanted(&self) -> Option<usize> {
+        match self {
+            AnyDecoder::Fast(d) => d.bytes_wanted(),
+            AnyDecoder::Reference(_) => None,
+        }
+    }
+}
+
 impl Decode for AnyDecoder {
     #[inline]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, ProtocolError> {
