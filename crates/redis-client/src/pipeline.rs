@@ -300,7 +300,13 @@ impl Pipeline {
             ensure_scripts(conn, &self.scripts)?;
         }
 
-        let mut out = BytesMut::new();
+        // One allocation for the whole request: each command's body plus its array header.
+        let size = commands
+            .iter()
+            .map(|q| q.cmd.body().len() + 24)
+            .sum::<usize>()
+            + 64;
+        let mut out = BytesMut::with_capacity(size);
         let multi = Cmd::new("MULTI");
         let exec = Cmd::new("EXEC");
         if transactional {

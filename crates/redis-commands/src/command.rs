@@ -70,8 +70,34 @@ pub struct Cmd {
     argc: usize,
     body: BytesMut,
     /// Byte ranges in `body` of the arguments that are keys (payload only).
-    keys: Vec<Range<usize>>,
+    keys: KeyRanges,
 }
+
+/// Where the key arguments are. Most commands have one key, kept inline so recording it
+/// does not allocate.
+#[derive(Clone, Debug, Default)]
+struct KeyRanges {
+    first: Option<Range<usize>>,
+    rest: Vec<Range<usize>>,
+}
+
+impl KeyRanges {
+    fn push(&mut self, r: Range<usize>) {
+        if self.first.is_none() {
+            self.first = Some(r);
+        } else {
+            self.rest.push(r);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Range<usize>> {
+        self.first.iter().chain(self.rest.iter())
+    }
+}
+
+/// Room a new command starts with: enough for a typical small command, so building one
+/// allocates once.
+const INITIAL_CAPACITY: usize = 64;
 
 impl Cmd {
     /// A command whose first argument is `name` (which may hold a subcommand, e.g.
@@ -82,8 +108,8 @@ impl Cmd {
             flags: Flags::NONE,
             block: Block::No,
             argc: 0,
-            body: BytesMut::new(),
-            keys: Vec::new(),
+            body: BytesMut::with_capacity(INITIAL_CAPACITY),
+            keys: KeyRanges::default(),
         };
         for word in name.split(' ') {
             cmd.push_arg(word.as_bytes());
@@ -98,8 +124,8 @@ impl Cmd {
             flags: Flags::NONE,
             block: Block::No,
             argc: 0,
-            body: BytesMut::new(),
-            keys: Vec::new(),
+            body: BytesMut::with_capacity(INITIAL_CAPACITY),
+            keys: KeyRanges::default(),
         };
         args.write_args(&mut cmd);
         cmd
@@ -121,21 +147,19 @@ impl Cmd {
     pub fn key<A: ToArgs>(&mut self, k: A) -> &mut Self {
         let start = self.body.len();
         k.write_args(self);
-        // Re-walk the bulk strings just written to record each payload's range.
+        // Walk the bulk strings just written (`$<len>\r\n<payload>\r\n`) to record each
+        // payload's range.
         let mut pos = start;
         while pos < self.body.len() {
-            let line_end = pos
-                + self.body[pos..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .unwrap_or(0)
-                + 1;
-            let len: usize = std::str::from_utf8(&self.body[pos + 1..line_end - 2])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            self.keys.push(line_end..line_end + len);
-            pos = line_end + len + 2;
+            let mut len = 0usize;
+            let mut i = pos + 1;
+            while let Some(&d) = self.body.get(i).filter(|d| d.is_ascii_digit()) {
+                len = len * 10 + usize::from(d - b'0');
+                i += 1;
+            }
+            let payload = i + 2;
+            self.keys.push(payload..payload + len);
+            pos = payload + len + 2;
         }
         self
     }
