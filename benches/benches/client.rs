@@ -103,7 +103,7 @@ fn main() {
         eprintln!("client bench: pass --tcp PORT and/or --unix PATH (cargo xtask bench does)");
         return;
     }
-    let selected = |w: &str| args.only.as_deref().is_none_or(|o| o == w);
+    let selected = |w: &str| args.only.as_deref().map_or(true, |o| o == w);
     for t in &targets {
         let workloads: [(&str, &dyn Fn(&Target, &Counts, bool) -> f64); 8] = [
             ("set_get", &set_get),
