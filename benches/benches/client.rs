@@ -60,6 +60,9 @@ struct Counts {
     large: usize,
 }
 
+/// A workload's name and its body; the body returns the number of operations it did.
+type Workload<'a> = (&'a str, &'a dyn Fn(&Target, &Counts, bool) -> f64);
+
 const THREADS: usize = 4;
 const LARGE: usize = 10 * 1024 * 1024;
 
@@ -105,7 +108,7 @@ fn main() {
     }
     let selected = |w: &str| args.only.as_deref().map_or(true, |o| o == w);
     for t in &targets {
-        let workloads: [(&str, &dyn Fn(&Target, &Counts, bool) -> f64); 8] = [
+        let workloads: [Workload<'_>; 8] = [
             ("set_get", &set_get),
             ("pipeline_set_100", &pipeline_set),
             ("lrange_100", &|t, c, o| lrange(t, c, o, 100)),
