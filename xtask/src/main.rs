@@ -87,7 +87,7 @@ fn test() -> Result<(), String> {
         failed.push("clippy");
     }
 
-    println!("\n==> cargo test --workspace");
+    println!("\n==> cargo test --workspace --no-fail-fast");
     let (passed, test_failed, ok) = run_tests()?;
     if !ok {
         failed.push("test");
@@ -120,7 +120,7 @@ fn test() -> Result<(), String> {
 /// Runs `cargo test --workspace`, echoing its output and adding up the result lines.
 fn run_tests() -> Result<(u64, u64, bool), String> {
     let mut child = cargo()
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run cargo test: {e}"))?;

@@ -667,6 +667,27 @@ mod tests {
     const D: &str = "ct=Some(5s) rt=None wt=None ka=None dec=Fast";
 
     #[test]
+    fn rediss_needs_the_tls_feature() {
+        let parsed = ConnectionInfo::from_url("rediss://:pw@host:6380/2?ca_file=/etc/ca.pem");
+        if cfg!(feature = "tls") {
+            let info = parsed.unwrap();
+            assert_eq!(
+                info.tls.unwrap().ca_file.unwrap(),
+                std::path::Path::new("/etc/ca.pem")
+            );
+            assert_eq!((info.db, info.password.as_deref()), (2, Some("pw")));
+        } else {
+            assert_eq!(parsed.unwrap_err(), UrlError::TlsUnsupported);
+        }
+        // A TLS option in a redis:// URL asks for TLS too.
+        let info = ConnectionInfo::from_url("redis://host?server_name=example.com").unwrap();
+        assert_eq!(
+            info.tls.unwrap().server_name.as_deref(),
+            Some("example.com")
+        );
+    }
+
+    #[test]
     fn good_urls() {
         let cases: &[(&str, String)] = &[
             ("redis://localhost", format!("localhost:6379 db=0 user=None pass=None name=None proto=Resp2 {D}")),
@@ -711,7 +732,6 @@ mod tests {
             ("user:s3cret@host", E::MissingScheme),
             ("://host", E::MissingScheme),
             ("http://host", E::Scheme("http".into())),
-            ("rediss://:pw@host", E::TlsUnsupported),
             ("redis://host:0", E::Port("0".into())),
             ("redis://host:65536", E::Port("65536".into())),
             ("redis://host:+80", E::Port("+80".into())),

@@ -663,8 +663,12 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>) -> Result<Value, ProtocolErro
                     let Some((len, start)) = int_crlf(b, pos + 1) else {
                         break;
                     };
-                    let end = start + len as usize;
-                    if len < 0 || end + 2 > b.len() {
+                    // A null (`$-1`) or out-of-frame length goes the general way.
+                    let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l))
+                    else {
+                        break;
+                    };
+                    if end.saturating_add(2) > b.len() {
                         break;
                     }
                     top.items.push(Value::BulkString(frame.slice(start..end)));
@@ -803,8 +807,8 @@ fn sized_bulk(b: &[u8], at: usize) -> Option<(std::ops::Range<usize>, usize)> {
         return None;
     }
     let (len, start) = int_crlf(b, at + 1)?;
-    let end = start + usize::try_from(len).ok()?;
-    (end + 2 <= b.len()).then_some((start..end, end + 2))
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    (end.checked_add(2)? <= b.len()).then_some((start..end, end + 2))
 }
 
 /// The offset of the `\r` of the (validated) line starting at `start`.
