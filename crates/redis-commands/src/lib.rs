@@ -30,9 +30,15 @@ mod command;
 mod executor;
 mod options;
 mod reply;
+pub mod types;
 
 pub use callbacks::{Callbacks, ResponseCallback};
+pub use cmd::cluster::ClusterCommands;
+pub use cmd::connection::ConnectionCommands;
 pub use cmd::keys::KeyCommands;
+pub use cmd::pubsub::PubSubCommands;
+pub use cmd::scan::ScanCommands;
+pub use cmd::scripting::ScriptingCommands;
 pub use cmd::server::ServerCommands;
 pub use cmd::sets::SetCommands;
 pub use cmd::strings::StringCommands;
@@ -40,6 +46,7 @@ pub use command::{Block, Cmd, Flags, ToArgs, Typed};
 pub use executor::Executor;
 pub use options::{Expiry, SetOptions};
 pub use reply::{pairs, FromValue, FromValueError};
+pub use types::*;
 
 /// One row of the command table: a declared command and its facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +57,13 @@ pub struct CommandInfo {
     pub method: &'static str,
     /// Its facts.
     pub flags: Flags,
+    /// Its doc attributes as written (`doc = "…"` lines), for checks on the table.
+    pub doc: &'static str,
 }
 
 /// Brings every command trait into scope: `use redis_commands::prelude::*;`.
 pub mod prelude {
+    pub use crate::ScriptingCommands;
+    pub use crate::{ClusterCommands, ConnectionCommands, PubSubCommands, ScanCommands};
     pub use crate::{Executor, KeyCommands, ServerCommands, SetCommands, StringCommands};
 }

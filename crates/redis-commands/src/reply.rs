@@ -49,6 +49,19 @@ pub trait FromValue: Sized {
     /// # Errors
     /// [`FromValueError`] naming the expected type and what the reply was.
     fn from_value(v: Value) -> Result<Self, FromValueError>;
+
+    /// Converts a reply meant as a list of `Self` (what `Vec<Self>` uses). By default each
+    /// element of an array, set or push reply converts alone; types override it where the
+    /// list has another shape (pairs from a flat array, lines of a text reply).
+    ///
+    /// # Errors
+    /// As [`FromValue::from_value`].
+    fn vec_from_value(v: Value) -> Result<Vec<Self>, FromValueError> {
+        elements("list", v)?
+            .into_iter()
+            .map(Self::from_value)
+            .collect()
+    }
 }
 
 impl FromValue for Value {
@@ -196,19 +209,13 @@ pub fn pairs(expected: &'static str, v: Value) -> Result<Vec<(Value, Value)>, Fr
     match v.without_attributes() {
         Value::Map(pairs) => Ok(pairs),
         Value::Nil => Ok(Vec::new()),
-        Value::Array(items) if items.len() % 2 == 0 => {
-            let mut out = Vec::with_capacity(items.len() / 2);
-            let mut it = items.into_iter();
-            while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                out.push((k, v));
-            }
-            Ok(out)
-        }
         // RESP3 answers some commands with an array of two-element arrays.
+        // Checked before the flat form: an even number of pairs is also an even-length array.
         Value::Array(items)
-            if items
-                .iter()
-                .all(|i| matches!(i, Value::Array(p) if p.len() == 2)) =>
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| matches!(i, Value::Array(p) if p.len() == 2)) =>
         {
             Ok(items
                 .into_iter()
@@ -224,16 +231,21 @@ pub fn pairs(expected: &'static str, v: Value) -> Result<Vec<(Value, Value)>, Fr
                 })
                 .collect())
         }
+        Value::Array(items) if items.len() % 2 == 0 => {
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
         other => Err(FromValueError::mismatch(expected, &other)),
     }
 }
 
 impl<T: FromValue> FromValue for Vec<T> {
     fn from_value(v: Value) -> Result<Self, FromValueError> {
-        elements("list", v)?
-            .into_iter()
-            .map(T::from_value)
-            .collect()
+        T::vec_from_value(v)
     }
 }
 
@@ -280,7 +292,33 @@ macro_rules! from_tuple {
     };
 }
 from_tuple!(1; A);
-from_tuple!(2; A B);
+
+/// A pair from a two-element array; a list of pairs also reads from a RESP2 flat array
+/// `[a1, b1, a2, b2, …]` (HSCAN, ZRANGE WITHSCORES) or a RESP3 map.
+impl<A: FromValue, B: FromValue> FromValue for (A, B) {
+    fn from_value(v: Value) -> Result<Self, FromValueError> {
+        let items = elements("tuple of 2", v)?;
+        if items.len() != 2 {
+            return Err(FromValueError::Type {
+                expected: "tuple of 2",
+                actual: format!("array of {}", items.len()),
+            });
+        }
+        let mut it = items.into_iter();
+        // The length was checked above, so each `next` yields.
+        Ok((
+            A::from_value(it.next().unwrap_or(Value::Nil))?,
+            B::from_value(it.next().unwrap_or(Value::Nil))?,
+        ))
+    }
+
+    fn vec_from_value(v: Value) -> Result<Vec<Self>, FromValueError> {
+        pairs("list of pairs", v)?
+            .into_iter()
+            .map(|(a, b)| Ok((A::from_value(a)?, B::from_value(b)?)))
+            .collect()
+    }
+}
 from_tuple!(3; A B C);
 from_tuple!(4; A B C D);
 from_tuple!(5; A B C D E);
@@ -328,6 +366,19 @@ mod tests {
         let m2: BTreeMap<String, i64> = FromValue::from_value(resp2).unwrap();
         let m3: BTreeMap<String, i64> = FromValue::from_value(resp3).unwrap();
         assert_eq!(m2, m3);
+    }
+
+    #[test]
+    fn pair_lists_from_flat_and_nested_arrays() {
+        let flat = Value::Array(vec![bulk("a"), bulk("1.5"), bulk("b"), bulk("2")]);
+        let nested = Value::Array(vec![
+            Value::Array(vec![bulk("a"), Value::Double(1.5)]),
+            Value::Array(vec![bulk("b"), Value::Double(2.0)]),
+        ]);
+        let want = vec![("a".to_owned(), 1.5), ("b".to_owned(), 2.0)];
+        assert_eq!(Vec::<(String, f64)>::from_value(flat), Ok(want.clone()));
+        assert_eq!(Vec::<(String, f64)>::from_value(nested), Ok(want));
+        assert!(Vec::<(String, f64)>::from_value(Value::Array(vec![bulk("a")])).is_err());
     }
 
     #[test]
