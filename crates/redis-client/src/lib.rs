@@ -28,16 +28,19 @@
 
 mod client;
 mod error;
+mod scan;
 
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
 pub use error::{Error, Result};
+pub use redis_commands::ScanOptions;
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
     Addr, Connection, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection,
     Protocol, Transport, UrlError,
 };
 pub use resp_proto::{ErrorCode, ServerError, Value};
+pub use scan::ScanIter;
 pub use {redis_commands, redis_conn, resp_proto};
 
 /// Every command trait: `use redis_client::prelude::*;` makes all commands callable.
