@@ -32,7 +32,7 @@ commands! {
     "CLUSTER ADDSLOTSRANGE" [ADMIN] fn cluster_addslotsrange(ranges: &[(u16, u16)]) -> ()
         => |c| { for (a, b) in ranges { c.arg(*a).arg(*b); } }
 
-    /// Advances the node's config epoch; returns `BUMPED` or `STILL`.
+    /// Advances the node's config epoch; returns `BUMPED <epoch>` or `STILL <epoch>`.
     /// See <https://redis.io/commands/cluster-bumpepoch/>.
     "CLUSTER BUMPEPOCH" [ADMIN] fn cluster_bumpepoch() -> String => |_c| {}
 
