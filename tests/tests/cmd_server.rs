@@ -10,8 +10,9 @@ use redis_client::redis_commands::{cmd, Block, Flags};
 use redis_client::redis_commands::{
     CommandListFilter, FailoverOptions, FlushMode, InfoValue, Role, ShutdownOptions,
 };
-use redis_client::{ConnectionInfo, ErrorCode, FromValue, Protocol, Redis};
+use redis_client::{ConnectionInfo, ErrorCode, FromValue, Protocol, Redis, Value};
 use redis_tests::TestServer;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn client(server: &TestServer, protocol: Protocol) -> Redis {
@@ -444,4 +445,39 @@ fn shutdown_stops_the_server() {
         assert!(r.shutdown(ShutdownOptions::new().nosave().now()).is_err());
         eventually("server exit", || !server.is_running());
     }
+}
+
+#[test]
+fn dynamic_path_applies_server_callbacks() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| {
+        let info = r.execute_command(("INFO", "clients")).unwrap();
+        let sections = HashMap::<String, HashMap<String, Value>>::from_value(info).unwrap();
+        assert!(matches!(
+            sections["clients"]["connected_clients"],
+            Value::Integer(n) if n >= 1
+        ));
+        let config = r.execute_command(("CONFIG", "GET", "maxmemory")).unwrap();
+        assert!(matches!(config, Value::Map(_)));
+        assert_eq!(
+            r.execute_command(("CONFIG", "SET", "maxmemory", "0"))
+                .unwrap(),
+            Value::Boolean(true)
+        );
+        let clients = Vec::<HashMap<String, String>>::from_value(
+            r.execute_command(("CLIENT", "LIST")).unwrap(),
+        )
+        .unwrap();
+        assert!(clients.iter().any(|c| c["cmd"] == "client|list"));
+        let time = <(i64, i64)>::from_value(r.execute_command("TIME").unwrap()).unwrap();
+        assert!(time.0 > 1_600_000_000);
+        assert!(matches!(
+            r.execute_command("TIME").unwrap(),
+            Value::Array(v) if matches!(v[0], Value::Integer(_))
+        ));
+        let exists = r
+            .execute_command(("SCRIPT", "EXISTS", "0".repeat(40)))
+            .unwrap();
+        assert_eq!(exists, Value::Array(vec![Value::Boolean(false)]));
+    });
 }

@@ -1,7 +1,7 @@
 //! Response callbacks: the reference client's `RESPONSE_CALLBACKS` and
 //! `set_response_callback`, as a table from command name to a function on the reply.
 //!
-//! Typed command methods convert replies through [`FromValue`](crate::FromValue): that
+//! Typed command methods convert replies through [`FromValue`]: that
 //! conversion *is* their default callback. The table here serves two other purposes:
 //! - the dynamic path (`execute_command`, pipeline results as values) applies the default
 //!   callback of the command it recognises, so `HGETALL` gives a map over RESP2 as over
