@@ -39,6 +39,7 @@ mod lock;
 mod pipeline;
 mod pubsub;
 mod retry;
+mod scan;
 mod script;
 mod transaction;
 
@@ -49,6 +50,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use lock::{LockBuilder, LockError, LockGuard};
 pub use pipeline::Pipeline;
 pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};
+pub use redis_commands::ScanOptions;
 pub use redis_commands::Typed;
 pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
 pub use redis_conn::{
@@ -60,6 +62,8 @@ pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use retry::RetryPolicy;
 pub use script::{Script, ScriptCall};
 pub use transaction::Watched;
+
+pub use scan::ScanIter;
 pub use {redis_commands, redis_conn, resp_proto};
 
 /// Every command trait: `use redis_client::prelude::*;` makes all commands callable.

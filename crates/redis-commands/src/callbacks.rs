@@ -1,7 +1,7 @@
 //! Response callbacks: the reference client's `RESPONSE_CALLBACKS` and
 //! `set_response_callback`, as a table from command name to a function on the reply.
 //!
-//! Typed command methods convert replies through [`FromValue`](crate::FromValue): that
+//! Typed command methods convert replies through [`FromValue`]: that
 //! conversion *is* their default callback. The table here serves two other purposes:
 //! - the dynamic path (`execute_command`, pipeline results as values) applies the default
 //!   callback of the command it recognises, so `HGETALL` gives a map over RESP2 as over
@@ -11,7 +11,9 @@
 //!
 //! A callback sees the [`Cmd`] it answers, so options such as `WITHSCORES` reach it.
 
-use crate::{Cmd, FromValueError};
+use crate::{ClientInfo, ClusterInfo, Cmd, FromValue, FromValueError, Info, InfoValue};
+use crate::{ServerTime, SlowlogEntry};
+use bytes::Bytes;
 use resp_proto::Value;
 use std::collections::HashMap;
 use std::fmt;
@@ -117,16 +119,212 @@ fn pairs_to_map(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
     }
 }
 
+/// INFO's text becomes a map of sections, each a map of typed values.
+fn info_to_map(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    fn to_value(v: InfoValue) -> Value {
+        match v {
+            InfoValue::Int(n) => Value::Integer(n),
+            InfoValue::Float(x) => Value::Double(x),
+            InfoValue::Fields(f) => Value::Map(
+                f.into_iter()
+                    .map(|(k, v)| (Value::BulkString(k.into()), to_value(v)))
+                    .collect(),
+            ),
+            // Unknown variants (the enum is non-exhaustive) keep their text form.
+            InfoValue::Text(s) => Value::BulkString(s.into()),
+        }
+    }
+    let info = Info::from_value(v)?;
+    Ok(Value::Map(
+        info.sections
+            .into_iter()
+            .map(|(name, values)| {
+                (
+                    Value::BulkString(name.into()),
+                    to_value(InfoValue::Fields(values)),
+                )
+            })
+            .collect(),
+    ))
+}
+
+fn client_to_map(c: ClientInfo) -> Value {
+    Value::Map(
+        c.fields
+            .into_iter()
+            .map(|(k, v)| (Value::BulkString(k.into()), Value::BulkString(v.into())))
+            .collect(),
+    )
+}
+
+/// CLIENT LIST's lines become a list of maps.
+fn client_list(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    Ok(Value::Array(
+        Vec::<ClientInfo>::from_value(v)?
+            .into_iter()
+            .map(client_to_map)
+            .collect(),
+    ))
+}
+
+/// CLIENT INFO's line becomes a map.
+fn client_info(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    Ok(client_to_map(ClientInfo::from_value(v)?))
+}
+
+/// TIME's two numeric strings become integers.
+fn time(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    let t = ServerTime::from_value(v)?;
+    Ok(Value::Array(vec![
+        Value::Integer(i64::try_from(t.secs).unwrap_or(i64::MAX)),
+        Value::Integer(i64::try_from(t.micros).unwrap_or(i64::MAX)),
+    ]))
+}
+
+/// Each SLOWLOG GET entry becomes a map with the reference's names.
+fn slowlog_get(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    let entries = Vec::<SlowlogEntry>::from_value(v)?;
+    let text = |s: &str| Value::BulkString(Bytes::copy_from_slice(s.as_bytes()));
+    Ok(Value::Array(
+        entries
+            .into_iter()
+            .map(|e| {
+                Value::Map(vec![
+                    (text("id"), Value::Integer(e.id)),
+                    (text("start_time"), Value::Integer(e.timestamp)),
+                    (text("duration"), Value::Integer(e.duration_micros)),
+                    (
+                        text("command"),
+                        Value::Array(e.args.into_iter().map(Value::BulkString).collect()),
+                    ),
+                    (text("client_addr"), text(&e.client_addr)),
+                    (text("client_name"), text(&e.client_name)),
+                ])
+            })
+            .collect(),
+    ))
+}
+
+/// CLUSTER INFO's lines become a map.
+fn cluster_info(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    Ok(Value::Map(
+        ClusterInfo::from_value(v)?
+            .fields
+            .into_iter()
+            .map(|(k, v)| (Value::BulkString(k.into()), Value::BulkString(v.into())))
+            .collect(),
+    ))
+}
+
+/// SCRIPT EXISTS's integers become booleans.
+fn script_exists(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    Ok(Value::Array(
+        Vec::<bool>::from_value(v)?
+            .into_iter()
+            .map(Value::Boolean)
+            .collect(),
+    ))
+}
+
 fn default_table() -> Callbacks {
     let mut t = Callbacks::new();
     for name in [
-        "SET", "MSET", "RENAME", "FLUSHDB", "FLUSHALL", "SELECT", "SETEX", "PSETEX", "LSET",
-        "LTRIM", "HMSET",
+        "SET",
+        "MSET",
+        "RENAME",
+        "FLUSHDB",
+        "FLUSHALL",
+        "SELECT",
+        "SETEX",
+        "PSETEX",
+        "LSET",
+        "LTRIM",
+        "HMSET",
+        "CONFIG SET",
+        "CONFIG RESETSTAT",
+        "CONFIG REWRITE",
+        "CLIENT SETNAME",
+        "SLOWLOG RESET",
+        "SAVE",
+        "SWAPDB",
+        "SCRIPT FLUSH",
+        "SCRIPT KILL",
+        "ACL SETUSER",
+        "REPLICAOF",
+        "SLAVEOF",
     ] {
         t.set(name, ok_to_bool);
     }
-    for name in ["HGETALL", "CONFIG GET"] {
+    for name in [
+        "HGETALL",
+        "CONFIG GET",
+        "MEMORY STATS",
+        "ACL GETUSER",
+        "FUNCTION STATS",
+        "COMMAND DOCS",
+        "CLIENT TRACKINGINFO",
+        "PUBSUB NUMSUB",
+        "PUBSUB SHARDNUMSUB",
+    ] {
         t.set(name, pairs_to_map);
     }
+    t.set("INFO", info_to_map);
+    t.set("CLIENT LIST", client_list);
+    t.set("CLIENT INFO", client_info);
+    t.set("TIME", time);
+    t.set("SLOWLOG GET", slowlog_get);
+    t.set("CLUSTER INFO", cluster_info);
+    t.set("SCRIPT EXISTS", script_exists);
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(args: &[&str], v: Value) -> Value {
+        let cmd = Cmd::from_args(args);
+        Callbacks::defaults().apply(&cmd, v).unwrap()
+    }
+
+    #[test]
+    fn info_becomes_sections() {
+        let v = apply(
+            &["info"],
+            Value::BulkString("# Clients\r\nconnected_clients:2\r\n".into()),
+        );
+        let Value::Map(sections) = v else {
+            panic!("not a map: {v:?}")
+        };
+        assert_eq!(sections[0].0, Value::BulkString("clients".into()));
+        assert_eq!(
+            sections[0].1,
+            Value::Map(vec![(
+                Value::BulkString("connected_clients".into()),
+                Value::Integer(2)
+            )])
+        );
+    }
+
+    #[test]
+    fn subcommand_callbacks_apply() {
+        let v = apply(
+            &["time"],
+            Value::Array(vec![
+                Value::BulkString("10".into()),
+                Value::BulkString("5".into()),
+            ]),
+        );
+        assert_eq!(v, Value::Array(vec![Value::Integer(10), Value::Integer(5)]));
+        let v = apply(
+            &["script", "exists", "x"],
+            Value::Array(vec![Value::Integer(1)]),
+        );
+        assert_eq!(v, Value::Array(vec![Value::Boolean(true)]));
+        let v = apply(
+            &["Config", "set", "a", "b"],
+            Value::SimpleString("OK".into()),
+        );
+        assert_eq!(v, Value::Boolean(true));
+    }
 }

@@ -30,14 +30,20 @@ mod command;
 mod executor;
 mod options;
 mod reply;
+pub mod types;
 mod types_keys;
 
 pub use callbacks::{Callbacks, ResponseCallback};
 pub use cmd::bitmaps::BitmapCommands;
+pub use cmd::cluster::ClusterCommands;
+pub use cmd::connection::ConnectionCommands;
 pub use cmd::hashes::HashCommands;
 pub use cmd::hyperloglog::HyperLogLogCommands;
 pub use cmd::keys::KeyCommands;
 pub use cmd::lists::ListCommands;
+pub use cmd::pubsub::PubSubCommands;
+pub use cmd::scan::ScanCommands;
+pub use cmd::scripting::ScriptingCommands;
 pub use cmd::server::ServerCommands;
 pub use cmd::sets::SetCommands;
 pub use cmd::strings::StringCommands;
@@ -52,6 +58,8 @@ pub use options::{Expiry, SetOptions};
 pub use reply::{pairs, FromValue, FromValueError};
 pub use types_keys::{KeyType, LcsMatch, LcsMatches};
 
+pub use types::*;
+
 /// One row of the command table: a declared command and its facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandInfo {
@@ -61,10 +69,14 @@ pub struct CommandInfo {
     pub method: &'static str,
     /// Its facts.
     pub flags: Flags,
+    /// Its doc attributes as written (`doc = "…"` lines), for checks on the table.
+    pub doc: &'static str,
 }
 
 /// Brings every command trait into scope: `use redis_commands::prelude::*;`.
 pub mod prelude {
+    pub use crate::ScriptingCommands;
     pub use crate::{BitmapCommands, HashCommands, HyperLogLogCommands, ListCommands};
+    pub use crate::{ClusterCommands, ConnectionCommands, PubSubCommands, ScanCommands};
     pub use crate::{Executor, KeyCommands, ServerCommands, SetCommands, StringCommands};
 }

@@ -61,6 +61,7 @@ macro_rules! commands {
                     name: $cmdname,
                     method: stringify!($name),
                     flags: $crate::Flags::NONE $(.union($crate::Flags::$flag))*,
+                    doc: concat!($(stringify!($doc), "\n"),*),
                 },
             )*
         ];

@@ -1,0 +1,175 @@
+//! SCAN options and the cursor state machine behind the lazy SCAN iterators: it says
+//! which command to send next and takes each reply, doing no I/O itself.
+
+use crate::cmd::scan as scan_cmds;
+use crate::{Cmd, FromValue, ToArgs, Typed};
+use bytes::Bytes;
+
+/// MATCH, COUNT and TYPE of SCAN, SSCAN, HSCAN and ZSCAN.
+///
+/// ```
+/// use redis_commands::ScanOptions;
+/// let opts = ScanOptions::new().pattern("user:*").count(100).key_type("hash");
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    pattern: Option<Bytes>,
+    count: Option<u64>,
+    key_type: Option<String>,
+}
+
+impl ScanOptions {
+    /// No filter, the server's page size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only elements matching this glob pattern (`MATCH`).
+    pub fn pattern(mut self, pattern: impl Into<Bytes>) -> Self {
+        self.pattern = Some(pattern.into());
+        self
+    }
+
+    /// A hint of how many elements to look at per call (`COUNT`).
+    pub fn count(mut self, count: u64) -> Self {
+        self.count = Some(count);
+        self
+    }
+
+    /// Only keys of this type (`TYPE`, SCAN only: `string`, `hash`, `zset` …).
+    pub fn key_type(mut self, key_type: &str) -> Self {
+        self.key_type = Some(key_type.to_owned());
+        self
+    }
+}
+
+impl ToArgs for ScanOptions {
+    fn write_args(&self, cmd: &mut Cmd) {
+        if let Some(p) = &self.pattern {
+            cmd.arg("MATCH").arg(p);
+        }
+        if let Some(c) = self.count {
+            cmd.arg("COUNT").arg(c);
+        }
+        if let Some(t) = &self.key_type {
+            cmd.arg("TYPE").arg(t);
+        }
+    }
+}
+
+/// Items a SCAN-family command yields, and how to ask for the next page of them.
+pub trait ScanItem: FromValue + Sized {
+    /// The command fetching the page at `cursor`.
+    fn page(key: Option<&Bytes>, cursor: u64, options: &ScanOptions) -> Typed<(u64, Vec<Self>)>;
+}
+
+/// The state of a cursor walk: which page to fetch next, and whether the walk is over.
+///
+/// ```
+/// use bytes::Bytes;
+/// use redis_commands::{ScanOptions, ScanState};
+/// let mut state = ScanState::<Bytes>::scan(ScanOptions::new());
+/// let first = state.next_command().expect("a walk starts with a page");
+/// assert_eq!(first.cmd.args().nth(1), Some(&b"0"[..]));
+/// // The server answered cursor 0: the walk is complete.
+/// let items = state.handle_reply((0, vec![Bytes::from("k")]));
+/// assert_eq!(items.len(), 1);
+/// assert!(state.next_command().is_none());
+/// ```
+#[derive(Clone, Debug)]
+pub struct ScanState<T> {
+    key: Option<Bytes>,
+    options: ScanOptions,
+    cursor: u64,
+    done: bool,
+    _items: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: ScanItem> ScanState<T> {
+    fn start(key: Option<Bytes>, options: ScanOptions) -> Self {
+        ScanState {
+            key,
+            options,
+            cursor: 0,
+            done: false,
+            _items: std::marker::PhantomData,
+        }
+    }
+
+    /// The command for the next page, or `None` once the server returned cursor 0.
+    pub fn next_command(&self) -> Option<Typed<(u64, Vec<T>)>> {
+        (!self.done).then(|| T::page(self.key.as_ref(), self.cursor, &self.options))
+    }
+
+    /// Takes the reply to the last command: advances the cursor and returns the page.
+    pub fn handle_reply(&mut self, reply: (u64, Vec<T>)) -> Vec<T> {
+        self.cursor = reply.0;
+        self.done = reply.0 == 0;
+        reply.1
+    }
+
+    /// Ends the walk early (after an error, say).
+    pub fn finish(&mut self) {
+        self.done = true;
+    }
+
+    /// True once the walk is complete.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl ScanState<Bytes> {
+    /// A walk over the keys of the database (SCAN).
+    pub fn scan(options: ScanOptions) -> Self {
+        Self::start(None, options)
+    }
+
+    /// A walk over the members of the set at `key` (SSCAN).
+    pub fn sscan(key: impl Into<Bytes>, options: ScanOptions) -> Self {
+        let mut s = Self::start(Some(key.into()), options);
+        s.options.key_type = None;
+        s
+    }
+}
+
+impl ScanState<(Bytes, Bytes)> {
+    /// A walk over the fields and values of the hash at `key` (HSCAN).
+    pub fn hscan(key: impl Into<Bytes>, options: ScanOptions) -> Self {
+        let mut s = Self::start(Some(key.into()), options);
+        s.options.key_type = None;
+        s
+    }
+}
+
+impl ScanState<(Bytes, f64)> {
+    /// A walk over the members and scores of the sorted set at `key` (ZSCAN).
+    pub fn zscan(key: impl Into<Bytes>, options: ScanOptions) -> Self {
+        let mut s = Self::start(Some(key.into()), options);
+        s.options.key_type = None;
+        s
+    }
+}
+
+/// Keys of SCAN, or members of SSCAN: which one depends on whether a key is given.
+impl ScanItem for Bytes {
+    fn page(key: Option<&Bytes>, cursor: u64, options: &ScanOptions) -> Typed<(u64, Vec<Self>)> {
+        match key {
+            Some(k) => scan_cmds::sscan(k, cursor, options.clone()),
+            None => scan_cmds::scan(cursor, options.clone()),
+        }
+    }
+}
+
+impl ScanItem for (Bytes, Bytes) {
+    fn page(key: Option<&Bytes>, cursor: u64, options: &ScanOptions) -> Typed<(u64, Vec<Self>)> {
+        scan_cmds::hscan(key.cloned().unwrap_or_default(), cursor, options.clone())
+    }
+}
+
+impl ScanItem for (Bytes, f64) {
+    fn page(key: Option<&Bytes>, cursor: u64, options: &ScanOptions) -> Typed<(u64, Vec<Self>)> {
+        scan_cmds::zscan(key.cloned().unwrap_or_default(), cursor, options.clone())
+    }
+}

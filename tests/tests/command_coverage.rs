@@ -1,0 +1,77 @@
+//! The declared command set against the running server's own list: every command and
+//! subcommand the server knows is either declared or excluded with a reason, and declared
+//! read-only flags agree with the server's.
+
+use redis_client::prelude::*;
+use redis_client::redis_commands::{cmd, Flags};
+use redis_client::Redis;
+use redis_tests::TestServer;
+use std::collections::{BTreeSet, HashMap};
+
+/// The server's commands, `CONFIG GET` style, with whether each is read-only.
+fn server_commands(r: &Redis) -> HashMap<String, bool> {
+    let mut out = HashMap::new();
+    for c in r.command().expect("COMMAND") {
+        if c.subcommands.is_empty() {
+            out.insert(c.name.to_ascii_uppercase(), c.is_readonly());
+        }
+        for s in &c.subcommands {
+            out.insert(
+                s.name.replace('|', " ").to_ascii_uppercase(),
+                s.is_readonly(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn every_server_command_is_declared_or_excluded() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    let on_server = server_commands(&r);
+    let declared: BTreeSet<&str> = cmd::all().map(|i| i.name).collect();
+    let excluded: BTreeSet<&str> = cmd::EXCLUDED.iter().map(|(n, _)| *n).collect();
+    let implemented = on_server
+        .keys()
+        .filter(|n| declared.contains(n.as_str()))
+        .count();
+    let mut missing: Vec<&str> = on_server
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !declared.contains(n) && !excluded.contains(n))
+        .collect();
+    missing.sort_unstable();
+    println!(
+        "command coverage: implemented {implemented}, excluded {}, server {}",
+        excluded.len(),
+        on_server.len()
+    );
+    if !missing.is_empty() {
+        println!("missing: {}", missing.join(", "));
+    }
+    for (name, _) in cmd::EXCLUDED {
+        assert!(
+            on_server.contains_key(*name),
+            "{name} is excluded but the server does not know it"
+        );
+    }
+    assert!(missing.is_empty(), "{} commands missing", missing.len());
+}
+
+#[test]
+fn readonly_flags_match_the_server() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    let on_server = server_commands(&r);
+    let mut wrong = Vec::new();
+    for info in cmd::all() {
+        // A command newer than the running server (WAITAOF on 7.0) has nothing to check.
+        if let Some(&readonly) = on_server.get(info.name) {
+            if readonly != info.flags.contains(Flags::READONLY) {
+                wrong.push(format!("{} ({})", info.name, info.method));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "read-only flag differs: {wrong:?}");
+}
