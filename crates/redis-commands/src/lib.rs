@@ -28,18 +28,36 @@ pub mod callbacks;
 pub mod cmd;
 mod command;
 mod executor;
+mod geo_types;
 mod options;
 mod reply;
+mod stream_types;
+mod zset_types;
 
 pub use callbacks::{Callbacks, ResponseCallback};
+pub use cmd::geo::GeoCommands;
 pub use cmd::keys::KeyCommands;
 pub use cmd::server::ServerCommands;
 pub use cmd::sets::SetCommands;
+pub use cmd::sorted_sets::SortedSetCommands;
+pub use cmd::streams::StreamCommands;
 pub use cmd::strings::StringCommands;
 pub use command::{Block, Cmd, Flags, ToArgs, Typed};
 pub use executor::Executor;
+pub use geo_types::{
+    GeoAddOptions, GeoBy, GeoFrom, GeoSearchOptions, GeoSearchResult, GeoStore, GeoUnit, GeoWith,
+};
 pub use options::{Expiry, SetOptions};
 pub use reply::{pairs, FromValue, FromValueError};
+pub use stream_types::{
+    GroupPendingEntry, PendingEntry, StreamConsumerFull, StreamConsumerInfo, StreamEntry,
+    StreamGroupFull, StreamGroupInfo, StreamInfo, StreamInfoFull, StreamTrim, TrimMode,
+    XAddOptions, XAutoClaim, XAutoClaimJustId, XClaimOptions, XGroupCreateOptions, XPendingOptions,
+    XPendingSummary, XReadGroupOptions, XReadOptions, XSetIdOptions,
+};
+pub use zset_types::{
+    Aggregate, LexBound, Limit, MinMax, ScoreBound, ZAggregateOptions, ZRange, ZaddOptions,
+};
 
 /// One row of the command table: a declared command and its facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,5 +72,8 @@ pub struct CommandInfo {
 
 /// Brings every command trait into scope: `use redis_commands::prelude::*;`.
 pub mod prelude {
+    pub use crate::GeoCommands;
+    pub use crate::SortedSetCommands;
+    pub use crate::StreamCommands;
     pub use crate::{Executor, KeyCommands, ServerCommands, SetCommands, StringCommands};
 }

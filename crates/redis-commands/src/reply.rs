@@ -49,6 +49,19 @@ pub trait FromValue: Sized {
     /// # Errors
     /// [`FromValueError`] naming the expected type and what the reply was.
     fn from_value(v: Value) -> Result<Self, FromValueError>;
+
+    /// Converts a reply to a list of `Self`; `Vec<T>` converts through this so a type can
+    /// accept list shapes of its own (pairs accept a RESP2 flat array and a RESP3 map or
+    /// array of pairs alike). The default converts each element.
+    ///
+    /// # Errors
+    /// [`FromValueError`] naming the expected type and what the reply was.
+    fn list_from_value(v: Value) -> Result<Vec<Self>, FromValueError> {
+        elements("list", v)?
+            .into_iter()
+            .map(Self::from_value)
+            .collect()
+    }
 }
 
 impl FromValue for Value {
@@ -191,24 +204,20 @@ fn elements(expected: &'static str, v: Value) -> Result<Vec<Value>, FromValueErr
     }
 }
 
-/// Key/value pairs from a RESP3 map or a RESP2 flat array `[k1, v1, k2, v2, …]`.
+/// Key/value pairs from a RESP3 map, a RESP2 flat array `[k1, v1, k2, v2, …]`, or an array
+/// of two-element arrays `[[k1, v1], [k2, v2], …]` (how RESP3 sends `WITHSCORES` results
+/// and RESP2 sends `XREAD`).
 pub fn pairs(expected: &'static str, v: Value) -> Result<Vec<(Value, Value)>, FromValueError> {
     match v.without_attributes() {
         Value::Map(pairs) => Ok(pairs),
         Value::Nil => Ok(Vec::new()),
-        Value::Array(items) if items.len() % 2 == 0 => {
-            let mut out = Vec::with_capacity(items.len() / 2);
-            let mut it = items.into_iter();
-            while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                out.push((k, v));
-            }
-            Ok(out)
-        }
-        // RESP3 answers some commands with an array of two-element arrays.
+        // Checked before the flat form: an even number of pairs is also an even-length
+        // array, and a flat array's keys are never arrays themselves.
         Value::Array(items)
-            if items
-                .iter()
-                .all(|i| matches!(i, Value::Array(p) if p.len() == 2)) =>
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| matches!(i, Value::Array(p) if p.len() == 2)) =>
         {
             Ok(items
                 .into_iter()
@@ -224,16 +233,21 @@ pub fn pairs(expected: &'static str, v: Value) -> Result<Vec<(Value, Value)>, Fr
                 })
                 .collect())
         }
+        Value::Array(items) if items.len() % 2 == 0 => {
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
         other => Err(FromValueError::mismatch(expected, &other)),
     }
 }
 
 impl<T: FromValue> FromValue for Vec<T> {
     fn from_value(v: Value) -> Result<Self, FromValueError> {
-        elements("list", v)?
-            .into_iter()
-            .map(T::from_value)
-            .collect()
+        T::list_from_value(v)
     }
 }
 
@@ -263,6 +277,9 @@ impl<K: FromValue + Ord, V: FromValue> FromValue for BTreeMap<K, V> {
 
 macro_rules! from_tuple {
     ($n:literal; $($name:ident)+) => {
+        from_tuple!($n; $($name)+; {});
+    };
+    ($n:literal; $($name:ident)+; { $($extra:item)* }) => {
         impl<$($name: FromValue),+> FromValue for ($($name,)+) {
             fn from_value(v: Value) -> Result<Self, FromValueError> {
                 let items = elements(concat!("tuple of ", $n), v)?;
@@ -276,11 +293,28 @@ macro_rules! from_tuple {
                 // The length was checked above, so each `next` yields.
                 Ok(($($name::from_value(it.next().unwrap_or(Value::Nil))?,)+))
             }
+
+            $($extra)*
         }
     };
 }
 from_tuple!(1; A);
-from_tuple!(2; A B);
+from_tuple!(2; A B; {
+    /// A list of pairs comes flat (RESP2 `WITHSCORES`, `HGETALL`), as a map, or as an
+    /// array of pairs (RESP3): all give the same pairs.
+    fn list_from_value(v: Value) -> Result<Vec<Self>, FromValueError> {
+        match v.without_attributes() {
+            v @ (Value::Array(_) | Value::Map(_) | Value::Nil) => pairs("list of pairs", v)?
+                .into_iter()
+                .map(|(a, b)| Ok((A::from_value(a)?, B::from_value(b)?)))
+                .collect(),
+            other => elements("list", other)?
+                .into_iter()
+                .map(Self::from_value)
+                .collect(),
+        }
+    }
+});
 from_tuple!(3; A B C);
 from_tuple!(4; A B C D);
 from_tuple!(5; A B C D E);
@@ -328,6 +362,26 @@ mod tests {
         let m2: BTreeMap<String, i64> = FromValue::from_value(resp2).unwrap();
         let m3: BTreeMap<String, i64> = FromValue::from_value(resp3).unwrap();
         assert_eq!(m2, m3);
+    }
+
+    #[test]
+    fn pair_lists_from_both_protocols() {
+        // RESP2 WITHSCORES: flat, scores as strings.
+        let resp2 = Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2.5")]);
+        // RESP3 WITHSCORES: an array of pairs (here an even number of them), doubles.
+        let resp3 = Value::Array(vec![
+            Value::Array(vec![bulk("a"), Value::Double(1.0)]),
+            Value::Array(vec![bulk("b"), Value::Double(2.5)]),
+        ]);
+        let expected = vec![(Bytes::from("a"), 1.0), (Bytes::from("b"), 2.5)];
+        assert_eq!(Vec::<(Bytes, f64)>::from_value(resp2), Ok(expected.clone()));
+        assert_eq!(Vec::<(Bytes, f64)>::from_value(resp3), Ok(expected));
+        let map = Value::Map(vec![(bulk("k"), Value::Integer(3))]);
+        assert_eq!(
+            Vec::<(String, i64)>::from_value(map),
+            Ok(vec![("k".to_owned(), 3)])
+        );
+        assert!(Vec::<(Bytes, f64)>::from_value(Value::Array(vec![bulk("odd")])).is_err());
     }
 
     #[test]

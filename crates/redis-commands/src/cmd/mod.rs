@@ -1,8 +1,11 @@
 //! Every command, grouped as redis.io groups them.
 
+pub mod geo;
 pub mod keys;
 pub mod server;
 pub mod sets;
+pub mod sorted_sets;
+pub mod streams;
 pub mod strings;
 
 use crate::CommandInfo;
@@ -13,6 +16,9 @@ pub const GROUPS: &[(&str, &[CommandInfo])] = &[
     ("keys", keys::KEYS),
     ("sets", sets::SETS),
     ("server", server::SERVER),
+    ("sorted_sets", sorted_sets::SORTED_SETS),
+    ("streams", streams::STREAMS),
+    ("geo", geo::GEO),
 ];
 
 /// Every declared command, in group order.
