@@ -42,7 +42,7 @@ commands! {
     "GEOSEARCH" [READONLY] fn geosearch<K: ToArgs>(key: K, from: GeoFrom, by: GeoBy, options: GeoSearchOptions) -> Vec<Bytes>
         => |c| { c.key(key).arg(from).arg(by); options.write_search(c); }
 
-    /// As [`geosearch`](Self::geosearch), each member with what `with` asks for.
+    /// As `geosearch`, each member with what `with` asks for.
     /// See <https://redis.io/commands/geosearch/>.
     "GEOSEARCH" [READONLY] fn geosearch_with<K: ToArgs>(key: K, from: GeoFrom, by: GeoBy, options: GeoSearchOptions, with: GeoWith) -> Vec<GeoSearchResult>
         => |c| { c.key(key).arg(from).arg(by); options.write_search(c); c.arg(with); }
@@ -64,7 +64,7 @@ commands! {
     "GEORADIUS" [] fn georadius<K: ToArgs>(key: K, longitude: f64, latitude: f64, radius: f64, unit: GeoUnit, options: GeoSearchOptions) -> Vec<Bytes>
         => |c| { c.key(key).arg(longitude).arg(latitude).arg(radius).arg(unit); options.write_radius(c); }
 
-    /// As [`georadius`](Self::georadius), each member with what `with` asks for.
+    /// As `georadius`, each member with what `with` asks for.
     /// See <https://redis.io/commands/georadius/>.
     "GEORADIUS" [] fn georadius_with<K: ToArgs>(key: K, longitude: f64, latitude: f64, radius: f64, unit: GeoUnit, with: GeoWith, options: GeoSearchOptions) -> Vec<GeoSearchResult>
         => |c| { c.key(key).arg(longitude).arg(latitude).arg(radius).arg(unit).arg(with); options.write_radius(c); }
@@ -75,12 +75,12 @@ commands! {
     "GEORADIUS" [] fn georadius_store<K: ToArgs>(key: K, longitude: f64, latitude: f64, radius: f64, unit: GeoUnit, options: GeoSearchOptions, store: GeoStore) -> i64
         => |c| { c.key(key).arg(longitude).arg(latitude).arg(radius).arg(unit); options.write_radius(c); c.arg(store); }
 
-    /// Read-only [`georadius`](Self::georadius), safe on replicas.
+    /// Read-only `georadius`, safe on replicas.
     /// See <https://redis.io/commands/georadius_ro/>.
     "GEORADIUS_RO" [READONLY] fn georadius_ro<K: ToArgs>(key: K, longitude: f64, latitude: f64, radius: f64, unit: GeoUnit, options: GeoSearchOptions) -> Vec<Bytes>
         => |c| { c.key(key).arg(longitude).arg(latitude).arg(radius).arg(unit); options.write_radius(c); }
 
-    /// Read-only [`georadius_with`](Self::georadius_with).
+    /// Read-only `georadius_with`.
     /// See <https://redis.io/commands/georadius_ro/>.
     "GEORADIUS_RO" [READONLY] fn georadius_ro_with<K: ToArgs>(key: K, longitude: f64, latitude: f64, radius: f64, unit: GeoUnit, with: GeoWith, options: GeoSearchOptions) -> Vec<GeoSearchResult>
         => |c| { c.key(key).arg(longitude).arg(latitude).arg(radius).arg(unit).arg(with); options.write_radius(c); }
@@ -90,7 +90,7 @@ commands! {
     "GEORADIUSBYMEMBER" [] fn georadiusbymember<K: ToArgs, M: ToArgs>(key: K, member: M, radius: f64, unit: GeoUnit, options: GeoSearchOptions) -> Vec<Bytes>
         => |c| { c.key(key).arg(member).arg(radius).arg(unit); options.write_radius(c); }
 
-    /// As [`georadiusbymember`](Self::georadiusbymember), each member with what `with`
+    /// As `georadiusbymember`, each member with what `with`
     /// asks for.
     /// See <https://redis.io/commands/georadiusbymember/>.
     "GEORADIUSBYMEMBER" [] fn georadiusbymember_with<K: ToArgs, M: ToArgs>(key: K, member: M, radius: f64, unit: GeoUnit, with: GeoWith, options: GeoSearchOptions) -> Vec<GeoSearchResult>
@@ -102,12 +102,12 @@ commands! {
     "GEORADIUSBYMEMBER" [] fn georadiusbymember_store<K: ToArgs, M: ToArgs>(key: K, member: M, radius: f64, unit: GeoUnit, options: GeoSearchOptions, store: GeoStore) -> i64
         => |c| { c.key(key).arg(member).arg(radius).arg(unit); options.write_radius(c); c.arg(store); }
 
-    /// Read-only [`georadiusbymember`](Self::georadiusbymember), safe on replicas.
+    /// Read-only `georadiusbymember`, safe on replicas.
     /// See <https://redis.io/commands/georadiusbymember_ro/>.
     "GEORADIUSBYMEMBER_RO" [READONLY] fn georadiusbymember_ro<K: ToArgs, M: ToArgs>(key: K, member: M, radius: f64, unit: GeoUnit, options: GeoSearchOptions) -> Vec<Bytes>
         => |c| { c.key(key).arg(member).arg(radius).arg(unit); options.write_radius(c); }
 
-    /// Read-only [`georadiusbymember_with`](Self::georadiusbymember_with).
+    /// Read-only `georadiusbymember_with`.
     /// See <https://redis.io/commands/georadiusbymember_ro/>.
     "GEORADIUSBYMEMBER_RO" [READONLY] fn georadiusbymember_ro_with<K: ToArgs, M: ToArgs>(key: K, member: M, radius: f64, unit: GeoUnit, with: GeoWith, options: GeoSearchOptions) -> Vec<GeoSearchResult>
         => |c| { c.key(key).arg(member).arg(radius).arg(unit).arg(with); options.write_radius(c); }

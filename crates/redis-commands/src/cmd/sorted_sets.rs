@@ -177,7 +177,7 @@ commands! {
     "ZMPOP" [] fn zmpop<K: ToArgs>(keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
         => |c| { c.arg(count_args(&keys)).key(keys).arg(side).arg("COUNT").arg(count); }
 
-    /// [`zmpop`](Self::zmpop), waiting up to `timeout` seconds (0: forever) for a
+    /// `zmpop`, waiting up to `timeout` seconds (0: forever) for a
     /// non-empty set; `None` on timeout.
     /// See <https://redis.io/commands/bzmpop/>.
     "BZMPOP" [BLOCKING] fn bzmpop<K: ToArgs>(timeout: f64, keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
@@ -196,7 +196,7 @@ commands! {
     "ZRANDMEMBER" [READONLY] fn zrandmember_count<K: ToArgs>(key: K, count: i64) -> Vec<Bytes>
         => |c| { c.key(key).arg(count); }
 
-    /// As [`zrandmember_count`](Self::zrandmember_count), with scores.
+    /// As `zrandmember_count`, with scores.
     /// See <https://redis.io/commands/zrandmember/>.
     "ZRANDMEMBER" [READONLY] fn zrandmember_withscores<K: ToArgs>(key: K, count: i64) -> Vec<(Bytes, f64)>
         => |c| { c.key(key).arg(count).arg("WITHSCORES"); }
@@ -247,7 +247,7 @@ commands! {
     "ZDIFF" [READONLY] fn zdiff<K: ToArgs>(keys: K) -> Vec<Bytes>
         => |c| { c.arg(count_args(&keys)).key(keys); }
 
-    /// As [`zdiff`](Self::zdiff), with scores.
+    /// As `zdiff`, with scores.
     /// See <https://redis.io/commands/zdiff/>.
     "ZDIFF" [READONLY] fn zdiff_withscores<K: ToArgs>(keys: K) -> Vec<(Bytes, f64)>
         => |c| { c.arg(count_args(&keys)).key(keys).arg("WITHSCORES"); }

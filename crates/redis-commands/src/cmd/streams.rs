@@ -130,7 +130,7 @@ commands! {
     "XCLAIM" [] fn xclaim<K: ToArgs, G: ToArgs, C: ToArgs, I: ToArgs>(key: K, group: G, consumer: C, min_idle_ms: u64, ids: I, options: XClaimOptions) -> Vec<StreamEntry>
         => |c| { c.key(key).arg(group).arg(consumer).arg(min_idle_ms).arg(ids).arg(options); }
 
-    /// As [`xclaim`](Self::xclaim), returning only the claimed IDs (`JUSTID`), without
+    /// As `xclaim`, returning only the claimed IDs (`JUSTID`), without
     /// counting a delivery.
     /// See <https://redis.io/commands/xclaim/>.
     "XCLAIM" [] fn xclaim_justid<K: ToArgs, G: ToArgs, C: ToArgs, I: ToArgs>(key: K, group: G, consumer: C, min_idle_ms: u64, ids: I, options: XClaimOptions) -> Vec<Bytes>
@@ -147,7 +147,7 @@ commands! {
             }
         }
 
-    /// As [`xautoclaim`](Self::xautoclaim), returning only the claimed IDs (`JUSTID`).
+    /// As `xautoclaim`, returning only the claimed IDs (`JUSTID`).
     /// See <https://redis.io/commands/xautoclaim/>.
     "XAUTOCLAIM" [] fn xautoclaim_justid<K: ToArgs, G: ToArgs, C: ToArgs, S: ToArgs>(key: K, group: G, consumer: C, min_idle_ms: u64, start: S, count: Option<u64>) -> XAutoClaimJustId
         => |c| {
