@@ -28,10 +28,13 @@ pub mod callbacks;
 pub mod cmd;
 mod command;
 mod executor;
+mod geo_types;
 mod options;
 mod reply;
+mod stream_types;
 pub mod types;
 mod types_keys;
+mod zset_types;
 
 pub use callbacks::{Callbacks, ResponseCallback};
 pub use cmd::bitmaps::BitmapCommands;
@@ -39,6 +42,8 @@ pub use cmd::cluster::ClusterCommands;
 pub use cmd::connection::ConnectionCommands;
 pub use cmd::hashes::HashCommands;
 pub use cmd::hyperloglog::HyperLogLogCommands;
+
+pub use cmd::geo::GeoCommands;
 pub use cmd::keys::KeyCommands;
 pub use cmd::lists::ListCommands;
 pub use cmd::pubsub::PubSubCommands;
@@ -46,6 +51,8 @@ pub use cmd::scan::ScanCommands;
 pub use cmd::scripting::ScriptingCommands;
 pub use cmd::server::ServerCommands;
 pub use cmd::sets::SetCommands;
+pub use cmd::sorted_sets::SortedSetCommands;
+pub use cmd::streams::StreamCommands;
 pub use cmd::strings::StringCommands;
 pub use command::{Block, Cmd, Flags, ToArgs, Typed};
 pub use executor::Executor;
@@ -59,6 +66,19 @@ pub use reply::{pairs, FromValue, FromValueError};
 pub use types_keys::{KeyType, LcsMatch, LcsMatches};
 
 pub use types::*;
+
+pub use geo_types::{
+    GeoAddOptions, GeoBy, GeoFrom, GeoSearchOptions, GeoSearchResult, GeoStore, GeoUnit, GeoWith,
+};
+pub use stream_types::{
+    GroupPendingEntry, PendingEntry, StreamConsumerFull, StreamConsumerInfo, StreamEntry,
+    StreamGroupFull, StreamGroupInfo, StreamInfo, StreamInfoFull, StreamTrim, TrimMode,
+    XAddOptions, XAutoClaim, XAutoClaimJustId, XClaimOptions, XGroupCreateOptions, XPendingOptions,
+    XPendingSummary, XReadGroupOptions, XReadOptions, XSetIdOptions,
+};
+pub use zset_types::{
+    Aggregate, LexBound, Limit, MinMax, ScoreBound, ZAggregateOptions, ZRange, ZaddOptions,
+};
 
 /// One row of the command table: a declared command and its facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +95,10 @@ pub struct CommandInfo {
 
 /// Brings every command trait into scope: `use redis_commands::prelude::*;`.
 pub mod prelude {
+    pub use crate::GeoCommands;
     pub use crate::ScriptingCommands;
+    pub use crate::SortedSetCommands;
+    pub use crate::StreamCommands;
     pub use crate::{BitmapCommands, HashCommands, HyperLogLogCommands, ListCommands};
     pub use crate::{ClusterCommands, ConnectionCommands, PubSubCommands, ScanCommands};
     pub use crate::{Executor, KeyCommands, ServerCommands, SetCommands, StringCommands};

@@ -202,7 +202,9 @@ fn elements(expected: &'static str, v: Value) -> Result<Vec<Value>, FromValueErr
     }
 }
 
-/// Key/value pairs from a RESP3 map or a RESP2 flat array `[k1, v1, k2, v2, …]`.
+/// Key/value pairs from a RESP3 map, a RESP2 flat array `[k1, v1, k2, v2, …]`, or an array
+/// of two-element arrays `[[k1, v1], [k2, v2], …]` (how RESP3 sends `WITHSCORES` results
+/// and RESP2 sends `XREAD`).
 pub fn pairs(expected: &'static str, v: Value) -> Result<Vec<(Value, Value)>, FromValueError> {
     match v.without_attributes() {
         Value::Map(pairs) => Ok(pairs),
@@ -273,6 +275,9 @@ impl<K: FromValue + Ord, V: FromValue> FromValue for BTreeMap<K, V> {
 
 macro_rules! from_tuple {
     ($n:literal; $($name:ident)+) => {
+        from_tuple!($n; $($name)+; {});
+    };
+    ($n:literal; $($name:ident)+; { $($extra:item)* }) => {
         impl<$($name: FromValue),+> FromValue for ($($name,)+) {
             fn from_value(v: Value) -> Result<Self, FromValueError> {
                 let items = elements(concat!("tuple of ", $n), v)?;
@@ -286,6 +291,8 @@ macro_rules! from_tuple {
                 // The length was checked above, so each `next` yields.
                 Ok(($($name::from_value(it.next().unwrap_or(Value::Nil))?,)+))
             }
+
+            $($extra)*
         }
     };
 }
@@ -377,6 +384,26 @@ mod tests {
         assert_eq!(Vec::<(String, f64)>::from_value(flat), Ok(want.clone()));
         assert_eq!(Vec::<(String, f64)>::from_value(nested), Ok(want));
         assert!(Vec::<(String, f64)>::from_value(Value::Array(vec![bulk("a")])).is_err());
+    }
+
+    #[test]
+    fn pair_lists_from_both_protocols() {
+        // RESP2 WITHSCORES: flat, scores as strings.
+        let resp2 = Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2.5")]);
+        // RESP3 WITHSCORES: an array of pairs (here an even number of them), doubles.
+        let resp3 = Value::Array(vec![
+            Value::Array(vec![bulk("a"), Value::Double(1.0)]),
+            Value::Array(vec![bulk("b"), Value::Double(2.5)]),
+        ]);
+        let expected = vec![(Bytes::from("a"), 1.0), (Bytes::from("b"), 2.5)];
+        assert_eq!(Vec::<(Bytes, f64)>::from_value(resp2), Ok(expected.clone()));
+        assert_eq!(Vec::<(Bytes, f64)>::from_value(resp3), Ok(expected));
+        let map = Value::Map(vec![(bulk("k"), Value::Integer(3))]);
+        assert_eq!(
+            Vec::<(String, i64)>::from_value(map),
+            Ok(vec![("k".to_owned(), 3)])
+        );
+        assert!(Vec::<(Bytes, f64)>::from_value(Value::Array(vec![bulk("odd")])).is_err());
     }
 
     #[test]

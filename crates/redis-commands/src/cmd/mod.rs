@@ -3,6 +3,7 @@
 pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -12,6 +13,8 @@ pub mod scan;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sorted_sets;
+pub mod streams;
 pub mod strings;
 
 use crate::CommandInfo;
@@ -31,6 +34,9 @@ pub const GROUPS: &[(&str, &[CommandInfo])] = &[
     ("scripting", scripting::SCRIPTING),
     ("cluster", cluster::CLUSTER),
     ("scan", scan::SCAN),
+    ("sorted_sets", sorted_sets::SORTED_SETS),
+    ("streams", streams::STREAMS),
+    ("geo", geo::GEO),
 ];
 
 /// Every declared command, in group order.
@@ -47,6 +53,11 @@ pub const EXCLUDED: &[(&str, &str)] = &[
     ("PUNSUBSCRIBE", "pub/sub mode: PubSub owns its connection"),
     ("SSUBSCRIBE", "pub/sub mode: PubSub owns its connection"),
     ("SUNSUBSCRIBE", "pub/sub mode: PubSub owns its connection"),
+    ("PFDEBUG", "HyperLogLog internals, for testing the server"),
+    (
+        "PFSELFTEST",
+        "HyperLogLog internals, for testing the server",
+    ),
     ("MULTI", "transactions: Pipeline"),
     ("EXEC", "transactions: Pipeline"),
     ("DISCARD", "transactions: Pipeline"),
