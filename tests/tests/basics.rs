@@ -104,3 +104,22 @@ fn both_protocols_give_the_same_typed_replies() {
         assert_eq!(r.exists(["k", "n", "none"]).unwrap(), 2);
     });
 }
+
+#[test]
+fn withscores_on_the_dynamic_path_gives_the_same_pairs_over_both_protocols() {
+    use redis_client::Value;
+    let server = TestServer::start();
+    common::for_each_protocol(&server, |r| {
+        r.execute_command(("ZADD", "z", 1.5, "a", 2, "b")).unwrap();
+        let got = r
+            .execute_command(("ZRANGE", "z", 0, -1, "WITHSCORES"))
+            .unwrap();
+        let pair = |m: &str, s: f64| {
+            Value::Array(vec![
+                Value::BulkString(m.to_owned().into()),
+                Value::Double(s),
+            ])
+        };
+        assert_eq!(got, Value::Array(vec![pair("a", 1.5), pair("b", 2.0)]));
+    });
+}

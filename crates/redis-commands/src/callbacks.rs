@@ -17,6 +17,7 @@ use bytes::Bytes;
 use resp_proto::Value;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// A function from a command's raw reply to the value callers see.
@@ -26,7 +27,7 @@ pub type ResponseCallback = Arc<dyn Fn(Value, &Cmd) -> Result<Value, FromValueEr
 /// `"CONFIG GET"` for a subcommand).
 #[derive(Clone, Default)]
 pub struct Callbacks {
-    map: HashMap<String, ResponseCallback>,
+    map: HashMap<String, ResponseCallback, BuildHasherDefault<Fnv>>,
 }
 
 impl fmt::Debug for Callbacks {
@@ -66,9 +67,9 @@ impl Callbacks {
             return None;
         }
         if !cmd.name().is_empty() {
-            if let Some(cb) = self.map.get(cmd.name()) {
-                return Some(cb);
-            }
+            // A declared command's name already holds its subcommand ("CONFIG GET"), so
+            // nothing else can match: no need to look at (and allocate for) the arguments.
+            return self.map.get(cmd.name());
         }
         let mut args = cmd.args();
         let first = String::from_utf8_lossy(args.next()?).to_ascii_uppercase();
@@ -100,6 +101,50 @@ impl Callbacks {
         static DEFAULTS: std::sync::OnceLock<Callbacks> = std::sync::OnceLock::new();
         DEFAULTS.get_or_init(default_table)
     }
+}
+
+/// FNV-1a: the keys are short command names chosen by this crate or the caller, so a
+/// fast non-keyed hash is enough (a lookup happens per reply on the dynamic path).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// With `WITHSCORES` among the arguments, the reply is member/score pairs: a RESP2 flat
+/// array with scores as strings, or RESP3 pairs with doubles. Both become an array of
+/// `[member, double]` pairs; without the option the reply is left as it is.
+fn with_scores(v: Value, cmd: &Cmd) -> Result<Value, FromValueError> {
+    if !cmd.args().any(|a| a.eq_ignore_ascii_case(b"WITHSCORES")) {
+        return Ok(v);
+    }
+    let pairs = crate::pairs("member/score pairs", v)?;
+    let pairs = pairs
+        .into_iter()
+        .map(|(member, score)| {
+            Ok(Value::Array(vec![
+                member,
+                Value::Double(f64::from_value(score)?),
+            ]))
+        })
+        .collect::<Result<Vec<_>, FromValueError>>()?;
+    Ok(Value::Array(pairs))
 }
 
 /// `OK` becomes `true`, nil becomes `false` (SET with NX/XX that did not write).
@@ -275,6 +320,18 @@ fn default_table() -> Callbacks {
     t.set("SLOWLOG GET", slowlog_get);
     t.set("CLUSTER INFO", cluster_info);
     t.set("SCRIPT EXISTS", script_exists);
+    for name in [
+        "ZRANGE",
+        "ZRANGEBYSCORE",
+        "ZREVRANGE",
+        "ZREVRANGEBYSCORE",
+        "ZUNION",
+        "ZINTER",
+        "ZDIFF",
+        "ZRANDMEMBER",
+    ] {
+        t.set(name, with_scores);
+    }
     t
 }
 
@@ -285,6 +342,22 @@ mod tests {
     fn apply(args: &[&str], v: Value) -> Value {
         let cmd = Cmd::from_args(args);
         Callbacks::defaults().apply(&cmd, v).unwrap()
+    }
+
+    #[test]
+    fn withscores_reaches_the_callback() {
+        let bulk = |s: &str| Value::BulkString(Bytes::copy_from_slice(s.as_bytes()));
+        let resp2 = Value::Array(vec![bulk("a"), bulk("1.5"), bulk("b"), bulk("2")]);
+        let resp3 = Value::Array(vec![
+            Value::Array(vec![bulk("a"), Value::Double(1.5)]),
+            Value::Array(vec![bulk("b"), Value::Double(2.0)]),
+        ]);
+        let args = ["zrange", "z", "0", "-1", "withscores"];
+        assert_eq!(apply(&args, resp2), apply(&args, resp3.clone()));
+        assert_eq!(apply(&args, resp3.clone()), resp3);
+        // Without the option the members are left alone.
+        let plain = Value::Array(vec![bulk("a"), bulk("b")]);
+        assert_eq!(apply(&["zrange", "z", "0", "-1"], plain.clone()), plain);
     }
 
     #[test]
