@@ -85,11 +85,9 @@ pub struct ConnectionInfo {
     pub read_timeout: Option<Duration>,
     /// Bound on writing a request; `None` waits forever. Default `None`.
     pub write_timeout: Option<Duration>,
-    /// TCP keepalive idle time; `None` leaves the OS default. Default `None`.
-    ///
-    /// Recorded but not applied yet by [`DefaultConnector`](crate::DefaultConnector): the
-    /// standard library has no keepalive setter and this crate forbids `unsafe`. A custom
-    /// [`Connector`](crate::Connector) may apply it to the sockets it opens.
+    /// TCP keepalive: probes start after the connection has been idle this long, so a
+    /// peer that vanished (a dead host, a dropped NAT mapping) is noticed. `None` leaves
+    /// the OS default (usually off). Default `None`.
     pub keepalive: Option<Duration>,
     /// Protocol version. Default RESP2.
     pub protocol: Protocol,

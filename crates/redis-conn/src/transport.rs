@@ -87,8 +87,7 @@ pub trait Connector: Send + Sync + 'static {
 ///
 /// Every address a host name resolves to is tried in turn until the connect deadline.
 /// Name resolution itself is the system's and is not bounded by the deadline.
-/// [`ConnectionInfo::keepalive`] is not applied yet: the standard library has no setter
-/// for it and this crate forbids `unsafe`.
+/// [`ConnectionInfo::keepalive`] is applied to TCP sockets.
 #[derive(Debug)]
 pub struct DefaultConnector {
     info: ConnectionInfo,
@@ -177,6 +176,7 @@ impl Connector for DefaultConnector {
                     match attempt {
                         Ok(stream) => {
                             stream.set_nodelay(true).map_err(fail)?;
+                            apply_keepalive(&stream, self.info.keepalive).map_err(fail)?;
                             return self.secure(stream, host, deadline);
                         }
                         Err(e) => last = e,
@@ -195,10 +195,36 @@ impl Connector for DefaultConnector {
     }
 }
 
+/// Turns TCP keepalive on with probes after `idle`, or leaves the socket alone for `None`.
+fn apply_keepalive(stream: &TcpStream, idle: Option<Duration>) -> io::Result<()> {
+    match idle {
+        Some(idle) => socket2::SockRef::from(stream)
+            .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle)),
+        None => Ok(()),
+    }
+}
+
 /// Time left until `deadline`: `None` if there is no deadline, `Some(None)` if it passed.
 pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Option<Duration>> {
     deadline.map(|d| {
         d.checked_duration_since(Instant::now())
             .filter(|left| !left.is_zero())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn keepalive_is_applied_to_tcp_sockets() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        apply_keepalive(&stream, None).unwrap();
+        assert!(!sock.keepalive().unwrap(), "off unless asked for");
+        apply_keepalive(&stream, Some(Duration::from_secs(42))).unwrap();
+        assert!(sock.keepalive().unwrap());
+    }
 }
