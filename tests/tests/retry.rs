@@ -109,3 +109,32 @@ fn errors_from_the_server_are_not_retried() {
     r.sadd("s", "x").unwrap();
     assert!(matches!(r.get("s").unwrap_err(), Error::Server(_)));
 }
+
+#[test]
+fn connections_closed_by_the_server_idle_timeout_are_replaced_before_use() {
+    let server = redis_tests::ServerConfig::default()
+        .line("timeout 1")
+        .start();
+    let r = Redis::open(&server.url())
+        .unwrap()
+        .with_retry_policy(RetryPolicy::none());
+    assert_eq!(r.incr("n").unwrap(), 1);
+    // The server drops clients idle longer than 1 s (checked about once a second).
+    let start = std::time::Instant::now();
+    while server
+        .raw(&["CLIENT", "LIST", "TYPE", "normal"])
+        .lines()
+        .count()
+        > 1
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server never closed the idle connection"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Even a write, with retries off, goes through: the dead connection is noticed before
+    // the request is written to it.
+    assert_eq!(r.incr("n").unwrap(), 2);
+    assert_eq!(r.pool().stats().discarded, 1);
+}
