@@ -338,6 +338,7 @@ fn report(samples: &Samples, quick: bool, reps: usize) -> String {
         if reps == 1 { "" } else { "s" }
     );
     s += &machine();
+    let mut notes = Vec::new();
     for (workload, what) in WORKLOADS {
         let _ = writeln!(s, "\n### {workload}\n\n{what}.\n");
         let _ = writeln!(s, "| transport | ours | redis crate | redis-benchmark | ours / redis crate | ours / redis-benchmark |");
@@ -374,9 +375,13 @@ fn report(samples: &Samples, quick: bool, reps: usize) -> String {
             if workload == "large_10mb" {
                 if let (Some(o), Some(t)) = (&ours, &theirs) {
                     let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
-                    let _ = writeln!(s, "\nPeak RSS growth over {transport}: ours {:.1} MiB, redis crate {:.1} MiB (value size 10 MiB).\n", mb(o.peak), mb(t.peak));
+                    notes.push(format!("Peak RSS growth over {transport}: ours {:.1} MiB, redis crate {:.1} MiB (value size 10 MiB).", mb(o.peak), mb(t.peak)));
                 }
             }
+        }
+        // After the table, so the notes do not split it.
+        for note in notes.drain(..) {
+            let _ = writeln!(s, "\n{note}");
         }
     }
     let per_thread = stat(samples, "pool_get_per_thread", "tcp", "ours");

@@ -7,6 +7,10 @@ use resp_proto::{AnyDecoder, Decode, ErrorCode, ServerError, Value};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
+/// Requests up to this size are copied into one buffer and written at once; larger ones
+/// are written part by part instead of being copied.
+const COPY_PARTS_UP_TO: usize = 64 * 1024;
+
 /// Read buffer size; it grows as large replies need.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -263,6 +267,15 @@ impl Connection {
         }
         if let [single] = parts {
             return self.transport.write_all(single);
+        }
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total > COPY_PARTS_UP_TO {
+            // Copying a large request (a big SET) would hold it twice; a write per part
+            // costs little next to its size.
+            for p in parts {
+                self.transport.write_all(p)?;
+            }
+            return Ok(());
         }
         // One write for the whole request: separate writes would cost a syscall and,
         // with TCP_NODELAY, a packet each.
