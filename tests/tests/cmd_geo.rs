@@ -8,7 +8,7 @@ use redis_client::prelude::*;
 use redis_client::redis_commands::{
     GeoAddOptions, GeoBy, GeoFrom, GeoSearchOptions, GeoStore, GeoUnit, GeoWith, ZRange,
 };
-use redis_client::{FromValue, Redis};
+use redis_client::Redis;
 use redis_tests::TestServer;
 
 fn b(s: &str) -> Bytes {
@@ -290,31 +290,4 @@ fn legacy_georadius_forms() {
         );
         assert_eq!(r.zscore("d", "Palermo").unwrap(), Some(0.0));
     });
-}
-
-/// Each declaration's facts agree with what the server says of the command: READONLY
-/// exactly where COMMAND INFO says `readonly`, BLOCKING only where it says `blocking`.
-#[test]
-fn flags_match_command_info() {
-    use redis_client::redis_commands::{cmd::geo::GEO, Flags};
-    let server = TestServer::start();
-    let r = Redis::open(&server.url()).unwrap();
-    for info in GEO {
-        // Subcommands are named `container|sub` in COMMAND INFO.
-        let name = info.name.to_ascii_lowercase().replace(' ', "|");
-        let reply = r.execute_command(("COMMAND", "INFO", &name[..])).unwrap();
-        let rows: Vec<Vec<redis_client::Value>> = FromValue::from_value(reply).unwrap();
-        let flags: Vec<String> = FromValue::from_value(rows[0][2].clone()).unwrap();
-        let has = |f: &str| flags.iter().any(|x| x == f);
-        assert_eq!(
-            info.flags.contains(Flags::READONLY),
-            has("readonly"),
-            "{} ({}): {flags:?}",
-            info.name,
-            info.method
-        );
-        if info.flags.contains(Flags::BLOCKING) {
-            assert!(has("blocking"), "{}: {flags:?}", info.name);
-        }
-    }
 }

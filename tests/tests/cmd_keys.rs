@@ -7,12 +7,10 @@ use bytes::Bytes;
 use common::for_each_protocol;
 use redis_client::prelude::*;
 use redis_client::redis_commands::{
-    cmd, CommandInfo, CopyOptions, ExpireCondition, Flags, KeyType, MigrateOptions, RestoreOptions,
-    SortOptions,
+    cmd, CopyOptions, ExpireCondition, KeyType, MigrateOptions, RestoreOptions, SortOptions,
 };
-use redis_client::{ConnectionInfo, Redis, Value};
+use redis_client::Redis;
 use redis_tests::{ServerConfig, TestServer};
-use std::collections::HashSet;
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
@@ -241,77 +239,6 @@ fn sort_with_every_option() {
     });
     let c = cmd::keys::sort_store("src", SortOptions::default().by("w_*"), "dst").cmd;
     assert_eq!(c.keys().collect::<Vec<_>>(), vec![&b"src"[..], b"dst"]);
-}
-
-/// The names of this part of the command set as COMMAND INFO knows them.
-fn info_name(name: &str) -> String {
-    name.to_ascii_lowercase().replace(' ', "|")
-}
-
-fn flag_words(v: &Value) -> HashSet<String> {
-    let Value::Array(fields) = v else {
-        panic!("COMMAND INFO entry is not an array: {v:?}")
-    };
-    let items = match &fields[2] {
-        Value::Array(items) | Value::Set(items) => items,
-        other => panic!("flags are not a list: {other:?}"),
-    };
-    items
-        .iter()
-        .map(|f| match f {
-            Value::SimpleString(s) | Value::BulkString(s) => {
-                String::from_utf8_lossy(s).into_owned()
-            }
-            other => panic!("flag is not a string: {other:?}"),
-        })
-        .collect()
-}
-
-#[test]
-fn readonly_and_blocking_flags_match_command_info() {
-    let server = TestServer::start();
-    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
-    let tables: [&[CommandInfo]; 7] = [
-        cmd::strings::STRINGS,
-        cmd::bitmaps::BITMAPS,
-        cmd::keys::KEYS,
-        cmd::hashes::HASHES,
-        cmd::lists::LISTS,
-        cmd::sets::SETS,
-        cmd::hyperloglog::HYPERLOGLOG,
-    ];
-    let mut checked = 0;
-    for row in tables.iter().flat_map(|t| t.iter()) {
-        let reply = r
-            .execute_command(("COMMAND", "INFO", info_name(row.name)))
-            .unwrap();
-        let Value::Array(entries) = reply else {
-            panic!("COMMAND INFO reply: {reply:?}")
-        };
-        assert!(
-            !entries[0].is_nil(),
-            "{} ({}) is unknown to the server",
-            row.name,
-            row.method
-        );
-        let flags = flag_words(&entries[0]);
-        assert_eq!(
-            row.flags.contains(Flags::READONLY),
-            flags.contains("readonly"),
-            "READONLY of {} ({}) disagrees with the server's {flags:?}",
-            row.name,
-            row.method
-        );
-        assert_eq!(
-            row.flags.contains(Flags::BLOCKING),
-            flags.contains("blocking"),
-            "BLOCKING of {} ({}) disagrees with the server's {flags:?}",
-            row.name,
-            row.method
-        );
-        checked += 1;
-    }
-    assert!(checked > 100, "only {checked} rows");
 }
 
 #[test]

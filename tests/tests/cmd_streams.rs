@@ -9,7 +9,7 @@ use redis_client::redis_commands::{
     StreamEntry, StreamTrim, XAddOptions, XClaimOptions, XGroupCreateOptions, XPendingOptions,
     XReadGroupOptions, XReadOptions, XSetIdOptions,
 };
-use redis_client::{ConnectionInfo, FromValue, Protocol, Redis};
+use redis_client::{ConnectionInfo, Protocol, Redis};
 use redis_tests::TestServer;
 use std::time::{Duration, Instant};
 
@@ -379,32 +379,5 @@ fn xread_block_waits_past_the_read_timeout() {
             .unwrap();
         assert!(none.is_empty());
         assert!(start.elapsed() >= Duration::from_millis(900));
-    }
-}
-
-/// Each declaration's facts agree with what the server says of the command: READONLY
-/// exactly where COMMAND INFO says `readonly`, BLOCKING only where it says `blocking`.
-#[test]
-fn flags_match_command_info() {
-    use redis_client::redis_commands::{cmd::streams::STREAMS, Flags};
-    let server = TestServer::start();
-    let r = Redis::open(&server.url()).unwrap();
-    for info in STREAMS {
-        // Subcommands are named `container|sub` in COMMAND INFO.
-        let name = info.name.to_ascii_lowercase().replace(' ', "|");
-        let reply = r.execute_command(("COMMAND", "INFO", &name[..])).unwrap();
-        let rows: Vec<Vec<redis_client::Value>> = FromValue::from_value(reply).unwrap();
-        let flags: Vec<String> = FromValue::from_value(rows[0][2].clone()).unwrap();
-        let has = |f: &str| flags.iter().any(|x| x == f);
-        assert_eq!(
-            info.flags.contains(Flags::READONLY),
-            has("readonly"),
-            "{} ({}): {flags:?}",
-            info.name,
-            info.method
-        );
-        if info.flags.contains(Flags::BLOCKING) {
-            assert!(has("blocking"), "{}: {flags:?}", info.name);
-        }
     }
 }
