@@ -123,3 +123,19 @@ fn withscores_on_the_dynamic_path_gives_the_same_pairs_over_both_protocols() {
         assert_eq!(got, Value::Array(vec![pair("a", 1.5), pair("b", 2.0)]));
     });
 }
+
+#[test]
+fn variadic_arguments_from_sets_and_iterators() {
+    use redis_client::IterArgs;
+    use std::collections::{BTreeSet, HashSet};
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    let members: BTreeSet<&str> = ["a", "b", "c"].into();
+    assert_eq!(r.sadd("s", &members).unwrap(), 3);
+    let more: HashSet<String> = ["c", "d"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(r.sadd("s", &more).unwrap(), 1);
+    for i in 0..5 {
+        r.set(format!("k{i}"), i).unwrap();
+    }
+    assert_eq!(r.del(IterArgs((0..5).map(|i| format!("k{i}")))).unwrap(), 5);
+}

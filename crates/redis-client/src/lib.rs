@@ -52,7 +52,7 @@ pub use pipeline::Pipeline;
 pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};
 pub use redis_commands::ScanOptions;
 pub use redis_commands::Typed;
-pub use redis_commands::{Cmd, FromValue, FromValueError, SetOptions, ToArgs};
+pub use redis_commands::{Cmd, FromValue, FromValueError, IterArgs, SetOptions, ToArgs};
 pub use redis_conn::{
     Addr, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection, Protocol,
     TlsOptions, Transport, UrlError,

@@ -383,6 +383,47 @@ impl<T: ToArgs> ToArgs for Vec<T> {
     }
 }
 
+macro_rules! collection_args {
+    ($($coll:ident),*) => {$(
+        /// One argument per element, in the collection's iteration order.
+        impl<T: ToArgs> ToArgs for std::collections::$coll<T> {
+            fn write_args(&self, cmd: &mut Cmd) {
+                self.iter().for_each(|a| a.write_args(cmd));
+            }
+        }
+    )*};
+}
+collection_args!(VecDeque, BTreeSet);
+
+/// One argument per element, in the set's iteration order.
+impl<T: ToArgs, S> ToArgs for std::collections::HashSet<T, S> {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|a| a.write_args(cmd));
+    }
+}
+
+/// Arguments from any iterator that can be walked again (`Clone`), for variadic commands
+/// fed from a computation rather than a collection.
+///
+/// ```
+/// use redis_commands::{Cmd, IterArgs};
+/// let mut cmd = Cmd::new("DEL");
+/// cmd.key(IterArgs((1..=3).map(|i| format!("k{i}"))));
+/// assert_eq!(cmd.keys().collect::<Vec<_>>(), vec![&b"k1"[..], b"k2", b"k3"]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct IterArgs<I>(pub I);
+
+impl<I> ToArgs for IterArgs<I>
+where
+    I: Iterator + Clone,
+    I::Item: ToArgs,
+{
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.0.clone().for_each(|a| a.write_args(cmd));
+    }
+}
+
 impl<T: ToArgs, const N: usize> ToArgs for [T; N] {
     fn write_args(&self, cmd: &mut Cmd) {
         self.iter().for_each(|a| a.write_args(cmd));

@@ -54,7 +54,7 @@ pub use cmd::sets::SetCommands;
 pub use cmd::sorted_sets::SortedSetCommands;
 pub use cmd::streams::StreamCommands;
 pub use cmd::strings::StringCommands;
-pub use command::{Block, Cmd, Flags, ToArgs, Typed};
+pub use command::{Block, Cmd, Flags, IterArgs, ToArgs, Typed};
 pub use executor::Executor;
 pub use options::{
     BitOffset, BitOp, BitUnit, BitfieldOps, BitfieldOverflow, BitfieldType, CopyOptions,
