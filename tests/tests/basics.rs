@@ -139,3 +139,16 @@ fn variadic_arguments_from_sets_and_iterators() {
     }
     assert_eq!(r.del(IterArgs((0..5).map(|i| format!("k{i}")))).unwrap(), 5);
 }
+
+mod glob_import {
+    //! `use redis_client::*` alone makes the command methods callable.
+    use redis_client::*;
+
+    #[test]
+    fn commands_through_a_glob_import() {
+        let server = redis_tests::TestServer::start();
+        let r = Redis::open(&server.url()).unwrap();
+        assert!(r.set("foo", "bar").unwrap());
+        assert_eq!(r.get("foo").unwrap().as_deref(), Some(&b"bar"[..]));
+    }
+}

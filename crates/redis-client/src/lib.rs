@@ -66,6 +66,10 @@ pub use transaction::Watched;
 pub use scan::ScanIter;
 pub use {redis_commands, redis_conn, resp_proto};
 
+/// The command traits, also at the crate root so `use redis_client::*;` brings every
+/// command method into scope as well.
+pub use redis_commands::prelude::*;
+
 /// Every command trait: `use redis_client::prelude::*;` makes all commands callable.
 pub mod prelude {
     pub use redis_commands::prelude::*;
