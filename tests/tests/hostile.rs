@@ -93,6 +93,15 @@ fn protocol_kind(e: &Error) -> &ProtocolErrorKind {
     }
 }
 
+/// The read timeout tripped, within a bounded time after it was due.
+fn assert_timed_out(err: &Error, took: Duration) {
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(
+        took >= READ_TIMEOUT && took < READ_TIMEOUT * 4,
+        "took {took:?}"
+    );
+}
+
 /// After a failure the broken connection is dropped: the next command opens a new one.
 fn assert_not_reused(r: &Redis, fake: &FakeServer) {
     assert_eq!(fake.accepted(), 1);
@@ -140,11 +149,7 @@ fn huge_declared_array_is_not_preallocated() {
     // Within the limit, but the elements never come: the client must wait (and time out),
     // not reserve room for two billion values.
     let (err, took, peak, r, fake) = attempt(b"*2000000000\r\n:1\r\n:2\r\n");
-    assert!(matches!(err, Error::Timeout), "{err:?}");
-    assert!(
-        took >= READ_TIMEOUT && took < READ_TIMEOUT * 4,
-        "took {took:?}"
-    );
+    assert_timed_out(&err, took);
     assert!(peak < MIB, "peak allocation {peak}");
     assert_not_reused(&r, &fake);
 }
@@ -203,11 +208,7 @@ fn negative_length() {
 fn reply_that_never_ends() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (err, took, peak, r, fake) = attempt(b"$100\r\nonly ten b");
-    assert!(matches!(err, Error::Timeout), "{err:?}");
-    assert!(
-        took >= READ_TIMEOUT && took < READ_TIMEOUT * 4,
-        "took {took:?}"
-    );
+    assert_timed_out(&err, took);
     assert!(peak < MIB, "peak allocation {peak}");
     assert_not_reused(&r, &fake);
 }

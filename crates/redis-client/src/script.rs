@@ -5,7 +5,7 @@ use crate::client::convert;
 use crate::{Error, Redis, Result};
 use bytes::Bytes;
 use redis_commands::{Cmd, FromValue, ToArgs};
-use resp_proto::{ErrorCode, Value};
+use resp_proto::ErrorCode;
 use sha1::{Digest, Sha1};
 use std::fmt;
 
@@ -151,10 +151,10 @@ impl ScriptCall<'_> {
     /// As [`ScriptCall::invoke`].
     pub fn invoke_on<T: FromValue>(self, client: &Redis) -> Result<T> {
         let cmd = self.script.evalsha(&self.keys, &self.args);
-        let reply = match request(client, &cmd) {
+        let reply = match client.request(&cmd) {
             Err(Error::Server(e)) if e.code() == ErrorCode::NOSCRIPT => {
-                request(client, &self.script.load_cmd())?;
-                request(client, &cmd)?
+                client.request(&self.script.load_cmd())?;
+                client.request(&cmd)?
             }
             other => other?,
         };
@@ -181,12 +181,6 @@ fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
-}
-
-/// One command through `client` (with its retry policy), error replies as
-/// [`Error::Server`].
-fn request(client: &Redis, cmd: &Cmd) -> Result<Value> {
-    client.request(cmd)
 }
 
 #[cfg(test)]
