@@ -45,25 +45,28 @@ fn echo_and_ping() {
 fn client_names_ids_and_lists() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
-        assert_eq!(r.client_getname().unwrap(), None);
-        r.client_setname("worker-1").unwrap();
-        assert_eq!(r.client_getname().unwrap().as_deref(), Some("worker-1"));
-        let id = r.client_id().unwrap();
-        let me = r.client_info().unwrap();
+        // Names and tracking belong to one connection: a pooled one is restored to its
+        // configured state when it goes back, so these run on a dedicated connection.
+        let mut c = r.dedicated_connection().unwrap();
+        assert_eq!(c.client_getname().unwrap(), None);
+        c.client_setname("worker-1").unwrap();
+        assert_eq!(c.client_getname().unwrap().as_deref(), Some("worker-1"));
+        let id = c.client_id().unwrap();
+        let me = c.client_info().unwrap();
         assert_eq!(me.id(), Some(id as u64));
         assert_eq!(me.name(), Some("worker-1"));
         assert_eq!(me.db(), Some(0));
-        let all = r.client_list().unwrap();
+        let all = c.client_list().unwrap();
         assert!(all
             .iter()
             .any(|c| c.id() == Some(id as u64) && c.name() == Some("worker-1")));
-        assert!(!r.client_list_type(ClientType::Normal).unwrap().is_empty());
-        assert!(r.client_list_type(ClientType::PubSub).unwrap().is_empty());
-        let mine = r.client_list_ids(&[id as u64]).unwrap();
+        assert!(!c.client_list_type(ClientType::Normal).unwrap().is_empty());
+        assert!(c.client_list_type(ClientType::PubSub).unwrap().is_empty());
+        let mine = c.client_list_ids(&[id as u64]).unwrap();
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].get("cmd"), Some("client|list"));
-        r.client_setname("").unwrap();
-        assert!(!r.client_help().unwrap().is_empty());
+        c.client_setname("").unwrap();
+        assert!(!c.client_help().unwrap().is_empty());
     });
 }
 
@@ -119,9 +122,12 @@ fn client_no_evict_pause_reply() {
 fn client_tracking_state() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
-        assert_eq!(r.client_getredir().unwrap(), -1);
+        // Names and tracking belong to one connection: a pooled one is restored to its
+        // configured state when it goes back, so these run on a dedicated connection.
+        let mut c = r.dedicated_connection().unwrap();
+        assert_eq!(c.client_getredir().unwrap(), -1);
         let (_other, redirect) = other_client(&server);
-        r.client_tracking(
+        c.client_tracking(
             Toggle::On,
             TrackingOptions::new()
                 .redirect(redirect as u64)
@@ -129,14 +135,14 @@ fn client_tracking_state() {
                 .prefix("user:"),
         )
         .unwrap();
-        let info = r.client_trackinginfo().unwrap();
+        let info = c.client_trackinginfo().unwrap();
         let flags = Vec::<String>::from_value(info["flags"].clone()).unwrap();
         assert!(flags.contains(&"on".to_owned()) && flags.contains(&"bcast".to_owned()));
         assert_eq!(i64::from_value(info["redirect"].clone()).unwrap(), redirect);
-        assert_eq!(r.client_getredir().unwrap(), redirect);
-        r.client_tracking(Toggle::Off, TrackingOptions::new())
+        assert_eq!(c.client_getredir().unwrap(), redirect);
+        c.client_tracking(Toggle::Off, TrackingOptions::new())
             .unwrap();
-        r.client_tracking(
+        c.client_tracking(
             Toggle::On,
             TrackingOptions::new()
                 .redirect(redirect as u64)
@@ -144,13 +150,13 @@ fn client_tracking_state() {
                 .noloop(),
         )
         .unwrap();
-        r.client_caching(Toggle::On).unwrap();
-        r.client_tracking(Toggle::Off, TrackingOptions::new())
+        c.client_caching(Toggle::On).unwrap();
+        c.client_tracking(Toggle::Off, TrackingOptions::new())
             .unwrap();
-        let err = r.client_caching(Toggle::On).unwrap_err();
+        let err = c.client_caching(Toggle::On).unwrap_err();
         assert!(err.to_string().contains("tracking"), "{err}");
-        assert_eq!(r.client_getredir().unwrap(), -1);
-        let off = r.client_trackinginfo().unwrap();
+        assert_eq!(c.client_getredir().unwrap(), -1);
+        let off = c.client_trackinginfo().unwrap();
         let flags = Vec::<String>::from_value(off["flags"].clone()).unwrap();
         assert_eq!(flags, vec!["off".to_owned()]);
     });

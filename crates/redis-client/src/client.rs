@@ -2,15 +2,13 @@
 
 use crate::retry::{RetryPolicy, Stage};
 use crate::{Error, Pipeline, Result};
-use redis_commands::{
-    Block, Callbacks, Cmd, Executor, Flags, FromValue, FromValueError, ToArgs, Typed,
-};
+use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
 use redis_conn::{
     Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
 };
 use resp_proto::Value;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Extra wait granted to a blocking command beyond its own server-side timeout, for the
 /// round trip and server scheduling.
@@ -195,52 +193,94 @@ impl Redis {
         convert(cmd, v)
     }
 
-    /// Sends `cmd` and reads its reply, retrying as the policy allows.
+    /// Sends `cmd` and reads its reply, retrying as the policy allows, all within the
+    /// call's one budget.
     pub(crate) fn request(&self, cmd: &Cmd) -> Result<Value> {
-        let mut attempt = 0;
+        let deadline = self.call_deadline(Some(cmd));
+        let mut attempts = 0;
         loop {
-            let (err, stage) = match self.attempt(cmd) {
+            attempts += 1;
+            let (err, stage) = match self.attempt(cmd, deadline) {
                 Ok(v) => return Ok(v),
                 Err(failure) => failure,
             };
-            if attempt >= self.retry.max_retries || !self.retry.allows(&err, stage, cmd.flags()) {
-                return Err(err);
+            if !self.may_retry(&err, stage, Some(cmd), attempts, deadline) {
+                return Err(err.after_attempts(attempts));
             }
-            std::thread::sleep(self.retry.backoff(attempt));
-            attempt += 1;
         }
     }
 
     /// A connection from the pool, retrying connect failures as the policy allows (nothing
-    /// has been sent, so any request may follow).
+    /// has been sent, so any request may follow), within one call's budget.
     pub(crate) fn checkout(&self) -> Result<PooledConnection> {
-        let mut attempt = 0;
+        let deadline = self.call_deadline(None);
+        let mut attempts = 0;
         loop {
-            match self.pool.get() {
+            attempts += 1;
+            let e = match self.pool.get_until(deadline) {
                 Ok(conn) => return Ok(conn),
-                Err(e) => {
-                    let e = Error::from(e);
-                    if attempt >= self.retry.max_retries
-                        || !self.retry.allows(&e, Stage::Checkout, Flags::NONE)
-                    {
-                        return Err(e);
-                    }
-                }
+                Err(e) => Error::from(e),
+            };
+            if !self.may_retry(&e, Stage::Checkout, None, attempts, deadline) {
+                return Err(e.after_attempts(attempts));
             }
-            std::thread::sleep(self.retry.backoff(attempt));
-            attempt += 1;
         }
     }
 
+    /// When a call that starts now must be over: the policy's budget, or one attempt's
+    /// worth (the connect timeout plus the reply's wait).
+    fn call_deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
+        let budget = match self.retry.budget {
+            Some(b) => Some(b),
+            None => {
+                let info = self.pool.info();
+                let wait = match cmd.map(|c| reply_wait(info.read_timeout, c)) {
+                    Some(ReplyTimeout::Exactly(w)) => w,
+                    _ => info.read_timeout,
+                };
+                match (info.connect_timeout, wait) {
+                    (Some(c), Some(w)) => Some(c + w),
+                    _ => None,
+                }
+            }
+        };
+        budget.map(|b| Instant::now() + b)
+    }
+
+    /// Whether to try again after attempt number `attempts` failed, and if so wait the
+    /// backoff first; never past the call's `deadline`.
+    fn may_retry(
+        &self,
+        err: &Error,
+        stage: Stage,
+        cmd: Option<&Cmd>,
+        attempts: u32,
+        deadline: Option<Instant>,
+    ) -> bool {
+        if attempts > self.retry.max_retries || !self.retry.allows(err, stage, cmd) {
+            return false;
+        }
+        let backoff = self.retry.backoff(attempts - 1);
+        if deadline.is_some_and(|d| Instant::now() + backoff >= d) {
+            return false;
+        }
+        std::thread::sleep(backoff);
+        true
+    }
+
     /// One try, saying how far it got when it failed.
-    fn attempt(&self, cmd: &Cmd) -> Result<Value, (Error, Stage)> {
-        let mut conn = self.pool.get().map_err(|e| (e.into(), Stage::Checkout))?;
+    fn attempt(&self, cmd: &Cmd, deadline: Option<Instant>) -> Result<Value, (Error, Stage)> {
+        let mut conn = self
+            .pool
+            .get_until(deadline)
+            .map_err(|e| (e.into(), Stage::Checkout))?;
+        conn.set_call_deadline(deadline);
         let mut header = [0u8; 24];
         let header = cmd.header(&mut header);
-        conn.send(&[header, cmd.body()], 1)
-            .map_err(|e| (e.into(), Stage::Send))?;
         let timeout = reply_timeout(&conn, cmd);
-        match conn.read_reply_timeout(timeout) {
+        conn.send_with(&[header, cmd.body()], 1, timeout)
+            .map_err(|e| (e.into(), Stage::Send))?;
+        match conn.read_reply() {
             Ok(Value::Error(e)) => {
                 Err((redis_conn::Error::from_server_error(e).into(), Stage::Read))
             }
@@ -254,9 +294,9 @@ impl Redis {
 pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
     let mut header = [0u8; 24];
     let header = cmd.header(&mut header);
-    conn.send(&[header, cmd.body()], 1)?;
     let timeout = reply_timeout(conn, cmd);
-    match conn.read_reply_timeout(timeout)? {
+    conn.send_with(&[header, cmd.body()], 1, timeout)?;
+    match conn.read_reply()? {
         Value::Error(e) => Err(redis_conn::Error::from_server_error(e).into()),
         v => Ok(v),
     }
@@ -264,7 +304,11 @@ pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
 
 /// A blocking command may legitimately hold its reply back for its own timeout.
 pub(crate) fn reply_timeout(conn: &Connection, cmd: &Cmd) -> ReplyTimeout {
-    match (cmd.blocking_timeout(), conn.read_timeout()) {
+    reply_wait(conn.read_timeout(), cmd)
+}
+
+fn reply_wait(read: Option<Duration>, cmd: &Cmd) -> ReplyTimeout {
+    match (cmd.blocking_timeout(), read) {
         (Block::No, _) | (_, None) => ReplyTimeout::Default,
         (Block::Forever, Some(_)) => ReplyTimeout::Exactly(None),
         (Block::For(wait), Some(read)) => {

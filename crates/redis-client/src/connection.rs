@@ -33,8 +33,10 @@ enum Inner {
 }
 
 impl Redis {
-    /// Checks a connection out of the pool; it goes back when dropped (unless it failed,
-    /// or [`Connection::select`] changed its database, in which case it is closed).
+    /// Checks a connection out of the pool; it goes back when dropped. A connection whose
+    /// state a command changed ([`Connection::select`], `CLIENT TRACKING` …) is put back
+    /// in the configured state first (`RESET` and the handshake), or closed if that
+    /// fails; a failed one is closed.
     ///
     /// # Errors
     /// Pool and connect errors.
@@ -59,8 +61,8 @@ impl Redis {
 }
 
 impl Connection {
-    /// Switches to database `db` (`SELECT`). On a pooled connection this makes it unfit
-    /// for other users, so it is closed instead of returned when dropped.
+    /// Switches to database `db` (`SELECT`). A pooled connection is switched back to the
+    /// configured database before another caller gets it.
     ///
     /// # Errors
     /// Connection and server errors.
@@ -105,18 +107,6 @@ impl Connection {
     /// True for a connection borrowed from the pool.
     pub fn is_pooled(&self) -> bool {
         matches!(self.inner, Inner::Pooled(_))
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        let pool_db = self.client.pool().info().db;
-        if let Inner::Pooled(c) = &mut self.inner {
-            if c.db() != pool_db {
-                // A pooled connection must never carry another database to its next user.
-                c.mark_broken();
-            }
-        }
     }
 }
 

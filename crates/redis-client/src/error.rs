@@ -50,6 +50,16 @@ pub enum Error {
     /// The server sent bytes that are not valid RESP.
     #[error("invalid reply from the server: {0}")]
     Protocol(#[from] ProtocolError),
+    /// The server sent a reply nobody asked for, or bytes after the last reply owed: the
+    /// connection was out of step and is closed, so no caller reads another's reply.
+    /// Whether the command ran is unknown.
+    #[error("connection out of step: {0}")]
+    OutOfStep(String),
+    /// The request was refused before anything was sent, because it cannot work on this
+    /// kind of connection (SUBSCRIBE or MONITOR on a command connection: use
+    /// [`Redis::pubsub`](crate::Redis::pubsub)).
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
     /// The server answered with an error; [`ServerError::code`] tells which
     /// (`WRONGTYPE`, `NOSCRIPT` …).
     #[error("{0}")]
@@ -146,6 +156,8 @@ pub enum ErrorKind {
     PoolExhausted,
     /// A script was used in a way that cannot work.
     Script,
+    /// A request refused before sending because it cannot work on this connection.
+    Unsupported,
     /// An invalid URL or connection setting.
     Url,
 }
@@ -159,7 +171,8 @@ impl Error {
             | Error::ConnectionBroken
             | Error::Tls(_) => ErrorKind::Connection,
             Error::Timeout => ErrorKind::Timeout,
-            Error::Protocol(_) => ErrorKind::Protocol,
+            Error::Protocol(_) | Error::OutOfStep(_) => ErrorKind::Protocol,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Server(e) if e.code() == ErrorCode::LOADING => ErrorKind::BusyLoading,
             Error::Server(_) | Error::PipelineCommand { .. } | Error::ExecAbort { .. } => {
                 ErrorKind::Server
@@ -180,6 +193,7 @@ impl Error {
     /// [`RetryPolicy`](crate::RetryPolicy)), an exhausted pool, a server still loading, a
     /// watch abort (re-read and retry the transaction), a lock not yet free.
     pub fn is_retryable(&self) -> bool {
+        let e = self;
         matches!(
             self.kind(),
             ErrorKind::Connection
@@ -187,8 +201,8 @@ impl Error {
                 | ErrorKind::PoolExhausted
                 | ErrorKind::BusyLoading
                 | ErrorKind::Watch
-        ) && !matches!(self, Error::Tls(_))
-            || matches!(self, Error::Lock(crate::LockError::Timeout { .. }))
+        ) && !matches!(e, Error::Tls(_))
+            || matches!(e, Error::Lock(crate::LockError::Timeout { .. }))
     }
 
     /// The server's error code, for [`Error::Server`], [`Error::Auth`],
@@ -211,7 +225,31 @@ impl Error {
                 | Error::ConnectionBroken
                 | Error::Timeout
                 | Error::Protocol(_)
+                | Error::OutOfStep(_)
         )
+    }
+
+    /// This error with its message saying that the call was tried `attempts` times, for
+    /// the variants that carry a message; the variant and kind stay the same, so code
+    /// matching on them is unaffected by retries.
+    pub(crate) fn after_attempts(self, attempts: u32) -> Error {
+        if attempts < 2 {
+            return self;
+        }
+        let note =
+            |e: io::Error| io::Error::new(e.kind(), format!("{e} (after {attempts} attempts)"));
+        match self {
+            Error::Connect { addr, source } => Error::Connect {
+                addr,
+                source: note(source),
+            },
+            Error::ConnectionLost(e) => Error::ConnectionLost(note(e)),
+            Error::ConnectionBroken => Error::ConnectionLost(io::Error::other(format!(
+                "connection is broken by an earlier failure (after {attempts} attempts)"
+            ))),
+            Error::OutOfStep(m) => Error::OutOfStep(format!("{m} (after {attempts} attempts)")),
+            other => other,
+        }
     }
 }
 
@@ -229,6 +267,8 @@ impl From<redis_conn::Error> for Error {
             C::PoolExhausted(d) => Error::PoolExhausted(d),
             C::Url(e) => Error::Url(e),
             C::Tls(e) => Error::Tls(e),
+            C::OutOfStep(e) => Error::OutOfStep(e),
+            C::Unsupported(e) => Error::Unsupported(e),
             other => Error::ConnectionLost(io::Error::other(other.to_string())),
         }
     }

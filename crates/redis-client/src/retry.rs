@@ -1,7 +1,7 @@
 //! When a failed command is tried again, and how long to wait first.
 
 use crate::Error;
-use redis_commands::Flags;
+use redis_commands::{Cmd, Flags};
 use resp_proto::ErrorCode;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -26,15 +26,29 @@ pub(crate) enum Stage {
 /// | connect refused, unreachable, connect timeout | nothing | yes | yes |
 /// | no pool connection within the checkout timeout | nothing | no (the wait was the point) | no |
 /// | writing the request failed | nothing (the request did not get through whole) | yes | yes |
-/// | the connection broke or timed out after the request was sent | maybe ran it | read-only commands only | yes |
+/// | the connection broke after the request was sent | maybe ran it | read-only commands only | yes |
+/// | no reply (or no progress writing, or no handshake) within its timeout | maybe ran it | no: the wait was the budget | no |
 /// | a protocol error (bad reply) | ran it | no | no |
 /// | the server answered with an error (`WRONGTYPE` …) | answered | no | no |
-/// | `LOADING` (server loading its dataset) | nothing: it refuses commands until loaded | yes | yes |
+/// | `LOADING` (server loading its dataset) | nothing: it refuses commands until loaded | yes, except scripts | yes, except scripts |
+/// | the server sent a reply nobody asked for (out of step) | maybe ran it | read-only commands only | yes |
 ///
 /// Read-only means the command's definition carries [`Flags::READONLY`] (from the
 /// server's own command table). A command sent with `execute_command` is not known to be
-/// read-only, so only the first two rows retry it. Pipelines retry only failures before
-/// anything was sent.
+/// read-only, so only the rows that cannot have run retry it. Pipelines retry only
+/// failures before anything was sent. An error reply to `EVAL`, `EVALSHA`, `FCALL` and
+/// their `_RO` forms is never retried: a script can return any error text, `LOADING …`
+/// included, after it has written.
+///
+/// # One budget per call
+///
+/// Every attempt, every backoff wait and every reconnect of one call share one deadline,
+/// [`RetryPolicy::budget`]; no retry starts once its backoff would end past it, and each
+/// attempt's connect, write and read waits are cut short at it. By default the budget is
+/// one attempt's worth: the connect timeout plus the reply's wait (the read timeout, or a
+/// blocking command's own timeout plus a margin), so retries fill only the time a single
+/// slow attempt could have taken. The error of a call tried more than once says in its
+/// message how many attempts were made (its variant is the last attempt's).
 ///
 /// Waits grow exponentially from `base_backoff`, capped at `max_backoff`, with full jitter
 /// (a uniformly random wait up to the current bound), so clients that failed together do
@@ -58,6 +72,10 @@ pub struct RetryPolicy {
     /// Also resend commands that may have run (writes after a lost connection). Off by
     /// default: a write is never executed twice unless you say it is safe (idempotent).
     pub retry_writes: bool,
+    /// Bound on a whole call, attempts, waits and reconnects together. `None` (the
+    /// default): the connect timeout plus the reply's wait; with neither configured the
+    /// call is not bounded.
+    pub budget: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -67,6 +85,7 @@ impl Default for RetryPolicy {
             base_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_secs(1),
             retry_writes: false,
+            budget: None,
         }
     }
 }
@@ -99,14 +118,27 @@ impl RetryPolicy {
         self
     }
 
-    /// Whether a command with `flags` that failed with `err` at `stage` may be sent again.
-    pub(crate) fn allows(&self, err: &Error, stage: Stage, flags: Flags) -> bool {
+    /// Sets the bound on a whole call (see the type's docs).
+    pub fn with_budget(mut self, budget: Option<Duration>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Whether `cmd` (`None`: a checkout, before any command) that failed with `err` at
+    /// `stage` may be sent again.
+    pub(crate) fn allows(&self, err: &Error, stage: Stage, cmd: Option<&Cmd>) -> bool {
+        let flags = cmd.map_or(Flags::NONE, Cmd::flags);
         let safe_to_repeat = self.retry_writes || flags.contains(Flags::READONLY);
         match err {
             Error::Connect { .. } => true,
-            // The server refuses every command until its dataset is loaded.
-            Error::Server(e) if e.code() == ErrorCode::LOADING => true,
-            Error::ConnectionLost(_) | Error::ConnectionBroken | Error::Timeout => match stage {
+            // The server refuses every command until its dataset is loaded; but a script's
+            // error reply is the script's own text, whatever it says.
+            Error::Server(e) if e.code() == ErrorCode::LOADING => !cmd.is_some_and(is_script),
+            Error::OutOfStep(_) => stage == Stage::Read && safe_to_repeat,
+            // A timeout spent the call's wait already; another attempt at a server that did
+            // not answer in time would only multiply it.
+            Error::Timeout => false,
+            Error::ConnectionLost(_) | Error::ConnectionBroken => match stage {
                 Stage::Checkout | Stage::Send => true,
                 Stage::Read => safe_to_repeat,
             },
@@ -128,6 +160,22 @@ impl RetryPolicy {
     }
 }
 
+/// True for commands that run a script or function, whose error replies the script wrote.
+fn is_script(cmd: &Cmd) -> bool {
+    cmd.args().next().is_some_and(|name| {
+        [
+            "EVAL",
+            "EVALSHA",
+            "EVAL_RO",
+            "EVALSHA_RO",
+            "FCALL",
+            "FCALL_RO",
+        ]
+        .iter()
+        .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+    })
+}
+
 /// A random number for jitter; not for anything secret.
 fn random() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -141,6 +189,27 @@ mod tests {
     use super::*;
     use resp_proto::ServerError;
 
+    fn write() -> Cmd {
+        Cmd::new("SET")
+    }
+
+    fn read() -> Cmd {
+        Cmd::new("GET").with_flags(Flags::READONLY)
+    }
+
+    #[test]
+    fn a_script_error_saying_loading_is_not_retried() {
+        let p = RetryPolicy::default().with_retry_writes(true);
+        let loading = Error::Server(ServerError::new("LOADING from the script"));
+        for name in ["EVAL", "evalsha", "FCALL", "FCALL_RO"] {
+            assert!(
+                !p.allows(&loading, Stage::Read, Some(&Cmd::new(name))),
+                "{name}"
+            );
+        }
+        assert!(p.allows(&loading, Stage::Read, Some(&Cmd::new("GET"))));
+    }
+
     fn lost() -> Error {
         Error::ConnectionLost(std::io::Error::other("reset"))
     }
@@ -152,30 +221,30 @@ mod tests {
             addr: "x".into(),
             source: std::io::Error::other("refused"),
         };
-        assert!(p.allows(&connect, Stage::Checkout, Flags::NONE));
-        assert!(p.allows(&lost(), Stage::Send, Flags::NONE));
+        assert!(p.allows(&connect, Stage::Checkout, None));
+        assert!(p.allows(&lost(), Stage::Send, Some(&write())));
         assert!(
-            !p.allows(&lost(), Stage::Read, Flags::NONE),
+            !p.allows(&lost(), Stage::Read, Some(&write())),
             "a write may have run"
         );
-        assert!(p.allows(&lost(), Stage::Read, Flags::READONLY));
-        assert!(!p.allows(&Error::Timeout, Stage::Read, Flags::NONE));
+        assert!(p.allows(&lost(), Stage::Read, Some(&read())));
+        assert!(!p.allows(&Error::Timeout, Stage::Read, Some(&write())));
         assert!(!p.allows(
             &Error::Server(ServerError::new("WRONGTYPE x")),
             Stage::Read,
-            Flags::READONLY
+            Some(&read())
         ));
         assert!(!p.allows(
             &Error::PoolExhausted(Duration::ZERO),
             Stage::Checkout,
-            Flags::READONLY
+            Some(&read())
         ));
         let loading = Error::Server(ServerError::new(
             "LOADING Redis is loading the dataset in memory",
         ));
-        assert!(p.allows(&loading, Stage::Read, Flags::READONLY));
+        assert!(p.allows(&loading, Stage::Read, Some(&read())));
         assert!(
-            p.allows(&loading, Stage::Read, Flags::NONE),
+            p.allows(&loading, Stage::Read, Some(&write())),
             "LOADING runs nothing"
         );
     }
@@ -183,7 +252,7 @@ mod tests {
     #[test]
     fn writes_retried_only_when_asked() {
         let p = RetryPolicy::default().with_retry_writes(true);
-        assert!(p.allows(&lost(), Stage::Read, Flags::NONE));
+        assert!(p.allows(&lost(), Stage::Read, Some(&write())));
     }
 
     #[test]

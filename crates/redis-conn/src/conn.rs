@@ -1,57 +1,48 @@
-//! One connection: a transport, a reused read buffer, a decoder, and its health.
+//! One blocking connection: a transport driven by the connection core.
+//!
+//! Everything that decides whether the stream is in step lives in the core
+//! ([`Core`](crate::Core)); this driver only moves bytes and reads the clock.
 
-use crate::transport::remaining;
-use crate::{ConnectionInfo, Connector, DefaultConnector, Error, Protocol, Transport};
+use crate::machine::{Core, Poll, ReplyTimeout, Verdict};
+use crate::transport::Readiness;
+use crate::{ConnState, ConnectionInfo, Connector, DefaultConnector, Error, Protocol, Transport};
 use bytes::BytesMut;
-use resp_proto::{AnyDecoder, Decode, ErrorCode, ServerError, Value};
-use std::io::{self, Write};
+use resp_proto::{ErrorCode, ServerError, Value};
+use std::io;
 use std::time::{Duration, Instant};
 
 /// Requests up to this size are copied into one buffer and written at once; larger ones
 /// are written part by part instead of being copied.
 const COPY_PARTS_UP_TO: usize = 64 * 1024;
 
-/// Read buffer size; it grows as large replies need.
-const READ_CHUNK: usize = 16 * 1024;
-
-/// Most room reserved for a declared but not yet received reply beyond what has arrived
-/// (past that the buffer grows as bytes come), so a peer declaring a huge length and then
-/// sending nothing costs little.
-const AHEAD_OF_DATA: usize = 32 * 1024 * 1024;
-
-/// Below this much initialized spare space, the read buffer is refilled before a read, so
-/// each read can take a useful amount.
-const MIN_SPARE: usize = 4 * 1024;
-
-/// A read buffer grown beyond this by a large reply is not kept once the reply is consumed.
-const MAX_RETAINED: usize = 1 << 20;
-
 /// A write buffer grown beyond this by a large request is not kept.
 const MAX_RETAINED_WRITE: usize = 1 << 20;
 
-/// How long to wait for the next reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyTimeout {
-    /// The connection's configured read timeout.
-    Default,
-    /// A specific bound; `None` waits forever (blocking commands with timeout 0).
-    Exactly(Option<Duration>),
-}
+/// A socket timeout within this of the one already set is left as it is: re-setting it
+/// costs a system call per read, and the difference is below what timers resolve anyway.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
+
+/// A zero-timeout poll that finds bytes waiting reads them with at most this wait (a TLS
+/// record may arrive in pieces).
+const POLL_READ: Duration = Duration::from_millis(50);
 
 /// A single connection to a server.
 ///
-/// Requests are written whole; replies are read in order. Any I/O error, timeout or
-/// protocol error marks the connection broken, and a broken connection refuses all further
-/// use ([`Error::Broken`]): the stream may hold a late reply that belongs to nobody.
+/// Requests are written whole; replies are read in order. The connection core decides
+/// what the bytes mean: any I/O error, timeout, protocol error or out-of-step reply marks
+/// the connection broken, and a broken connection refuses all further use
+/// ([`Error::Broken`]): the stream may hold a late reply that belongs to nobody.
+///
+/// Each reply has one deadline (the read timeout, or a blocking command's own wait) and
+/// each request one write deadline, however the bytes trickle; [`Connection::set_call_deadline`]
+/// caps both for a whole call.
 ///
 /// # A dedicated connection
 ///
 /// A `Connection` opened with [`Connection::open`] belongs to its owner alone, which is
 /// what state that must not leak to other callers needs: [`Connection::select`] to switch
-/// databases, and later `MONITOR`, subscriptions or `CLIENT TRACKING`. A pooled client
-/// never sends `SELECT`; the database is part of [`ConnectionInfo`]. A connection taken
-/// from a pool can be kept for good with
-/// [`PooledConnection::detach`](crate::PooledConnection::detach).
+/// databases, `CLIENT TRACKING` and the like. A pooled connection whose state a command
+/// changed is restored (`RESET` and the handshake again) or closed when it goes back.
 ///
 /// ```no_run
 /// use redis_conn::{Connection, ConnectionInfo};
@@ -63,35 +54,22 @@ pub enum ReplyTimeout {
 /// ```
 pub struct Connection {
     transport: Box<dyn Transport>,
-    /// Bytes read and not yet decoded.
-    read_buf: BytesMut,
-    /// Initialized bytes directly after `read_buf` in the same allocation, which reads
-    /// fill; taking them back into `read_buf` is O(1). Zeroed once when the buffer is
-    /// refilled, not at every read.
-    spare: BytesMut,
+    core: Core,
     write_buf: BytesMut,
-    decoder: AnyDecoder,
     read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
     /// The timeout currently set on the transport, to skip redundant syscalls.
     applied_read_timeout: Option<Option<Duration>>,
     /// The same for the write timeout.
     applied_write_timeout: Option<Option<Duration>>,
-    protocol: Protocol,
-    db: i64,
-    pending: usize,
-    broken: bool,
     created: Instant,
-    last_used: Instant,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("protocol", &self.protocol)
-            .field("db", &self.db)
-            .field("pending", &self.pending)
-            .field("broken", &self.broken)
+            .field("state", self.core.state())
+            .field("pending", &self.core.pending_replies())
+            .field("broken", &self.core.is_broken())
             .finish_non_exhaustive()
     }
 }
@@ -112,13 +90,30 @@ impl Connection {
     /// # Errors
     /// As [`Connection::open`].
     pub fn open_with(connector: &dyn Connector) -> Result<Connection, Error> {
+        Self::open_until(connector, None)
+    }
+
+    /// As [`Connection::open_with`], giving up at `deadline` if that comes before the
+    /// connect timeout ends.
+    ///
+    /// # Errors
+    /// As [`Connection::open`].
+    pub fn open_until(
+        connector: &dyn Connector,
+        deadline: Option<Instant>,
+    ) -> Result<Connection, Error> {
         let info = connector.info();
         // One deadline bounds connecting and the handshake, so a peer that accepts and then
-        // says nothing cannot hang the caller.
-        let deadline = info.connect_timeout.map(|t| Instant::now() + t);
+        // says nothing (or trickles its answer) cannot hang the caller.
+        let start = Instant::now();
+        let deadline = earliest(info.connect_timeout.map(|t| start + t), deadline);
         let transport = connector.connect(deadline)?;
         let mut conn = Connection::from_transport(transport, info);
-        conn.handshake(info, deadline)?;
+        let out = conn.core.handshake(info, deadline);
+        if !out.is_empty() {
+            conn.write_request(&[&out])?;
+            conn.read_internal()?;
+        }
         Ok(conn)
     }
 
@@ -127,153 +122,64 @@ impl Connection {
         let now = Instant::now();
         Connection {
             transport,
-            read_buf: BytesMut::new(),
-            spare: BytesMut::new(),
+            core: Core::new(info, now),
             write_buf: BytesMut::new(),
-            decoder: AnyDecoder::new(info.decoder, info.limits),
             read_timeout: info.read_timeout,
-            write_timeout: info.write_timeout,
             applied_read_timeout: None,
             applied_write_timeout: None,
-            protocol: Protocol::Resp2,
-            db: 0,
-            pending: 0,
-            broken: false,
             created: now,
-            last_used: now,
         }
-    }
-
-    fn handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> Result<(), Error> {
-        let mut out = BytesMut::new();
-        let mut expected = 0;
-        let password = info.password.as_deref();
-        let user = info.username.as_deref();
-        match info.protocol {
-            Protocol::Resp3 => {
-                let mut args: Vec<&[u8]> = vec![b"HELLO", b"3"];
-                if let Some(pass) = password {
-                    args.extend([
-                        b"AUTH".as_slice(),
-                        user.unwrap_or("default").as_bytes(),
-                        pass.as_bytes(),
-                    ]);
-                }
-                if let Some(name) = info.client_name.as_deref() {
-                    args.extend([b"SETNAME".as_slice(), name.as_bytes()]);
-                }
-                resp_proto::encode_command(&mut out, &args);
-                expected += 1;
-            }
-            Protocol::Resp2 => {
-                if let Some(pass) = password {
-                    match user {
-                        Some(u) => resp_proto::encode_command(
-                            &mut out,
-                            &[b"AUTH".as_slice(), u.as_bytes(), pass.as_bytes()],
-                        ),
-                        None => resp_proto::encode_command(
-                            &mut out,
-                            &[b"AUTH".as_slice(), pass.as_bytes()],
-                        ),
-                    }
-                    expected += 1;
-                }
-                if let Some(name) = info.client_name.as_deref() {
-                    resp_proto::encode_command(
-                        &mut out,
-                        &[b"CLIENT".as_slice(), b"SETNAME", name.as_bytes()],
-                    );
-                    expected += 1;
-                }
-            }
-        }
-        if info.db != 0 {
-            resp_proto::write_array_len(&mut out, 2);
-            resp_proto::write_bulk(&mut out, b"SELECT");
-            resp_proto::write_bulk_i64(&mut out, info.db);
-            expected += 1;
-        }
-        if expected == 0 {
-            return Ok(());
-        }
-        let handshake_timeout = match remaining(deadline) {
-            None => None,
-            Some(Some(left)) => Some(left),
-            Some(None) => return Err(Error::Timeout),
-        };
-        self.write_timeout_scoped(handshake_timeout, |c| c.send(&[&out], expected))?;
-        // Read every reply before judging any, so the stream stays in step.
-        let mut first_error = None;
-        for i in 0..expected {
-            let timeout = match remaining(deadline) {
-                None => None,
-                Some(Some(left)) => Some(left),
-                Some(None) => {
-                    self.broken = true;
-                    return Err(Error::Timeout);
-                }
-            };
-            let reply = self.read_reply_timeout(ReplyTimeout::Exactly(timeout))?;
-            if let Value::Error(e) = reply {
-                // With a password, the first reply answers AUTH (or HELLO, which carries
-                // it); a server without requirepass refuses AUTH with a message about the
-                // password.
-                let auth_step = i == 0 && password.is_some() && e.message().contains("password");
-                first_error.get_or_insert(server_error(e, auth_step));
-            }
-        }
-        if let Some(e) = first_error {
-            self.broken = true;
-            return Err(e);
-        }
-        self.protocol = info.protocol;
-        self.db = info.db;
-        Ok(())
-    }
-
-    fn write_timeout_scoped<T>(
-        &mut self,
-        timeout: Option<Duration>,
-        f: impl FnOnce(&mut Self) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let saved = self.write_timeout;
-        self.write_timeout = timeout;
-        let r = f(self);
-        self.write_timeout = saved;
-        r
     }
 
     /// Writes already encoded request bytes, given in parts, in one write where possible,
-    /// and records that `replies` replies are now owed.
+    /// and records that `replies` replies are now owed (0 for a subscriber, whose commands
+    /// are answered by pushes).
     ///
     /// # Errors
-    /// [`Error::Broken`] if the connection failed before; [`Error::Io`] or
-    /// [`Error::Timeout`] if the write fails (the connection is then broken).
+    /// [`Error::Broken`] if the connection failed before; [`Error::Unsupported`] for a
+    /// request the core refuses (nothing is sent); [`Error::Io`] or [`Error::Timeout`] if
+    /// the write fails or does not finish within the write timeout (the connection is
+    /// then broken).
     pub fn send(&mut self, parts: &[&[u8]], replies: usize) -> Result<(), Error> {
-        if self.broken {
-            return Err(Error::Broken);
-        }
-        self.pending += replies;
-        self.last_used = Instant::now();
-        let result = self.write_parts(parts);
-        result.map_err(|e| self.fail(e))
+        self.send_with(parts, replies, ReplyTimeout::Default)
     }
 
-    fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
-        if self.applied_write_timeout != Some(self.write_timeout) {
-            self.transport.set_write_timeout(self.write_timeout)?;
-            self.applied_write_timeout = Some(self.write_timeout);
+    /// As [`Connection::send`], with each reply's wait given (blocking commands wait
+    /// longer than the read timeout).
+    ///
+    /// # Errors
+    /// As [`Connection::send`].
+    pub fn send_with(
+        &mut self,
+        parts: &[&[u8]],
+        replies: usize,
+        timeout: ReplyTimeout,
+    ) -> Result<(), Error> {
+        self.core.queue(parts, replies, timeout, Instant::now())?;
+        self.write_request(parts)
+    }
+
+    fn write_request(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
+        let deadline = self.core.write_deadline();
+        match self.write_parts(parts, deadline) {
+            Ok(()) => {
+                self.core.handle_written();
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
         }
+    }
+
+    fn write_parts(&mut self, parts: &[&[u8]], deadline: Option<Instant>) -> io::Result<()> {
         if let [single] = parts {
-            return self.transport.write_all(single);
+            return self.write_all_until(single, deadline);
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total > COPY_PARTS_UP_TO {
             // Copying a large request (a big SET) would hold it twice; a write per part
             // costs little next to its size.
             for p in parts {
-                self.transport.write_all(p)?;
+                self.write_all_until(p, deadline)?;
             }
             return Ok(());
         }
@@ -284,9 +190,28 @@ impl Connection {
         for p in parts {
             buf.extend_from_slice(p);
         }
-        let r = self.transport.write_all(&buf);
+        let r = self.write_all_until(&buf, deadline);
         self.keep_write_buf(buf);
         r
+    }
+
+    /// Writes all of `buf` by `deadline`: each system call gets the time left, so a peer
+    /// that reads slowly cannot stretch the write past it.
+    fn write_all_until(&mut self, mut buf: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+        while !buf.is_empty() {
+            let timeout = time_left(deadline)?;
+            if needs_update(self.applied_write_timeout, timeout) {
+                self.transport.set_write_timeout(timeout)?;
+                self.applied_write_timeout = Some(timeout);
+            }
+            match self.transport.write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Keeps `buf` for the next request unless a large one grew it.
@@ -303,110 +228,84 @@ impl Connection {
     /// they are per-command results.
     ///
     /// # Errors
-    /// [`Error::Io`], [`Error::Timeout`], [`Error::Protocol`] (the connection is then
-    /// broken) or [`Error::Broken`].
+    /// [`Error::Io`], [`Error::Timeout`], [`Error::Protocol`], [`Error::OutOfStep`] (the
+    /// connection is then broken) or [`Error::Broken`].
     pub fn read_reply(&mut self) -> Result<Value, Error> {
         self.read_reply_timeout(ReplyTimeout::Default)
     }
 
-    /// Reads the next reply, waiting as long as `timeout` says.
+    /// Reads the next reply, waiting as long as `timeout` says (from when waiting for this
+    /// reply starts; bytes trickling in do not extend it).
     ///
     /// # Errors
     /// As [`Connection::read_reply`].
     pub fn read_reply_timeout(&mut self, timeout: ReplyTimeout) -> Result<Value, Error> {
-        if self.broken {
-            return Err(Error::Broken);
-        }
-        let timeout = match timeout {
-            ReplyTimeout::Default => self.read_timeout,
-            ReplyTimeout::Exactly(t) => t,
-        };
+        self.core.expect_within(timeout);
         loop {
-            match self.decoder.decode(&mut self.read_buf) {
-                Ok(Some(v)) => {
-                    // RESP3 push messages (e.g. invalidations) are not replies to requests.
-                    if matches!(v, Value::Push(_))
-                        && self.pending > 0
-                        && self.protocol == Protocol::Resp3
-                    {
-                        continue;
-                    }
-                    self.pending = self.pending.saturating_sub(1);
-                    return Ok(v);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(self.fail_with(Error::Protocol(e))),
+            match self.core.poll_reply(Instant::now()) {
+                Ok(Poll::Reply(v)) => return Ok(v),
+                Ok(Poll::Idle) => return Err(Error::Unsupported("no reply is owed")),
+                Ok(Poll::NeedInput(deadline)) => self.fill(deadline)?,
+                Err(e) => return Err(e),
             }
-            if let Err(e) = self.fill(timeout) {
+        }
+    }
+
+    /// Reads the replies the core owes itself (handshake, restore).
+    fn read_internal(&mut self) -> Result<(), Error> {
+        loop {
+            match self.core.poll_reply(Instant::now())? {
+                Poll::Idle => return Ok(()),
+                Poll::NeedInput(deadline) => self.fill(deadline)?,
+                // The caller owed nothing before an internal request was queued.
+                Poll::Reply(_) => {
+                    return Err(self.fail_with(Error::OutOfStep(
+                        "a reply arrived that nobody asked for".into(),
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Reads once into the core's buffer, waiting no later than `deadline`. A wait that
+    /// ends with nothing read returns `Ok`: the core judges the deadline.
+    fn fill(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
+        let timeout = match time_left(deadline) {
+            Ok(t) => t,
+            // The core reports the timeout on its next poll.
+            Err(_) => return Ok(()),
+        };
+        if needs_update(self.applied_read_timeout, timeout) {
+            if let Err(e) = self.transport.set_read_timeout(timeout) {
                 return Err(self.fail(e));
             }
-        }
-    }
-
-    fn fill(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        if timeout == Some(Duration::ZERO) {
-            // Sockets refuse a zero timeout; a caller asking for none has run out of time.
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        if self.applied_read_timeout != Some(timeout) {
-            self.transport.set_read_timeout(timeout)?;
             self.applied_read_timeout = Some(timeout);
         }
-        if self.spare.len() < MIN_SPARE {
-            self.refill_spare();
-        }
-        let n = loop {
-            match self.transport.read(&mut self.spare) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r?,
+        let buf = self.core.input_buffer();
+        match self.transport.read(buf) {
+            Ok(0) => {
+                self.core.handle_closed();
+                Err(Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "server closed the connection",
+                )))
             }
-        };
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "server closed the connection",
-            ));
+            Ok(n) => {
+                self.core.handle_input(n);
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
         }
-        // `spare` starts where `read_buf` ends, so this moves no bytes.
-        let filled = self.spare.split_to(n);
-        self.read_buf.unsplit(filled);
-        Ok(())
-    }
-
-    /// Makes at least `READ_CHUNK` (or, for a large partial reply, as much as is already
-    /// buffered, so growth is geometric) initialized bytes available after `read_buf`.
-    ///
-    /// Safe code cannot read into uninitialized memory, so new space is zeroed, but only
-    /// here, once per buffer's worth of reads. The allocation is reused when no decoded
-    /// reply still points into it.
-    fn refill_spare(&mut self) {
-        let data = self.read_buf.len();
-        // When the decoder knows how long the pending reply is, make room for all of it at
-        // once (one allocation, payload copied once), up to a bound: a peer declaring a
-        // huge length then sending nothing must not make us reserve it all up front.
-        let want = match self.decoder.bytes_wanted() {
-            Some(total) => total
-                .saturating_sub(data)
-                .clamp(READ_CHUNK, data.max(AHEAD_OF_DATA)),
-            None => READ_CHUNK.max(data),
-        };
-        let mut buf = std::mem::take(&mut self.read_buf);
-        buf.unsplit(std::mem::take(&mut self.spare));
-        if buf.capacity() > MAX_RETAINED && data + want <= MAX_RETAINED {
-            // A large reply grew the buffer; do not keep (and re-zero) all of it.
-            let mut fresh = BytesMut::with_capacity(data + want);
-            fresh.extend_from_slice(&buf[..data]);
-            buf = fresh;
-        } else {
-            buf.truncate(data);
-            // Moves the unread bytes to the front of the allocation when it is no longer
-            // shared, or allocates anew.
-            buf.reserve(want);
-        }
-        let capacity = buf.capacity();
-        buf.resize(capacity, 0);
-        self.spare = buf.split_off(data);
-        self.read_buf = buf;
     }
 
     /// Marks the connection broken and classifies `e`.
@@ -419,7 +318,7 @@ impl Connection {
     }
 
     fn fail_with(&mut self, e: Error) -> Error {
-        self.broken = true;
+        self.core.mark_broken();
         e
     }
 
@@ -458,8 +357,8 @@ impl Connection {
         r
     }
 
-    /// Switches this connection to database `db` (`SELECT`). Only a dedicated connection
-    /// should do this: a pooled one would carry the choice to its next user.
+    /// Switches this connection to database `db` (`SELECT`). On a pooled connection the
+    /// pool puts the configured database back (or closes it) when it is returned.
     ///
     /// # Errors
     /// As [`Connection::request`].
@@ -469,7 +368,6 @@ impl Connection {
         resp_proto::write_bulk(&mut out, b"SELECT");
         resp_proto::write_bulk_i64(&mut out, db);
         self.request(&out)?;
-        self.db = db;
         Ok(())
     }
 
@@ -479,42 +377,92 @@ impl Connection {
     /// # Errors
     /// As [`Connection::request`].
     pub fn ping(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
-        self.send(&[b"*1\r\n$4\r\nPING\r\n"], 1)?;
-        match self.read_reply_timeout(ReplyTimeout::Exactly(timeout))? {
+        self.send_with(
+            &[b"*1\r\n$4\r\nPING\r\n"],
+            1,
+            ReplyTimeout::Exactly(timeout),
+        )?;
+        match self.read_reply()? {
             Value::Error(e) => Err(server_error(e, false)),
             _ => Ok(()),
         }
     }
 
-    /// Looks, without blocking, whether the server closed this idle connection or sent it
-    /// something unasked; such a connection must not carry a request.
+    /// Looks, without blocking, whether this idle connection must not carry a request:
+    /// it owes replies, holds unread bytes, or its transport has bytes waiting or was
+    /// closed by the server.
     pub fn is_stale(&mut self) -> bool {
-        self.pending > 0 || !self.read_buf.is_empty() || self.transport.is_stale()
+        self.core.pending_replies() > 0
+            || self.core.has_unread()
+            || matches!(
+                self.transport.readiness(),
+                Readiness::Readable | Readiness::Closed
+            )
     }
 
-    /// True after any failure that leaves the stream out of step.
+    /// What to do with this connection now that its user is done with it (see
+    /// [`Verdict`]); a pool asks before taking it back.
+    pub fn verdict(&self) -> Verdict {
+        self.core.verdict()
+    }
+
+    /// Puts the connection back into its configured state with `RESET` and the handshake
+    /// of `info`, within `timeout` (`None`: no bound).
+    ///
+    /// # Errors
+    /// Any failure; the connection is then broken and must be closed.
+    pub fn restore(
+        &mut self,
+        info: &ConnectionInfo,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let out = self.core.restore_request(info, deadline);
+        self.write_request(&[&out])?;
+        self.read_internal()?;
+        if self.core.verdict() == Verdict::Reuse {
+            Ok(())
+        } else {
+            Err(self.fail_with(Error::Unsupported(
+                "RESET did not restore the configured state",
+            )))
+        }
+    }
+
+    /// Bounds every wait (writes, replies) by `deadline` until set to `None`: one budget
+    /// for a whole call.
+    pub fn set_call_deadline(&mut self, deadline: Option<Instant>) {
+        self.core.set_call_deadline(deadline);
+    }
+
+    /// True after any failure that leaves the stream out of step, or after `QUIT`.
     pub fn is_broken(&self) -> bool {
-        self.broken
+        self.core.is_broken()
     }
 
     /// Marks the connection unusable, e.g. when a caller gives up on a reply it is owed.
     pub fn mark_broken(&mut self) {
-        self.broken = true;
+        self.core.mark_broken();
     }
 
     /// Replies owed by the server for requests already sent.
     pub fn pending_replies(&self) -> usize {
-        self.pending
+        self.core.pending_replies()
     }
 
-    /// The protocol negotiated in the handshake.
+    /// The protocol the server speaks on this connection.
     pub fn protocol(&self) -> Protocol {
-        self.protocol
+        self.core.state().protocol
     }
 
     /// The database currently selected.
     pub fn db(&self) -> i64 {
-        self.db
+        self.core.state().db
+    }
+
+    /// The connection state as the commands sent so far left it.
+    pub fn state(&self) -> &ConnState {
+        self.core.state()
     }
 
     /// The configured read timeout.
@@ -529,7 +477,7 @@ impl Connection {
 
     /// When a request was last sent on it.
     pub fn last_used(&self) -> Instant {
-        self.last_used
+        self.core.last_used()
     }
 }
 
@@ -540,40 +488,96 @@ impl Connection {
     ///
     /// Unlike [`Connection::read_reply`], silence is not a failure here: when the time
     /// runs out it returns `Ok(None)` and the connection stays usable, since no caller is
-    /// owed a reply. Bytes of a partly received value are kept for the next call.
+    /// owed a reply. `Some(Duration::ZERO)` polls: it returns a value already buffered or
+    /// already arrived, without blocking. Bytes of a partly received value are kept for
+    /// the next call.
     ///
     /// # Errors
-    /// [`Error::Io`] or [`Error::Protocol`] (the connection is then broken), or
-    /// [`Error::Broken`].
+    /// [`Error::Io`], [`Error::Protocol`] or [`Error::OutOfStep`] (the connection is then
+    /// broken), or [`Error::Broken`].
     pub fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, Error> {
-        if self.broken {
-            return Err(Error::Broken);
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let start = Instant::now();
+        let mut deadline = timeout.map(|t| start + t);
         loop {
-            match self.decoder.decode(&mut self.read_buf) {
-                Ok(Some(v)) => return Ok(Some(v)),
-                Ok(None) => {}
-                Err(e) => return Err(self.fail_with(Error::Protocol(e))),
+            if let Some(v) = self.core.poll_push()? {
+                return Ok(Some(v));
             }
-            let wait = match remaining(deadline) {
-                None => None,
-                Some(Some(left)) => Some(left),
-                Some(None) => return Ok(None),
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // Out of time: still take what has already arrived, without blocking.
+                match self.transport.readiness() {
+                    Readiness::Readable | Readiness::Closed => {
+                        deadline = Some(Instant::now() + POLL_READ);
+                    }
+                    Readiness::Quiet | Readiness::Unknown => return Ok(None),
+                }
+            }
+            let timeout = match time_left(deadline) {
+                Ok(t) => t,
+                Err(_) => return Ok(None),
             };
-            match self.fill(wait) {
-                Ok(()) => {}
+            if needs_update(self.applied_read_timeout, timeout) {
+                if let Err(e) = self.transport.set_read_timeout(timeout) {
+                    return Err(self.fail(e));
+                }
+                self.applied_read_timeout = Some(timeout);
+            }
+            let buf = self.core.input_buffer();
+            match self.transport.read(buf) {
+                Ok(0) => {
+                    self.core.handle_closed();
+                    return Err(Error::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    )));
+                }
+                Ok(n) => self.core.handle_input(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    return Ok(None)
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(None);
+                    }
                 }
                 Err(e) => return Err(self.fail(e)),
             }
         }
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Time left until `deadline` as a socket timeout: `Ok(None)` without a deadline, an error
+/// once it passed (sockets refuse a zero timeout).
+fn time_left(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(io::ErrorKind::TimedOut.into()),
+        },
+    }
+}
+
+/// Whether a socket timeout of `want` must be set, given the one set before.
+fn needs_update(applied: Option<Option<Duration>>, want: Option<Duration>) -> bool {
+    match (applied, want) {
+        (Some(Some(have)), Some(want)) => {
+            // Shorter than set: must lower it; longer: a read returning early is harmless
+            // (the caller reads again), but not by much.
+            want < have.saturating_sub(TIMEOUT_SLACK) || want > have + TIMEOUT_SLACK
+        }
+        (Some(None), None) => false,
+        _ => true,
     }
 }
 

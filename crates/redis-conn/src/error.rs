@@ -34,6 +34,17 @@ pub enum Error {
     /// The server refused the credentials (or requires some and none were given).
     #[error("authentication failed: {0}")]
     Auth(ServerError),
+    /// The server sent a reply nobody asked for, bytes after the last reply owed, or a
+    /// frame of the wrong protocol: the stream is out of step and the connection is
+    /// dropped, so no caller can read another's reply.
+    #[error("connection out of step: {0}")]
+    OutOfStep(String),
+    /// The request was refused before anything was sent: a command that would turn a
+    /// command connection into a stream of pushes (SUBSCRIBE, MONITOR), or a request
+    /// whose command count does not match the replies announced. The connection is
+    /// unchanged.
+    #[error("unsupported request: {0}")]
+    Unsupported(&'static str),
     /// The connection failed earlier and cannot be used any more.
     #[error("connection is broken by an earlier failure and cannot be reused")]
     Broken,
@@ -61,7 +72,11 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
-            Error::Io(_) | Error::Timeout | Error::Protocol(_) | Error::Broken
+            Error::Io(_)
+                | Error::Timeout
+                | Error::Protocol(_)
+                | Error::OutOfStep(_)
+                | Error::Broken
         )
     }
 

@@ -81,9 +81,12 @@ pub struct ConnectionInfo {
     pub client_name: Option<String>,
     /// Bound on connecting and the whole handshake. Default 5 s.
     pub connect_timeout: Option<Duration>,
-    /// Bound on waiting for a reply; `None` waits forever. Default `None`.
+    /// Bound on waiting for one reply, from when waiting for it starts to its last byte
+    /// (bytes trickling in do not extend it); `None` waits forever. Default 10 s, so a
+    /// server that stops answering cannot hang a caller that set nothing. Blocking
+    /// commands (BLPOP, XREAD BLOCK …) wait their own timeout plus a margin instead.
     pub read_timeout: Option<Duration>,
-    /// Bound on writing a request; `None` waits forever. Default `None`.
+    /// Bound on writing one request, all of it; `None` waits forever. Default 10 s.
     pub write_timeout: Option<Duration>,
     /// TCP keepalive: probes start after the connection has been idle this long, so a
     /// peer that vanished (a dead host, a dropped NAT mapping) is noticed. `None` leaves
@@ -99,6 +102,11 @@ pub struct ConnectionInfo {
     /// `tls` feature.
     pub tls: Option<TlsOptions>,
 }
+
+/// The default read and write timeout: far above any healthy reply (Redis answers in
+/// microseconds; a slow command in seconds), short enough that a silent server surfaces
+/// as an error rather than a hang.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ConnectionInfo {
     /// Settings for a TCP server at `host:port`, everything else default.
@@ -122,8 +130,8 @@ impl ConnectionInfo {
             password: None,
             client_name: None,
             connect_timeout: Some(Duration::from_secs(5)),
-            read_timeout: None,
-            write_timeout: None,
+            read_timeout: Some(DEFAULT_TIMEOUT),
+            write_timeout: Some(DEFAULT_TIMEOUT),
             keepalive: None,
             protocol: Protocol::Resp2,
             decoder: DecoderKind::Fast,
@@ -662,7 +670,7 @@ mod tests {
         }
     }
 
-    const D: &str = "ct=Some(5s) rt=None wt=None ka=None dec=Fast";
+    const D: &str = "ct=Some(5s) rt=Some(10s) wt=Some(10s) ka=None dec=Fast";
 
     #[test]
     fn rediss_needs_the_tls_feature() {
@@ -704,7 +712,7 @@ mod tests {
             ("redis://host?db=5&client_name=my%20app&protocol=3", format!("host:6379 db=5 user=None pass=None name=Some(\"my app\") proto=Resp3 {D}")),
             ("redis://host/1?db=4", format!("host:6379 db=4 user=None pass=None name=None proto=Resp2 {D}")),
             ("redis://host?username=bob&password=x%26y", format!("host:6379 db=0 user=Some(\"bob\") pass=Some(\"x&y\") name=None proto=Resp2 {D}")),
-            ("redis://host?protocol=resp2&decoder=reference", "host:6379 db=0 user=None pass=None name=None proto=Resp2 ct=Some(5s) rt=None wt=None ka=None dec=Reference".to_owned()),
+            ("redis://host?protocol=resp2&decoder=reference", "host:6379 db=0 user=None pass=None name=None proto=Resp2 ct=Some(5s) rt=Some(10s) wt=Some(10s) ka=None dec=Reference".to_owned()),
             ("redis://host?connect_timeout=0.5&timeout=2&keepalive=60", "host:6379 db=0 user=None pass=None name=None proto=Resp2 ct=Some(500ms) rt=Some(2s) wt=Some(2s) ka=Some(60s) dec=Fast".to_owned()),
             ("redis://host?connect_timeout=0&read_timeout=1.5&write_timeout=3", "host:6379 db=0 user=None pass=None name=None proto=Resp2 ct=None rt=Some(1.5s) wt=Some(3s) ka=None dec=Fast".to_owned()),
             ("redis://host/2#fragment", format!("host:6379 db=2 user=None pass=None name=None proto=Resp2 {D}")),

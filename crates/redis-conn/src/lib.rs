@@ -25,13 +25,15 @@
 mod conn;
 mod error;
 mod info;
+mod machine;
 mod pool;
 mod tls;
 mod transport;
 
-pub use conn::{Connection, ReplyTimeout};
+pub use conn::Connection;
 pub use error::Error;
 pub use info::{Addr, ConnectionInfo, Protocol, UrlError};
+pub use machine::{changes_connection_state, ConnState, Core, Poll, ReplyTimeout, Verdict};
 pub use pool::{ConnectionPool, PoolOptions, PoolStats, PooledConnection};
 pub use tls::TlsOptions;
-pub use transport::{Connector, DefaultConnector, Transport};
+pub use transport::{Connector, DefaultConnector, Readiness, Transport};

@@ -1,15 +1,15 @@
 //! A thread-safe, bounded pool of connections to one server.
 
-use crate::{Connection, ConnectionInfo, Connector, DefaultConnector, Error};
+use crate::{Connection, ConnectionInfo, Connector, DefaultConnector, Error, Verdict};
 use parking_lot::{Condvar, Mutex};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Idle connections older than this get a non-blocking liveness look at checkout (a few
-/// system calls); busier ones are handed out as they are.
-const PROBE_AFTER: Duration = Duration::from_millis(1);
+/// Bound on restoring a connection's state when it comes back, when the settings give
+/// neither a connect nor a read timeout.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pool settings, built from [`PoolOptions::default`] with the `with_*` setters.
 ///
@@ -97,13 +97,16 @@ pub struct PoolStats {
 ///
 /// # Failures
 ///
-/// A connection comes back to the pool only if it is not broken, owes no replies, is still
-/// on the configured database, and its guard was not dropped during a panic; otherwise it
-/// is closed and its place freed. After the server restarts, idle connections are stale:
-/// without a health check each fails once, with a connection-lost error, and is replaced,
-/// so the pool recovers by itself. Retrying the failed command is left to the caller.
-/// With [`PoolOptions::health_check`] a stale connection is found and replaced before it
-/// is handed out.
+/// A connection comes back to the pool only if the connection core finds it in step (no
+/// reply owed, no unread byte, never failed) and in the configured state, or can put that
+/// state back with `RESET` and the handshake; a guard dropped during a panic closes it.
+/// Otherwise it is closed and its place freed.
+///
+/// Every checkout looks at an idle connection without blocking (one system call for TCP,
+/// Unix and TLS; see [`Transport::readiness`](crate::Transport::readiness)): one the
+/// server closed (restart, idle timeout, `CLIENT KILL`) or that received bytes nobody
+/// asked for is replaced before a request is written to it. With
+/// [`PoolOptions::health_check`] a connection idle that long is also `PING`ed.
 ///
 /// ```no_run
 /// use redis_conn::{ConnectionInfo, ConnectionPool};
@@ -200,24 +203,29 @@ impl ConnectionPool {
     /// [`Error::PoolExhausted`] after the checkout timeout; connect, handshake and
     /// authentication errors when a new connection cannot be opened.
     pub fn get(&self) -> Result<PooledConnection, Error> {
+        self.get_until(None)
+    }
+
+    /// As [`ConnectionPool::get`], giving up at `deadline` if it comes before the checkout
+    /// or connect timeout ends: the part of one call's budget a checkout may use.
+    ///
+    /// # Errors
+    /// As [`ConnectionPool::get`]; [`Error::Timeout`] when `deadline` passes first.
+    pub fn get_until(&self, deadline: Option<Instant>) -> Result<PooledConnection, Error> {
         let shared = &*self.shared;
         // The clock is read only when the checkout has to wait.
-        let mut deadline = None;
+        let mut wait_until = None;
         let mut state = shared.state.lock();
         loop {
             if let Some(mut conn) = state.idle.pop() {
                 let generation = state.generation;
-                let idle_for = conn.last_used().elapsed();
-                let ping = matches!(shared.options.health_check, Some(after) if idle_for >= after);
-                // A connection idle a while may have been closed by the server (its idle
-                // `timeout`, a restart, CLIENT KILL); a cheap non-blocking look finds that
-                // before a request is written to it. Hot connections skip the look.
-                let probe = idle_for >= PROBE_AFTER;
-                if !ping && !probe && !conn.is_broken() {
-                    return Ok(self.guard(conn, generation));
-                }
                 drop(state);
-                if probe && !conn.is_broken() && conn.is_stale() {
+                // Every idle connection gets a non-blocking look (one system call) before
+                // it is handed out, however briefly it was idle: a connection the server
+                // closed, or one holding bytes nobody asked for, must not carry a request.
+                let ping = matches!(shared.options.health_check,
+                    Some(after) if conn.last_used().elapsed() >= after);
+                if !conn.is_broken() && conn.is_stale() {
                     conn.mark_broken();
                 }
                 let usable = if ping {
@@ -239,7 +247,7 @@ impl ConnectionPool {
                 state.open += 1;
                 let generation = state.generation;
                 drop(state);
-                return match Connection::open_with(&*shared.connector) {
+                return match Connection::open_until(&*shared.connector, deadline) {
                     Ok(conn) => {
                         shared.created.fetch_add(1, Ordering::Relaxed);
                         Ok(self.guard(conn, generation))
@@ -252,11 +260,19 @@ impl ConnectionPool {
                 };
             }
             let timeout = shared.options.checkout_timeout;
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
-            if shared.freed.wait_until(&mut state, deadline).timed_out() {
+            let until = *wait_until.get_or_insert_with(|| Instant::now() + timeout);
+            let until_budget = deadline.map_or(until, |d| d.min(until));
+            if shared
+                .freed
+                .wait_until(&mut state, until_budget)
+                .timed_out()
+            {
                 // A place may have been freed just at the deadline; take it if so.
                 if !state.idle.is_empty() || state.open < shared.options.max_size {
                     continue;
+                }
+                if until_budget < until {
+                    return Err(Error::Timeout);
                 }
                 return Err(Error::PoolExhausted(timeout));
             }
@@ -333,13 +349,24 @@ impl ConnectionPool {
         self.shared.freed.notify_one();
     }
 
-    fn put_back(&self, conn: Connection, generation: u64) {
-        // Only a connection that owes no replies, never failed and still has the
-        // configured database may serve another caller.
-        let trusted = !conn.is_broken()
-            && conn.pending_replies() == 0
-            && conn.db() == self.info().db
-            && !std::thread::panicking();
+    fn put_back(&self, mut conn: Connection, generation: u64) {
+        // The caller's budget ends with the call; a restore gets its own bound.
+        conn.set_call_deadline(None);
+        // Only a connection the core finds in step, quiet and in the configured state
+        // may serve another caller; one whose state a command changed is restored first.
+        let trusted = !std::thread::panicking()
+            && match conn.verdict() {
+                Verdict::Reuse => true,
+                Verdict::Restore => {
+                    let info = self.info();
+                    let timeout = info
+                        .connect_timeout
+                        .or(info.read_timeout)
+                        .unwrap_or(RESTORE_TIMEOUT);
+                    conn.restore(info, Some(timeout)).is_ok()
+                }
+                Verdict::Close => false,
+            };
         if !trusted {
             drop(conn);
             self.shared.discarded.fetch_add(1, Ordering::Relaxed);
@@ -360,9 +387,11 @@ impl ConnectionPool {
     }
 }
 
-/// A connection checked out of a [`ConnectionPool`]; it goes back when dropped, unless it
-/// is broken, owes replies, switched databases, or is dropped during a panic, in which case
-/// it is closed.
+/// A connection checked out of a [`ConnectionPool`]; it goes back when dropped. What
+/// happens then is the connection core's [`Verdict`]: reused as it is; restored (`RESET`
+/// and the handshake) when a command changed its state (database, MULTI, WATCH,
+/// `CLIENT TRACKING` …); closed when it is broken, owes replies, holds unread bytes, is
+/// dropped during a panic, or cannot be restored.
 pub struct PooledConnection {
     conn: Option<Connection>,
     pool: ConnectionPool,

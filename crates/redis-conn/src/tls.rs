@@ -53,6 +53,7 @@ pub(crate) use imp::{config, connect, Config};
 #[cfg(feature = "tls")]
 mod imp {
     use super::TlsOptions;
+    use crate::transport::Readiness;
     use crate::Transport;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -186,6 +187,55 @@ mod imp {
         }
         fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
             self.0.sock.set_write_timeout(timeout)
+        }
+
+        /// Plaintext already decrypted counts as readable; TLS records on the socket are
+        /// taken in without blocking and decrypted, since a record that carries no data (a
+        /// session ticket, a key update) leaves the stream quiet, while a close_notify
+        /// closes it.
+        fn readiness(&mut self) -> Readiness {
+            let state = |conn: &mut ClientConnection| match conn.process_new_packets() {
+                Err(_) => Readiness::Closed,
+                Ok(io) if io.plaintext_bytes_to_read() > 0 => Readiness::Readable,
+                Ok(io) if io.peer_has_closed() => Readiness::Closed,
+                Ok(_) => Readiness::Quiet,
+            };
+            let StreamOwned { conn, sock } = &mut self.0;
+            match state(conn) {
+                Readiness::Quiet => {}
+                other => return other,
+            }
+            match crate::transport::peek_tcp(sock) {
+                Readiness::Readable => {}
+                other => return other,
+            }
+            if sock.set_nonblocking(true).is_err() {
+                return Readiness::Closed;
+            }
+            let mut result = Readiness::Quiet;
+            loop {
+                match conn.read_tls(sock) {
+                    Ok(0) => {
+                        result = Readiness::Closed;
+                        break;
+                    }
+                    Ok(_) => {
+                        result = state(conn);
+                        if result != Readiness::Quiet {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        result = Readiness::Closed;
+                        break;
+                    }
+                }
+            }
+            if sock.set_nonblocking(false).is_err() {
+                return Readiness::Closed;
+            }
+            result
         }
     }
 }

@@ -18,25 +18,70 @@ pub trait Transport: Read + Write + Send + 'static {
     /// Sets how long a write may block; `None` blocks forever.
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
 
-    /// Looks, without blocking, whether the peer closed the stream or sent bytes nobody
-    /// asked for; either way it must not carry a request. Transports that cannot tell
-    /// answer `false` (the default).
-    fn is_stale(&mut self) -> bool {
-        false
+    /// Looks, without blocking and without consuming anything, whether the stream has
+    /// bytes to read or was closed by the peer. The pool asks before handing out an idle
+    /// connection: an idle connection must be [`Readiness::Quiet`].
+    ///
+    /// The default answers [`Readiness::Unknown`]: such a transport still gets the
+    /// connection core's checks (nothing owed, nothing unread), and a connection the
+    /// server closed while idle fails on its next use instead.
+    fn readiness(&mut self) -> Readiness {
+        Readiness::Unknown
     }
 }
 
-/// A non-blocking one-byte read: nothing to read means the stream is open and quiet.
-fn nonblocking_probe(
-    set_nonblocking: impl Fn(bool) -> io::Result<()>,
-    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
-) -> bool {
-    if set_nonblocking(true).is_err() {
-        return true;
+/// What a non-blocking look at a stream found, from [`Transport::readiness`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Open, with nothing to read.
+    Quiet,
+    /// Bytes are waiting to be read.
+    Readable,
+    /// The peer closed the stream (or it failed).
+    Closed,
+    /// The transport cannot tell without blocking.
+    Unknown,
+}
+
+/// A non-blocking look at a socket, consuming nothing: `MSG_PEEK | MSG_DONTWAIT` in one
+/// system call on Linux, so the look costs one syscall even on a hot path.
+#[cfg(target_os = "linux")]
+fn peek_socket(
+    sock: socket2::SockRef<'_>,
+    _set_nonblocking: impl Fn(bool) -> io::Result<()>,
+) -> Readiness {
+    // Linux values of MSG_PEEK and MSG_DONTWAIT (bits/socket.h).
+    const FLAGS: std::os::raw::c_int = 0x02 | 0x40;
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match sock.recv_with_flags(&mut byte, FLAGS) {
+        Ok(0) => Readiness::Closed,
+        Ok(_) => Readiness::Readable,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Readiness::Quiet,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Readiness::Unknown,
+        Err(_) => Readiness::Closed,
     }
-    let mut byte = [0u8; 1];
-    let quiet = matches!(read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-    set_nonblocking(false).is_err() || !quiet
+}
+
+/// Elsewhere the socket is switched to non-blocking for the look and back.
+#[cfg(not(target_os = "linux"))]
+fn peek_socket(
+    sock: socket2::SockRef<'_>,
+    set_nonblocking: impl Fn(bool) -> io::Result<()>,
+) -> Readiness {
+    if set_nonblocking(true).is_err() {
+        return Readiness::Unknown;
+    }
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    let r = sock.peek(&mut byte);
+    if set_nonblocking(false).is_err() {
+        return Readiness::Closed;
+    }
+    match r {
+        Ok(0) => Readiness::Closed,
+        Ok(_) => Readiness::Readable,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Readiness::Quiet,
+        Err(_) => Readiness::Closed,
+    }
 }
 
 impl Transport for TcpStream {
@@ -46,9 +91,11 @@ impl Transport for TcpStream {
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
     }
-    fn is_stale(&mut self) -> bool {
+    fn readiness(&mut self) -> Readiness {
         let stream = &*self;
-        nonblocking_probe(|on| stream.set_nonblocking(on), |buf| stream.peek(buf))
+        peek_socket(socket2::SockRef::from(stream), |on| {
+            stream.set_nonblocking(on)
+        })
     }
 }
 
@@ -60,11 +107,20 @@ impl Transport for UnixStream {
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_write_timeout(self, timeout)
     }
-    fn is_stale(&mut self) -> bool {
-        // A byte read here is stray data on an idle connection, which makes it stale anyway.
+    fn readiness(&mut self) -> Readiness {
         let stream = &*self;
-        nonblocking_probe(|on| stream.set_nonblocking(on), |buf| (&*stream).read(buf))
+        peek_socket(socket2::SockRef::from(stream), |on| {
+            stream.set_nonblocking(on)
+        })
     }
+}
+
+/// The TLS transport looks at the socket underneath the same way.
+#[cfg(feature = "tls")]
+pub(crate) fn peek_tcp(stream: &TcpStream) -> Readiness {
+    peek_socket(socket2::SockRef::from(stream), |on| {
+        stream.set_nonblocking(on)
+    })
 }
 
 /// Opens transports: the reference client's `connection_class`, carrying its own settings.

@@ -1,0 +1,1513 @@
+//! The connection core: a sans-I/O state machine that decides whether a byte stream is in
+//! step and safe to reuse.
+//!
+//! It owns the handshake, the queue of replies owed, the connection state that commands
+//! change, where pushes go, the deadline of the reply or write in progress, the read
+//! buffer and its limits, and the verdict when a connection is handed back. It never
+//! touches a socket and never reads the clock: the driver passes `now` in and does the
+//! I/O the core asks for. The blocking [`Connection`](crate::Connection) is one driver;
+//! an async one drives the same core.
+
+use crate::{ConnectionInfo, Error, Protocol};
+use bytes::{Bytes, BytesMut};
+use resp_proto::{AnyDecoder, Decode, Value};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Read buffer size; it grows as large replies need.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Most room reserved for a declared but not yet received reply beyond what has arrived
+/// (past that the buffer grows as bytes come), so a peer declaring a huge length and then
+/// sending nothing costs little.
+const AHEAD_OF_DATA: usize = 32 * 1024 * 1024;
+
+/// Below this much spare space, the read buffer is refilled before a read, so each read
+/// can take a useful amount.
+const MIN_SPARE: usize = 4 * 1024;
+
+/// An allocation grown beyond this by a large reply is let go once the reply is consumed,
+/// and small values decoded from it are copied out, so they do not pin it.
+const MAX_RETAINED: usize = 1 << 20;
+
+/// Pushes kept for [`Core::poll_push`] on a command connection before the oldest are
+/// dropped: a command connection that nobody drains must not grow without bound.
+const MAX_QUEUED_PUSHES: usize = 1024;
+
+/// How long to wait for a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyTimeout {
+    /// The connection's configured read timeout.
+    Default,
+    /// A specific bound; `None` waits forever (blocking commands with timeout 0).
+    Exactly(Option<Duration>),
+}
+
+/// The connection state that commands change, as far as it matters to the next user of
+/// the connection. Compared against the configured state when a connection is handed
+/// back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnState {
+    /// The protocol the server speaks on this connection (`HELLO`, `RESET`).
+    pub protocol: Protocol,
+    /// The selected database (`SELECT`, `RESET`).
+    pub db: i64,
+    /// Inside `MULTI`, before `EXEC` or `DISCARD`.
+    pub multi: bool,
+    /// Keys are `WATCH`ed.
+    pub watching: bool,
+    /// In pub/sub mode (`SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE`).
+    pub subscribed: bool,
+    /// In `MONITOR` mode.
+    pub monitor: bool,
+    /// `CLIENT REPLY` is not `ON`.
+    pub replies_off: bool,
+    /// `CLIENT TRACKING` is on.
+    pub tracking: bool,
+    /// `READONLY` (cluster replicas) is on.
+    pub readonly: bool,
+    /// Something else a command changed that the configuration does not say: the user
+    /// (`AUTH`, `HELLO … AUTH`), the name (`CLIENT SETNAME`), `CLIENT NO-EVICT`, a state
+    /// change queued inside `MULTI`, a request the core could not read.
+    pub tainted: bool,
+}
+
+impl ConnState {
+    fn fresh(protocol: Protocol, db: i64) -> ConnState {
+        ConnState {
+            protocol,
+            db,
+            multi: false,
+            watching: false,
+            subscribed: false,
+            monitor: false,
+            replies_off: false,
+            tracking: false,
+            readonly: false,
+            tainted: false,
+        }
+    }
+}
+
+/// What to do with a connection being handed back, from [`Core::verdict`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// In step, quiet, and in the configured state: another caller may use it.
+    Reuse,
+    /// In step and quiet, but a command changed its state: send
+    /// [`Core::restore_request`] (`RESET` and the handshake again) and reuse it if that
+    /// succeeds.
+    Restore,
+    /// Owes replies, holds unread bytes, failed, or was closed: it must be closed.
+    Close,
+}
+
+/// What [`Core::poll_reply`] has for the caller.
+#[derive(Debug)]
+pub enum Poll {
+    /// The next owed reply (server errors included, as [`Value::Error`]).
+    Reply(Value),
+    /// More bytes are needed: read into [`Core::input_buffer`] and wait no later than
+    /// this deadline (`None`: no deadline).
+    NeedInput(Option<Instant>),
+    /// Nothing is owed to the caller (internal replies, such as the handshake's, are all
+    /// read).
+    Idle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Opened; handshake replies may be owed.
+    Open,
+    /// Failed or closed: the stream may hold bytes that belong to nobody.
+    Broken,
+    /// `QUIT` was answered: the server closes the connection.
+    Quit,
+}
+
+/// Who a reply belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    /// A caller reads it.
+    Caller,
+    /// A handshake or restore step the core reads itself; `auth` marks the step whose
+    /// error means refused credentials.
+    Internal { auth: bool },
+}
+
+/// When an owed reply must have arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// This long after waiting for it starts (`None`: forever).
+    For(Option<Duration>),
+    /// By this instant (`None`: never), for the handshake's one deadline.
+    Until(Option<Instant>),
+}
+
+/// What a command does to the connection when it succeeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    None,
+    Select(i64),
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+    Reset,
+    Quit,
+    ReplyOn,
+    Tracking(bool),
+    ReadOnly(bool),
+    Hello(Option<Protocol>),
+    Taint,
+    /// The last step of a restore: the configured state is back.
+    Configured,
+}
+
+/// One reply owed by the server.
+#[derive(Clone, Copy, Debug)]
+struct Owed {
+    owner: Owner,
+    effect: Effect,
+    wait: Wait,
+    /// `CLIENT REPLY OFF|SKIP` means the server sends nothing for this command.
+    silent: bool,
+}
+
+/// How a request's command reads, from its first words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// An ordinary command, or one with an effect.
+    Plain(Effect),
+    /// `SUBSCRIBE` and the like: answered by pushes, never by a reply.
+    Subscribe,
+    /// `MONITOR`: the connection becomes an event stream.
+    Monitor,
+    /// `CLIENT REPLY OFF` / `SKIP`.
+    ReplyOff { skip: bool },
+}
+
+/// The connection core. See the [module docs](self) and docs/ARCHITECTURE.md.
+///
+/// Method families, as in quinn-proto: `&self` getters; `queue`/`handle_*` for input
+/// (requests from the caller, bytes and end of stream from the transport); `poll_*` for
+/// output the driver must act on. A driver queues a request, writes its bytes before
+/// [`Core::write_deadline`], then calls [`Core::poll_reply`] until it gives a reply,
+/// reading into [`Core::input_buffer`] and passing the count to [`Core::handle_input`]
+/// whenever it asks for input.
+#[derive(Debug)]
+pub struct Core {
+    decoder: AnyDecoder,
+    /// Bytes read and not yet decoded.
+    read_buf: BytesMut,
+    /// Initialized bytes directly after `read_buf` in the same allocation, which reads
+    /// fill; taking them back into `read_buf` is O(1). Zeroed once when the buffer is
+    /// refilled, not at every read.
+    spare: BytesMut,
+    /// Size of the allocation `read_buf` and `spare` live in.
+    allocation: usize,
+    owed: VecDeque<Owed>,
+    phase: Phase,
+    state: ConnState,
+    /// The state a pool expects of a connection it hands out.
+    configured: ConnState,
+    /// Commands still to be answered silently after `CLIENT REPLY SKIP`.
+    skip_next: bool,
+    /// A `MULTI` is queued and its `EXEC` or `DISCARD` is not: commands queued now take
+    /// effect at `EXEC`, if at all. Judged when queueing, since a pipeline sends MULTI and
+    /// what follows before any reply is back.
+    multi_queued: bool,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    /// Deadline of the reply being read, set when waiting for it starts (`Some(None)`:
+    /// waiting without a bound).
+    reply_deadline: Option<Option<Instant>>,
+    /// Deadline of the request being written.
+    write_deadline: Option<Instant>,
+    /// Bound on everything until cleared: a whole call, retries included.
+    call_deadline: Option<Instant>,
+    /// Pushes received on a RESP3 command connection, for [`Core::poll_push`].
+    pushes: VecDeque<Value>,
+    /// Pushes dropped because nobody took them.
+    pushes_dropped: u64,
+    /// The handshake's first error, reported once every handshake reply is read.
+    handshake_error: Option<Error>,
+    last_used: Instant,
+}
+
+impl Core {
+    /// A core for a connection opened with `info`, before any handshake: RESP2, database 0.
+    pub fn new(info: &ConnectionInfo, now: Instant) -> Core {
+        let state = ConnState::fresh(Protocol::Resp2, 0);
+        Core {
+            decoder: AnyDecoder::new(info.decoder, info.limits),
+            read_buf: BytesMut::new(),
+            spare: BytesMut::new(),
+            allocation: 0,
+            owed: VecDeque::new(),
+            phase: Phase::Open,
+            configured: state.clone(),
+            state,
+            skip_next: false,
+            multi_queued: false,
+            read_timeout: info.read_timeout,
+            write_timeout: info.write_timeout,
+            reply_deadline: None,
+            write_deadline: None,
+            call_deadline: None,
+            pushes: VecDeque::new(),
+            pushes_dropped: 0,
+            handshake_error: None,
+            last_used: now,
+        }
+    }
+
+    /// The handshake `info` asks for (HELLO or AUTH, CLIENT SETNAME, SELECT), to be
+    /// written and answered by `deadline`; empty when none is needed. Its replies are
+    /// read by [`Core::poll_reply`], which reports the first error once all are in.
+    /// The configured state becomes what the handshake sets up.
+    pub fn handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> BytesMut {
+        let mut out = BytesMut::new();
+        let steps = encode_handshake(info, &mut out);
+        for i in 0..steps {
+            self.owed.push_back(Owed {
+                owner: Owner::Internal {
+                    auth: i == 0 && info.password.is_some(),
+                },
+                effect: Effect::None,
+                wait: Wait::Until(deadline),
+                silent: false,
+            });
+        }
+        self.write_deadline = deadline;
+        self.state.protocol = info.protocol;
+        self.state.db = info.db;
+        self.configured = self.state.clone();
+        out
+    }
+
+    /// Records a request about to be written: `parts` concatenated hold `replies`
+    /// commands (RESP arrays), whose replies must arrive within `timeout` each.
+    ///
+    /// The core reads each command's first words to learn its effect on the connection
+    /// (database, MULTI, WATCH, RESET, QUIT, CLIENT REPLY …). A request announcing no
+    /// replies is a subscriber's: its commands are answered by pushes.
+    ///
+    /// # Errors
+    /// [`Error::Broken`] after a failure; [`Error::Unsupported`] for a command that would
+    /// turn a command connection into an event stream (SUBSCRIBE, MONITOR with replies
+    /// announced) or a count that does not match the request; nothing is recorded then.
+    pub fn queue(
+        &mut self,
+        parts: &[&[u8]],
+        replies: usize,
+        timeout: ReplyTimeout,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if self.phase != Phase::Open {
+            return Err(Error::Broken);
+        }
+        let wait = Wait::For(match timeout {
+            ReplyTimeout::Default => self.read_timeout,
+            ReplyTimeout::Exactly(t) => t,
+        });
+        let start = self.owed.len();
+        let result = self.queue_commands(parts, replies, wait);
+        if let Err(e) = result {
+            self.owed.truncate(start);
+            return Err(e);
+        }
+        self.last_used = now;
+        self.write_deadline = self.cap(self.write_timeout.map(|t| now + t));
+        Ok(())
+    }
+
+    fn queue_commands(&mut self, parts: &[&[u8]], replies: usize, wait: Wait) -> Result<(), Error> {
+        let mut reader = Requests::new(parts);
+        let mut count = 0;
+        let subscriber = replies == 0;
+        loop {
+            let kind = match reader.next() {
+                Ok(Some(kind)) => kind,
+                Ok(None) => break,
+                Err(()) => {
+                    // Not a request the core can read (an inline command, say): trust the
+                    // caller's count and treat the connection as changed.
+                    self.owed.truncate(self.owed.len() - count);
+                    for _ in 0..replies {
+                        self.push_owed(Effect::Taint, wait);
+                    }
+                    return Ok(());
+                }
+            };
+            count += 1;
+            match kind {
+                Kind::Subscribe | Kind::Monitor if !subscriber => {
+                    return Err(Error::Unsupported(
+                        "SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and MONITOR turn a connection into \
+                         a stream of pushes: use a PubSub, not a command connection",
+                    ));
+                }
+                Kind::Subscribe => self.state.subscribed = true,
+                Kind::Monitor => self.state.monitor = true,
+                _ if subscriber => {
+                    // A subscriber reads the answers to PING and the like as pushes.
+                    if !self.state.subscribed && !self.state.monitor {
+                        self.state.tainted = true;
+                    }
+                }
+                Kind::ReplyOff { skip } => {
+                    self.push_owed_silent(Effect::None, wait);
+                    if skip {
+                        self.skip_next = true;
+                    } else {
+                        self.state.replies_off = true;
+                    }
+                }
+                Kind::Plain(effect) => {
+                    let effect = match effect {
+                        Effect::Multi => {
+                            self.multi_queued = true;
+                            effect
+                        }
+                        Effect::Exec | Effect::Discard | Effect::Reset => {
+                            self.multi_queued = false;
+                            effect
+                        }
+                        // Inside MULTI a command's effect happens at EXEC, if at all: the
+                        // state is no longer known exactly.
+                        Effect::None => effect,
+                        _ if self.multi_queued => Effect::Taint,
+                        _ => effect,
+                    };
+                    if self.skip_next {
+                        self.skip_next = false;
+                        self.push_owed_silent(effect, wait);
+                    } else if self.state.replies_off && effect != Effect::ReplyOn {
+                        self.push_owed_silent(effect, wait);
+                    } else {
+                        self.push_owed(effect, wait);
+                    }
+                }
+            }
+        }
+        if subscriber || count == replies {
+            Ok(())
+        } else {
+            Err(Error::Unsupported(
+                "the request holds a different number of commands than replies announced",
+            ))
+        }
+    }
+
+    fn push_owed(&mut self, effect: Effect, wait: Wait) {
+        self.owed.push_back(Owed {
+            owner: Owner::Caller,
+            effect,
+            wait,
+            silent: false,
+        });
+    }
+
+    fn push_owed_silent(&mut self, effect: Effect, wait: Wait) {
+        self.owed.push_back(Owed {
+            owner: Owner::Caller,
+            effect,
+            wait,
+            silent: true,
+        });
+    }
+
+    /// Sets how long the next reply may take, unless waiting for it has already started:
+    /// for a caller that learns the wait only when it reads (a blocking command).
+    /// `ReplyTimeout::Default` leaves the wait given when the request was queued.
+    pub fn expect_within(&mut self, timeout: ReplyTimeout) {
+        if let (ReplyTimeout::Exactly(t), None) = (timeout, self.reply_deadline) {
+            if let Some(head) = self.owed.front_mut() {
+                if head.owner == Owner::Caller {
+                    head.wait = Wait::For(t);
+                }
+            }
+        }
+    }
+
+    /// The request has been written whole: the write deadline no longer applies.
+    pub fn handle_written(&mut self) {
+        self.write_deadline = None;
+    }
+
+    /// When writing the queued request must be done (`None`: no bound).
+    pub fn write_deadline(&self) -> Option<Instant> {
+        self.write_deadline
+    }
+
+    /// Bounds every later wait by `deadline` (a whole call's budget), until set to `None`.
+    pub fn set_call_deadline(&mut self, deadline: Option<Instant>) {
+        self.call_deadline = deadline;
+    }
+
+    fn cap(&self, deadline: Option<Instant>) -> Option<Instant> {
+        match (deadline, self.call_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Space to read into: at least a few KiB, more when a large reply is arriving.
+    /// Pass the number of bytes read to [`Core::handle_input`].
+    pub fn input_buffer(&mut self) -> &mut [u8] {
+        if self.spare.len() < MIN_SPARE {
+            self.refill_spare();
+        }
+        &mut self.spare
+    }
+
+    /// `n` bytes were read into [`Core::input_buffer`].
+    pub fn handle_input(&mut self, n: usize) {
+        let n = n.min(self.spare.len());
+        // `spare` starts where `read_buf` ends, so this moves no bytes.
+        let filled = self.spare.split_to(n);
+        self.read_buf.unsplit(filled);
+    }
+
+    /// Bytes that arrived by other means (an async codec's buffer, a test).
+    pub fn handle_bytes(&mut self, bytes: &[u8]) {
+        self.read_buf.extend_from_slice(bytes);
+    }
+
+    /// The peer closed the stream or the transport failed: nothing more will come.
+    pub fn handle_closed(&mut self) {
+        self.phase = Phase::Broken;
+    }
+
+    /// Marks the connection unusable, e.g. when a caller gives up on a reply it is owed.
+    pub fn mark_broken(&mut self) {
+        self.phase = Phase::Broken;
+    }
+
+    /// The next reply owed to the caller, a request for input, or [`Poll::Idle`].
+    ///
+    /// Handshake and restore replies are read here too, without being handed out.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when `now` is past the reply's deadline; [`Error::Protocol`] for
+    /// bytes that are not RESP; [`Error::OutOfStep`] for a reply nobody is owed or bytes
+    /// left after the last one; the handshake's error once its replies are read;
+    /// [`Error::Broken`] after any failure. Every error but the handshake's server errors
+    /// leaves the connection broken.
+    pub fn poll_reply(&mut self, now: Instant) -> Result<Poll, Error> {
+        if self.phase == Phase::Broken {
+            return Err(Error::Broken);
+        }
+        loop {
+            let Some(head) = self.owed.front().copied() else {
+                if let Some(e) = self.handshake_error.take() {
+                    self.phase = Phase::Broken;
+                    return Err(e);
+                }
+                return Ok(Poll::Idle);
+            };
+            if head.silent {
+                self.owed.pop_front();
+                self.apply(head.effect, true);
+                return Ok(Poll::Reply(Value::Nil));
+            }
+            let value = match self.decode() {
+                Ok(Some(v)) => v,
+                Ok(None) => {
+                    let deadline = *self.reply_deadline.get_or_insert_with(|| match head.wait {
+                        Wait::For(t) => t.map(|t| now + t),
+                        Wait::Until(d) => d,
+                    });
+                    let deadline = self.cap(deadline);
+                    if deadline.is_some_and(|d| now >= d) {
+                        self.phase = Phase::Broken;
+                        return Err(Error::Timeout);
+                    }
+                    return Ok(Poll::NeedInput(deadline));
+                }
+                Err(e) => return Err(self.fail(e)),
+            };
+            if let Value::Push(_) = value {
+                if self.state.protocol == Protocol::Resp3 {
+                    // A RESP3 push (an invalidation, a message) is never a reply.
+                    self.keep_push(value);
+                    continue;
+                }
+                return Err(self.fail(Error::OutOfStep("push frame on a RESP2 connection".into())));
+            }
+            self.owed.pop_front();
+            self.reply_deadline = None;
+            let ok = !matches!(value, Value::Error(_));
+            self.apply(head.effect, ok);
+            if self.owed.is_empty() && !self.quiet_after_reply() {
+                return Err(self.fail(Error::OutOfStep(
+                    "bytes nobody asked for followed the last reply".into(),
+                )));
+            }
+            match head.owner {
+                Owner::Caller => return Ok(Poll::Reply(value)),
+                Owner::Internal { auth } => {
+                    if let Value::Error(e) = value {
+                        let auth = auth && e.message().contains("password");
+                        self.handshake_error
+                            .get_or_insert(crate::conn::server_error(e, auth));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next value the server sent on its own (a pub/sub message, a RESP3 push), or
+    /// `Ok(None)` when none is complete yet: read more and call again.
+    ///
+    /// On a subscriber connection (requests announced no replies) every frame is a push;
+    /// on a command connection only RESP3 push frames are.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] for bytes that are not RESP, [`Error::OutOfStep`] for a reply
+    /// nobody is owed, [`Error::Broken`] after any failure.
+    pub fn poll_push(&mut self) -> Result<Option<Value>, Error> {
+        if let Some(v) = self.pushes.pop_front() {
+            return Ok(Some(v));
+        }
+        if self.phase == Phase::Broken {
+            return Err(Error::Broken);
+        }
+        if !self.owed.is_empty() {
+            // Replies are owed first; a push among them is kept by `poll_reply`.
+            return Ok(None);
+        }
+        match self.decode() {
+            Ok(Some(v @ Value::Push(_))) => Ok(Some(v)),
+            Ok(Some(v)) if self.state.subscribed || self.state.monitor => Ok(Some(v)),
+            Ok(Some(_)) => Err(self.fail(Error::OutOfStep(
+                "a reply arrived that nobody asked for".into(),
+            ))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Pushes dropped because more than 1024 were waiting on a command connection.
+    pub fn pushes_dropped(&self) -> u64 {
+        self.pushes_dropped
+    }
+
+    fn keep_push(&mut self, v: Value) {
+        if self.pushes.len() == MAX_QUEUED_PUSHES {
+            self.pushes.pop_front();
+            self.pushes_dropped += 1;
+        }
+        self.pushes.push_back(v);
+    }
+
+    /// True when nothing but (the start of) RESP3 pushes is buffered after the last reply.
+    fn quiet_after_reply(&mut self) -> bool {
+        if self.read_buf.is_empty() || self.state.subscribed || self.state.monitor {
+            return true;
+        }
+        self.state.protocol == Protocol::Resp3 && self.read_buf[0] == b'>'
+    }
+
+    fn decode(&mut self) -> Result<Option<Value>, Error> {
+        let v = self.decoder.decode(&mut self.read_buf)?;
+        Ok(v.map(|v| self.release(v)))
+    }
+
+    /// Lets go of a large allocation once nothing more is buffered in it, and copies a
+    /// small value out of one, so a few bytes never keep megabytes alive.
+    fn release(&mut self, v: Value) -> Value {
+        if self.allocation <= MAX_RETAINED {
+            return v;
+        }
+        let v = if weight(&v) < self.allocation / 64 {
+            detach(v)
+        } else {
+            v
+        };
+        if self.read_buf.is_empty() {
+            self.read_buf = BytesMut::new();
+            self.spare = BytesMut::new();
+            self.allocation = 0;
+        }
+        v
+    }
+
+    fn fail(&mut self, e: impl Into<Error>) -> Error {
+        self.phase = Phase::Broken;
+        e.into()
+    }
+
+    fn apply(&mut self, effect: Effect, ok: bool) {
+        let s = &mut self.state;
+        match effect {
+            // EXEC ends the transaction and every WATCH even when it fails.
+            Effect::Exec => {
+                s.multi = false;
+                s.watching = false;
+            }
+            _ if !ok => {}
+            Effect::None => {}
+            Effect::Select(db) => s.db = db,
+            Effect::Multi => s.multi = true,
+            Effect::Discard => {
+                s.multi = false;
+                s.watching = false;
+            }
+            Effect::Watch => s.watching = true,
+            Effect::Unwatch => s.watching = false,
+            Effect::Reset => {
+                // RESET: RESP2, database 0, default user, no name, every mode off.
+                *s = ConnState::fresh(Protocol::Resp2, 0);
+            }
+            Effect::Configured => *s = self.configured.clone(),
+            Effect::Quit => self.phase = Phase::Quit,
+            Effect::ReplyOn => s.replies_off = false,
+            Effect::Tracking(on) => s.tracking = on,
+            Effect::ReadOnly(on) => s.readonly = on,
+            Effect::Hello(protocol) => {
+                if let Some(p) = protocol {
+                    s.protocol = p;
+                }
+            }
+            Effect::Taint => s.tainted = true,
+        }
+    }
+
+    /// What to do with the connection now that its user is done with it.
+    pub fn verdict(&self) -> Verdict {
+        let in_step = self.phase == Phase::Open
+            && self.owed.is_empty()
+            && self.read_buf.is_empty()
+            && self.pushes.is_empty()
+            && !self.skip_next;
+        if !in_step {
+            Verdict::Close
+        } else if self.state == self.configured {
+            Verdict::Reuse
+        } else if self.state.replies_off || self.state.monitor {
+            // Its replies cannot be matched to a RESET; start afresh.
+            Verdict::Close
+        } else {
+            Verdict::Restore
+        }
+    }
+
+    /// `RESET` followed by the handshake of `info`, queued as internal steps: write the
+    /// bytes before `deadline`, then call [`Core::poll_reply`] until [`Poll::Idle`].
+    pub fn restore_request(
+        &mut self,
+        info: &ConnectionInfo,
+        deadline: Option<Instant>,
+    ) -> BytesMut {
+        let mut out = BytesMut::new();
+        resp_proto::encode_command(&mut out, &["RESET"]);
+        self.owed.push_back(Owed {
+            owner: Owner::Internal { auth: false },
+            effect: Effect::Reset,
+            wait: Wait::Until(deadline),
+            silent: false,
+        });
+        let steps = encode_handshake(info, &mut out);
+        for i in 0..steps {
+            self.owed.push_back(Owed {
+                owner: Owner::Internal {
+                    auth: i == 0 && info.password.is_some(),
+                },
+                // The handshake puts back what RESET took away.
+                effect: if i + 1 == steps {
+                    Effect::Configured
+                } else {
+                    Effect::None
+                },
+                wait: Wait::Until(deadline),
+                silent: false,
+            });
+        }
+        self.write_deadline = deadline;
+        out
+    }
+
+    /// True after any failure that leaves the stream out of step, or after `QUIT`.
+    pub fn is_broken(&self) -> bool {
+        self.phase != Phase::Open
+    }
+
+    /// Replies owed for requests already sent.
+    pub fn pending_replies(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// True when bytes are buffered that no reply has consumed yet.
+    pub fn has_unread(&self) -> bool {
+        !self.read_buf.is_empty()
+    }
+
+    /// The connection state as the commands sent so far left it.
+    pub fn state(&self) -> &ConnState {
+        &self.state
+    }
+
+    /// The state the handshake set up, which a pooled connection must be in.
+    pub fn configured(&self) -> &ConnState {
+        &self.configured
+    }
+
+    /// When a request was last queued.
+    pub fn last_used(&self) -> Instant {
+        self.last_used
+    }
+
+    /// Makes at least `READ_CHUNK` (or, for a large partial reply, as much as is already
+    /// buffered, so growth is geometric) initialized bytes available after `read_buf`.
+    ///
+    /// Safe code cannot read into uninitialized memory, so new space is zeroed, but only
+    /// here, once per buffer's worth of reads. The allocation is reused when no decoded
+    /// reply still points into it.
+    fn refill_spare(&mut self) {
+        let data = self.read_buf.len();
+        // When the decoder knows how long the pending reply is, make room for all of it at
+        // once (one allocation, payload copied once), up to a bound: a peer declaring a
+        // huge length then sending nothing must not make us reserve it all up front.
+        let want = match self.decoder.bytes_wanted() {
+            Some(total) => total
+                .saturating_sub(data)
+                .clamp(READ_CHUNK, data.max(AHEAD_OF_DATA)),
+            None => READ_CHUNK.max(data),
+        };
+        let mut buf = std::mem::take(&mut self.read_buf);
+        buf.unsplit(std::mem::take(&mut self.spare));
+        if buf.capacity() > MAX_RETAINED && data + want <= MAX_RETAINED {
+            // A large reply grew the buffer; do not keep (and re-zero) all of it.
+            let mut fresh = BytesMut::with_capacity(data + want);
+            fresh.extend_from_slice(&buf[..data]);
+            buf = fresh;
+        } else {
+            buf.truncate(data);
+            // Moves the unread bytes to the front of the allocation when it is no longer
+            // shared, or allocates anew.
+            buf.reserve(want);
+        }
+        let capacity = buf.capacity();
+        buf.resize(capacity, 0);
+        self.allocation = capacity;
+        self.spare = buf.split_off(data);
+        self.read_buf = buf;
+    }
+}
+
+/// Writes the handshake `info` asks for into `out`; returns how many replies it owes.
+fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> usize {
+    let mut steps = 0;
+    let password = info.password.as_deref();
+    let user = info.username.as_deref();
+    match info.protocol {
+        Protocol::Resp3 => {
+            let mut args: Vec<&[u8]> = vec![b"HELLO", b"3"];
+            if let Some(pass) = password {
+                args.extend([
+                    b"AUTH".as_slice(),
+                    user.unwrap_or("default").as_bytes(),
+                    pass.as_bytes(),
+                ]);
+            }
+            if let Some(name) = info.client_name.as_deref() {
+                args.extend([b"SETNAME".as_slice(), name.as_bytes()]);
+            }
+            resp_proto::encode_command(out, &args);
+            steps += 1;
+        }
+        Protocol::Resp2 => {
+            if let Some(pass) = password {
+                match user {
+                    Some(u) => resp_proto::encode_command(
+                        out,
+                        &[b"AUTH".as_slice(), u.as_bytes(), pass.as_bytes()],
+                    ),
+                    None => resp_proto::encode_command(out, &[b"AUTH".as_slice(), pass.as_bytes()]),
+                }
+                steps += 1;
+            }
+            if let Some(name) = info.client_name.as_deref() {
+                resp_proto::encode_command(
+                    out,
+                    &[b"CLIENT".as_slice(), b"SETNAME", name.as_bytes()],
+                );
+                steps += 1;
+            }
+        }
+    }
+    if info.db != 0 {
+        resp_proto::write_array_len(out, 2);
+        resp_proto::write_bulk(out, b"SELECT");
+        resp_proto::write_bulk_i64(out, info.db);
+        steps += 1;
+    }
+    steps
+}
+
+/// Payload bytes a value holds.
+fn weight(v: &Value) -> usize {
+    match v {
+        Value::SimpleString(b) | Value::BulkString(b) | Value::BigNumber(b) => b.len(),
+        Value::Verbatim { text, .. } => text.len(),
+        Value::Error(e) => e.as_bytes().len(),
+        Value::Array(items) | Value::Set(items) | Value::Push(items) => {
+            items.iter().map(weight).sum()
+        }
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| weight(k) + weight(v)).sum(),
+        Value::Attribute { attributes, value } => {
+            attributes
+                .iter()
+                .map(|(k, v)| weight(k) + weight(v))
+                .sum::<usize>()
+                + weight(value)
+        }
+        Value::Nil | Value::Integer(_) | Value::Double(_) | Value::Boolean(_) => 0,
+    }
+}
+
+/// `v` with its payloads copied into allocations of their own.
+fn detach(v: Value) -> Value {
+    let copy = |b: Bytes| Bytes::copy_from_slice(&b);
+    match v {
+        Value::SimpleString(b) => Value::SimpleString(copy(b)),
+        Value::BulkString(b) => Value::BulkString(copy(b)),
+        Value::BigNumber(b) => Value::BigNumber(copy(b)),
+        Value::Verbatim { format, text } => Value::Verbatim {
+            format,
+            text: copy(text),
+        },
+        Value::Error(e) => Value::Error(resp_proto::ServerError::new(copy(e.as_bytes().clone()))),
+        Value::Array(items) => Value::Array(items.into_iter().map(detach).collect()),
+        Value::Set(items) => Value::Set(items.into_iter().map(detach).collect()),
+        Value::Push(items) => Value::Push(items.into_iter().map(detach).collect()),
+        Value::Map(pairs) => Value::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (detach(k), detach(v)))
+                .collect(),
+        ),
+        Value::Attribute { attributes, value } => Value::Attribute {
+            attributes: attributes
+                .into_iter()
+                .map(|(k, v)| (detach(k), detach(v)))
+                .collect(),
+            value: Box::new(detach(*value)),
+        },
+        other => other,
+    }
+}
+
+/// Reads the commands of a request (RESP arrays of bulk strings, possibly split across
+/// parts) and classifies each by its first words, skipping payloads by their length.
+struct Requests<'a> {
+    parts: &'a [&'a [u8]],
+    part: usize,
+    pos: usize,
+}
+
+/// Longest first word kept for classification; longer ones are no state command.
+const WORD: usize = 16;
+
+impl<'a> Requests<'a> {
+    fn new(parts: &'a [&'a [u8]]) -> Self {
+        Requests {
+            parts,
+            part: 0,
+            pos: 0,
+        }
+    }
+
+    fn at_end(&mut self) -> bool {
+        while let Some(p) = self.parts.get(self.part) {
+            if self.pos < p.len() {
+                return false;
+            }
+            self.part += 1;
+            self.pos = 0;
+        }
+        true
+    }
+
+    fn byte(&mut self) -> Result<u8, ()> {
+        if self.at_end() {
+            return Err(());
+        }
+        let b = self.parts[self.part][self.pos];
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// A line `<prefix><digits>\r\n`; returns the number.
+    fn header(&mut self, prefix: u8) -> Result<usize, ()> {
+        if self.byte()? != prefix {
+            return Err(());
+        }
+        let mut n: usize = 0;
+        let mut digits = 0;
+        loop {
+            match self.byte()? {
+                d @ b'0'..=b'9' if digits < 18 => {
+                    n = n * 10 + usize::from(d - b'0');
+                    digits += 1;
+                }
+                b'\r' if digits > 0 => break,
+                _ => return Err(()),
+            }
+        }
+        if self.byte()? != b'\n' {
+            return Err(());
+        }
+        Ok(n)
+    }
+
+    /// Skips `n` payload bytes and the `\r\n` after them, copying up to `keep.len()` of
+    /// them into `keep`; returns how many were kept.
+    fn payload(&mut self, mut n: usize, keep: &mut [u8]) -> Result<usize, ()> {
+        let mut kept = 0;
+        while n > 0 {
+            if self.at_end() {
+                return Err(());
+            }
+            let p = self.parts[self.part];
+            let take = n.min(p.len() - self.pos);
+            let room = keep.len() - kept;
+            let copy = take.min(room);
+            keep[kept..kept + copy].copy_from_slice(&p[self.pos..self.pos + copy]);
+            kept += copy;
+            self.pos += take;
+            n -= take;
+        }
+        if self.byte()? != b'\r' || self.byte()? != b'\n' {
+            return Err(());
+        }
+        Ok(kept)
+    }
+
+    /// The next command's kind, `None` at the end, `Err` for bytes that are not a request.
+    fn next(&mut self) -> Result<Option<Kind>, ()> {
+        if self.at_end() {
+            return Ok(None);
+        }
+        let argc = self.header(b'*')?;
+        let mut words = [[0u8; WORD]; 3];
+        let mut lens = [usize::MAX; 3];
+        for i in 0..argc {
+            let len = self.header(b'$')?;
+            if i < 3 {
+                let kept = self.payload(len, &mut words[i])?;
+                lens[i] = if len <= WORD { kept } else { usize::MAX };
+            } else {
+                self.payload(len, &mut [])?;
+            }
+        }
+        let word = |i: usize| -> Option<&[u8]> {
+            let len = lens[i];
+            (i < argc && len != usize::MAX).then(|| &words[i][..len])
+        };
+        Ok(Some(classify(argc, word(0), word(1), word(2))))
+    }
+}
+
+/// What a command does to the connection, from its first three words (`None` for a word
+/// that is missing or too long to matter).
+fn classify(argc: usize, w0: Option<&[u8]>, w1: Option<&[u8]>, w2: Option<&[u8]>) -> Kind {
+    let is =
+        |w: Option<&[u8]>, name: &str| w.is_some_and(|w| w.eq_ignore_ascii_case(name.as_bytes()));
+    let Some(first) = w0 else {
+        return Kind::Plain(Effect::None);
+    };
+    // Most commands are none of these; a look at the length and first letter rules them
+    // out before any comparison.
+    match first.first().map(u8::to_ascii_uppercase) {
+        Some(b'S' | b'P' | b'M' | b'E' | b'D' | b'W' | b'U' | b'R' | b'Q' | b'C' | b'H' | b'A') => {
+        }
+        _ => return Kind::Plain(Effect::None),
+    }
+    let plain = Kind::Plain;
+    if is(w0, "SELECT") {
+        let db = w1
+            .and_then(|w| std::str::from_utf8(w).ok())
+            .and_then(|s| s.parse().ok());
+        return plain(db.map_or(Effect::Taint, Effect::Select));
+    }
+    if [
+        "SUBSCRIBE",
+        "PSUBSCRIBE",
+        "SSUBSCRIBE",
+        "UNSUBSCRIBE",
+        "PUNSUBSCRIBE",
+        "SUNSUBSCRIBE",
+    ]
+    .iter()
+    .any(|n| is(w0, n))
+    {
+        return Kind::Subscribe;
+    }
+    if is(w0, "MONITOR") {
+        return Kind::Monitor;
+    }
+    if is(w0, "MULTI") {
+        return plain(Effect::Multi);
+    }
+    if is(w0, "EXEC") {
+        return plain(Effect::Exec);
+    }
+    if is(w0, "DISCARD") {
+        return plain(Effect::Discard);
+    }
+    if is(w0, "WATCH") {
+        return plain(Effect::Watch);
+    }
+    if is(w0, "UNWATCH") {
+        return plain(Effect::Unwatch);
+    }
+    if is(w0, "RESET") {
+        return plain(Effect::Reset);
+    }
+    if is(w0, "QUIT") {
+        return plain(Effect::Quit);
+    }
+    if is(w0, "READONLY") {
+        return plain(Effect::ReadOnly(true));
+    }
+    if is(w0, "READWRITE") {
+        return plain(Effect::ReadOnly(false));
+    }
+    if is(w0, "AUTH") {
+        return plain(Effect::Taint);
+    }
+    if is(w0, "HELLO") {
+        let protocol = match w1 {
+            Some(b"2") => Some(Protocol::Resp2),
+            Some(b"3") => Some(Protocol::Resp3),
+            _ => None,
+        };
+        // AUTH or SETNAME among its options change who the connection is.
+        if argc > 2 {
+            return plain(Effect::Taint);
+        }
+        return plain(Effect::Hello(protocol));
+    }
+    if is(w0, "CLIENT") {
+        if is(w1, "REPLY") {
+            if is(w2, "ON") {
+                return plain(Effect::ReplyOn);
+            }
+            if is(w2, "OFF") {
+                return Kind::ReplyOff { skip: false };
+            }
+            if is(w2, "SKIP") {
+                return Kind::ReplyOff { skip: true };
+            }
+            return plain(Effect::None);
+        }
+        if is(w1, "TRACKING") {
+            return plain(Effect::Tracking(is(w2, "ON")));
+        }
+        if ["SETNAME", "NO-EVICT", "NO-TOUCH", "SETINFO"]
+            .iter()
+            .any(|n| is(w1, n))
+        {
+            return plain(Effect::Taint);
+        }
+    }
+    plain(Effect::None)
+}
+
+/// Whether the core gives a command other than [`Kind::Plain`]`(Effect::None)`: the
+/// commands that change connection state, for checking the command table's flags.
+pub fn changes_connection_state(words: &[&str]) -> bool {
+    let w = |i: usize| words.get(i).map(|s| s.as_bytes());
+    classify(words.len(), w(0), w(1), w(2)) != Kind::Plain(Effect::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> ConnectionInfo {
+        ConnectionInfo::tcp("127.0.0.1", 6379)
+    }
+
+    fn cmd(args: &[&str]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        resp_proto::encode_command(&mut out, args);
+        out.to_vec()
+    }
+
+    /// Queues one command, feeds `reply`, returns what the caller gets.
+    fn run(core: &mut Core, args: &[&str], reply: &[u8]) -> Result<Value, Error> {
+        let now = Instant::now();
+        core.queue(&[&cmd(args)], 1, ReplyTimeout::Default, now)?;
+        core.handle_written();
+        core.handle_bytes(reply);
+        match core.poll_reply(now)? {
+            Poll::Reply(v) => Ok(v),
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plain_command_leaves_the_connection_reusable() {
+        let mut core = Core::new(&info(), Instant::now());
+        assert_eq!(
+            run(&mut core, &["GET", "k"], b"$1\r\nv\r\n").unwrap(),
+            Value::BulkString("v".into())
+        );
+        assert_eq!(core.verdict(), Verdict::Reuse);
+    }
+
+    #[test]
+    fn state_commands_make_the_verdict_restore() {
+        for (args, reply) in [
+            (&["SELECT", "5"][..], &b"+OK\r\n"[..]),
+            (&["MULTI"], b"+OK\r\n"),
+            (&["WATCH", "k"], b"+OK\r\n"),
+            (&["client", "tracking", "on"], b"+OK\r\n"),
+            (&["READONLY"], b"+OK\r\n"),
+            (&["CLIENT", "SETNAME", "x"], b"+OK\r\n"),
+            (&["AUTH", "pw"], b"+OK\r\n"),
+            (&["HELLO", "3"], b"%0\r\n"),
+        ] {
+            let mut core = Core::new(&info(), Instant::now());
+            run(&mut core, args, reply).unwrap();
+            assert_eq!(core.verdict(), Verdict::Restore, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_state_command_changes_nothing() {
+        let mut core = Core::new(&info(), Instant::now());
+        run(
+            &mut core,
+            &["SELECT", "99"],
+            b"-ERR DB index is out of range\r\n",
+        )
+        .unwrap();
+        assert_eq!(core.state().db, 0);
+        assert_eq!(core.verdict(), Verdict::Reuse);
+    }
+
+    #[test]
+    fn select_back_to_the_configured_db_is_reusable() {
+        let mut core = Core::new(&info(), Instant::now());
+        run(&mut core, &["SELECT", "5"], b"+OK\r\n").unwrap();
+        run(&mut core, &["SELECT", "0"], b"+OK\r\n").unwrap();
+        assert_eq!(core.verdict(), Verdict::Reuse);
+    }
+
+    #[test]
+    fn exec_and_discard_end_multi_and_watch() {
+        let mut core = Core::new(&info(), Instant::now());
+        run(&mut core, &["WATCH", "k"], b"+OK\r\n").unwrap();
+        run(&mut core, &["MULTI"], b"+OK\r\n").unwrap();
+        run(&mut core, &["SET", "k", "v"], b"+QUEUED\r\n").unwrap();
+        run(&mut core, &["EXEC"], b"*-1\r\n").unwrap();
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        run(&mut core, &["MULTI"], b"+OK\r\n").unwrap();
+        run(&mut core, &["SELECT", "3"], b"+QUEUED\r\n").unwrap();
+        run(&mut core, &["DISCARD"], b"+OK\r\n").unwrap();
+        assert_eq!(
+            core.verdict(),
+            Verdict::Restore,
+            "a state change inside MULTI taints"
+        );
+    }
+
+    #[test]
+    fn reset_and_quit() {
+        let mut core = Core::new(&info().with_db(3), Instant::now());
+        let hs = core.handshake(&info().with_db(3), None);
+        assert_eq!(&hs[..], &cmd(&["SELECT", "3"])[..]);
+        core.handle_bytes(b"+OK\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        run(&mut core, &["RESET"], b"+RESET\r\n").unwrap();
+        assert_eq!(core.state().db, 0);
+        assert_eq!(core.verdict(), Verdict::Restore);
+        let out = core.restore_request(&info().with_db(3), None);
+        assert_eq!(
+            &out[..],
+            &[cmd(&["RESET"]), cmd(&["SELECT", "3"])].concat()[..]
+        );
+        core.handle_bytes(b"+RESET\r\n+OK\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        run(&mut core, &["QUIT"], b"+OK\r\n").unwrap();
+        assert_eq!(core.verdict(), Verdict::Close);
+        assert!(core.is_broken());
+    }
+
+    #[test]
+    fn subscribe_and_monitor_are_refused_on_a_command_connection() {
+        let mut core = Core::new(&info(), Instant::now());
+        for args in [
+            &["SUBSCRIBE", "ch"][..],
+            &["psubscribe", "p*"],
+            &["MONITOR"],
+        ] {
+            let e = core.queue(&[&cmd(args)], 1, ReplyTimeout::Default, Instant::now());
+            assert!(matches!(e, Err(Error::Unsupported(_))), "{args:?}");
+        }
+        assert_eq!(core.pending_replies(), 0);
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        // A subscriber announces no replies and reads pushes.
+        core.queue(
+            &[&cmd(&["SUBSCRIBE", "ch"])],
+            0,
+            ReplyTimeout::Default,
+            Instant::now(),
+        )
+        .unwrap();
+        core.handle_bytes(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+        assert!(matches!(core.poll_push(), Ok(Some(Value::Array(_)))));
+        assert_eq!(core.verdict(), Verdict::Restore);
+    }
+
+    #[test]
+    fn client_reply_off_and_skip_owe_nothing() {
+        let mut core = Core::new(&info(), Instant::now());
+        assert_eq!(
+            run(&mut core, &["CLIENT", "REPLY", "OFF"], b"").unwrap(),
+            Value::Nil
+        );
+        assert_eq!(run(&mut core, &["SET", "k", "v"], b"").unwrap(), Value::Nil);
+        assert_eq!(
+            core.verdict(),
+            Verdict::Close,
+            "replies off cannot be restored"
+        );
+        assert_eq!(
+            run(&mut core, &["CLIENT", "REPLY", "ON"], b"+OK\r\n").unwrap(),
+            Value::SimpleString("OK".into())
+        );
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        assert_eq!(
+            run(&mut core, &["CLIENT", "REPLY", "SKIP"], b"").unwrap(),
+            Value::Nil
+        );
+        assert_eq!(run(&mut core, &["SET", "k", "v"], b"").unwrap(), Value::Nil);
+        assert_eq!(
+            run(&mut core, &["GET", "k"], b"$1\r\nv\r\n").unwrap(),
+            Value::BulkString("v".into())
+        );
+    }
+
+    #[test]
+    fn an_unsolicited_reply_breaks_the_connection() {
+        let mut core = Core::new(&info(), Instant::now());
+        // Two replies arrive for one GET: the second is nobody's.
+        let e = run(&mut core, &["GET", "a"], b"$2\r\nv0\r\n$2\r\nv1\r\n").unwrap_err();
+        assert!(matches!(e, Error::OutOfStep(_)), "{e:?}");
+        assert_eq!(core.verdict(), Verdict::Close);
+        // A reply arriving while nothing is owed.
+        let mut core = Core::new(&info(), Instant::now());
+        core.handle_bytes(b"+OK\r\n");
+        assert_eq!(core.verdict(), Verdict::Close);
+        assert!(matches!(core.poll_push(), Err(Error::OutOfStep(_))));
+    }
+
+    #[test]
+    fn resp2_push_frames_are_out_of_step_and_resp3_pushes_are_set_aside() {
+        let mut core = Core::new(&info(), Instant::now());
+        let e = run(
+            &mut core,
+            &["GET", "a"],
+            b">2\r\n$3\r\nfoo\r\n$3\r\nbar\r\n",
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::OutOfStep(_)));
+        let i3 = info().with_protocol(Protocol::Resp3);
+        let mut core = Core::new(&i3, Instant::now());
+        core.handshake(&i3, None);
+        core.handle_bytes(b"%0\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        let v = run(
+            &mut core,
+            &["GET", "a"],
+            b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n$1\r\nv\r\n",
+        )
+        .unwrap();
+        assert_eq!(v, Value::BulkString("v".into()));
+        assert!(matches!(core.poll_push(), Ok(Some(Value::Push(_)))));
+        assert_eq!(core.verdict(), Verdict::Reuse);
+    }
+
+    #[test]
+    fn one_deadline_per_reply_however_the_bytes_trickle() {
+        let t0 = Instant::now();
+        let mut core = Core::new(&info().with_read_timeout(Some(Duration::from_secs(2))), t0);
+        core.queue(&[&cmd(&["GET", "k"])], 1, ReplyTimeout::Default, t0)
+            .unwrap();
+        core.handle_written();
+        let reply = b"$100\r\n";
+        let mut now = t0;
+        let mut got = None;
+        for (i, b) in reply.iter().chain([b'x'; 100].iter()).enumerate() {
+            match core.poll_reply(now) {
+                Ok(Poll::NeedInput(deadline)) => {
+                    assert_eq!(deadline, Some(t0 + Duration::from_secs(2)), "byte {i}");
+                }
+                Err(e) => {
+                    got = Some(e);
+                    break;
+                }
+                Ok(other) => panic!("{other:?}"),
+            }
+            core.handle_bytes(&[*b]);
+            now += Duration::from_millis(500);
+        }
+        assert!(matches!(got, Some(Error::Timeout)), "{got:?}");
+        assert!(core.is_broken());
+    }
+
+    #[test]
+    fn the_call_deadline_caps_every_wait() {
+        let t0 = Instant::now();
+        let mut core = Core::new(&info().with_timeout(Some(Duration::from_secs(10))), t0);
+        core.set_call_deadline(Some(t0 + Duration::from_secs(1)));
+        core.queue(&[&cmd(&["GET", "k"])], 1, ReplyTimeout::Exactly(None), t0)
+            .unwrap();
+        assert_eq!(core.write_deadline(), Some(t0 + Duration::from_secs(1)));
+        core.handle_written();
+        assert!(matches!(
+            core.poll_reply(t0).unwrap(),
+            Poll::NeedInput(Some(d)) if d == t0 + Duration::from_secs(1)
+        ));
+    }
+
+    #[test]
+    fn the_handshake_reports_its_first_error_after_reading_every_reply() {
+        let i = info().with_auth(None, "secret").with_db(2);
+        let mut core = Core::new(&i, Instant::now());
+        core.handshake(&i, None);
+        core.handle_bytes(b"-WRONGPASS invalid username-password pair\r\n-NOAUTH x\r\n");
+        let e = core.poll_reply(Instant::now()).unwrap_err();
+        assert!(matches!(e, Error::Auth(_)), "{e:?}");
+        assert!(core.is_broken());
+    }
+
+    #[test]
+    fn pipelines_are_read_command_by_command_across_parts() {
+        let mut core = Core::new(&info(), Instant::now());
+        let a = cmd(&["SET", "k", "v"]);
+        let b = cmd(&["SELECT", "4"]);
+        let joined = [a.clone(), b.clone()].concat();
+        // Split in the middle of a length line and of a payload.
+        let (x, y) = joined.split_at(a.len() + 5);
+        core.queue(&[x, y], 2, ReplyTimeout::Default, Instant::now())
+            .unwrap();
+        core.handle_bytes(b"+OK\r\n+OK\r\n");
+        for _ in 0..2 {
+            assert!(matches!(
+                core.poll_reply(Instant::now()).unwrap(),
+                Poll::Reply(_)
+            ));
+        }
+        assert_eq!(core.state().db, 4);
+        let e = core.queue(&[&joined], 3, ReplyTimeout::Default, Instant::now());
+        assert!(matches!(e, Err(Error::Unsupported(_))), "count mismatch");
+        assert_eq!(core.pending_replies(), 0);
+    }
+
+    #[test]
+    fn an_unreadable_request_taints() {
+        let mut core = Core::new(&info(), Instant::now());
+        core.queue(&[b"PING\r\n"], 1, ReplyTimeout::Default, Instant::now())
+            .unwrap();
+        core.handle_bytes(b"+PONG\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Reply(_)
+        ));
+        assert_eq!(core.verdict(), Verdict::Restore);
+    }
+
+    #[test]
+    fn a_small_value_never_pins_a_large_buffer() {
+        let mut core = Core::new(&info(), Instant::now());
+        let big = vec![b'x'; 4 << 20];
+        let mut reply = format!("${}\r\n", big.len()).into_bytes();
+        reply.extend_from_slice(&big);
+        reply.extend_from_slice(b"\r\n");
+        core.queue(
+            &[&cmd(&["GET", "big"])],
+            1,
+            ReplyTimeout::Default,
+            Instant::now(),
+        )
+        .unwrap();
+        let mut fed = 0;
+        let value = loop {
+            match core.poll_reply(Instant::now()).unwrap() {
+                Poll::Reply(v) => break v,
+                Poll::NeedInput(_) => {
+                    let room = core.input_buffer();
+                    let n = room.len().min(reply.len() - fed);
+                    room[..n].copy_from_slice(&reply[fed..fed + n]);
+                    core.handle_input(n);
+                    fed += n;
+                }
+                Poll::Idle => unreachable!(),
+            }
+        };
+        assert_eq!(value.as_bytes().map(|b| b.len()), Some(big.len()));
+        assert_eq!(core.allocation, 0, "the large allocation is let go");
+        core.queue(
+            &[&cmd(&["GET", "small"])],
+            1,
+            ReplyTimeout::Default,
+            Instant::now(),
+        )
+        .unwrap();
+        let room = core.input_buffer();
+        assert!(room.len() <= MAX_RETAINED, "a fresh small buffer");
+    }
+
+    #[test]
+    fn the_classifier_knows_the_state_commands() {
+        for words in [
+            &["SELECT", "1"][..],
+            &["MULTI"],
+            &["EXEC"],
+            &["DISCARD"],
+            &["WATCH", "k"],
+            &["UNWATCH"],
+            &["RESET"],
+            &["QUIT"],
+            &["CLIENT", "REPLY", "OFF"],
+            &["CLIENT", "TRACKING", "ON"],
+            &["CLIENT", "SETNAME", "n"],
+            &["READONLY"],
+            &["READWRITE"],
+            &["HELLO", "3"],
+            &["AUTH", "p"],
+            &["SUBSCRIBE", "c"],
+            &["MONITOR"],
+        ] {
+            assert!(changes_connection_state(words), "{words:?}");
+        }
+        for words in [
+            &["GET", "k"][..],
+            &["SET", "k", "v"],
+            &["CLIENT", "ID"],
+            &["SCRIPT", "LOAD", "x"],
+        ] {
+            assert!(!changes_connection_state(words), "{words:?}");
+        }
+    }
+}
