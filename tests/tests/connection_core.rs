@@ -411,3 +411,22 @@ fn a_script_error_saying_loading_runs_the_script_once() {
     assert!(!err.to_string().contains("attempts"), "{err}");
     assert_eq!(r.get("runs").unwrap().as_deref(), Some(&b"1"[..]));
 }
+
+#[test]
+fn the_command_table_and_the_core_agree_on_which_commands_change_connection_state() {
+    use redis_client::redis_commands::{cmd, Flags};
+    let mut flagged = 0;
+    for info in cmd::all() {
+        let words: Vec<&str> = info.name.split(' ').collect();
+        let declared = info.flags.contains(Flags::CONNECTION_STATE);
+        assert_eq!(
+            declared,
+            redis_client::redis_conn::changes_connection_state(&words),
+            "{} ({})",
+            info.name,
+            info.method
+        );
+        flagged += usize::from(declared);
+    }
+    assert!(flagged >= 8, "{flagged}");
+}

@@ -265,3 +265,81 @@ fn a_10_mb_value_is_read_with_one_buffer() {
         "peak allocation {peak} for a 10 MiB value"
     );
 }
+
+#[test]
+fn every_hostile_reply_is_bounded_under_the_default_retry_policy() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // GET is read-only, so the default policy may retry it; neither a timeout nor bad
+    // bytes are retried, so no wait is multiplied.
+    for reply in [
+        &b"$100\r\nonly ten b"[..],
+        b"*2000000000\r\n:1\r\n",
+        b"$99999999999\r\n",
+        b"?what\r\n",
+        b"$500000000\r\nfirst bytes",
+    ] {
+        let fake = fake_replying(reply);
+        let r = Redis::from_info(
+            ConnectionInfo::tcp("127.0.0.1", fake.port()).with_timeout(Some(READ_TIMEOUT)),
+        );
+        let start = Instant::now();
+        let err = r.get("k").expect_err("a hostile reply must not succeed");
+        let took = start.elapsed();
+        assert!(
+            took < READ_TIMEOUT * 2,
+            "{:?}: took {took:?} ({err})",
+            String::from_utf8_lossy(reply)
+        );
+        assert_eq!(fake.accepted(), 1, "not retried: {err}");
+    }
+}
+
+#[test]
+fn a_reply_trickled_a_byte_at_a_time_is_bounded_by_one_deadline() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        if c.read_request().is_some() {
+            c.write(b"$100\r\n");
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(100));
+                c.write(b"x");
+            }
+        }
+    });
+    let (err, took) = {
+        let r = client(&fake);
+        let start = Instant::now();
+        (r.get("k").unwrap_err(), start.elapsed())
+    };
+    // Every read gets a byte well within the timeout; only the reply's one deadline ends it.
+    assert_timed_out(&err, took);
+}
+
+#[test]
+fn a_small_value_never_pins_the_buffer_of_a_large_reply() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = redis_tests::TestServer::start();
+    let setup = Redis::open(&server.url()).unwrap();
+    setup.set("big", vec![b'v'; 16 * MIB]).unwrap();
+    for i in 0..10 {
+        setup.set(format!("small{i}"), "8 bytes!").unwrap();
+    }
+    drop(setup);
+    let base = CURRENT.load(Ordering::SeqCst);
+    let smalls = {
+        let r = Redis::open(&server.url()).unwrap();
+        let big = r.get("big").unwrap().unwrap();
+        assert_eq!(big.len(), 16 * MIB);
+        drop(big);
+        let smalls: Vec<_> = (0..10)
+            .map(|i| r.get(format!("small{i}")).unwrap().unwrap())
+            .collect();
+        // The idle connection does not keep the large buffer either.
+        let held = CURRENT.load(Ordering::SeqCst).saturating_sub(base);
+        assert!(held < 2 * MIB, "{held} bytes held by an idle client");
+        smalls
+    };
+    let held = CURRENT.load(Ordering::SeqCst).saturating_sub(base);
+    assert!(held < MIB, "{held} bytes held by ten 8-byte values");
+    assert!(smalls.iter().all(|v| &v[..] == b"8 bytes!"));
+}

@@ -98,3 +98,38 @@ fn missing_ca_file_is_a_clear_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_tls_connection_killed_while_idle_is_replaced_before_use() {
+    let server = ServerConfig::default().tls(false).start();
+    let r = Redis::from_info(tls_info(
+        server.tls_port(),
+        TlsOptions::default().with_ca_file(&server.certs().ca),
+    ))
+    .with_retry_policy(redis_client::RetryPolicy::none());
+    let id = r.client_id().unwrap();
+    assert_eq!(r.incr("n").unwrap(), 1);
+    assert_eq!(server.raw(&["CLIENT", "KILL", "ID", &id.to_string()]), ":1");
+    // Without retries, only the checkout look can save this write: it finds the TLS
+    // connection closed (close_notify or FIN under the TLS layer) and opens a new one.
+    assert_eq!(r.incr("n").unwrap(), 2);
+    assert_ne!(r.client_id().unwrap(), id);
+    assert_eq!(r.pool().stats().discarded, 1);
+}
+
+#[test]
+fn a_tls_session_ticket_does_not_make_an_idle_connection_look_stale() {
+    let server = ServerConfig::default().tls(false).start();
+    let r = Redis::from_info(tls_info(
+        server.tls_port(),
+        TlsOptions::default().with_ca_file(&server.certs().ca),
+    ));
+    // TLS 1.3 servers send session tickets after the handshake: records that carry no
+    // data. Connections that received them are still reused.
+    for i in 0..20 {
+        r.set("k", i).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(r.pool().stats().created, 1);
+    assert_eq!(r.pool().stats().discarded, 0);
+}

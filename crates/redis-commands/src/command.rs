@@ -19,6 +19,11 @@ impl Flags {
     pub const BLOCKING: Flags = Flags(2);
     /// Administrative or connection-scoped (CONFIG, CLIENT, DEBUG …).
     pub const ADMIN: Flags = Flags(4);
+    /// Changes the state of the connection it runs on (RESET, QUIT, CLIENT REPLY,
+    /// CLIENT TRACKING, CLIENT SETNAME, READONLY …), so the connection is not the one the
+    /// next user expects. The connection core learns the same from a command's first
+    /// words, which is what covers raw commands; a test keeps the two in agreement.
+    pub const CONNECTION_STATE: Flags = Flags(8);
 
     /// Both sets of facts.
     pub const fn union(self, other: Flags) -> Flags {

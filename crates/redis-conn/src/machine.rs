@@ -1104,7 +1104,7 @@ fn classify(argc: usize, w0: Option<&[u8]>, w1: Option<&[u8]>, w2: Option<&[u8]>
             if is(w2, "SKIP") {
                 return Kind::ReplyOff { skip: true };
             }
-            return plain(Effect::None);
+            return plain(Effect::Taint);
         }
         if is(w1, "TRACKING") {
             return plain(Effect::Tracking(is(w2, "ON")));

@@ -17,11 +17,11 @@ commands! {
 
     /// Allows reads from this replica on this connection.
     /// See <https://redis.io/commands/readonly/>.
-    "READONLY" [] fn readonly() -> () => |_c| {}
+    "READONLY" [CONNECTION_STATE] fn readonly() -> () => |_c| {}
 
     /// Ends READONLY on this connection.
     /// See <https://redis.io/commands/readwrite/>.
-    "READWRITE" [] fn readwrite() -> () => |_c| {}
+    "READWRITE" [CONNECTION_STATE] fn readwrite() -> () => |_c| {}
 
     /// Assigns slots to this node.
     /// See <https://redis.io/commands/cluster-addslots/>.

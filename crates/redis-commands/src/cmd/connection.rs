@@ -27,12 +27,12 @@ commands! {
     /// Asks the server to close the connection after replying. The connection is then
     /// unusable: the pool discards it on its next use.
     /// See <https://redis.io/commands/quit/>.
-    "QUIT" [] fn quit() -> () => |_c| {}
+    "QUIT" [CONNECTION_STATE] fn quit() -> () => |_c| {}
 
     /// Resets the connection's state: database 0, RESP2, no name, not authenticated, out
     /// of MULTI, pub/sub and tracking. Meant for a dedicated connection.
     /// See <https://redis.io/commands/reset/>.
-    "RESET" [] fn reset() -> String => |_c| {}
+    "RESET" [CONNECTION_STATE] fn reset() -> String => |_c| {}
 
     /// Marks whether the next read is tracked (after CLIENT TRACKING OPTIN/OPTOUT):
     /// `Toggle::On` sends `YES`.
@@ -81,7 +81,7 @@ commands! {
 
     /// Sets whether this connection's keys are spared by eviction.
     /// See <https://redis.io/commands/client-no-evict/>.
-    "CLIENT NO-EVICT" [ADMIN] fn client_no_evict(mode: Toggle) -> () => |c| { c.arg(mode); }
+    "CLIENT NO-EVICT" [ADMIN | CONNECTION_STATE] fn client_no_evict(mode: Toggle) -> () => |c| { c.arg(mode); }
 
     /// Holds back clients' commands (all, or only writes) for `timeout_ms`.
     /// See <https://redis.io/commands/client-pause/>.
@@ -92,17 +92,17 @@ commands! {
     /// next replies unsent, which a request/response client cannot match: use them only
     /// on a dedicated connection that expects no reply.
     /// See <https://redis.io/commands/client-reply/>.
-    "CLIENT REPLY" [] fn client_reply(mode: ReplyMode) -> () => |c| { c.arg(mode); }
+    "CLIENT REPLY" [CONNECTION_STATE] fn client_reply(mode: ReplyMode) -> () => |c| { c.arg(mode); }
 
     /// Names the connection.
     /// See <https://redis.io/commands/client-setname/>.
-    "CLIENT SETNAME" [] fn client_setname<N: ToArgs>(name: N) -> () => |c| { c.arg(name); }
+    "CLIENT SETNAME" [CONNECTION_STATE] fn client_setname<N: ToArgs>(name: N) -> () => |c| { c.arg(name); }
 
     /// Turns server-assisted client-side caching on or off for this connection. The
     /// invalidations arrive as RESP3 pushes (or on the redirect client), so this belongs
     /// on a dedicated connection.
     /// See <https://redis.io/commands/client-tracking/>.
-    "CLIENT TRACKING" [] fn client_tracking(mode: Toggle, options: TrackingOptions) -> ()
+    "CLIENT TRACKING" [CONNECTION_STATE] fn client_tracking(mode: Toggle, options: TrackingOptions) -> ()
         => |c| { c.arg(mode).arg(options); }
 
     /// Returns this connection's tracking state (`flags`, `redirect`, `prefixes`).
