@@ -1,5 +1,6 @@
 //! A loopback TCP proxy that injects faults between a client and a real server: cut the
-//! stream after N bytes, stall it, delay it, or drop every connection.
+//! stream after N bytes, stall it, delay it, send a chunk of replies twice, or drop every
+//! connection.
 //!
 //! It only ever listens on and connects to 127.0.0.1.
 
@@ -34,6 +35,8 @@ struct Shared {
     conns: Mutex<Vec<TcpStream>>,
     /// Bytes forwarded from server to clients, in total.
     forwarded: AtomicU64,
+    /// The next chunk from the server is sent twice: replies nobody asked for.
+    duplicate: AtomicBool,
 }
 
 impl FaultProxy {
@@ -100,6 +103,13 @@ impl FaultProxy {
         for c in self.shared.conns.lock().expect("proxy lock").drain(..) {
             let _ = c.shutdown(Shutdown::Both);
         }
+    }
+
+    /// Sends the next chunk of server bytes twice in one write, as an out-of-step server
+    /// would: the client sees replies (or parts of them) that no request of its own asked
+    /// for, together with its own.
+    pub fn duplicate_next(&self) {
+        self.shared.duplicate.store(true, Ordering::SeqCst);
     }
 
     /// Bytes forwarded from the server so far.
@@ -197,6 +207,14 @@ fn pump(
             shared
                 .forwarded
                 .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
+        // A duplicate goes out in the same write as the original: an extra reply that
+        // arrives later, after the client moved on, could not be told from a reply to its
+        // next request by any client.
+        let twice;
+        if towards_client && shared.duplicate.swap(false, Ordering::SeqCst) {
+            twice = [chunk, chunk].concat();
+            chunk = &twice;
         }
         if to.write_all(chunk).is_err() {
             break;

@@ -338,7 +338,8 @@ impl TestServer {
     /// If the server cannot be reached.
     pub fn raw(&self, args: &[&str]) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to test server");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
+        // Generous: DEBUG POPULATE of millions of keys is slow on a loaded machine.
+        s.set_read_timeout(Some(Duration::from_secs(60)))
             .expect("set timeout");
         let mut req = String::new();
         if let Some(p) = &self.config.password {

@@ -23,7 +23,8 @@ fn loading_maps_to_busy_loading_and_is_retried() {
     let patient = Redis::from_info(info).with_retry_policy(
         RetryPolicy::default()
             .with_max_retries(200)
-            .with_backoff(Duration::from_millis(20), Duration::from_millis(100)),
+            .with_backoff(Duration::from_millis(20), Duration::from_millis(100))
+            .with_budget(Some(Duration::from_secs(30))),
     );
     let start = Instant::now();
     assert!(patient.get("key:1").unwrap().is_some());

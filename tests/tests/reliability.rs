@@ -64,8 +64,9 @@ fn desync_hunt() {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
             while !done.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(2 + rng.below(15)));
-                match rng.below(4) {
+                match rng.below(5) {
                     0 => proxy.cut_after(rng.below(40)),
+                    4 => proxy.duplicate_next(),
                     1 => {
                         // Longer than the read timeout: replies arrive late, to whoever
                         // would wrongly still be listening.

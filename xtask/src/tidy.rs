@@ -25,8 +25,11 @@ pub fn check(root: &Path) -> Result<(), Vec<String>> {
                 ));
             }
             let sans_io = shown.starts_with("crates/resp-proto/")
-                || shown.starts_with("crates/redis-commands/");
+                || shown.starts_with("crates/redis-commands/")
+                || shown == "crates/redis-conn/src/machine.rs";
             if sans_io {
+                // Unit tests may read the clock to make instants; the code may not.
+                let text = text.split("#[cfg(test)]").next().unwrap_or_default();
                 for banned in [
                     "std::net",
                     "std::thread",
@@ -35,9 +38,7 @@ pub fn check(root: &Path) -> Result<(), Vec<String>> {
                     "Mutex",
                 ] {
                     if text.contains(banned) {
-                        problems.push(format!(
-                            "{shown}: uses {banned}, but this crate does no I/O"
-                        ));
+                        problems.push(format!("{shown}: uses {banned}, but this code does no I/O"));
                     }
                 }
             }

@@ -11,9 +11,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The connection core
+//! Whether a byte stream is in step and a connection safe to reuse is decided in one
+//! sans-I/O state machine, [`Core`]: it never touches a socket or reads the clock (the
+//! driver passes `now`), so it runs the same under the blocking [`Connection`] here and
+//! under any other driver, and can be driven by hand:
+//!
+//! ```
+//! use redis_conn::{ConnectionInfo, Core, Poll, ReplyTimeout, Verdict};
+//! use std::time::Instant;
+//!
+//! let info = ConnectionInfo::tcp("127.0.0.1", 6379).with_db(3);
+//! let now = Instant::now();
+//! let mut core = Core::new(&info, now);
+//! let _handshake = core.handshake(&info, None); // SELECT 3, to be written by the driver
+//! core.handle_bytes(b"+OK\r\n");
+//! assert!(matches!(core.poll_reply(now)?, Poll::Idle));
+//!
+//! // A raw SELECT changes the connection's database: the core learns it from the reply.
+//! core.queue(&[b"*2\r\n$6\r\nSELECT\r\n$1\r\n5\r\n"], 1, ReplyTimeout::Default, now)?;
+//! core.handle_written();
+//! core.handle_bytes(b"+OK\r\n");
+//! assert!(matches!(core.poll_reply(now)?, Poll::Reply(_)));
+//! assert_eq!(core.state().db, 5);
+//! // So it must not go back to a pool as it is.
+//! assert_eq!(core.verdict(), Verdict::Restore);
+//! # Ok::<(), redis_conn::Error>(())
+//! ```
+//!
 //! # What this crate does not do
-//! It knows no Redis command beyond the handshake (AUTH, HELLO, CLIENT SETNAME, SELECT)
-//! and does not convert replies into Rust types: that is `redis-commands`.
+//! It does not convert replies into Rust types, and knows Redis commands only as far as
+//! they change a connection (the handshake's, and the first words of SELECT, MULTI,
+//! WATCH, RESET, QUIT, CLIENT REPLY … that the core watches for): the commands themselves
+//! are `redis-commands`.
 //!
 //! # Crate features
 //! - `tls`: TLS connections (`rediss://`, [`ConnectionInfo::tls`]) through rustls with the

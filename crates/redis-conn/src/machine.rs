@@ -189,7 +189,7 @@ enum Kind {
     ReplyOff { skip: bool },
 }
 
-/// The connection core. See the [module docs](self) and docs/ARCHITECTURE.md.
+/// The connection core: see the [crate docs](crate) and docs/ARCHITECTURE.md.
 ///
 /// Method families, as in quinn-proto: `&self` getters; `queue`/`handle_*` for input
 /// (requests from the caller, bytes and end of stream from the transport); `poll_*` for
@@ -1119,8 +1119,9 @@ fn classify(argc: usize, w0: Option<&[u8]>, w1: Option<&[u8]>, w2: Option<&[u8]>
     plain(Effect::None)
 }
 
-/// Whether the core gives a command other than [`Kind::Plain`]`(Effect::None)`: the
-/// commands that change connection state, for checking the command table's flags.
+/// Whether the core treats the command whose first words are `words` as changing the
+/// connection's state (or as turning it into a stream of pushes), for checking the
+/// command table's `CONNECTION_STATE` flags against it.
 pub fn changes_connection_state(words: &[&str]) -> bool {
     let w = |i: usize| words.get(i).map(|s| s.as_bytes());
     classify(words.len(), w(0), w(1), w(2)) != Kind::Plain(Effect::None)
