@@ -41,6 +41,7 @@ mod pubsub;
 mod retry;
 mod scan;
 mod script;
+mod text;
 mod transaction;
 
 pub use bytes::Bytes;
@@ -61,6 +62,7 @@ pub use redis_conn::{DefaultConnector, PoolStats, ReplyTimeout};
 pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use retry::RetryPolicy;
 pub use script::{Script, ScriptCall};
+pub use text::Text;
 pub use transaction::Watched;
 
 pub use scan::ScanIter;

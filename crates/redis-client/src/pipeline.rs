@@ -435,6 +435,7 @@ impl Drop for Pipeline {
 
 /// Each command method queues its command and returns the pipeline.
 impl<'a> Executor for &'a mut Pipeline {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = &'a mut Pipeline;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> &'a mut Pipeline {

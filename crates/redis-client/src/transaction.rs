@@ -101,6 +101,7 @@ impl<'p> Watched<'p> {
 
 /// Each command method runs at once and returns its value, as on [`Redis`].
 impl Executor for &mut Watched<'_> {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
