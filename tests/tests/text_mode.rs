@@ -1,6 +1,6 @@
 //! Text mode (`text()`, the reference's `decode_responses=True`): every typed command
 //! method gives `String`s on the client, a connection, a pipeline, a WATCH-ed pipeline,
-//! and the legacy client; numbers stay numbers; non-UTF-8 is an error
+//! a typed pipeline and the legacy client; numbers stay numbers; non-UTF-8 is an error
 //! naming the command. Also `reply_as`, which reads a counter as a number in any mode.
 
 use redis_client::compat::LegacyRedis;
@@ -137,4 +137,20 @@ fn reply_as_reads_a_counter_as_a_number_in_any_mode() {
         matches!(err, Error::Reply { ref command, .. } if command == "GET"),
         "{err:?}"
     );
+}
+
+#[test]
+fn typed_pipeline_in_text_mode_gives_strings() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap().text();
+    let (stored, value, n) = r
+        .typed_pipeline()
+        .set("a", "é")
+        .get("a")
+        .incr("n")
+        .execute()
+        .unwrap();
+    assert!(stored);
+    assert_eq!(value, Some("é".to_owned()));
+    assert_eq!(n, 1);
 }

@@ -43,6 +43,7 @@ mod scan;
 mod script;
 mod text;
 mod transaction;
+mod typed;
 
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
@@ -64,6 +65,7 @@ pub use retry::RetryPolicy;
 pub use script::{Script, ScriptCall};
 pub use text::Text;
 pub use transaction::Watched;
+pub use typed::{Replies, TypedPipeline};
 
 pub use scan::ScanIter;
 pub use {redis_commands, redis_conn, resp_proto};

@@ -2,6 +2,7 @@
 //! `decode_responses=True`), chosen once for a client and everything made from it.
 
 use crate::compat::LegacyRedis;
+use crate::typed::TypedPipeline;
 use crate::{Connection, Pipeline, Redis, Result, Watched};
 use redis_commands::{Executor, FromValue, TextMode, ToArgs, Typed};
 use resp_proto::Value;
@@ -16,7 +17,8 @@ use std::ops::{Deref, DerefMut};
 ///
 /// Made by `text()` on [`Redis`], [`Pipeline`], [`Watched`], [`Connection`] and
 /// [`LegacyRedis`]; what a text client makes ([`pipeline`](Text::pipeline),
-/// [`transaction`](Text::transaction), connections) is in text mode too. Everything else the wrapped value offers is reachable through
+/// [`transaction`](Text::transaction), connections, [`typed_pipeline`](Text::typed_pipeline))
+/// is in text mode too. Everything else the wrapped value offers is reachable through
 /// `Deref`. Byte mode stays the default: keys and values are binary safe, and nothing is
 /// checked or copied.
 ///
@@ -97,6 +99,12 @@ impl Text<Redis> {
     /// A pipeline whose queued commands are typed as text (see [`Redis::pipeline`]).
     pub fn pipeline(&self) -> Text<Pipeline> {
         Text(self.0.pipeline())
+    }
+
+    /// A pipeline typed by the commands queued on it, with text replies (see
+    /// [`Redis::typed_pipeline`]).
+    pub fn typed_pipeline(&self) -> TypedPipeline<(), TextMode> {
+        TypedPipeline::new(self.0.pipeline())
     }
 
     /// [`Redis::transaction`] with `f` given the WATCH-ed pipeline in text mode.
