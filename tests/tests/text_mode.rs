@@ -154,3 +154,46 @@ fn typed_pipeline_in_text_mode_gives_strings() {
     assert_eq!(value, Some("é".to_owned()));
     assert_eq!(n, 1);
 }
+
+#[test]
+fn scan_iterators_and_messages_in_text_mode() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap().text();
+    r.mset([("user:1", "a"), ("user:2", "b"), ("other", "c")])
+        .unwrap();
+    let mut keys: Vec<String> = r
+        .scan_iter(redis_client::ScanOptions::new().pattern("user:*"))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys, ["user:1", "user:2"]);
+    r.hset_multiple("h", [("f", "v")]).unwrap();
+    let fields: Vec<(String, String)> = r
+        .hscan_iter("h", redis_client::ScanOptions::new())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(fields, [("f".to_owned(), "v".to_owned())]);
+    r.binary().set("bin:\u{0}", "x").unwrap();
+    r.binary().set(&b"bin:\xff"[..], "x").unwrap();
+    let walk: Vec<_> = r
+        .scan_iter(redis_client::ScanOptions::new().pattern("bin:*"))
+        .collect();
+    assert!(walk.iter().any(|k| k.is_err()), "{walk:?}");
+
+    let mut p = r.pubsub();
+    p.subscribe("chat").unwrap();
+    while r.publish("chat", "héllo").unwrap() == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let message = loop {
+        let m = p
+            .get_message(Some(std::time::Duration::from_secs(5)))
+            .unwrap()
+            .unwrap();
+        if m.kind == redis_client::MessageKind::Message {
+            break m;
+        }
+    };
+    assert_eq!(message.channel_str().unwrap(), "chat");
+    assert_eq!(message.payload_str().unwrap(), "héllo");
+}

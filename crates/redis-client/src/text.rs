@@ -3,8 +3,9 @@
 
 use crate::compat::LegacyRedis;
 use crate::typed::TypedPipeline;
-use crate::{Connection, Pipeline, Redis, Result, Watched};
-use redis_commands::{Executor, FromValue, TextMode, ToArgs, Typed};
+use crate::{Connection, Error, Message, Pipeline, Redis, Result, ScanIter, ScanOptions, Watched};
+use bytes::Bytes;
+use redis_commands::{Executor, FromValue, FromValueError, ScanState, TextMode, ToArgs, Typed};
 use resp_proto::Value;
 use std::ops::{Deref, DerefMut};
 
@@ -117,6 +118,35 @@ impl Text<Redis> {
         F: FnMut(Text<Watched<'_>>) -> Result<()>,
     {
         self.0.transaction(keys, |pipe| f(Text(pipe)))
+    }
+
+    /// Iterates over the key names of the database as `String`s, lazily (see
+    /// [`Redis::scan_iter`]). A name that is not UTF-8 is an error item.
+    pub fn scan_iter(&self, options: ScanOptions) -> ScanIter<'_, String> {
+        self.0.walk(ScanState::scan(options).items_as())
+    }
+
+    /// Iterates over the members of the set at `key` as `String`s (SSCAN).
+    pub fn sscan_iter(&self, key: impl Into<Bytes>, options: ScanOptions) -> ScanIter<'_, String> {
+        self.0.walk(ScanState::sscan(key, options).items_as())
+    }
+
+    /// Iterates over the `(field, value)` pairs of the hash at `key` as `String`s (HSCAN).
+    pub fn hscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (String, String)> {
+        self.0.walk(ScanState::hscan(key, options).items_as())
+    }
+
+    /// Iterates over the `(member, score)` pairs of the sorted set at `key` (ZSCAN).
+    pub fn zscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (String, f64)> {
+        self.0.walk(ScanState::zscan(key, options).items_as())
     }
 
     /// A pooled connection in text mode (see [`Redis::get_connection`]).
@@ -235,4 +265,33 @@ impl Text<LegacyRedis> {
     pub fn pttl<K: ToArgs>(&self, key: K) -> Result<Option<i64>> {
         self.0.pttl(key)
     }
+}
+
+/// Pub/sub messages as text.
+impl Message {
+    /// The payload as text.
+    ///
+    /// # Errors
+    /// [`Error::Reply`] when the payload is not UTF-8.
+    pub fn payload_str(&self) -> Result<&str> {
+        utf8("payload", &self.payload)
+    }
+
+    /// The channel as text.
+    ///
+    /// # Errors
+    /// [`Error::Reply`] when the channel name is not UTF-8.
+    pub fn channel_str(&self) -> Result<&str> {
+        utf8("channel", &self.channel)
+    }
+}
+
+fn utf8<'a>(what: &str, b: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(b).map_err(|_| Error::Reply {
+        command: format!("pub/sub message {what}"),
+        source: FromValueError::Type {
+            expected: "UTF-8 string",
+            actual: format!("non-UTF-8 {what}"),
+        },
+    })
 }
