@@ -1,6 +1,6 @@
 //! Pipelines whose result type is built from the commands queued on them.
 
-use crate::{Error, Pipeline, Redis, Result};
+use crate::{Error, Pipeline, Redis, Result, ScriptCall};
 use redis_commands::{BinaryMode, Executor, FromValue, FromValueError, Mode, Typed};
 use resp_proto::Value;
 use std::fmt;
@@ -71,6 +71,18 @@ impl<L, M> TypedPipeline<L, M> {
     pub fn transaction(mut self, transaction: bool) -> Self {
         self.pipe = self.pipe.transaction(transaction);
         self
+    }
+
+    /// Queues a script run (see [`Pipeline::invoke_script`]); its reply converts into
+    /// `T`, which a script's source cannot tell: `invoke_script::<i64>(..)`.
+    pub fn invoke_script<T: FromValue>(mut self, call: ScriptCall<'_>) -> TypedPipeline<(L, T), M> {
+        self.names.push("EVALSHA");
+        self.pipe.invoke_script(call);
+        TypedPipeline {
+            pipe: self.pipe,
+            names: self.names,
+            _replies: PhantomData,
+        }
     }
 
     /// How many commands are queued.
