@@ -339,6 +339,7 @@ pub(crate) fn convert<T: FromValue>(cmd: &Cmd, v: Value) -> Result<T> {
 }
 
 impl Executor for &Redis {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {

@@ -151,6 +151,7 @@ impl DerefMut for LegacyRedis {
 
 /// Every strict command, as on [`Redis`].
 impl Executor for &LegacyRedis {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
@@ -262,6 +263,7 @@ impl DerefMut for LegacyPipeline {
 
 /// Each strict command method queues its command and returns the legacy pipeline.
 impl<'a> Executor for &'a mut LegacyPipeline {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = &'a mut LegacyPipeline;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> &'a mut LegacyPipeline {

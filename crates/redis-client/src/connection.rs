@@ -111,6 +111,7 @@ impl Connection {
 }
 
 impl Executor for &mut Connection {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {

@@ -12,6 +12,28 @@
 //! # Ok::<(), redis_client::Error>(())
 //! ```
 //!
+//! Replies are bytes by default: keys and values are binary safe and nothing is checked
+//! or copied. [`Redis::text`] gives the same client in text mode (the reference's
+//! `decode_responses=True`): every command method's byte strings become `String`s,
+//! checked as UTF-8, and so do those of the pipelines, connections and WATCH-ed pipelines
+//! it makes (see [`Text`]). [`reply_as`](Executor::reply_as) reads a reply as any type,
+//! such as a counter as `i64`; [`Redis::typed_pipeline`] returns the replies of a fixed
+//! sequence of commands as a typed tuple.
+//!
+//! ```no_run
+//! use redis_client::prelude::*;
+//! use redis_client::Redis;
+//!
+//! let r = Redis::open("redis://localhost:6379/0")?;
+//! let t = r.text();
+//! let value = t.get("foo")?; // Option<String>
+//! r.incr("visits")?;
+//! let visits = r.reply_as::<i64>().get("visits")?; // i64
+//! let (stored, value, n) = t.typed_pipeline().set("a", 1).get("a").incr("n").execute()?;
+//! // (bool, Option<String>, i64)
+//! # Ok::<(), redis_client::Error>(())
+//! ```
+//!
 //! Several commands at once: [`Redis::pipeline`] queues commands and sends them in one
 //! write, as a MULTI … EXEC transaction by default; [`Pipeline::watch`] and
 //! [`Redis::transaction`] add optimistic locking with WATCH. [`compat::LegacyRedis`] keeps
@@ -41,7 +63,9 @@ mod pubsub;
 mod retry;
 mod scan;
 mod script;
+mod text;
 mod transaction;
+mod typed;
 
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
@@ -61,7 +85,9 @@ pub use redis_conn::{DefaultConnector, PoolStats, ReplyTimeout};
 pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use retry::RetryPolicy;
 pub use script::{Script, ScriptCall};
+pub use text::Text;
 pub use transaction::Watched;
+pub use typed::{Replies, TypedPipeline};
 
 pub use scan::ScanIter;
 pub use {redis_commands, redis_conn, resp_proto};

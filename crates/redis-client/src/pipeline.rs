@@ -17,7 +17,8 @@ use resp_proto::{ErrorCode, Value};
 /// command, after the same response callbacks
 /// [`Redis::execute_command`] applies (`SET` gives `true`, `HGETALL` a map);
 /// [`query`](Pipeline::query) converts the results into a tuple or any other
-/// [`FromValue`] type.
+/// [`FromValue`] type. For a fixed sequence of commands,
+/// [`Redis::typed_pipeline`] infers that tuple from the commands queued.
 ///
 /// A pipeline is transactional by default: the commands go out between `MULTI` and
 /// `EXEC` and run atomically. [`transaction(false)`](Pipeline::transaction) only buffers.
@@ -435,6 +436,7 @@ impl Drop for Pipeline {
 
 /// Each command method queues its command and returns the pipeline.
 impl<'a> Executor for &'a mut Pipeline {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = &'a mut Pipeline;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> &'a mut Pipeline {

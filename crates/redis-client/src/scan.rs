@@ -40,7 +40,7 @@ impl<T: ScanItem> Iterator for ScanIter<'_, T> {
 }
 
 impl Redis {
-    fn walk<T: ScanItem>(&self, state: ScanState<T>) -> ScanIter<'_, T> {
+    pub(crate) fn walk<T: ScanItem>(&self, state: ScanState<T>) -> ScanIter<'_, T> {
         ScanIter {
             client: self,
             state,

@@ -19,10 +19,10 @@ use resp_proto::Value;
 /// let mut pipe = r.pipeline();
 /// loop {
 ///     let mut watched = pipe.watch("OUR-SEQUENCE-KEY")?;
-///     // Immediate mode: the value comes back at once.
-///     let current: i64 = watched
+///     // Immediate mode: the value comes back at once, read as a number.
+///     let current = watched
+///         .reply_as::<Option<i64>>()
 ///         .get("OUR-SEQUENCE-KEY")?
-///         .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
 ///         .unwrap_or(0);
 ///     // Back to buffering: the SET is queued, then sent with MULTI … EXEC.
 ///     let tx = watched.multi();
@@ -101,6 +101,7 @@ impl<'p> Watched<'p> {
 
 /// Each command method runs at once and returns its value, as on [`Redis`].
 impl Executor for &mut Watched<'_> {
+    type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {

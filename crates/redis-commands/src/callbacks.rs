@@ -147,6 +147,17 @@ fn with_scores(v: Value, cmd: &Cmd) -> Result<Value, FromValueError> {
     Ok(Value::Array(pairs))
 }
 
+/// A float sent as a bulk string (RESP2) becomes a double, as RESP3 sends it; nil stays
+/// nil (ZSCORE of a missing member). The reference's `float` and `float_or_none`.
+fn to_double(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
+    match v {
+        Value::BulkString(_) | Value::SimpleString(_) | Value::Integer(_) => {
+            f64::from_value(v).map(Value::Double)
+        }
+        other => Ok(other),
+    }
+}
+
 /// `OK` becomes `true`, nil becomes `false` (SET with NX/XX that did not write).
 fn ok_to_bool(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
     Ok(match v {
@@ -320,6 +331,9 @@ fn default_table() -> Callbacks {
     t.set("SLOWLOG GET", slowlog_get);
     t.set("CLUSTER INFO", cluster_info);
     t.set("SCRIPT EXISTS", script_exists);
+    for name in ["ZINCRBY", "ZSCORE", "INCRBYFLOAT", "HINCRBYFLOAT"] {
+        t.set(name, to_double);
+    }
     for name in [
         "ZRANGE",
         "ZRANGEBYSCORE",

@@ -29,6 +29,7 @@ pub mod cmd;
 mod command;
 mod executor;
 mod geo_types;
+mod mode;
 mod options;
 mod reply;
 mod stream_types;
@@ -55,7 +56,8 @@ pub use cmd::sorted_sets::SortedSetCommands;
 pub use cmd::streams::StreamCommands;
 pub use cmd::strings::StringCommands;
 pub use command::{Block, Cmd, Flags, IterArgs, ToArgs, Typed};
-pub use executor::Executor;
+pub use executor::{Executor, ReplyAs};
+pub use mode::{BinaryMode, Mode, TextForm, TextMode};
 pub use options::{
     BitOffset, BitOp, BitUnit, BitfieldOps, BitfieldOverflow, BitfieldType, CopyOptions,
     ExpireCondition, GetExpiry, Insert, LcsOptions, ListDirection, LposOptions, MigrateOptions,

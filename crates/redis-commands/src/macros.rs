@@ -3,7 +3,8 @@
 /// Declares a group of commands, each written once.
 ///
 /// For each declaration it emits a builder function returning [`Typed`](crate::Typed), a
-/// method on the group's trait (available on every [`Executor`](crate::Executor)) and a row
+/// method on the group's trait (available on every [`Executor`](crate::Executor), its reply
+/// typed by the executor's [`Mode`](crate::Mode)) and a row
 /// in the group's [`CommandInfo`](crate::CommandInfo) table.
 ///
 /// ```text
@@ -46,8 +47,10 @@ macro_rules! commands {
             $(
                 $(#[$doc])*
                 #[allow(clippy::too_many_arguments)]
-                fn $name $(<$($g: $bound),*>)? (self, $($arg: $argty),*) -> Self::Output<$ret> {
-                    self.run($name($($arg),*))
+                fn $name $(<$($g: $bound),*>)? (self, $($arg: $argty),*)
+                    -> Self::Output<<Self::Mode as $crate::Mode>::Reply<$ret>>
+                {
+                    self.run($crate::Typed::new($name($($arg),*).cmd))
                 }
             )*
         }

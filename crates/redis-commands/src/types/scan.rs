@@ -114,6 +114,18 @@ impl<T: ScanItem> ScanState<T> {
         self.done = true;
     }
 
+    /// The same walk with its items read as `U`, another form of the same pages
+    /// (`String` for `Bytes`, text mode's items).
+    pub fn items_as<U: ScanItem>(self) -> ScanState<U> {
+        ScanState {
+            key: self.key,
+            options: self.options,
+            cursor: self.cursor,
+            done: self.done,
+            _items: std::marker::PhantomData,
+        }
+    }
+
     /// True once the walk is complete.
     pub fn is_done(&self) -> bool {
         self.done
@@ -159,6 +171,25 @@ impl ScanItem for Bytes {
             Some(k) => scan_cmds::sscan(k, cursor, options.clone()),
             None => scan_cmds::scan(cursor, options.clone()),
         }
+    }
+}
+
+/// Text mode's items: the same pages as the byte forms, read as UTF-8.
+impl ScanItem for String {
+    fn page(key: Option<&Bytes>, cursor: u64, options: &ScanOptions) -> Typed<(u64, Vec<Self>)> {
+        Typed::new(Bytes::page(key, cursor, options).cmd)
+    }
+}
+
+impl ScanItem for (String, String) {
+    fn page(key: Option<&Bytes>, cursor: u64, options: &ScanOptions) -> Typed<(u64, Vec<Self>)> {
+        Typed::new(<(Bytes, Bytes)>::page(key, cursor, options).cmd)
+    }
+}
+
+impl ScanItem for (String, f64) {
+    fn page(key: Option<&Bytes>, cursor: u64, options: &ScanOptions) -> Typed<(u64, Vec<Self>)> {
+        Typed::new(<(Bytes, f64)>::page(key, cursor, options).cmd)
     }
 }
 

@@ -1,0 +1,168 @@
+//! Every program in crates/redis-client/examples runs against a real server, exits with
+//! success and prints the line that shows it did its job.
+
+use redis_tests::{ServerConfig, TestServer};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the example binary `exe` with `REDIS_URL` (and `REDIS_SOCKET`) of `server` and
+/// returns its standard output, failing the test if it fails or runs longer than a minute.
+fn run(exe: &str, server: &TestServer) -> String {
+    let mut child = Command::new(exe)
+        .env("REDIS_URL", server.url())
+        .env("REDIS_SOCKET", server.socket_path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll the example").is_none() {
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("{exe} ran for more than a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("read the example's output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{exe} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs `exe` on a fresh server and checks that each of `lines` is in its output.
+fn check(exe: &str, lines: &[&str]) {
+    let server = TestServer::start_with(ServerConfig::default().unix_socket());
+    let stdout = run(exe, &server);
+    for line in lines {
+        assert!(
+            stdout.lines().any(|l| l == *line),
+            "{exe}: no line {line:?} in\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn getting_started() {
+    check(
+        env!("CARGO_BIN_EXE_example-getting-started"),
+        &[
+            "GET foo -> Some(\"bar\")",
+            "unix socket: PING -> \"PONG\"",
+            "pipeline SET foo bar, GET bing -> [true, Some(\"baz\")]",
+            "chained SET, SADD, INCR -> [true, 1, 6]",
+            "pipeline without MULTI/EXEC, INCR twice -> [7, 8]",
+            "WATCH loop: done after 2 attempts -> OUR-SEQUENCE-KEY = 12",
+            "transaction(client_side_incr) -> OUR-SEQUENCE-KEY = 13",
+            "multiply(keys=['foo'], args=[5]) with foo=2 -> 10",
+            "multiply(..., client=r2) with foo=3 -> 15",
+            "pipeline SET foo 5, multiply -> [true, 25]",
+            "pubsub: Message on news: hello subscribers",
+        ],
+    );
+}
+
+#[test]
+fn cache_with_ttl() {
+    check(
+        env!("CARGO_BIN_EXE_example-cache-ttl"),
+        &[
+            "cache miss: stored for 60 seconds",
+            "cache hit: name=Ada;lang=en",
+        ],
+    );
+}
+
+#[test]
+fn counter_across_threads() {
+    check(
+        env!("CARGO_BIN_EXE_example-counter-threads"),
+        &["page:hits = 4000"],
+    );
+}
+
+#[test]
+fn leaderboard() {
+    check(
+        env!("CARGO_BIN_EXE_example-leaderboard"),
+        &[
+            "ken now has 130",
+            "1. ken 130",
+            "2. ada 120",
+            "3. grace 95",
+            "linus is number 4",
+        ],
+    );
+}
+
+#[test]
+fn job_queue_with_brpop_workers() {
+    check(env!("CARGO_BIN_EXE_example-job-queue"), &["jobs done: 12"]);
+}
+
+#[test]
+fn pattern_pubsub_chat() {
+    check(
+        env!("CARGO_BIN_EXE_example-pubsub-chat"),
+        &[
+            "[chat:lobby] ada: hello everyone",
+            "[chat:rust] grace: anyone tried the text mode?",
+            "[chat:lobby] linus: bye",
+        ],
+    );
+}
+
+#[test]
+fn lua_rate_limiter() {
+    check(
+        env!("CARGO_BIN_EXE_example-rate-limiter"),
+        &[
+            "request 5: allowed",
+            "request 6: rejected",
+            "request 7: rejected",
+        ],
+    );
+}
+
+#[test]
+fn session_hash() {
+    check(
+        env!("CARGO_BIN_EXE_example-session-hash"),
+        &[
+            "user ada has 2 items in the cart",
+            "theme: dark",
+            "expires in 1800 seconds",
+        ],
+    );
+}
+
+#[test]
+fn lock_across_threads() {
+    check(
+        env!("CARGO_BIN_EXE_example-lock-threads"),
+        &["balance = 1000"],
+    );
+}
+
+#[test]
+fn scan_over_10000_keys() {
+    check(
+        env!("CARGO_BIN_EXE_example-scan-keys"),
+        &["found 10000 keys, highest id 9999"],
+    );
+}
+
+#[test]
+fn bulk_load_of_100000_keys() {
+    let server = TestServer::start();
+    let stdout = run(env!("CARGO_BIN_EXE_example-bulk-load"), &server);
+    assert!(
+        stdout.contains("keys in") && stdout.contains("user:99999:score = 99999"),
+        "{stdout}"
+    );
+    assert!(stdout.starts_with("loaded 100000 keys"), "{stdout}");
+}
