@@ -21,7 +21,23 @@ pub struct FakeConn {
 impl FakeConn {
     /// Reads one request (a RESP array of bulk strings) and returns its arguments; `None`
     /// when the client closed the connection or sent something else.
+    ///
+    /// A bare `PING` (the one that closes every handshake) is answered `+PONG` here and
+    /// skipped, so scripts see the requests that matter to them; a script that wants to
+    /// answer the handshake itself uses [`FakeConn::read_any_request`].
     pub fn read_request(&mut self) -> Option<Vec<Vec<u8>>> {
+        loop {
+            let args = self.read_any_request()?;
+            if args.len() == 1 && args[0].eq_ignore_ascii_case(b"PING") {
+                self.write(b"+PONG\r\n");
+                continue;
+            }
+            return Some(args);
+        }
+    }
+
+    /// Reads one request, whatever it is, `PING` included.
+    pub fn read_any_request(&mut self) -> Option<Vec<Vec<u8>>> {
         let n: usize = self.line()?.strip_prefix('*')?.parse().ok()?;
         let mut args = Vec::with_capacity(n.min(64));
         for _ in 0..n {

@@ -112,6 +112,11 @@ impl FaultProxy {
         self.shared.duplicate.store(true, Ordering::SeqCst);
     }
 
+    /// Disarms [`duplicate_next`](FaultProxy::duplicate_next).
+    pub fn no_duplicate(&self) {
+        self.shared.duplicate.store(false, Ordering::SeqCst);
+    }
+
     /// Bytes forwarded from the server so far.
     pub fn forwarded(&self) -> u64 {
         self.shared.forwarded.load(Ordering::SeqCst)

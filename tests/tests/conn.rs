@@ -61,6 +61,12 @@ impl SilentServer {
     fn accepted(&self) -> usize {
         self.held.lock().unwrap().len()
     }
+
+    /// A connection to it with no handshake.
+    fn connect_raw(&self, info: ConnectionInfo) -> Connection {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        Connection::from_transport(Box::new(stream), &info)
+    }
 }
 
 #[test]
@@ -114,10 +120,9 @@ fn requirepass_auth_over_both_protocols() {
         let mut conn = Connection::open(&url.parse().unwrap()).unwrap();
         assert_eq!(text(&conn.command(&["PING"]).unwrap()), "PONG");
     }
-    // Without credentials the handshake has nothing to send; the first command is refused
-    // with the authentication error.
-    let mut conn = Connection::open(&tcp(&server)).unwrap();
-    let err = conn.command(&["PING"]).unwrap_err();
+    // Without credentials the handshake's closing PING is refused with the
+    // authentication error, so opening fails at once rather than on first use.
+    let err = Connection::open(&tcp(&server)).unwrap_err();
     assert!(matches!(err, Error::Auth(_)), "{err:?}");
     // The client facade reports it the same way.
     let client = redis_client::Redis::from_info(tcp(&server));
@@ -263,10 +268,11 @@ fn silent_peer_cannot_hang_the_handshake() {
 
 #[test]
 fn read_timeout_breaks_the_connection() {
-    // A silent peer: no handshake is needed, so connecting succeeds; the reply never comes.
+    // A silent peer, taken without a handshake (which it would not answer); the reply
+    // never comes.
     let silent = SilentServer::start();
     let timeout = Duration::from_millis(200);
-    let mut conn = Connection::open(&silent.info().with_read_timeout(Some(timeout))).unwrap();
+    let mut conn = silent.connect_raw(silent.info().with_read_timeout(Some(timeout)));
     let started = Instant::now();
     let err = conn.command(&["PING"]).unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err:?}");
@@ -276,7 +282,7 @@ fn read_timeout_breaks_the_connection() {
     assert!(matches!(conn.read_reply(), Err(Error::Broken)));
 
     // A zero wait is a timeout at once, not an error from the socket.
-    let mut conn = Connection::open(&silent.info()).unwrap();
+    let mut conn = silent.connect_raw(silent.info());
     conn.send(&[b"*1\r\n$4\r\nPING\r\n"], 1).unwrap();
     let err = conn
         .read_reply_timeout(ReplyTimeout::Exactly(Some(Duration::ZERO)))
@@ -359,16 +365,15 @@ fn custom_transport_counts_bytes() {
     let connector = CountingConnector::new(tcp(&server));
     let counters = connector.counters();
 
-    // Without credentials, db or name there is no handshake: the counts are exactly the
-    // commands' bytes.
+    // Without credentials, db or name the handshake is its closing PING alone:
+    // "*1\r\n$4\r\nPING\r\n" (14) out, "+PONG\r\n" (7) in.
     let mut conn = Connection::open_with(&connector).unwrap();
-    assert_eq!(counters.snapshot(), (0, 0, 1));
-    assert_eq!(text(&conn.command(&["PING"]).unwrap()), "PONG");
-    // "*1\r\n$4\r\nPING\r\n" out, "+PONG\r\n" in.
     assert_eq!(counters.snapshot(), (7, 14, 1));
+    assert_eq!(text(&conn.command(&["PING"]).unwrap()), "PONG");
+    assert_eq!(counters.snapshot(), (14, 28, 1));
     conn.command(&["SET", "k", "v"]).unwrap();
     // "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n" (27) out, "+OK\r\n" in.
-    assert_eq!(counters.snapshot(), (7 + 5, 14 + 27, 1));
+    assert_eq!(counters.snapshot(), (14 + 5, 28 + 27, 1));
     drop(conn);
 
     // The pool is built with the connector and opens its connections through it.
@@ -379,8 +384,9 @@ fn custom_transport_counts_bytes() {
     assert_eq!(b.command(&["GET", "k"]).unwrap(), bulk("v"));
     let (bytes_in, bytes_out, opened) = counters.snapshot();
     assert_eq!(opened, 3);
-    // "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" (20) out and "$1\r\nv\r\n" (7) in, twice.
-    assert_eq!((bytes_in, bytes_out), (12 + 14, 41 + 40));
+    // Two handshakes, then "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" (20) out and "$1\r\nv\r\n" (7)
+    // in, twice.
+    assert_eq!((bytes_in, bytes_out), (19 + 2 * 7 + 14, 55 + 2 * 14 + 40));
 }
 
 #[test]

@@ -307,8 +307,12 @@ fn one_deadline_bounds_a_trickled_handshake() {
 
 #[test]
 fn one_deadline_bounds_a_write_to_a_server_that_stopped_reading() {
-    // Accepts, reads nothing: the socket buffers fill and the write stalls.
-    let fake = FakeServer::start(|c: FakeConn| {
+    // Answers the handshake, then reads nothing: the socket buffers fill and the write
+    // stalls.
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        if c.read_any_request().is_some() {
+            c.write(b"+PONG\r\n");
+        }
         std::thread::sleep(Duration::from_secs(20));
         drop(c);
     });
@@ -429,4 +433,25 @@ fn the_command_table_and_the_core_agree_on_which_commands_change_connection_stat
         flagged += usize::from(declared);
     }
     assert!(flagged >= 8, "{flagged}");
+}
+
+#[test]
+fn a_greeting_before_the_handshake_is_caught() {
+    // A peer that speaks first: "+OK" before any request, then answers correctly.
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        c.write(b"$9\r\nval:stray\r\n");
+        while let Some(args) = c.read_request() {
+            if args[0].eq_ignore_ascii_case(b"PING") {
+                c.write(b"+PONG\r\n");
+            } else {
+                c.write(b"$5\r\nval:k\r\n");
+            }
+        }
+    });
+    for policy in [RetryPolicy::none(), RetryPolicy::default()] {
+        let r = fake_client(&fake, policy);
+        // Without the handshake's PING, the GET would read the greeting as its value.
+        let err = r.get("k").unwrap_err();
+        assert!(matches!(err, Error::OutOfStep(_)), "{err:?}");
+    }
 }

@@ -135,12 +135,18 @@ fn untrustworthy_connections_are_not_returned() {
 
 #[test]
 fn silent_server_trips_the_timeout_and_the_connection_is_discarded() {
+    // Answers the handshake's PING, then says nothing more.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
     let keep = Arc::clone(&held);
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
+        for mut stream in listener.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut ping = [0u8; 14];
+            if stream.read_exact(&mut ping).is_ok() && &ping == b"*1\r\n$4\r\nPING\r\n" {
+                let _ = stream.write_all(b"+PONG\r\n");
+            }
             keep.lock().unwrap().push(stream);
         }
     });
@@ -156,8 +162,14 @@ fn silent_server_trips_the_timeout_and_the_connection_is_discarded() {
     // Not returned: nothing idle, nothing in use, one discarded.
     assert_eq!(pool.stats(), stats(0, 0, 1, 0, 1));
 
-    // With a password the handshake itself meets the silence: bounded by the connect
-    // timeout, counted as a failed open.
+    // A peer silent from the start: the handshake itself meets the silence, bounded by
+    // the connect timeout, counted as a failed open.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().flatten().collect();
+        drop(held);
+    });
     let info = ConnectionInfo::tcp("127.0.0.1", port)
         .with_auth(None, "pw")
         .with_connect_timeout(Some(timeout));

@@ -136,6 +136,7 @@ fn desync_hunt() {
     done.store(true, Ordering::SeqCst);
     injector.join().unwrap();
     proxy.no_cut();
+    proxy.no_duplicate();
     proxy.resume();
 
     // The pool serves again, with no manual action.

@@ -5,7 +5,8 @@
 //! `cargo run -p redis-conn --example counting_transport -- redis://127.0.0.1:6379/0`
 
 use redis_conn::{
-    ConnectionInfo, ConnectionPool, Connector, DefaultConnector, Error, PoolOptions, Transport,
+    ConnectionInfo, ConnectionPool, Connector, DefaultConnector, Error, PoolOptions, Readiness,
+    Transport,
 };
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +80,12 @@ impl Transport for CountingTransport {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)
+    }
+
+    /// Forwarded, so the pool's look at an idle connection sees through the wrapper (a
+    /// peek reads nothing, so nothing is counted).
+    fn readiness(&mut self) -> Readiness {
+        self.inner.readiness()
     }
 }
 

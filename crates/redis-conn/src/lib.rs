@@ -24,8 +24,8 @@
 //! let info = ConnectionInfo::tcp("127.0.0.1", 6379).with_db(3);
 //! let now = Instant::now();
 //! let mut core = Core::new(&info, now);
-//! let _handshake = core.handshake(&info, None); // SELECT 3, to be written by the driver
-//! core.handle_bytes(b"+OK\r\n");
+//! let _handshake = core.handshake(&info, None); // SELECT 3 and PING, for the driver to write
+//! core.handle_bytes(b"+OK\r\n+PONG\r\n");
 //! assert!(matches!(core.poll_reply(now)?, Poll::Idle));
 //!
 //! // A raw SELECT changes the connection's database: the core learns it from the reply.

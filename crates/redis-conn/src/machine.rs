@@ -132,8 +132,34 @@ enum Owner {
     /// A caller reads it.
     Caller,
     /// A handshake or restore step the core reads itself; `auth` marks the step whose
-    /// error means refused credentials.
-    Internal { auth: bool },
+    /// error means refused credentials, `expect` the answer it must get.
+    Internal { auth: bool, expect: Expect },
+}
+
+/// The answer a handshake or restore step must get, unless it is an error: anything else
+/// means the stream is out of step (bytes that were there before the request, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// `+OK` (AUTH, CLIENT SETNAME, SELECT).
+    Ok,
+    /// A map or array (HELLO).
+    Hello,
+    /// `+PONG`, the handshake's last step.
+    Pong,
+    /// `+RESET`.
+    Reset,
+}
+
+impl Expect {
+    fn accepts(self, v: &Value) -> bool {
+        let simple = |text: &str| matches!(v, Value::SimpleString(s) if s[..] == *text.as_bytes());
+        match self {
+            Expect::Ok => simple("OK"),
+            Expect::Pong => simple("PONG"),
+            Expect::Reset => simple("RESET"),
+            Expect::Hello => matches!(v, Value::Map(_) | Value::Array(_)),
+        }
+    }
 }
 
 /// When an owed reply must have arrived.
@@ -271,10 +297,11 @@ impl Core {
     pub fn handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> BytesMut {
         let mut out = BytesMut::new();
         let steps = encode_handshake(info, &mut out);
-        for i in 0..steps {
+        for (i, expect) in steps.into_iter().enumerate() {
             self.owed.push_back(Owed {
                 owner: Owner::Internal {
                     auth: i == 0 && info.password.is_some(),
+                    expect,
                 },
                 effect: Effect::None,
                 wait: Wait::Until(deadline),
@@ -325,6 +352,7 @@ impl Core {
     }
 
     fn queue_commands(&mut self, parts: &[&[u8]], replies: usize, wait: Wait) -> Result<(), Error> {
+        let start = self.owed.len();
         let mut reader = Requests::new(parts);
         let mut count = 0;
         let subscriber = replies == 0;
@@ -335,7 +363,7 @@ impl Core {
                 Err(()) => {
                     // Not a request the core can read (an inline command, say): trust the
                     // caller's count and treat the connection as changed.
-                    self.owed.truncate(self.owed.len() - count);
+                    self.owed.truncate(start);
                     for _ in 0..replies {
                         self.push_owed(Effect::Taint, wait);
                     }
@@ -549,13 +577,20 @@ impl Core {
             }
             match head.owner {
                 Owner::Caller => return Ok(Poll::Reply(value)),
-                Owner::Internal { auth } => {
-                    if let Value::Error(e) = value {
+                Owner::Internal { auth, expect } => match value {
+                    Value::Error(e) => {
                         let auth = auth && e.message().contains("password");
                         self.handshake_error
                             .get_or_insert(crate::conn::server_error(e, auth));
                     }
-                }
+                    v if !expect.accepts(&v) => {
+                        return Err(self.fail(Error::OutOfStep(format!(
+                            "a {} answered a handshake step that expects {expect:?}",
+                            v.kind_name()
+                        ))));
+                    }
+                    _ => {}
+                },
             }
         }
     }
@@ -705,20 +740,28 @@ impl Core {
     ) -> BytesMut {
         let mut out = BytesMut::new();
         resp_proto::encode_command(&mut out, &["RESET"]);
+        // RESET ends a MULTI in progress and any CLIENT REPLY SKIP.
+        self.multi_queued = false;
+        self.skip_next = false;
         self.owed.push_back(Owed {
-            owner: Owner::Internal { auth: false },
+            owner: Owner::Internal {
+                auth: false,
+                expect: Expect::Reset,
+            },
             effect: Effect::Reset,
             wait: Wait::Until(deadline),
             silent: false,
         });
         let steps = encode_handshake(info, &mut out);
-        for i in 0..steps {
+        let last = steps.len();
+        for (i, expect) in steps.into_iter().enumerate() {
             self.owed.push_back(Owed {
                 owner: Owner::Internal {
                     auth: i == 0 && info.password.is_some(),
+                    expect,
                 },
                 // The handshake puts back what RESET took away.
-                effect: if i + 1 == steps {
+                effect: if i + 1 == last {
                     Effect::Configured
                 } else {
                     Effect::None
@@ -799,9 +842,13 @@ impl Core {
     }
 }
 
-/// Writes the handshake `info` asks for into `out`; returns how many replies it owes.
-fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> usize {
-    let mut steps = 0;
+/// Writes the handshake `info` asks for into `out`; returns the answer each step must get.
+///
+/// It always ends with `PING`: a connection that answers `PONG` to it, after everything
+/// else, is in step, so bytes a peer sent before any request (a greeting, a stray reply)
+/// shift the answers and are found here instead of being read as a caller's reply.
+fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> Vec<Expect> {
+    let mut steps = Vec::with_capacity(4);
     let password = info.password.as_deref();
     let user = info.username.as_deref();
     match info.protocol {
@@ -818,7 +865,7 @@ fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> usize {
                 args.extend([b"SETNAME".as_slice(), name.as_bytes()]);
             }
             resp_proto::encode_command(out, &args);
-            steps += 1;
+            steps.push(Expect::Hello);
         }
         Protocol::Resp2 => {
             if let Some(pass) = password {
@@ -829,14 +876,14 @@ fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> usize {
                     ),
                     None => resp_proto::encode_command(out, &[b"AUTH".as_slice(), pass.as_bytes()]),
                 }
-                steps += 1;
+                steps.push(Expect::Ok);
             }
             if let Some(name) = info.client_name.as_deref() {
                 resp_proto::encode_command(
                     out,
                     &[b"CLIENT".as_slice(), b"SETNAME", name.as_bytes()],
                 );
-                steps += 1;
+                steps.push(Expect::Ok);
             }
         }
     }
@@ -844,8 +891,10 @@ fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> usize {
         resp_proto::write_array_len(out, 2);
         resp_proto::write_bulk(out, b"SELECT");
         resp_proto::write_bulk_i64(out, info.db);
-        steps += 1;
+        steps.push(Expect::Ok);
     }
+    resp_proto::encode_command(out, &["PING"]);
+    steps.push(Expect::Pong);
     steps
 }
 
@@ -1224,8 +1273,11 @@ mod tests {
     fn reset_and_quit() {
         let mut core = Core::new(&info().with_db(3), Instant::now());
         let hs = core.handshake(&info().with_db(3), None);
-        assert_eq!(&hs[..], &cmd(&["SELECT", "3"])[..]);
-        core.handle_bytes(b"+OK\r\n");
+        assert_eq!(
+            &hs[..],
+            &[cmd(&["SELECT", "3"]), cmd(&["PING"])].concat()[..]
+        );
+        core.handle_bytes(b"+OK\r\n+PONG\r\n");
         assert!(matches!(
             core.poll_reply(Instant::now()).unwrap(),
             Poll::Idle
@@ -1237,9 +1289,9 @@ mod tests {
         let out = core.restore_request(&info().with_db(3), None);
         assert_eq!(
             &out[..],
-            &[cmd(&["RESET"]), cmd(&["SELECT", "3"])].concat()[..]
+            &[cmd(&["RESET"]), cmd(&["SELECT", "3"]), cmd(&["PING"])].concat()[..]
         );
-        core.handle_bytes(b"+RESET\r\n+OK\r\n");
+        core.handle_bytes(b"+RESET\r\n+OK\r\n+PONG\r\n");
         assert!(matches!(
             core.poll_reply(Instant::now()).unwrap(),
             Poll::Idle
@@ -1332,7 +1384,7 @@ mod tests {
         let i3 = info().with_protocol(Protocol::Resp3);
         let mut core = Core::new(&i3, Instant::now());
         core.handshake(&i3, None);
-        core.handle_bytes(b"%0\r\n");
+        core.handle_bytes(b"%0\r\n+PONG\r\n");
         assert!(matches!(
             core.poll_reply(Instant::now()).unwrap(),
             Poll::Idle
@@ -1396,10 +1448,30 @@ mod tests {
         let i = info().with_auth(None, "secret").with_db(2);
         let mut core = Core::new(&i, Instant::now());
         core.handshake(&i, None);
-        core.handle_bytes(b"-WRONGPASS invalid username-password pair\r\n-NOAUTH x\r\n");
+        core.handle_bytes(
+            b"-WRONGPASS invalid username-password pair\r\n-NOAUTH x\r\n-NOAUTH x\r\n",
+        );
         let e = core.poll_reply(Instant::now()).unwrap_err();
         assert!(matches!(e, Error::Auth(_)), "{e:?}");
         assert!(core.is_broken());
+    }
+
+    #[test]
+    fn bytes_sent_before_the_handshake_shift_its_answers_and_are_caught() {
+        let i = info().with_db(1);
+        let mut core = Core::new(&i, Instant::now());
+        core.handshake(&i, None);
+        // A greeting nobody asked for, then the real answers.
+        core.handle_bytes(b"+OK\r\n+OK\r\n+PONG\r\n");
+        let e = core.poll_reply(Instant::now()).unwrap_err();
+        assert!(matches!(e, Error::OutOfStep(_)), "{e:?}");
+        let mut core = Core::new(&info(), Instant::now());
+        core.handshake(&info(), None);
+        core.handle_bytes(b"$5\r\nhello\r\n+PONG\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()),
+            Err(Error::OutOfStep(_))
+        ));
     }
 
     #[test]
