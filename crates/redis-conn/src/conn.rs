@@ -533,6 +533,10 @@ impl Connection {
     }
 }
 
+/// The read timeout of a zero-timeout [`Connection::read_push`]: the smallest a socket
+/// accepts (std rounds anything shorter up to it).
+const POLL_READ_TIMEOUT: Duration = Duration::from_micros(1);
+
 /// Reading values nobody asked for: pub/sub messages and other pushes.
 impl Connection {
     /// Waits up to `timeout` (`None`: forever) for the next value the server sends on its
@@ -542,6 +546,9 @@ impl Connection {
     /// runs out it returns `Ok(None)` and the connection stays usable, since no caller is
     /// owed a reply. Bytes of a partly received value are kept for the next call.
     ///
+    /// `Some(Duration::ZERO)` polls: it returns a value already buffered or readable now,
+    /// and `Ok(None)` otherwise.
+    ///
     /// # Errors
     /// [`Error::Io`] or [`Error::Protocol`] (the connection is then broken), or
     /// [`Error::Broken`].
@@ -550,16 +557,30 @@ impl Connection {
             return Err(Error::Broken);
         }
         let deadline = timeout.map(|t| Instant::now() + t);
+        let poll = timeout == Some(Duration::ZERO);
+        let mut polled = false;
         loop {
             match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(v)) => return Ok(Some(v)),
                 Ok(None) => {}
                 Err(e) => return Err(self.fail_with(Error::Protocol(e))),
             }
-            let wait = match remaining(deadline) {
-                None => None,
-                Some(Some(left)) => Some(left),
-                Some(None) => return Ok(None),
+            let wait = if poll {
+                // A zero timeout polls: one read of whatever is readable now. Sockets
+                // refuse a zero timeout and `Transport` has no non-blocking read, so the
+                // read gets the smallest timeout a socket takes (the kernel rounds it up
+                // to one scheduler tick at most when nothing is readable).
+                if polled {
+                    return Ok(None);
+                }
+                polled = true;
+                Some(POLL_READ_TIMEOUT)
+            } else {
+                match remaining(deadline) {
+                    None => None,
+                    Some(Some(left)) => Some(left),
+                    Some(None) => return Ok(None),
+                }
             };
             match self.fill(wait) {
                 Ok(()) => {}
