@@ -29,6 +29,39 @@ fn seed(r: &Redis) {
     );
 }
 
+/// Issue 16: ZADD's members come as `(score, member)` pairs (a pair the other way round
+/// does not compile: see `ScoredMembers`), from arrays, vectors, slices and maps.
+#[test]
+fn zadd_takes_typed_pairs_and_maps() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| {
+        assert_eq!(r.zadd("z", (1.0, "one")).unwrap(), 1);
+        assert_eq!(r.zadd("z", vec![(2.0, "two".to_owned())]).unwrap(), 1);
+        let slice: &[(f64, &[u8])] = &[(3.0, b"three")];
+        assert_eq!(r.zadd("z", slice).unwrap(), 1);
+        let map = std::collections::HashMap::from([("four", 4.0), ("five", 5.0)]);
+        assert_eq!(r.zadd("z", &map).unwrap(), 2);
+        let tree = std::collections::BTreeMap::from([("one", 1.5), ("six", 6.0)]);
+        assert_eq!(r.zadd("z", tree).unwrap(), 1);
+        assert_eq!(
+            r.zadd_options("z", ZaddOptions::default().ch(), [(7.0, "six")])
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            r.zrange_withscores("z", ZRange::by_index(0, -1)).unwrap(),
+            scored(&[
+                ("one", 1.5),
+                ("two", 2.0),
+                ("three", 3.0),
+                ("four", 4.0),
+                ("five", 5.0),
+                ("six", 7.0)
+            ])
+        );
+    });
+}
+
 #[test]
 fn zadd_forms() {
     let server = TestServer::start();

@@ -241,9 +241,10 @@ impl Redis {
             .map_err(|e| (e.into(), Stage::Send))?;
         let timeout = reply_timeout(&conn, cmd);
         match conn.read_reply_timeout(timeout) {
-            Ok(Value::Error(e)) => {
-                Err((redis_conn::Error::from_server_error(e).into(), Stage::Read))
-            }
+            Ok(Value::Error(e)) => Err((
+                Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd),
+                Stage::Read,
+            )),
             Ok(v) => Ok(v),
             Err(e) => Err((e.into(), Stage::Read)),
         }
@@ -257,7 +258,9 @@ pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
     conn.send(&[header, cmd.body()], 1)?;
     let timeout = reply_timeout(conn, cmd);
     match conn.read_reply_timeout(timeout)? {
-        Value::Error(e) => Err(redis_conn::Error::from_server_error(e).into()),
+        Value::Error(e) => {
+            Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
+        }
         v => Ok(v),
     }
 }

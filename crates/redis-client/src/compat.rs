@@ -83,16 +83,17 @@ impl LegacyRedis {
         (&self.inner).run(lrem(key, value, num))
     }
 
-    /// Adds `(member, score)` pairs to the sorted set at `key`; returns how many were new.
+    /// Adds `(member, score)` pairs to the sorted set at `key`, in redis-py 2.7.6's legacy
+    /// order (`name1, score1, …`); returns how many were new. The score is an `f64`, so
+    /// the strict order `(score, member)` does not compile here.
     ///
     /// # Errors
     /// As every command.
-    pub fn zadd<K, I, M, S>(&self, key: K, members: I) -> Result<i64>
+    pub fn zadd<K, I, M>(&self, key: K, members: I) -> Result<i64>
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, S)>,
+        I: IntoIterator<Item = (M, f64)>,
         M: ToArgs,
-        S: ToArgs,
     {
         (&self.inner).run(zadd(key, members))
     }
@@ -215,12 +216,11 @@ impl LegacyPipeline {
     }
 
     /// Queues [`LegacyRedis::zadd`].
-    pub fn zadd<K, I, M, S>(&mut self, key: K, members: I) -> &mut Self
+    pub fn zadd<K, I, M>(&mut self, key: K, members: I) -> &mut Self
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, S)>,
+        I: IntoIterator<Item = (M, f64)>,
         M: ToArgs,
-        S: ToArgs,
     {
         self.inner.push_typed(zadd(key, members), None);
         self
@@ -282,12 +282,11 @@ fn lrem<K: ToArgs, V: ToArgs>(key: K, value: V, num: i64) -> Typed<i64> {
 }
 
 /// `ZADD key score member …`, from `(member, score)` pairs.
-fn zadd<K, I, M, S>(key: K, members: I) -> Typed<i64>
+fn zadd<K, I, M>(key: K, members: I) -> Typed<i64>
 where
     K: ToArgs,
-    I: IntoIterator<Item = (M, S)>,
+    I: IntoIterator<Item = (M, f64)>,
     M: ToArgs,
-    S: ToArgs,
 {
     let mut cmd = Cmd::new("ZADD");
     cmd.key(key);

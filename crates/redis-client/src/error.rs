@@ -50,10 +50,11 @@ pub enum Error {
     /// The server sent bytes that are not valid RESP.
     #[error("invalid reply from the server: {0}")]
     Protocol(#[from] ProtocolError),
-    /// The server answered with an error; [`ServerError::code`] tells which
-    /// (`WRONGTYPE`, `NOSCRIPT` …).
+    /// The server answered with an error; [`ServerError::code`] (reached through the
+    /// [`CommandError`]) tells which (`WRONGTYPE`, `NOSCRIPT` …), and the message names
+    /// the command it answered (`ZADD: ERR value is not a valid float`).
     #[error("{0}")]
-    Server(ServerError),
+    Server(CommandError),
     /// The server refused the credentials.
     #[error("authentication failed: {0}")]
     Auth(ServerError),
@@ -195,7 +196,8 @@ impl Error {
     /// [`Error::PipelineCommand`] and [`Error::ExecAbort`] (the refused command's code).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Server(e) | Error::Auth(e) => Some(e.code()),
+            Error::Server(e) => Some(e.code()),
+            Error::Auth(e) => Some(e.code()),
             Error::PipelineCommand { error, .. } | Error::ExecAbort { error, .. } => {
                 Some(error.code())
             }
@@ -215,6 +217,93 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Names `cmd` in a server error (other errors are returned as they are), so a
+    /// message says which command the server refused.
+    pub(crate) fn for_command(self, cmd: &redis_commands::Cmd) -> Error {
+        match self {
+            Error::Server(e) if e.command.is_none() => {
+                let name = if cmd.name().is_empty() {
+                    cmd.first_word()
+                } else {
+                    cmd.name().to_owned()
+                };
+                Error::Server(e.with_command(name))
+            }
+            other => other,
+        }
+    }
+}
+
+/// An error reply from the server, and the command it answered when known.
+///
+/// It dereferences to the [`ServerError`], so `e.code()` and `e.message()` work on it
+/// directly; its `Display` puts the command first:
+///
+/// ```
+/// use redis_client::{CommandError, ErrorCode, ServerError};
+/// let e = CommandError::from(ServerError::new("ERR value is not a valid float"))
+///     .with_command("ZADD");
+/// assert_eq!(e.code(), ErrorCode::ERR);
+/// assert_eq!(e.to_string(), "ZADD: ERR value is not a valid float");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandError {
+    command: Option<String>,
+    error: ServerError,
+}
+
+impl CommandError {
+    /// The same error, answering `command` (its name, e.g. `"ZADD"` or `"CONFIG GET"`).
+    pub fn with_command(mut self, command: impl Into<String>) -> Self {
+        self.command = Some(command.into());
+        self
+    }
+
+    /// The command the server refused, when known (not for replies on a subscriber
+    /// connection, nor for the handshake's).
+    pub fn command(&self) -> Option<&str> {
+        self.command.as_deref()
+    }
+
+    /// The server's error.
+    pub fn server_error(&self) -> &ServerError {
+        &self.error
+    }
+
+    /// The server's error, without the command.
+    pub fn into_server_error(self) -> ServerError {
+        self.error
+    }
+}
+
+impl From<ServerError> for CommandError {
+    fn from(error: ServerError) -> Self {
+        CommandError {
+            command: None,
+            error,
+        }
+    }
+}
+
+impl std::ops::Deref for CommandError {
+    type Target = ServerError;
+    fn deref(&self) -> &ServerError {
+        &self.error
+    }
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.command {
+            Some(c) => write!(f, "{c}: {}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
 impl From<redis_conn::Error> for Error {
     fn from(e: redis_conn::Error) -> Self {
         use redis_conn::Error as C;
@@ -223,7 +312,7 @@ impl From<redis_conn::Error> for Error {
             C::Io(e) => Error::ConnectionLost(e),
             C::Timeout => Error::Timeout,
             C::Protocol(e) => Error::Protocol(e),
-            C::Server(e) => Error::Server(e),
+            C::Server(e) => Error::Server(e.into()),
             C::Auth(e) => Error::Auth(e),
             C::Broken => Error::ConnectionBroken,
             C::PoolExhausted(d) => Error::PoolExhausted(d),

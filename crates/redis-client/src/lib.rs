@@ -46,7 +46,7 @@ mod transaction;
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
 pub use connection::Connection;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{CommandError, Error, ErrorKind, Result};
 pub use lock::{LockBuilder, LockError, LockGuard};
 pub use pipeline::Pipeline;
 pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};

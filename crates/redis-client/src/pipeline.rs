@@ -336,7 +336,7 @@ impl Pipeline {
             // EXEC ends any WATCH, whether the transaction ran or not.
             self.watching = false;
             if let Value::Error(e) = multi_reply {
-                return Err(Error::Server(e));
+                return Err(Error::Server(e.into()));
             }
             match exec_reply {
                 Value::Nil => return Err(Error::Watch),
@@ -349,7 +349,7 @@ impl Pipeline {
                                 error,
                             }
                         }
-                        _ => Error::Server(e),
+                        _ => Error::Server(e.into()),
                     })
                 }
                 Value::Array(results) if results.len() == commands.len() => results,

@@ -741,7 +741,7 @@ fn parse_message(v: Value) -> Result<Message> {
                 payload: s,
             });
         }
-        Value::Error(e) => return Err(Error::Server(e)),
+        Value::Error(e) => return Err(Error::Server(e.into())),
         other => return Err(bad(&other)),
     };
     let text = |v: &Value| -> Bytes {

@@ -161,7 +161,7 @@ mod tests {
         assert!(p.allows(&lost(), Stage::Read, Flags::READONLY));
         assert!(!p.allows(&Error::Timeout, Stage::Read, Flags::NONE));
         assert!(!p.allows(
-            &Error::Server(ServerError::new("WRONGTYPE x")),
+            &Error::Server(ServerError::new("WRONGTYPE x").into()),
             Stage::Read,
             Flags::READONLY
         ));
@@ -170,9 +170,9 @@ mod tests {
             Stage::Checkout,
             Flags::READONLY
         ));
-        let loading = Error::Server(ServerError::new(
-            "LOADING Redis is loading the dataset in memory",
-        ));
+        let loading = Error::Server(
+            ServerError::new("LOADING Redis is loading the dataset in memory").into(),
+        );
         assert!(p.allows(&loading, Stage::Read, Flags::READONLY));
         assert!(
             p.allows(&loading, Stage::Read, Flags::NONE),
