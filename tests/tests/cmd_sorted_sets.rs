@@ -8,7 +8,7 @@ use redis_client::prelude::*;
 use redis_client::redis_commands::{
     Aggregate, LexBound, Limit, MinMax, ScoreBound, ZAggregateOptions, ZRange, ZaddOptions,
 };
-use redis_client::{ConnectionInfo, Protocol, Redis};
+use redis_client::{ConnectionInfo, FromValue, Protocol, Redis};
 use redis_tests::TestServer;
 use std::time::{Duration, Instant};
 
@@ -391,4 +391,32 @@ fn bzpopmin_waits_past_the_read_timeout() {
         assert!(start.elapsed() >= Duration::from_millis(700));
         assert_eq!(t.join().unwrap(), 1);
     }
+}
+
+/// Issue 16: the WITHSCORES callback of the dynamic path fires on the option only, not on a
+/// key or member named `withscores`.
+#[test]
+fn a_key_named_withscores_is_not_the_option() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| {
+        r.zadd("withscores", [(1.0, "a"), (2.0, "withscores")])
+            .unwrap();
+        let plain = r.execute_command(("ZRANGE", "withscores", 0, -1)).unwrap();
+        assert_eq!(
+            plain,
+            redis_client::Value::Array(vec![
+                redis_client::Value::BulkString(b("a")),
+                redis_client::Value::BulkString(b("withscores")),
+            ])
+        );
+        let pairs = r
+            .execute_command(("ZRANGE", "withscores", 0, -1, "WITHSCORES"))
+            .unwrap();
+        assert_eq!(
+            Vec::<(Bytes, f64)>::from_value(pairs).unwrap(),
+            scored(&[("a", 1.0), ("withscores", 2.0)])
+        );
+        let union = r.execute_command(("ZUNION", 1, "withscores")).unwrap();
+        assert_eq!(Vec::<Bytes>::from_value(union).unwrap().len(), 2);
+    });
 }
