@@ -176,13 +176,13 @@ impl Executor for &LegacyRedis {
 /// # Ok::<(), redis_client::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "a pipeline sends nothing until `execute`"]
 pub struct LegacyPipeline {
     inner: Pipeline,
 }
 
 impl LegacyPipeline {
     /// As [`Pipeline::transaction`].
-    #[must_use]
     pub fn transaction(self, transaction: bool) -> Self {
         LegacyPipeline {
             inner: self.inner.transaction(transaction),
@@ -190,7 +190,6 @@ impl LegacyPipeline {
     }
 
     /// As [`Pipeline::raise_on_error`].
-    #[must_use]
     pub fn raise_on_error(self, raise: bool) -> Self {
         LegacyPipeline {
             inner: self.inner.raise_on_error(raise),

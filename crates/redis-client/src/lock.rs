@@ -61,6 +61,7 @@ fn scripts() -> &'static (Script, Script) {
 
 /// Settings of a lock, from [`Redis::lock`].
 #[derive(Clone, Debug)]
+#[must_use = "a lock builder does nothing until `acquire` or `try_acquire`"]
 pub struct LockBuilder {
     client: Redis,
     name: Bytes,
@@ -164,6 +165,7 @@ impl LockBuilder {
 /// A held lock; released when dropped (also during a panic), or explicitly with
 /// [`LockGuard::release`], which reports whether it was still held.
 #[derive(Debug)]
+#[must_use = "the lock is released as soon as the guard is dropped: bind it, e.g. `let _guard = …`"]
 pub struct LockGuard {
     client: Redis,
     name: Bytes,

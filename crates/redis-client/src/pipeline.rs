@@ -41,6 +41,7 @@ use resp_proto::{ErrorCode, Value};
 /// A pipeline is `Send` but not shared between threads (the reference's rule); each thread
 /// makes its own from a shared [`Redis`].
 #[derive(Debug)]
+#[must_use = "a pipeline sends nothing until `execute`"]
 pub struct Pipeline {
     pub(crate) client: Redis,
     transaction: bool,
@@ -86,7 +87,6 @@ impl Pipeline {
     }
 
     /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them.
-    #[must_use]
     pub fn transaction(mut self, transaction: bool) -> Self {
         self.transaction = transaction;
         self
@@ -95,7 +95,6 @@ impl Pipeline {
     /// Makes [`execute`](Pipeline::execute) fail on the first command that failed on the
     /// server (`true`, the default) or return every result with errors in place as
     /// [`Value::Error`] (`false`).
-    #[must_use]
     pub fn raise_on_error(mut self, raise: bool) -> Self {
         self.raise_on_error = raise;
         self

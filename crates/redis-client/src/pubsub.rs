@@ -630,6 +630,7 @@ impl PubSub {
 
 /// The blocking iterator of [`PubSub::listen`].
 #[derive(Debug)]
+#[must_use = "iterators are lazy and read nothing unless consumed"]
 pub struct Listen<'a> {
     pubsub: &'a mut PubSub,
     done: bool,
@@ -657,6 +658,7 @@ impl Iterator for Listen<'_> {
 
 /// The handle of a subscriber running in a background thread.
 #[derive(Debug)]
+#[must_use = "dropping the handle stops the thread at once: keep it while messages should be handled"]
 pub struct PubSubThread {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Result<PubSub>>>,

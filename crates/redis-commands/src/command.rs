@@ -281,6 +281,7 @@ impl Cmd {
 
 /// A command together with the Rust type its reply converts to.
 #[derive(Debug)]
+#[must_use = "a command does nothing until it is run"]
 pub struct Typed<T> {
     /// The command.
     pub cmd: Cmd,

@@ -32,6 +32,7 @@ impl ToArgs for GeoUnit {
 
 /// Condition flags of `GEOADD` (`NX`/`XX`, `CH`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct GeoAddOptions {
     condition: Option<&'static str>,
     ch: bool,
@@ -117,6 +118,7 @@ impl ToArgs for GeoBy {
 /// # let _ = nearest_3;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct GeoSearchOptions {
     order: Option<&'static str>,
     count: Option<u64>,

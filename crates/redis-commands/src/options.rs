@@ -12,6 +12,7 @@ use std::time::Duration;
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct SetOptions {
     condition: Option<&'static str>,
     expiry: Option<Expiry>,
@@ -250,6 +251,7 @@ fn millis(d: Duration) -> u64 {
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct LcsOptions {
     min_match_len: Option<u64>,
     with_match_len: bool,
@@ -334,6 +336,7 @@ impl ToArgs for BitOffset {
 /// # let _ = ops;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct BitfieldOps {
     ops: Vec<BitfieldOp>,
 }
@@ -398,6 +401,7 @@ impl ToArgs for BitfieldOps {
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct SortOptions {
     by: Option<Vec<u8>>,
     limit: Option<(i64, i64)>,
@@ -468,6 +472,7 @@ impl ToArgs for SortOptions {
 
 /// Options of COPY.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct CopyOptions {
     db: Option<i64>,
     replace: bool,
@@ -500,6 +505,7 @@ impl ToArgs for CopyOptions {
 
 /// Options of RESTORE.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct RestoreOptions {
     replace: bool,
     absttl: bool,
@@ -552,6 +558,7 @@ impl ToArgs for RestoreOptions {
 
 /// Options of LPOS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct LposOptions {
     rank: Option<i64>,
     maxlen: Option<i64>,
@@ -590,6 +597,7 @@ impl ToArgs for LposOptions {
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct MigrateOptions {
     copy: bool,
     replace: bool,

@@ -86,6 +86,7 @@ impl<M: ToArgs> ScoredMembers for std::collections::BTreeMap<M, f64> {
 /// # let _ = only_raise;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ZaddOptions {
     condition: Option<&'static str>,
     comparison: Option<&'static str>,
@@ -228,6 +229,7 @@ impl ToArgs for LexBound {
 
 /// `LIMIT offset count`: skip `offset` results, return at most `count` (negative: all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct Limit {
     /// Results skipped.
     pub offset: i64,
@@ -262,6 +264,7 @@ impl ToArgs for Limit {
 /// # let _ = (top3, cheap, names);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ZRange {
     by: RangeBy,
     rev: bool,
@@ -362,6 +365,7 @@ pub enum Aggregate {
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ZAggregateOptions {
     weights: Vec<f64>,
     aggregate: Option<Aggregate>,

@@ -13,6 +13,7 @@ use bytes::Bytes;
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ScanOptions {
     pattern: Option<Bytes>,
     count: Option<u64>,

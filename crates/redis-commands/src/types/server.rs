@@ -516,6 +516,7 @@ impl ToArgs for ClientType {
 /// # let _ = filter;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ClientKillFilter {
     id: Option<u64>,
     client_type: Option<ClientType>,
@@ -660,6 +661,7 @@ impl ToArgs for ReplyMode {
 
 /// Options of CLIENT TRACKING ON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct TrackingOptions {
     redirect: Option<u64>,
     prefixes: Vec<Bytes>,
@@ -735,6 +737,7 @@ impl ToArgs for TrackingOptions {
 
 /// Options of SHUTDOWN.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ShutdownOptions {
     save: Option<bool>,
     now: bool,
@@ -804,6 +807,7 @@ impl ToArgs for ShutdownOptions {
 
 /// Options of FAILOVER.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct FailoverOptions {
     to: Option<(String, u16, bool)>,
     abort: bool,
