@@ -299,8 +299,9 @@ impl<T> Typed<T> {
 }
 
 /// Things that become one or more command arguments: byte strings and text (one argument
-/// each, binary safe), integers and floats (formatted as Redis parses them), and slices,
-/// vectors, arrays and tuples of those (one argument per element).
+/// each, binary safe), integers and floats (formatted as Redis parses them), slices,
+/// vectors, arrays, sets and tuples of those (one argument per element), and `HashMap`s
+/// and `BTreeMap`s (each key followed by its value).
 pub trait ToArgs {
     /// Appends this value's arguments to `cmd`.
     fn write_args(&self, cmd: &mut Cmd);
@@ -400,6 +401,37 @@ collection_args!(VecDeque, BTreeSet);
 impl<T: ToArgs, S> ToArgs for std::collections::HashSet<T, S> {
     fn write_args(&self, cmd: &mut Cmd) {
         self.iter().for_each(|a| a.write_args(cmd));
+    }
+}
+
+/// Key/value pairs, flattened (`k1 v1 k2 v2 …`) in the map's iteration order: the shape of
+/// HSET, MSET, MSETNX, HMSET and XADD fields. Each key and each value should be one
+/// argument (a string, bytes or a number), or the pairs lose their order.
+///
+/// ```
+/// use redis_commands::Cmd;
+/// use std::collections::BTreeMap;
+/// let fields = BTreeMap::from([("name", "ada"), ("lang", "en")]);
+/// let mut cmd = Cmd::new("HSET");
+/// cmd.key("user:1").arg(&fields);
+/// assert_eq!(cmd.args().skip(2).collect::<Vec<_>>(), [&b"lang"[..], b"en", b"name", b"ada"]);
+/// ```
+impl<K: ToArgs, V: ToArgs, S> ToArgs for std::collections::HashMap<K, V, S> {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|(k, v)| {
+            k.write_args(cmd);
+            v.write_args(cmd);
+        });
+    }
+}
+
+/// Key/value pairs, flattened in key order; see the `HashMap` implementation.
+impl<K: ToArgs, V: ToArgs> ToArgs for std::collections::BTreeMap<K, V> {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|(k, v)| {
+            k.write_args(cmd);
+            v.write_args(cmd);
+        });
     }
 }
 
