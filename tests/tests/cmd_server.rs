@@ -45,16 +45,16 @@ fn flush_and_dbsize() {
         r.set("a", 1).unwrap();
         r.set("b", 2).unwrap();
         assert_eq!(r.dbsize().unwrap(), 2);
-        r.flushdb_mode(FlushMode::Sync).unwrap();
+        r.flushdb(Some(FlushMode::Sync)).unwrap();
         assert_eq!(r.dbsize().unwrap(), 0);
         r.set("a", 1).unwrap();
-        r.flushdb().unwrap();
+        r.flushdb(None).unwrap();
         assert_eq!(r.dbsize().unwrap(), 0);
         r.set("a", 1).unwrap();
-        r.flushall_mode(FlushMode::Async).unwrap();
+        r.flushall(Some(FlushMode::Async)).unwrap();
         eventually("async flush", || r.dbsize().unwrap() == 0);
         r.set("a", 1).unwrap();
-        r.flushall().unwrap();
+        r.flushall(None).unwrap();
         assert_eq!(r.dbsize().unwrap(), 0);
     });
 }

@@ -53,6 +53,7 @@ pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeAr
 pub use redis_commands::ScanOptions;
 pub use redis_commands::Typed;
 pub use redis_commands::{Cmd, FromValue, FromValueError, IterArgs, SetOptions, ToArgs};
+pub use redis_commands::{Expiry, PTtl, ScoredMembers, Ttl};
 pub use redis_conn::{
     Addr, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection, Protocol,
     TlsOptions, Transport, UrlError,

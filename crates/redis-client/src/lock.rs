@@ -122,9 +122,7 @@ impl LockBuilder {
     /// Connection and server errors.
     pub fn try_acquire(&self) -> Result<Option<LockGuard>> {
         let token = new_token();
-        let opts = SetOptions::default()
-            .nx()
-            .expire(self.lease.max(Duration::from_millis(1)));
+        let opts = SetOptions::default().nx().px(self.lease);
         if self.client.set_options(&self.name[..], &token[..], opts)? {
             Ok(Some(LockGuard {
                 client: self.client.clone(),

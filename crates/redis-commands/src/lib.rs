@@ -63,7 +63,7 @@ pub use options::{
 };
 pub use options::{Expiry, SetOptions};
 pub use reply::{pairs, FromValue, FromValueError};
-pub use types_keys::{KeyType, LcsMatch, LcsMatches};
+pub use types_keys::{KeyType, LcsMatch, LcsMatches, PTtl, Ttl};
 
 pub use types::*;
 

@@ -18,21 +18,15 @@ commands! {
     /// See <https://redis.io/commands/ping/>.
     "PING" [] fn ping() -> Bytes => |_c| {}
 
-    /// Deletes every key of the current database.
+    /// Deletes every key of the current database, freeing memory as `mode` says (`None`:
+    /// the server's default, `lazyfree-lazy-user-flush`).
     /// See <https://redis.io/commands/flushdb/>.
-    "FLUSHDB" [ADMIN] fn flushdb() -> () => |_c| {}
+    "FLUSHDB" [ADMIN] fn flushdb(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
-    /// Deletes every key of the current database, freeing memory as `mode` says.
-    /// See <https://redis.io/commands/flushdb/>.
-    "FLUSHDB" [ADMIN] fn flushdb_mode(mode: FlushMode) -> () => |c| { c.arg(mode); }
-
-    /// Deletes every key of every database.
+    /// Deletes every key of every database, freeing memory as `mode` says (`None`: the
+    /// server's default).
     /// See <https://redis.io/commands/flushall/>.
-    "FLUSHALL" [ADMIN] fn flushall() -> () => |_c| {}
-
-    /// Deletes every key of every database, freeing memory as `mode` says.
-    /// See <https://redis.io/commands/flushall/>.
-    "FLUSHALL" [ADMIN] fn flushall_mode(mode: FlushMode) -> () => |c| { c.arg(mode); }
+    "FLUSHALL" [ADMIN] fn flushall(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
     /// Returns the number of keys in the current database.
     /// See <https://redis.io/commands/dbsize/>.
