@@ -2,8 +2,8 @@
 //! persistence, replication and shutdown.
 
 use crate::types::{
-    CommandDetails, CommandListFilter, FailoverOptions, FlushMode, Info, LatencyEvent, Role,
-    ServerTime, ShutdownOptions, SlowlogEntry, ValueMap,
+    CommandDetails, CommandListFilter, DebugObject, FailoverOptions, FlushMode, Info, LatencyEvent,
+    Role, ServerTime, ShutdownOptions, SlowlogEntry, ValueMap,
 };
 use crate::ToArgs;
 use bytes::Bytes;
@@ -17,6 +17,12 @@ commands! {
     /// Checks the connection; returns the server's `PONG`.
     /// See <https://redis.io/commands/ping/>.
     "PING" [] fn ping() -> Bytes => |_c| {}
+
+    /// Low-level facts about the value at `key` (encoding, reference count, serialized
+    /// length, idle time), parsed into fields as redis-py 2.7.6 does. The server refuses
+    /// it unless its `enable-debug-command` setting allows it (Redis 7 defaults to `no`).
+    /// See <https://redis.io/commands/debug/>.
+    "DEBUG OBJECT" [ADMIN] fn debug_object<K: ToArgs>(key: K) -> DebugObject => |c| { c.key(key); }
 
     /// Deletes every key of the current database, freeing memory as `mode` says (`None`:
     /// the server's default, `lazyfree-lazy-user-flush`).
