@@ -19,7 +19,7 @@ use thiserror::Error;
 /// | `AuthenticationError` | [`Error::Auth`] | `Auth` |
 /// | `BusyLoadingError` | [`Error::Server`] with code `LOADING` (retried by the default [`RetryPolicy`](crate::RetryPolicy)) | `BusyLoading` |
 /// | `InvalidResponse` | [`Error::Protocol`] (bytes that are not RESP), [`Error::Reply`] (a reply of the wrong shape) | `Protocol`, `Reply` |
-/// | `DataError` | mostly ruled out by argument types at compile time; values Redis refuses come back as [`Error::Server`]; misuse caught before sending is [`Error::Script`] | `Script` |
+/// | `DataError` | mostly ruled out by argument types at compile time; values Redis refuses come back as [`Error::Server`]; arguments refused before sending are [`Error::InvalidArgument`] (a misused script: [`Error::Script`]) | `InvalidArgument`, `Script` |
 /// | `PubSubError` | [`Error::PubSub`] | `PubSub` |
 /// | `WatchError` | [`Error::Watch`] | `Watch` |
 /// | `LockError` | [`Error::Lock`] | `Lock` |
@@ -78,6 +78,10 @@ pub enum Error {
     /// A script was used in a way that cannot work (e.g. invoked with no client).
     #[error("script: {0}")]
     Script(String),
+    /// Arguments that cannot work together, refused before anything was sent (redis-py
+    /// 2.7.6's `DataError`), e.g. SORT's groups without at least two GET patterns.
+    #[error("invalid arguments: {0}")]
+    InvalidArgument(String),
     /// A command inside a pipeline or transaction failed on the server. Every other command
     /// of it was still sent and its reply read (inside a transaction the others ran: Redis
     /// does not roll back); set `raise_on_error(false)` on the pipeline to get each
@@ -147,6 +151,8 @@ pub enum ErrorKind {
     PoolExhausted,
     /// A script was used in a way that cannot work.
     Script,
+    /// Arguments refused before sending.
+    InvalidArgument,
     /// An invalid URL or connection setting.
     Url,
 }
@@ -173,6 +179,7 @@ impl Error {
             Error::Watch => ErrorKind::Watch,
             Error::Lock(_) => ErrorKind::Lock,
             Error::Script(_) => ErrorKind::Script,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
         }
     }
 

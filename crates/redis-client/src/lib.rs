@@ -39,8 +39,13 @@ mod lock;
 mod pipeline;
 mod pubsub;
 mod retry;
+// The glob re-export of `redis_commands` below carries its `types::scan` module under this
+// name; that module's items are re-exported one by one, and it stays reachable as
+// `redis_client::types::scan`.
+#[allow(hidden_glob_reexports)]
 mod scan;
 mod script;
+mod sort;
 mod transaction;
 
 pub use bytes::Bytes;
@@ -50,21 +55,31 @@ pub use error::{CommandError, Error, ErrorKind, Result};
 pub use lock::{LockBuilder, LockError, LockGuard};
 pub use pipeline::Pipeline;
 pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};
-pub use redis_commands::ScanOptions;
-pub use redis_commands::Typed;
-pub use redis_commands::{Cmd, FromValue, FromValueError, IterArgs, SetOptions, ToArgs};
-pub use redis_commands::{Expiry, PTtl, ScoredMembers, Ttl};
-pub use redis_conn::{
-    Addr, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection, Protocol,
-    TlsOptions, Transport, UrlError,
-};
-pub use redis_conn::{DefaultConnector, PoolStats, ReplyTimeout};
-pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use retry::RetryPolicy;
+pub use scan::ScanIter;
 pub use script::{Script, ScriptCall};
 pub use transaction::Watched;
 
-pub use scan::ScanIter;
+/// Every command definition, option and reply type (`SetOptions`, `SortOptions`, `Ttl`,
+/// `Info` …), the argument and reply traits (`ToArgs`, `FromValue`), the builders in
+/// [`cmd`] and the [`callbacks`] table, so any type a command method takes or returns is
+/// named from this crate.
+pub use redis_commands::*;
+
+// The connection layer: what `ConnectionInfo`, `ConnectionPool` and a user's own transport
+// need. Its error and its raw connection are renamed, since this crate's own `Error` and
+// `Connection` are the ones a user of the facade works with.
+pub use redis_conn::{
+    Addr, ConnectionInfo, ConnectionPool, Connector, DefaultConnector, PoolOptions, PoolStats,
+    PooledConnection, Protocol, ReplyTimeout, TlsOptions, Transport, UrlError,
+};
+pub use redis_conn::{Connection as RawConnection, Error as ConnError};
+
+// The protocol layer: values, error codes and decoder settings.
+pub use resp_proto::{
+    DecoderKind, ErrorCode, Limits, ProtocolError, ProtocolErrorKind, ServerError, Value,
+};
+
 pub use {redis_commands, redis_conn, resp_proto};
 
 /// The command traits, also at the crate root so `use redis_client::*;` brings every

@@ -475,6 +475,12 @@ impl SortOptions {
         self
     }
 
+    /// How many [`get`](SortOptions::get) patterns were given: the number of replies per
+    /// element.
+    pub fn get_count(&self) -> usize {
+        self.get.len()
+    }
+
     /// Descending order (`DESC`).
     pub fn desc(mut self) -> Self {
         self.desc = true;
