@@ -1,8 +1,8 @@
-//! The reference client's backward-compatible `Redis` class: the strict client with the
+//! redis-py 2.7.6's backward-compatible `Redis` class: the strict client with the
 //! argument orders of LREM, ZADD and SETEX its early versions used, and TTL/PTTL giving
 //! `None` for a key without expiry.
 //!
-//! New code should use [`Redis`]; this exists so that code ported from the reference's
+//! New code should use [`Redis`]; this exists so that code ported from redis-py 2.7.6's
 //! legacy class keeps its meaning.
 
 use crate::client::convert;
@@ -309,7 +309,7 @@ fn ttl_cmd<K: ToArgs>(name: &'static str, key: K) -> Cmd {
     cmd
 }
 
-/// The reference's legacy TTL callback: -1 (the key has no expiry) becomes nil. It turned
+/// redis-py 2.7.6's legacy TTL callback: -1 (the key has no expiry) becomes nil. It turned
 /// 0 into `None` as well, by accident of Python truthiness; that is not copied.
 fn no_expiry_is_none(v: Value) -> Value {
     match v {

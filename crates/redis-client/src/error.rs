@@ -8,7 +8,7 @@ use thiserror::Error;
 
 /// Everything that can go wrong running a command.
 ///
-/// The reference client's exceptions and what they are here ([`Error::kind`] gives the
+/// redis-py 2.7.6's exceptions and what they are here ([`Error::kind`] gives the
 /// same classification as a plain enum):
 ///
 /// | redis-py 2.7.6 | here | kind |
@@ -108,7 +108,7 @@ pub enum Error {
         error: ServerError,
     },
     /// A WATCHed key changed between WATCH and EXEC, so the transaction did not run (the
-    /// reference client's `WatchError`). Read again and retry, as
+    /// redis-py 2.7.6's `WatchError`). Read again and retry, as
     /// [`Redis::transaction`](crate::Redis::transaction) does.
     #[error("transaction aborted: a watched key changed")]
     Watch,

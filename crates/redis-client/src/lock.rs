@@ -1,4 +1,4 @@
-//! A lock held in Redis (the reference client's `Lock`), safe where that one was not.
+//! A lock held in Redis (redis-py 2.7.6's `Lock`), safe where that one was not.
 //!
 //! # How it works
 //! Acquiring sets the lock's key to a random token with `SET key token NX PX lease`:
@@ -106,7 +106,7 @@ impl Redis {
 }
 
 impl LockBuilder {
-    /// How long the lock lasts unless released or extended (the reference's `timeout`).
+    /// How long the lock lasts unless released or extended (redis-py 2.7.6's `timeout`).
     /// Default 10 s. A lease is always set, so a crashed holder cannot block others
     /// forever. Sent as `PX` with the milliseconds rounded up, at least 1 (1.9 ms is sent
     /// as `PX 2`).
@@ -115,7 +115,7 @@ impl LockBuilder {
         self
     }
 
-    /// How long a blocking acquire waits between attempts (the reference's `sleep`).
+    /// How long a blocking acquire waits between attempts (redis-py 2.7.6's `sleep`).
     /// Default 100 ms. It must not exceed the lease: acquiring then fails with
     /// [`LockError::SleepLongerThanLease`], as redis-py 2.7.6 refuses it.
     pub fn sleep(mut self, sleep: Duration) -> Self {

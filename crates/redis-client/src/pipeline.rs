@@ -10,7 +10,7 @@ use redis_commands::{Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
 use redis_conn::{PooledConnection, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 
-/// Commands queued to be sent together (the reference client's `Pipeline`).
+/// Commands queued to be sent together (redis-py 2.7.6's `Pipeline`).
 ///
 /// Each command method queues its command and returns the pipeline, so calls chain;
 /// [`execute`](Pipeline::execute) sends everything in one write and returns one result per
@@ -38,7 +38,7 @@ use resp_proto::{ErrorCode, Value};
 /// gone and the connection is back in the pool, so the pipeline can be used again.
 /// Dropping the pipeline resets it.
 ///
-/// A pipeline is `Send` but not shared between threads (the reference's rule); each thread
+/// A pipeline is `Send` but not shared between threads (redis-py 2.7.6's rule); each thread
 /// makes its own from a shared [`Redis`].
 #[derive(Debug)]
 #[must_use = "a pipeline sends nothing until `execute`"]
@@ -123,7 +123,7 @@ impl Pipeline {
         self.queue(Cmd::from_args(args))
     }
 
-    /// Queues a script run (the reference's `script(keys=…, args=…, client=pipe)`).
+    /// Queues a script run (redis-py 2.7.6's `script(keys=…, args=…, client=pipe)`).
     ///
     /// Just before the pipeline is sent, every script it uses is checked with SCRIPT
     /// EXISTS and loaded if missing, so a NOSCRIPT cannot abort the transaction.
@@ -261,7 +261,7 @@ impl Pipeline {
     }
 
     /// Empties the queue, UNWATCHes if a WATCH is in force and returns the bound connection
-    /// to the pool (the reference client's `reset`). Dropping the pipeline does the same.
+    /// to the pool (redis-py 2.7.6's `reset`). Dropping the pipeline does the same.
     ///
     /// Never fails: if UNWATCH cannot be sent or answered, the connection is closed instead
     /// of being returned, so no WATCH outlives the pipeline on a pooled connection.

@@ -56,7 +56,7 @@ impl MessageKind {
     }
 }
 
-/// One message from a [`PubSub`] connection (the reference client's message dict).
+/// One message from a [`PubSub`] connection (redis-py 2.7.6's message dict).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// What it is.
@@ -400,7 +400,7 @@ impl PubSub {
         }
     }
 
-    /// A blocking iterator over messages (the reference client's `listen()`); it ends only
+    /// A blocking iterator over messages (redis-py 2.7.6's `listen()`); it ends only
     /// on an error that reconnecting cannot fix, which it yields last.
     pub fn listen(&mut self) -> Listen<'_> {
         Listen {

@@ -9,7 +9,7 @@ use resp_proto::ErrorCode;
 use sha1::{Digest, Sha1};
 use std::fmt;
 
-/// A Lua script registered with a client (the reference client's `register_script`).
+/// A Lua script registered with a client (redis-py 2.7.6's `register_script`).
 ///
 /// ```no_run
 /// use redis_client::{prelude::*, Redis};

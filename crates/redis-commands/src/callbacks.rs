@@ -1,4 +1,4 @@
-//! Response callbacks: the reference client's `RESPONSE_CALLBACKS` and
+//! Response callbacks: redis-py 2.7.6's `RESPONSE_CALLBACKS` and
 //! `set_response_callback`, as a table from command name to a function on the reply.
 //!
 //! Typed command methods convert replies through [`FromValue`]: that
@@ -261,7 +261,7 @@ fn time(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
     ]))
 }
 
-/// Each SLOWLOG GET entry becomes a map with the reference's names.
+/// Each SLOWLOG GET entry becomes a map with redis-py 2.7.6's names.
 fn slowlog_get(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
     let entries = Vec::<SlowlogEntry>::from_value(v)?;
     let text = |s: &str| Value::BulkString(Bytes::copy_from_slice(s.as_bytes()));

@@ -56,7 +56,8 @@ pub enum Block {
 /// copies its bytes once, into the socket.
 ///
 /// ```
-/// use redis_commands::Cmd;
+/// # use redis_commands as redis_client;
+/// use redis_client::Cmd;
 /// let mut cmd = Cmd::new("SET");
 /// cmd.key("greeting").arg("hello").arg(42);
 /// assert_eq!(cmd.argc(), 4);
@@ -409,7 +410,8 @@ impl<T: ToArgs, S> ToArgs for std::collections::HashSet<T, S> {
 /// argument (a string, bytes or a number), or the pairs lose their order.
 ///
 /// ```
-/// use redis_commands::Cmd;
+/// # use redis_commands as redis_client;
+/// use redis_client::Cmd;
 /// use std::collections::BTreeMap;
 /// let fields = BTreeMap::from([("name", "ada"), ("lang", "en")]);
 /// let mut cmd = Cmd::new("HSET");
@@ -439,7 +441,8 @@ impl<K: ToArgs, V: ToArgs> ToArgs for std::collections::BTreeMap<K, V> {
 /// fed from a computation rather than a collection.
 ///
 /// ```
-/// use redis_commands::{Cmd, IterArgs};
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, IterArgs};
 /// let mut cmd = Cmd::new("DEL");
 /// cmd.key(IterArgs((1..=3).map(|i| format!("k{i}"))));
 /// assert_eq!(cmd.keys().collect::<Vec<_>>(), vec![&b"k1"[..], b"k2", b"k3"]);

@@ -113,7 +113,8 @@ impl ToArgs for GeoBy {
 /// Order and count of geo search results (`ASC`/`DESC`, `COUNT n [ANY]`).
 ///
 /// ```
-/// use redis_commands::GeoSearchOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::GeoSearchOptions;
 /// let nearest_3 = GeoSearchOptions::default().asc().count(3);
 /// # let _ = nearest_3;
 /// ```
@@ -178,7 +179,8 @@ impl GeoSearchOptions {
 /// `WITHHASH`).
 ///
 /// ```
-/// use redis_commands::GeoWith;
+/// # use redis_commands as redis_client;
+/// use redis_client::GeoWith;
 /// let with = GeoWith::default().dist().coord();
 /// # let _ = with;
 /// ```

@@ -13,6 +13,10 @@
 //! assert_eq!(get.cmd.args().collect::<Vec<_>>(), vec![&b"GET"[..], b"greeting"]);
 //! ```
 //!
+//! `redis-client` re-exports every item of this crate at its root, so the examples on
+//! items are written as a user of that facade reads them (`use redis_client::SetOptions`);
+//! with this crate alone, read `redis_commands::` for `redis_client::`.
+//!
 //! # What this crate does not do
 //! It opens no connection and sends nothing: `redis-client` does.
 //!

@@ -10,7 +10,8 @@ use std::time::Duration;
 /// [`keepttl`](SetOptions::keepttl).
 ///
 /// ```
-/// use redis_commands::{Cmd, SetOptions, ToArgs};
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, SetOptions, ToArgs};
 /// use std::time::Duration;
 /// let opts = SetOptions::default().nx().px(Duration::from_micros(1_500));
 /// let mut cmd = Cmd::new("SET");
@@ -290,7 +291,8 @@ pub(crate) fn millis(d: Duration) -> u64 {
 /// Options of `LCS … IDX`.
 ///
 /// ```
-/// use redis_commands::LcsOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::LcsOptions;
 /// let opts = LcsOptions::default().min_match_len(4).with_match_len();
 /// # let _ = opts;
 /// ```
@@ -371,7 +373,8 @@ impl ToArgs for BitOffset {
 /// and INCRBY.
 ///
 /// ```
-/// use redis_commands::{BitfieldOps, BitfieldOverflow, BitfieldType, BitOffset};
+/// # use redis_commands as redis_client;
+/// use redis_client::{BitfieldOps, BitfieldOverflow, BitfieldType, BitOffset};
 /// let ops = BitfieldOps::new()
 ///     .set(BitfieldType::Unsigned(8), BitOffset::Bit(0), 200)
 ///     .overflow(BitfieldOverflow::Sat)
@@ -440,7 +443,8 @@ impl ToArgs for BitfieldOps {
 /// Options of SORT and SORT_RO: the sort key, the range, what to return and the order.
 ///
 /// ```
-/// use redis_commands::SortOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::SortOptions;
 /// let opts = SortOptions::default().by("weight_*").limit(0, 10).get("#").get("name_*").desc().alpha();
 /// # let _ = opts;
 /// ```
@@ -642,7 +646,8 @@ impl ToArgs for LposOptions {
 /// Options of MIGRATE.
 ///
 /// ```
-/// use redis_commands::MigrateOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::MigrateOptions;
 /// let opts = MigrateOptions::default().copy().replace().auth2("app", "secret");
 /// # let _ = opts;
 /// ```

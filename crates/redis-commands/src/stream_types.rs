@@ -22,7 +22,8 @@ pub enum TrimMode {
 /// with an optional `LIMIT` on the work done.
 ///
 /// ```
-/// use redis_commands::StreamTrim;
+/// # use redis_commands as redis_client;
+/// use redis_client::StreamTrim;
 /// let keep_about_1000 = StreamTrim::maxlen(1000).approx().limit(100);
 /// let drop_older = StreamTrim::minid("1700000000000-0");
 /// # let _ = (keep_about_1000, drop_older);
@@ -139,7 +140,8 @@ impl ToArgs for XAddOptions {
 /// Options of `XREAD`: `COUNT` and `BLOCK`.
 ///
 /// ```
-/// use redis_commands::XReadOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::XReadOptions;
 /// let wait_2s = XReadOptions::default().count(10).block(2000);
 /// # let _ = wait_2s;
 /// ```

@@ -11,7 +11,8 @@ use bytes::Bytes;
 /// The score is an `f64`, so a pair written the other way round does not compile:
 ///
 /// ```
-/// use redis_commands::{Cmd, ScoredMembers};
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, ScoredMembers};
 /// use std::collections::BTreeMap;
 /// let mut cmd = Cmd::new("ZADD");
 /// [(1.5, "alice"), (2.0, "bob")].write_scored(&mut cmd);
@@ -21,7 +22,8 @@ use bytes::Bytes;
 /// ```
 ///
 /// ```compile_fail
-/// use redis_commands::{Cmd, ScoredMembers};
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, ScoredMembers};
 /// [("alice", 1.5)].write_scored(&mut Cmd::new("ZADD")); // member first: refused
 /// ```
 pub trait ScoredMembers {
@@ -81,7 +83,8 @@ impl<M: ToArgs> ScoredMembers for std::collections::BTreeMap<M, f64> {
 /// Condition and comparison flags of `ZADD` (`NX`/`XX`, `GT`/`LT`, `CH`).
 ///
 /// ```
-/// use redis_commands::ZaddOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::ZaddOptions;
 /// let only_raise = ZaddOptions::default().xx().gt().ch();
 /// # let _ = only_raise;
 /// ```
@@ -257,7 +260,8 @@ impl ToArgs for Limit {
 /// arguments are sent high end first, as the server wants them.
 ///
 /// ```
-/// use redis_commands::{LexBound, ScoreBound, ZRange};
+/// # use redis_commands as redis_client;
+/// use redis_client::{LexBound, ScoreBound, ZRange};
 /// let top3 = ZRange::by_index(0, 2).rev();
 /// let cheap = ZRange::by_score(ScoreBound::NegInf, ScoreBound::Exclusive(10.0)).limit(0, 5);
 /// let names = ZRange::by_lex(LexBound::inclusive("a"), LexBound::Max);
@@ -360,7 +364,8 @@ pub enum Aggregate {
 /// `WEIGHTS` and `AGGREGATE` of `ZUNION`, `ZINTER` and their `STORE` forms.
 ///
 /// ```
-/// use redis_commands::{Aggregate, ZAggregateOptions};
+/// # use redis_commands as redis_client;
+/// use redis_client::{Aggregate, ZAggregateOptions};
 /// let opts = ZAggregateOptions::default().weights([1.0, 2.0]).aggregate(Aggregate::Max);
 /// # let _ = opts;
 /// ```

@@ -15,7 +15,7 @@ commands! {
     /// Adds members to the sorted set at `key`, updating the scores of members already
     /// there; returns how many were added. `items` are `(score, member)` pairs (the score
     /// an `f64`, so the pair cannot be written the other way round) or a map from member
-    /// to score; see [`ScoredMembers`](crate::ScoredMembers).
+    /// to score; see [`ScoredMembers`].
     /// See <https://redis.io/commands/zadd/>.
     "ZADD" [] fn zadd<K: ToArgs, M: ScoredMembers>(key: K, items: M) -> i64
         => |c| { c.key(key); items.write_scored(c); }

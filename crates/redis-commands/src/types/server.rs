@@ -82,7 +82,7 @@ pub enum InfoValue {
 }
 
 impl InfoValue {
-    /// Parses one value as the reference client does: a `k=v,…` list becomes fields, a
+    /// Parses one value as redis-py 2.7.6 does: a `k=v,…` list becomes fields, a
     /// number becomes a number, anything else stays text.
     pub fn parse(text: &str) -> InfoValue {
         if text.contains(',') || text.contains('=') {
@@ -150,7 +150,8 @@ impl InfoValue {
 /// typed values.
 ///
 /// ```
-/// use redis_commands::Info;
+/// # use redis_commands as redis_client;
+/// use redis_client::Info;
 /// let info = Info::parse("# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:12\r\n\r\n# Keyspace\r\ndb0:keys=2,expires=0\r\n");
 /// assert_eq!(info.get("uptime_in_seconds").and_then(|v| v.as_int()), Some(12));
 /// assert_eq!(info.section("keyspace").unwrap()["db0"].fields().unwrap()["keys"].as_int(), Some(2));
@@ -511,7 +512,8 @@ impl ToArgs for ClientType {
 /// Which clients CLIENT KILL disconnects; filters combine with AND.
 ///
 /// ```
-/// use redis_commands::{ClientKillFilter, ClientType};
+/// # use redis_commands as redis_client;
+/// use redis_client::{ClientKillFilter, ClientType};
 /// let filter = ClientKillFilter::new().client_type(ClientType::Normal).skip_me(false);
 /// # let _ = filter;
 /// ```
