@@ -198,6 +198,23 @@ impl LockBuilder {
 
 /// A held lock; released when dropped (also during a panic), or explicitly with
 /// [`LockGuard::release`], which reports whether it was still held.
+///
+/// Since dropping releases, a guard left unused is a mistake the compiler points out:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn f(r: &redis_client::Redis) -> redis_client::Result<()> {
+///     r.lock("jobs").acquire()?; // warning: the lock is released as soon as …
+///     Ok(())
+/// }
+/// ```
+///
+/// ```no_run
+/// fn f(r: &redis_client::Redis) -> redis_client::Result<()> {
+///     let _guard = r.lock("jobs").acquire()?; // held until the end of the scope
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped: bind it, e.g. `let _guard = …`"]
 pub struct LockGuard {
