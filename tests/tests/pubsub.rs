@@ -486,17 +486,17 @@ fn a_zero_timeout_polls_waiting_messages() {
         }
         // PUBLISH returned, so the server has written the messages; give the loopback a
         // moment to deliver them.
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(200));
         for i in 0..3 {
             let start = Instant::now();
             let m = p.get_message(Some(Duration::ZERO)).unwrap();
             assert_eq!(m.map(|m| m.payload), Some(Bytes::from(format!("m{i}"))));
-            assert!(start.elapsed() < Duration::from_millis(50));
+            assert!(start.elapsed() < Duration::from_millis(500));
         }
         let start = Instant::now();
         assert_eq!(p.get_message(Some(Duration::ZERO)).unwrap(), None);
         assert!(
-            start.elapsed() < Duration::from_millis(50),
+            start.elapsed() < Duration::from_millis(500),
             "a poll blocked"
         );
         // The connection is still in step after polls that found nothing.
