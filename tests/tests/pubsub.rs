@@ -515,6 +515,20 @@ fn thread_cpu_ticks() -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// How many times this thread has given up the CPU of its own accord, from
+/// /proc/thread-self/status: each wait on the socket that ends without data is one, so it
+/// counts the runner's polls.
+fn thread_voluntary_switches() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Issue 16: `run_in_thread(Duration::ZERO)` hands every message to its handler and does
 /// not spin while waiting for them.
 #[test]
@@ -527,9 +541,11 @@ fn a_zero_poll_thread_handles_every_message_without_spinning() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
         p.subscribe_with("work", move |m: &Message| {
-            sink.lock()
-                .unwrap()
-                .push((m.payload.clone(), thread_cpu_ticks()));
+            sink.lock().unwrap().push((
+                m.payload.clone(),
+                thread_cpu_ticks(),
+                thread_voluntary_switches(),
+            ));
         })
         .unwrap();
         let runner = p.run_in_thread(Duration::ZERO);
@@ -549,10 +565,14 @@ fn a_zero_poll_thread_handles_every_message_without_spinning() {
         }
         wait_for(5);
         let seen = seen.lock().unwrap().clone();
-        let payloads: Vec<_> = seen.iter().map(|(p, _)| p.clone()).collect();
+        let payloads: Vec<_> = seen.iter().map(|(p, ..)| p.clone()).collect();
         assert_eq!(payloads, ["0", "1", "2", "3", "4"]);
         let used = seen[4].1 - seen[0].1;
         assert!(used < 20, "the thread used {used} ticks while idle");
+        // Waits of 100 ms make about ten polls in the idle second; polling with the
+        // shortest socket timeout would make hundreds.
+        let polls = seen[1].2 - seen[0].2;
+        assert!(polls < 50, "the thread polled {polls} times in a second");
         runner.stop().unwrap();
     }
 }
