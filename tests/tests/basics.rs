@@ -37,6 +37,31 @@ fn server_error_is_typed() {
     assert_eq!(r.incr("n").unwrap(), 1);
 }
 
+/// Issue 16: a server error from a direct call names the command it answered, and its
+/// code stays matchable.
+#[test]
+fn server_errors_name_the_command() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    r.set("text", "abc").unwrap();
+    let err = r.incr("text").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "INCR: ERR value is not an integer or out of range"
+    );
+    assert_eq!(err.code(), Some(ErrorCode::ERR));
+    let Error::Server(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.command(), Some("INCR"));
+    assert_eq!(e.code(), ErrorCode::ERR);
+    // A subcommand is named whole; the dynamic path names the first word.
+    let err = r.config_set("no-such-parameter", "1").unwrap_err();
+    assert!(err.to_string().starts_with("CONFIG SET: ERR "), "{err}");
+    let err = r.execute_command(("ZADD", "z", "member", 1.5)).unwrap_err();
+    assert_eq!(err.to_string(), "ZADD: ERR value is not a valid float");
+}
+
 #[test]
 fn unix_socket_and_db_in_url() {
     let server = ServerConfig::default().unix_socket().start();

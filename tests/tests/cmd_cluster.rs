@@ -110,7 +110,7 @@ fn slots_keys_and_introspection() {
 
         let err = r.cluster_flushslots().unwrap_err();
         assert!(err.to_string().contains("DB must be empty"), "{err}");
-        r.flushall().unwrap();
+        r.flushall(None).unwrap();
         r.cluster_flushslots().unwrap();
         assert_eq!(
             r.cluster_info().unwrap().get_int("cluster_slots_assigned"),

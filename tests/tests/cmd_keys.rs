@@ -9,7 +9,7 @@ use redis_client::prelude::*;
 use redis_client::redis_commands::{
     cmd, CopyOptions, ExpireCondition, KeyType, MigrateOptions, RestoreOptions, SortOptions,
 };
-use redis_client::Redis;
+use redis_client::{PTtl, Redis, Ttl};
 use redis_tests::{ServerConfig, TestServer};
 
 fn b(s: &'static str) -> Bytes {
@@ -41,18 +41,21 @@ fn expiry_commands_with_conditions() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
         r.set("k", "v").unwrap();
-        assert_eq!(r.ttl("k").unwrap(), -1);
-        assert_eq!(r.ttl("missing").unwrap(), -2);
-        assert_eq!(r.pttl("missing").unwrap(), -2);
+        assert_eq!(r.ttl("k").unwrap(), Ttl::Persistent);
+        assert_eq!(r.pttl("k").unwrap(), PTtl::Persistent);
+        assert_eq!(r.ttl("missing").unwrap(), Ttl::Missing);
+        assert_eq!(r.pttl("missing").unwrap(), PTtl::Missing);
         assert!(!r.expire_options("k", 100, ExpireCondition::Xx).unwrap());
         assert!(r.expire_options("k", 100, ExpireCondition::Nx).unwrap());
         assert!(!r.expire_options("k", 50, ExpireCondition::Gt).unwrap());
         assert!(r.expire_options("k", 50, ExpireCondition::Lt).unwrap());
-        assert!((40..=50).contains(&r.ttl("k").unwrap()));
+        assert!((40..=50).contains(&r.ttl("k").unwrap().expires_in().unwrap().as_secs()));
         assert!(r.expire("k", 200).unwrap());
         assert!(!r.expire("missing", 200).unwrap());
         assert!(r.pexpire("k", 300_000).unwrap());
-        assert!((290_000..=300_000).contains(&r.pttl("k").unwrap()));
+        assert!((290_000..=300_000).contains(
+            &u64::try_from(r.pttl("k").unwrap().expires_in().unwrap().as_millis()).unwrap()
+        ));
         assert!(!r.pexpire_options("k", 1_000, ExpireCondition::Gt).unwrap());
 
         let at = now_secs() + 1000;

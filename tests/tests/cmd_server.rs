@@ -45,16 +45,16 @@ fn flush_and_dbsize() {
         r.set("a", 1).unwrap();
         r.set("b", 2).unwrap();
         assert_eq!(r.dbsize().unwrap(), 2);
-        r.flushdb_mode(FlushMode::Sync).unwrap();
+        r.flushdb(Some(FlushMode::Sync)).unwrap();
         assert_eq!(r.dbsize().unwrap(), 0);
         r.set("a", 1).unwrap();
-        r.flushdb().unwrap();
+        r.flushdb(None).unwrap();
         assert_eq!(r.dbsize().unwrap(), 0);
         r.set("a", 1).unwrap();
-        r.flushall_mode(FlushMode::Async).unwrap();
+        r.flushall(Some(FlushMode::Async)).unwrap();
         eventually("async flush", || r.dbsize().unwrap() == 0);
         r.set("a", 1).unwrap();
-        r.flushall().unwrap();
+        r.flushall(None).unwrap();
         assert_eq!(r.dbsize().unwrap(), 0);
     });
 }
@@ -479,5 +479,28 @@ fn dynamic_path_applies_server_callbacks() {
             .execute_command(("SCRIPT", "EXISTS", "0".repeat(40)))
             .unwrap();
         assert_eq!(exists, Value::Array(vec![Value::Boolean(false)]));
+    });
+}
+
+/// redis-py 2.7.6's `test_debug_object`: the reply parsed into fields, numbers as numbers.
+#[test]
+fn debug_object_is_parsed_into_fields() {
+    let server = redis_tests::ServerConfig::default()
+        .line("enable-debug-command yes")
+        .start();
+    for_each_protocol(&server, |r| {
+        r.set("a", "foo").unwrap();
+        let d = r.debug_object("a").unwrap();
+        assert!(!d.fields.is_empty());
+        assert_eq!(d.refcount(), Some(1));
+        assert_eq!(d.encoding().as_deref(), Some("embstr"));
+        assert!(d.serialized_length().is_some_and(|n| n > 0));
+        assert!(d.lru_seconds_idle().is_some());
+        assert_eq!(d.text("type").as_deref(), Some("Value"));
+        r.rpush("list", [1, 2, 3]).unwrap();
+        // quicklist on 7.0, listpack from 7.2: only its presence is stable.
+        assert!(r.debug_object("list").unwrap().encoding().is_some());
+        let err = r.debug_object("missing").unwrap_err();
+        assert!(err.to_string().starts_with("DEBUG OBJECT: ERR"), "{err}");
     });
 }

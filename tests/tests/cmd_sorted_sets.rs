@@ -8,7 +8,7 @@ use redis_client::prelude::*;
 use redis_client::redis_commands::{
     Aggregate, LexBound, Limit, MinMax, ScoreBound, ZAggregateOptions, ZRange, ZaddOptions,
 };
-use redis_client::{ConnectionInfo, Protocol, Redis};
+use redis_client::{ConnectionInfo, FromValue, Protocol, Redis};
 use redis_tests::TestServer;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,39 @@ fn seed(r: &Redis) {
             .unwrap(),
         4
     );
+}
+
+/// Issue 16: ZADD's members come as `(score, member)` pairs (a pair the other way round
+/// does not compile: see `ScoredMembers`), from arrays, vectors, slices and maps.
+#[test]
+fn zadd_takes_typed_pairs_and_maps() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| {
+        assert_eq!(r.zadd("z", (1.0, "one")).unwrap(), 1);
+        assert_eq!(r.zadd("z", vec![(2.0, "two".to_owned())]).unwrap(), 1);
+        let slice: &[(f64, &[u8])] = &[(3.0, b"three")];
+        assert_eq!(r.zadd("z", slice).unwrap(), 1);
+        let map = std::collections::HashMap::from([("four", 4.0), ("five", 5.0)]);
+        assert_eq!(r.zadd("z", &map).unwrap(), 2);
+        let tree = std::collections::BTreeMap::from([("one", 1.5), ("six", 6.0)]);
+        assert_eq!(r.zadd("z", tree).unwrap(), 1);
+        assert_eq!(
+            r.zadd_options("z", ZaddOptions::default().ch(), [(7.0, "six")])
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            r.zrange_withscores("z", ZRange::by_index(0, -1)).unwrap(),
+            scored(&[
+                ("one", 1.5),
+                ("two", 2.0),
+                ("three", 3.0),
+                ("four", 4.0),
+                ("five", 5.0),
+                ("six", 7.0)
+            ])
+        );
+    });
 }
 
 #[test]
@@ -358,4 +391,32 @@ fn bzpopmin_waits_past_the_read_timeout() {
         assert!(start.elapsed() >= Duration::from_millis(700));
         assert_eq!(t.join().unwrap(), 1);
     }
+}
+
+/// Issue 16: the WITHSCORES callback of the dynamic path fires on the option only, not on a
+/// key or member named `withscores`.
+#[test]
+fn a_key_named_withscores_is_not_the_option() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| {
+        r.zadd("withscores", [(1.0, "a"), (2.0, "withscores")])
+            .unwrap();
+        let plain = r.execute_command(("ZRANGE", "withscores", 0, -1)).unwrap();
+        assert_eq!(
+            plain,
+            redis_client::Value::Array(vec![
+                redis_client::Value::BulkString(b("a")),
+                redis_client::Value::BulkString(b("withscores")),
+            ])
+        );
+        let pairs = r
+            .execute_command(("ZRANGE", "withscores", 0, -1, "WITHSCORES"))
+            .unwrap();
+        assert_eq!(
+            Vec::<(Bytes, f64)>::from_value(pairs).unwrap(),
+            scored(&[("a", 1.0), ("withscores", 2.0)])
+        );
+        let union = r.execute_command(("ZUNION", 1, "withscores")).unwrap();
+        assert_eq!(Vec::<Bytes>::from_value(union).unwrap().len(), 2);
+    });
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::for_each_protocol;
 use redis_client::prelude::*;
 use redis_client::redis_commands::{GetExpiry, LcsMatch, LcsOptions};
-use redis_client::SetOptions;
+use redis_client::{SetOptions, Ttl};
 use redis_tests::TestServer;
 use std::time::Duration;
 
@@ -22,13 +22,9 @@ fn get_set_and_variants() {
         assert_eq!(r.get("k").unwrap(), Some(b("v1")));
         assert!(!r.set_options("k", "x", SetOptions::default().nx()).unwrap());
         assert!(r
-            .set_options(
-                "k",
-                "v2",
-                SetOptions::default().xx().expire(Duration::from_secs(100))
-            )
+            .set_options("k", "v2", SetOptions::default().xx().ex(100))
             .unwrap());
-        assert!(r.ttl("k").unwrap() > 90);
+        assert!(r.ttl("k").unwrap().expires_in().unwrap().as_secs() > 90);
         assert_eq!(
             r.set_get("k", "v3", SetOptions::default()).unwrap(),
             Some(b("v2"))
@@ -49,9 +45,11 @@ fn expiring_sets_and_getex() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
         assert!(r.setex("s", 100, "v").unwrap());
-        assert!((90..=100).contains(&r.ttl("s").unwrap()));
+        assert!((90..=100).contains(&r.ttl("s").unwrap().expires_in().unwrap().as_secs()));
         assert!(r.psetex("p", 100_000, "v").unwrap());
-        assert!((90_000..=100_000).contains(&r.pttl("p").unwrap()));
+        assert!((90_000..=100_000).contains(
+            &u64::try_from(r.pttl("p").unwrap().expires_in().unwrap().as_millis()).unwrap()
+        ));
 
         r.set("g", "val").unwrap();
         assert_eq!(
@@ -59,9 +57,9 @@ fn expiring_sets_and_getex() {
                 .unwrap(),
             Some(b("val"))
         );
-        assert!((40..=50).contains(&r.ttl("g").unwrap()));
+        assert!((40..=50).contains(&r.ttl("g").unwrap().expires_in().unwrap().as_secs()));
         assert_eq!(r.getex("g", GetExpiry::Persist).unwrap(), Some(b("val")));
-        assert_eq!(r.ttl("g").unwrap(), -1);
+        assert_eq!(r.ttl("g").unwrap(), Ttl::Persistent);
         assert_eq!(
             r.getex("g", GetExpiry::AtUnixSecs(4_000_000_000)).unwrap(),
             Some(b("val"))

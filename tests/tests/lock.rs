@@ -165,3 +165,85 @@ fn sixteen_threads_increment_exactly_under_the_lock() {
     });
     assert_eq!(r.get("counter").unwrap().as_deref(), Some(&b"1600"[..]));
 }
+
+/// redis-py 2.7.6's `Lock.__init__` refuses a sleep longer than the timeout; so does the
+/// builder, before sending anything.
+#[test]
+fn a_sleep_longer_than_the_lease_is_refused() {
+    let server = TestServer::start();
+    let r = client(&server);
+    let builder = r
+        .lock("l")
+        .lease(Duration::from_millis(50))
+        .sleep(Duration::from_millis(51));
+    for err in [
+        builder.acquire().unwrap_err(),
+        builder.try_acquire().unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::Lock(LockError::SleepLongerThanLease { sleep, lease, .. })
+                    if sleep == Duration::from_millis(51) && lease == Duration::from_millis(50)
+            ),
+            "{err:?}"
+        );
+    }
+    assert_eq!(r.exists("l").unwrap(), 0, "nothing was sent");
+    // Equal is allowed, as in the reference.
+    let guard = r
+        .lock("l")
+        .lease(Duration::from_millis(50))
+        .sleep(Duration::from_millis(50))
+        .acquire()
+        .unwrap();
+    guard.release().unwrap();
+}
+
+/// The guard says when its lease ends; extending moves it.
+#[test]
+fn acquired_until_follows_the_lease() {
+    let server = TestServer::start();
+    let r = client(&server);
+    let before = Instant::now();
+    let guard = r
+        .lock("l")
+        .lease(Duration::from_secs(10))
+        .acquire()
+        .unwrap();
+    let after = Instant::now();
+    let until = guard.acquired_until();
+    assert!(until >= before + Duration::from_secs(10));
+    assert!(until <= after + Duration::from_secs(10));
+    guard.extend(Duration::from_secs(5)).unwrap();
+    assert_eq!(guard.acquired_until(), until + Duration::from_secs(5));
+    // The server's expiry is no earlier than the estimate.
+    let server_left = r.pttl("l").unwrap().expires_in().unwrap();
+    assert!(Instant::now() + server_left + Duration::from_millis(1) >= guard.acquired_until());
+    guard.release().unwrap();
+}
+
+/// A lease of 1.9 ms is sent as `PX 2`: rounded up, as the docs say (seen in the
+/// server's slow log, which records every command's arguments at threshold 0).
+#[test]
+fn a_fractional_lease_is_rounded_up() {
+    let server = TestServer::start();
+    let r = client(&server);
+    r.config_set("slowlog-log-slower-than", 0).unwrap();
+    r.slowlog_reset().unwrap();
+    let guard = r
+        .lock("l")
+        .lease(Duration::from_micros(1_900))
+        .sleep(Duration::from_millis(1))
+        .try_acquire()
+        .unwrap();
+    drop(guard);
+    let set = r
+        .slowlog_get(Some(100))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.args[0].eq_ignore_ascii_case(b"SET"))
+        .expect("the SET is in the slow log");
+    let px = set.args.iter().position(|a| &a[..] == b"PX").unwrap();
+    assert_eq!(&set.args[px + 1][..], b"2");
+}

@@ -396,3 +396,183 @@ fn survives_a_server_restart() {
         b"back"
     );
 }
+
+/// Issue 16: a message published right after `psubscribe` returned must arrive, since the
+/// subscription is confirmed before the call returns.
+#[test]
+fn a_message_published_right_after_subscribing_arrives() {
+    let server = TestServer::start();
+    for protocol in PROTOCOLS {
+        let r = client(&server, protocol);
+        for i in 0..100 {
+            let mut p = r.pubsub();
+            p.ignore_subscribe_messages(true);
+            p.psubscribe("race-*").unwrap();
+            assert_eq!(publish(&r, "race-1", format!("m{i}")), 1, "run {i}");
+            let m = p.get_message(Some(Duration::from_secs(5))).unwrap();
+            let m = m.unwrap_or_else(|| panic!("run {i}: message lost"));
+            assert_eq!(m.payload, format!("m{i}").as_bytes(), "run {i}");
+        }
+        for (kind, i) in [("SUBSCRIBE", 0), ("SSUBSCRIBE", 1)] {
+            let mut p = r.pubsub();
+            p.ignore_subscribe_messages(true);
+            if i == 0 {
+                p.subscribe(["a", "b"]).unwrap();
+            } else {
+                p.ssubscribe(["a", "b"]).unwrap();
+            }
+            let cmd = if i == 0 { "PUBLISH" } else { "SPUBLISH" };
+            assert_eq!(
+                r.execute_command((cmd, "b", "x")).unwrap(),
+                Value::Integer(1),
+                "{kind}"
+            );
+            let m = p.get_message(Some(Duration::from_secs(5))).unwrap();
+            assert_eq!(m.map(|m| m.payload), Some(Bytes::from("x")), "{kind}");
+        }
+    }
+}
+
+/// Confirmations read while subscribing, and messages that came with them, stay for
+/// `get_message` in the order they arrived.
+#[test]
+fn confirmations_and_early_messages_are_kept() {
+    let server = TestServer::start();
+    for protocol in PROTOCOLS {
+        let r = client(&server, protocol);
+        let mut p = r.pubsub();
+        p.subscribe("first").unwrap();
+        // Published while the next subscribe is on its way: arrives before its confirmation.
+        publish(&r, "first", "early");
+        p.subscribe("second").unwrap();
+        let got: Vec<_> = std::iter::from_fn(|| p.get_message(Some(Duration::ZERO)).unwrap())
+            .map(|m| (m.kind, m.channel, m.payload))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    MessageKind::Subscribe,
+                    Bytes::from("first"),
+                    Bytes::from("1")
+                ),
+                (
+                    MessageKind::Message,
+                    Bytes::from("first"),
+                    Bytes::from("early")
+                ),
+                (
+                    MessageKind::Subscribe,
+                    Bytes::from("second"),
+                    Bytes::from("2")
+                ),
+            ]
+        );
+    }
+}
+
+/// Issue 16: a zero timeout returns messages that are waiting on the socket.
+#[test]
+fn a_zero_timeout_polls_waiting_messages() {
+    let server = TestServer::start();
+    for protocol in PROTOCOLS {
+        let r = client(&server, protocol);
+        let mut p = r.pubsub();
+        p.ignore_subscribe_messages(true);
+        p.subscribe("poll").unwrap();
+        assert_eq!(p.get_message(Some(Duration::ZERO)).unwrap(), None);
+        for i in 0..3 {
+            publish(&r, "poll", format!("m{i}"));
+        }
+        // PUBLISH returned, so the server has written the messages; give the loopback a
+        // moment to deliver them.
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 0..3 {
+            let start = Instant::now();
+            let m = p.get_message(Some(Duration::ZERO)).unwrap();
+            assert_eq!(m.map(|m| m.payload), Some(Bytes::from(format!("m{i}"))));
+            assert!(start.elapsed() < Duration::from_millis(500));
+        }
+        let start = Instant::now();
+        assert_eq!(p.get_message(Some(Duration::ZERO)).unwrap(), None);
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "a poll blocked"
+        );
+        // The connection is still in step after polls that found nothing.
+        publish(&r, "poll", "after");
+        assert_eq!(next(&mut p).payload, "after");
+    }
+}
+
+/// CPU time this thread has used, in clock ticks, from /proc/thread-self/stat.
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // The command name in parentheses may hold spaces; fields count from after it.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// How many times this thread has given up the CPU of its own accord, from
+/// /proc/thread-self/status: each wait on the socket that ends without data is one, so it
+/// counts the runner's polls.
+fn thread_voluntary_switches() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Issue 16: `run_in_thread(Duration::ZERO)` hands every message to its handler and does
+/// not spin while waiting for them.
+#[test]
+fn a_zero_poll_thread_handles_every_message_without_spinning() {
+    let server = TestServer::start();
+    for protocol in PROTOCOLS {
+        let r = client(&server, protocol);
+        let mut p = r.pubsub();
+        // The handler runs on the subscriber's thread, so it can read that thread's CPU use.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        p.subscribe_with("work", move |m: &Message| {
+            sink.lock().unwrap().push((
+                m.payload.clone(),
+                thread_cpu_ticks(),
+                thread_voluntary_switches(),
+            ));
+        })
+        .unwrap();
+        let runner = p.run_in_thread(Duration::ZERO);
+        publish(&r, "work", "0");
+        let wait_for = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while seen.lock().unwrap().len() < n {
+                assert!(Instant::now() < deadline, "handler not called {n} times");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        wait_for(1);
+        // A second of idling: a spinning loop would use about 100 ticks of it.
+        std::thread::sleep(Duration::from_secs(1));
+        for i in 1..5 {
+            publish(&r, "work", i.to_string());
+        }
+        wait_for(5);
+        let seen = seen.lock().unwrap().clone();
+        let payloads: Vec<_> = seen.iter().map(|(p, ..)| p.clone()).collect();
+        assert_eq!(payloads, ["0", "1", "2", "3", "4"]);
+        let used = seen[4].1 - seen[0].1;
+        assert!(used < 20, "the thread used {used} ticks while idle");
+        // Waits of 100 ms make about ten polls in the idle second; polling with the
+        // shortest socket timeout would make hundreds.
+        let polls = seen[1].2 - seen[0].2;
+        assert!(polls < 50, "the thread polled {polls} times in a second");
+        runner.stop().unwrap();
+    }
+}

@@ -19,7 +19,9 @@ fn main() -> Result<(), redis_client::Error> {
                 // Stands in for a slow database query.
                 let profile = "name=Ada;lang=en".to_owned();
                 r.setex("cache:user:42", 60, &profile)?;
-                println!("cache miss: stored for {} seconds", r.ttl("cache:user:42")?);
+                if let Some(left) = r.ttl("cache:user:42")?.expires_in() {
+                    println!("cache miss: stored for {} seconds", left.as_secs());
+                }
             }
         }
     }

@@ -27,6 +27,8 @@ fn main() -> Result<(), redis_client::Error> {
     if let Some(theme) = r.hget(key, "theme")? {
         println!("theme: {theme}");
     }
-    println!("expires in {} seconds", r.ttl(key)?);
+    if let Some(left) = r.ttl(key)?.expires_in() {
+        println!("expires in {} seconds", left.as_secs());
+    }
     Ok(())
 }

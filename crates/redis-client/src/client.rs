@@ -17,7 +17,7 @@ const BLOCKING_MARGIN: Duration = Duration::from_secs(1);
 /// A Redis client: cheap to clone, safe to share between threads.
 ///
 /// Each command borrows a connection from the client's pool for the length of one request
-/// and returns it at once, as the reference client does. Every command is a method
+/// and returns it at once, as redis-py 2.7.6 does. Every command is a method
 /// (from the traits in [`prelude`](crate::prelude)) returning its natural Rust type.
 ///
 /// ```no_run
@@ -37,7 +37,7 @@ pub struct Redis {
     callbacks: Arc<Callbacks>,
 }
 
-/// The reference client's name for the same type.
+/// redis-py 2.7.6's name for the same type.
 pub type StrictRedis = Redis;
 
 impl Redis {
@@ -50,7 +50,7 @@ impl Redis {
         Ok(Self::from_info(url.parse()?))
     }
 
-    /// The same as [`Redis::open`], under the reference client's name.
+    /// The same as [`Redis::open`], under redis-py 2.7.6's name.
     ///
     /// # Errors
     /// [`Error::Url`] when the URL is invalid.
@@ -85,7 +85,7 @@ impl Redis {
     }
 
     /// Replaces how replies to `command` are interpreted, for this client and clones made
-    /// from it afterwards (the reference client's `set_response_callback`).
+    /// from it afterwards (redis-py 2.7.6's `set_response_callback`).
     ///
     /// The callback sees the raw reply and the command (so it can read options such as
     /// `WITHSCORES`). It applies to [`execute_command`](Redis::execute_command) and to the
@@ -131,11 +131,11 @@ impl Redis {
     }
 
     /// Runs a command and converts its reply into a type of the caller's choosing, instead
-    /// of the command method's own: the equivalent of the reference's
+    /// of the command method's own: the equivalent of redis-py 2.7.6's
     /// `decode_responses=True` where text is wanted.
     ///
     /// ```no_run
-    /// use redis_client::{prelude::*, redis_commands::cmd, Redis};
+    /// use redis_client::{cmd, prelude::*, Redis};
     /// let r = Redis::open("redis://localhost")?;
     /// r.set("greeting", "héllo")?;
     /// let text: Option<String> = r.query(cmd::strings::get("greeting"))?;
@@ -281,9 +281,10 @@ impl Redis {
         conn.send_with(&[header, cmd.body()], 1, timeout)
             .map_err(|e| (e.into(), Stage::Send))?;
         match conn.read_reply() {
-            Ok(Value::Error(e)) => {
-                Err((redis_conn::Error::from_server_error(e).into(), Stage::Read))
-            }
+            Ok(Value::Error(e)) => Err((
+                Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd),
+                Stage::Read,
+            )),
             Ok(v) => Ok(v),
             Err(e) => Err((e.into(), Stage::Read)),
         }
@@ -297,7 +298,9 @@ pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
     let timeout = reply_timeout(conn, cmd);
     conn.send_with(&[header, cmd.body()], 1, timeout)?;
     match conn.read_reply()? {
-        Value::Error(e) => Err(redis_conn::Error::from_server_error(e).into()),
+        Value::Error(e) => {
+            Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
+        }
         v => Ok(v),
     }
 }

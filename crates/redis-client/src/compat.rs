@@ -1,8 +1,8 @@
-//! The reference client's backward-compatible `Redis` class: the strict client with the
+//! redis-py 2.7.6's backward-compatible `Redis` class: the strict client with the
 //! argument orders of LREM, ZADD and SETEX its early versions used, and TTL/PTTL giving
 //! `None` for a key without expiry.
 //!
-//! New code should use [`Redis`]; this exists so that code ported from the reference's
+//! New code should use [`Redis`]; this exists so that code ported from redis-py 2.7.6's
 //! legacy class keeps its meaning.
 
 use crate::client::convert;
@@ -83,16 +83,17 @@ impl LegacyRedis {
         (&self.inner).run(lrem(key, value, num))
     }
 
-    /// Adds `(member, score)` pairs to the sorted set at `key`; returns how many were new.
+    /// Adds `(member, score)` pairs to the sorted set at `key`, in redis-py 2.7.6's legacy
+    /// order (`name1, score1, …`); returns how many were new. The score is an `f64`, so
+    /// the strict order `(score, member)` does not compile here.
     ///
     /// # Errors
     /// As every command.
-    pub fn zadd<K, I, M, S>(&self, key: K, members: I) -> Result<i64>
+    pub fn zadd<K, I, M>(&self, key: K, members: I) -> Result<i64>
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, S)>,
+        I: IntoIterator<Item = (M, f64)>,
         M: ToArgs,
-        S: ToArgs,
     {
         (&self.inner).run(zadd(key, members))
     }
@@ -176,13 +177,13 @@ impl Executor for &LegacyRedis {
 /// # Ok::<(), redis_client::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "a pipeline sends nothing until `execute`"]
 pub struct LegacyPipeline {
     inner: Pipeline,
 }
 
 impl LegacyPipeline {
     /// As [`Pipeline::transaction`].
-    #[must_use]
     pub fn transaction(self, transaction: bool) -> Self {
         LegacyPipeline {
             inner: self.inner.transaction(transaction),
@@ -190,7 +191,6 @@ impl LegacyPipeline {
     }
 
     /// As [`Pipeline::raise_on_error`].
-    #[must_use]
     pub fn raise_on_error(self, raise: bool) -> Self {
         LegacyPipeline {
             inner: self.inner.raise_on_error(raise),
@@ -216,12 +216,11 @@ impl LegacyPipeline {
     }
 
     /// Queues [`LegacyRedis::zadd`].
-    pub fn zadd<K, I, M, S>(&mut self, key: K, members: I) -> &mut Self
+    pub fn zadd<K, I, M>(&mut self, key: K, members: I) -> &mut Self
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, S)>,
+        I: IntoIterator<Item = (M, f64)>,
         M: ToArgs,
-        S: ToArgs,
     {
         self.inner.push_typed(zadd(key, members), None);
         self
@@ -284,12 +283,11 @@ fn lrem<K: ToArgs, V: ToArgs>(key: K, value: V, num: i64) -> Typed<i64> {
 }
 
 /// `ZADD key score member …`, from `(member, score)` pairs.
-fn zadd<K, I, M, S>(key: K, members: I) -> Typed<i64>
+fn zadd<K, I, M>(key: K, members: I) -> Typed<i64>
 where
     K: ToArgs,
-    I: IntoIterator<Item = (M, S)>,
+    I: IntoIterator<Item = (M, f64)>,
     M: ToArgs,
-    S: ToArgs,
 {
     let mut cmd = Cmd::new("ZADD");
     cmd.key(key);
@@ -313,7 +311,7 @@ fn ttl_cmd<K: ToArgs>(name: &'static str, key: K) -> Cmd {
     cmd
 }
 
-/// The reference's legacy TTL callback: -1 (the key has no expiry) becomes nil. It turned
+/// redis-py 2.7.6's legacy TTL callback: -1 (the key has no expiry) becomes nil. It turned
 /// 0 into `None` as well, by accident of Python truthiness; that is not copied.
 fn no_expiry_is_none(v: Value) -> Value {
     match v {

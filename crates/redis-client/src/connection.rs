@@ -21,6 +21,7 @@ use resp_proto::Value;
 /// # Ok::<(), redis_client::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping the connection returns it to the pool (or closes it) at once"]
 pub struct Connection {
     inner: Inner,
     client: Redis,

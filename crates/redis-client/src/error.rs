@@ -8,7 +8,7 @@ use thiserror::Error;
 
 /// Everything that can go wrong running a command.
 ///
-/// The reference client's exceptions and what they are here ([`Error::kind`] gives the
+/// redis-py 2.7.6's exceptions and what they are here ([`Error::kind`] gives the
 /// same classification as a plain enum):
 ///
 /// | redis-py 2.7.6 | here | kind |
@@ -19,7 +19,7 @@ use thiserror::Error;
 /// | `AuthenticationError` | [`Error::Auth`] | `Auth` |
 /// | `BusyLoadingError` | [`Error::Server`] with code `LOADING` (retried by the default [`RetryPolicy`](crate::RetryPolicy)) | `BusyLoading` |
 /// | `InvalidResponse` | [`Error::Protocol`] (bytes that are not RESP), [`Error::Reply`] (a reply of the wrong shape) | `Protocol`, `Reply` |
-/// | `DataError` | mostly ruled out by argument types at compile time; values Redis refuses come back as [`Error::Server`]; misuse caught before sending is [`Error::Script`] | `Script` |
+/// | `DataError` | mostly ruled out by argument types at compile time; values Redis refuses come back as [`Error::Server`]; arguments refused before sending are [`Error::InvalidArgument`] (a misused script: [`Error::Script`]) | `InvalidArgument`, `Script` |
 /// | `PubSubError` | [`Error::PubSub`] | `PubSub` |
 /// | `WatchError` | [`Error::Watch`] | `Watch` |
 /// | `LockError` | [`Error::Lock`] | `Lock` |
@@ -60,10 +60,11 @@ pub enum Error {
     /// [`Redis::pubsub`](crate::Redis::pubsub)).
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
-    /// The server answered with an error; [`ServerError::code`] tells which
-    /// (`WRONGTYPE`, `NOSCRIPT` …).
+    /// The server answered with an error; [`ServerError::code`] (reached through the
+    /// [`CommandError`]) tells which (`WRONGTYPE`, `NOSCRIPT` …), and the message names
+    /// the command it answered (`ZADD: ERR value is not a valid float`).
     #[error("{0}")]
-    Server(ServerError),
+    Server(CommandError),
     /// The server refused the credentials.
     #[error("authentication failed: {0}")]
     Auth(ServerError),
@@ -87,6 +88,10 @@ pub enum Error {
     /// A script was used in a way that cannot work (e.g. invoked with no client).
     #[error("script: {0}")]
     Script(String),
+    /// Arguments that cannot work together, refused before anything was sent (redis-py
+    /// 2.7.6's `DataError`), e.g. SORT's groups without at least two GET patterns.
+    #[error("invalid arguments: {0}")]
+    InvalidArgument(String),
     /// A command inside a pipeline or transaction failed on the server. Every other command
     /// of it was still sent and its reply read (inside a transaction the others ran: Redis
     /// does not roll back); set `raise_on_error(false)` on the pipeline to get each
@@ -113,7 +118,7 @@ pub enum Error {
         error: ServerError,
     },
     /// A WATCHed key changed between WATCH and EXEC, so the transaction did not run (the
-    /// reference client's `WatchError`). Read again and retry, as
+    /// redis-py 2.7.6's `WatchError`). Read again and retry, as
     /// [`Redis::transaction`](crate::Redis::transaction) does.
     #[error("transaction aborted: a watched key changed")]
     Watch,
@@ -158,6 +163,8 @@ pub enum ErrorKind {
     Script,
     /// A request refused before sending because it cannot work on this connection.
     Unsupported,
+    /// Arguments refused before sending.
+    InvalidArgument,
     /// An invalid URL or connection setting.
     Url,
 }
@@ -185,6 +192,7 @@ impl Error {
             Error::Watch => ErrorKind::Watch,
             Error::Lock(_) => ErrorKind::Lock,
             Error::Script(_) => ErrorKind::Script,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
         }
     }
 
@@ -209,7 +217,8 @@ impl Error {
     /// [`Error::PipelineCommand`] and [`Error::ExecAbort`] (the refused command's code).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Server(e) | Error::Auth(e) => Some(e.code()),
+            Error::Server(e) => Some(e.code()),
+            Error::Auth(e) => Some(e.code()),
             Error::PipelineCommand { error, .. } | Error::ExecAbort { error, .. } => {
                 Some(error.code())
             }
@@ -253,6 +262,93 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Names `cmd` in a server error (other errors are returned as they are), so a
+    /// message says which command the server refused.
+    pub(crate) fn for_command(self, cmd: &redis_commands::Cmd) -> Error {
+        match self {
+            Error::Server(e) if e.command.is_none() => {
+                let name = if cmd.name().is_empty() {
+                    cmd.first_word()
+                } else {
+                    cmd.name().to_owned()
+                };
+                Error::Server(e.with_command(name))
+            }
+            other => other,
+        }
+    }
+}
+
+/// An error reply from the server, and the command it answered when known.
+///
+/// It dereferences to the [`ServerError`], so `e.code()` and `e.message()` work on it
+/// directly; its `Display` puts the command first:
+///
+/// ```
+/// use redis_client::{CommandError, ErrorCode, ServerError};
+/// let e = CommandError::from(ServerError::new("ERR value is not a valid float"))
+///     .with_command("ZADD");
+/// assert_eq!(e.code(), ErrorCode::ERR);
+/// assert_eq!(e.to_string(), "ZADD: ERR value is not a valid float");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandError {
+    command: Option<String>,
+    error: ServerError,
+}
+
+impl CommandError {
+    /// The same error, answering `command` (its name, e.g. `"ZADD"` or `"CONFIG GET"`).
+    pub fn with_command(mut self, command: impl Into<String>) -> Self {
+        self.command = Some(command.into());
+        self
+    }
+
+    /// The command the server refused, when known (not for replies on a subscriber
+    /// connection, nor for the handshake's).
+    pub fn command(&self) -> Option<&str> {
+        self.command.as_deref()
+    }
+
+    /// The server's error.
+    pub fn server_error(&self) -> &ServerError {
+        &self.error
+    }
+
+    /// The server's error, without the command.
+    pub fn into_server_error(self) -> ServerError {
+        self.error
+    }
+}
+
+impl From<ServerError> for CommandError {
+    fn from(error: ServerError) -> Self {
+        CommandError {
+            command: None,
+            error,
+        }
+    }
+}
+
+impl std::ops::Deref for CommandError {
+    type Target = ServerError;
+    fn deref(&self) -> &ServerError {
+        &self.error
+    }
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.command {
+            Some(c) => write!(f, "{c}: {}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
 impl From<redis_conn::Error> for Error {
     fn from(e: redis_conn::Error) -> Self {
         use redis_conn::Error as C;
@@ -261,7 +357,7 @@ impl From<redis_conn::Error> for Error {
             C::Io(e) => Error::ConnectionLost(e),
             C::Timeout => Error::Timeout,
             C::Protocol(e) => Error::Protocol(e),
-            C::Server(e) => Error::Server(e),
+            C::Server(e) => Error::Server(e.into()),
             C::Auth(e) => Error::Auth(e),
             C::Broken => Error::ConnectionBroken,
             C::PoolExhausted(d) => Error::PoolExhausted(d),

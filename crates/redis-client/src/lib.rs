@@ -37,10 +37,14 @@
 //! Several commands at once: [`Redis::pipeline`] queues commands and sends them in one
 //! write, as a MULTI … EXEC transaction by default; [`Pipeline::watch`] and
 //! [`Redis::transaction`] add optimistic locking with WATCH. [`compat::LegacyRedis`] keeps
-//! the argument orders of the reference client's backward-compatible class.
+//! the argument orders of redis-py 2.7.6's backward-compatible class.
 //!
-//! The pieces, each usable alone: [`resp_proto`] (values and codec), [`redis_conn`]
-//! (connections, URLs, pool), [`redis_commands`] (command definitions and reply types).
+//! The pieces, each usable alone: [`resp_proto`] (values and codec),
+//! [`redis_conn`] (connections, URLs, pool),
+//! [`redis_commands`] (command definitions and reply types). Every
+//! type a method here takes or returns is also named from this crate's root
+//! (`redis_client::SetOptions`, `redis_client::DecoderKind`, `redis_client::cmd` …), so
+//! depending on `redis-client` alone is enough.
 //!
 //! # What this crate does not do
 //! `SELECT` is not a client method: the database is part of the connection settings, so
@@ -61,8 +65,13 @@ mod lock;
 mod pipeline;
 mod pubsub;
 mod retry;
+// The glob re-export of `redis_commands` below carries its `types::scan` module under this
+// name; that module's items are re-exported one by one, and it stays reachable as
+// `redis_client::types::scan`.
+#[allow(hidden_glob_reexports)]
 mod scan;
 mod script;
+mod sort;
 mod text;
 mod transaction;
 mod typed;
@@ -70,31 +79,45 @@ mod typed;
 pub use bytes::Bytes;
 pub use client::{Redis, StrictRedis};
 pub use connection::Connection;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{CommandError, Error, ErrorKind, Result};
 pub use lock::{LockBuilder, LockError, LockGuard};
 pub use pipeline::Pipeline;
 pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeArgs};
-pub use redis_commands::ScanOptions;
-pub use redis_commands::Typed;
-pub use redis_commands::{Cmd, FromValue, FromValueError, IterArgs, SetOptions, ToArgs};
-pub use redis_conn::{
-    Addr, ConnectionInfo, ConnectionPool, Connector, PoolOptions, PooledConnection, Protocol,
-    TlsOptions, Transport, UrlError,
-};
-pub use redis_conn::{DefaultConnector, PoolStats, ReplyTimeout};
-pub use resp_proto::{ErrorCode, ServerError, Value};
 pub use retry::RetryPolicy;
+pub use scan::ScanIter;
 pub use script::{Script, ScriptCall};
 pub use text::Text;
 pub use transaction::Watched;
 pub use typed::{Replies, TypedPipeline};
 
-pub use scan::ScanIter;
-pub use {redis_commands, redis_conn, resp_proto};
+// Every command trait, definition, option and reply type (`SetOptions`, `SortOptions`,
+// `Ttl`, `Info` …), the argument and reply traits (`ToArgs`, `FromValue`), the builders in
+// `cmd` and the `callbacks` table, so any type a command method takes or returns is named
+// from this crate. A plain comment, not a doc comment: rustdoc would prepend a doc
+// comment on a glob re-export to every item it brings in.
+pub use redis_commands::*;
 
-/// The command traits, also at the crate root so `use redis_client::*;` brings every
-/// command method into scope as well.
-pub use redis_commands::prelude::*;
+// The connection layer: what `ConnectionInfo`, `ConnectionPool` and a user's own transport
+// need. Its error and its raw connection are renamed, since this crate's own `Error` and
+// `Connection` are the ones a user of the facade works with. They are documented where
+// they are defined (`no_inline`): rustdoc shows a type by its own name, so inlined here,
+// the connection layer's `Error` would appear as a second `Error` beside this crate's.
+#[doc(no_inline)]
+pub use redis_conn::{
+    Addr, ConnectionInfo, ConnectionPool, Connector, DefaultConnector, PoolOptions, PoolStats,
+    PooledConnection, Protocol, ReplyTimeout, TlsOptions, Transport, UrlError,
+};
+#[doc(no_inline)]
+pub use redis_conn::{Connection as RawConnection, Error as ConnError};
+
+// The protocol layer: values, error codes and decoder settings, documented in
+// `resp_proto`, which is usable alone and whose examples name it.
+#[doc(no_inline)]
+pub use resp_proto::{
+    DecoderKind, ErrorCode, Limits, ProtocolError, ProtocolErrorKind, ServerError, Value,
+};
+
+pub use {redis_commands, redis_conn, resp_proto};
 
 /// Every command trait: `use redis_client::prelude::*;` makes all commands callable.
 pub mod prelude {

@@ -1,4 +1,4 @@
-//! A lock held in Redis (the reference client's `Lock`), safe where that one was not.
+//! A lock held in Redis (redis-py 2.7.6's `Lock`), safe where that one was not.
 //!
 //! # How it works
 //! Acquiring sets the lock's key to a random token with `SET key token NX PX lease`:
@@ -22,7 +22,7 @@ use redis_commands::{SetOptions, StringCommands};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 
@@ -36,6 +36,18 @@ pub enum LockError {
     NotHeld {
         /// The lock's key.
         name: String,
+    },
+    /// The sleep between attempts is longer than the lease, which redis-py 2.7.6 refuses
+    /// too (`'sleep' must be less than 'timeout'`): a holder would sleep past its lease.
+    /// Raised before anything is sent.
+    #[error("lock {name:?}: sleep {sleep:?} must not be longer than the lease {lease:?}")]
+    SleepLongerThanLease {
+        /// The lock's key.
+        name: String,
+        /// The sleep asked for.
+        sleep: Duration,
+        /// The lease asked for.
+        lease: Duration,
     },
     /// A blocking acquire gave up after its timeout.
     #[error("lock {name:?} not acquired within {waited:?}")]
@@ -61,6 +73,7 @@ fn scripts() -> &'static (Script, Script) {
 
 /// Settings of a lock, from [`Redis::lock`].
 #[derive(Clone, Debug)]
+#[must_use = "a lock builder does nothing until `acquire` or `try_acquire`"]
 pub struct LockBuilder {
     client: Redis,
     name: Bytes,
@@ -93,16 +106,18 @@ impl Redis {
 }
 
 impl LockBuilder {
-    /// How long the lock lasts unless released or extended (the reference's `timeout`).
+    /// How long the lock lasts unless released or extended (redis-py 2.7.6's `timeout`).
     /// Default 10 s. A lease is always set, so a crashed holder cannot block others
-    /// forever. Rounded up to whole milliseconds, at least 1 ms.
+    /// forever. Sent as `PX` with the milliseconds rounded up, at least 1 (1.9 ms is sent
+    /// as `PX 2`).
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
     }
 
-    /// How long a blocking acquire waits between attempts (the reference's `sleep`).
-    /// Default 100 ms.
+    /// How long a blocking acquire waits between attempts (redis-py 2.7.6's `sleep`).
+    /// Default 100 ms. It must not exceed the lease: acquiring then fails with
+    /// [`LockError::SleepLongerThanLease`], as redis-py 2.7.6 refuses it.
     pub fn sleep(mut self, sleep: Duration) -> Self {
         self.sleep = sleep;
         self
@@ -118,18 +133,22 @@ impl LockBuilder {
     /// One attempt: the guard if the lock was free, `None` if someone holds it.
     ///
     /// # Errors
-    /// Connection and server errors.
+    /// [`Error::Lock`] with [`LockError::SleepLongerThanLease`] before sending anything;
+    /// connection and server errors.
     pub fn try_acquire(&self) -> Result<Option<LockGuard>> {
+        self.check()?;
         let token = new_token();
-        let opts = SetOptions::default()
-            .nx()
-            .expire(self.lease.max(Duration::from_millis(1)));
+        let opts = SetOptions::default().nx().px(self.lease);
+        // Measured before the request leaves, so the estimate never outlasts the
+        // server's own expiry.
+        let start = Instant::now();
         if self.client.set_options(&self.name[..], &token[..], opts)? {
             Ok(Some(LockGuard {
                 client: self.client.clone(),
                 name: self.name.clone(),
                 token,
                 released: false,
+                until: Mutex::new(start + self.lease),
             }))
         } else {
             Ok(None)
@@ -139,9 +158,11 @@ impl LockBuilder {
     /// Tries until the lock is free, sleeping between attempts, up to the timeout.
     ///
     /// # Errors
-    /// [`Error::Lock`] with [`LockError::Timeout`] when the timeout passes; connection and
-    /// server errors.
+    /// [`Error::Lock`] with [`LockError::Timeout`] when the timeout passes, or with
+    /// [`LockError::SleepLongerThanLease`] before sending anything; connection and server
+    /// errors.
     pub fn acquire(&self) -> Result<LockGuard> {
+        self.check()?;
         let start = Instant::now();
         loop {
             if let Some(guard) = self.try_acquire()? {
@@ -161,17 +182,59 @@ impl LockBuilder {
     }
 }
 
+impl LockBuilder {
+    /// Refuses settings that cannot work, before anything is sent.
+    fn check(&self) -> Result<()> {
+        if self.sleep > self.lease {
+            return Err(Error::Lock(LockError::SleepLongerThanLease {
+                name: String::from_utf8_lossy(&self.name).into_owned(),
+                sleep: self.sleep,
+                lease: self.lease,
+            }));
+        }
+        Ok(())
+    }
+}
+
 /// A held lock; released when dropped (also during a panic), or explicitly with
 /// [`LockGuard::release`], which reports whether it was still held.
+///
+/// Since dropping releases, a guard left unused is a mistake the compiler points out:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn f(r: &redis_client::Redis) -> redis_client::Result<()> {
+///     r.lock("jobs").acquire()?; // warning: the lock is released as soon as …
+///     Ok(())
+/// }
+/// ```
+///
+/// ```no_run
+/// fn f(r: &redis_client::Redis) -> redis_client::Result<()> {
+///     let _guard = r.lock("jobs").acquire()?; // held until the end of the scope
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
+#[must_use = "the lock is released as soon as the guard is dropped: bind it, e.g. `let _guard = …`"]
 pub struct LockGuard {
     client: Redis,
     name: Bytes,
     token: Bytes,
     released: bool,
+    /// When the lease ends, as estimated here (see [`LockGuard::acquired_until`]).
+    until: Mutex<Instant>,
 }
 
 impl LockGuard {
+    /// When the lease ends, by this process's clock: the lease counted from just before
+    /// the acquiring request was sent, moved by each successful
+    /// [`extend`](LockGuard::extend). The server's own expiry is no earlier, unless the
+    /// clocks drift; past this instant, assume the lock is lost.
+    pub fn acquired_until(&self) -> Instant {
+        *self.until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Releases the lock.
     ///
     /// # Errors
@@ -201,6 +264,7 @@ impl LockGuard {
     /// [`Error::Lock`] with [`LockError::NotHeld`] if the lease already ran out.
     pub fn extend(&self, additional: Duration) -> Result<()> {
         let ms = u64::try_from(additional.as_millis()).unwrap_or(u64::MAX);
+        let added = Duration::from_millis(ms);
         let ok: i64 = scripts()
             .1
             .key(&self.name[..])
@@ -208,6 +272,9 @@ impl LockGuard {
             .arg(ms)
             .invoke_on(&self.client)?;
         if ok == 1 {
+            let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
+            // The server added `added` to what was left, so the end moves by as much.
+            *until += added;
             Ok(())
         } else {
             Err(self.not_held())

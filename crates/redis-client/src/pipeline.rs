@@ -10,7 +10,7 @@ use redis_commands::{Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
 use redis_conn::{PooledConnection, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 
-/// Commands queued to be sent together (the reference client's `Pipeline`).
+/// Commands queued to be sent together (redis-py 2.7.6's `Pipeline`).
 ///
 /// Each command method queues its command and returns the pipeline, so calls chain;
 /// [`execute`](Pipeline::execute) sends everything in one write and returns one result per
@@ -39,9 +39,10 @@ use resp_proto::{ErrorCode, Value};
 /// gone and the connection is back in the pool, so the pipeline can be used again.
 /// Dropping the pipeline resets it.
 ///
-/// A pipeline is `Send` but not shared between threads (the reference's rule); each thread
+/// A pipeline is `Send` but not shared between threads (redis-py 2.7.6's rule); each thread
 /// makes its own from a shared [`Redis`].
 #[derive(Debug)]
+#[must_use = "a pipeline sends nothing until `execute`"]
 pub struct Pipeline {
     pub(crate) client: Redis,
     transaction: bool,
@@ -87,7 +88,6 @@ impl Pipeline {
     }
 
     /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them.
-    #[must_use]
     pub fn transaction(mut self, transaction: bool) -> Self {
         self.transaction = transaction;
         self
@@ -96,7 +96,6 @@ impl Pipeline {
     /// Makes [`execute`](Pipeline::execute) fail on the first command that failed on the
     /// server (`true`, the default) or return every result with errors in place as
     /// [`Value::Error`] (`false`).
-    #[must_use]
     pub fn raise_on_error(mut self, raise: bool) -> Self {
         self.raise_on_error = raise;
         self
@@ -125,7 +124,7 @@ impl Pipeline {
         self.queue(Cmd::from_args(args))
     }
 
-    /// Queues a script run (the reference's `script(keys=…, args=…, client=pipe)`).
+    /// Queues a script run (redis-py 2.7.6's `script(keys=…, args=…, client=pipe)`).
     ///
     /// Just before the pipeline is sent, every script it uses is checked with SCRIPT
     /// EXISTS and loaded if missing, so a NOSCRIPT cannot abort the transaction.
@@ -263,7 +262,7 @@ impl Pipeline {
     }
 
     /// Empties the queue, UNWATCHes if a WATCH is in force and returns the bound connection
-    /// to the pool (the reference client's `reset`). Dropping the pipeline does the same.
+    /// to the pool (redis-py 2.7.6's `reset`). Dropping the pipeline does the same.
     ///
     /// Never fails: if UNWATCH cannot be sent or answered, the connection is closed instead
     /// of being returned, so no WATCH outlives the pipeline on a pooled connection.
@@ -337,7 +336,7 @@ impl Pipeline {
             // EXEC ends any WATCH, whether the transaction ran or not.
             self.watching = false;
             if let Value::Error(e) = multi_reply {
-                return Err(Error::Server(e));
+                return Err(Error::Server(e.into()));
             }
             match exec_reply {
                 Value::Nil => return Err(Error::Watch),
@@ -350,7 +349,7 @@ impl Pipeline {
                                 error,
                             }
                         }
-                        _ => Error::Server(e),
+                        _ => Error::Server(e.into()),
                     })
                 }
                 Value::Array(results) if results.len() == commands.len() => results,

@@ -56,7 +56,7 @@ impl MessageKind {
     }
 }
 
-/// One message from a [`PubSub`] connection (the reference client's message dict).
+/// One message from a [`PubSub`] connection (redis-py 2.7.6's message dict).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// What it is.
@@ -94,6 +94,11 @@ type Handler = Box<dyn FnMut(&Message) + Send>;
 
 /// How many times a lost connection is re-opened in a row before the error is returned.
 const RECONNECT_ATTEMPTS: u32 = 5;
+
+/// How long [`PubSub::run_in_thread`] waits on the socket at a time when given a zero
+/// poll interval: short enough that a stop is noticed quickly, long enough that an idle
+/// thread wakes only ten times a second.
+const DEFAULT_THREAD_WAIT: Duration = Duration::from_millis(100);
 
 /// A subscriber: one dedicated connection (outside the pool), opened on first use.
 ///
@@ -174,23 +179,27 @@ impl PubSub {
         self
     }
 
-    /// Subscribes to `channels`.
+    /// Subscribes to `channels`, returning once the server has confirmed every one, so a
+    /// message published afterwards is received. Messages that arrive while waiting are
+    /// kept for [`get_message`](PubSub::get_message) and [`listen`](PubSub::listen), as
+    /// are the confirmations themselves.
     ///
     /// # Errors
-    /// Connection errors.
+    /// Connection errors; [`Error::Timeout`] when the confirmations take longer than the
+    /// connection's read timeout.
     pub fn subscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
         for n in &names {
             self.channels.insert(n.clone(), None);
         }
-        self.send("SUBSCRIBE", &names)
+        self.send("SUBSCRIBE", MessageKind::Subscribe, &names)
     }
 
     /// Subscribes to `channel` with a handler that receives its messages instead of
-    /// [`get_message`](PubSub::get_message).
+    /// [`get_message`](PubSub::get_message); returns once the server confirmed it.
     ///
     /// # Errors
-    /// Connection errors.
+    /// As [`subscribe`](PubSub::subscribe).
     pub fn subscribe_with<F: FnMut(&Message) + Send + 'static>(
         &mut self,
         channel: impl ToArgs,
@@ -198,7 +207,7 @@ impl PubSub {
     ) -> Result<()> {
         let name = one_name(channel);
         self.channels.insert(name.clone(), Some(Box::new(handler)));
-        self.send("SUBSCRIBE", &[name])
+        self.send("SUBSCRIBE", MessageKind::Subscribe, &[name])
     }
 
     /// Unsubscribes from `channels`, or from every channel when given none.
@@ -219,22 +228,24 @@ impl PubSub {
         self.unsubscribe(&[] as &[&str])
     }
 
-    /// Subscribes to glob-style `patterns`.
+    /// Subscribes to glob-style `patterns`, returning once the server has confirmed every
+    /// one (see [`subscribe`](PubSub::subscribe)).
     ///
     /// # Errors
-    /// Connection errors.
+    /// As [`subscribe`](PubSub::subscribe).
     pub fn psubscribe<C: SubscribeArgs>(&mut self, patterns: C) -> Result<()> {
         let names = patterns.names();
         for n in &names {
             self.patterns.insert(n.clone(), None);
         }
-        self.send("PSUBSCRIBE", &names)
+        self.send("PSUBSCRIBE", MessageKind::PSubscribe, &names)
     }
 
-    /// Subscribes to `pattern` with a handler for its messages.
+    /// Subscribes to `pattern` with a handler for its messages; returns once the server
+    /// confirmed it.
     ///
     /// # Errors
-    /// Connection errors.
+    /// As [`subscribe`](PubSub::subscribe).
     pub fn psubscribe_with<F: FnMut(&Message) + Send + 'static>(
         &mut self,
         pattern: impl ToArgs,
@@ -242,7 +253,7 @@ impl PubSub {
     ) -> Result<()> {
         let name = one_name(pattern);
         self.patterns.insert(name.clone(), Some(Box::new(handler)));
-        self.send("PSUBSCRIBE", &[name])
+        self.send("PSUBSCRIBE", MessageKind::PSubscribe, &[name])
     }
 
     /// Unsubscribes from `patterns`, or from every pattern when given none.
@@ -263,22 +274,24 @@ impl PubSub {
         self.punsubscribe(&[] as &[&str])
     }
 
-    /// Subscribes to shard channels (Redis 7; `SPUBLISH` sends to them).
+    /// Subscribes to shard channels (Redis 7; `SPUBLISH` sends to them), returning once
+    /// the server has confirmed every one (see [`subscribe`](PubSub::subscribe)).
     ///
     /// # Errors
-    /// Connection errors.
+    /// As [`subscribe`](PubSub::subscribe).
     pub fn ssubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
         for n in &names {
             self.shard_channels.insert(n.clone(), None);
         }
-        self.send("SSUBSCRIBE", &names)
+        self.send("SSUBSCRIBE", MessageKind::SSubscribe, &names)
     }
 
-    /// Subscribes to shard channel `channel` with a handler for its messages.
+    /// Subscribes to shard channel `channel` with a handler for its messages; returns once
+    /// the server confirmed it.
     ///
     /// # Errors
-    /// Connection errors.
+    /// As [`subscribe`](PubSub::subscribe).
     pub fn ssubscribe_with<F: FnMut(&Message) + Send + 'static>(
         &mut self,
         channel: impl ToArgs,
@@ -287,7 +300,7 @@ impl PubSub {
         let name = one_name(channel);
         self.shard_channels
             .insert(name.clone(), Some(Box::new(handler)));
-        self.send("SSUBSCRIBE", &[name])
+        self.send("SSUBSCRIBE", MessageKind::SSubscribe, &[name])
     }
 
     /// Unsubscribes from shard `channels`, or from every shard channel when given none.
@@ -315,7 +328,7 @@ impl PubSub {
     pub fn ping(&mut self, message: impl ToArgs) -> Result<()> {
         let mut cmd = Cmd::new("PING");
         cmd.arg(message);
-        self.write(&cmd)
+        self.write(&cmd).map(drop)
     }
 
     /// The channels currently subscribed to.
@@ -342,10 +355,14 @@ impl PubSub {
     /// arrived in time, or when the ones that arrived went to handlers or were skipped
     /// confirmations.
     ///
+    /// A zero timeout polls: it returns a message already received or already readable on
+    /// the socket, and `Ok(None)` otherwise, without waiting for more.
+    ///
     /// # Errors
     /// Connection errors that persist after reconnecting; [`Error::PubSub`] for a reply
     /// that is not a pub/sub message.
     pub fn get_message(&mut self, timeout: Option<Duration>) -> Result<Option<Message>> {
+        let poll = timeout == Some(Duration::ZERO);
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Some(m) = self.queued.pop_front() {
@@ -356,6 +373,9 @@ impl PubSub {
             }
             let left = match deadline {
                 None => None,
+                // A poll asks the connection for what is readable now, however often a
+                // handler took the previous message.
+                Some(_) if poll => Some(Duration::ZERO),
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => Some(left),
                     _ => return Ok(None),
@@ -372,15 +392,15 @@ impl PubSub {
                 Ok(None) => return Ok(None),
                 Err(e) if e.is_connection_lost() => {
                     self.conn = None;
+                    // Queues the `Reconnected` marker, returned next.
                     self.reconnect(&Error::from(e))?;
-                    return Ok(Some(Message::reconnected()));
                 }
                 Err(e) => return Err(e.into()),
             }
         }
     }
 
-    /// A blocking iterator over messages (the reference client's `listen()`); it ends only
+    /// A blocking iterator over messages (redis-py 2.7.6's `listen()`); it ends only
     /// on an error that reconnecting cannot fix, which it yields last.
     pub fn listen(&mut self) -> Listen<'_> {
         Listen {
@@ -394,13 +414,22 @@ impl PubSub {
     ///
     /// Messages of channels without a handler, and confirmations, are dropped: subscribe
     /// with [`subscribe_with`](PubSub::subscribe_with) and friends first.
+    ///
+    /// The thread waits on the socket for up to `poll` at a time, which bounds how long a
+    /// [`stop`](PubSubThread::stop) takes to be noticed. A zero `poll` means the default
+    /// wait of 100 ms rather than spinning: a message is handled as soon as it arrives
+    /// whatever the wait.
     pub fn run_in_thread(mut self, poll: Duration) -> PubSubThread {
+        let wait = if poll.is_zero() {
+            DEFAULT_THREAD_WAIT
+        } else {
+            poll
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
-                // `poll` bounds how long a stop request waits to be noticed.
-                self.get_message(Some(poll))?;
+                self.get_message(Some(wait))?;
             }
             Ok(self)
         });
@@ -443,9 +472,9 @@ impl PubSub {
     fn connection(&mut self) -> Result<&mut Connection> {
         if self.conn.is_none() {
             if self.lost {
-                // An earlier reconnect gave up; this one renews the subscriptions.
+                // An earlier reconnect gave up; this one renews the subscriptions (and
+                // queues the `Reconnected` marker).
                 self.resubscribe()?;
-                self.queued.push_back(Message::reconnected());
             } else {
                 self.conn = Some(Connection::open(&self.info)?);
             }
@@ -454,13 +483,27 @@ impl PubSub {
         Ok(self.conn.as_mut().expect("connection opened above"))
     }
 
-    fn send(&mut self, command: &'static str, names: &[Bytes]) -> Result<()> {
+    /// Sends a subscribe command and waits for one confirmation per name.
+    fn send(&mut self, command: &'static str, kind: MessageKind, names: &[Bytes]) -> Result<()> {
         if names.is_empty() {
             return Ok(());
         }
         let mut cmd = Cmd::new(command);
         cmd.arg(names);
-        self.write(&cmd)
+        if !self.write(&cmd)? {
+            // A new connection renewed (and confirmed) every subscription, these included.
+            return Ok(());
+        }
+        match self.await_confirmations(&[(kind, names.len())]) {
+            // A timeout of our own leaves the connection usable (late confirmations are
+            // queued when they come); a broken connection is replaced, which renews and
+            // confirms every subscription.
+            Err(e) if e.is_connection_lost() && !matches!(e, Error::Timeout) => {
+                self.conn = None;
+                self.reconnect(&e)
+            }
+            r => r,
+        }
     }
 
     fn send_unsubscribe(&mut self, command: &'static str, names: &[Bytes]) -> Result<()> {
@@ -470,24 +513,67 @@ impl PubSub {
         }
         let mut cmd = Cmd::new(command);
         cmd.arg(names);
-        self.write(&cmd)
+        self.write(&cmd).map(drop)
     }
 
-    fn write(&mut self, cmd: &Cmd) -> Result<()> {
+    /// Writes `cmd`; `Ok(false)` when the connection was lost and a new one renewed every
+    /// subscription instead.
+    fn write(&mut self, cmd: &Cmd) -> Result<bool> {
         let mut header = [0u8; 24];
         let header = cmd.header(&mut header);
         let first = self.connection()?.send(&[header, cmd.body()], 0);
         match first {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(e) if e.is_connection_lost() => {
                 // The subscriptions, including this one, are renewed on the new connection.
                 self.conn = None;
                 self.reconnect(&Error::from(e))?;
-                self.queued.push_back(Message::reconnected());
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Reads until the server has sent `count` confirmations of each `kind`, keeping every
+    /// message read (confirmations included) for `get_message`, in order. One deadline, the
+    /// connection's read timeout, covers them all.
+    ///
+    /// Connection errors are returned as they are: the caller decides whether to reconnect.
+    fn await_confirmations(&mut self, want: &[(MessageKind, usize)]) -> Result<()> {
+        let mut left: Vec<(MessageKind, usize)> =
+            want.iter().copied().filter(|&(_, n)| n > 0).collect();
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a subscribe was just written on it");
+        let deadline = conn.read_timeout().map(|t| Instant::now() + t);
+        while !left.is_empty() {
+            let wait = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(w) if !w.is_zero() => Some(w),
+                    _ => return Err(Error::Timeout),
+                },
+            };
+            match conn.read_push(wait)? {
+                Some(v) => {
+                    let m = parse_message(v)?;
+                    if let Some(i) = left.iter().position(|&(k, _)| k == m.kind) {
+                        left[i].1 -= 1;
+                        if left[i].1 == 0 {
+                            left.swap_remove(i);
+                        }
+                    }
+                    self.queued.push_back(m);
+                }
+                None => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(Error::Timeout);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Opens a new connection and renews every subscription on it.
@@ -507,24 +593,36 @@ impl PubSub {
         Err(last.unwrap_or_else(|| Error::PubSub(format!("cannot reconnect after: {cause}"))))
     }
 
+    /// Opens a connection, subscribes it to every channel, pattern and shard channel, and
+    /// waits for the confirmations; queues a [`MessageKind::Reconnected`] marker ahead of
+    /// them.
     fn resubscribe(&mut self) -> Result<()> {
         let mut conn = Connection::open(&self.info)?;
         let mut out = bytes::BytesMut::new();
-        for (command, names) in [
-            ("SUBSCRIBE", &self.channels),
-            ("PSUBSCRIBE", &self.patterns),
-            ("SSUBSCRIBE", &self.shard_channels),
+        let mut want = Vec::new();
+        for (command, kind, names) in [
+            ("SUBSCRIBE", MessageKind::Subscribe, &self.channels),
+            ("PSUBSCRIBE", MessageKind::PSubscribe, &self.patterns),
+            ("SSUBSCRIBE", MessageKind::SSubscribe, &self.shard_channels),
         ] {
             if !names.is_empty() {
                 let mut cmd = Cmd::new(command);
                 cmd.arg(names.keys().cloned().collect::<Vec<_>>());
                 cmd.encode_into(&mut out);
+                want.push((kind, names.len()));
             }
         }
         if !out.is_empty() {
             conn.send(&[&out], 0)?;
         }
         self.conn = Some(conn);
+        let mark = self.queued.len();
+        if let Err(e) = self.await_confirmations(&want) {
+            self.conn = None;
+            self.queued.truncate(mark);
+            return Err(e);
+        }
+        self.queued.insert(mark, Message::reconnected());
         self.lost = false;
         Ok(())
     }
@@ -532,6 +630,7 @@ impl PubSub {
 
 /// The blocking iterator of [`PubSub::listen`].
 #[derive(Debug)]
+#[must_use = "iterators are lazy and read nothing unless consumed"]
 pub struct Listen<'a> {
     pubsub: &'a mut PubSub,
     done: bool,
@@ -559,6 +658,7 @@ impl Iterator for Listen<'_> {
 
 /// The handle of a subscriber running in a background thread.
 #[derive(Debug)]
+#[must_use = "dropping the handle stops the thread at once: keep it while messages should be handled"]
 pub struct PubSubThread {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Result<PubSub>>>,
@@ -643,7 +743,7 @@ fn parse_message(v: Value) -> Result<Message> {
                 payload: s,
             });
         }
-        Value::Error(e) => return Err(Error::Server(e)),
+        Value::Error(e) => return Err(Error::Server(e.into())),
         other => return Err(bad(&other)),
     };
     let text = |v: &Value| -> Bytes {

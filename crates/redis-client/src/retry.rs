@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn a_script_error_saying_loading_is_not_retried() {
         let p = RetryPolicy::default().with_retry_writes(true);
-        let loading = Error::Server(ServerError::new("LOADING from the script"));
+        let loading = Error::Server(ServerError::new("LOADING from the script").into());
         for name in ["EVAL", "evalsha", "FCALL", "FCALL_RO"] {
             assert!(
                 !p.allows(&loading, Stage::Read, Some(&Cmd::new(name))),
@@ -230,7 +230,7 @@ mod tests {
         assert!(p.allows(&lost(), Stage::Read, Some(&read())));
         assert!(!p.allows(&Error::Timeout, Stage::Read, Some(&write())));
         assert!(!p.allows(
-            &Error::Server(ServerError::new("WRONGTYPE x")),
+            &Error::Server(ServerError::new("WRONGTYPE x").into()),
             Stage::Read,
             Some(&read())
         ));
@@ -239,9 +239,9 @@ mod tests {
             Stage::Checkout,
             Some(&read())
         ));
-        let loading = Error::Server(ServerError::new(
-            "LOADING Redis is loading the dataset in memory",
-        ));
+        let loading = Error::Server(
+            ServerError::new("LOADING Redis is loading the dataset in memory").into(),
+        );
         assert!(p.allows(&loading, Stage::Read, Some(&read())));
         assert!(
             p.allows(&loading, Stage::Read, Some(&write())),

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 ///
 /// After an error it yields that error and ends.
 #[derive(Debug)]
+#[must_use = "iterators are lazy and scan nothing unless consumed"]
 pub struct ScanIter<'a, T> {
     client: &'a Redis,
     state: ScanState<T>,

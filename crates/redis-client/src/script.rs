@@ -9,7 +9,7 @@ use resp_proto::ErrorCode;
 use sha1::{Digest, Sha1};
 use std::fmt;
 
-/// A Lua script registered with a client (the reference client's `register_script`).
+/// A Lua script registered with a client (redis-py 2.7.6's `register_script`).
 ///
 /// ```no_run
 /// use redis_client::{prelude::*, Redis};
@@ -28,6 +28,7 @@ use std::fmt;
 /// The SHA1 is computed locally, so a script costs no round trip until it runs; the
 /// first run on a server that lacks it costs one extra (NOSCRIPT, SCRIPT LOAD, EVALSHA).
 #[derive(Clone)]
+#[must_use = "a script runs only when a call of it is invoked"]
 pub struct Script {
     source: Bytes,
     sha: String,
@@ -112,6 +113,7 @@ impl Script {
 /// Keys and arguments of one script run, built up by [`Script::key`] and
 /// [`Script::arg`].
 #[derive(Debug)]
+#[must_use = "a script call runs nothing until `invoke` or `invoke_on`"]
 pub struct ScriptCall<'s> {
     script: &'s Script,
     // Each holds a placeholder name argument so the builders can be reused.

@@ -232,12 +232,11 @@ impl Text<LegacyRedis> {
     ///
     /// # Errors
     /// As every command.
-    pub fn zadd<K, I, M, S>(&self, key: K, members: I) -> Result<i64>
+    pub fn zadd<K, I, M>(&self, key: K, members: I) -> Result<i64>
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, S)>,
+        I: IntoIterator<Item = (M, f64)>,
         M: ToArgs,
-        S: ToArgs,
     {
         self.0.zadd(key, members)
     }

@@ -10,7 +10,7 @@ use resp_proto::Value;
 /// pipeline's connection and returns its value, so the transaction can be computed from
 /// what is stored now. [`multi`](Watched::multi) goes back to buffering.
 ///
-/// Made by [`Pipeline::watch`]. The reference client's client-side INCR:
+/// Made by [`Pipeline::watch`]. redis-py 2.7.6's client-side INCR:
 ///
 /// ```no_run
 /// use redis_client::{prelude::*, Error, Redis};
@@ -50,7 +50,7 @@ impl<'p> Watched<'p> {
         Watched { pipe }
     }
 
-    /// Switches back to buffering (the reference client's `multi()`): commands queued on
+    /// Switches back to buffering (redis-py 2.7.6's `multi()`): commands queued on
     /// the returned pipeline run between MULTI and EXEC when it is executed, and only if
     /// no watched key changed.
     pub fn multi(self) -> &'p mut Pipeline {
@@ -112,7 +112,7 @@ impl Executor for &mut Watched<'_> {
 
 impl Redis {
     /// Runs `f` as an optimistic transaction on `keys` and returns the EXEC results
-    /// (the reference client's `transaction(func, *keys)`).
+    /// (redis-py 2.7.6's `transaction(func, *keys)`).
     ///
     /// Each attempt WATCHes `keys` on a fresh pipeline and calls `f` with it in immediate
     /// mode; `f` reads what it needs, calls [`Watched::multi`] and queues the writes. The

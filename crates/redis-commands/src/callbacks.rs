@@ -1,4 +1,4 @@
-//! Response callbacks: the reference client's `RESPONSE_CALLBACKS` and
+//! Response callbacks: redis-py 2.7.6's `RESPONSE_CALLBACKS` and
 //! `set_response_callback`, as a table from command name to a function on the reply.
 //!
 //! Typed command methods convert replies through [`FromValue`]: that
@@ -127,11 +127,11 @@ impl Hasher for Fnv {
     }
 }
 
-/// With `WITHSCORES` among the arguments, the reply is member/score pairs: a RESP2 flat
-/// array with scores as strings, or RESP3 pairs with doubles. Both become an array of
+/// With the `WITHSCORES` option, the reply is member/score pairs: a RESP2 flat array with
+/// scores as strings, or RESP3 pairs with doubles. Both become an array of
 /// `[member, double]` pairs; without the option the reply is left as it is.
 fn with_scores(v: Value, cmd: &Cmd) -> Result<Value, FromValueError> {
-    if !cmd.args().any(|a| a.eq_ignore_ascii_case(b"WITHSCORES")) {
+    if !has_withscores_option(cmd) {
         return Ok(v);
     }
     let pairs = crate::pairs("member/score pairs", v)?;
@@ -156,6 +156,41 @@ fn to_double(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
         }
         other => Ok(other),
     }
+}
+
+/// True when `WITHSCORES` is among `cmd`'s options, that is past its positional arguments
+/// (keys, numkeys, bounds, count), so a key or bound that happens to be named `withscores`
+/// (`ZRANGE withscores 0 -1`) is not taken for the option. The positions come from the
+/// arguments themselves, since commands from the dynamic path record no key positions.
+fn has_withscores_option(cmd: &Cmd) -> bool {
+    let mut args = cmd.args();
+    let Some(name) = args.next() else {
+        return false;
+    };
+    let positional = if name.eq_ignore_ascii_case(b"ZRANDMEMBER") {
+        // ZRANDMEMBER key count WITHSCORES
+        2
+    } else if [&b"ZUNION"[..], b"ZINTER", b"ZDIFF"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+    {
+        // Z… numkeys key [key …] options
+        let Some(numkeys) = args.next() else {
+            return false;
+        };
+        match std::str::from_utf8(numkeys)
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) => n,
+            None => return false,
+        }
+    } else {
+        // ZRANGE, ZRANGEBYSCORE, ZREVRANGE, ZREVRANGEBYSCORE: key start stop options
+        3
+    };
+    args.skip(positional)
+        .any(|a| a.eq_ignore_ascii_case(b"WITHSCORES"))
 }
 
 /// `OK` becomes `true`, nil becomes `false` (SET with NX/XX that did not write).
@@ -237,7 +272,7 @@ fn time(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
     ]))
 }
 
-/// Each SLOWLOG GET entry becomes a map with the reference's names.
+/// Each SLOWLOG GET entry becomes a map with redis-py 2.7.6's names.
 fn slowlog_get(v: Value, _: &Cmd) -> Result<Value, FromValueError> {
     let entries = Vec::<SlowlogEntry>::from_value(v)?;
     let text = |s: &str| Value::BulkString(Bytes::copy_from_slice(s.as_bytes()));
@@ -372,6 +407,58 @@ mod tests {
         // Without the option the members are left alone.
         let plain = Value::Array(vec![bulk("a"), bulk("b")]);
         assert_eq!(apply(&["zrange", "z", "0", "-1"], plain.clone()), plain);
+    }
+
+    #[test]
+    fn withscores_counts_only_as_an_option() {
+        let bulk = |s: &str| Value::BulkString(Bytes::copy_from_slice(s.as_bytes()));
+        let plain = Value::Array(vec![bulk("a"), bulk("b")]);
+        for args in [
+            &["ZRANGE", "withscores", "0", "-1"][..],
+            &[
+                "zrangebyscore",
+                "WithScores",
+                "-inf",
+                "+inf",
+                "LIMIT",
+                "0",
+                "5",
+            ],
+            &["ZRANDMEMBER", "withscores", "2"],
+            &["ZUNION", "2", "withscores", "other"],
+            &["ZDIFF", "1", "WITHSCORES"],
+            &["ZINTER", "x", "WITHSCORES"],
+        ] {
+            assert_eq!(apply(args, plain.clone()), plain, "{args:?}");
+        }
+        let pairs = Value::Array(vec![Value::Array(vec![bulk("a"), Value::Double(1.0)])]);
+        let flat = Value::Array(vec![bulk("a"), bulk("1")]);
+        for args in [
+            &["ZRANGE", "withscores", "0", "-1", "WITHSCORES"][..],
+            &["ZRANDMEMBER", "withscores", "2", "withscores"],
+            &[
+                "ZUNION",
+                "2",
+                "withscores",
+                "b",
+                "WEIGHTS",
+                "1",
+                "2",
+                "WITHSCORES",
+            ],
+            &[
+                "ZREVRANGEBYSCORE",
+                "k",
+                "+inf",
+                "-inf",
+                "WITHSCORES",
+                "LIMIT",
+                "0",
+                "1",
+            ],
+        ] {
+            assert_eq!(apply(args, flat.clone()), pairs, "{args:?}");
+        }
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub enum Block {
 /// copies its bytes once, into the socket.
 ///
 /// ```
-/// use redis_commands::Cmd;
+/// # use redis_commands as redis_client;
+/// use redis_client::Cmd;
 /// let mut cmd = Cmd::new("SET");
 /// cmd.key("greeting").arg("hello").arg(42);
 /// assert_eq!(cmd.argc(), 4);
@@ -286,6 +287,7 @@ impl Cmd {
 
 /// A command together with the Rust type its reply converts to.
 #[derive(Debug)]
+#[must_use = "a command does nothing until it is run"]
 pub struct Typed<T> {
     /// The command.
     pub cmd: Cmd,
@@ -303,8 +305,9 @@ impl<T> Typed<T> {
 }
 
 /// Things that become one or more command arguments: byte strings and text (one argument
-/// each, binary safe), integers and floats (formatted as Redis parses them), and slices,
-/// vectors, arrays and tuples of those (one argument per element).
+/// each, binary safe), integers and floats (formatted as Redis parses them), slices,
+/// vectors, arrays, sets and tuples of those (one argument per element), and `HashMap`s
+/// and `BTreeMap`s (each key followed by its value).
 pub trait ToArgs {
     /// Appends this value's arguments to `cmd`.
     fn write_args(&self, cmd: &mut Cmd);
@@ -407,11 +410,44 @@ impl<T: ToArgs, S> ToArgs for std::collections::HashSet<T, S> {
     }
 }
 
+/// Key/value pairs, flattened (`k1 v1 k2 v2 …`) in the map's iteration order: the shape of
+/// HSET, MSET, MSETNX, HMSET and XADD fields. Each key and each value should be one
+/// argument (a string, bytes or a number), or the pairs lose their order.
+///
+/// ```
+/// # use redis_commands as redis_client;
+/// use redis_client::Cmd;
+/// use std::collections::BTreeMap;
+/// let fields = BTreeMap::from([("name", "ada"), ("lang", "en")]);
+/// let mut cmd = Cmd::new("HSET");
+/// cmd.key("user:1").arg(&fields);
+/// assert_eq!(cmd.args().skip(2).collect::<Vec<_>>(), [&b"lang"[..], b"en", b"name", b"ada"]);
+/// ```
+impl<K: ToArgs, V: ToArgs, S> ToArgs for std::collections::HashMap<K, V, S> {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|(k, v)| {
+            k.write_args(cmd);
+            v.write_args(cmd);
+        });
+    }
+}
+
+/// Key/value pairs, flattened in key order; see the `HashMap` implementation.
+impl<K: ToArgs, V: ToArgs> ToArgs for std::collections::BTreeMap<K, V> {
+    fn write_args(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|(k, v)| {
+            k.write_args(cmd);
+            v.write_args(cmd);
+        });
+    }
+}
+
 /// Arguments from any iterator that can be walked again (`Clone`), for variadic commands
 /// fed from a computation rather than a collection.
 ///
 /// ```
-/// use redis_commands::{Cmd, IterArgs};
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, IterArgs};
 /// let mut cmd = Cmd::new("DEL");
 /// cmd.key(IterArgs((1..=3).map(|i| format!("k{i}"))));
 /// assert_eq!(cmd.keys().collect::<Vec<_>>(), vec![&b"k1"[..], b"k2", b"k3"]);

@@ -32,6 +32,7 @@ impl ToArgs for GeoUnit {
 
 /// Condition flags of `GEOADD` (`NX`/`XX`, `CH`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct GeoAddOptions {
     condition: Option<&'static str>,
     ch: bool,
@@ -112,11 +113,13 @@ impl ToArgs for GeoBy {
 /// Order and count of geo search results (`ASC`/`DESC`, `COUNT n [ANY]`).
 ///
 /// ```
-/// use redis_commands::GeoSearchOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::GeoSearchOptions;
 /// let nearest_3 = GeoSearchOptions::default().asc().count(3);
 /// # let _ = nearest_3;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct GeoSearchOptions {
     order: Option<&'static str>,
     count: Option<u64>,
@@ -176,7 +179,8 @@ impl GeoSearchOptions {
 /// `WITHHASH`).
 ///
 /// ```
-/// use redis_commands::GeoWith;
+/// # use redis_commands as redis_client;
+/// use redis_client::GeoWith;
 /// let with = GeoWith::default().dist().coord();
 /// # let _ = with;
 /// ```

@@ -13,6 +13,10 @@
 //! assert_eq!(get.cmd.args().collect::<Vec<_>>(), vec![&b"GET"[..], b"greeting"]);
 //! ```
 //!
+//! `redis-client` re-exports every item of this crate at its root, so the examples on
+//! items are written as a user of that facade reads them (`use redis_client::SetOptions`);
+//! with this crate alone, read `redis_commands::` for `redis_client::`.
+//!
 //! # What this crate does not do
 //! It opens no connection and sends nothing: `redis-client` does.
 //!
@@ -65,7 +69,7 @@ pub use options::{
 };
 pub use options::{Expiry, SetOptions};
 pub use reply::{pairs, FromValue, FromValueError};
-pub use types_keys::{KeyType, LcsMatch, LcsMatches};
+pub use types_keys::{KeyType, LcsMatch, LcsMatches, PTtl, Ttl};
 
 pub use types::*;
 
@@ -79,7 +83,8 @@ pub use stream_types::{
     XPendingSummary, XReadGroupOptions, XReadOptions, XSetIdOptions,
 };
 pub use zset_types::{
-    Aggregate, LexBound, Limit, MinMax, ScoreBound, ZAggregateOptions, ZRange, ZaddOptions,
+    Aggregate, LexBound, Limit, MinMax, ScoreBound, ScoredMembers, ZAggregateOptions, ZRange,
+    ZaddOptions,
 };
 
 /// One row of the command table: a declared command and its facts.

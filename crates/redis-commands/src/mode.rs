@@ -40,6 +40,9 @@ macro_rules! text_is_self {
 text_is_self!((), bool, i64, u64, f64, String, Value);
 text_is_self!(
     crate::KeyType,
+    crate::Ttl,
+    crate::PTtl,
+    crate::types::DebugObject,
     crate::LcsMatches,
     crate::GeoSearchResult,
     crate::StreamEntry,

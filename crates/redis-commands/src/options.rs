@@ -5,24 +5,37 @@ use std::time::Duration;
 
 /// Expiry and condition options of `SET`.
 ///
+/// The expiry methods are named after the words they send: [`ex`](SetOptions::ex),
+/// [`px`](SetOptions::px), [`exat`](SetOptions::exat), [`pxat`](SetOptions::pxat) and
+/// [`keepttl`](SetOptions::keepttl).
+///
 /// ```
-/// use redis_commands::SetOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, SetOptions, ToArgs};
 /// use std::time::Duration;
-/// let opts = SetOptions::default().nx().expire(Duration::from_secs(10));
-/// # let _ = opts;
+/// let opts = SetOptions::default().nx().px(Duration::from_micros(1_500));
+/// let mut cmd = Cmd::new("SET");
+/// opts.write_args(&mut cmd);
+/// assert_eq!(cmd.args().skip(1).collect::<Vec<_>>(), [&b"PX"[..], b"2", b"NX"]);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct SetOptions {
     condition: Option<&'static str>,
     expiry: Option<Expiry>,
     get: bool,
 }
 
-/// When a key expires.
+/// When a key expires, as `SET` takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expiry {
-    /// After this long (sent as `PX` milliseconds).
+    /// After this long, sent as `PX` with the milliseconds rounded up (at least 1: Redis
+    /// refuses 0), so the key lives at least this long.
     In(Duration),
+    /// After this many seconds (`EX`).
+    InSecs(u64),
+    /// At this Unix time in seconds (`EXAT`).
+    AtUnixSecs(u64),
     /// At this Unix time in milliseconds (`PXAT`).
     AtUnixMillis(u64),
     /// Keep the key's current time to live (`KEEPTTL`).
@@ -42,13 +55,33 @@ impl SetOptions {
         self
     }
 
-    /// Expire after `ttl`.
-    pub fn expire(mut self, ttl: Duration) -> Self {
-        self.expiry = Some(Expiry::In(ttl));
-        self
+    /// Expire after `seconds` (`EX seconds`).
+    pub fn ex(self, seconds: u64) -> Self {
+        self.expiry(Expiry::InSecs(seconds))
     }
 
-    /// Set the expiry precisely.
+    /// Expire after `ttl` (`PX milliseconds`, rounded up to a whole millisecond and at
+    /// least 1, so 1.9 ms is sent as `PX 2`).
+    pub fn px(self, ttl: Duration) -> Self {
+        self.expiry(Expiry::In(ttl))
+    }
+
+    /// Expire at Unix time `seconds` (`EXAT seconds`).
+    pub fn exat(self, seconds: u64) -> Self {
+        self.expiry(Expiry::AtUnixSecs(seconds))
+    }
+
+    /// Expire at Unix time `millis` in milliseconds (`PXAT millis`).
+    pub fn pxat(self, millis: u64) -> Self {
+        self.expiry(Expiry::AtUnixMillis(millis))
+    }
+
+    /// Keep the key's current time to live (`KEEPTTL`).
+    pub fn keepttl(self) -> Self {
+        self.expiry(Expiry::KeepTtl)
+    }
+
+    /// Set the expiry from an [`Expiry`].
     pub fn expiry(mut self, expiry: Expiry) -> Self {
         self.expiry = Some(expiry);
         self
@@ -66,6 +99,12 @@ impl ToArgs for SetOptions {
         match self.expiry {
             Some(Expiry::In(d)) => {
                 cmd.arg("PX").arg(millis(d));
+            }
+            Some(Expiry::InSecs(s)) => {
+                cmd.arg("EX").arg(s);
+            }
+            Some(Expiry::AtUnixSecs(s)) => {
+                cmd.arg("EXAT").arg(s);
             }
             Some(Expiry::AtUnixMillis(ms)) => {
                 cmd.arg("PXAT").arg(ms);
@@ -208,7 +247,7 @@ word_enum! {
 /// When GETEX sets or clears the key's expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GetExpiry {
-    /// Expire after this long (sent as `PX` milliseconds).
+    /// Expire after this long (sent as `PX`, milliseconds rounded up, at least 1).
     In(Duration),
     /// Expire at this Unix time in seconds (`EXAT`).
     AtUnixSecs(u64),
@@ -237,19 +276,28 @@ impl ToArgs for GetExpiry {
     }
 }
 
-/// A duration in whole milliseconds, at least 1: Redis refuses an expiry of 0.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+/// A duration in whole milliseconds, rounded up so a key lives at least as long as asked,
+/// and at least 1: Redis refuses an expiry of 0.
+pub(crate) fn millis(d: Duration) -> u64 {
+    let whole = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let rounded = if d.subsec_nanos() % 1_000_000 == 0 {
+        whole
+    } else {
+        whole.saturating_add(1)
+    };
+    rounded.max(1)
 }
 
 /// Options of `LCS … IDX`.
 ///
 /// ```
-/// use redis_commands::LcsOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::LcsOptions;
 /// let opts = LcsOptions::default().min_match_len(4).with_match_len();
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct LcsOptions {
     min_match_len: Option<u64>,
     with_match_len: bool,
@@ -325,7 +373,8 @@ impl ToArgs for BitOffset {
 /// and INCRBY.
 ///
 /// ```
-/// use redis_commands::{BitfieldOps, BitfieldOverflow, BitfieldType, BitOffset};
+/// # use redis_commands as redis_client;
+/// use redis_client::{BitfieldOps, BitfieldOverflow, BitfieldType, BitOffset};
 /// let ops = BitfieldOps::new()
 ///     .set(BitfieldType::Unsigned(8), BitOffset::Bit(0), 200)
 ///     .overflow(BitfieldOverflow::Sat)
@@ -334,6 +383,7 @@ impl ToArgs for BitOffset {
 /// # let _ = ops;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct BitfieldOps {
     ops: Vec<BitfieldOp>,
 }
@@ -393,11 +443,13 @@ impl ToArgs for BitfieldOps {
 /// Options of SORT and SORT_RO: the sort key, the range, what to return and the order.
 ///
 /// ```
-/// use redis_commands::SortOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::SortOptions;
 /// let opts = SortOptions::default().by("weight_*").limit(0, 10).get("#").get("name_*").desc().alpha();
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct SortOptions {
     by: Option<Vec<u8>>,
     limit: Option<(i64, i64)>,
@@ -425,6 +477,12 @@ impl SortOptions {
     pub fn get(mut self, pattern: impl AsRef<[u8]>) -> Self {
         self.get.push(pattern.as_ref().to_vec());
         self
+    }
+
+    /// How many [`get`](SortOptions::get) patterns were given: the number of replies per
+    /// element.
+    pub fn get_count(&self) -> usize {
+        self.get.len()
     }
 
     /// Descending order (`DESC`).
@@ -468,6 +526,7 @@ impl ToArgs for SortOptions {
 
 /// Options of COPY.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct CopyOptions {
     db: Option<i64>,
     replace: bool,
@@ -500,6 +559,7 @@ impl ToArgs for CopyOptions {
 
 /// Options of RESTORE.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct RestoreOptions {
     replace: bool,
     absttl: bool,
@@ -552,6 +612,7 @@ impl ToArgs for RestoreOptions {
 
 /// Options of LPOS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct LposOptions {
     rank: Option<i64>,
     maxlen: Option<i64>,
@@ -585,11 +646,13 @@ impl ToArgs for LposOptions {
 /// Options of MIGRATE.
 ///
 /// ```
-/// use redis_commands::MigrateOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::MigrateOptions;
 /// let opts = MigrateOptions::default().copy().replace().auth2("app", "secret");
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct MigrateOptions {
     copy: bool,
     replace: bool,
@@ -639,5 +702,36 @@ impl ToArgs for MigrateOptions {
             }
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(opts: SetOptions) -> Vec<String> {
+        let mut cmd = Cmd::new("SET");
+        opts.write_args(&mut cmd);
+        cmd.args()
+            .skip(1)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn set_expiry_wire_forms() {
+        let o = SetOptions::default();
+        assert_eq!(words(o.ex(10)), ["EX", "10"]);
+        assert_eq!(words(o.px(Duration::from_millis(1500))), ["PX", "1500"]);
+        assert_eq!(words(o.px(Duration::from_micros(1900))), ["PX", "2"]);
+        assert_eq!(words(o.px(Duration::from_nanos(1))), ["PX", "1"]);
+        assert_eq!(words(o.px(Duration::ZERO)), ["PX", "1"]);
+        assert_eq!(words(o.exat(1_700_000_000)), ["EXAT", "1700000000"]);
+        assert_eq!(words(o.pxat(1_700_000_000_123)), ["PXAT", "1700000000123"]);
+        assert_eq!(words(o.keepttl().xx().get()), ["KEEPTTL", "XX", "GET"]);
+        assert_eq!(
+            words(o.px(Duration::MAX)),
+            ["PX", &u64::MAX.to_string()[..]]
+        );
     }
 }

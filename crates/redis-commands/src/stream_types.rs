@@ -22,12 +22,14 @@ pub enum TrimMode {
 /// with an optional `LIMIT` on the work done.
 ///
 /// ```
-/// use redis_commands::StreamTrim;
+/// # use redis_commands as redis_client;
+/// use redis_client::StreamTrim;
 /// let keep_about_1000 = StreamTrim::maxlen(1000).approx().limit(100);
 /// let drop_older = StreamTrim::minid("1700000000000-0");
 /// # let _ = (keep_about_1000, drop_older);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct StreamTrim {
     threshold: TrimThreshold,
     mode: Option<TrimMode>,
@@ -105,6 +107,7 @@ impl ToArgs for StreamTrim {
 
 /// Options of `XADD`: `NOMKSTREAM` and trimming.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct XAddOptions {
     nomkstream: bool,
     trim: Option<StreamTrim>,
@@ -137,11 +140,13 @@ impl ToArgs for XAddOptions {
 /// Options of `XREAD`: `COUNT` and `BLOCK`.
 ///
 /// ```
-/// use redis_commands::XReadOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::XReadOptions;
 /// let wait_2s = XReadOptions::default().count(10).block(2000);
 /// # let _ = wait_2s;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct XReadOptions {
     pub(crate) count: Option<u64>,
     pub(crate) block_ms: Option<u64>,
@@ -174,6 +179,7 @@ impl ToArgs for XReadOptions {
 
 /// Options of `XREADGROUP`: `COUNT`, `BLOCK` and `NOACK`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct XReadGroupOptions {
     read: XReadOptions,
     noack: bool,
@@ -210,6 +216,7 @@ impl ToArgs for XReadGroupOptions {
 
 /// Options of `XGROUP CREATE`: `MKSTREAM` and `ENTRIESREAD`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct XGroupCreateOptions {
     mkstream: bool,
     entries_read: Option<i64>,
@@ -242,6 +249,7 @@ impl ToArgs for XGroupCreateOptions {
 
 /// Filters of the extended `XPENDING` form: `IDLE` and a consumer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct XPendingOptions {
     pub(crate) idle_ms: Option<u64>,
     pub(crate) consumer: Option<Bytes>,
@@ -263,6 +271,7 @@ impl XPendingOptions {
 
 /// Options of `XCLAIM`: `IDLE`, `TIME`, `RETRYCOUNT`, `FORCE`, `LASTID`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct XClaimOptions {
     idle_ms: Option<u64>,
     time_ms: Option<u64>,
@@ -325,6 +334,7 @@ impl ToArgs for XClaimOptions {
 
 /// Options of `XSETID`: `ENTRIESADDED` and `MAXDELETEDID`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct XSetIdOptions {
     entries_added: Option<u64>,
     max_deleted_id: Option<Bytes>,

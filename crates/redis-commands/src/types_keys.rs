@@ -1,8 +1,64 @@
-//! Reply types of the string and key commands: TYPE's answer and LCS's matches.
+//! Reply types of the string and key commands: TYPE's answer, TTL's and PTTL's, and
+//! LCS's matches.
 
 use crate::{pairs, FromValue, FromValueError};
 use bytes::Bytes;
 use resp_proto::Value;
+use std::time::Duration;
+
+macro_rules! ttl_type {
+    ($(#[$doc:meta])* $name:ident, $command:literal, $unit:literal, $per:expr) => {
+        $(#[$doc])*
+        ///
+        /// redis-py 2.7.6's `StrictRedis` returns the server's number as it is (`-1`: no
+        /// expiry, `-2`: no such key) and its legacy `Redis` turns `-1` into `None`, as
+        /// `compat::LegacyRedis` still does; here each case is a variant.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            /// The key does not exist (the server's `-2`).
+            Missing,
+            /// The key exists and has no expiry (the server's `-1`).
+            Persistent,
+            #[doc = concat!("The key expires after this long (whole ", $unit, ", as `", $command, "` counts).")]
+            Expires(Duration),
+        }
+
+        impl $name {
+            /// The time left, for a key that expires.
+            pub fn expires_in(self) -> Option<Duration> {
+                match self {
+                    $name::Expires(d) => Some(d),
+                    _ => None,
+                }
+            }
+        }
+
+        impl FromValue for $name {
+            fn from_value(v: Value) -> Result<Self, FromValueError> {
+                match i64::from_value(v)? {
+                    -2 => Ok($name::Missing),
+                    -1 => Ok($name::Persistent),
+                    n => match u64::try_from(n) {
+                        Ok(n) => Ok($name::Expires($per(n))),
+                        Err(_) => Err(FromValueError::mismatch(
+                            stringify!($name),
+                            &Value::Integer(n),
+                        )),
+                    },
+                }
+            }
+        }
+    };
+}
+
+ttl_type!(
+    /// How long a key has left, as `TTL` answers it (in seconds).
+    Ttl, "TTL", "seconds", Duration::from_secs
+);
+ttl_type!(
+    /// How long a key has left, as `PTTL` answers it (in milliseconds).
+    PTtl, "PTTL", "milliseconds", Duration::from_millis
+);
 
 /// The type of the value at a key, as TYPE answers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -4,14 +4,92 @@
 use crate::{Cmd, ToArgs};
 use bytes::Bytes;
 
+/// The members of a `ZADD` with their scores: `(score, member)` pairs, in the order Redis
+/// takes them, or a map from member to score (redis-py 2.7.6's `name=score` keyword
+/// arguments).
+///
+/// The score is an `f64`, so a pair written the other way round does not compile:
+///
+/// ```
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, ScoredMembers};
+/// use std::collections::BTreeMap;
+/// let mut cmd = Cmd::new("ZADD");
+/// [(1.5, "alice"), (2.0, "bob")].write_scored(&mut cmd);
+/// BTreeMap::from([("carol", 3.0)]).write_scored(&mut cmd);
+/// assert_eq!(cmd.args().skip(1).collect::<Vec<_>>(),
+///            [&b"1.5"[..], b"alice", b"2", b"bob", b"3", b"carol"]);
+/// ```
+///
+/// ```compile_fail
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, ScoredMembers};
+/// [("alice", 1.5)].write_scored(&mut Cmd::new("ZADD")); // member first: refused
+/// ```
+pub trait ScoredMembers {
+    /// Appends `score member` for each member.
+    fn write_scored(&self, cmd: &mut Cmd);
+}
+
+/// One member.
+impl<M: ToArgs> ScoredMembers for (f64, M) {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        cmd.arg(self.0).arg(&self.1);
+    }
+}
+
+impl<M: ToArgs> ScoredMembers for [(f64, M)] {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|p| p.write_scored(cmd));
+    }
+}
+
+impl<M: ToArgs, const N: usize> ScoredMembers for [(f64, M); N] {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|p| p.write_scored(cmd));
+    }
+}
+
+impl<M: ToArgs> ScoredMembers for Vec<(f64, M)> {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|p| p.write_scored(cmd));
+    }
+}
+
+impl<T: ScoredMembers + ?Sized> ScoredMembers for &T {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        (**self).write_scored(cmd);
+    }
+}
+
+/// Member to score, in the map's iteration order.
+impl<M: ToArgs, S> ScoredMembers for std::collections::HashMap<M, f64, S> {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|(m, s)| {
+            cmd.arg(*s).arg(m);
+        });
+    }
+}
+
+/// Member to score, in the map's order.
+impl<M: ToArgs> ScoredMembers for std::collections::BTreeMap<M, f64> {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|(m, s)| {
+            cmd.arg(*s).arg(m);
+        });
+    }
+}
+
 /// Condition and comparison flags of `ZADD` (`NX`/`XX`, `GT`/`LT`, `CH`).
 ///
 /// ```
-/// use redis_commands::ZaddOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::ZaddOptions;
 /// let only_raise = ZaddOptions::default().xx().gt().ch();
 /// # let _ = only_raise;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ZaddOptions {
     condition: Option<&'static str>,
     comparison: Option<&'static str>,
@@ -154,6 +232,7 @@ impl ToArgs for LexBound {
 
 /// `LIMIT offset count`: skip `offset` results, return at most `count` (negative: all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct Limit {
     /// Results skipped.
     pub offset: i64,
@@ -181,13 +260,15 @@ impl ToArgs for Limit {
 /// arguments are sent high end first, as the server wants them.
 ///
 /// ```
-/// use redis_commands::{LexBound, ScoreBound, ZRange};
+/// # use redis_commands as redis_client;
+/// use redis_client::{LexBound, ScoreBound, ZRange};
 /// let top3 = ZRange::by_index(0, 2).rev();
 /// let cheap = ZRange::by_score(ScoreBound::NegInf, ScoreBound::Exclusive(10.0)).limit(0, 5);
 /// let names = ZRange::by_lex(LexBound::inclusive("a"), LexBound::Max);
 /// # let _ = (top3, cheap, names);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ZRange {
     by: RangeBy,
     rev: bool,
@@ -283,11 +364,13 @@ pub enum Aggregate {
 /// `WEIGHTS` and `AGGREGATE` of `ZUNION`, `ZINTER` and their `STORE` forms.
 ///
 /// ```
-/// use redis_commands::{Aggregate, ZAggregateOptions};
+/// # use redis_commands as redis_client;
+/// use redis_client::{Aggregate, ZAggregateOptions};
 /// let opts = ZAggregateOptions::default().weights([1.0, 2.0]).aggregate(Aggregate::Max);
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ZAggregateOptions {
     weights: Vec<f64>,
     aggregate: Option<Aggregate>,

@@ -16,7 +16,7 @@ pub trait Decode {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, ProtocolError>;
 }
 
-/// Which decoder a connection uses (the reference client's parser classes).
+/// Which decoder a connection uses (redis-py 2.7.6's parser classes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DecoderKind {
     /// The incremental zero-copy decoder. The default.

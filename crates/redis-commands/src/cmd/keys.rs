@@ -119,10 +119,10 @@ commands! {
     /// See <https://redis.io/commands/pexpiretime/>.
     "PEXPIRETIME" [READONLY] fn pexpiretime<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
-    /// Returns the milliseconds left before `key` expires: -1 if it has no expiry, -2 if
-    /// it does not exist.
+    /// Returns how long `key` has left, in milliseconds, telling a key without expiry
+    /// from a missing one (see [`PTtl`](crate::PTtl)).
     /// See <https://redis.io/commands/pttl/>.
-    "PTTL" [READONLY] fn pttl<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "PTTL" [READONLY] fn pttl<K: ToArgs>(key: K) -> crate::PTtl => |c| { c.key(key); }
 
     /// Returns a random key of the database, or `None` if it is empty.
     /// See <https://redis.io/commands/randomkey/>.
@@ -160,10 +160,10 @@ commands! {
     /// See <https://redis.io/commands/touch/>.
     "TOUCH" [READONLY] fn touch<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
 
-    /// Returns the seconds left before `key` expires: -1 if it has no expiry, -2 if it
-    /// does not exist.
+    /// Returns how long `key` has left, in whole seconds, telling a key without expiry
+    /// from a missing one (see [`Ttl`](crate::Ttl)).
     /// See <https://redis.io/commands/ttl/>.
-    "TTL" [READONLY] fn ttl<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "TTL" [READONLY] fn ttl<K: ToArgs>(key: K) -> crate::Ttl => |c| { c.key(key); }
 
     /// Returns the type of the value at `key` (`TYPE`, named so because `type` is a Rust
     /// keyword).

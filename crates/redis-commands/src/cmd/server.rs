@@ -2,8 +2,8 @@
 //! persistence, replication and shutdown.
 
 use crate::types::{
-    CommandDetails, CommandListFilter, FailoverOptions, FlushMode, Info, LatencyEvent, Role,
-    ServerTime, ShutdownOptions, SlowlogEntry, ValueMap,
+    CommandDetails, CommandListFilter, DebugObject, FailoverOptions, FlushMode, Info, LatencyEvent,
+    Role, ServerTime, ShutdownOptions, SlowlogEntry, ValueMap,
 };
 use crate::ToArgs;
 use bytes::Bytes;
@@ -18,21 +18,21 @@ commands! {
     /// See <https://redis.io/commands/ping/>.
     "PING" [] fn ping() -> Bytes => |_c| {}
 
-    /// Deletes every key of the current database.
+    /// Low-level facts about the value at `key` (encoding, reference count, serialized
+    /// length, idle time), parsed into fields as redis-py 2.7.6 does. The server refuses
+    /// it unless its `enable-debug-command` setting allows it (Redis 7 defaults to `no`).
+    /// See <https://redis.io/commands/debug/>.
+    "DEBUG OBJECT" [ADMIN] fn debug_object<K: ToArgs>(key: K) -> DebugObject => |c| { c.key(key); }
+
+    /// Deletes every key of the current database, freeing memory as `mode` says (`None`:
+    /// the server's default, `lazyfree-lazy-user-flush`).
     /// See <https://redis.io/commands/flushdb/>.
-    "FLUSHDB" [ADMIN] fn flushdb() -> () => |_c| {}
+    "FLUSHDB" [ADMIN] fn flushdb(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
-    /// Deletes every key of the current database, freeing memory as `mode` says.
-    /// See <https://redis.io/commands/flushdb/>.
-    "FLUSHDB" [ADMIN] fn flushdb_mode(mode: FlushMode) -> () => |c| { c.arg(mode); }
-
-    /// Deletes every key of every database.
+    /// Deletes every key of every database, freeing memory as `mode` says (`None`: the
+    /// server's default).
     /// See <https://redis.io/commands/flushall/>.
-    "FLUSHALL" [ADMIN] fn flushall() -> () => |_c| {}
-
-    /// Deletes every key of every database, freeing memory as `mode` says.
-    /// See <https://redis.io/commands/flushall/>.
-    "FLUSHALL" [ADMIN] fn flushall_mode(mode: FlushMode) -> () => |c| { c.arg(mode); }
+    "FLUSHALL" [ADMIN] fn flushall(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
     /// Returns the number of keys in the current database.
     /// See <https://redis.io/commands/dbsize/>.

@@ -5,24 +5,26 @@
 //! RESP2 (a flat array, scores as strings) and RESP3 (pairs, scores as doubles).
 
 use crate::zset_types::count_args;
-use crate::{Limit, MinMax, ToArgs, ZAggregateOptions, ZRange, ZaddOptions};
+use crate::{Limit, MinMax, ScoredMembers, ToArgs, ZAggregateOptions, ZRange, ZaddOptions};
 use bytes::Bytes;
 
 commands! {
     /// Commands on sorted sets. See <https://redis.io/commands/?group=sorted-set>.
     pub trait SortedSetCommands, table SORTED_SETS;
 
-    /// Adds `(score, member)` pairs to the sorted set at `key`, updating the scores of
-    /// members already there; returns how many were added.
+    /// Adds members to the sorted set at `key`, updating the scores of members already
+    /// there; returns how many were added. `items` are `(score, member)` pairs (the score
+    /// an `f64`, so the pair cannot be written the other way round) or a map from member
+    /// to score; see [`ScoredMembers`].
     /// See <https://redis.io/commands/zadd/>.
-    "ZADD" [] fn zadd<K: ToArgs, M: ToArgs>(key: K, items: M) -> i64
-        => |c| { c.key(key).arg(items); }
+    "ZADD" [] fn zadd<K: ToArgs, M: ScoredMembers>(key: K, items: M) -> i64
+        => |c| { c.key(key); items.write_scored(c); }
 
     /// `ZADD` with `NX`/`XX`, `GT`/`LT` and `CH`; returns how many were added (or, with
     /// `CH`, added or changed).
     /// See <https://redis.io/commands/zadd/>.
-    "ZADD" [] fn zadd_options<K: ToArgs, M: ToArgs>(key: K, options: ZaddOptions, items: M) -> i64
-        => |c| { c.key(key).arg(options).arg(items); }
+    "ZADD" [] fn zadd_options<K: ToArgs, M: ScoredMembers>(key: K, options: ZaddOptions, items: M) -> i64
+        => |c| { c.key(key).arg(options); items.write_scored(c); }
 
     /// `ZADD … INCR`: adds `increment` to `member`'s score and returns the new score, or
     /// `None` when the options prevented the update.

@@ -8,11 +8,13 @@ use bytes::Bytes;
 /// MATCH, COUNT and TYPE of SCAN, SSCAN, HSCAN and ZSCAN.
 ///
 /// ```
-/// use redis_commands::ScanOptions;
+/// # use redis_commands as redis_client;
+/// use redis_client::ScanOptions;
 /// let opts = ScanOptions::new().pattern("user:*").count(100).key_type("hash");
 /// # let _ = opts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ScanOptions {
     pattern: Option<Bytes>,
     count: Option<u64>,
@@ -68,7 +70,8 @@ pub trait ScanItem: FromValue + Sized {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use redis_commands::{ScanOptions, ScanState};
+/// # use redis_commands as redis_client;
+/// use redis_client::{ScanOptions, ScanState};
 /// let mut state = ScanState::<Bytes>::scan(ScanOptions::new());
 /// let first = state.next_command().expect("a walk starts with a page");
 /// assert_eq!(first.cmd.args().nth(1), Some(&b"0"[..]));

@@ -56,6 +56,7 @@ impl FromValue for LibraryInfo {
 
 /// Options of FUNCTION LIST.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct FunctionListOptions {
     pattern: Option<String>,
     with_code: bool,

@@ -82,7 +82,7 @@ pub enum InfoValue {
 }
 
 impl InfoValue {
-    /// Parses one value as the reference client does: a `k=v,…` list becomes fields, a
+    /// Parses one value as redis-py 2.7.6 does: a `k=v,…` list becomes fields, a
     /// number becomes a number, anything else stays text.
     pub fn parse(text: &str) -> InfoValue {
         if text.contains(',') || text.contains('=') {
@@ -150,7 +150,8 @@ impl InfoValue {
 /// typed values.
 ///
 /// ```
-/// use redis_commands::Info;
+/// # use redis_commands as redis_client;
+/// use redis_client::Info;
 /// let info = Info::parse("# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:12\r\n\r\n# Keyspace\r\ndb0:keys=2,expires=0\r\n");
 /// assert_eq!(info.get("uptime_in_seconds").and_then(|v| v.as_int()), Some(12));
 /// assert_eq!(info.section("keyspace").unwrap()["db0"].fields().unwrap()["keys"].as_int(), Some(2));
@@ -511,11 +512,13 @@ impl ToArgs for ClientType {
 /// Which clients CLIENT KILL disconnects; filters combine with AND.
 ///
 /// ```
-/// use redis_commands::{ClientKillFilter, ClientType};
+/// # use redis_commands as redis_client;
+/// use redis_client::{ClientKillFilter, ClientType};
 /// let filter = ClientKillFilter::new().client_type(ClientType::Normal).skip_me(false);
 /// # let _ = filter;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ClientKillFilter {
     id: Option<u64>,
     client_type: Option<ClientType>,
@@ -660,6 +663,7 @@ impl ToArgs for ReplyMode {
 
 /// Options of CLIENT TRACKING ON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct TrackingOptions {
     redirect: Option<u64>,
     prefixes: Vec<Bytes>,
@@ -735,6 +739,7 @@ impl ToArgs for TrackingOptions {
 
 /// Options of SHUTDOWN.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct ShutdownOptions {
     save: Option<bool>,
     now: bool,
@@ -804,6 +809,7 @@ impl ToArgs for ShutdownOptions {
 
 /// Options of FAILOVER.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to a command"]
 pub struct FailoverOptions {
     to: Option<(String, u16, bool)>,
     abort: bool,
@@ -876,8 +882,113 @@ pub fn value_map(v: Value) -> Result<ValueMap, FromValueError> {
         .collect()
 }
 
+/// What `DEBUG OBJECT` says about a key, parsed as redis-py 2.7.6's callback does: the
+/// reply's `key:value` words (the leading word, `Value`, under `type`), numbers as
+/// numbers.
+///
+/// The fields are not specified and differ between versions and encodings; the common
+/// ones have accessors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebugObject {
+    /// Every field, in the order the server sent them.
+    pub fields: Vec<(String, DebugValue)>,
+}
+
+/// One field of a [`DebugObject`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DebugValue {
+    /// A field that is a decimal integer (`refcount`, `serializedlength`, `lru` …).
+    Int(i64),
+    /// Any other field (`encoding`, the address after `at` …).
+    Text(String),
+}
+
+impl DebugObject {
+    /// The field named `name`.
+    pub fn get(&self, name: &str) -> Option<&DebugValue> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The integer field named `name`.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name)? {
+            DebugValue::Int(n) => Some(*n),
+            DebugValue::Text(_) => None,
+        }
+    }
+
+    /// The field named `name` as text (integers formatted back).
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            DebugValue::Int(n) => Some(n.to_string()),
+            DebugValue::Text(t) => Some(t.clone()),
+        }
+    }
+
+    /// The value's encoding (`embstr`, `int`, `listpack`, `quicklist` …).
+    pub fn encoding(&self) -> Option<String> {
+        self.text("encoding")
+    }
+
+    /// The value's reference count.
+    pub fn refcount(&self) -> Option<i64> {
+        self.int("refcount")
+    }
+
+    /// The length of the value as `DUMP` would serialize it.
+    pub fn serialized_length(&self) -> Option<i64> {
+        self.int("serializedlength")
+    }
+
+    /// Seconds since the value was last accessed.
+    pub fn lru_seconds_idle(&self) -> Option<i64> {
+        self.int("lru_seconds_idle")
+    }
+}
+
+impl FromValue for DebugObject {
+    fn from_value(v: Value) -> Result<Self, FromValueError> {
+        let text = String::from_value(v)?;
+        let mut fields = Vec::new();
+        // The first word (`Value`) carries no name; redis-py files it under `type`.
+        for (i, word) in text.split_ascii_whitespace().enumerate() {
+            let (name, value) = match word.split_once(':') {
+                Some((k, v)) => (k, v),
+                None if i == 0 => ("type", word),
+                None => (word, ""),
+            };
+            let value = match value.parse::<i64>() {
+                Ok(n) => DebugValue::Int(n),
+                Err(_) => DebugValue::Text(value.to_owned()),
+            };
+            fields.push((name.to_owned(), value));
+        }
+        Ok(DebugObject { fields })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_object_fields() {
+        use super::{DebugObject, DebugValue};
+        use crate::FromValue;
+        let reply = resp_proto::Value::SimpleString(
+            "Value at:0x7f3b refcount:1 encoding:embstr serializedlength:4 lru:123 \
+             lru_seconds_idle:5"
+                .into(),
+        );
+        let d = DebugObject::from_value(reply).unwrap();
+        assert_eq!(d.text("type").as_deref(), Some("Value"));
+        assert_eq!(d.text("at").as_deref(), Some("0x7f3b"));
+        assert_eq!(d.get("refcount"), Some(&DebugValue::Int(1)));
+        assert_eq!(d.encoding().as_deref(), Some("embstr"));
+        assert_eq!(d.serialized_length(), Some(4));
+        assert_eq!(d.int("lru"), Some(123));
+        assert_eq!(d.lru_seconds_idle(), Some(5));
+        assert_eq!(d.fields.len(), 7);
+    }
+
     use super::*;
 
     #[test]
