@@ -498,12 +498,15 @@ impl Connection {
     pub fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, Error> {
         let start = Instant::now();
         let mut deadline = timeout.map(|t| start + t);
+        let mut extended = false;
         loop {
             if let Some(v) = self.core.poll_push()? {
                 return Ok(Some(v));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                // Out of time: still take what has already arrived, without blocking.
+            if !extended && deadline.is_some_and(|d| Instant::now() >= d) {
+                // Out of time: still take what has already arrived, once, without
+                // blocking on a quiet socket.
+                extended = true;
                 match self.transport.readiness() {
                     Readiness::Readable | Readiness::Closed => {
                         deadline = Some(Instant::now() + POLL_READ);
@@ -511,39 +514,10 @@ impl Connection {
                     Readiness::Quiet | Readiness::Unknown => return Ok(None),
                 }
             }
-            let timeout = match time_left(deadline) {
-                Ok(t) => t,
-                Err(_) => return Ok(None),
-            };
-            if needs_update(self.applied_read_timeout, timeout) {
-                if let Err(e) = self.transport.set_read_timeout(timeout) {
-                    return Err(self.fail(e));
-                }
-                self.applied_read_timeout = Some(timeout);
+            if time_left(deadline).is_err() {
+                return Ok(None);
             }
-            let buf = self.core.input_buffer();
-            match self.transport.read(buf) {
-                Ok(0) => {
-                    self.core.handle_closed();
-                    return Err(Error::Io(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "server closed the connection",
-                    )));
-                }
-                Ok(n) => self.core.handle_input(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(None);
-                    }
-                }
-                Err(e) => return Err(self.fail(e)),
-            }
+            self.fill(deadline)?;
         }
     }
 }
