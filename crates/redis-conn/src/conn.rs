@@ -199,7 +199,10 @@ impl Connection {
     /// that reads slowly cannot stretch the write past it.
     fn write_all_until(&mut self, mut buf: &[u8], deadline: Option<Instant>) -> io::Result<()> {
         while !buf.is_empty() {
-            let timeout = time_left(deadline)?;
+            let timeout = match deadline {
+                None => None,
+                Some(_) => time_left(deadline, Instant::now())?,
+            };
             if needs_update(self.applied_write_timeout, timeout) {
                 self.transport.set_write_timeout(timeout)?;
                 self.applied_write_timeout = Some(timeout);
@@ -242,10 +245,11 @@ impl Connection {
     pub fn read_reply_timeout(&mut self, timeout: ReplyTimeout) -> Result<Value, Error> {
         self.core.expect_within(timeout);
         loop {
-            match self.core.poll_reply(Instant::now()) {
+            let now = Instant::now();
+            match self.core.poll_reply(now) {
                 Ok(Poll::Reply(v)) => return Ok(v),
                 Ok(Poll::Idle) => return Err(Error::Unsupported("no reply is owed")),
-                Ok(Poll::NeedInput(deadline)) => self.fill(deadline)?,
+                Ok(Poll::NeedInput(deadline)) => self.fill(deadline, now)?,
                 Err(e) => return Err(e),
             }
         }
@@ -254,9 +258,10 @@ impl Connection {
     /// Reads the replies the core owes itself (handshake, restore).
     fn read_internal(&mut self) -> Result<(), Error> {
         loop {
-            match self.core.poll_reply(Instant::now())? {
+            let now = Instant::now();
+            match self.core.poll_reply(now)? {
                 Poll::Idle => return Ok(()),
-                Poll::NeedInput(deadline) => self.fill(deadline)?,
+                Poll::NeedInput(deadline) => self.fill(deadline, now)?,
                 // The caller owed nothing before an internal request was queued.
                 Poll::Reply(_) => {
                     return Err(self.fail_with(Error::OutOfStep(
@@ -267,10 +272,11 @@ impl Connection {
         }
     }
 
-    /// Reads once into the core's buffer, waiting no later than `deadline`. A wait that
-    /// ends with nothing read returns `Ok`: the core judges the deadline.
-    fn fill(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
-        let timeout = match time_left(deadline) {
+    /// Reads once into the core's buffer, waiting no later than `deadline` (`now` is the
+    /// time the caller last read). A wait that ends with nothing read returns `Ok`: the
+    /// core judges the deadline.
+    fn fill(&mut self, deadline: Option<Instant>, now: Instant) -> Result<(), Error> {
+        let timeout = match time_left(deadline, now) {
             Ok(t) => t,
             // The core reports the timeout on its next poll.
             Err(_) => return Ok(()),
@@ -514,10 +520,11 @@ impl Connection {
                     Readiness::Quiet | Readiness::Unknown => return Ok(None),
                 }
             }
-            if time_left(deadline).is_err() {
+            let now = Instant::now();
+            if time_left(deadline, now).is_err() {
                 return Ok(None);
             }
-            self.fill(deadline)?;
+            self.fill(deadline, now)?;
         }
     }
 }
@@ -530,12 +537,12 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// Time left until `deadline` as a socket timeout: `Ok(None)` without a deadline, an error
-/// once it passed (sockets refuse a zero timeout).
-fn time_left(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
+/// Time left from `now` until `deadline` as a socket timeout: `Ok(None)` without a
+/// deadline, an error once it passed (sockets refuse a zero timeout).
+fn time_left(deadline: Option<Instant>, now: Instant) -> io::Result<Option<Duration>> {
     match deadline {
         None => Ok(None),
-        Some(d) => match d.checked_duration_since(Instant::now()) {
+        Some(d) => match d.checked_duration_since(now) {
             Some(left) if !left.is_zero() => Ok(Some(left)),
             _ => Err(io::ErrorKind::TimedOut.into()),
         },

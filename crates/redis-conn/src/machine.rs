@@ -953,6 +953,10 @@ fn detach(v: Value) -> Value {
 
 /// Reads the commands of a request (RESP arrays of bulk strings, possibly split across
 /// parts) and classifies each by its first words, skipping payloads by their length.
+///
+/// Lines and words that lie within one part (the usual case: the client writes each
+/// command's header and body whole) are read from the slice directly; only what straddles
+/// two parts goes byte by byte.
 struct Requests<'a> {
     parts: &'a [&'a [u8]],
     part: usize,
@@ -961,6 +965,27 @@ struct Requests<'a> {
 
 /// Longest first word kept for classification; longer ones are no state command.
 const WORD: usize = 16;
+
+/// One of a command's first words, as far as classifying it needs.
+#[derive(Clone, Copy)]
+enum Word<'a> {
+    /// Within one part.
+    Borrowed(&'a [u8]),
+    /// Straddling parts: copied.
+    Copied([u8; WORD], usize),
+    /// Longer than any word the core looks for.
+    Long,
+}
+
+impl Word<'_> {
+    fn get(&self) -> Option<&[u8]> {
+        match self {
+            Word::Borrowed(w) => Some(w),
+            Word::Copied(buf, len) => Some(&buf[..*len]),
+            Word::Long => None,
+        }
+    }
+}
 
 impl<'a> Requests<'a> {
     fn new(parts: &'a [&'a [u8]]) -> Self {
@@ -982,6 +1007,14 @@ impl<'a> Requests<'a> {
         true
     }
 
+    /// The unread bytes of the current part.
+    fn rest(&self) -> &'a [u8] {
+        match self.parts.get(self.part) {
+            Some(p) => &p[self.pos.min(p.len())..],
+            None => &[],
+        }
+    }
+
     fn byte(&mut self) -> Result<u8, ()> {
         if self.at_end() {
             return Err(());
@@ -993,6 +1026,26 @@ impl<'a> Requests<'a> {
 
     /// A line `<prefix><digits>\r\n`; returns the number.
     fn header(&mut self, prefix: u8) -> Result<usize, ()> {
+        let rest = self.rest();
+        if rest.first() == Some(&prefix) {
+            let digits = rest[1..]
+                .iter()
+                .take(19)
+                .take_while(|d| d.is_ascii_digit())
+                .count();
+            if digits > 0 && rest.get(1 + digits..3 + digits) == Some(b"\r\n") {
+                let n = rest[1..1 + digits]
+                    .iter()
+                    .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+                self.pos += 3 + digits;
+                return Ok(n);
+            }
+        }
+        self.header_split(prefix)
+    }
+
+    /// [`Requests::header`] for a line split across parts.
+    fn header_split(&mut self, prefix: u8) -> Result<usize, ()> {
         if self.byte()? != prefix {
             return Err(());
         }
@@ -1014,27 +1067,63 @@ impl<'a> Requests<'a> {
         Ok(n)
     }
 
-    /// Skips `n` payload bytes and the `\r\n` after them, copying up to `keep.len()` of
-    /// them into `keep`; returns how many were kept.
-    fn payload(&mut self, mut n: usize, keep: &mut [u8]) -> Result<usize, ()> {
-        let mut kept = 0;
+    /// Skips one bulk-string argument.
+    fn skip_arg(&mut self) -> Result<(), ()> {
+        let mut n = self.header(b'$')? + 2;
         while n > 0 {
             if self.at_end() {
                 return Err(());
             }
-            let p = self.parts[self.part];
-            let take = n.min(p.len() - self.pos);
-            let room = keep.len() - kept;
-            let copy = take.min(room);
-            keep[kept..kept + copy].copy_from_slice(&p[self.pos..self.pos + copy]);
-            kept += copy;
+            let take = n.min(self.parts[self.part].len() - self.pos);
             self.pos += take;
             n -= take;
+        }
+        // The two bytes skipped last must have been the CRLF that ends the payload.
+        let (part, pos) = (self.part, self.pos);
+        let p = self.parts[part];
+        let crlf_ok = if pos >= 2 {
+            &p[pos - 2..pos] == b"\r\n"
+        } else {
+            // Split across parts: rare; accept, the header lines will catch garbage.
+            true
+        };
+        if crlf_ok {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    /// Reads one bulk-string argument as a [`Word`].
+    fn word(&mut self) -> Result<Word<'a>, ()> {
+        let len = self.header(b'$')?;
+        let rest = self.rest();
+        if rest.len() >= len + 2 {
+            if &rest[len..len + 2] != b"\r\n" {
+                return Err(());
+            }
+            self.pos += len + 2;
+            return Ok(if len <= WORD {
+                Word::Borrowed(&rest[..len])
+            } else {
+                Word::Long
+            });
+        }
+        let mut buf = [0u8; WORD];
+        for i in 0..len {
+            let b = self.byte()?;
+            if let Some(slot) = buf.get_mut(i) {
+                *slot = b;
+            }
         }
         if self.byte()? != b'\r' || self.byte()? != b'\n' {
             return Err(());
         }
-        Ok(kept)
+        Ok(if len <= WORD {
+            Word::Copied(buf, len)
+        } else {
+            Word::Long
+        })
     }
 
     /// The next command's kind, `None` at the end, `Err` for bytes that are not a request.
@@ -1043,23 +1132,47 @@ impl<'a> Requests<'a> {
             return Ok(None);
         }
         let argc = self.header(b'*')?;
-        let mut words = [[0u8; WORD]; 3];
-        let mut lens = [usize::MAX; 3];
-        for i in 0..argc {
-            let len = self.header(b'$')?;
-            if i < 3 {
-                let kept = self.payload(len, &mut words[i])?;
-                lens[i] = if len <= WORD { kept } else { usize::MAX };
-            } else {
-                self.payload(len, &mut [])?;
-            }
+        if argc == 0 {
+            return Ok(Some(Kind::Plain(Effect::None)));
         }
-        let word = |i: usize| -> Option<&[u8]> {
-            let len = lens[i];
-            (i < argc && len != usize::MAX).then(|| &words[i][..len])
+        let first = self.word()?;
+        let mut read = 1;
+        let kind = match first.get() {
+            Some(w0) if may_change_state(w0) => {
+                let w1 = if argc > 1 { self.word()? } else { Word::Long };
+                let w2 = if argc > 2 { self.word()? } else { Word::Long };
+                read = argc.min(3);
+                classify(argc, Some(w0), w1.get(), w2.get())
+            }
+            _ => Kind::Plain(Effect::None),
         };
-        Ok(Some(classify(argc, word(0), word(1), word(2))))
+        for _ in read..argc {
+            self.skip_arg()?;
+        }
+        Ok(Some(kind))
     }
+}
+
+/// A first look at a command's name: only names of the lengths and initials of the
+/// commands [`classify`] knows can change connection state, so the common commands (GET,
+/// SET, HSET …) are ruled out without a comparison.
+fn may_change_state(name: &[u8]) -> bool {
+    let initial = match name.first() {
+        Some(b) => b.to_ascii_uppercase(),
+        None => return false,
+    };
+    matches!(
+        (name.len(), initial),
+        (4, b'E' | b'Q' | b'A')
+            | (5, b'M' | b'W' | b'R' | b'H')
+            | (6, b'S' | b'C')
+            | (7, b'M' | b'D' | b'U')
+            | (8, b'R')
+            | (9, b'S' | b'R')
+            | (10, b'P' | b'S')
+            | (11, b'U')
+            | (12, b'P' | b'S')
+    )
 }
 
 /// What a command does to the connection, from its first three words (`None` for a word
@@ -1070,12 +1183,8 @@ fn classify(argc: usize, w0: Option<&[u8]>, w1: Option<&[u8]>, w2: Option<&[u8]>
     let Some(first) = w0 else {
         return Kind::Plain(Effect::None);
     };
-    // Most commands are none of these; a look at the length and first letter rules them
-    // out before any comparison.
-    match first.first().map(u8::to_ascii_uppercase) {
-        Some(b'S' | b'P' | b'M' | b'E' | b'D' | b'W' | b'U' | b'R' | b'Q' | b'C' | b'H' | b'A') => {
-        }
-        _ => return Kind::Plain(Effect::None),
+    if !may_change_state(first) {
+        return Kind::Plain(Effect::None);
     }
     let plain = Kind::Plain;
     if is(w0, "SELECT") {
