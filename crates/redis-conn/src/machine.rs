@@ -1025,19 +1025,23 @@ impl<'a> Requests<'a> {
     }
 
     /// A line `<prefix><digits>\r\n`; returns the number.
+    #[inline]
     fn header(&mut self, prefix: u8) -> Result<usize, ()> {
         let rest = self.rest();
-        if rest.first() == Some(&prefix) {
-            let digits = rest[1..]
-                .iter()
-                .take(19)
-                .take_while(|d| d.is_ascii_digit())
-                .count();
-            if digits > 0 && rest.get(1 + digits..3 + digits) == Some(b"\r\n") {
-                let n = rest[1..1 + digits]
-                    .iter()
-                    .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
-                self.pos += 3 + digits;
+        if rest.len() >= 4 && rest[0] == prefix {
+            let mut n = 0usize;
+            let mut i = 1;
+            // At most 18 digits: no overflow, and far beyond any real length.
+            while i < rest.len() && i <= 18 {
+                let d = rest[i].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                n = n * 10 + usize::from(d);
+                i += 1;
+            }
+            if i > 1 && i + 1 < rest.len() && rest[i] == b'\r' && rest[i + 1] == b'\n' {
+                self.pos += i + 2;
                 return Ok(n);
             }
         }
@@ -1069,7 +1073,17 @@ impl<'a> Requests<'a> {
 
     /// Skips one bulk-string argument.
     fn skip_arg(&mut self) -> Result<(), ()> {
-        let mut n = self.header(b'$')? + 2;
+        let len = self.header(b'$')?;
+        let rest = self.rest();
+        if rest.len() >= len + 2 {
+            if &rest[len..len + 2] != b"\r\n" {
+                return Err(());
+            }
+            self.pos += len + 2;
+            return Ok(());
+        }
+        // The payload runs into later parts (a large value written part by part).
+        let mut n = len;
         while n > 0 {
             if self.at_end() {
                 return Err(());
@@ -1078,20 +1092,10 @@ impl<'a> Requests<'a> {
             self.pos += take;
             n -= take;
         }
-        // The two bytes skipped last must have been the CRLF that ends the payload.
-        let (part, pos) = (self.part, self.pos);
-        let p = self.parts[part];
-        let crlf_ok = if pos >= 2 {
-            &p[pos - 2..pos] == b"\r\n"
-        } else {
-            // Split across parts: rare; accept, the header lines will catch garbage.
-            true
-        };
-        if crlf_ok {
-            Ok(())
-        } else {
-            Err(())
+        if self.byte()? != b'\r' || self.byte()? != b'\n' {
+            return Err(());
         }
+        Ok(())
     }
 
     /// Reads one bulk-string argument as a [`Word`].
