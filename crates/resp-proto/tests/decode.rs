@@ -238,6 +238,7 @@ fn limits() {
         max_aggregate_len: 2,
         max_depth: 2,
         max_line_len: 8,
+        max_reply_bytes: 24,
     };
     check_with(small, "$4\r\nabcd\r\n", r#"BulkString(b"abcd")"#);
     check_with(
@@ -298,8 +299,8 @@ fn limits() {
         "error: bulk length 536870913 exceeds the limit of 536870912 at byte 1",
     );
     check(
-        "*4294967296\r\n",
-        "error: aggregate length 4294967296 exceeds the limit of 4294967295 at byte 1",
+        "*16777217\r\n",
+        "error: aggregate length 16777217 exceeds the limit of 16777216 at byte 1",
     );
 }
 
@@ -359,6 +360,7 @@ fn decoders_agree_on_mutated_and_random_bytes() {
         max_aggregate_len: 8,
         max_depth: 5,
         max_line_len: 32,
+        max_reply_bytes: 200,
     };
     for case in 0..20_000 {
         let mut bytes = BytesMut::new();

@@ -29,6 +29,7 @@ fn replay_fuzz_regressions() {
         max_aggregate_len: 8,
         max_depth: 5,
         max_line_len: 32,
+        max_reply_bytes: 200,
     };
     for file in files {
         let input = fs::read(&file).expect("readable input");
