@@ -439,6 +439,10 @@ fn element_limit_and_defaults() {
         d.max_reply_bytes > d.max_bulk_len + 32,
         "a longest string must fit"
     );
+    // The docs of `Limits` and of the crate count 40 bytes per decoded value.
+    if cfg!(target_pointer_width = "64") {
+        assert_eq!(std::mem::size_of::<Value>(), 40);
+    }
 }
 
 #[test]
