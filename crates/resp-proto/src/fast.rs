@@ -178,12 +178,12 @@ impl Decoder {
     /// header, the bytes around the resume point (the CRLF that ended the last complete
     /// item, the header of a payload being waited for), and the last bytes seen.
     ///
-    /// Cost: O(depth) (16 to 32 bytes per window), whatever the frame's size, so checking
-    /// it on every resumed call keeps decoding linear.
+    /// Cost: O(depth) (16 to 48 bytes per window, hashed eight at a time), whatever the
+    /// frame's size, so checking it on every resumed call keeps decoding linear.
     fn fingerprint(&self, buf: &[u8]) -> u64 {
         let seen = &buf[..self.scan.seen.min(buf.len())];
         let pos = self.scan.pos;
-        let mut h = Fnv::default();
+        let mut h = Fingerprint::new();
         h.window(seen, 0, 16);
         h.window(seen, pos.saturating_sub(16), pos.saturating_add(32));
         h.window(seen, seen.len().saturating_sub(16), seen.len());
@@ -197,24 +197,40 @@ impl Decoder {
     }
 }
 
-/// FNV-1a over a few short windows; only compared with itself, never stored elsewhere.
-struct Fnv(u64);
+/// A multiply-rotate hash over a few short windows, eight bytes at a time; only compared
+/// with itself, in the same process.
+struct Fingerprint(u64);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        // FNV-1a's 64-bit offset basis.
-        Fnv(0xcbf2_9ce4_8422_2325)
+impl Fingerprint {
+    fn new() -> Self {
+        Fingerprint(0)
     }
-}
 
-impl Fnv {
-    /// Hashes `b[from..to]`, clipped to `b`, and the window's bounds.
+    #[inline]
+    fn mix(&mut self, x: u64) {
+        // The 64-bit golden-ratio constant (Fibonacci hashing) spreads each word over the
+        // high bits; the rotation brings them back down for the next word.
+        self.0 = (self.0 ^ x)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(23);
+    }
+
+    /// Hashes `b[from..to]`, clipped to `b`, and where the window starts.
+    #[inline]
     fn window(&mut self, b: &[u8], from: usize, to: usize) {
         let to = to.min(b.len());
         let from = from.min(to);
-        for &x in b[from..to].iter().chain(&(from as u64).to_le_bytes()) {
-            // FNV-1a's 64-bit prime.
-            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        self.mix(from as u64);
+        let mut rest = &b[from..to];
+        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+            self.mix(u64::from_le_bytes(*word));
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            // The length in the top byte, so trailing zeros are not the same as fewer bytes.
+            self.mix(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 56));
         }
     }
 }
@@ -811,6 +827,10 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
         return None;
     }
     let max_entries = limits.max_aggregate_len as u64;
+    // In a frame no longer than the bulk limit no string can pass it, and the lengths the
+    // hot loops read (at most 19 characters, see `int_crlf`) pass no line limit of 19 or
+    // more: with the usual limits the loops check only the bytes.
+    let unbounded = b.len() <= limits.max_bulk_len && limits.max_line_len >= 19;
     let mut pos = 0;
     loop {
         if let Some(top) = stack.last_mut() {
@@ -818,48 +838,51 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
             // a tight loop. The last element of a sized array goes the general way, which
             // closes the array; a streamed one may take elements up to its limit.
             if matches!(top.marker, b'*' | b'~' | b'>') {
-                let mut room = if top.streamed {
+                let room = if top.streamed {
                     max_entries.saturating_sub(top.count)
                 } else {
                     top.left - 1
                 };
-                while room > 0 {
+                let mut taken = 0;
+                while taken < room {
                     // A null (`$-1`) or anything unusual goes the general way.
-                    let Some((data, next)) = sized_bulk(b, pos, limits) else {
+                    let Some((data, next)) = sized_bulk(b, pos, limits, unbounded) else {
                         break;
                     };
                     top.items.push(Value::BulkString(frame.slice(data)));
-                    top.count += 1;
-                    if !top.streamed {
-                        top.left -= 1;
-                    }
-                    room -= 1;
+                    taken += 1;
                     pos = next;
+                }
+                // Counted once after the loop, which then touches only the `Vec`.
+                top.count += taken;
+                if !top.streamed {
+                    top.left -= taken;
                 }
             } else if top.marker == b'%' && top.key.is_none() {
                 // The same for maps of bulk strings (HGETALL, CONFIG GET over RESP3).
-                let mut room = if top.streamed {
+                let room = if top.streamed {
                     max_entries.saturating_sub(top.count / 2)
                 } else {
                     (top.left - 1) / 2
                 };
-                while room > 0 {
-                    let Some((k, after_k)) = sized_bulk(b, pos, limits) else {
+                let mut taken = 0;
+                while taken < room {
+                    let Some((k, after_k)) = sized_bulk(b, pos, limits, unbounded) else {
                         break;
                     };
-                    let Some((v, after_v)) = sized_bulk(b, after_k, limits) else {
+                    let Some((v, after_v)) = sized_bulk(b, after_k, limits, unbounded) else {
                         break;
                     };
                     top.pairs.push((
                         Value::BulkString(frame.slice(k)),
                         Value::BulkString(frame.slice(v)),
                     ));
-                    top.count += 2;
-                    if !top.streamed {
-                        top.left -= 2;
-                    }
-                    room -= 1;
+                    taken += 1;
                     pos = after_v;
+                }
+                top.count += 2 * taken;
+                if !top.streamed {
+                    top.left -= 2 * taken;
                 }
             }
         }
@@ -886,7 +909,7 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                             return None;
                         }
                         let end = start.checked_add(len)?;
-                        if b.get(end..end.checked_add(2)?) != Some(b"\r\n") {
+                        if !crlf_at(b, end) {
                             return None;
                         }
                         pos = end + 2;
@@ -1002,24 +1025,33 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
     }
 }
 
-/// A valid `$<len>\r\n<data>\r\n` within `limits` at `at`, its length in the short form
-/// [`int_crlf`] reads: the data's range and the offset after it.
+/// A valid `$<len>\r\n<data>\r\n` at `at`, its length in the short form [`int_crlf`]
+/// reads: the data's range and the offset after it. `unbounded` says the limits cannot be
+/// broken in this frame (see [`build`]); otherwise they are checked here.
 #[inline(always)]
-fn sized_bulk(b: &[u8], at: usize, limits: &Limits) -> Option<(std::ops::Range<usize>, usize)> {
+fn sized_bulk(
+    b: &[u8],
+    at: usize,
+    limits: &Limits,
+    unbounded: bool,
+) -> Option<(std::ops::Range<usize>, usize)> {
     if b.get(at) != Some(&b'$') {
         return None;
     }
     let (len, start) = int_crlf(b, at + 1)?;
-    // The length line is `start - at - 3` bytes long without its CRLF.
-    if start - at - 3 > limits.max_line_len {
-        return None;
-    }
     let len = usize::try_from(len).ok()?;
-    if len > limits.max_bulk_len {
+    // The length line is `start - at - 3` bytes long without its CRLF.
+    if !unbounded && (start - at - 3 > limits.max_line_len || len > limits.max_bulk_len) {
         return None;
     }
     let end = start.checked_add(len)?;
-    (b.get(end..end.checked_add(2)?) == Some(b"\r\n")).then_some((start..end, end + 2))
+    crlf_at(b, end).then_some((start..end, end + 2))
+}
+
+/// Whether `b` holds `\r\n` at `at`: two byte compares, no `memcmp` call.
+#[inline(always)]
+fn crlf_at(b: &[u8], at: usize) -> bool {
+    matches!(b.get(at..).and_then(<[u8]>::first_chunk), Some(b"\r\n"))
 }
 
 /// A complete line at `start` that the scan would accept: the offset of its `\r` and the
@@ -1067,7 +1099,7 @@ fn joined_chunks(b: &[u8], start: usize, limits: &Limits) -> Option<(Bytes, usiz
             return None;
         }
         let after = data.checked_add(len)?;
-        if b.get(after..after.checked_add(2)?) != Some(b"\r\n") {
+        if !crlf_at(b, after) {
             return None;
         }
         pos = after + 2;
