@@ -147,8 +147,8 @@ fn array_length_over_the_limit() {
 fn huge_declared_array_is_not_preallocated() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Within the limit, but the elements never come: the client must wait (and time out),
-    // not reserve room for two billion values.
-    let (err, took, peak, r, fake) = attempt(b"*2000000000\r\n:1\r\n:2\r\n");
+    // not reserve room for sixteen million values.
+    let (err, took, peak, r, fake) = attempt(b"*16000000\r\n:1\r\n:2\r\n");
     assert_timed_out(&err, took);
     assert!(peak < MIB, "peak allocation {peak}");
     assert_not_reused(&r, &fake);
@@ -273,7 +273,7 @@ fn every_hostile_reply_is_bounded_under_the_default_retry_policy() {
     // bytes are retried, so no wait is multiplied.
     for reply in [
         &b"$100\r\nonly ten b"[..],
-        b"*2000000000\r\n:1\r\n",
+        b"*16000000\r\n:1\r\n",
         b"$99999999999\r\n",
         b"?what\r\n",
         b"$500000000\r\nfirst bytes",
@@ -342,4 +342,50 @@ fn a_small_value_never_pins_the_buffer_of_a_large_reply() {
     let held = CURRENT.load(Ordering::SeqCst).saturating_sub(base);
     assert!(held < MIB, "{held} bytes held by ten 8-byte values");
     assert!(smalls.iter().all(|v| &v[..] == b"8 bytes!"));
+}
+
+#[test]
+fn an_endless_streamed_reply_is_refused_with_bounded_memory() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // RESP3 streamed aggregate and streamed string that never end, as fast as the client
+    // reads; the client's reply bound is set to 1 MiB.
+    for (header, element) in [
+        (&b"*?\r\n"[..], &b":1\r\n"[..]),
+        (b"$?\r\n", b";1\r\nx\r\n"),
+    ] {
+        let fake = FakeServer::start(move |mut c: FakeConn| {
+            if c.read_request().is_some() {
+                c.write(header);
+                let chunk = element.repeat(4096);
+                for _ in 0..100_000 {
+                    c.write(&chunk);
+                }
+            }
+        });
+        let limits = resp_proto::Limits {
+            max_reply_bytes: MIB,
+            ..resp_proto::Limits::default()
+        };
+        let r = Redis::from_info(
+            ConnectionInfo::tcp("127.0.0.1", fake.port())
+                .with_timeout(Some(Duration::from_secs(5)))
+                .with_limits(limits),
+        )
+        .with_retry_policy(RetryPolicy::none());
+        let base = CURRENT.load(Ordering::SeqCst);
+        PEAK.store(base, Ordering::SeqCst);
+        let start = Instant::now();
+        let err = r.get("k").unwrap_err();
+        let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+        assert!(
+            matches!(protocol_kind(&err), ProtocolErrorKind::ReplyTooLong { .. }),
+            "{err:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(peak < 16 * MIB, "peak allocation {peak}");
+    }
 }

@@ -95,4 +95,13 @@ pub enum ProtocolErrorKind {
         /// The configured limit.
         limit: usize,
     },
+    /// One reply would take more bytes of input than
+    /// [`Limits::max_reply_bytes`](crate::Limits): the offset is that of the line or of
+    /// the length field whose bytes would pass the limit. Raise the limit if the peer is
+    /// trusted and the reply is wanted; otherwise drop the connection.
+    #[error("reply longer than the limit of {limit} bytes")]
+    ReplyTooLong {
+        /// The configured limit.
+        limit: usize,
+    },
 }

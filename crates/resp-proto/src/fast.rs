@@ -16,7 +16,7 @@
 //! [`Limits::max_depth`]), never call-stack depth. The checks and the error offsets are the
 //! same as [`ReferenceDecoder`](crate::ReferenceDecoder)'s; tests hold the two together.
 
-use crate::reference::parse_double;
+use crate::reference::{line_bound, open_line_bound, parse_double};
 use crate::{Decode, Limits, ProtocolError, ProtocolErrorKind as K, ServerError, Value};
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -29,7 +29,11 @@ use bytes::{Buf, Bytes, BytesMut};
 /// views into the frame, which is split off the buffer without copying.
 ///
 /// The decoder keeps scan state between calls that return `Ok(None)`, so it expects the
-/// same buffer with bytes only appended. If the buffer shrank it starts the frame over.
+/// same buffer with bytes only appended. It checks that on every call that resumes (the
+/// buffer is no shorter than last time, and a fingerprint of the bytes its state relies on
+/// is unchanged, O(nesting depth)) and starts the frame over when it is not; it builds a
+/// value only after checking every item again. See [`Decode`]'s contract for a buffer
+/// changed between calls, and [`Decode::reset`].
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     limits: Limits,
@@ -81,31 +85,152 @@ impl Decoder {
 
 impl Decode for Decoder {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, ProtocolError> {
-        if self.scan.is_fresh() {
+        let resumed = if self.scan.is_fresh() {
             // Back-to-back integer replies are common (INCR, pipelines): take them without
             // splitting the buffer.
             if let Some((n, used)) = quick_integer(buf, &self.limits) {
                 buf.advance(used);
                 return Ok(Some(Value::Integer(n)));
             }
-        } else if buf.len() < self.scan.pos {
+            false
+        } else if buf.len() < self.scan.seen || self.fingerprint(buf) != self.scan.sig {
+            // The buffer was cleared, cut or rewritten since the last call: what was
+            // scanned is gone, so start over on what it holds now.
             self.scan.reset();
-        }
+            false
+        } else {
+            true
+        };
+        self.decode_frame(buf, resumed)
+    }
+
+    /// Forgets the frame in progress: the next call scans the buffer from its first byte.
+    fn reset(&mut self) {
+        self.scan.reset();
+    }
+}
+
+impl Decoder {
+    /// Scans on (from where the last call stopped when `resumed`), then builds the frame.
+    fn decode_frame(
+        &mut self,
+        buf: &mut BytesMut,
+        resumed: bool,
+    ) -> Result<Option<Value>, ProtocolError> {
         match self.scan_frame(buf) {
-            Ok(None) => Ok(None),
+            Ok(None) => {
+                self.remember(buf);
+                Ok(None)
+            }
             Ok(Some(len)) => {
                 self.scan.reset();
                 let frame = buf.split_to(len).freeze();
                 let mut stack = std::mem::take(&mut self.building);
-                let built = build(&frame, &mut stack);
+                let built = build(&frame, &mut stack, &self.limits);
                 stack.clear();
                 self.building = stack;
-                built.map(Some)
+                match built {
+                    Some(v) => Ok(Some(v)),
+                    None => {
+                        // The bytes are not what an earlier call scanned: the caller
+                        // rewrote them in a way the fingerprint did not catch. Put them
+                        // back (copied, on this rare path only) and decode them afresh.
+                        // On a frame scanned whole in this call it would be a bug in the
+                        // scan or the build: an error then, never a panic (the
+                        // differential tests would show it as a disagreement).
+                        let mut whole = BytesMut::with_capacity(frame.len() + buf.len());
+                        whole.extend_from_slice(&frame);
+                        whole.extend_from_slice(buf);
+                        *buf = whole;
+                        if resumed {
+                            self.decode_frame(buf, false)
+                        } else {
+                            err(K::ExpectedCrlf, 0)
+                        }
+                    }
+                }
             }
             Err(e) => {
                 self.scan.reset();
+                if resumed {
+                    // An error found on a resumed scan may come from a rewrite the
+                    // fingerprint did not catch: confirm it on the bytes as they are (an
+                    // error ends the stream, so the rescan costs nothing that matters).
+                    return self.decode_frame(buf, false);
+                }
                 Err(e)
             }
+        }
+    }
+
+    /// Records what the next call checks before it resumes the scan: the buffer length and
+    /// a fingerprint of the bytes the saved state leans on most.
+    fn remember(&mut self, buf: &[u8]) {
+        if !self.scan.is_fresh() {
+            self.scan.seen = buf.len();
+            self.scan.sig = self.fingerprint(buf);
+        }
+    }
+
+    /// A hash of the bytes, among the first `scan.seen` of `buf`, that the saved scan
+    /// state relies on or that a rewrite is most likely to touch: the frame's start, each
+    /// open aggregate's header (its type byte and declared length), the streamed string's
+    /// header, the bytes around the resume point (the CRLF that ended the last complete
+    /// item, the header of a payload being waited for), and the last bytes seen.
+    ///
+    /// Cost: O(depth) (16 to 48 bytes per window, hashed eight at a time), whatever the
+    /// frame's size, so checking it on every resumed call keeps decoding linear.
+    fn fingerprint(&self, buf: &[u8]) -> u64 {
+        let seen = &buf[..self.scan.seen.min(buf.len())];
+        let pos = self.scan.pos;
+        let mut h = Fingerprint::new();
+        h.window(seen, 0, 16);
+        h.window(seen, pos.saturating_sub(16), pos.saturating_add(32));
+        h.window(seen, seen.len().saturating_sub(16), seen.len());
+        if let Some((start, _)) = self.scan.stream {
+            h.window(seen, start, start.saturating_add(4));
+        }
+        for open in &self.scan.open {
+            h.window(seen, open.start, open.start.saturating_add(24));
+        }
+        h.0
+    }
+}
+
+/// A multiply-rotate hash over a few short windows, eight bytes at a time; only compared
+/// with itself, in the same process.
+struct Fingerprint(u64);
+
+impl Fingerprint {
+    fn new() -> Self {
+        Fingerprint(0)
+    }
+
+    #[inline]
+    fn mix(&mut self, x: u64) {
+        // The 64-bit golden-ratio constant (Fibonacci hashing) spreads each word over the
+        // high bits; the rotation brings them back down for the next word.
+        self.0 = (self.0 ^ x)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(23);
+    }
+
+    /// Hashes `b[from..to]`, clipped to `b`, and where the window starts.
+    #[inline]
+    fn window(&mut self, b: &[u8], from: usize, to: usize) {
+        let to = to.min(b.len());
+        let from = from.min(to);
+        self.mix(from as u64);
+        let mut rest = &b[from..to];
+        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+            self.mix(u64::from_le_bytes(*word));
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            // The length in the top byte, so trailing zeros are not the same as fewer bytes.
+            self.mix(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 56));
         }
     }
 }
@@ -123,6 +248,10 @@ struct Scan {
     stream: Option<(usize, u64)>,
     /// The aggregates opened and not yet complete, outermost first.
     open: Vec<Open>,
+    /// The buffer length when the last call returned `Ok(None)`: a shorter buffer was cut.
+    seen: usize,
+    /// [`Decoder::fingerprint`] when the last call returned `Ok(None)`.
+    sig: u64,
 }
 
 impl Scan {
@@ -136,6 +265,8 @@ impl Scan {
         self.need = 0;
         self.stream = None;
         self.open.clear();
+        self.seen = 0;
+        self.sig = 0;
     }
 
     fn advance_to(&mut self, pos: usize) {
@@ -303,6 +434,7 @@ impl Decoder {
                 len_at,
             );
         }
+        self.payload_fits(start, len as u64, len_at)?;
         let len = len as usize;
         let end = start + len + 2;
         if buf.len() < end {
@@ -352,6 +484,7 @@ impl Decoder {
                 at + 1,
             );
         }
+        self.payload_fits(start, len as u64, at + 1)?;
         let len = len as usize;
         let end = start + len + 2;
         if buf.len() < end {
@@ -461,6 +594,18 @@ impl Decoder {
         err(K::UnexpectedEnd, at)
     }
 
+    /// Refuses a payload of `len` bytes plus CRLF from `start` if it would take the reply
+    /// past [`Limits::max_reply_bytes`]: refused from its header, before it arrives.
+    /// `len_at` is its length field.
+    #[inline]
+    fn payload_fits(&self, start: usize, len: u64, len_at: usize) -> Result<(), ProtocolError> {
+        let cap = self.limits.max_reply_bytes;
+        if start as u64 + len + 2 > cap as u64 {
+            return err(K::ReplyTooLong { limit: cap }, len_at);
+        }
+        Ok(())
+    }
+
     /// The line starting at `start`: the offset of its `\r` and the offset after its `\n`.
     fn line(&mut self, buf: &[u8], start: usize) -> Step<(usize, usize)> {
         let from = self.scan.line_from.max(start);
@@ -470,10 +615,12 @@ impl Decoder {
             self.scanned += rest.len();
         }
         let max = self.limits.max_line_len;
+        let cap = self.limits.max_reply_bytes;
         let Some(i) = memchr::memchr(b'\n', rest) else {
-            // The line may still end well: `max` bytes, then `\r` and `\n`.
-            if buf.len() - start > max.saturating_add(1) {
-                return err(K::LineTooLong { limit: max }, start);
+            // The line may still end well within both bounds: `max` bytes, then `\r` and
+            // `\n`, ending at the cap at most. Every byte here is this reply's.
+            if let Some(kind) = open_line_bound(start, buf.len(), max, cap) {
+                return err(kind, start);
             }
             self.scan.line_from = buf.len();
             return Ok(None);
@@ -484,8 +631,8 @@ impl Decoder {
             self.scanned -= rest.len() - i - 1;
         }
         let nl = from + i;
-        if nl - start > max.saturating_add(1) {
-            return err(K::LineTooLong { limit: max }, start);
+        if let Some(kind) = line_bound(start, nl, max, cap) {
+            return err(kind, start);
         }
         if nl == start || buf[nl - 1] != b'\r' {
             return err(K::ExpectedCrlf, nl);
@@ -497,7 +644,8 @@ impl Decoder {
     #[inline]
     fn int_line(&mut self, buf: &[u8], start: usize) -> Step<(i64, usize)> {
         if let Some((n, end)) = int_crlf(buf, start) {
-            if end - start - 2 <= self.limits.max_line_len {
+            // Within both bounds; otherwise the general reader says which one broke.
+            if end - start - 2 <= self.limits.max_line_len && end <= self.limits.max_reply_bytes {
                 #[cfg(test)]
                 {
                     self.scanned += end - start;
@@ -526,7 +674,7 @@ fn quick_integer(buf: &[u8], limits: &Limits) -> Option<(i64, usize)> {
         return None;
     }
     let (n, end) = int_crlf(buf, 1)?;
-    (end - 3 <= limits.max_line_len).then_some((n, end))
+    (end - 3 <= limits.max_line_len && end <= limits.max_reply_bytes).then_some((n, end))
 }
 
 /// Parses `-?<1 to 18 digits>\r\n` at `at`: the value and the offset after `\n`.
@@ -576,8 +724,12 @@ fn is_big_number(l: &[u8]) -> bool {
 #[derive(Clone, Debug)]
 struct Building {
     marker: u8,
-    /// Values still expected; `u64::MAX` while streamed.
+    /// Streamed (`*?`, `~?`, `%?`): it ends at `.`, and `left` is not used.
+    streamed: bool,
+    /// Values still expected by a sized aggregate.
     left: u64,
+    /// Values added so far, to hold a streamed aggregate to its limit.
+    count: u64,
     items: Vec<Value>,
     pairs: Vec<(Value, Value)>,
     /// A map key waiting for its value; for an attribute, finally the annotated value.
@@ -594,7 +746,8 @@ impl Building {
             n.min(room as u64 / if pairs { 6 } else { 3 }) as usize
         });
         let left = match n {
-            None => u64::MAX,
+            None => 0,
+            // At most 2 * i64::MAX + 1, which fits.
             Some(n) if pairs => 2 * n + u64::from(marker == b'|'),
             Some(n) => n,
         };
@@ -605,14 +758,24 @@ impl Building {
         };
         Building {
             marker,
+            streamed: n.is_none(),
             left,
+            count: 0,
             items,
             pairs,
             key: None,
         }
     }
 
-    /// Adds a value; true when that completes the aggregate.
+    fn per_entry(&self) -> u64 {
+        if matches!(self.marker, b'%' | b'|') {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Adds a value; true when that completes a sized aggregate.
     #[inline]
     fn add(&mut self, v: Value) -> bool {
         match self.marker {
@@ -627,6 +790,10 @@ impl Building {
                 }
             }
             _ => self.items.push(v),
+        }
+        self.count += 1;
+        if self.streamed {
+            return false;
         }
         self.left -= 1;
         self.left == 0
@@ -646,70 +813,104 @@ impl Building {
     }
 }
 
-/// Builds the value of a complete `frame` that the scan has validated.
+/// Builds the value of `frame`, which the scan found complete and exactly `frame.len()`
+/// bytes long, checking every rule the scan checks as it goes. `None` if one fails or the
+/// value does not end exactly at the end of the frame.
 ///
-/// The scan's checks are not repeated; an inconsistency (which would be a bug in the scan)
-/// gives an error rather than a panic.
-fn build(frame: &Bytes, stack: &mut Vec<Building>) -> Result<Value, ProtocolError> {
+/// The checks are repeated because the scan may have done part of its work in an earlier
+/// call, on bytes the caller has since rewritten (see [`Decode`]'s contract): a value comes
+/// out only if a fresh scan of the same bytes would give it. They cost a few comparisons
+/// per item, next to the work of building it.
+fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Value> {
     let b: &[u8] = frame;
-    let broken = |at: usize| ProtocolError::new(K::ExpectedCrlf, at);
+    if b.len() > limits.max_reply_bytes {
+        return None;
+    }
+    let max_entries = limits.max_aggregate_len as u64;
+    // In a frame no longer than the bulk limit no string can pass it, and the lengths the
+    // hot loops read (at most 19 characters, see `int_crlf`) pass no line limit of 19 or
+    // more: with the usual limits the loops check only the bytes.
+    let unbounded = b.len() <= limits.max_bulk_len && limits.max_line_len >= 19;
     let mut pos = 0;
     loop {
         if let Some(top) = stack.last_mut() {
             // The hot case, arrays of bulk strings (MGET, LRANGE, SMEMBERS …): take them in
-            // a tight loop. The last element goes the general way, which closes the array.
+            // a tight loop. The last element of a sized array goes the general way, which
+            // closes the array; a streamed one may take elements up to its limit.
             if matches!(top.marker, b'*' | b'~' | b'>') {
-                while top.left > 1 && b.get(pos) == Some(&b'$') {
-                    let Some((len, start)) = int_crlf(b, pos + 1) else {
+                let room = if top.streamed {
+                    max_entries.saturating_sub(top.count)
+                } else {
+                    top.left - 1
+                };
+                let mut taken = 0;
+                while taken < room {
+                    // A null (`$-1`) or anything unusual goes the general way.
+                    let Some((data, next)) = sized_bulk(b, pos, limits, unbounded) else {
                         break;
                     };
-                    // A null (`$-1`) or out-of-frame length goes the general way.
-                    let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l))
-                    else {
-                        break;
-                    };
-                    if end.saturating_add(2) > b.len() {
-                        break;
-                    }
-                    top.items.push(Value::BulkString(frame.slice(start..end)));
-                    top.left -= 1;
-                    pos = end + 2;
+                    top.items.push(Value::BulkString(frame.slice(data)));
+                    taken += 1;
+                    pos = next;
+                }
+                // Counted once after the loop, which then touches only the `Vec`.
+                top.count += taken;
+                if !top.streamed {
+                    top.left -= taken;
                 }
             } else if top.marker == b'%' && top.key.is_none() {
                 // The same for maps of bulk strings (HGETALL, CONFIG GET over RESP3).
-                while top.left > 2 {
-                    let Some((k, after_k)) = sized_bulk(b, pos) else {
+                let room = if top.streamed {
+                    max_entries.saturating_sub(top.count / 2)
+                } else {
+                    (top.left - 1) / 2
+                };
+                let mut taken = 0;
+                while taken < room {
+                    let Some((k, after_k)) = sized_bulk(b, pos, limits, unbounded) else {
                         break;
                     };
-                    let Some((v, after_v)) = sized_bulk(b, after_k) else {
+                    let Some((v, after_v)) = sized_bulk(b, after_k, limits, unbounded) else {
                         break;
                     };
                     top.pairs.push((
                         Value::BulkString(frame.slice(k)),
                         Value::BulkString(frame.slice(v)),
                     ));
-                    top.left -= 2;
+                    taken += 1;
                     pos = after_v;
+                }
+                top.count += 2 * taken;
+                if !top.streamed {
+                    top.left -= 2 * taken;
                 }
             }
         }
         let at = pos;
-        let marker = *b.get(at).ok_or_else(|| broken(at))?;
+        let marker = *b.get(at)?;
         let mut v = match marker {
             b'$' | b'!' | b'=' => {
                 if b.get(at + 1) == Some(&b'?') {
-                    let (s, end) = joined_chunks(b, at + 4).ok_or_else(|| broken(at))?;
+                    let (cr, end) = line_checked(b, at + 1, limits)?;
+                    if marker != b'$' || cr != at + 2 {
+                        return None;
+                    }
+                    let (s, end) = joined_chunks(b, end, limits)?;
                     pos = end;
                     Value::BulkString(s)
                 } else {
-                    let (len, start) = trusted_int(b, at + 1).ok_or_else(|| broken(at))?;
-                    if len < 0 {
+                    let (len, start) = int_checked(b, at + 1, limits)?;
+                    if len == -1 && marker == b'$' {
                         pos = start;
                         Value::Nil
                     } else {
-                        let end = start + len as usize;
-                        if end + 2 > b.len() {
-                            return Err(broken(start));
+                        let len = usize::try_from(len).ok()?;
+                        if len > limits.max_bulk_len {
+                            return None;
+                        }
+                        let end = start.checked_add(len)?;
+                        if !crlf_at(b, end) {
+                            return None;
                         }
                         pos = end + 2;
                         let data = frame.slice(start..end);
@@ -721,52 +922,68 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>) -> Result<Value, ProtocolErro
                                     format: [f0, f1, f2],
                                     text: data.slice(4..),
                                 },
-                                _ => return Err(broken(start)),
+                                _ => return None,
                             },
                         }
                     }
                 }
             }
             b':' => {
-                let (n, end) = trusted_int(b, at + 1).ok_or_else(|| broken(at))?;
+                let (n, end) = int_checked(b, at + 1, limits)?;
                 pos = end;
                 Value::Integer(n)
             }
             b'+' | b'-' | b'(' => {
-                let cr = line_end(b, at + 1).ok_or_else(|| broken(at))?;
-                pos = cr + 2;
+                let (cr, end) = line_checked(b, at + 1, limits)?;
+                pos = end;
                 let text = frame.slice(at + 1..cr);
                 match marker {
                     b'+' => Value::SimpleString(text),
                     b'-' => Value::Error(ServerError::new(text)),
-                    _ => Value::BigNumber(text),
+                    _ if is_big_number(&text) => Value::BigNumber(text),
+                    _ => return None,
                 }
             }
             b'_' => {
-                pos = at + 3;
+                let (cr, end) = line_checked(b, at + 1, limits)?;
+                if cr != at + 1 {
+                    return None;
+                }
+                pos = end;
                 Value::Nil
             }
             b'#' => {
-                pos = at + 4;
-                Value::Boolean(b.get(at + 1) == Some(&b't'))
+                let (cr, end) = line_checked(b, at + 1, limits)?;
+                pos = end;
+                match &b[at + 1..cr] {
+                    b"t" => Value::Boolean(true),
+                    b"f" => Value::Boolean(false),
+                    _ => return None,
+                }
             }
             b',' => {
-                let cr = line_end(b, at + 1).ok_or_else(|| broken(at))?;
-                pos = cr + 2;
-                parse_double(&b[at + 1..cr])
-                    .map(Value::Double)
-                    .ok_or_else(|| broken(at))?
+                let (cr, end) = line_checked(b, at + 1, limits)?;
+                pos = end;
+                Value::Double(parse_double(&b[at + 1..cr])?)
             }
             b'*' | b'~' | b'>' | b'%' | b'|' => {
+                if stack.len() >= limits.max_depth {
+                    return None;
+                }
                 let n = if b.get(at + 1) == Some(&b'?') {
-                    pos = at + 4;
+                    let (cr, end) = line_checked(b, at + 1, limits)?;
+                    if !matches!(marker, b'*' | b'~' | b'%') || cr != at + 2 {
+                        return None;
+                    }
+                    pos = end;
                     None
                 } else {
-                    let (n, end) = trusted_int(b, at + 1).ok_or_else(|| broken(at))?;
+                    let (n, end) = int_checked(b, at + 1, limits)?;
                     pos = end;
-                    if n < 0 {
-                        // Only `*-1` passes the scan.
+                    if n == -1 && marker == b'*' {
                         Some(u64::MAX)
+                    } else if n < 0 || n as u64 > max_entries {
+                        return None;
                     } else {
                         Some(n as u64)
                     }
@@ -781,77 +998,124 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>) -> Result<Value, ProtocolErro
                 }
             }
             b'.' => {
-                pos = at + 3;
-                stack.pop().ok_or_else(|| broken(at))?.finish()
+                let (cr, end) = line_checked(b, at + 1, limits)?;
+                let top = stack.last()?;
+                if cr != at + 1 || !top.streamed || top.count % top.per_entry() != 0 {
+                    return None;
+                }
+                pos = end;
+                stack.pop()?.finish()
             }
-            _ => return Err(broken(at)),
+            _ => return None,
         };
         // Hand the value to the aggregate it belongs to, closing those it completes.
         loop {
             let Some(top) = stack.last_mut() else {
-                return Ok(v);
+                return (pos == b.len()).then_some(v);
             };
-            if !top.add(v) {
-                break;
+            if top.add(v) {
+                v = stack.pop()?.finish();
+                continue;
             }
-            // `last_mut` just returned it, so the stack is not empty.
-            v = stack.pop().map_or(Value::Nil, Building::finish);
+            if top.streamed && top.count / top.per_entry() > max_entries {
+                return None;
+            }
+            break;
         }
     }
 }
 
-/// A validated `$<len>\r\n<data>\r\n` at `at`: the data's range and the offset after it.
+/// A valid `$<len>\r\n<data>\r\n` at `at`, its length in the short form [`int_crlf`]
+/// reads: the data's range and the offset after it. `unbounded` says the limits cannot be
+/// broken in this frame (see [`build`]); otherwise they are checked here.
 #[inline(always)]
-fn sized_bulk(b: &[u8], at: usize) -> Option<(std::ops::Range<usize>, usize)> {
+fn sized_bulk(
+    b: &[u8],
+    at: usize,
+    limits: &Limits,
+    unbounded: bool,
+) -> Option<(std::ops::Range<usize>, usize)> {
     if b.get(at) != Some(&b'$') {
         return None;
     }
     let (len, start) = int_crlf(b, at + 1)?;
-    let end = start.checked_add(usize::try_from(len).ok()?)?;
-    (end.checked_add(2)? <= b.len()).then_some((start..end, end + 2))
-}
-
-/// The offset of the `\r` of the (validated) line starting at `start`.
-#[inline]
-fn line_end(b: &[u8], start: usize) -> Option<usize> {
-    let nl = start + memchr::memchr(b'\n', b.get(start..)?)?;
-    nl.checked_sub(1)
-}
-
-/// A validated decimal line at `start`: its value and the offset after `\n`.
-#[inline]
-fn trusted_int(b: &[u8], start: usize) -> Option<(i64, usize)> {
-    if let Some(r) = int_crlf(b, start) {
-        return Some(r);
+    let len = usize::try_from(len).ok()?;
+    // The length line is `start - at - 3` bytes long without its CRLF.
+    if !unbounded && (start - at - 3 > limits.max_line_len || len > limits.max_bulk_len) {
+        return None;
     }
-    let cr = line_end(b, start)?;
-    Some((parse_i64(b.get(start..cr)?)?, cr + 2))
+    let end = start.checked_add(len)?;
+    crlf_at(b, end).then_some((start..end, end + 2))
 }
 
-/// The chunks of a validated streamed string starting at `start` (after `$?\r\n`), joined,
-/// and the offset after its final `;0\r\n`.
-fn joined_chunks(b: &[u8], start: usize) -> Option<(Bytes, usize)> {
-    // Measure first so the joined string is allocated once.
+/// Whether `b` holds `\r\n` at `at`: two byte compares, no `memcmp` call.
+#[inline(always)]
+fn crlf_at(b: &[u8], at: usize) -> bool {
+    matches!(b.get(at..).and_then(<[u8]>::first_chunk), Some(b"\r\n"))
+}
+
+/// A complete line at `start` that the scan would accept: the offset of its `\r` and the
+/// offset after its `\n`.
+#[inline]
+fn line_checked(b: &[u8], start: usize, limits: &Limits) -> Option<(usize, usize)> {
+    let nl = start + memchr::memchr(b'\n', b.get(start..)?)?;
+    let bound = line_bound(start, nl, limits.max_line_len, limits.max_reply_bytes);
+    if bound.is_some() || nl == start || b[nl - 1] != b'\r' {
+        return None;
+    }
+    Some((nl - 1, nl + 1))
+}
+
+/// A decimal line at `start` that the scan would accept: its value and the offset after
+/// its `\n`.
+#[inline]
+fn int_checked(b: &[u8], start: usize, limits: &Limits) -> Option<(i64, usize)> {
+    if let Some((n, end)) = int_crlf(b, start) {
+        if end - start - 2 <= limits.max_line_len {
+            return Some((n, end));
+        }
+    }
+    let (cr, end) = line_checked(b, start, limits)?;
+    Some((parse_i64(&b[start..cr])?, end))
+}
+
+/// The chunks of a streamed string starting at `start` (after `$?\r\n`), checked and
+/// joined, and the offset after its final `;0\r\n`.
+fn joined_chunks(b: &[u8], start: usize, limits: &Limits) -> Option<(Bytes, usize)> {
+    // Check and measure first, so the joined string is allocated once.
     let mut total = 0usize;
     let mut pos = start;
-    loop {
-        let (len, data) = trusted_int(b, pos + 1)?;
-        if len <= 0 {
-            break;
+    let end = loop {
+        if b.get(pos) != Some(&b';') {
+            return None;
         }
-        total += len as usize;
-        pos = data + len as usize + 2;
-    }
+        let (len, data) = int_checked(b, pos + 1, limits)?;
+        let len = usize::try_from(len).ok()?;
+        if len == 0 {
+            break data;
+        }
+        total = total.checked_add(len)?;
+        if total > limits.max_bulk_len {
+            return None;
+        }
+        let after = data.checked_add(len)?;
+        if !crlf_at(b, after) {
+            return None;
+        }
+        pos = after + 2;
+    };
     let mut out = Vec::with_capacity(total);
     let mut pos = start;
-    loop {
-        let (len, data) = trusted_int(b, pos + 1)?;
-        if len <= 0 {
-            return Some((out.into(), data));
+    while pos < end {
+        let (len, data) = int_checked(b, pos + 1, limits)?;
+        let len = usize::try_from(len).ok()?;
+        out.extend_from_slice(b.get(data..data + len)?);
+        pos = data + len + 2;
+        if len == 0 {
+            break;
         }
-        out.extend_from_slice(b.get(data..data + len as usize)?);
-        pos = data + len as usize + 2;
     }
+    Some((out.into(), end))
 }
 
 #[cfg(test)]

@@ -38,19 +38,33 @@
 //! # Input safety
 //! No input, however malformed, makes either decoder panic or loop; both are run against
 //! each other on random and mutated bytes in the test suite, and under `cargo fuzz` (see
-//! `fuzz/` in the repository).
+//! `fuzz/` in the repository). Both enforce the same [`Limits`] with the same error kinds
+//! and offsets, however the input is split into reads.
 //!
 //! - Every declared length is checked against [`Limits`] before anything is allocated: a
-//!   bulk string over [`Limits::max_bulk_len`] (512 MiB by default) or an aggregate over
-//!   [`Limits::max_aggregate_len`] is refused from its header alone.
+//!   bulk string over [`Limits::max_bulk_len`] (512 MiB by default, Redis's
+//!   `proto-max-bulk-len`) or an aggregate over [`Limits::max_aggregate_len`] (2^24
+//!   elements by default) is refused from its header alone.
+//! - What is not declared is counted as it arrives: the chunks of a streamed string (`$?`)
+//!   against [`Limits::max_bulk_len`], the elements of a streamed aggregate (`*?`, `~?`,
+//!   `%?`) against [`Limits::max_aggregate_len`].
+//! - The bytes of one whole reply, streamed or not, are bounded by
+//!   [`Limits::max_reply_bytes`] (1 GiB by default): a reply is refused as soon as a part of
+//!   it would end past the limit, a payload from its header and a line once the limit is
+//!   passed without its end, so an endless stream fails at the limit, not at its end.
+//!   The decoded value adds at most one [`Value`] (40 bytes) per three bytes of input, since
+//!   payloads are views of the input.
 //! - A declared aggregate length reserves memory only for as many elements as the bytes
-//!   at hand can hold (each takes at least three bytes), so `*4294967295` followed by a
+//!   at hand can hold (each takes at least three bytes), so `*16777216` followed by a
 //!   few bytes costs a few bytes.
 //! - Nesting is bounded by [`Limits::max_depth`] (128 by default); an attribute counts as a
 //!   level for the value it annotates. The fast decoder keeps its nesting on a heap stack,
 //!   never the call stack; the reference decoder recurses at most `max_depth` deep.
 //! - A line (simple string, error, number, length) that never ends is refused past
 //!   [`Limits::max_line_len`] rather than buffered forever.
+//! - A caller may clear, truncate or replace the buffer between calls: the next call
+//!   decodes what the buffer then holds, never panics, and never returns a value made of
+//!   bytes no longer there (see [`Decode`] for the contract and its one limit).
 //!
 //! Errors are [`ProtocolError`]s naming what was wrong and at which byte of the frame.
 //!

@@ -1,37 +1,72 @@
 //! Bounds that keep a hostile peer from exhausting memory or the stack.
 
-/// Decoding limits. A declared length over a limit is refused before anything is allocated.
+/// Decoding limits. A declared length over a limit is refused before anything is allocated,
+/// and a reply that keeps coming is refused as soon as it passes a limit, not when it ends.
+///
+/// Both decoders enforce the same limits with the same [`ProtocolErrorKind`]s and offsets.
+/// Add fields with struct-update syntax, so code keeps compiling when a limit is added:
 ///
 /// ```
 /// use resp_proto::Limits;
 /// let strict = Limits { max_bulk_len: 1 << 20, ..Limits::default() };
 /// assert_eq!(strict.max_depth, Limits::default().max_depth);
 /// ```
+///
+/// What the defaults bound: the input one reply may hold ([`max_reply_bytes`], 1 GiB), and
+/// the memory of its decoded form. Payloads are views of the input, so the decoded form
+/// adds one [`Value`](crate::Value) (40 bytes on 64-bit targets) per element, and every
+/// element takes at least three bytes of input: at most about 14 times the input, and one
+/// aggregate's `Vec` at most [`max_aggregate_len`] elements (640 MiB).
+///
+/// [`ProtocolErrorKind`]: crate::ProtocolErrorKind
+/// [`max_reply_bytes`]: Limits::max_reply_bytes
+/// [`max_aggregate_len`]: Limits::max_aggregate_len
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest bulk string, blob error or verbatim string, in bytes. Default 512 MiB, the
-    /// largest string value Redis stores (`proto-max-bulk-len`).
+    /// Longest bulk string, blob error or verbatim string, in bytes; for a streamed string
+    /// (`$?`), the total of its chunks, counted as each chunk's header arrives. Default
+    /// 512 MiB, the largest string value Redis stores (`proto-max-bulk-len`).
+    /// Exceeding it gives [`BulkTooLong`](crate::ProtocolErrorKind::BulkTooLong).
     pub max_bulk_len: usize,
-    /// Most elements declared by one aggregate (a map counts its pairs). Default 2^32 - 1,
-    /// above any reply Redis can produce. Memory is reserved only as element bytes arrive,
-    /// so a large declaration alone costs nothing.
+    /// Most elements of one aggregate (a map or an attribute counts its pairs): refused
+    /// from the header when declared, counted as they arrive when streamed (`*?`, `~?`,
+    /// `%?`). Default 2^24 (16,777,216): a Redis reply holds that many elements only when
+    /// a command fetches a collection of over 16 million members whole (`KEYS *`,
+    /// `SMEMBERS`, `LRANGE 0 -1` of such a key), which the `SCAN` family and ranges exist
+    /// to avoid; decoded, an aggregate this long is a 640 MiB `Vec`.
+    /// Exceeding it gives [`AggregateTooLong`](crate::ProtocolErrorKind::AggregateTooLong).
     pub max_aggregate_len: usize,
     /// Deepest nesting of aggregates. Default 128: Redis replies nest a handful of levels
     /// (Lua scripts can return deeper tables, but not usefully beyond this).
+    /// Exceeding it gives [`TooDeep`](crate::ProtocolErrorKind::TooDeep).
     pub max_depth: usize,
     /// Longest line of a simple string, simple error, number or length field. Default 1 MiB,
     /// far above what Redis sends on one line (a Lua script's error text is the longest);
     /// a line without `\r\n` past this is refused rather than buffered forever.
+    /// Exceeding it gives [`LineTooLong`](crate::ProtocolErrorKind::LineTooLong).
     pub max_line_len: usize,
+    /// Most bytes of input one top-level reply may take, counted from its first byte
+    /// whatever it is made of (sized or streamed strings and aggregates, headers, chunk
+    /// framing). A reply is refused as soon as one of its parts would end past this many
+    /// bytes: a bulk string from its header, a line once that many bytes have arrived
+    /// without its end, so an endless streamed aggregate or string fails once it passes
+    /// the cap rather than when it ends. Default 1 GiB, twice `proto-max-bulk-len`: room
+    /// for the largest string Redis stores with its neighbours in one reply, while the
+    /// server itself does not bound a reply (a normal client's `client-output-buffer-limit`
+    /// is 0, unlimited). Keep it above [`max_bulk_len`](Limits::max_bulk_len), or the
+    /// longest strings cannot arrive.
+    /// Exceeding it gives [`ReplyTooLong`](crate::ProtocolErrorKind::ReplyTooLong).
+    pub max_reply_bytes: usize,
 }
 
 impl Limits {
     /// The defaults described on each field.
     pub const DEFAULT: Limits = Limits {
         max_bulk_len: 512 * 1024 * 1024,
-        max_aggregate_len: u32::MAX as usize,
+        max_aggregate_len: 1 << 24,
         max_depth: 128,
         max_line_len: 1024 * 1024,
+        max_reply_bytes: 1024 * 1024 * 1024,
     };
 }
 

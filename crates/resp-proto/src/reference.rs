@@ -67,31 +67,35 @@ impl Parser<'_> {
     fn line(&mut self) -> Step<&[u8]> {
         let start = self.pos;
         let rest = &self.buf[start..];
+        let max = self.limits.max_line_len;
+        let cap = self.limits.max_reply_bytes;
         let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-            // The line may still end well: `max_line_len` bytes, then `\r` and `\n`.
-            if rest.len() > self.limits.max_line_len.saturating_add(1) {
-                return self.err(
-                    K::LineTooLong {
-                        limit: self.limits.max_line_len,
-                    },
-                    start,
-                );
+            // The line may still end well within both bounds: `max_line_len` bytes, then
+            // `\r` and `\n`, ending at the cap at most. Every byte here is this reply's.
+            if let Some(kind) = open_line_bound(start, self.buf.len(), max, cap) {
+                return self.err(kind, start);
             }
             return Ok(None);
         };
-        if nl > self.limits.max_line_len.saturating_add(1) {
-            return self.err(
-                K::LineTooLong {
-                    limit: self.limits.max_line_len,
-                },
-                start,
-            );
+        let nl = start + nl;
+        if let Some(kind) = line_bound(start, nl, max, cap) {
+            return self.err(kind, start);
         }
-        if nl == 0 || rest[nl - 1] != b'\r' {
-            return self.err(K::ExpectedCrlf, start + nl);
+        if nl == start || self.buf[nl - 1] != b'\r' {
+            return self.err(K::ExpectedCrlf, nl);
         }
-        self.pos = start + nl + 1;
-        Ok(Some(&self.buf[start..start + nl - 1]))
+        self.pos = nl + 1;
+        Ok(Some(&self.buf[start..nl - 1]))
+    }
+
+    /// Refuses a payload of `len` bytes plus CRLF from `self.pos` if it would take the
+    /// reply past [`Limits::max_reply_bytes`]; `len_at` is its length field.
+    fn payload_fits(&self, len: u64, len_at: usize) -> Result<(), ProtocolError> {
+        let cap = self.limits.max_reply_bytes;
+        if self.pos as u64 + len + 2 > cap as u64 {
+            return self.err(K::ReplyTooLong { limit: cap }, len_at);
+        }
+        Ok(())
     }
 
     fn int_line(&mut self) -> Step<i64> {
@@ -200,6 +204,7 @@ impl Parser<'_> {
                 len_at,
             );
         }
+        self.payload_fits(len as u64, len_at)?;
         let payload_at = self.pos;
         let Some(data) = self.payload(len as usize)? else {
             return Ok(None);
@@ -254,6 +259,7 @@ impl Parser<'_> {
                     at + 1,
                 );
             }
+            self.payload_fits(len as u64, at + 1)?;
             let Some(chunk) = self.payload(len as usize)? else {
                 return Ok(None);
             };
@@ -358,6 +364,33 @@ impl Parser<'_> {
         };
         Ok(Some(Item::Value(v)))
     }
+}
+
+/// Which bound, if any, a line starting at `start` breaks once the buffer holds `len`
+/// bytes and still no `\n` of it: [`LineTooLong`](K::LineTooLong) from `start + max + 2`
+/// bytes, [`ReplyTooLong`](K::ReplyTooLong) from `cap + 1`. When both are passed, the one
+/// passed first wins (a tie goes to the line), as if the bytes had arrived one at a time:
+/// the answer then does not depend on how the input was split into reads.
+pub(crate) fn open_line_bound(start: usize, len: usize, max: usize, cap: usize) -> Option<K> {
+    let line_fires = start.saturating_add(max).saturating_add(2);
+    let cap_fires = cap.saturating_add(1);
+    let line = len >= line_fires;
+    let reply = len >= cap_fires;
+    if line && (!reply || line_fires <= cap_fires) {
+        Some(K::LineTooLong { limit: max })
+    } else if reply {
+        Some(K::ReplyTooLong { limit: cap })
+    } else {
+        None
+    }
+}
+
+/// The same for a line whose `\n` is at `nl`: the bounds the bytes before it passed, or
+/// else the cap if the whole line ends past it. Both decoders use these two, so they agree
+/// error for error.
+pub(crate) fn line_bound(start: usize, nl: usize, max: usize, cap: usize) -> Option<K> {
+    open_line_bound(start, nl, max, cap)
+        .or_else(|| (nl >= cap).then_some(K::ReplyTooLong { limit: cap }))
 }
 
 /// Parses a RESP3 double: a decimal or exponent form, `inf`, `-inf` or `nan`.

@@ -238,6 +238,7 @@ fn limits() {
         max_aggregate_len: 2,
         max_depth: 2,
         max_line_len: 8,
+        max_reply_bytes: 24,
     };
     check_with(small, "$4\r\nabcd\r\n", r#"BulkString(b"abcd")"#);
     check_with(
@@ -298,9 +299,150 @@ fn limits() {
         "error: bulk length 536870913 exceeds the limit of 536870912 at byte 1",
     );
     check(
-        "*4294967296\r\n",
-        "error: aggregate length 4294967296 exceeds the limit of 4294967295 at byte 1",
+        "*16777217\r\n",
+        "error: aggregate length 16777217 exceeds the limit of 16777216 at byte 1",
     );
+}
+
+/// `max_reply_bytes` counts every byte of one reply, streamed or not, and refuses it as
+/// soon as a part would end past the cap: a payload from its header, a line once the cap
+/// is passed without its end.
+#[test]
+fn reply_limit() {
+    let cap = |n| Limits {
+        max_reply_bytes: n,
+        ..Limits::default()
+    };
+    // A streamed aggregate of endless elements: refused at the element that passes 16.
+    check_with(
+        cap(16),
+        "*?\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n",
+        "error: reply longer than the limit of 16 bytes at byte 17",
+    );
+    check_with(
+        cap(16),
+        "*?\r\n:1\r\n:2\r\n.\r\n",
+        "Array([Integer(1), Integer(2)])",
+    );
+    // Exactly at the cap, and one byte over.
+    check_with(
+        cap(17),
+        "$10\r\n0123456789\r\n",
+        r#"BulkString(b"0123456789")"#,
+    );
+    check_with(
+        cap(16),
+        "$10\r\n0123456789\r\n",
+        "error: reply longer than the limit of 16 bytes at byte 1",
+    );
+    // A payload is refused from its header, before it arrives.
+    check_with(
+        cap(16),
+        "*2\r\n:1\r\n$100\r\n",
+        "error: reply longer than the limit of 16 bytes at byte 9",
+    );
+    // A streamed string's framing counts too: three one-byte chunks take 21 bytes.
+    check_with(
+        cap(16),
+        "$?\r\n;1\r\na\r\n;1\r\nb\r\n;1\r\nc\r\n;0\r\n",
+        "error: reply longer than the limit of 16 bytes at byte 12",
+    );
+    // An endless line: the cap or the line limit, whichever the bytes pass first.
+    check_with(
+        cap(16),
+        "+aaaaaaaaaaaaaaaaaaaa",
+        "error: reply longer than the limit of 16 bytes at byte 1",
+    );
+    check_with(
+        cap(16),
+        "+aaaaaaaaaaaaaaaaaaaa\r\n",
+        "error: reply longer than the limit of 16 bytes at byte 1",
+    );
+    let both = |line, reply| Limits {
+        max_line_len: line,
+        max_reply_bytes: reply,
+        ..Limits::default()
+    };
+    check_with(
+        both(8, 16),
+        "+aaaaaaaaaaaaaaaaaaaa\r\n",
+        "error: line longer than the limit of 8 at byte 1",
+    );
+    check_with(
+        both(20, 8),
+        "+aaaaaaaaaaaaaaaaaaaa\r\n",
+        "error: reply longer than the limit of 8 bytes at byte 1",
+    );
+    // A tie goes to the line.
+    check_with(
+        both(8, 10),
+        "+aaaaaaaaaaaaaaaaaaaa\r\n",
+        "error: line longer than the limit of 8 at byte 1",
+    );
+    // Nested, a map, an attribute: all one reply.
+    check_with(
+        cap(20),
+        "%1\r\n+k\r\n*3\r\n:1\r\n:2\r\n:3\r\n",
+        "error: reply longer than the limit of 20 bytes at byte 21",
+    );
+    check_with(
+        cap(12),
+        "|1\r\n+k\r\n+v\r\n:1\r\n",
+        "error: reply longer than the limit of 12 bytes at byte 13",
+    );
+    // The cap is per reply: replies back to back each start from zero.
+    for kind in KINDS {
+        let (values, end, left) = decode_all(kind, cap(6), b"+abc\r\n+def\r\n:12345\r\n");
+        assert_eq!(values.len(), 2, "{kind:?}");
+        assert_eq!(
+            end.map_err(|e| e.to_string()),
+            Err("reply longer than the limit of 6 bytes at byte 1".to_string())
+        );
+        assert_eq!(left, 8);
+    }
+}
+
+/// The element limit bounds plain and streamed aggregates alike, and the defaults are the
+/// documented ones.
+#[test]
+fn element_limit_and_defaults() {
+    let two = Limits {
+        max_aggregate_len: 2,
+        ..Limits::default()
+    };
+    check_with(two, "*2\r\n:1\r\n:2\r\n", "Array([Integer(1), Integer(2)])");
+    check_with(
+        two,
+        "~3\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 1",
+    );
+    check_with(
+        two,
+        "~?\r\n:1\r\n:2\r\n:3\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 12",
+    );
+    check_with(
+        two,
+        "%?\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 24",
+    );
+    for kind in KINDS {
+        // At the default limit: accepted, waiting for its elements.
+        let (values, end, left) = decode_all(kind, Limits::default(), b"*16777216\r\n");
+        assert_eq!((values.len(), end, left), (0, Ok(()), 11), "{kind:?}");
+    }
+    let d = Limits::default();
+    assert_eq!(d.max_bulk_len, 512 << 20);
+    assert_eq!(d.max_aggregate_len, 1 << 24);
+    assert_eq!(d.max_reply_bytes, 1 << 30);
+    assert!(
+        d.max_reply_bytes > d.max_bulk_len + 32,
+        "a longest string must fit"
+    );
+    // The docs of `Limits` and of the crate count 40 bytes per decoded value.
+    if cfg!(target_pointer_width = "64") {
+        assert_eq!(std::mem::size_of::<Value>(), 40);
+    }
 }
 
 #[test]
@@ -359,6 +501,7 @@ fn decoders_agree_on_mutated_and_random_bytes() {
         max_aggregate_len: 8,
         max_depth: 5,
         max_line_len: 32,
+        max_reply_bytes: 200,
     };
     for case in 0..20_000 {
         let mut bytes = BytesMut::new();

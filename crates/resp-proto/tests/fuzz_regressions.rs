@@ -1,10 +1,12 @@
 //! Replays the inputs kept in `tests/fuzz_regressions/` (fuzzing finds and hand-made tricky
-//! cases) through both decoders: they must agree, and neither may panic or hang.
+//! cases) through both decoders: they must agree, and neither may panic or hang, fed
+//! whole, in pieces, and with the buffer cleared, cut or replaced (by the next input)
+//! between calls.
 
 mod common;
 
-use common::{differential, Rng};
-use resp_proto::Limits;
+use common::{decode_with_changes, differential, Rng};
+use resp_proto::{DecoderKind, Limits};
 use std::fs;
 use std::path::Path;
 
@@ -29,11 +31,22 @@ fn replay_fuzz_regressions() {
         max_aggregate_len: 8,
         max_depth: 5,
         max_line_len: 32,
+        max_reply_bytes: 200,
     };
-    for file in files {
-        let input = fs::read(&file).expect("readable input");
+    let inputs: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| fs::read(f).expect("readable input"))
+        .collect();
+    for (i, input) in inputs.iter().enumerate() {
+        let next = &inputs[(i + 1) % inputs.len()];
         for limits in [Limits::default(), tight] {
-            differential(&input, limits, &mut rng);
+            differential(input, limits, &mut rng);
+            for kind in [DecoderKind::Reference, DecoderKind::Fast] {
+                for _ in 0..20 {
+                    decode_with_changes(kind, limits, input, next, &mut rng);
+                    decode_with_changes(kind, limits, input, input, &mut rng);
+                }
+            }
         }
     }
 }

@@ -224,3 +224,123 @@ pub fn differential(input: &[u8], limits: Limits, rng: &mut Rng) {
         String::from_utf8_lossy(input)
     );
 }
+
+/// What happened when a buffer was changed between calls.
+#[derive(Debug, Default)]
+pub struct ChangeStats {
+    /// Changes made to the buffer (clears, cuts, replacements, rewrites).
+    pub changes: usize,
+    /// Calls checked against a new decoder.
+    pub checked: usize,
+    /// Calls that answered `Ok(None)` where a new decoder gave a value or an error, each
+    /// after the buffer's bytes were replaced by as many or more, or rewritten in place:
+    /// the one case the contract lets a decoder that keeps its place miss.
+    pub missed_rewrites: usize,
+}
+
+/// One step's result as text, so NaN doubles compare equal.
+fn shown(r: &Result<Option<Value>, ProtocolError>) -> String {
+    format!("{r:?}")
+}
+
+/// Feeds `input` to a decoder of `kind` in random pieces and, between calls, sometimes
+/// does to the buffer what a careless caller might: clears it, truncates it, replaces it
+/// with bytes of `other` (shorter, longer or as long, in the same allocation or a new one),
+/// or rewrites part of it in place. After every call the result and the bytes left must
+/// equal what a new reference decoder makes of the same buffer (the contract of `Decode`),
+/// except that after a rewrite that left the buffer no shorter the decoder may still
+/// answer `Ok(None)`; then `reset` must bring it back in step.
+pub fn decode_with_changes(
+    kind: DecoderKind,
+    limits: Limits,
+    input: &[u8],
+    other: &[u8],
+    rng: &mut Rng,
+) -> ChangeStats {
+    let mut stats = ChangeStats::default();
+    let mut d = AnyDecoder::new(kind, limits);
+    let mut buf = BytesMut::new();
+    let mut rest = input;
+    // A rewrite in place since the decoder last consumed a value or failed.
+    let mut rewritten = false;
+    loop {
+        if !buf.is_empty() && rng.below(3) == 0 {
+            stats.changes += 1;
+            let len = buf.len();
+            // Shorter, as long, or longer than the buffer, within `other`.
+            let n = match rng.below(3) {
+                0 => rng.below(len),
+                1 => len,
+                _ => len + 1 + rng.below(64),
+            }
+            .min(other.len());
+            match rng.below(6) {
+                0 => buf.clear(),
+                1 => buf.truncate(rng.below(len)),
+                2 => {
+                    // Same allocation, other bytes.
+                    buf.clear();
+                    buf.extend_from_slice(&other[..n]);
+                    rewritten |= n >= len;
+                }
+                3 => {
+                    buf = BytesMut::from(&other[..n]);
+                    rewritten |= n >= len;
+                }
+                4 => {
+                    // Part of it rewritten in place, the length kept.
+                    let at = rng.below(len);
+                    let end = (at + 1 + rng.below(16)).min(len);
+                    for b in &mut buf[at..end] {
+                        *b = other
+                            .get(rng.below(other.len().max(1)))
+                            .copied()
+                            .unwrap_or(b'x');
+                    }
+                    rewritten = true;
+                }
+                _ => {
+                    // Cut, then the same bytes again: nothing changed after all.
+                    let kept = buf.split_to(rng.below(len + 1));
+                    let cut = std::mem::replace(&mut buf, kept);
+                    buf.extend_from_slice(&cut);
+                }
+            }
+        }
+        let appended = !rest.is_empty() && rng.below(4) != 0;
+        if appended {
+            let n = 1 + rng.below(rest.len().min(64));
+            buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        let mut fresh_buf = buf.clone();
+        let expected = AnyDecoder::new(DecoderKind::Reference, limits).decode(&mut fresh_buf);
+        let before = buf.clone();
+        let mut got = d.decode(&mut buf);
+        stats.checked += 1;
+        if rewritten && got == Ok(None) && shown(&expected) != shown(&got) {
+            stats.missed_rewrites += 1;
+            d.reset();
+            got = d.decode(&mut buf);
+        }
+        assert_eq!(
+            shown(&got),
+            shown(&expected),
+            "{kind:?} on {:?} (input {:?})",
+            String::from_utf8_lossy(&before),
+            String::from_utf8_lossy(input)
+        );
+        assert_eq!(buf, fresh_buf, "{kind:?} left other bytes");
+        match got {
+            Ok(Some(_)) => rewritten = false,
+            Ok(None) if rest.is_empty() && !appended => return stats,
+            Ok(None) => {}
+            Err(_) => {
+                // The stream is out of step: a caller drops it and starts a new one.
+                d = AnyDecoder::new(kind, limits);
+                buf.clear();
+                rewritten = false;
+            }
+        }
+    }
+}
