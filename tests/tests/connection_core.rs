@@ -455,3 +455,20 @@ fn a_greeting_before_the_handshake_is_caught() {
         assert!(matches!(err, Error::OutOfStep(_)), "{err:?}");
     }
 }
+
+#[test]
+fn a_user_allowed_only_get_and_set_still_connects() {
+    let server = redis_tests::ServerConfig::default()
+        .line("user narrow on >pw ~* +get +set")
+        .start();
+    for protocol in [redis_client::Protocol::Resp2, redis_client::Protocol::Resp3] {
+        let info = ConnectionInfo::tcp("127.0.0.1", server.port())
+            .with_auth(Some("narrow"), "pw")
+            .with_protocol(protocol);
+        let r = Redis::from_info(info);
+        // The handshake's PING is refused with NOPERM, which still shows the stream in step.
+        assert!(r.set("k", "v").unwrap());
+        assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(r.pool().stats().created, 1);
+    }
+}

@@ -578,6 +578,10 @@ impl Core {
             match head.owner {
                 Owner::Caller => return Ok(Poll::Reply(value)),
                 Owner::Internal { auth, expect } => match value {
+                    // A user whose ACL does not allow PING still answers it in step: the
+                    // closing PING checks the stream, not the user's rights.
+                    Value::Error(e)
+                        if expect == Expect::Pong && e.code() == resp_proto::ErrorCode::NOPERM => {}
                     Value::Error(e) => {
                         let auth = auth && e.message().contains("password");
                         self.handshake_error
@@ -1585,6 +1589,18 @@ mod tests {
             core.poll_reply(Instant::now()),
             Err(Error::OutOfStep(_))
         ));
+    }
+
+    #[test]
+    fn a_user_not_allowed_to_ping_still_connects() {
+        let mut core = Core::new(&info(), Instant::now());
+        core.handshake(&info(), None);
+        core.handle_bytes(b"-NOPERM this user has no permissions to run the 'ping' command\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        assert_eq!(core.verdict(), Verdict::Reuse);
     }
 
     #[test]
