@@ -244,13 +244,16 @@ impl Connection {
     /// As [`Connection::read_reply`].
     pub fn read_reply_timeout(&mut self, timeout: ReplyTimeout) -> Result<Value, Error> {
         self.core.expect_within(timeout);
+        // A reply already buffered (the rest of a pipeline's) needs no clock read.
+        if let Some(v) = self.core.poll_buffered()? {
+            return Ok(v);
+        }
         loop {
             let now = Instant::now();
-            match self.core.poll_reply(now) {
-                Ok(Poll::Reply(v)) => return Ok(v),
-                Ok(Poll::Idle) => return Err(Error::Unsupported("no reply is owed")),
-                Ok(Poll::NeedInput(deadline)) => self.fill(deadline, now)?,
-                Err(e) => return Err(e),
+            match self.core.poll_reply(now)? {
+                Poll::Reply(v) => return Ok(v),
+                Poll::Idle => return Err(Error::Unsupported("no reply is owed")),
+                Poll::NeedInput(deadline) => self.fill(deadline, now)?,
             }
         }
     }

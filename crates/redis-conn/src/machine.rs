@@ -526,6 +526,24 @@ impl Core {
     /// [`Error::Broken`] after any failure. Every error but the handshake's server errors
     /// leaves the connection broken.
     pub fn poll_reply(&mut self, now: Instant) -> Result<Poll, Error> {
+        self.poll(Some(now))
+    }
+
+    /// The next reply owed to the caller if it is already complete in the buffer, without
+    /// needing the time: `Ok(None)` when it is not (or nothing is owed); then call
+    /// [`Core::poll_reply`]. Lets a driver hand out a pipeline's buffered replies without a
+    /// clock read each.
+    ///
+    /// # Errors
+    /// As [`Core::poll_reply`], but never [`Error::Timeout`].
+    pub fn poll_buffered(&mut self) -> Result<Option<Value>, Error> {
+        match self.poll(None)? {
+            Poll::Reply(v) => Ok(Some(v)),
+            Poll::NeedInput(_) | Poll::Idle => Ok(None),
+        }
+    }
+
+    fn poll(&mut self, now: Option<Instant>) -> Result<Poll, Error> {
         if self.phase == Phase::Broken {
             return Err(Error::Broken);
         }
@@ -545,6 +563,10 @@ impl Core {
             let value = match self.decode() {
                 Ok(Some(v)) => v,
                 Ok(None) => {
+                    // Without the time, waiting cannot start: the caller asks again with it.
+                    let Some(now) = now else {
+                        return Ok(Poll::NeedInput(None));
+                    };
                     let deadline = *self.reply_deadline.get_or_insert_with(|| match head.wait {
                         Wait::For(t) => t.map(|t| now + t),
                         Wait::Until(d) => d,
@@ -962,9 +984,10 @@ fn detach(v: Value) -> Value {
 /// command's header and body whole) are read from the slice directly; only what straddles
 /// two parts goes byte by byte.
 struct Requests<'a> {
-    parts: &'a [&'a [u8]],
-    part: usize,
-    pos: usize,
+    /// The unread bytes of the current part.
+    cur: &'a [u8],
+    /// The parts after it.
+    rest: std::slice::Iter<'a, &'a [u8]>,
 }
 
 /// Longest first word kept for classification; longer ones are no state command.
@@ -991,63 +1014,68 @@ impl Word<'_> {
     }
 }
 
+/// A length line `<prefix><digits>\r\n` at the start of `cur`: the number and the line's
+/// length, or `None` when it is not whole in `cur` (or not a length line at all).
+#[inline(always)]
+fn length_line(cur: &[u8], prefix: u8) -> Option<(usize, usize)> {
+    let digit = |d: u8| d.wrapping_sub(b'0') < 10;
+    let value = |d: u8| usize::from(d - b'0');
+    // One and two digits cover almost every argument; the loop takes the rest.
+    match *cur {
+        [p, d0, b'\r', b'\n', ..] if p == prefix && digit(d0) => Some((value(d0), 4)),
+        [p, d0, d1, b'\r', b'\n', ..] if p == prefix && digit(d0) && digit(d1) => {
+            Some((value(d0) * 10 + value(d1), 5))
+        }
+        [p, ..] if p == prefix => {
+            let mut n = 0usize;
+            let mut i = 1;
+            // At most 18 digits: no overflow, and far beyond any real length.
+            while i < cur.len() && i <= 18 && digit(cur[i]) {
+                n = n * 10 + value(cur[i]);
+                i += 1;
+            }
+            match cur.get(i..i + 2) {
+                Some(b"\r\n") if i > 1 => Some((n, i + 2)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 impl<'a> Requests<'a> {
     fn new(parts: &'a [&'a [u8]]) -> Self {
-        Requests {
-            parts,
-            part: 0,
-            pos: 0,
-        }
+        let mut rest = parts.iter();
+        let cur = rest.next().copied().unwrap_or_default();
+        Requests { cur, rest }
     }
 
+    /// Moves past empty parts; false at the end of the request.
     fn at_end(&mut self) -> bool {
-        while let Some(p) = self.parts.get(self.part) {
-            if self.pos < p.len() {
-                return false;
+        while self.cur.is_empty() {
+            match self.rest.next() {
+                Some(p) => self.cur = p,
+                None => return true,
             }
-            self.part += 1;
-            self.pos = 0;
         }
-        true
-    }
-
-    /// The unread bytes of the current part.
-    fn rest(&self) -> &'a [u8] {
-        match self.parts.get(self.part) {
-            Some(p) => &p[self.pos.min(p.len())..],
-            None => &[],
-        }
+        false
     }
 
     fn byte(&mut self) -> Result<u8, ()> {
         if self.at_end() {
             return Err(());
         }
-        let b = self.parts[self.part][self.pos];
-        self.pos += 1;
+        let b = self.cur[0];
+        self.cur = &self.cur[1..];
         Ok(b)
     }
 
     /// A line `<prefix><digits>\r\n`; returns the number.
     #[inline]
     fn header(&mut self, prefix: u8) -> Result<usize, ()> {
-        let rest = self.rest();
-        if rest.len() >= 4 && rest[0] == prefix {
-            let mut n = 0usize;
-            let mut i = 1;
-            // At most 18 digits: no overflow, and far beyond any real length.
-            while i < rest.len() && i <= 18 {
-                let d = rest[i].wrapping_sub(b'0');
-                if d > 9 {
-                    break;
-                }
-                n = n * 10 + usize::from(d);
-                i += 1;
-            }
-            if i > 1 && i + 1 < rest.len() && rest[i] == b'\r' && rest[i + 1] == b'\n' {
-                self.pos += i + 2;
-                return Ok(n);
-            }
+        if let Some((n, used)) = length_line(self.cur, prefix) {
+            self.cur = &self.cur[used..];
+            return Ok(n);
         }
         self.header_split(prefix)
     }
@@ -1076,14 +1104,11 @@ impl<'a> Requests<'a> {
     }
 
     /// Skips one bulk-string argument.
+    #[inline]
     fn skip_arg(&mut self) -> Result<(), ()> {
         let len = self.header(b'$')?;
-        let rest = self.rest();
-        if rest.len() >= len + 2 {
-            if &rest[len..len + 2] != b"\r\n" {
-                return Err(());
-            }
-            self.pos += len + 2;
+        if let Some(b"\r\n") = self.cur.get(len..len + 2) {
+            self.cur = &self.cur[len + 2..];
             return Ok(());
         }
         // The payload runs into later parts (a large value written part by part).
@@ -1092,8 +1117,8 @@ impl<'a> Requests<'a> {
             if self.at_end() {
                 return Err(());
             }
-            let take = n.min(self.parts[self.part].len() - self.pos);
-            self.pos += take;
+            let take = n.min(self.cur.len());
+            self.cur = &self.cur[take..];
             n -= take;
         }
         if self.byte()? != b'\r' || self.byte()? != b'\n' {
@@ -1105,14 +1130,11 @@ impl<'a> Requests<'a> {
     /// Reads one bulk-string argument as a [`Word`].
     fn word(&mut self) -> Result<Word<'a>, ()> {
         let len = self.header(b'$')?;
-        let rest = self.rest();
-        if rest.len() >= len + 2 {
-            if &rest[len..len + 2] != b"\r\n" {
-                return Err(());
-            }
-            self.pos += len + 2;
+        let cur = self.cur;
+        if let Some(b"\r\n") = cur.get(len..len + 2) {
+            self.cur = &cur[len + 2..];
             return Ok(if len <= WORD {
-                Word::Borrowed(&rest[..len])
+                Word::Borrowed(&cur[..len])
             } else {
                 Word::Long
             });
@@ -1624,6 +1646,40 @@ mod tests {
         let e = core.queue(&[&joined], 3, ReplyTimeout::Default, Instant::now());
         assert!(matches!(e, Err(Error::Unsupported(_))), "count mismatch");
         assert_eq!(core.pending_replies(), 0);
+    }
+
+    #[test]
+    fn a_request_split_at_any_byte_reads_the_same() {
+        let long = "v".repeat(300);
+        let request = [
+            cmd(&["SET", "k", &long]),
+            cmd(&["CLIENT", "TRACKING", "on"]),
+            cmd(&["select", "12"]),
+            cmd(&["GET", "k"]),
+        ]
+        .concat();
+        let whole: Vec<Kind> = {
+            let parts = [&request[..]];
+            let mut r = Requests::new(&parts);
+            std::iter::from_fn(|| r.next().unwrap()).collect()
+        };
+        assert_eq!(
+            whole,
+            [
+                Kind::Plain(Effect::None),
+                Kind::Plain(Effect::Tracking(true)),
+                Kind::Plain(Effect::Select(12)),
+                Kind::Plain(Effect::None),
+            ]
+        );
+        for i in 0..=request.len() {
+            for j in i..=request.len() {
+                let parts = [&request[..i], &request[i..j], &request[j..]];
+                let mut r = Requests::new(&parts);
+                let got: Vec<Kind> = std::iter::from_fn(|| r.next().unwrap()).collect();
+                assert_eq!(got, whole, "split at {i} and {j}");
+            }
+        }
     }
 
     #[test]
