@@ -48,7 +48,7 @@ impl TlsOptions {
 }
 
 #[cfg(feature = "tls")]
-pub(crate) use imp::{config, connect, Config};
+pub(crate) use imp::{config, connect, server_name, Config};
 
 #[cfg(feature = "tls")]
 mod imp {
