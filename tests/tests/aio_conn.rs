@@ -2,9 +2,9 @@
 //! blocking one, driven by the same core; a call whose future was dropped part way
 //! breaks the connection instead of leaving a reply for the next caller.
 
+use redis_client::{ConnectionInfo, Protocol, ReplyTimeout, TlsOptions, Value};
 use redis_conn::aio::Connection;
 use redis_conn::{Error, Verdict};
-use redis_client::{ConnectionInfo, Protocol, ReplyTimeout, TlsOptions, Value};
 use redis_tests::{FakeConn, FakeServer, ServerConfig, TestServer};
 use std::time::{Duration, Instant};
 

@@ -422,6 +422,12 @@ impl Connection {
     pub fn last_used(&self) -> Instant {
         self.core.last_used()
     }
+
+    /// The stream and the core, for the multiplexed driver, which splits the stream
+    /// between a reader and a writer task.
+    pub(crate) fn into_parts(self) -> (Box<dyn AsyncStream>, Core) {
+        (self.stream, self.core)
+    }
 }
 
 pub(crate) fn closed() -> Error {
