@@ -295,3 +295,26 @@ fn utf8<'a>(what: &str, b: &'a [u8]) -> Result<&'a str> {
         },
     })
 }
+
+#[cfg(feature = "tokio")]
+impl crate::aio::Redis {
+    /// This client in text mode (a clone sharing the same connections): replies as
+    /// `String`s. See [`Text`].
+    pub fn text(&self) -> Text<crate::aio::Redis> {
+        Text(self.clone())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Text<crate::aio::Redis> {
+    /// A pipeline whose queued commands are typed as text.
+    pub fn pipeline(&self) -> Text<crate::aio::Pipeline> {
+        Text(self.0.pipeline())
+    }
+
+    /// A stream of the key names of the database as `String`s (SCAN). A name that is
+    /// not UTF-8 is an error item.
+    pub fn scan_stream(&self, options: ScanOptions) -> crate::aio::ScanStream<'_, String> {
+        crate::aio::ScanStream::new(&self.0, ScanState::scan(options).items_as())
+    }
+}
