@@ -27,10 +27,14 @@
 //! way is closed, not reused. What a dropped call did on the server is unknown, as with a
 //! timeout: a write may or may not have run.
 
+mod lock;
 mod pipeline;
+mod pubsub;
 mod scan;
 
+pub use lock::{LockBuilder, LockGuard};
 pub use pipeline::{Pipeline, Watched};
+pub use pubsub::{Messages, PubSub};
 pub use redis_conn::aio::{Multiplexed, Pool, PooledConnection};
 pub use scan::ScanStream;
 
