@@ -313,3 +313,26 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     .await;
     out.into_iter().map(|o| o.expect("completed")).collect()
 }
+
+#[tokio::test]
+async fn a_request_announcing_no_replies_is_refused_unsent() {
+    let server = TestServer::start();
+    let m = Multiplexed::new(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    let subscribe = b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n";
+    // Accepted, it would never be answered: bounded so that the test fails, not hangs.
+    let r = tokio::time::timeout(
+        Duration::from_secs(2),
+        m.send(subscribe[..].into(), 0, ReplyTimeout::Default),
+    )
+    .await
+    .expect("refused at once");
+    assert!(matches!(r, Err(ConnError::Unsupported(_))), "{r:?}");
+    // Announced with a reply, the core refuses it too: SUBSCRIBE is answered by pushes.
+    let r = m.send(subscribe[..].into(), 1, ReplyTimeout::Default).await;
+    assert!(matches!(r, Err(ConnError::Unsupported(_))), "{r:?}");
+    assert_eq!(
+        m.request(GET.into(), ReplyTimeout::Default).await.unwrap(),
+        Value::Nil,
+        "the connection still answers commands"
+    );
+}

@@ -169,7 +169,8 @@ impl Multiplexed {
     /// they never reach it, nor anyone else.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for a request the core refuses (nothing is sent);
+    /// [`Error::Unsupported`] for a request the core refuses, or one announcing no
+    /// replies (a subscriber's: use a dedicated connection); nothing is sent then;
     /// connection errors ([`Error::Io`], [`Error::Timeout`], [`Error::Protocol`],
     /// [`Error::OutOfStep`] …), given to every caller waiting when the connection failed;
     /// [`Error::Connect`] while it cannot be reopened.
@@ -179,6 +180,13 @@ impl Multiplexed {
         replies: usize,
         timeout: ReplyTimeout,
     ) -> Result<Vec<Value>, Error> {
+        if replies == 0 {
+            // The core would take it for a subscriber's request, and the connection every
+            // caller shares would become a stream of pushes.
+            return Err(Error::Unsupported(
+                "a request on a shared connection must announce its replies",
+            ));
+        }
         let (answer, rx) = oneshot::channel();
         let mut request = Request {
             bytes,
