@@ -94,6 +94,16 @@ async fn text_mode_gives_strings() {
             pipe.execute().await.unwrap(),
             [Value::BulkString(b("héllo"))]
         );
+        // WATCH in text mode: the read inside the transaction is a String.
+        t.transaction("greeting", |mut w| async move {
+            let current: Option<String> = w.get("greeting").await?;
+            let mut pipe = w.multi();
+            pipe.set("greeting", format!("{}!", current.unwrap_or_default()));
+            Ok(pipe)
+        })
+        .await
+        .unwrap();
+        assert_eq!(t.get("greeting").await.unwrap().as_deref(), Some("héllo!"));
     })
     .await;
 }

@@ -317,4 +317,36 @@ impl Text<crate::aio::Redis> {
     pub fn scan_stream(&self, options: ScanOptions) -> crate::aio::ScanStream<'_, String> {
         crate::aio::ScanStream::new(&self.0, ScanState::scan(options).items_as())
     }
+
+    /// [`aio::Redis::transaction`](crate::aio::Redis::transaction) with `f` given the
+    /// WATCH-ed pipeline in text mode and returning the text pipeline to execute.
+    ///
+    /// Cancellation: as [`aio::Redis::transaction`](crate::aio::Redis::transaction).
+    ///
+    /// # Errors
+    /// As [`aio::Redis::transaction`](crate::aio::Redis::transaction).
+    pub fn transaction<'a, K, F, Fut>(
+        &'a self,
+        keys: K,
+        mut f: F,
+    ) -> impl std::future::Future<Output = Result<Vec<Value>>> + Send + 'a
+    where
+        K: ToArgs,
+        F: FnMut(Text<crate::aio::Watched>) -> Fut + Send + 'a,
+        Fut: std::future::Future<Output = Result<Text<crate::aio::Pipeline>>> + Send + 'a,
+    {
+        self.0.transaction(keys, move |w| {
+            let attempt = f(Text(w));
+            async move { attempt.await.map(Text::into_inner) }
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Text<crate::aio::Watched> {
+    /// Switches back to buffering, in text mode (see
+    /// [`aio::Watched::multi`](crate::aio::Watched::multi)).
+    pub fn multi(self) -> Text<crate::aio::Pipeline> {
+        Text(self.0.multi())
+    }
 }
