@@ -336,3 +336,72 @@ async fn a_request_announcing_no_replies_is_refused_unsent() {
         "the connection still answers commands"
     );
 }
+
+/// A hostile reply, scripted: what the fake server answers the first command with.
+fn hostile(reply: &'static [u8], drip: bool) -> FakeServer {
+    FakeServer::start(move |mut c: FakeConn| {
+        if c.read_request().is_none() {
+            return;
+        }
+        if drip {
+            for b in reply {
+                c.write(&[*b]);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
+            c.write(reply);
+        }
+        c.hold(Duration::from_secs(5));
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_replies_give_the_blocking_clients_errors_in_the_same_time() {
+    let read_timeout = Duration::from_millis(300);
+    // (reply, dripped, the error kind both clients must give)
+    let cases: [(&'static [u8], bool, redis_client::ErrorKind); 3] = [
+        (
+            b"$100\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            true,
+            redis_client::ErrorKind::Timeout,
+        ),
+        (
+            b"$99999999999\r\n",
+            false,
+            redis_client::ErrorKind::Protocol,
+        ),
+        (
+            b"$2\r\nok\r\n$5\r\nextra\r\n",
+            false,
+            redis_client::ErrorKind::Protocol,
+        ),
+    ];
+    for (reply, drip, kind) in cases {
+        let info = |fake: &FakeServer| {
+            ConnectionInfo::tcp("127.0.0.1", fake.port()).with_timeout(Some(read_timeout))
+        };
+        let fake = hostile(reply, drip);
+        let sync = redis_client::Redis::from_info(info(&fake))
+            .with_retry_policy(redis_client::RetryPolicy::none());
+        let start = Instant::now();
+        let sync_error = tokio::task::block_in_place(|| sync.get("k")).unwrap_err();
+        let sync_time = start.elapsed();
+
+        let fake = hostile(reply, drip);
+        let r = Redis::from_info(info(&fake));
+        let start = Instant::now();
+        let async_error = r.get("k").await.unwrap_err();
+        let async_time = start.elapsed();
+
+        assert_eq!(sync_error.kind(), kind, "blocking: {sync_error:?}");
+        assert_eq!(async_error.kind(), kind, "async: {async_error:?}");
+        assert!(
+            async_time < sync_time + Duration::from_millis(200),
+            "{reply:?}: async {async_time:?}, blocking {sync_time:?}"
+        );
+        assert!(
+            async_time < read_timeout + Duration::from_millis(300),
+            "{async_time:?}"
+        );
+    }
+}
