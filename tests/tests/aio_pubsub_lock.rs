@@ -112,6 +112,16 @@ async fn get_message_times_out_quietly_and_subscribe_is_refused_on_the_shared_co
         .unwrap()
         .is_none());
     assert!(start.elapsed() < Duration::from_millis(500));
+    p.ping("are you there").await.unwrap();
+    let pong = p
+        .get_message(Some(Duration::from_secs(1)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (pong.kind, &pong.payload[..]),
+        (MessageKind::Pong, &b"are you there"[..])
+    );
     // SUBSCRIBE on the command connection would turn it into a stream of pushes.
     let e = r.execute_command(("SUBSCRIBE", "x")).await.unwrap_err();
     assert!(matches!(e, Error::Unsupported(_)), "{e:?}");

@@ -141,6 +141,31 @@ impl PubSub {
         self.send("SSUBSCRIBE", &names).await
     }
 
+    /// Unsubscribes from the given shard channels, or from all with an empty list.
+    ///
+    /// Cancellation: as [`subscribe`](PubSub::subscribe).
+    ///
+    /// # Errors
+    /// As [`subscribe`](PubSub::subscribe).
+    pub async fn sunsubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
+        let names = channels.names();
+        remove(&mut self.shard_channels, &names);
+        self.send_always("SUNSUBSCRIBE", &names).await
+    }
+
+    /// Sends PING on the subscriber connection; its answer arrives as a
+    /// [`MessageKind::Pong`](crate::MessageKind::Pong) message carrying `message`.
+    ///
+    /// Cancellation: not cancel-safe: a PING cut short breaks the connection, which the
+    /// next read re-opens and resubscribes.
+    ///
+    /// # Errors
+    /// As [`subscribe`](PubSub::subscribe).
+    pub async fn ping<M: SubscribeArgs>(&mut self, message: M) -> Result<()> {
+        let message = message.names();
+        self.write("PING", &message).await
+    }
+
     /// The channels subscribed to.
     pub fn channels(&self) -> impl Iterator<Item = &Bytes> {
         self.channels.iter()
