@@ -166,3 +166,29 @@ fn bulk_load_of_100000_keys() {
     );
     assert!(stdout.starts_with("loaded 100000 keys"), "{stdout}");
 }
+
+#[test]
+fn async_getting_started() {
+    check(
+        env!("CARGO_BIN_EXE_example-async-getting-started"),
+        &[
+            "GET foo -> Some(\"bar\")",
+            "ten tasks on one client: counter:0 = 5",
+            "unix socket: PING -> \"PONG\"",
+            "pipeline SET foo bar, GET bing -> [true, Some(\"baz\")]",
+            "chained SET, SADD, INCR -> [true, 1, 6]",
+            "pipeline without MULTI/EXEC, INCR twice -> [7, 8]",
+            "transaction(client_side_incr) -> OUR-SEQUENCE-KEY = 11",
+            "multiply(keys=['foo'], args=[5]) with foo=2 -> 10",
+            "pubsub: Message on news: hello subscribers",
+        ],
+    );
+}
+
+#[test]
+fn async_web_handler() {
+    check(
+        env!("CARGO_BIN_EXE_example-async-web-handler"),
+        &["served 200 requests; visits counted: 200"],
+    );
+}

@@ -174,23 +174,18 @@ impl Redis {
     /// What the dynamic path returns for `cmd`'s reply: this client's override callback,
     /// else the default one.
     pub(crate) fn dynamic_reply(&self, cmd: &Cmd, v: Value) -> Result<Value, FromValueError> {
-        match self.callbacks.get(cmd) {
-            Some(cb) => cb(v, cmd),
-            None => Callbacks::defaults().apply(cmd, v),
-        }
+        dynamic_reply(&self.callbacks, cmd, v)
     }
 
     /// What a typed method returns for `cmd`'s reply: this client's override callback, if
     /// any, then the conversion to `T`.
     pub(crate) fn typed_reply<T: FromValue>(&self, cmd: &Cmd, v: Value) -> Result<T> {
-        let v = match self.callbacks.get(cmd) {
-            Some(cb) => cb(v, cmd).map_err(|source| Error::Reply {
-                command: cmd.first_word(),
-                source,
-            })?,
-            None => v,
-        };
-        convert(cmd, v)
+        convert(cmd, overridden(&self.callbacks, cmd, v)?)
+    }
+
+    /// This client's response callback overrides.
+    pub(crate) fn callbacks(&self) -> &Callbacks {
+        &self.callbacks
     }
 
     /// Sends `cmd` and reads its reply, retrying as the policy allows, all within the
@@ -310,7 +305,7 @@ pub(crate) fn reply_timeout(conn: &Connection, cmd: &Cmd) -> ReplyTimeout {
     reply_wait(conn.read_timeout(), cmd)
 }
 
-fn reply_wait(read: Option<Duration>, cmd: &Cmd) -> ReplyTimeout {
+pub(crate) fn reply_wait(read: Option<Duration>, cmd: &Cmd) -> ReplyTimeout {
     match (cmd.blocking_timeout(), read) {
         (Block::No, _) | (_, None) => ReplyTimeout::Default,
         (Block::Forever, Some(_)) => ReplyTimeout::Exactly(None),
@@ -330,6 +325,31 @@ pub(crate) fn longer(a: ReplyTimeout, b: ReplyTimeout) -> ReplyTimeout {
         (Exactly(Some(x)), Exactly(Some(y))) => Exactly(Some(x.max(y))),
         (Exactly(x), Default) | (Default, Exactly(x)) => Exactly(x),
         (Default, Default) => Default,
+    }
+}
+
+/// What the dynamic path returns for `cmd`'s reply: the override callback in
+/// `callbacks`, else the default one. Shared by the blocking and async clients.
+pub(crate) fn dynamic_reply(
+    callbacks: &Callbacks,
+    cmd: &Cmd,
+    v: Value,
+) -> Result<Value, FromValueError> {
+    match callbacks.get(cmd) {
+        Some(cb) => cb(v, cmd),
+        None => Callbacks::defaults().apply(cmd, v),
+    }
+}
+
+/// `v` after the override callback for `cmd` in `callbacks`, if any: what a typed method
+/// converts.
+pub(crate) fn overridden(callbacks: &Callbacks, cmd: &Cmd, v: Value) -> Result<Value> {
+    match callbacks.get(cmd) {
+        Some(cb) => cb(v, cmd).map_err(|source| Error::Reply {
+            command: cmd.first_word(),
+            source,
+        }),
+        None => Ok(v),
     }
 }
 

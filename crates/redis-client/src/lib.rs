@@ -53,10 +53,17 @@
 //!
 //! # Crate features
 //! - `tls`: TLS connections (`rediss://` URLs, [`ConnectionInfo::tls`]) through rustls.
+//! - `tokio`: [`aio`], the async client on tokio: every command as a future, a
+//!   multiplexed connection shared by all tasks, pipelines, transactions, scripts and
+//!   SCAN as a stream. Off by default, so the blocking client pulls in no runtime.
+//! - `tokio-tls`: `tokio` and `tls` together, with TLS for the async client
+//!   (tokio-rustls).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod aio;
 mod client;
 pub mod compat;
 mod connection;
@@ -118,6 +125,11 @@ pub use resp_proto::{
 };
 
 pub use {redis_commands, redis_conn, resp_proto};
+
+/// The `Stream` trait the async client's streams implement (SCAN, pub/sub), re-exported so a
+/// caller can poll them without naming the crate.
+#[cfg(feature = "tokio")]
+pub use futures_core;
 
 /// Every command trait: `use redis_client::prelude::*;` makes all commands callable.
 pub mod prelude {

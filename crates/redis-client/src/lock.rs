@@ -66,7 +66,7 @@ const EXTEND: &str = "if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
                       if ttl < 0 then ttl = 0 end \
                       return redis.call('pexpire', KEYS[1], ttl + tonumber(ARGV[2]))";
 
-fn scripts() -> &'static (Script, Script) {
+pub(crate) fn scripts() -> &'static (Script, Script) {
     static SCRIPTS: OnceLock<(Script, Script)> = OnceLock::new();
     SCRIPTS.get_or_init(|| (Script::new(RELEASE), Script::new(EXTEND)))
 }
@@ -312,7 +312,7 @@ impl Drop for LockGuard {
 
 /// 128 random bits in hex. std's `RandomState` is seeded from the operating system's
 /// randomness once per process; a counter and the clock make each token distinct.
-fn new_token() -> Bytes {
+pub(crate) fn new_token() -> Bytes {
     static SEED: OnceLock<RandomState> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = SEED.get_or_init(RandomState::new);

@@ -1,12 +1,12 @@
 //! Pipelines: commands queued on the client side and sent in one write, wrapped in
 //! MULTI … EXEC by default.
 
-use crate::client::{convert, longer, reply_timeout, send_and_read};
+use crate::client::{convert, dynamic_reply, longer, reply_timeout, send_and_read};
 use crate::script::{Script, ScriptCall};
 use crate::transaction::Watched;
 use crate::{Error, Redis, Result};
 use bytes::BytesMut;
-use redis_commands::{Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
+use redis_commands::{Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
 use redis_conn::{PooledConnection, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 
@@ -60,16 +60,16 @@ pub struct Pipeline {
 
 /// One queued command and what to do with its reply.
 #[derive(Debug)]
-struct Queued {
-    cmd: Cmd,
+pub(crate) struct Queued {
+    pub(crate) cmd: Cmd,
     /// Does the reply convert to the type the command method declares? Used only to name
     /// the culprit when [`Pipeline::query`] fails.
-    check: fn(Value) -> Result<(), FromValueError>,
+    pub(crate) check: fn(Value) -> Result<(), FromValueError>,
     /// A per-command adjustment after the response callbacks (the legacy client's TTL).
-    post: Option<fn(Value) -> Value>,
+    pub(crate) post: Option<fn(Value) -> Value>,
 }
 
-fn check<T: FromValue>(v: Value) -> Result<(), FromValueError> {
+pub(crate) fn check<T: FromValue>(v: Value) -> Result<(), FromValueError> {
     T::from_value(v).map(drop)
 }
 
@@ -241,24 +241,7 @@ impl Pipeline {
         let commands = std::mem::take(&mut self.commands);
         let result = self.run_queued(&commands);
         self.reset();
-        let values = result?;
-        T::from_value(Value::Array(values.clone())).map_err(|source| {
-            let culprit = values
-                .into_iter()
-                .zip(&commands)
-                .enumerate()
-                .find_map(|(i, (v, q))| (q.check)(v).err().map(|e| (i, q, e)));
-            match culprit {
-                Some((i, q, source)) => Error::Reply {
-                    command: describe(i, &q.cmd),
-                    source,
-                },
-                None => Error::Reply {
-                    command: "pipeline".to_owned(),
-                    source,
-                },
-            }
-        })
+        convert_results(&commands, result?)
     }
 
     /// Empties the queue, UNWATCHes if a WATCH is in force and returns the bound connection
@@ -324,89 +307,128 @@ impl Pipeline {
         conn.send(&[&out], replies)?;
 
         // Every reply is read before any is judged, so the connection ends in step.
-        let raw = if transactional {
-            let multi_reply = conn.read_reply_timeout(timeout)?;
-            let mut refused = None;
-            for (i, q) in commands.iter().enumerate() {
-                if let Value::Error(e) = conn.read_reply_timeout(timeout)? {
-                    refused.get_or_insert((i, q, e));
-                }
-            }
-            let exec_reply = conn.read_reply_timeout(timeout)?;
+        let mut raw = Vec::with_capacity(replies);
+        for _ in 0..replies {
+            raw.push(conn.read_reply_timeout(timeout)?);
+        }
+        if transactional {
             // EXEC ends any WATCH, whether the transaction ran or not.
             self.watching = false;
-            if let Value::Error(e) = multi_reply {
-                return Err(Error::Server(e.into()));
-            }
-            match exec_reply {
-                Value::Nil => return Err(Error::Watch),
-                Value::Error(e) => {
-                    return Err(match refused {
-                        Some((index, q, error)) if e.code() == ErrorCode::EXECABORT => {
-                            Error::ExecAbort {
-                                index,
-                                command: q.cmd.first_word(),
-                                error,
-                            }
-                        }
-                        _ => Error::Server(e.into()),
-                    })
-                }
-                Value::Array(results) if results.len() == commands.len() => results,
-                other => {
-                    return Err(Error::Reply {
-                        command: "EXEC".to_owned(),
-                        source: FromValueError::Type {
-                            expected: "one result per queued command",
-                            actual: format!("{} reply", other.kind_name()),
-                        },
-                    })
-                }
-            }
-        } else {
-            let mut results = Vec::with_capacity(commands.len());
-            for _ in commands {
-                results.push(conn.read_reply_timeout(timeout)?);
-            }
-            results
-        };
-        self.finish(commands, raw)
-    }
-
-    /// Applies the response callbacks and the error policy to the raw results.
-    fn finish(&self, commands: &[Queued], raw: Vec<Value>) -> Result<Vec<Value>> {
-        let mut out = Vec::with_capacity(raw.len());
-        for (index, (v, q)) in raw.into_iter().zip(commands).enumerate() {
-            let v = match v {
-                Value::Error(error) if self.raise_on_error => {
-                    return Err(Error::PipelineCommand {
-                        index,
-                        command: q.cmd.first_word(),
-                        error,
-                    })
-                }
-                e @ Value::Error(_) => e,
-                v => {
-                    let v =
-                        self.client
-                            .dynamic_reply(&q.cmd, v)
-                            .map_err(|source| Error::Reply {
-                                command: describe(index, &q.cmd),
-                                source,
-                            })?;
-                    match q.post {
-                        Some(post) => post(v),
-                        None => v,
-                    }
-                }
-            };
-            out.push(v);
         }
-        Ok(out)
+        let results = judge(commands, raw, transactional)?;
+        finish(
+            self.client.callbacks(),
+            self.raise_on_error,
+            commands,
+            results,
+        )
     }
 }
 
-/// How an error names a queued command.
+/// The results of a pipeline's commands from every reply it got (MULTI, one per command
+/// and EXEC when `transactional`): a watch abort, a refused transaction or a failed MULTI
+/// as the error it is. Shared by the blocking and the async pipelines.
+pub(crate) fn judge(
+    commands: &[Queued],
+    raw: Vec<Value>,
+    transactional: bool,
+) -> Result<Vec<Value>> {
+    if !transactional {
+        return Ok(raw);
+    }
+    let mut raw = raw.into_iter();
+    let (Some(multi_reply), Some(exec_reply)) = (raw.next(), raw.next_back()) else {
+        return Err(Error::OutOfStep(
+            "a transaction without its MULTI and EXEC replies".into(),
+        ));
+    };
+    let refused = raw
+        .zip(commands)
+        .enumerate()
+        .find_map(|(i, (v, q))| match v {
+            Value::Error(e) => Some((i, q, e)),
+            _ => None,
+        });
+    if let Value::Error(e) = multi_reply {
+        return Err(Error::Server(e.into()));
+    }
+    match exec_reply {
+        Value::Nil => Err(Error::Watch),
+        Value::Error(e) => Err(match refused {
+            Some((index, q, error)) if e.code() == ErrorCode::EXECABORT => Error::ExecAbort {
+                index,
+                command: q.cmd.first_word(),
+                error,
+            },
+            _ => Error::Server(e.into()),
+        }),
+        Value::Array(results) if results.len() == commands.len() => Ok(results),
+        other => Err(Error::Reply {
+            command: "EXEC".to_owned(),
+            source: FromValueError::Type {
+                expected: "one result per queued command",
+                actual: format!("{} reply", other.kind_name()),
+            },
+        }),
+    }
+}
+
+/// Applies the response callbacks and the error policy to the results.
+pub(crate) fn finish(
+    callbacks: &Callbacks,
+    raise_on_error: bool,
+    commands: &[Queued],
+    raw: Vec<Value>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (index, (v, q)) in raw.into_iter().zip(commands).enumerate() {
+        let v = match v {
+            Value::Error(error) if raise_on_error => {
+                return Err(Error::PipelineCommand {
+                    index,
+                    command: q.cmd.first_word(),
+                    error,
+                })
+            }
+            e @ Value::Error(_) => e,
+            v => {
+                let v = dynamic_reply(callbacks, &q.cmd, v).map_err(|source| Error::Reply {
+                    command: describe(index, &q.cmd),
+                    source,
+                })?;
+                match q.post {
+                    Some(post) => post(v),
+                    None => v,
+                }
+            }
+        };
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// The results converted, as a list, into `T`, naming the first command whose reply does
+/// not fit its own method's type when they do not.
+pub(crate) fn convert_results<T: FromValue>(commands: &[Queued], values: Vec<Value>) -> Result<T> {
+    T::from_value(Value::Array(values.clone())).map_err(|source| {
+        let culprit = values
+            .into_iter()
+            .zip(commands)
+            .enumerate()
+            .find_map(|(i, (v, q))| (q.check)(v).err().map(|e| (i, q, e)));
+        match culprit {
+            Some((i, q, source)) => Error::Reply {
+                command: describe(i, &q.cmd),
+                source,
+            },
+            None => Error::Reply {
+                command: "pipeline".to_owned(),
+                source,
+            },
+        }
+    })
+}
+
 /// Loads whichever of `scripts` the server lacks: one SCRIPT EXISTS, then a SCRIPT LOAD
 /// per missing script.
 fn ensure_scripts(conn: &mut PooledConnection, scripts: &[Script]) -> Result<()> {
@@ -423,7 +445,8 @@ fn ensure_scripts(conn: &mut PooledConnection, scripts: &[Script]) -> Result<()>
     Ok(())
 }
 
-fn describe(index: usize, cmd: &Cmd) -> String {
+/// How an error names a queued command.
+pub(crate) fn describe(index: usize, cmd: &Cmd) -> String {
     format!("command #{index} ({})", cmd.first_word())
 }
 

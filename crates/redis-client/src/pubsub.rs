@@ -43,7 +43,7 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    fn is_confirmation(self) -> bool {
+    pub(crate) fn is_confirmation(self) -> bool {
         matches!(
             self,
             MessageKind::Subscribe
@@ -79,7 +79,7 @@ impl Message {
         std::str::from_utf8(&self.payload).ok()?.parse().ok()
     }
 
-    fn reconnected() -> Message {
+    pub(crate) fn reconnected() -> Message {
         Message {
             kind: MessageKind::Reconnected,
             channel: Bytes::new(),
@@ -93,7 +93,7 @@ impl Message {
 type Handler = Box<dyn FnMut(&Message) + Send>;
 
 /// How many times a lost connection is re-opened in a row before the error is returned.
-const RECONNECT_ATTEMPTS: u32 = 5;
+pub(crate) const RECONNECT_ATTEMPTS: u32 = 5;
 
 /// How long [`PubSub::run_in_thread`] waits on the socket at a time when given a zero
 /// poll interval: short enough that a stop is noticed quickly, long enough that an idle
@@ -724,7 +724,7 @@ fn remove(map: &mut BTreeMap<Bytes, Option<Handler>>, names: &[Bytes]) {
 }
 
 /// Turns a RESP2 array or RESP3 push into a [`Message`].
-fn parse_message(v: Value) -> Result<Message> {
+pub(crate) fn parse_message(v: Value) -> Result<Message> {
     let bad = |v: &Value| {
         Error::PubSub(format!(
             "unexpected {} where a pub/sub message was expected",

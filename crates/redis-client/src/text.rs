@@ -294,3 +294,58 @@ fn utf8<'a>(what: &str, b: &'a [u8]) -> Result<&'a str> {
         },
     })
 }
+
+#[cfg(feature = "tokio")]
+impl crate::aio::Redis {
+    /// This client in text mode (a clone sharing the same connections): replies as
+    /// `String`s. See [`Text`].
+    pub fn text(&self) -> Text<crate::aio::Redis> {
+        Text(self.clone())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Text<crate::aio::Redis> {
+    /// A pipeline whose queued commands are typed as text.
+    pub fn pipeline(&self) -> Text<crate::aio::Pipeline> {
+        Text(self.0.pipeline())
+    }
+
+    /// A stream of the key names of the database as `String`s (SCAN). A name that is
+    /// not UTF-8 is an error item.
+    pub fn scan_stream(&self, options: ScanOptions) -> crate::aio::ScanStream<'_, String> {
+        crate::aio::ScanStream::new(&self.0, ScanState::scan(options).items_as())
+    }
+
+    /// [`aio::Redis::transaction`](crate::aio::Redis::transaction) with `f` given the
+    /// WATCH-ed pipeline in text mode and returning the text pipeline to execute.
+    ///
+    /// Cancellation: as [`aio::Redis::transaction`](crate::aio::Redis::transaction).
+    ///
+    /// # Errors
+    /// As [`aio::Redis::transaction`](crate::aio::Redis::transaction).
+    pub fn transaction<'a, K, F, Fut>(
+        &'a self,
+        keys: K,
+        mut f: F,
+    ) -> impl std::future::Future<Output = Result<Vec<Value>>> + Send + 'a
+    where
+        K: ToArgs,
+        F: FnMut(Text<crate::aio::Watched>) -> Fut + Send + 'a,
+        Fut: std::future::Future<Output = Result<Text<crate::aio::Pipeline>>> + Send + 'a,
+    {
+        self.0.transaction(keys, move |w| {
+            let attempt = f(Text(w));
+            async move { attempt.await.map(Text::into_inner) }
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Text<crate::aio::Watched> {
+    /// Switches back to buffering, in text mode (see
+    /// [`aio::Watched::multi`](crate::aio::Watched::multi)).
+    pub fn multi(self) -> Text<crate::aio::Pipeline> {
+        Text(self.0.multi())
+    }
+}

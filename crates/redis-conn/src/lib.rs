@@ -48,10 +48,16 @@
 //! # Crate features
 //! - `tls`: TLS connections (`rediss://`, [`ConnectionInfo::tls`]) through rustls with the
 //!   ring provider. Off by default, so builds without TLS compile no crypto code.
+//! - `tokio`: [`aio`], the async driver of the same core on tokio: a connection, a
+//!   multiplexed connection shared by many tasks, and a bounded async pool. Off by
+//!   default, so the blocking client pulls in no runtime.
+//! - `tokio-tls`: TLS for [`aio`] through tokio-rustls, with the same rustls configuration.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod aio;
 mod conn;
 mod error;
 mod info;

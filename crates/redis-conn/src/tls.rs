@@ -48,7 +48,7 @@ impl TlsOptions {
 }
 
 #[cfg(feature = "tls")]
-pub(crate) use imp::{config, connect, Config};
+pub(crate) use imp::{config, connect, server_name, Config};
 
 #[cfg(feature = "tls")]
 mod imp {
@@ -137,6 +137,13 @@ mod imp {
         Ok(Arc::new(config))
     }
 
+    /// The name the server's certificate must carry: the configured one, else the host.
+    pub(crate) fn server_name(opts: &TlsOptions, host: &str) -> io::Result<ServerName<'static>> {
+        let name_text = opts.server_name.as_deref().unwrap_or(host);
+        ServerName::try_from(name_text.to_owned())
+            .map_err(|e| invalid(format!("invalid TLS server name {name_text:?}: {e}")))
+    }
+
     /// Wraps a connected socket in TLS and completes the handshake within `timeout`.
     pub(crate) fn connect(
         config: &Config,
@@ -145,9 +152,7 @@ mod imp {
         mut tcp: TcpStream,
         timeout: Option<Duration>,
     ) -> io::Result<Box<dyn Transport>> {
-        let name_text = opts.server_name.as_deref().unwrap_or(host);
-        let name = ServerName::try_from(name_text.to_owned())
-            .map_err(|e| invalid(format!("invalid TLS server name {name_text:?}: {e}")))?;
+        let name = server_name(opts, host)?;
         let mut conn = ClientConnection::new(Arc::clone(config), name)
             .map_err(|e| invalid(format!("tls setup: {e}")))?;
         tcp.set_read_timeout(timeout)?;

@@ -253,9 +253,13 @@ impl Connector for DefaultConnector {
 
 /// Turns TCP keepalive on with probes after `idle`, or leaves the socket alone for `None`.
 fn apply_keepalive(stream: &TcpStream, idle: Option<Duration>) -> io::Result<()> {
+    keepalive(socket2::SockRef::from(stream), idle)
+}
+
+/// The same for any socket, blocking or not (the async driver's).
+pub(crate) fn keepalive(sock: socket2::SockRef<'_>, idle: Option<Duration>) -> io::Result<()> {
     match idle {
-        Some(idle) => socket2::SockRef::from(stream)
-            .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle)),
+        Some(idle) => sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle)),
         None => Ok(()),
     }
 }

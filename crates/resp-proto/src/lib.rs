@@ -73,11 +73,15 @@
 //! the variants of [`Value`]: those belong to `redis-conn` and `redis-commands`.
 //!
 //! # Crate features
-//! None.
+//! - `codec`: [`codec::Codec`], tokio-util's `Decoder` and `Encoder` for [`Value`], for
+//!   framing RESP over an async stream. Off by default: without it the crate depends on
+//!   `bytes`, `memchr` and `thiserror` only.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "codec")]
+pub mod codec;
 mod decode;
 mod encode;
 mod error;

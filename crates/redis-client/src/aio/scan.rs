@@ -1,0 +1,94 @@
+//! SCAN, SSCAN, HSCAN and ZSCAN as streams: each page is fetched when the previous one
+//! is used up.
+
+use super::{Redis, Request};
+use crate::Result;
+use futures_core::Stream;
+use redis_commands::{Executor, ScanItem, ScanState};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A stream over a cursor walk (SCAN, SSCAN, HSCAN, ZSCAN), made by
+/// [`Redis::scan_stream`] and its siblings. Yields each element once as the server returns
+/// it; SCAN's guarantees apply. After an error it yields that error and ends.
+///
+/// ```no_run
+/// use redis_client::{aio::Redis, ScanOptions};
+/// use std::future::poll_fn;
+/// use std::pin::pin;
+/// use redis_client::futures_core::Stream;
+///
+/// # async fn demo(r: Redis) -> redis_client::Result<()> {
+/// let mut keys = pin!(r.scan_stream(ScanOptions::new().pattern("user:*")));
+/// while let Some(key) = poll_fn(|cx| keys.as_mut().poll_next(cx)).await {
+///     println!("{:?}", key?);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// Cancellation: dropping a pending `poll_next` loses nothing: the page being fetched
+/// is fetched on the next poll.
+pub struct ScanStream<'a, T> {
+    client: &'a Redis,
+    state: ScanState<T>,
+    page: VecDeque<T>,
+    fetching: Option<Request<'a, (u64, Vec<T>)>>,
+}
+
+impl<T> std::fmt::Debug for ScanStream<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanStream")
+            .field("buffered", &self.page.len())
+            .field("fetching", &self.fetching.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> ScanStream<'a, T> {
+    pub(crate) fn new(client: &'a Redis, state: ScanState<T>) -> Self {
+        ScanStream {
+            client,
+            state,
+            page: VecDeque::new(),
+            fetching: None,
+        }
+    }
+}
+
+impl<T: ScanItem + Unpin> Stream for ScanStream<'_, T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.page.pop_front() {
+                return Poll::Ready(Some(Ok(item)));
+            }
+            let fetching = match &mut this.fetching {
+                Some(f) => f,
+                None => {
+                    // A page may be empty while the cursor is not yet 0: keep asking.
+                    let Some(cmd) = this.state.next_command() else {
+                        return Poll::Ready(None);
+                    };
+                    this.fetching.insert(this.client.run(cmd))
+                }
+            };
+            match Pin::new(fetching).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(reply)) => {
+                    this.fetching = None;
+                    let items = this.state.handle_reply(reply);
+                    this.page.extend(items);
+                }
+                Poll::Ready(Err(e)) => {
+                    this.fetching = None;
+                    this.state.finish();
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+}

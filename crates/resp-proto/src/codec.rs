@@ -1,0 +1,137 @@
+//! tokio-util's `Decoder` and `Encoder` for [`Value`] (feature `codec`), for a proxy, a
+//! server or a tool that frames RESP over an async stream with `resp-proto` alone.
+
+use crate::{encode_value, AnyDecoder, Decode, DecoderKind, Limits, ProtocolError, Value};
+use bytes::BytesMut;
+use std::io;
+
+/// Frames RESP2 and RESP3 values: decodes with the crate's decoders and their
+/// [`Limits`], encodes with [`encode_value`].
+///
+/// ```
+/// use bytes::BytesMut;
+/// use resp_proto::{codec::Codec, Value};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = Codec::new();
+/// let mut buf = BytesMut::from(&b"+PONG\r\n:4"[..]);
+/// assert_eq!(codec.decode(&mut buf)?, Some(Value::SimpleString("PONG".into())));
+/// assert_eq!(codec.decode(&mut buf)?, None); // ":4" is not complete yet
+/// codec.encode(Value::Integer(7), &mut buf)?;
+/// # Ok::<(), resp_proto::codec::CodecError>(())
+/// ```
+#[derive(Debug)]
+pub struct Codec {
+    decoder: AnyDecoder,
+}
+
+impl Default for Codec {
+    fn default() -> Self {
+        Codec::new()
+    }
+}
+
+impl Codec {
+    /// The default (fast) decoder with the default limits.
+    pub fn new() -> Codec {
+        Codec::with_decoder(DecoderKind::default(), Limits::default())
+    }
+
+    /// A codec decoding with `kind` within `limits`.
+    pub fn with_decoder(kind: DecoderKind, limits: Limits) -> Codec {
+        Codec {
+            decoder: AnyDecoder::new(kind, limits),
+        }
+    }
+}
+
+/// What can go wrong framing values: the stream failed, or its bytes are not RESP.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// Reading or writing the stream failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The bytes are not valid RESP, or a value exceeds the limits; the stream cannot be
+    /// read further.
+    #[error("invalid resp: {0}")]
+    Protocol(#[from] ProtocolError),
+}
+
+impl tokio_util::codec::Decoder for Codec {
+    type Item = Value;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, CodecError> {
+        Ok(self.decoder.decode(src)?)
+    }
+}
+
+impl tokio_util::codec::Encoder<Value> for Codec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: Value, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode_value(dst, &item);
+        Ok(())
+    }
+}
+
+impl tokio_util::codec::Encoder<&Value> for Codec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &Value, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode_value(dst, item);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_util::codec::{Decoder, Encoder};
+
+    fn sample() -> Vec<Value> {
+        vec![
+            Value::SimpleString("OK".into()),
+            Value::Integer(-3),
+            Value::BulkString("hello".into()),
+            Value::Nil,
+            Value::Array(vec![Value::BulkString("a".into()), Value::Integer(1)]),
+            Value::Map(vec![(Value::BulkString("k".into()), Value::Double(1.5))]),
+            Value::Push(vec![Value::BulkString("message".into())]),
+        ]
+    }
+
+    #[test]
+    fn values_round_trip_fed_a_byte_at_a_time() {
+        let mut codec = Codec::new();
+        let mut wire = BytesMut::new();
+        for v in sample() {
+            codec.encode(v, &mut wire).unwrap();
+        }
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for b in wire.iter() {
+            buf.extend_from_slice(&[*b]);
+            while let Some(v) = codec.decode(&mut buf).unwrap() {
+                out.push(v);
+            }
+        }
+        assert_eq!(out, sample());
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn limits_apply() {
+        let limits = Limits {
+            max_bulk_len: 4,
+            ..Limits::default()
+        };
+        let mut codec = Codec::with_decoder(DecoderKind::default(), limits);
+        let mut buf = BytesMut::from(&b"$5\r\nhello\r\n"[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::Protocol(_))
+        ));
+    }
+}

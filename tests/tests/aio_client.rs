@@ -1,0 +1,332 @@
+//! The async client: commands, text mode, the dynamic path, pipelines, transactions,
+//! WATCH, scripts and SCAN over RESP2 and RESP3; blocking and state-changing commands
+//! on dedicated pooled connections, chosen from their declared flags; the async pool.
+
+use bytes::Bytes;
+use redis_client::aio::Redis;
+use redis_client::futures_core::Stream;
+use redis_client::prelude::*;
+use redis_client::redis_commands::ZRange;
+use redis_client::{ConnectionInfo, Error, ErrorCode, PoolOptions, Protocol, ScanOptions, Value};
+use redis_tests::TestServer;
+use std::collections::{HashMap, HashSet};
+use std::future::poll_fn;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+/// Runs `check` once per protocol, each on a freshly flushed database.
+async fn for_each_protocol<F, Fut>(server: &TestServer, check: F)
+where
+    F: Fn(Redis) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let r = Redis::from_info(
+            ConnectionInfo::tcp("127.0.0.1", server.port()).with_protocol(protocol),
+        );
+        r.execute_command("FLUSHALL").await.expect("flushall");
+        eprintln!("over {protocol:?}");
+        check(r).await;
+    }
+}
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+#[tokio::test]
+async fn commands_give_the_declared_types_over_both_protocols() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| async move {
+        assert!(r.set("foo", "bar").await.unwrap());
+        assert_eq!(r.get("foo").await.unwrap(), Some(b("bar")));
+        assert_eq!(r.get("missing").await.unwrap(), None);
+        assert_eq!(r.incr("n").await.unwrap(), 1);
+        assert_eq!(r.reply_as::<i64>().get("n").await.unwrap(), 1);
+        r.hset("h", "f", "v").await.unwrap();
+        assert_eq!(
+            r.hgetall("h").await.unwrap(),
+            HashMap::from([(b("f"), b("v"))])
+        );
+        assert_eq!(r.hincrbyfloat("h", "x", 1.5).await.unwrap(), 1.5);
+        r.zadd("z", [(1.0, "a"), (2.5, "b")]).await.unwrap();
+        assert_eq!(
+            r.zrange_withscores("z", ZRange::by_index(0, -1))
+                .await
+                .unwrap(),
+            [(b("a"), 1.0), (b("b"), 2.5)]
+        );
+        assert_eq!(r.zscore("z", "b").await.unwrap(), Some(2.5));
+        assert_eq!(r.sadd("s", ["x", "y"]).await.unwrap(), 2);
+        assert_eq!(r.del(["foo", "n"]).await.unwrap(), 2);
+        // A server error is typed, with its code.
+        r.set("str", "x").await.unwrap();
+        let e = r.lpush("str", "y").await.unwrap_err();
+        assert!(
+            matches!(e, Error::Server(ref s) if s.code() == ErrorCode::WRONGTYPE),
+            "{e:?}"
+        );
+        // The dynamic path applies the default callbacks.
+        assert_eq!(
+            r.execute_command(("SET", "k", "v")).await.unwrap(),
+            Value::Boolean(true)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn text_mode_gives_strings() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| async move {
+        let t = r.text();
+        t.set("greeting", "héllo").await.unwrap();
+        let s: Option<String> = t.get("greeting").await.unwrap();
+        assert_eq!(s.as_deref(), Some("héllo"));
+        t.hset("h", "f", "v").await.unwrap();
+        let m: HashMap<String, String> = t.hgetall("h").await.unwrap();
+        assert_eq!(m["f"], "v");
+        r.set("bin", [0xffu8, 0xfe].as_slice()).await.unwrap();
+        assert!(matches!(t.get("bin").await, Err(Error::Reply { .. })));
+        let mut pipe = t.pipeline();
+        pipe.get("greeting");
+        assert_eq!(
+            pipe.execute().await.unwrap(),
+            [Value::BulkString(b("héllo"))]
+        );
+        // WATCH in text mode: the read inside the transaction is a String.
+        t.transaction("greeting", |mut w| async move {
+            let current: Option<String> = w.get("greeting").await?;
+            let mut pipe = w.multi();
+            pipe.set("greeting", format!("{}!", current.unwrap_or_default()));
+            Ok(pipe)
+        })
+        .await
+        .unwrap();
+        assert_eq!(t.get("greeting").await.unwrap().as_deref(), Some("héllo!"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pipelines_and_transactions() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| async move {
+        r.set("bing", "baz").await.unwrap();
+        let mut pipe = r.pipeline();
+        pipe.set("foo", "bar").get("bing");
+        assert_eq!(
+            pipe.execute().await.unwrap(),
+            [Value::Boolean(true), Value::BulkString(b("baz"))]
+        );
+        let mut pipe = r.pipeline();
+        pipe.set("foo", "bar")
+            .sadd("faz", "baz")
+            .incr("auto_number");
+        let (set, added, n): (bool, i64, i64) = pipe.query().await.unwrap();
+        assert_eq!((set, added, n), (true, 1, 1));
+
+        // A failing command: every reply is read, the error names the command.
+        let mut pipe = r.pipeline().transaction(false);
+        pipe.set("a", "1").lpush("a", "x").get("a");
+        let e = pipe.execute().await.unwrap_err();
+        assert!(
+            matches!(e, Error::PipelineCommand { index: 1, .. }),
+            "{e:?}"
+        );
+        // A command refused while queueing discards the transaction.
+        let mut pipe = r.pipeline();
+        pipe.set("never", "1").execute_command(("NOSUCHCOMMAND",));
+        let e = pipe.execute().await.unwrap_err();
+        assert!(matches!(e, Error::ExecAbort { index: 1, .. }), "{e:?}");
+        assert_eq!(r.get("never").await.unwrap(), None);
+        // The shared connection is still in step.
+        assert_eq!(r.get("a").await.unwrap(), Some(b("1")));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_retries_when_a_watched_key_changes() {
+    let server = TestServer::start();
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    r.set("seq", 0).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let r = r.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                r.transaction("seq", |mut w| async move {
+                    let current = w.reply_as::<Option<i64>>().get("seq").await?.unwrap_or(0);
+                    let mut pipe = w.multi();
+                    pipe.set("seq", current + 1);
+                    Ok(pipe)
+                })
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Client-side increments, 200 of them racing: none lost.
+    assert_eq!(r.reply_as::<i64>().get("seq").await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn watch_abort_is_a_watch_error_and_the_connection_comes_back_unwatched() {
+    let server = TestServer::start();
+    let r = Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    );
+    let w = r.pipeline().watch("k").await.unwrap();
+    r.set("k", "changed").await.unwrap();
+    let mut pipe = w.multi();
+    pipe.set("k", "mine");
+    assert!(matches!(pipe.execute().await, Err(Error::Watch)));
+    assert_eq!(r.get("k").await.unwrap(), Some(b("changed")));
+    // Dropped while watching: the pool restores it (RESET), so the next user of the one
+    // pooled connection does not inherit the WATCH.
+    let w = r.pipeline().watch("k").await.unwrap();
+    drop(w);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut conn = r.pool().get().await.unwrap();
+    assert!(!conn.state().watching);
+    conn.command(&["MULTI"]).await.unwrap();
+    conn.command(&["SET", "k", "x"]).await.unwrap();
+    r.set("k", "other").await.unwrap();
+    // Not watched any more, so EXEC runs.
+    assert_ne!(conn.command(&["EXEC"]).await.unwrap(), Value::Nil);
+}
+
+#[tokio::test]
+async fn scripts_reload_on_noscript_alone_and_in_pipelines() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| async move {
+        r.script_flush(None).await.unwrap();
+        let multiply = r.register_script("return redis.call('GET', KEYS[1]) * ARGV[1]");
+        r.set("foo", 2).await.unwrap();
+        let ten: i64 = r.invoke_script(multiply.key("foo").arg(5)).await.unwrap();
+        assert_eq!(ten, 10);
+        r.script_flush(None).await.unwrap();
+        let mut pipe = r.pipeline();
+        pipe.set("foo", 5).invoke_script(multiply.key("foo").arg(5));
+        let (stored, product): (bool, i64) = pipe.query().await.unwrap();
+        assert_eq!((stored, product), (true, 25));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scan_is_a_stream() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| async move {
+        for i in 0..250 {
+            r.set(format!("user:{i}"), i).await.unwrap();
+        }
+        r.set("other", 1).await.unwrap();
+        let mut keys = pin!(r.scan_stream(ScanOptions::new().pattern("user:*").count(20)));
+        let mut seen = HashSet::new();
+        while let Some(key) = poll_fn(|cx| keys.as_mut().poll_next(cx)).await {
+            seen.insert(key.unwrap());
+        }
+        assert_eq!(seen.len(), 250);
+        let t = r.text();
+        let mut names = pin!(t.scan_stream(ScanOptions::new().pattern("oth*")));
+        let first = poll_fn(|cx| names.as_mut().poll_next(cx)).await;
+        assert_eq!(first.unwrap().unwrap(), "other");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_commands_take_a_pooled_connection_and_never_hold_up_the_shared_one() {
+    let server = TestServer::start();
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    r.set("k", "v").await.unwrap();
+    let blocked = {
+        let r = r.clone();
+        tokio::spawn(async move { r.blpop("jobs", 2.0).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // On the shared connection this GET would wait behind BLPOP for up to 2 s.
+    let start = Instant::now();
+    assert_eq!(r.get("k").await.unwrap(), Some(b("v")));
+    assert!(start.elapsed() < Duration::from_millis(500));
+    r.rpush("jobs", "job-1").await.unwrap();
+    assert_eq!(
+        blocked.await.unwrap().unwrap(),
+        Some((b("jobs"), b("job-1")))
+    );
+    // The raw form is routed the same way.
+    let start = Instant::now();
+    let raw = {
+        let r = r.clone();
+        tokio::spawn(async move { r.execute_command(("BLPOP", "jobs", 1)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    r.get("k").await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(500));
+    assert_eq!(raw.await.unwrap().unwrap(), Value::Nil);
+}
+
+#[tokio::test]
+async fn state_changing_commands_never_change_the_shared_connection() {
+    let server = TestServer::start();
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    let shared = r.client_id().await.unwrap();
+    r.client_setname("renamed").await.unwrap();
+    assert_eq!(
+        r.client_getname().await.unwrap(),
+        None,
+        "the shared connection kept its name"
+    );
+    assert_eq!(r.client_id().await.unwrap(), shared);
+    // A raw SELECT runs on a pooled connection, which the pool restores afterwards.
+    r.execute_command(("SELECT", 5)).await.unwrap();
+    r.set("in-0", "yes").await.unwrap();
+    assert_eq!(server.raw(&["GET", "in-0"]), "yes");
+}
+
+#[tokio::test]
+async fn the_pool_is_bounded_and_checkouts_wait_up_to_their_timeout() {
+    let server = TestServer::start();
+    let r = Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default()
+            .with_max_size(1)
+            .with_checkout_timeout(Duration::from_millis(200)),
+    );
+    let held = r.pool().get().await.unwrap();
+    let start = Instant::now();
+    let e = r.blpop("q", 1.0).await.unwrap_err();
+    assert!(matches!(e, Error::PoolExhausted(_)), "{e:?}");
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    drop(held);
+    assert_eq!(r.blpop("q", 0.1).await.unwrap(), None);
+    assert_eq!(r.pool().stats().created, 1, "the one connection was reused");
+}
+
+#[tokio::test]
+async fn the_pool_replaces_a_connection_the_server_closed_while_idle() {
+    let server = TestServer::start();
+    let r = Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    );
+    let id = {
+        let mut c = r.pool().get().await.unwrap();
+        c.command(&["CLIENT", "ID"]).await.unwrap()
+    };
+    let Value::Integer(id) = id else {
+        panic!("{id:?}")
+    };
+    server.raw(&["CLIENT", "KILL", "ID", &id.to_string()]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The look at checkout sees the closed socket: a fresh connection serves instead.
+    assert_eq!(r.blpop("q", 0.1).await.unwrap(), None);
+    assert_eq!(r.pool().stats().discarded, 1);
+    assert_eq!(r.pool().stats().created, 2);
+}
