@@ -401,12 +401,17 @@ impl Connection {
     /// it owes replies, holds unread bytes, or its transport has bytes waiting or was
     /// closed by the server.
     pub fn is_stale(&mut self) -> bool {
-        self.core.pending_replies() > 0
-            || self.core.has_unread()
-            || matches!(
-                self.transport.readiness(),
-                Readiness::Readable | Readiness::Closed
-            )
+        matches!(self.look(), Readiness::Readable | Readiness::Closed)
+    }
+
+    /// What a non-blocking look finds: [`Readiness::Readable`] when replies are owed or
+    /// bytes are buffered unread, else what the transport says (see
+    /// [`Transport::readiness`]).
+    pub fn look(&mut self) -> Readiness {
+        if self.core.pending_replies() > 0 || self.core.has_unread() {
+            return Readiness::Readable;
+        }
+        self.transport.readiness()
     }
 
     /// What to do with this connection now that its user is done with it (see

@@ -1,11 +1,16 @@
 //! A thread-safe, bounded pool of connections to one server.
 
-use crate::{Connection, ConnectionInfo, Connector, DefaultConnector, Error, Verdict};
+use crate::{Connection, ConnectionInfo, Connector, DefaultConnector, Error, Readiness, Verdict};
 use parking_lot::{Condvar, Mutex};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// An idle connection whose transport cannot look at its stream is PINGed before use once
+/// it has been idle this long: long enough that a busy pool pays nothing, short enough
+/// that a server restart or idle timeout is found before a caller meets it.
+const PING_UNSEEN_AFTER: Duration = Duration::from_secs(1);
 
 /// Bound on restoring a connection's state when it comes back, when the settings give
 /// neither a connect nor a read timeout.
@@ -223,11 +228,21 @@ impl ConnectionPool {
                 // Every idle connection gets a non-blocking look (one system call) before
                 // it is handed out, however briefly it was idle: a connection the server
                 // closed, or one holding bytes nobody asked for, must not carry a request.
-                let ping = matches!(shared.options.health_check,
-                    Some(after) if conn.last_used().elapsed() >= after);
-                if !conn.is_broken() && conn.is_stale() {
+                let look = if conn.is_broken() {
+                    Readiness::Closed
+                } else {
+                    conn.look()
+                };
+                if matches!(look, Readiness::Readable | Readiness::Closed) {
                     conn.mark_broken();
                 }
+                // A transport that cannot look (`Readiness::Unknown`) gets a PING instead
+                // once the connection has been idle a while, so a connection the server
+                // closed meanwhile is found without the caller's help.
+                let idle = || conn.last_used().elapsed();
+                let ping = !conn.is_broken()
+                    && (matches!(shared.options.health_check, Some(after) if idle() >= after)
+                        || (look == Readiness::Unknown && idle() >= PING_UNSEEN_AFTER));
                 let usable = if ping {
                     self.check(conn)
                 } else {
