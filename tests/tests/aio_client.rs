@@ -330,3 +330,45 @@ async fn the_pool_replaces_a_connection_the_server_closed_while_idle() {
     assert_eq!(r.pool().stats().discarded, 1);
     assert_eq!(r.pool().stats().created, 2);
 }
+
+fn through(proxy: &redis_tests::FaultProxy) -> ConnectionInfo {
+    ConnectionInfo::tcp("127.0.0.1", proxy.port()).with_timeout(Some(Duration::from_secs(2)))
+}
+
+#[tokio::test]
+async fn a_read_whose_reply_was_lost_is_retried_and_a_write_is_not_resent() {
+    let server = TestServer::start();
+    let proxy = redis_tests::FaultProxy::start(server.port());
+    let r = Redis::from_info(through(&proxy));
+    r.set("k", "v").await.unwrap();
+    proxy.cut_after(3);
+    // GET is read-only: retried on a new connection, as the blocking client does.
+    assert_eq!(r.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+
+    assert_eq!(r.incr("n").await.unwrap(), 1);
+    proxy.cut_after(0);
+    let err = r.incr("n").await.unwrap_err();
+    assert!(err.is_connection_lost(), "{err:?}");
+    assert_eq!(
+        server.raw(&["GET", "n"]),
+        "2",
+        "ran once and was not resent"
+    );
+
+    // With retries off the lost read surfaces.
+    let strict =
+        Redis::from_info(through(&proxy)).with_retry_policy(redis_client::RetryPolicy::none());
+    strict.get("k").await.unwrap();
+    proxy.cut_after(3);
+    assert!(strict.get("k").await.unwrap_err().is_connection_lost());
+}
+
+#[tokio::test]
+async fn server_errors_name_their_command() {
+    let server = TestServer::start();
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    r.sadd("s", "x").await.unwrap();
+    let err = r.get("s").await.unwrap_err();
+    assert!(err.to_string().starts_with("GET: WRONGTYPE"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::WRONGTYPE));
+}

@@ -39,7 +39,8 @@ pub use redis_conn::aio::{Multiplexed, Pool, PooledConnection};
 pub use scan::ScanStream;
 
 use crate::client::{convert, dynamic_reply, overridden, reply_wait};
-use crate::{Error, Result, Script, ScriptCall};
+use crate::retry::Stage;
+use crate::{Error, Result, RetryPolicy, Script, ScriptCall};
 use bytes::{Bytes, BytesMut};
 use redis_commands::{
     Block, Callbacks, Cmd, Executor, Flags, FromValue, FromValueError, ScanOptions, ScanState,
@@ -65,12 +66,15 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// Ordinary commands share one multiplexed connection; blocking commands, commands that
 /// change connection state, and WATCH … EXEC take a connection of their own from a
-/// bounded pool (see the [module docs](self)). Retries are not made: a failed call returns
-/// its error, and the next call reconnects.
+/// bounded pool (see the [module docs](self)). Failed calls are retried as the blocking
+/// client's [`RetryPolicy`] says (by default: what cannot have reached
+/// the server, and read-only commands after a lost connection; never a timeout), and the
+/// next call after a failure reconnects.
 #[derive(Clone, Debug)]
 pub struct Redis {
     mux: Multiplexed,
     pool: Pool,
+    retry: RetryPolicy,
     /// Per-client response callback overrides; clones made after a change share it.
     callbacks: Arc<Callbacks>,
 }
@@ -97,8 +101,16 @@ impl Redis {
         Redis {
             mux: Multiplexed::new(info.clone()),
             pool: Pool::new(info, options),
+            retry: RetryPolicy::default(),
             callbacks: Arc::new(Callbacks::new()),
         }
+    }
+
+    /// Sets when failed commands are retried; see [`RetryPolicy`] for the table.
+    #[must_use = "the policy applies to the client returned"]
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 
     /// The settings connections are opened with.
@@ -302,6 +314,29 @@ impl Redis {
     /// Sends `cmd` where its flags say it belongs and returns its reply; an error reply
     /// becomes [`Error::Server`].
     pub(crate) async fn raw(&self, cmd: &Cmd) -> Result<Value> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let err = match self.raw_once(cmd).await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            // Whether a request on the shared connection was written before it failed is
+            // not known to the caller, so anything but a failure to connect counts as
+            // having reached the server.
+            let stage = match err {
+                Error::Connect { .. } | Error::PoolExhausted(_) => Stage::Checkout,
+                _ => Stage::Read,
+            };
+            if attempts > self.retry.max_retries || !self.retry.allows(&err, stage, Some(cmd)) {
+                return Err(err.after_attempts(attempts));
+            }
+            tokio::time::sleep(self.retry.backoff(attempts - 1)).await;
+        }
+    }
+
+    /// One try of [`Redis::raw`].
+    async fn raw_once(&self, cmd: &Cmd) -> Result<Value> {
         let timeout = reply_wait(self.info().read_timeout, cmd);
         if needs_own_connection(cmd) {
             let mut conn = self.pool.get().await?;
@@ -309,13 +344,21 @@ impl Redis {
             let header = cmd.header(&mut header);
             conn.send(&[header, cmd.body()], 1, timeout).await?;
             return match conn.read_reply(ReplyTimeout::Default).await? {
-                Value::Error(e) => Err(redis_conn::Error::from_server_error(e).into()),
+                Value::Error(e) => {
+                    Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
+                }
                 v => Ok(v),
             };
         }
         let mut out = BytesMut::with_capacity(cmd.body().len() + 24);
         cmd.encode_into(&mut out);
-        Ok(self.mux.request(out.freeze(), timeout).await?)
+        match self.mux.request(out.freeze(), timeout).await {
+            Ok(v) => Ok(v),
+            Err(e @ (redis_conn::Error::Server(_) | redis_conn::Error::Auth(_))) => {
+                Err(Error::from(e).for_command(cmd))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
