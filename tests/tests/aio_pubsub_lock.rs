@@ -196,3 +196,24 @@ async fn lock_timeout_expiry_and_release_on_drop() {
         .expect("dropping the guard released the lock");
     again.release().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_sleep_longer_than_the_lease_is_refused_before_sending() {
+    let server = TestServer::start();
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    let err = r
+        .lock("l")
+        .lease(std::time::Duration::from_millis(100))
+        .sleep(std::time::Duration::from_secs(1))
+        .acquire()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Lock(redis_client::LockError::SleepLongerThanLease { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(r.exists("l").await.unwrap(), 0, "nothing was sent");
+}

@@ -185,15 +185,21 @@ impl LockBuilder {
 impl LockBuilder {
     /// Refuses settings that cannot work, before anything is sent.
     fn check(&self) -> Result<()> {
-        if self.sleep > self.lease {
-            return Err(Error::Lock(LockError::SleepLongerThanLease {
-                name: String::from_utf8_lossy(&self.name).into_owned(),
-                sleep: self.sleep,
-                lease: self.lease,
-            }));
-        }
-        Ok(())
+        check_sleep(&self.name, self.sleep, self.lease)
     }
+}
+
+/// Refuses a sleep between attempts longer than the lease, before anything is sent (the
+/// blocking and the async lock alike).
+pub(crate) fn check_sleep(name: &[u8], sleep: Duration, lease: Duration) -> Result<()> {
+    if sleep > lease {
+        return Err(Error::Lock(LockError::SleepLongerThanLease {
+            name: String::from_utf8_lossy(name).into_owned(),
+            sleep,
+            lease,
+        }));
+    }
+    Ok(())
 }
 
 /// A held lock; released when dropped (also during a panic), or explicitly with

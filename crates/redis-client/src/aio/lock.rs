@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a lock builder does nothing until `acquire` or `try_acquire`"]
 pub struct LockBuilder {
     client: Redis,
     name: Bytes,
@@ -67,8 +68,10 @@ impl LockBuilder {
     /// held by nobody until its lease ends.
     ///
     /// # Errors
-    /// Connection and server errors.
+    /// [`Error::Lock`] with [`LockError::SleepLongerThanLease`] before sending anything;
+    /// connection and server errors.
     pub async fn try_acquire(&self) -> Result<Option<LockGuard>> {
+        crate::lock::check_sleep(&self.name, self.sleep, self.lease)?;
         let token = new_token();
         // PX rounds a fraction of a millisecond up, so the lease is never shorter than asked.
         let opts = SetOptions::default().nx().px(self.lease);
@@ -120,6 +123,7 @@ impl LockBuilder {
 /// A held lock. Release it with [`release`](LockGuard::release); dropping it unreleased
 /// releases it on a spawned task (when inside a tokio runtime), else the lease ends it.
 #[derive(Debug)]
+#[must_use = "dropping the guard releases the lock at once"]
 pub struct LockGuard {
     client: Redis,
     name: Bytes,
