@@ -372,3 +372,24 @@ async fn server_errors_name_their_command() {
     assert!(err.to_string().starts_with("GET: WRONGTYPE"), "{err}");
     assert_eq!(err.code(), Some(ErrorCode::WRONGTYPE));
 }
+
+#[tokio::test]
+async fn a_call_budget_bounds_retries() {
+    // Every connection is accepted and closed at once: a lost connection each time.
+    let fake = redis_tests::FakeServer::start(|c: redis_tests::FakeConn| drop(c));
+    let policy = redis_client::RetryPolicy::default()
+        .with_max_retries(1000)
+        .with_backoff(Duration::from_millis(20), Duration::from_millis(20))
+        .with_budget(Some(Duration::from_millis(500)));
+    let r =
+        Redis::from_info(ConnectionInfo::tcp("127.0.0.1", fake.port())).with_retry_policy(policy);
+    let start = Instant::now();
+    let err = r.get("k").await.unwrap_err();
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(900),
+        "took {took:?} under a 500 ms budget"
+    );
+    assert!(err.to_string().contains("attempts"), "{err}");
+    assert_eq!(err.kind(), redis_client::ErrorKind::Connection);
+}

@@ -225,21 +225,7 @@ impl Redis {
     /// When a call that starts now must be over: the policy's budget, or one attempt's
     /// worth (the connect timeout plus the reply's wait).
     fn call_deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
-        let budget = match self.retry.budget {
-            Some(b) => Some(b),
-            None => {
-                let info = self.pool.info();
-                let wait = match cmd.map(|c| reply_wait(info.read_timeout, c)) {
-                    Some(ReplyTimeout::Exactly(w)) => w,
-                    _ => info.read_timeout,
-                };
-                match (info.connect_timeout, wait) {
-                    (Some(c), Some(w)) => Some(c + w),
-                    _ => None,
-                }
-            }
-        };
-        budget.map(|b| Instant::now() + b)
+        call_budget(&self.retry, self.pool.info(), cmd).map(|b| Instant::now() + b)
     }
 
     /// Whether to try again after attempt number `attempts` failed, and if so wait the
@@ -283,6 +269,27 @@ impl Redis {
             Ok(v) => Ok(v),
             Err(e) => Err((e.into(), Stage::Read)),
         }
+    }
+}
+
+/// How long a whole call may take: the policy's budget, or one attempt's worth (the
+/// connect timeout plus the reply's wait); `None` when neither bounds it. Shared by the
+/// blocking and the async client.
+pub(crate) fn call_budget(
+    retry: &RetryPolicy,
+    info: &ConnectionInfo,
+    cmd: Option<&Cmd>,
+) -> Option<Duration> {
+    if retry.budget.is_some() {
+        return retry.budget;
+    }
+    let wait = match cmd.map(|c| reply_wait(info.read_timeout, c)) {
+        Some(ReplyTimeout::Exactly(w)) => w,
+        _ => info.read_timeout,
+    };
+    match (info.connect_timeout, wait) {
+        (Some(c), Some(w)) => Some(c + w),
+        _ => None,
     }
 }
 

@@ -38,7 +38,7 @@ pub use pubsub::{Messages, PubSub};
 pub use redis_conn::aio::{Multiplexed, Pool, PooledConnection};
 pub use scan::ScanStream;
 
-use crate::client::{convert, dynamic_reply, overridden, reply_wait};
+use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait};
 use crate::retry::Stage;
 use crate::{Error, Result, RetryPolicy, Script, ScriptCall};
 use bytes::{Bytes, BytesMut};
@@ -314,10 +314,22 @@ impl Redis {
     /// Sends `cmd` where its flags say it belongs and returns its reply; an error reply
     /// becomes [`Error::Server`].
     pub(crate) async fn raw(&self, cmd: &Cmd) -> Result<Value> {
+        // One budget for the whole call, as in the blocking client: an attempt still
+        // running at the deadline is dropped (its reply, if any, is read and discarded by
+        // the connection, never handed to anyone), and no retry starts past it.
+        let deadline = call_budget(&self.retry, self.info(), Some(cmd))
+            .map(|b| tokio::time::Instant::now() + b);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let err = match self.raw_once(cmd).await {
+            let attempt = self.raw_once(cmd);
+            let result = match deadline {
+                Some(d) => tokio::time::timeout_at(d, attempt)
+                    .await
+                    .unwrap_or(Err(Error::Timeout)),
+                None => attempt.await,
+            };
+            let err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
@@ -328,10 +340,15 @@ impl Redis {
                 Error::Connect { .. } | Error::PoolExhausted(_) => Stage::Checkout,
                 _ => Stage::Read,
             };
-            if attempts > self.retry.max_retries || !self.retry.allows(&err, stage, Some(cmd)) {
+            let backoff = self.retry.backoff(attempts - 1);
+            let out_of_time = deadline.is_some_and(|d| tokio::time::Instant::now() + backoff >= d);
+            if attempts > self.retry.max_retries
+                || !self.retry.allows(&err, stage, Some(cmd))
+                || out_of_time
+            {
                 return Err(err.after_attempts(attempts));
             }
-            tokio::time::sleep(self.retry.backoff(attempts - 1)).await;
+            tokio::time::sleep(backoff).await;
         }
     }
 
