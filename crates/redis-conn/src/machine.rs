@@ -642,6 +642,9 @@ impl Core {
             return Ok(None);
         }
         match self.decode() {
+            Ok(Some(Value::Push(_))) if self.state.protocol == Protocol::Resp2 => {
+                Err(self.fail(Error::OutOfStep("push frame on a RESP2 connection".into())))
+            }
             Ok(Some(v @ Value::Push(_))) => Ok(Some(v)),
             Ok(Some(v)) if self.state.subscribed || self.state.monitor => Ok(Some(v)),
             Ok(Some(_)) => Err(self.fail(Error::OutOfStep(
@@ -1465,6 +1468,9 @@ mod tests {
         core.handle_bytes(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
         assert!(matches!(core.poll_push(), Ok(Some(Value::Array(_)))));
         assert_eq!(core.verdict(), Verdict::Restore);
+        // RESP2 has no push frames: one is out of step even for a subscriber.
+        core.handle_bytes(b">1\r\n$1\r\nx\r\n");
+        assert!(matches!(core.poll_push(), Err(Error::OutOfStep(_))));
     }
 
     #[test]
