@@ -138,6 +138,9 @@ fn desync_hunt() {
     proxy.no_cut();
     proxy.no_duplicate();
     proxy.resume();
+    // A fault injected last (a CLIENT KILL) reaches the client only when the proxy's pump
+    // next looks, every 20 ms; until then the client side looks open to any client.
+    std::thread::sleep(std::time::Duration::from_millis(200));
 
     // The pool serves again, with no manual action.
     for t in 0..THREADS {
