@@ -76,10 +76,56 @@ pub(crate) fn scripts() -> &'static (Script, Script) {
 #[must_use = "a lock builder does nothing until `acquire` or `try_acquire`"]
 pub struct LockBuilder {
     client: Redis,
-    name: Bytes,
-    lease: Duration,
-    sleep: Duration,
-    timeout: Option<Duration>,
+    spec: LockSpec,
+}
+
+/// A lock's settings, shared by the blocking and the async builder: one place for the
+/// defaults, the check before sending, and the wait between attempts.
+#[derive(Clone, Debug)]
+pub(crate) struct LockSpec {
+    pub(crate) name: Bytes,
+    pub(crate) lease: Duration,
+    pub(crate) sleep: Duration,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl LockSpec {
+    /// A 10 s lease, retried every 100 ms, waiting forever.
+    pub(crate) fn new(name: Bytes) -> Self {
+        LockSpec {
+            name,
+            lease: Duration::from_secs(10),
+            sleep: Duration::from_millis(100),
+            timeout: None,
+        }
+    }
+
+    /// Refuses a sleep between attempts longer than the lease, before anything is sent, as
+    /// redis-py 2.7.6 does.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.sleep > self.lease {
+            return Err(Error::Lock(LockError::SleepLongerThanLease {
+                name: String::from_utf8_lossy(&self.name).into_owned(),
+                sleep: self.sleep,
+                lease: self.lease,
+            }));
+        }
+        Ok(())
+    }
+
+    /// How long to wait before the next attempt of an acquire that started at `start`, or
+    /// the timeout error once its time is up.
+    pub(crate) fn wait_before_retry(&self, start: Instant) -> Result<Duration> {
+        let Some(limit) = self.timeout else {
+            return Ok(self.sleep);
+        };
+        let waited = start.elapsed();
+        if waited >= limit {
+            let name = String::from_utf8_lossy(&self.name).into_owned();
+            return Err(Error::Lock(LockError::Timeout { name, waited }));
+        }
+        Ok(self.sleep.min(limit - waited))
+    }
 }
 
 impl Redis {
@@ -97,10 +143,7 @@ impl Redis {
     pub fn lock(&self, name: impl Into<Bytes>) -> LockBuilder {
         LockBuilder {
             client: self.clone(),
-            name: name.into(),
-            lease: Duration::from_secs(10),
-            sleep: Duration::from_millis(100),
-            timeout: None,
+            spec: LockSpec::new(name.into()),
         }
     }
 }
@@ -111,7 +154,7 @@ impl LockBuilder {
     /// forever. Sent as `PX` with the milliseconds rounded up, at least 1 (1.9 ms is sent
     /// as `PX 2`).
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.spec.lease = lease;
         self
     }
 
@@ -119,14 +162,14 @@ impl LockBuilder {
     /// Default 100 ms. It must not exceed the lease: acquiring then fails with
     /// [`LockError::SleepLongerThanLease`], as redis-py 2.7.6 refuses it.
     pub fn sleep(mut self, sleep: Duration) -> Self {
-        self.sleep = sleep;
+        self.spec.sleep = sleep;
         self
     }
 
     /// How long a blocking acquire tries before [`LockError::Timeout`]; `None` (the
     /// default) tries until it succeeds.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.timeout = timeout;
+        self.spec.timeout = timeout;
         self
     }
 
@@ -136,19 +179,22 @@ impl LockBuilder {
     /// [`Error::Lock`] with [`LockError::SleepLongerThanLease`] before sending anything;
     /// connection and server errors.
     pub fn try_acquire(&self) -> Result<Option<LockGuard>> {
-        self.check()?;
+        self.spec.check()?;
         let token = new_token();
-        let opts = SetOptions::default().nx().px(self.lease);
+        let opts = SetOptions::default().nx().px(self.spec.lease);
         // Measured before the request leaves, so the estimate never outlasts the
         // server's own expiry.
         let start = Instant::now();
-        if self.client.set_options(&self.name[..], &token[..], opts)? {
+        if self
+            .client
+            .set_options(&self.spec.name[..], &token[..], opts)?
+        {
             Ok(Some(LockGuard {
                 client: self.client.clone(),
-                name: self.name.clone(),
+                name: self.spec.name.clone(),
                 token,
                 released: false,
-                until: Mutex::new(start + self.lease),
+                until: Mutex::new(start + self.spec.lease),
             }))
         } else {
             Ok(None)
@@ -162,44 +208,15 @@ impl LockBuilder {
     /// [`LockError::SleepLongerThanLease`] before sending anything; connection and server
     /// errors.
     pub fn acquire(&self) -> Result<LockGuard> {
-        self.check()?;
+        self.spec.check()?;
         let start = Instant::now();
         loop {
             if let Some(guard) = self.try_acquire()? {
                 return Ok(guard);
             }
-            if let Some(limit) = self.timeout {
-                let waited = start.elapsed();
-                if waited >= limit {
-                    let name = String::from_utf8_lossy(&self.name).into_owned();
-                    return Err(Error::Lock(LockError::Timeout { name, waited }));
-                }
-                std::thread::sleep(self.sleep.min(limit - waited));
-            } else {
-                std::thread::sleep(self.sleep);
-            }
+            std::thread::sleep(self.spec.wait_before_retry(start)?);
         }
     }
-}
-
-impl LockBuilder {
-    /// Refuses settings that cannot work, before anything is sent.
-    fn check(&self) -> Result<()> {
-        check_sleep(&self.name, self.sleep, self.lease)
-    }
-}
-
-/// Refuses a sleep between attempts longer than the lease, before anything is sent (the
-/// blocking and the async lock alike).
-pub(crate) fn check_sleep(name: &[u8], sleep: Duration, lease: Duration) -> Result<()> {
-    if sleep > lease {
-        return Err(Error::Lock(LockError::SleepLongerThanLease {
-            name: String::from_utf8_lossy(name).into_owned(),
-            sleep,
-            lease,
-        }));
-    }
-    Ok(())
 }
 
 /// A held lock; released when dropped (also during a panic), or explicitly with

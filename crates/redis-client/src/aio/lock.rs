@@ -3,7 +3,7 @@
 //! extend it.
 
 use super::Redis;
-use crate::lock::{new_token, scripts};
+use crate::lock::{new_token, scripts, LockSpec};
 use crate::{Error, LockError, Result};
 use bytes::Bytes;
 use redis_commands::{SetOptions, StringCommands};
@@ -23,10 +23,7 @@ use std::time::{Duration, Instant};
 #[must_use = "a lock builder does nothing until `acquire` or `try_acquire`"]
 pub struct LockBuilder {
     client: Redis,
-    name: Bytes,
-    lease: Duration,
-    sleep: Duration,
-    timeout: Option<Duration>,
+    spec: LockSpec,
 }
 
 impl Redis {
@@ -35,10 +32,7 @@ impl Redis {
     pub fn lock(&self, name: impl Into<Bytes>) -> LockBuilder {
         LockBuilder {
             client: self.clone(),
-            name: name.into(),
-            lease: Duration::from_secs(10),
-            sleep: Duration::from_millis(100),
-            timeout: None,
+            spec: LockSpec::new(name.into()),
         }
     }
 }
@@ -46,19 +40,19 @@ impl Redis {
 impl LockBuilder {
     /// How long the lock is held unless released or extended first.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.spec.lease = lease;
         self
     }
 
     /// How long to wait between attempts while another holder has it.
     pub fn sleep(mut self, sleep: Duration) -> Self {
-        self.sleep = sleep;
+        self.spec.sleep = sleep;
         self
     }
 
     /// Longest wait for the lock (`None`: forever).
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.timeout = timeout;
+        self.spec.timeout = timeout;
         self
     }
 
@@ -71,18 +65,18 @@ impl LockBuilder {
     /// [`Error::Lock`] with [`LockError::SleepLongerThanLease`] before sending anything;
     /// connection and server errors.
     pub async fn try_acquire(&self) -> Result<Option<LockGuard>> {
-        crate::lock::check_sleep(&self.name, self.sleep, self.lease)?;
+        self.spec.check()?;
         let token = new_token();
         // PX rounds a fraction of a millisecond up, so the lease is never shorter than asked.
-        let opts = SetOptions::default().nx().px(self.lease);
+        let opts = SetOptions::default().nx().px(self.spec.lease);
         if self
             .client
-            .set_options(&self.name[..], &token[..], opts)
+            .set_options(&self.spec.name[..], &token[..], opts)
             .await?
         {
             Ok(Some(LockGuard {
                 client: self.client.clone(),
-                name: self.name.clone(),
+                name: self.spec.name.clone(),
                 token,
                 released: false,
             }))
@@ -104,18 +98,7 @@ impl LockBuilder {
             if let Some(guard) = self.try_acquire().await? {
                 return Ok(guard);
             }
-            let wait = match self.timeout {
-                Some(limit) => {
-                    let waited = start.elapsed();
-                    if waited >= limit {
-                        let name = String::from_utf8_lossy(&self.name).into_owned();
-                        return Err(Error::Lock(LockError::Timeout { name, waited }));
-                    }
-                    self.sleep.min(limit - waited)
-                }
-                None => self.sleep,
-            };
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(self.spec.wait_before_retry(start)?).await;
         }
     }
 }
