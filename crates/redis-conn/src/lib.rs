@@ -62,6 +62,7 @@ mod conn;
 mod error;
 mod info;
 mod machine;
+pub mod observe;
 mod pool;
 mod tls;
 mod transport;
