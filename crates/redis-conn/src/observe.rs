@@ -314,7 +314,7 @@ const REDACTED: &str = "?";
 
 /// The command text of the arguments `args` (name first) for `db.query.text`: each
 /// argument as text (invalid UTF-8 replaced), cut after `max_arg_len` bytes with the
-/// length noted, separated by spaces; credentials are always replaced by `?`
+/// length noted (the command's name never), separated by spaces; credentials are always replaced by `?`
 /// (see [`Observe::with_query_text`]).
 ///
 /// ```
@@ -336,7 +336,8 @@ pub fn query_text<'a>(args: impl IntoIterator<Item = &'a [u8]>, max_arg_len: usi
             out.push_str(REDACTED);
             continue;
         }
-        if arg.len() <= max_arg_len {
+        // The command's name is never cut: it says what ran.
+        if i == 0 || arg.len() <= max_arg_len {
             out.push_str(&String::from_utf8_lossy(arg));
         } else {
             let mut cut = max_arg_len;
@@ -481,7 +482,9 @@ mod tests {
     fn long_arguments_are_cut_on_a_character_boundary() {
         let args: [&[u8]; 2] = [b"SET", "ééé".as_bytes()];
         assert_eq!(query_text(args, 3), "SET é…(6 bytes)");
-        let binary: [&[u8]; 1] = [&[0xff, 0xfe, 0xfd]];
-        assert_eq!(query_text(binary, 2), "\u{fffd}\u{fffd}…(3 bytes)");
+        let binary: [&[u8]; 2] = [b"SET", &[0xff, 0xfe, 0xfd]];
+        assert_eq!(query_text(binary, 2), "SET \u{fffd}\u{fffd}…(3 bytes)");
+        let name: [&[u8]; 1] = [b"CLUSTER"];
+        assert_eq!(query_text(name, 2), "CLUSTER", "the name is never cut");
     }
 }
