@@ -281,7 +281,15 @@ fn no_password_appears_in_any_span_event_or_metric() {
         r.get("k").unwrap();
         let mut conn = r.dedicated_connection().unwrap();
         conn.execute_command(("AUTH", "app", SECRET)).unwrap();
+        let mut ps = r.pubsub();
+        ps.subscribe("news").unwrap();
     });
+    let subscribe: Vec<_> = capture
+        .spans_named("redis.command")
+        .into_iter()
+        .filter(|s| s.get("otel.name") == Some("SUBSCRIBE"))
+        .collect();
+    assert_eq!(subscribe.len(), 1);
     let text = capture.all_text();
     assert!(
         text.contains("\"AUTH ?\"") && text.contains("AUTH ? ?"),
