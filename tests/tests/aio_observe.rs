@@ -193,7 +193,9 @@ async fn no_password_appears_in_any_span_event_or_metric() {
     let _guard = tracing::subscriber::set_default(capture.subscriber());
     r.set("k", "v").await.unwrap();
     r.execute_command(("AUTH", SECRET)).await.unwrap();
-    r.execute_command(("AUTH", "wrong-password")).await.unwrap_err();
+    r.execute_command(("AUTH", "wrong-password"))
+        .await
+        .unwrap_err();
     r.execute_command(("HELLO", "2", "AUTH", "default", SECRET))
         .await
         .unwrap();
@@ -223,7 +225,10 @@ async fn no_password_appears_in_any_span_event_or_metric() {
         .filter(|s| s.get("otel.name") == Some("SUBSCRIBE"))
         .collect();
     assert_eq!(subscribe.len(), 1, "{text}");
-    assert!(!text.contains(SECRET), "a password in a span or event: {text}");
+    assert!(
+        !text.contains(SECRET),
+        "a password in a span or event: {text}"
+    );
     let lines = rec.lines().concat();
     assert!(lines.contains("error WRONGPASS"), "{lines}");
     assert!(!lines.contains(SECRET));

@@ -62,12 +62,16 @@ fn the_command_text_is_recorded_only_when_asked_and_cut_to_length() {
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.subscriber(), || {
         r.set("greeting", "hi").unwrap();
-        r.execute_command(("config", "set", "requirepass", "")).unwrap();
+        r.execute_command(("config", "set", "requirepass", ""))
+            .unwrap();
     });
     let spans = capture.spans_named("redis.command");
     assert_eq!(spans[0].get("db.query.text"), Some("SET gree…(8 bytes) hi"));
     assert_eq!(spans[1].get("db.operation.name"), Some("CONFIG"));
-    assert_eq!(spans[1].get("db.query.text"), Some("config set requ…(11 bytes) ?"));
+    assert_eq!(
+        spans[1].get("db.query.text"),
+        Some("config set requ…(11 bytes) ?")
+    );
 }
 
 #[test]
@@ -148,7 +152,10 @@ fn a_server_error_marks_the_span_and_counts_by_code() {
         rec.starting("command").concat() + &rec.starting("error").concat(),
         "command GET errorerror WRONGTYPE"
     );
-    assert!(capture.events_named("redis.retry").is_empty(), "not retried");
+    assert!(
+        capture.events_named("redis.retry").is_empty(),
+        "not retried"
+    );
 }
 
 #[test]
@@ -211,7 +218,10 @@ fn a_connection_killed_by_the_server_is_replaced_and_reported() {
         Some("redis.command")
     );
     assert_eq!(rec.starting("reconnect").len(), 1);
-    assert!(capture.events_named("redis.retry").is_empty(), "no retry was needed");
+    assert!(
+        capture.events_named("redis.retry").is_empty(),
+        "no retry was needed"
+    );
 }
 
 #[test]
@@ -269,10 +279,20 @@ fn no_password_appears_in_any_span_event_or_metric() {
         r.execute_command(("AUTH", SECRET)).unwrap();
         r.execute_command(("AUTH", "default", SECRET)).unwrap();
         r.execute_command(("AUTH", "wrong-password")).unwrap_err();
-        r.execute_command(("HELLO", "2", "AUTH", "default", SECRET)).unwrap();
-        r.execute_command(("ACL", "SETUSER", "app", "on", format!(">{SECRET}"), "~*", "+@all"))
+        r.execute_command(("HELLO", "2", "AUTH", "default", SECRET))
             .unwrap();
-        r.execute_command(("CONFIG", "SET", "requirepass", SECRET)).unwrap();
+        r.execute_command((
+            "ACL",
+            "SETUSER",
+            "app",
+            "on",
+            format!(">{SECRET}"),
+            "~*",
+            "+@all",
+        ))
+        .unwrap();
+        r.execute_command(("CONFIG", "SET", "requirepass", SECRET))
+            .unwrap();
         let mut pipe = r.pipeline();
         pipe.execute_command(("AUTH", SECRET)).get("k");
         pipe.execute().unwrap();
@@ -300,7 +320,10 @@ fn no_password_appears_in_any_span_event_or_metric() {
     assert!(text.contains("HELLO 2 AUTH ? ?"), "{text}");
     assert_eq!(capture.events_named("redis.retry").len(), 1);
     assert_eq!(capture.events_named("redis.reconnect").len(), 1);
-    assert!(!text.contains(SECRET), "a password in a span or event: {text}");
+    assert!(
+        !text.contains(SECRET),
+        "a password in a span or event: {text}"
+    );
     let lines = rec.lines().concat();
     assert!(lines.contains("error WRONGPASS"), "{lines}");
     assert!(!lines.contains(SECRET));

@@ -75,7 +75,10 @@ impl Op {
     }
 
     fn start(info: &ConnectionInfo, kind: Kind<'_>) -> Op {
-        let metrics = info.observe.metrics_arc().map(|m| (Arc::clone(m), Instant::now()));
+        let metrics = info
+            .observe
+            .metrics_arc()
+            .map(|m| (Arc::clone(m), Instant::now()));
         #[cfg(feature = "tracing")]
         {
             let span = new_span(info, &kind);
@@ -144,7 +147,8 @@ impl Op {
                 self.span.record("otel.status_code", "ERROR");
                 self.span.record("error.type", &*error_type(e));
                 if let Some(code) = e.code() {
-                    self.span.record("db.response.status_code", code.to_string());
+                    self.span
+                        .record("db.response.status_code", code.to_string());
                 }
             }
         }

@@ -2,9 +2,9 @@
 //! MULTI … EXEC by default.
 
 use crate::client::{convert, dynamic_reply, longer, reply_timeout, send_and_read};
+use crate::observe::{Batch, Op};
 use crate::script::{Script, ScriptCall};
 use crate::transaction::Watched;
-use crate::observe::{Batch, Op};
 use crate::{Error, Redis, Result};
 use bytes::BytesMut;
 use redis_commands::{Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};

@@ -368,8 +368,11 @@ fn secret_arguments(args: &[&[u8]]) -> Vec<bool> {
         }
     };
     // A setting named like these holds a credential.
-    let sensitive =
-        |name: &str| ["PASS", "AUTH", "USER", "SECRET", "KEY"].iter().any(|s| name.contains(s));
+    let sensitive = |name: &str| {
+        ["PASS", "AUTH", "USER", "SECRET", "KEY"]
+            .iter()
+            .any(|s| name.contains(s))
+    };
     match word(0).as_str() {
         "AUTH" => all_after(&mut secret, 1),
         "HELLO" | "MIGRATE" => {

@@ -74,12 +74,21 @@ impl Capture {
 
     /// Every span created, in order.
     pub fn spans(&self) -> Vec<SpanRec> {
-        self.0.lock().unwrap().spans.iter().map(|(_, s)| s.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .spans
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 
     /// The spans named `name`.
     pub fn spans_named(&self, name: &str) -> Vec<SpanRec> {
-        self.spans().into_iter().filter(|s| s.name == name).collect()
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 
     /// Every event, in order.
@@ -89,7 +98,10 @@ impl Capture {
 
     /// The events named `name`.
     pub fn events_named(&self, name: &str) -> Vec<EventRec> {
-        self.events().into_iter().filter(|e| e.name == name).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e.name == name)
+            .collect()
     }
 
     /// Every span and event, names and fields, as one text to search.
@@ -167,7 +179,10 @@ impl Recorder {
 
     /// The calls whose line starts with `prefix`.
     pub fn starting(&self, prefix: &str) -> Vec<String> {
-        self.lines().into_iter().filter(|l| l.starts_with(prefix)).collect()
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with(prefix))
+            .collect()
     }
 
     /// The sum of the byte counts of `bytes_in` or `bytes_out`.

@@ -3,8 +3,8 @@
 
 use super::{needs_own_connection, BoxFuture, Redis, Request};
 use crate::client::{dynamic_reply, longer, overridden, reply_wait};
-use crate::pipeline::{check, convert_results, finish, judge, Queued};
 use crate::observe::{Batch, Op};
+use crate::pipeline::{check, convert_results, finish, judge, Queued};
 use crate::{Error, Result, Script, ScriptCall};
 use bytes::BytesMut;
 use redis_commands::{Cmd, Executor, FromValue, ToArgs, Typed};

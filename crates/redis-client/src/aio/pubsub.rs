@@ -2,8 +2,8 @@
 //! subscriptions, and becomes a [`Stream`] of messages that survives a lost connection.
 
 use super::Redis;
-use crate::pubsub::{parse_message, RECONNECT_ATTEMPTS};
 use crate::observe::Op;
+use crate::pubsub::{parse_message, RECONNECT_ATTEMPTS};
 use crate::{Error, Message, Result, SubscribeArgs};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;

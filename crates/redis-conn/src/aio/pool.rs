@@ -163,11 +163,12 @@ impl Pool {
             Ok(conn) => {
                 shared.created.fetch_add(1, Ordering::Relaxed);
                 let discarded = shared.discarded.load(Ordering::Relaxed);
-                let replaced = shared
-                    .replaced
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
-                        (r < discarded).then_some(r + 1)
-                    });
+                let replaced =
+                    shared
+                        .replaced
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                            (r < discarded).then_some(r + 1)
+                        });
                 if replaced.is_ok() {
                     observe::reconnect(self.info(), "pool");
                 }
