@@ -8,7 +8,7 @@ use capture::{Capture, Recorder};
 use redis_client::prelude::*;
 use redis_client::{ConnectionInfo, PoolOptions, Redis};
 use redis_tests::{FaultProxy, ServerConfig, TestServer};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 fn info(server: &TestServer) -> ConnectionInfo {
@@ -327,4 +327,164 @@ fn no_password_appears_in_any_span_event_or_metric() {
     let lines = rec.lines().concat();
     assert!(lines.contains("error WRONGPASS"), "{lines}");
     assert!(!lines.contains(SECRET));
+}
+
+/// A `metrics` recorder keeping every registration and value as `name{labels} value`.
+#[derive(Clone, Default)]
+struct MetricsLog(Arc<Mutex<Vec<String>>>);
+
+struct Handle(Arc<Mutex<Vec<String>>>, String);
+
+impl metrics::CounterFn for Handle {
+    fn increment(&self, value: u64) {
+        self.0.lock().unwrap().push(format!("{} {value}", self.1));
+    }
+    fn absolute(&self, value: u64) {
+        self.increment(value);
+    }
+}
+
+impl metrics::GaugeFn for Handle {
+    fn increment(&self, _: f64) {}
+    fn decrement(&self, _: f64) {}
+    fn set(&self, value: f64) {
+        self.0.lock().unwrap().push(format!("{} {value}", self.1));
+    }
+}
+
+impl metrics::HistogramFn for Handle {
+    fn record(&self, value: f64) {
+        assert!((0.0..60.0).contains(&value), "seconds: {value}");
+        self.0.lock().unwrap().push(format!("{} seconds", self.1));
+    }
+}
+
+impl MetricsLog {
+    fn handle(&self, key: &metrics::Key) -> Arc<Handle> {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        Arc::new(Handle(
+            self.0.clone(),
+            format!("{}{{{}}}", key.name(), labels.join(",")),
+        ))
+    }
+}
+
+impl metrics::Recorder for MetricsLog {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(self.handle(key))
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(self.handle(key))
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::from_arc(self.handle(key))
+    }
+}
+
+#[test]
+fn the_metrics_crate_adapter_records_the_documented_names() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let log = MetricsLog::default();
+    let r = Redis::from_info(
+        ConnectionInfo::tcp("127.0.0.1", proxy.port())
+            .with_timeout(Some(Duration::from_secs(2)))
+            .with_metrics(Arc::new(redis_client::metrics::MetricsCrate::new())),
+    );
+    metrics::with_local_recorder(&log, || {
+        r.set("k", "v").unwrap();
+        r.sadd("s", "x").unwrap();
+        r.get("s").unwrap_err();
+        proxy.cut_after(3);
+        r.get("k").unwrap();
+        redis_client::metrics::redirection(r.pool().info(), "MOVED", 1234, "10.0.0.1:7001");
+    });
+    // A checkout that waits, on a pool of one.
+    let one = Redis::from_pool(redis_client::ConnectionPool::with_options(
+        info(&server).with_metrics(Arc::new(redis_client::metrics::MetricsCrate::new())),
+        PoolOptions::default().with_max_size(1),
+    ));
+    let conn = one.get_connection().unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        drop(conn);
+    });
+    metrics::with_local_recorder(&log, || one.ping().unwrap());
+    release.join().unwrap();
+    let lines = log.0.lock().unwrap().clone();
+    let has = |line: &str| lines.iter().any(|l| l == line);
+    for line in [
+        "redis_client_command_duration_seconds{command=SET,outcome=ok} seconds",
+        "redis_client_command_duration_seconds{command=GET,outcome=error} seconds",
+        "redis_client_errors_total{kind=WRONGTYPE} 1",
+        "redis_client_retries_total{} 1",
+        "redis_client_reconnects_total{} 1",
+        "redis_client_redirections_total{kind=MOVED} 1",
+        "redis_client_pool_connections{} 1",
+        "redis_client_pool_idle_connections{} 1",
+        "redis_client_pool_waiters{} 0",
+        "redis_client_pool_wait_seconds{} seconds",
+    ] {
+        assert!(has(line), "no {line:?} in {lines:#?}");
+    }
+    for prefix in [
+        "redis_client_bytes_sent_total{} ",
+        "redis_client_bytes_received_total{} ",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(prefix)), "{prefix}");
+    }
+}
+
+#[test]
+fn a_redirection_is_an_event_naming_the_slot_and_the_node() {
+    let info = ConnectionInfo::tcp("127.0.0.1", 7000);
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.subscriber(), || {
+        redis_client::metrics::redirection(&info, "ASK", 866, "127.0.0.1:7002");
+    });
+    let events = capture.events_named("redis.redirection");
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(
+        (
+            e.get("kind"),
+            e.get("slot"),
+            e.get("to"),
+            e.get("server.port")
+        ),
+        (
+            Some("ASK"),
+            Some("866"),
+            Some("127.0.0.1:7002"),
+            Some("7000")
+        )
+    );
 }
