@@ -192,3 +192,39 @@ fn async_web_handler() {
         &["served 200 requests; visits counted: 200"],
     );
 }
+
+#[test]
+fn tracing_spans_and_metrics() {
+    let server = TestServer::start();
+    let stdout = run(env!("CARGO_BIN_EXE_example-tracing"), &server);
+    let span = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(&format!("otel.name=\"{name}\"")))
+            .unwrap_or_else(|| panic!("no {name} span in\n{stdout}"))
+            .to_owned()
+    };
+    let set = span("SET");
+    for field in [
+        "redis.command{",
+        "db.system.name=\"redis\"",
+        "db.namespace=0",
+        "db.query.text=\"SET greeting hello\"",
+        &format!("server.port={}", server.port()),
+        "close",
+    ] {
+        assert!(set.contains(field), "{field} not in {set}");
+    }
+    let tx = span("MULTI");
+    assert!(tx.starts_with(" INFO redis.transaction{"), "{tx}");
+    assert!(tx.contains("db.operation.batch.size=2"), "{tx}");
+    let lpush = span("LPUSH");
+    assert!(lpush.contains("error.type=\"WRONGTYPE\""), "{lpush}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "metrics: 4 calls, 1 failed (lpush failed: true)"),
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l == "request bytes: counted"));
+}

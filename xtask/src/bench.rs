@@ -28,6 +28,9 @@ type Samples = BTreeMap<(String, String, String), Vec<(f64, u64)>>;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--observe-only") {
+        return crate::bench_obs::run_alone(quick);
+    }
     let reps = if quick { 1 } else { 5 };
     let missing = missing_tools();
     if missing.iter().any(|(tool, _)| *tool == "redis-server") {
@@ -123,6 +126,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
+    crate::bench_obs::run(server.port(), quick)?;
     drop(server);
 
     let root = crate::workspace_root();

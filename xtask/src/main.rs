@@ -4,10 +4,11 @@
 //!   and the docs, with a count of tests at the end.
 //! - `cargo xtask demo`: make sure Redis is installed, start a throwaway server and run
 //!   the getting-started example against it.
-//! - `cargo xtask bench [--quick]`: this client against the `redis` crate and
-//!   redis-benchmark, written to docs/benchmarks.md.
+//! - `cargo xtask bench [--quick] [--observe-only]`: this client against the `redis` crate
+//!   and redis-benchmark, and what observability costs, written to docs/benchmarks.md.
 
 mod bench;
+mod bench_obs;
 mod redis_install;
 mod tidy;
 

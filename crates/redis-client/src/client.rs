@@ -1,5 +1,6 @@
 //! The client: a handle on a connection pool that runs commands.
 
+use crate::observe::{self, Op};
 use crate::retry::{RetryPolicy, Stage};
 use crate::{Error, Pipeline, Result};
 use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
@@ -191,6 +192,13 @@ impl Redis {
     /// Sends `cmd` and reads its reply, retrying as the policy allows, all within the
     /// call's one budget.
     pub(crate) fn request(&self, cmd: &Cmd) -> Result<Value> {
+        let op = Op::command(self.pool.info(), cmd);
+        let result = op.run(|| self.request_unobserved(cmd));
+        op.finish(&result);
+        result
+    }
+
+    fn request_unobserved(&self, cmd: &Cmd) -> Result<Value> {
         let deadline = self.call_deadline(Some(cmd));
         let mut attempts = 0;
         loop {
@@ -245,6 +253,7 @@ impl Redis {
         if deadline.is_some_and(|d| Instant::now() + backoff >= d) {
             return false;
         }
+        observe::retry(self.pool.info(), attempts + 1, err);
         std::thread::sleep(backoff);
         true
     }
@@ -294,7 +303,18 @@ pub(crate) fn call_budget(
 }
 
 /// Sends one command and reads its reply, waiting past the read timeout for blocking ones.
-pub(crate) fn send_and_read(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
+pub(crate) fn send_and_read(
+    info: &ConnectionInfo,
+    conn: &mut Connection,
+    cmd: &Cmd,
+) -> Result<Value> {
+    let op = Op::command(info, cmd);
+    let result = op.run(|| send_and_read_unobserved(conn, cmd));
+    op.finish(&result);
+    result
+}
+
+fn send_and_read_unobserved(conn: &mut Connection, cmd: &Cmd) -> Result<Value> {
     let mut header = [0u8; 24];
     let header = cmd.header(&mut header);
     let timeout = reply_timeout(conn, cmd);

@@ -79,7 +79,7 @@ impl Connection {
     /// Connection errors, or [`Error::Server`](crate::Error::Server).
     pub fn execute_command<A: ToArgs>(&mut self, args: A) -> Result<Value> {
         let cmd = Cmd::from_args(args);
-        let v = send_and_read(self.raw(), &cmd)?;
+        let v = self.send(&cmd)?;
         self.client
             .dynamic_reply(&cmd, v)
             .map_err(|source| crate::Error::Reply {
@@ -93,7 +93,7 @@ impl Connection {
     /// # Errors
     /// As [`Redis::query`].
     pub fn query<U: FromValue, T>(&mut self, cmd: Typed<T>) -> Result<U> {
-        let v = send_and_read(self.raw(), &cmd.cmd)?;
+        let v = self.send(&cmd.cmd)?;
         self.client.typed_reply(&cmd.cmd, v)
     }
 
@@ -103,6 +103,15 @@ impl Connection {
             Inner::Pooled(c) => c,
             Inner::Dedicated(c) => c,
         }
+    }
+
+    /// Sends `cmd` and reads its reply, observed as the client's commands are.
+    fn send(&mut self, cmd: &Cmd) -> Result<Value> {
+        let conn: &mut redis_conn::Connection = match &mut self.inner {
+            Inner::Pooled(c) => c,
+            Inner::Dedicated(c) => c,
+        };
+        send_and_read(self.client.pool().info(), conn, cmd)
     }
 
     /// True for a connection borrowed from the pool.
@@ -116,7 +125,7 @@ impl Executor for &mut Connection {
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
-        let v = send_and_read(self.raw(), &typed.cmd)?;
+        let v = self.send(&typed.cmd)?;
         self.client.typed_reply(&typed.cmd, v)
     }
 }

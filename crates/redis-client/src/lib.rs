@@ -58,6 +58,12 @@
 //!   SCAN as a stream. Off by default, so the blocking client pulls in no runtime.
 //! - `tokio-tls`: `tokio` and `tls` together, with TLS for the async client
 //!   (tokio-rustls).
+//! - `tracing`: a span per command, pipeline and transaction (OpenTelemetry database
+//!   conventions) and events for retries, reconnects, redirections and pool waits,
+//!   through the `tracing` crate; off by default, and without a subscriber it costs a
+//!   check per call (docs/observability.md).
+//! - `metrics`: [`metrics::MetricsCrate`], the [`metrics::Metrics`] hook recorded through
+//!   the `metrics` crate.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -69,6 +75,10 @@ pub mod compat;
 mod connection;
 mod error;
 mod lock;
+pub mod metrics;
+#[cfg(feature = "metrics")]
+mod metrics_crate;
+mod observe;
 mod pipeline;
 mod pubsub;
 mod retry;

@@ -2,12 +2,13 @@
 //! MULTI … EXEC by default.
 
 use crate::client::{convert, dynamic_reply, longer, reply_timeout, send_and_read};
+use crate::observe::{Batch, Op};
 use crate::script::{Script, ScriptCall};
 use crate::transaction::Watched;
 use crate::{Error, Redis, Result};
 use bytes::BytesMut;
 use redis_commands::{Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
-use redis_conn::{PooledConnection, ReplyTimeout};
+use redis_conn::{ConnectionInfo, PooledConnection, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 
 /// Commands queued to be sent together (redis-py 2.7.6's `Pipeline`).
@@ -196,7 +197,7 @@ impl Pipeline {
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("bound just above")
         };
-        send_and_read(conn, &cmd)?;
+        send_and_read(self.client.pool().info(), conn, &cmd)?;
         Ok(Watched::new(self))
     }
 
@@ -257,7 +258,7 @@ impl Pipeline {
             // During a panic the pool discards the connection anyway.
             if self.watching && !std::thread::panicking() {
                 let unwatch = Cmd::new("UNWATCH");
-                if send_and_read(&mut conn, &unwatch).is_err() {
+                if send_and_read(self.client.pool().info(), &mut conn, &unwatch).is_err() {
                     conn.mark_broken();
                 }
             } else if self.watching {
@@ -271,6 +272,22 @@ impl Pipeline {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
+        let batch = if self.transaction || self.explicit_multi {
+            Batch::Transaction
+        } else {
+            Batch::Pipeline
+        };
+        let op = Op::batch(
+            self.client.pool().info(),
+            batch,
+            commands.iter().map(|q| &q.cmd),
+        );
+        let result = op.run(|| self.run_unobserved(commands));
+        op.finish(&result);
+        result
+    }
+
+    fn run_unobserved(&mut self, commands: &[Queued]) -> Result<Vec<Value>> {
         let transactional = self.transaction || self.explicit_multi;
         // The bound connection while watching, else one from the pool for this call.
         let mut pooled = None;
@@ -280,7 +297,7 @@ impl Pipeline {
         };
 
         if !self.scripts.is_empty() {
-            ensure_scripts(conn, &self.scripts)?;
+            ensure_scripts(self.client.pool().info(), conn, &self.scripts)?;
         }
 
         // One allocation for the whole request: each command's body plus its array header.
@@ -431,15 +448,19 @@ pub(crate) fn convert_results<T: FromValue>(commands: &[Queued], values: Vec<Val
 
 /// Loads whichever of `scripts` the server lacks: one SCRIPT EXISTS, then a SCRIPT LOAD
 /// per missing script.
-fn ensure_scripts(conn: &mut PooledConnection, scripts: &[Script]) -> Result<()> {
+fn ensure_scripts(
+    info: &ConnectionInfo,
+    conn: &mut PooledConnection,
+    scripts: &[Script],
+) -> Result<()> {
     let mut exists = Cmd::new("SCRIPT EXISTS");
     for s in scripts {
         exists.arg(s.sha());
     }
-    let present: Vec<bool> = convert(&exists, send_and_read(conn, &exists)?)?;
+    let present: Vec<bool> = convert(&exists, send_and_read(info, conn, &exists)?)?;
     for (script, present) in scripts.iter().zip(present) {
         if !present {
-            send_and_read(conn, &script.load_cmd())?;
+            send_and_read(info, conn, &script.load_cmd())?;
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Publish/subscribe: a [`PubSub`] owns one connection, subscribes to channels, patterns
 //! and shard channels, and hands out the messages that arrive.
 
+use crate::observe::Op;
 use crate::{Error, Redis, Result};
 use bytes::Bytes;
 use redis_commands::{Cmd, ToArgs};
@@ -328,7 +329,10 @@ impl PubSub {
     pub fn ping(&mut self, message: impl ToArgs) -> Result<()> {
         let mut cmd = Cmd::new("PING");
         cmd.arg(message);
-        self.write(&cmd).map(drop)
+        let op = Op::command(&self.info, &cmd);
+        let result = op.run(|| self.write(&cmd).map(drop));
+        op.finish(&result);
+        result
     }
 
     /// The channels currently subscribed to.
@@ -488,6 +492,18 @@ impl PubSub {
         if names.is_empty() {
             return Ok(());
         }
+        let op = Op::pubsub(&self.info, command);
+        let result = op.run(|| self.send_unobserved(command, kind, names));
+        op.finish(&result);
+        result
+    }
+
+    fn send_unobserved(
+        &mut self,
+        command: &'static str,
+        kind: MessageKind,
+        names: &[Bytes],
+    ) -> Result<()> {
         let mut cmd = Cmd::new(command);
         cmd.arg(names);
         if !self.write(&cmd)? {
@@ -513,7 +529,10 @@ impl PubSub {
         }
         let mut cmd = Cmd::new(command);
         cmd.arg(names);
-        self.write(&cmd).map(drop)
+        let op = Op::command(&self.info, &cmd);
+        let result = op.run(|| self.write(&cmd).map(drop));
+        op.finish(&result);
+        result
     }
 
     /// Writes `cmd`; `Ok(false)` when the connection was lost and a new one renewed every
@@ -624,6 +643,7 @@ impl PubSub {
         }
         self.queued.insert(mark, Message::reconnected());
         self.lost = false;
+        redis_conn::observe::reconnect(&self.info, "pubsub");
         Ok(())
     }
 }

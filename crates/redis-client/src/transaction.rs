@@ -95,7 +95,7 @@ impl<'p> Watched<'p> {
         let Some(conn) = self.pipe.conn.as_mut() else {
             return Err(Error::ConnectionBroken);
         };
-        send_and_read(conn, cmd)
+        send_and_read(self.pipe.client.pool().info(), conn, cmd)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Where a server is and how to talk to it: [`ConnectionInfo`], built in code or from a URL.
 
+use crate::observe::{Metrics, Observe};
 use crate::TlsOptions;
 use resp_proto::{DecoderKind, Limits};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -101,6 +103,9 @@ pub struct ConnectionInfo {
     /// TLS settings; `None` for a plain connection. Set by `rediss://` URLs. Needs the
     /// `tls` feature.
     pub tls: Option<TlsOptions>,
+    /// Observability: the metrics sink and whether spans record the command text
+    /// (see [`Observe`]). Default: no sink, no text.
+    pub observe: Observe,
 }
 
 /// The default read and write timeout: far above any healthy reply (Redis answers in
@@ -137,6 +142,7 @@ impl ConnectionInfo {
             decoder: DecoderKind::Fast,
             limits: Limits::DEFAULT,
             tls: None,
+            observe: Observe::default(),
         }
     }
 
@@ -221,6 +227,20 @@ impl ConnectionInfo {
         self.limits = limits;
         self
     }
+
+    /// Sends this client's measurements to `metrics` (see [`Metrics`]).
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.observe = self.observe.with_metrics(metrics);
+        self
+    }
+
+    /// Records the command text in spans, each argument cut after `max_arg_len` bytes and
+    /// credentials always redacted; `None` (the default) records no argument (see
+    /// [`Observe::with_query_text`]).
+    pub fn with_query_text(mut self, max_arg_len: Option<usize>) -> Self {
+        self.observe = self.observe.with_query_text(max_arg_len);
+        self
+    }
 }
 
 impl FromStr for ConnectionInfo {
@@ -247,6 +267,7 @@ impl fmt::Debug for ConnectionInfo {
             .field("decoder", &self.decoder)
             .field("limits", &self.limits)
             .field("tls", &self.tls)
+            .field("observe", &self.observe)
             .finish()
     }
 }

@@ -52,6 +52,8 @@
 //!   multiplexed connection shared by many tasks, and a bounded async pool. Off by
 //!   default, so the blocking client pulls in no runtime.
 //! - `tokio-tls`: TLS for [`aio`] through tokio-rustls, with the same rustls configuration.
+//! - `tracing`: the events of [`observe`] (retries, reconnects, redirections, pool waits)
+//!   through the `tracing` crate. The [`observe::Metrics`] hook works without it.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -62,6 +64,7 @@ mod conn;
 mod error;
 mod info;
 mod machine;
+pub mod observe;
 mod pool;
 mod tls;
 mod transport;

@@ -8,6 +8,7 @@
 //! I/O the core asks for. The blocking [`Connection`](crate::Connection) is one driver;
 //! an async one drives the same core.
 
+use crate::observe::Sink;
 use crate::{ConnectionInfo, Error, Protocol};
 use bytes::{Bytes, BytesMut};
 use resp_proto::{AnyDecoder, Decode, Value};
@@ -261,6 +262,8 @@ pub struct Core {
     /// The handshake's first error, reported once every handshake reply is read.
     handshake_error: Option<Error>,
     last_used: Instant,
+    /// Where the bytes in and out are counted, if anywhere.
+    metrics: Option<Sink>,
 }
 
 impl Core {
@@ -287,6 +290,7 @@ impl Core {
             pushes_dropped: 0,
             handshake_error: None,
             last_used: now,
+            metrics: Sink::of(&info.observe),
         }
     }
 
@@ -312,6 +316,7 @@ impl Core {
         self.state.protocol = info.protocol;
         self.state.db = info.db;
         self.configured = self.state.clone();
+        self.count_out(out.len());
         out
     }
 
@@ -348,7 +353,17 @@ impl Core {
         }
         self.last_used = now;
         self.write_deadline = self.cap(self.write_timeout.map(|t| now + t));
+        if self.metrics.is_some() {
+            self.count_out(parts.iter().map(|p| p.len()).sum());
+        }
         Ok(())
+    }
+
+    /// Counts request bytes for the metrics sink, if one is installed.
+    fn count_out(&self, n: usize) {
+        if let Some(m) = &self.metrics {
+            m.bytes_out(n as u64);
+        }
     }
 
     fn queue_commands(&mut self, parts: &[&[u8]], replies: usize, wait: Wait) -> Result<(), Error> {
@@ -495,6 +510,9 @@ impl Core {
     /// `n` bytes were read into [`Core::input_buffer`].
     pub fn handle_input(&mut self, n: usize) {
         let n = n.min(self.spare.len());
+        if let Some(m) = &self.metrics {
+            m.bytes_in(n as u64);
+        }
         // `spare` starts where `read_buf` ends, so this moves no bytes.
         let filled = self.spare.split_to(n);
         self.read_buf.unsplit(filled);
@@ -502,6 +520,9 @@ impl Core {
 
     /// Bytes that arrived by other means (an async codec's buffer, a test).
     pub fn handle_bytes(&mut self, bytes: &[u8]) {
+        if let Some(m) = &self.metrics {
+            m.bytes_in(bytes.len() as u64);
+        }
         self.read_buf.extend_from_slice(bytes);
     }
 
@@ -800,6 +821,7 @@ impl Core {
             });
         }
         self.write_deadline = deadline;
+        self.count_out(out.len());
         out
     }
 

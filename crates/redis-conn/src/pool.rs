@@ -1,5 +1,6 @@
 //! A thread-safe, bounded pool of connections to one server.
 
+use crate::observe::{self, Sink};
 use crate::{Connection, ConnectionInfo, Connector, DefaultConnector, Error, Readiness, Verdict};
 use parking_lot::{Condvar, Mutex};
 use std::ops::{Deref, DerefMut};
@@ -133,6 +134,9 @@ struct Shared {
     created: AtomicU64,
     failed: AtomicU64,
     discarded: AtomicU64,
+    /// Connections opened to replace discarded ones (reconnects), at most `discarded`.
+    replaced: AtomicU64,
+    metrics: Option<Sink>,
 }
 
 struct State {
@@ -142,6 +146,8 @@ struct State {
     open: usize,
     /// Bumped by `disconnect`: a connection checked out before does not come back.
     generation: u64,
+    /// Checkouts waiting for a connection to be freed.
+    waiters: usize,
 }
 
 /// Idle slots reserved up front, so returning a connection does not allocate.
@@ -173,17 +179,20 @@ impl ConnectionPool {
         let idle = Vec::with_capacity(options.max_size.min(PREALLOCATED_IDLE));
         ConnectionPool {
             shared: Arc::new(Shared {
-                connector: Box::new(connector),
                 options,
                 state: Mutex::new(State {
                     idle,
                     open: 0,
                     generation: 0,
+                    waiters: 0,
                 }),
                 freed: Condvar::new(),
                 created: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 discarded: AtomicU64::new(0),
+                replaced: AtomicU64::new(0),
+                metrics: Sink::of(&connector.info().observe),
+                connector: Box::new(connector),
             }),
         }
     }
@@ -201,7 +210,8 @@ impl ConnectionPool {
     /// Checks out a connection: the most recently used idle one, or a new one if fewer than
     /// `max_size` are open, or else the next one returned within the checkout timeout.
     ///
-    /// Cost: reusing an idle connection takes the pool's lock once and does not allocate
+    /// Cost: reusing an idle connection takes the pool's lock once (twice with a metrics hook,
+    /// to report the pool's state) and does not allocate
     /// (plus a `PING` round trip when the health check applies).
     ///
     /// # Errors
@@ -217,6 +227,30 @@ impl ConnectionPool {
     /// # Errors
     /// As [`ConnectionPool::get`]; [`Error::Timeout`] when `deadline` passes first.
     pub fn get_until(&self, deadline: Option<Instant>) -> Result<PooledConnection, Error> {
+        let mut waited = None;
+        let result = self.checkout(deadline, &mut waited);
+        if let Some(start) = waited {
+            observe::pool_wait(self.info(), start.elapsed(), result.is_ok());
+        }
+        if self.shared.metrics.is_some() {
+            self.report(&self.shared.state.lock());
+        }
+        result
+    }
+
+    /// Reports the pool's state to the metrics sink.
+    fn report(&self, state: &State) {
+        if let Some(m) = &self.shared.metrics {
+            m.pool(state.open, state.idle.len(), state.waiters);
+        }
+    }
+
+    /// A checkout; `waited` is set to when it started waiting, if it had to.
+    fn checkout(
+        &self,
+        deadline: Option<Instant>,
+        waited: &mut Option<Instant>,
+    ) -> Result<PooledConnection, Error> {
         let shared = &*self.shared;
         // The clock is read only when the checkout has to wait.
         let mut wait_until = None;
@@ -265,6 +299,7 @@ impl ConnectionPool {
                 return match Connection::open_until(&*shared.connector, deadline) {
                     Ok(conn) => {
                         shared.created.fetch_add(1, Ordering::Relaxed);
+                        self.count_reconnect();
                         Ok(self.guard(conn, generation))
                     }
                     Err(e) => {
@@ -275,13 +310,19 @@ impl ConnectionPool {
                 };
             }
             let timeout = shared.options.checkout_timeout;
-            let until = *wait_until.get_or_insert_with(|| Instant::now() + timeout);
+            let until = *wait_until.get_or_insert_with(|| {
+                let now = Instant::now();
+                *waited = Some(now);
+                now + timeout
+            });
             let until_budget = deadline.map_or(until, |d| d.min(until));
-            if shared
+            state.waiters += 1;
+            let timed_out = shared
                 .freed
                 .wait_until(&mut state, until_budget)
-                .timed_out()
-            {
+                .timed_out();
+            state.waiters -= 1;
+            if timed_out {
                 // A place may have been freed just at the deadline; take it if so.
                 if !state.idle.is_empty() || state.open < shared.options.max_size {
                     continue;
@@ -291,6 +332,20 @@ impl ConnectionPool {
                 }
                 return Err(Error::PoolExhausted(timeout));
             }
+        }
+    }
+
+    /// Reports a reconnect when a new connection takes the place of a discarded one.
+    fn count_reconnect(&self) {
+        let shared = &*self.shared;
+        let discarded = shared.discarded.load(Ordering::Relaxed);
+        let replaced = shared
+            .replaced
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                (r < discarded).then_some(r + 1)
+            });
+        if replaced.is_ok() {
+            observe::reconnect(self.info(), "pool");
         }
     }
 
@@ -396,6 +451,7 @@ impl ConnectionPool {
             drop(conn);
         } else {
             state.idle.push(conn);
+            self.report(&state);
             drop(state);
         }
         self.shared.freed.notify_one();

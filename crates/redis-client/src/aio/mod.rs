@@ -39,6 +39,7 @@ pub use redis_conn::aio::{Multiplexed, Pool, PooledConnection};
 pub use scan::ScanStream;
 
 use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait};
+use crate::observe::Op;
 use crate::retry::Stage;
 use crate::{Error, Result, RetryPolicy, Script, ScriptCall};
 use bytes::{Bytes, BytesMut};
@@ -314,6 +315,13 @@ impl Redis {
     /// Sends `cmd` where its flags say it belongs and returns its reply; an error reply
     /// becomes [`Error::Server`].
     pub(crate) async fn raw(&self, cmd: &Cmd) -> Result<Value> {
+        let op = Op::command(self.info(), cmd);
+        let result = op.run_async(self.raw_unobserved(cmd)).await;
+        op.finish(&result);
+        result
+    }
+
+    async fn raw_unobserved(&self, cmd: &Cmd) -> Result<Value> {
         // One budget for the whole call, as in the blocking client: an attempt still
         // running at the deadline is dropped (its reply, if any, is read and discarded by
         // the connection, never handed to anyone), and no retry starts past it.
@@ -348,6 +356,7 @@ impl Redis {
             {
                 return Err(err.after_attempts(attempts));
             }
+            crate::observe::retry(self.info(), attempts + 1, &err);
             tokio::time::sleep(backoff).await;
         }
     }

@@ -3,12 +3,13 @@
 
 use super::{needs_own_connection, BoxFuture, Redis, Request};
 use crate::client::{dynamic_reply, longer, overridden, reply_wait};
+use crate::observe::{Batch, Op};
 use crate::pipeline::{check, convert_results, finish, judge, Queued};
 use crate::{Error, Result, Script, ScriptCall};
 use bytes::BytesMut;
 use redis_commands::{Cmd, Executor, FromValue, ToArgs, Typed};
 use redis_conn::aio::PooledConnection;
-use redis_conn::ReplyTimeout;
+use redis_conn::{ConnectionInfo, ReplyTimeout};
 use resp_proto::Value;
 use std::future::Future;
 
@@ -133,7 +134,7 @@ impl Pipeline {
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("bound just above")
         };
-        send_and_read(conn, &cmd).await?;
+        send_and_read(self.client.info(), conn, &cmd).await?;
         Ok(Watched { pipe: self })
     }
 
@@ -182,6 +183,18 @@ impl Pipeline {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
+        let batch = if self.transaction || self.explicit_multi {
+            Batch::Transaction
+        } else {
+            Batch::Pipeline
+        };
+        let op = Op::batch(self.client.info(), batch, commands.iter().map(|q| &q.cmd));
+        let result = op.run_async(self.run_unobserved(commands)).await;
+        op.finish(&result);
+        result
+    }
+
+    async fn run_unobserved(&mut self, commands: &[Queued]) -> Result<Vec<Value>> {
         let transactional = self.transaction || self.explicit_multi;
         if !self.scripts.is_empty() {
             ensure_scripts(&self.client, &self.scripts).await?;
@@ -251,7 +264,18 @@ async fn ensure_scripts(client: &Redis, scripts: &[Script]) -> Result<()> {
     Ok(())
 }
 
-async fn send_and_read(conn: &mut PooledConnection, cmd: &Cmd) -> Result<Value> {
+async fn send_and_read(
+    info: &ConnectionInfo,
+    conn: &mut PooledConnection,
+    cmd: &Cmd,
+) -> Result<Value> {
+    let op = Op::command(info, cmd);
+    let result = op.run_async(send_and_read_unobserved(conn, cmd)).await;
+    op.finish(&result);
+    result
+}
+
+async fn send_and_read_unobserved(conn: &mut PooledConnection, cmd: &Cmd) -> Result<Value> {
     let mut header = [0u8; 24];
     let header = cmd.header(&mut header);
     let timeout = reply_wait(conn.read_timeout(), cmd);
@@ -339,7 +363,7 @@ impl Watched {
             let Some(conn) = self.pipe.conn.as_mut() else {
                 return Err(Error::ConnectionBroken);
             };
-            send_and_read(conn, cmd).await
+            send_and_read(self.pipe.client.info(), conn, cmd).await
         })
     }
 }

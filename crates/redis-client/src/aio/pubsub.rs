@@ -2,6 +2,7 @@
 //! subscriptions, and becomes a [`Stream`] of messages that survives a lost connection.
 
 use super::Redis;
+use crate::observe::Op;
 use crate::pubsub::{parse_message, RECONNECT_ATTEMPTS};
 use crate::{Error, Message, Result, SubscribeArgs};
 use bytes::{Bytes, BytesMut};
@@ -263,6 +264,13 @@ impl PubSub {
     }
 
     async fn write(&mut self, command: &'static str, names: &[Bytes]) -> Result<()> {
+        let op = Op::pubsub(&self.info, command);
+        let result = op.run_async(self.write_unobserved(command, names)).await;
+        op.finish(&result);
+        result
+    }
+
+    async fn write_unobserved(&mut self, command: &'static str, names: &[Bytes]) -> Result<()> {
         let mut cmd = Cmd::new(command);
         cmd.arg(names);
         let mut header = [0u8; 24];
@@ -320,6 +328,7 @@ impl PubSub {
         }
         self.conn = Some(conn);
         self.lost = false;
+        redis_conn::observe::reconnect(&self.info, "pubsub");
         Ok(())
     }
 }

@@ -264,7 +264,10 @@ impl Multiplexed {
             Ok(conn) => {
                 *backoff = Backoff::default();
                 let link = spawn(conn, self.shared.pushes.clone());
-                *self.shared.link.lock() = Some(link.clone());
+                if self.shared.link.lock().replace(link.clone()).is_some() {
+                    // A connection that failed is replaced.
+                    crate::observe::reconnect(self.info(), "multiplexed");
+                }
                 Ok(link)
             }
             Err(e) => {

@@ -6,10 +6,11 @@
 use super::stream::Opener;
 use super::Connection;
 use crate::machine::Verdict;
+use crate::observe::{self, Sink};
 use crate::{ConnectionInfo, Error, PoolOptions, PoolStats};
 use parking_lot::Mutex;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -45,6 +46,11 @@ struct Shared {
     created: AtomicU64,
     failed: AtomicU64,
     discarded: AtomicU64,
+    /// Connections opened to replace discarded ones (reconnects), at most `discarded`.
+    replaced: AtomicU64,
+    /// Checkouts waiting for a permit.
+    waiters: AtomicUsize,
+    metrics: Option<Sink>,
 }
 
 /// A connection checked out of a [`Pool`]; dereferences to [`Connection`]. Dropping it
@@ -63,6 +69,9 @@ impl Pool {
         let permits = Arc::new(Semaphore::new(options.max_size.max(1)));
         Pool {
             shared: Arc::new(Shared {
+                metrics: Sink::of(&info.observe),
+                replaced: AtomicU64::new(0),
+                waiters: AtomicUsize::new(0),
                 opener: Opener::new(info),
                 options,
                 idle: Mutex::new(Vec::new()),
@@ -109,13 +118,23 @@ impl Pool {
         let timeout = shared.options.checkout_timeout;
         let until = Instant::now() + timeout;
         let wait = deadline.map_or(until, |d| d.min(until));
-        let acquire = Arc::clone(&shared.permits).acquire_owned();
-        let permit = match super::until(Some(wait), acquire).await {
-            Ok(Ok(p)) => p,
-            // The semaphore is never closed.
-            Ok(Err(_)) => return Err(Error::Broken),
-            Err(()) if wait < until => return Err(Error::Timeout),
-            Err(()) => return Err(Error::PoolExhausted(timeout)),
+        let permit = match Arc::clone(&shared.permits).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let start = Instant::now();
+                let waiting = Waiting::new(self);
+                let acquire = Arc::clone(&shared.permits).acquire_owned();
+                let got = super::until(Some(wait), acquire).await;
+                drop(waiting);
+                observe::pool_wait(self.info(), start.elapsed(), matches!(got, Ok(Ok(_))));
+                match got {
+                    Ok(Ok(p)) => p,
+                    // The semaphore is never closed.
+                    Ok(Err(_)) => return Err(Error::Broken),
+                    Err(()) if wait < until => return Err(Error::Timeout),
+                    Err(()) => return Err(Error::PoolExhausted(timeout)),
+                }
+            }
         };
         loop {
             let Some(mut conn) = shared.idle.lock().pop() else {
@@ -143,6 +162,16 @@ impl Pool {
         match Connection::open_until(&shared.opener, deadline).await {
             Ok(conn) => {
                 shared.created.fetch_add(1, Ordering::Relaxed);
+                let discarded = shared.discarded.load(Ordering::Relaxed);
+                let replaced =
+                    shared
+                        .replaced
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                            (r < discarded).then_some(r + 1)
+                        });
+                if replaced.is_ok() {
+                    observe::reconnect(self.info(), "pool");
+                }
                 Ok(self.guard(conn, permit))
             }
             Err(e) => {
@@ -173,7 +202,18 @@ impl Pool {
         }
     }
 
+    /// Reports the pool's state to the metrics sink, if one is installed.
+    fn report(&self) {
+        if let Some(m) = &self.shared.metrics {
+            let shared = &*self.shared;
+            let in_use = shared.options.max_size.max(1) - shared.permits.available_permits();
+            let idle = shared.idle.lock().len();
+            m.pool(in_use + idle, idle, shared.waiters.load(Ordering::Relaxed));
+        }
+    }
+
     fn guard(&self, conn: Connection, permit: OwnedSemaphorePermit) -> PooledConnection {
+        self.report();
         PooledConnection {
             conn: Some(conn),
             pool: self.clone(),
@@ -192,6 +232,7 @@ impl Pool {
             Verdict::Reuse => {
                 self.shared.idle.lock().push(conn);
                 drop(permit);
+                self.report();
             }
             Verdict::Restore => {
                 // Restoring needs I/O, which a drop cannot wait for: a task does it, and
@@ -254,5 +295,21 @@ impl Drop for PooledConnection {
                 self.pool.put_back(conn, permit);
             }
         }
+    }
+}
+
+/// Counts a checkout among the pool's waiters while it lives, dropped future included.
+struct Waiting<'a>(&'a Pool);
+
+impl<'a> Waiting<'a> {
+    fn new(pool: &'a Pool) -> Self {
+        pool.shared.waiters.fetch_add(1, Ordering::Relaxed);
+        Waiting(pool)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.shared.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }
