@@ -101,6 +101,9 @@ pub struct ConnectionInfo {
     /// TLS settings; `None` for a plain connection. Set by `rediss://` URLs. Needs the
     /// `tls` feature.
     pub tls: Option<TlsOptions>,
+    /// `CLIENT TRACKING` set up by every handshake, for client-side caching; `None` (the
+    /// default) leaves tracking off. Set by the caching client, not by URLs.
+    pub tracking: Option<crate::Tracking>,
 }
 
 /// The default read and write timeout: far above any healthy reply (Redis answers in
@@ -137,6 +140,7 @@ impl ConnectionInfo {
             decoder: DecoderKind::Fast,
             limits: Limits::DEFAULT,
             tls: None,
+            tracking: None,
         }
     }
 
@@ -247,6 +251,7 @@ impl fmt::Debug for ConnectionInfo {
             .field("decoder", &self.decoder)
             .field("limits", &self.limits)
             .field("tls", &self.tls)
+            .field("tracking", &self.tracking)
             .finish()
     }
 }
