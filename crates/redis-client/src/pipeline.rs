@@ -271,6 +271,9 @@ impl Pipeline {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
+        // Pipelines are never answered from the cache; their writes invalidate it.
+        let _writes =
+            (self.client.cache_shared()).map(|c| c.writes(commands.iter().map(|q| &q.cmd)));
         let transactional = self.transaction || self.explicit_multi;
         // The bound connection while watching, else one from the pool for this call.
         let mut pooled = None;
