@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use redis_commands::{Cmd, Flags};
 use redis_conn::{ConnectionInfo, PooledConnection, ReplyTimeout, Tracking, TrackingMode};
 use resp_proto::Value;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::{Begun, Limits, Store};
@@ -132,31 +133,35 @@ pub struct Cache {
 impl Cache {
     /// The counters and current size.
     pub fn stats(&self) -> CacheStats {
-        let state = self.shared.state.lock();
-        let c = state.store.counters;
-        CacheStats {
-            hits: c.hits,
-            misses: c.misses,
-            stored: c.stored,
-            invalidations: c.invalidations,
-            flushes: c.flushes,
-            evictions: c.evictions,
-            expired: c.expired,
-            discarded: c.discarded,
-            entries: state.store.len(),
-            bytes: state.store.bytes(),
+        let mut stats = CacheStats {
+            flushes: self.shared.flushes.load(Ordering::Relaxed),
+            ..CacheStats::default()
+        };
+        for shard in self.shared.shards.iter() {
+            let store = shard.lock();
+            let c = store.counters;
+            stats.hits += c.hits;
+            stats.misses += c.misses;
+            stats.stored += c.stored;
+            stats.invalidations += c.invalidations;
+            stats.evictions += c.evictions;
+            stats.expired += c.expired;
+            stats.discarded += c.discarded;
+            stats.entries += store.len();
+            stats.bytes += store.bytes();
         }
+        stats
     }
 
     /// Drops every entry.
     pub fn clear(&self) {
-        self.shared.state.lock().store.clear();
+        self.shared.clear();
     }
 
     /// The client id of the invalidation connection while it is up; reads are served
     /// from memory only then.
     pub fn invalidation_client_id(&self) -> Option<i64> {
-        self.shared.state.lock().live
+        self.shared.live()
     }
 
     /// The options the cache was made with.
@@ -168,7 +173,13 @@ impl Cache {
 /// What the clients share: the store, the invalidation connection's state, the tracking
 /// cell every data connection's handshake reads.
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    /// The store, split by key so that threads reading different keys rarely wait for
+    /// each other; the limits are split evenly between the shards.
+    shards: Box<[Mutex<Store>]>,
+    /// The invalidation connection's client id while it is up, else 0 (ids start at 1).
+    live: AtomicI64,
+    /// Whole-cache clears.
+    flushes: AtomicU64,
     tracking: Tracking,
     options: CacheOptions,
     /// Run when the invalidation connection was (re)established: closes the data
@@ -176,11 +187,13 @@ pub(crate) struct Shared {
     on_connected: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
-struct State {
-    store: Store,
-    /// The invalidation connection's client id, while it is up.
-    live: Option<i64>,
-}
+/// Most shards a store is split into.
+const MAX_SHARDS: usize = 16;
+
+/// Fewest entries, and bytes, a shard is given: below that the store is split less, so a
+/// small limit stays exact.
+const SHARD_MIN_ENTRIES: usize = 256;
+const SHARD_MIN_BYTES: usize = 1 << 20;
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,15 +207,22 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     /// A cache for the server `info` describes, and its invalidation connection's thread.
     pub(crate) fn start(info: &ConnectionInfo, options: CacheOptions) -> Arc<Shared> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                store: Store::new(Limits {
-                    max_entries: options.max_entries,
-                    max_bytes: options.max_bytes,
+        let n = (options.max_entries / SHARD_MIN_ENTRIES)
+            .min(options.max_bytes / SHARD_MIN_BYTES)
+            .clamp(1, MAX_SHARDS);
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(Store::new(Limits {
+                    max_entries: options.max_entries / n,
+                    max_bytes: options.max_bytes / n,
                     ttl: options.ttl,
-                }),
-                live: None,
-            }),
+                }))
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            shards,
+            live: AtomicI64::new(0),
+            flushes: AtomicU64::new(0),
             tracking: Tracking::new(options.mode.clone()),
             options,
             on_connected: Mutex::new(Vec::new()),
@@ -231,13 +251,35 @@ impl Shared {
         }
     }
 
+    fn shard(&self, key: &[u8]) -> &Mutex<Store> {
+        // FNV-1a: a cheap spread of keys over the shards (not a defence against chosen
+        // keys, which only make one shard busier).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in key {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        &self.shards[(h % self.shards.len() as u64) as usize]
+    }
+
+    fn live(&self) -> Option<i64> {
+        match self.live.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// Drops everything and keeps out every reply in flight.
+    fn clear(&self) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        for shard in self.shards.iter() {
+            shard.lock().clear();
+        }
+    }
+
     /// The invalidation connection with client id `id` is up.
     fn connected(&self, id: i64) {
-        {
-            let mut state = self.state.lock();
-            state.store.clear();
-            state.live = Some(id);
-        }
+        self.clear();
+        self.live.store(id, Ordering::Release);
         self.tracking.set_redirect(Some(id));
         for f in self.on_connected.lock().iter() {
             f();
@@ -248,20 +290,21 @@ impl Shared {
     /// nothing is stored until a new one is up.
     fn lost(&self) {
         self.tracking.set_redirect(None);
-        let mut state = self.state.lock();
-        state.live = None;
-        state.store.clear();
+        // Before the clear: a read that registers after its shard is cleared sees no
+        // invalidation connection and is not stored; one that registered before is
+        // kept out by the clear.
+        self.live.store(0, Ordering::Release);
+        self.clear();
     }
 
     fn invalidate(&self, keys: &[Bytes]) {
-        let mut state = self.state.lock();
         for k in keys {
-            state.store.invalidate(k);
+            self.shard(k).lock().invalidate(k);
         }
     }
 
     fn flush(&self) {
-        self.state.lock().store.clear();
+        self.clear();
     }
 
     /// The key `cmd` would be cached under, if it may be served from the cache: declared
@@ -285,9 +328,9 @@ impl Shared {
 
     /// The stored reply to `cmd`, if it is cacheable and held.
     pub(crate) fn lookup(&self, cmd: &Cmd) -> Option<Value> {
-        self.cache_key(cmd)?;
+        let key = self.cache_key(cmd)?;
         let now = Instant::now();
-        self.state.lock().store.get(cmd.body(), now)
+        self.shard(key).lock().get(cmd.body(), now)
     }
 
     /// Registers a read of `cmd` about to be sent on a connection whose tracking
@@ -295,11 +338,11 @@ impl Shared {
     /// no invalidation connection, or the connection's tracking points elsewhere).
     pub(crate) fn begin(self: &Arc<Self>, redirect: Option<i64>, cmd: &Cmd) -> Option<Ticket> {
         let key = self.cache_key(cmd)?;
-        let mut state = self.state.lock();
-        if redirect.is_none() || state.live != redirect {
+        let mut store = self.shard(key).lock();
+        if redirect.is_none() || self.live() != redirect {
             return None;
         }
-        let begun = state.store.begin(key);
+        let begun = store.begin(key);
         Some(Ticket {
             shared: self.clone(),
             key: Bytes::copy_from_slice(key),
@@ -345,10 +388,13 @@ impl Ticket {
     pub(crate) fn complete(mut self, cmd: &Cmd, value: &Value) {
         if let Some(begun) = self.begun.take() {
             let now = Instant::now();
-            let mut state = self.shared.state.lock();
-            state
-                .store
-                .complete(&self.key, cmd.body(), begun, Some(value), now);
+            self.shared.shard(&self.key).lock().complete(
+                &self.key,
+                cmd.body(),
+                begun,
+                Some(value),
+                now,
+            );
         }
     }
 
@@ -374,9 +420,8 @@ impl Drop for Ticket {
         if let Some(begun) = self.begun.take() {
             let now = Instant::now();
             self.shared
-                .state
+                .shard(&self.key)
                 .lock()
-                .store
                 .complete(&self.key, b"", begun, None, now);
         }
     }
