@@ -472,3 +472,29 @@ fn cacheable_flags_agree_with_the_server() {
         );
     }
 }
+
+/// A restarted server (as after a failover) knows nothing of the tracking: the lost
+/// invalidation connection clears the cache, so a value written after the restart is
+/// read, not the one cached before.
+#[test]
+fn a_server_restart_clears_the_cache() {
+    let mut server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp2, CacheOptions::default());
+    r.set("s", "before").unwrap();
+    r.get("s").unwrap();
+    assert_eq!(r.get("s").unwrap().as_deref(), Some(&b"before"[..]));
+    server.restart();
+    Redis::open(&server.url())
+        .unwrap()
+        .set("s", "after")
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        match r.get("s") {
+            Ok(v) if v.as_deref() == Some(&b"after"[..]) => break,
+            _ => assert!(start.elapsed() < SETTLE, "still the value from before"),
+        }
+    }
+    wait_tracking(&cache);
+    assert!(cache.stats().flushes >= 2);
+}

@@ -82,7 +82,7 @@ fn report(plain: &[f64], cached: &[f64], quick: bool) -> String {
          | client | ops/s (median) | runs |\n| --- | ---: | ---: |\n\
          | without cache | {p:.0} | {} |\n| with cache | {c:.0} | {} |\n\n\
          Ratio of medians: **{:.1}x**.\n\
-         Every SET is a round trip in both columns, and each invalidates a key whose next read then misses: about 10% of operations reach the server with the cache, which bounds the ratio near 10x however cheap a hit is (a hit takes about half a microsecond).\n\
+         Every SET is a round trip in both columns, and each invalidates a key whose next read then misses: about 10% of operations reach the server with the cache, which bounds the ratio near 10x however cheap a hit is.\n\
          {END}\n",
         plain.len().min(cached.len()),
         if quick { ", --quick" } else { "" },
