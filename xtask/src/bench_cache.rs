@@ -10,6 +10,10 @@ const END: &str = "<!-- cache-bench:end -->";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
     let server = redis_tests::ServerConfig::default().start();
     let mut bench = crate::cargo();
     bench.args([
@@ -52,7 +56,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if plain.is_empty() || cached.is_empty() {
         return Err("the cache benchmark printed no results".into());
     }
-    let section = report(&plain, &cached, quick);
+    let section = report(&plain, &cached, quick, &load);
     write_section(
         &crate::workspace_root().join("docs/benchmarks.md"),
         &section,
@@ -71,7 +75,7 @@ fn median(xs: &[f64]) -> f64 {
     }
 }
 
-fn report(plain: &[f64], cached: &[f64], quick: bool) -> String {
+fn report(plain: &[f64], cached: &[f64], quick: bool, load: &str) -> String {
     let (p, c) = (median(plain), median(cached));
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
@@ -83,6 +87,7 @@ fn report(plain: &[f64], cached: &[f64], quick: bool) -> String {
          | without cache | {p:.0} | {} |\n| with cache | {c:.0} | {} |\n\n\
          Ratio of medians: **{:.1}x**.\n\
          Every SET is a round trip in both columns, and each invalidates a key whose next read then misses: about 10% of operations reach the server with the cache, which bounds the ratio near 10x however cheap a hit is.\n\
+         Load average when the run began: {load}; other work on the machine slows both columns, the cached one more, since its hits compete with the server for the CPU.\n\
          {END}\n",
         plain.len().min(cached.len()),
         if quick { ", --quick" } else { "" },
@@ -112,7 +117,7 @@ mod tests {
 
     #[test]
     fn report_gives_the_ratio_of_medians() {
-        let r = report(&[10.0, 30.0, 20.0], &[100.0, 300.0, 200.0], false);
+        let r = report(&[10.0, 30.0, 20.0], &[100.0, 300.0, 200.0], false, "0.5");
         assert!(r.contains("**10.0x**"), "{r}");
         assert!(r.starts_with(BEGIN) && r.trim_end().ends_with(END));
     }

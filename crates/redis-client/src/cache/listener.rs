@@ -150,9 +150,22 @@ pub(crate) fn parse(v: &Value) -> Option<Message> {
     }
 }
 
-/// Whether a push says the tracking redirect target no longer exists.
-pub(crate) fn is_redirect_broken(v: &Value) -> bool {
-    matches!(v, Value::Push(items) if items.first().is_some_and(|k| bulk_is(k, b"tracking-redir-broken")))
+/// Whether a push says the tracking redirect target no longer exists, and which client
+/// id that was (`Some(None)` when the push does not say).
+pub(crate) fn redirect_broken(v: &Value) -> Option<Option<i64>> {
+    match v {
+        Value::Push(items)
+            if items
+                .first()
+                .is_some_and(|k| bulk_is(k, b"tracking-redir-broken")) =>
+        {
+            Some(match items.get(1) {
+                Some(Value::Integer(id)) => Some(*id),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
 }
 
 fn bulk_is(v: &Value, want: &[u8]) -> bool {
@@ -208,9 +221,16 @@ mod tests {
             ])),
             None
         );
-        assert!(is_redirect_broken(&Value::Push(vec![
-            bulk("tracking-redir-broken"),
-            Value::Integer(7)
-        ])));
+        assert_eq!(
+            redirect_broken(&Value::Push(vec![
+                bulk("tracking-redir-broken"),
+                Value::Integer(7)
+            ])),
+            Some(Some(7))
+        );
+        assert_eq!(
+            redirect_broken(&Value::Push(vec![bulk("invalidate")])),
+            None
+        );
     }
 }

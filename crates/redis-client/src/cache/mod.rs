@@ -408,10 +408,13 @@ impl Ticket {
         }
     }
 
-    /// The invalidation connection is gone (a tracking connection was told its redirect
-    /// target no longer exists).
-    pub(crate) fn redirect_broken(&self) {
-        self.shared.lost();
+    /// A tracking connection was told its redirect target, client `id`, no longer
+    /// exists: if that is the current invalidation connection, it is lost (its thread
+    /// finds out too, and opens a new one).
+    pub(crate) fn redirect_broken(&self, id: Option<i64>) {
+        if id.is_some() && id == self.shared.live() {
+            self.shared.lost();
+        }
     }
 }
 
@@ -536,8 +539,8 @@ pub(crate) fn tracked_read(
     };
     // RESP3: the server tells a tracking connection when its redirect target is gone.
     while let Ok(Some(push)) = conn.queued_push() {
-        if listener::is_redirect_broken(&push) {
-            ticket.redirect_broken();
+        if let Some(id) = listener::redirect_broken(&push) {
+            ticket.redirect_broken(id);
             return Ok(v);
         }
     }
