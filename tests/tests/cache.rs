@@ -296,13 +296,13 @@ fn entries_expire_at_the_ttl_ceiling() {
     let (r, cache) = cached(
         &server,
         Protocol::Resp2,
-        CacheOptions::default().with_ttl(Some(Duration::from_millis(100))),
+        CacheOptions::default().with_ttl(Some(Duration::from_millis(500))),
     );
     r.set("t", "1").unwrap();
     r.get("t").unwrap();
     r.get("t").unwrap();
     assert_eq!(cache.stats().hits, 1);
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(600));
     r.get("t").unwrap();
     let stats = cache.stats();
     assert_eq!(stats.expired, 1);
