@@ -5,9 +5,12 @@
 //! - `cargo xtask demo`: make sure Redis is installed, start a throwaway server and run
 //!   the getting-started example against it.
 //! - `cargo xtask bench [--quick] [--observe-only]`: this client against the `redis` crate
-//!   and redis-benchmark, and what observability costs, written to docs/benchmarks.md.
+//!   and redis-benchmark, and what observability costs, written to docs/benchmarks.md;
+//!   then `bench-cache`.
+//! - `cargo xtask bench-cache [--quick]`: the client-side cache on a read-mostly workload.
 
 mod bench;
+mod bench_cache;
 mod bench_obs;
 mod redis_install;
 mod tidy;
@@ -21,9 +24,10 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("bench") => bench::run(&args[1..]),
+        Some("bench-cache") => bench_cache::run(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [--quick]|tidy>");
+            eprintln!("usage: cargo xtask <test|demo|bench [--quick]|bench-cache [--quick]|tidy>");
             return ExitCode::from(2);
         }
     };

@@ -36,6 +36,8 @@ pub struct Redis {
     retry: RetryPolicy,
     /// Per-client response callback overrides; clones made after a change share it.
     callbacks: Arc<Callbacks>,
+    /// The client-side cache, when [`Redis::with_cache`] turned it on.
+    cache: Option<Arc<crate::cache::Shared>>,
 }
 
 /// redis-py 2.7.6's name for the same type.
@@ -70,7 +72,49 @@ impl Redis {
             pool,
             retry: RetryPolicy::default(),
             callbacks: Arc::new(Callbacks::new()),
+            cache: None,
         }
+    }
+
+    /// This client with a client-side cache: replies of cacheable reads (the commands
+    /// the command table declares [`Flags::CACHEABLE`](redis_commands::Flags::CACHEABLE):
+    /// GET, HGETALL, SMEMBERS, LRANGE …) are kept in memory and served from there until
+    /// the server reports that their key changed. See `docs/caching.md` for what it
+    /// guarantees and costs.
+    ///
+    /// The client gets a pool of its own, from the same connection info and pool
+    /// options, whose connections all turn `CLIENT TRACKING` on (a custom
+    /// [`Connector`](redis_conn::Connector) is not carried over), and one more connection,
+    /// on a thread of its own, that receives the invalidations. Clones share the cache.
+    ///
+    /// ```no_run
+    /// use redis_client::{prelude::*, CacheOptions, Redis};
+    /// let r = Redis::open("redis://localhost:6379")?.with_cache(CacheOptions::default());
+    /// r.get("greeting")?; // from the server
+    /// r.get("greeting")?; // from memory, once the invalidation connection is up
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
+    pub fn with_cache(mut self, options: crate::CacheOptions) -> Redis {
+        let shared = crate::cache::Shared::start(self.pool.info(), options);
+        let pool = ConnectionPool::with_options(
+            shared.tracked(self.pool.info()),
+            self.pool.options().clone(),
+        );
+        let closer = pool.clone();
+        shared.on_connected(move || closer.disconnect());
+        self.pool = pool;
+        self.cache = Some(shared);
+        self
+    }
+
+    /// The client-side cache, if [`Redis::with_cache`] turned it on: its statistics.
+    pub fn cache(&self) -> Option<crate::Cache> {
+        self.cache.as_ref().map(|c| c.handle())
+    }
+
+    /// The cache, for the pipelines' write guards.
+    pub(crate) fn cache_shared(&self) -> Option<&Arc<crate::cache::Shared>> {
+        self.cache.as_ref()
     }
 
     /// Sets when failed commands are retried (see [`RetryPolicy`] for the table). The
@@ -199,6 +243,13 @@ impl Redis {
     }
 
     fn request_unobserved(&self, cmd: &Cmd) -> Result<Value> {
+        let _writes = match &self.cache {
+            Some(cache) => match cache.lookup(cmd) {
+                Some(v) => return Ok(v),
+                None => Some(cache.writes([cmd])),
+            },
+            None => None,
+        };
         let deadline = self.call_deadline(Some(cmd));
         let mut attempts = 0;
         loop {
@@ -265,9 +316,16 @@ impl Redis {
             .get_until(deadline)
             .map_err(|e| (e.into(), Stage::Checkout))?;
         conn.set_call_deadline(deadline);
+        let timeout = reply_timeout(&conn, cmd);
+        if let Some(ticket) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.begin(conn.tracking_redirect(), cmd))
+        {
+            return crate::cache::tracked_read(&mut conn, cmd, ticket, timeout);
+        }
         let mut header = [0u8; 24];
         let header = cmd.header(&mut header);
-        let timeout = reply_timeout(&conn, cmd);
         conn.send_with(&[header, cmd.body()], 1, timeout)
             .map_err(|e| (e.into(), Stage::Send))?;
         match conn.read_reply() {

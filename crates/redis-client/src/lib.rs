@@ -70,6 +70,7 @@
 
 #[cfg(feature = "tokio")]
 pub mod aio;
+mod cache;
 mod client;
 pub mod compat;
 mod connection;
@@ -94,6 +95,7 @@ mod transaction;
 mod typed;
 
 pub use bytes::Bytes;
+pub use cache::{Cache, CacheMode, CacheOptions, CacheStats};
 pub use client::{Redis, StrictRedis};
 pub use connection::Connection;
 pub use error::{CommandError, Error, ErrorKind, Result};

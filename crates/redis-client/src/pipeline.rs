@@ -272,6 +272,9 @@ impl Pipeline {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
+        // Pipelines are never answered from the cache; their writes invalidate it.
+        let _writes =
+            (self.client.cache_shared()).map(|c| c.writes(commands.iter().map(|q| &q.cmd)));
         let batch = if self.transaction || self.explicit_multi {
             Batch::Transaction
         } else {

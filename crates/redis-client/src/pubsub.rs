@@ -154,7 +154,10 @@ impl fmt::Debug for PubSub {
 impl Redis {
     /// A subscriber with its own connection to this client's server.
     pub fn pubsub(&self) -> PubSub {
-        PubSub::new(self.pool().info().clone())
+        let mut info = self.pool().info().clone();
+        // A subscriber reads no keys: the client-side cache's tracking is not for it.
+        info.tracking = None;
+        PubSub::new(info)
     }
 }
 

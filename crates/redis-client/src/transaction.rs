@@ -92,6 +92,7 @@ impl<'p> Watched<'p> {
     fn request(&mut self, cmd: &Cmd) -> Result<Value> {
         // The connection stays bound from `Pipeline::watch` until the pipeline resets, and
         // resetting needs the `&mut Pipeline` this value holds.
+        let _writes = self.pipe.client.cache_shared().map(|c| c.writes([cmd]));
         let Some(conn) = self.pipe.conn.as_mut() else {
             return Err(Error::ConnectionBroken);
         };

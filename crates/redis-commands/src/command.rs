@@ -24,6 +24,11 @@ impl Flags {
     /// next user expects. The connection core learns the same from a command's first
     /// words, which is what covers raw commands; a test keeps the two in agreement.
     pub const CONNECTION_STATE: Flags = Flags(8);
+    /// May be answered from a client-side cache: read-only, about one key, and its reply
+    /// depends only on that key's value and the arguments (not on the time, randomness or
+    /// other keys). The whole command is the cache key; an invalidation of its key drops it.
+    /// A command with more than one key at run time (EXISTS a b) is not served from cache.
+    pub const CACHEABLE: Flags = Flags(16);
 
     /// Both sets of facts.
     pub const fn union(self, other: Flags) -> Flags {

@@ -493,6 +493,23 @@ impl Connection {
     pub fn last_used(&self) -> Instant {
         self.core.last_used()
     }
+
+    /// The client id its handshake redirected `CLIENT TRACKING` invalidations to, if any.
+    pub fn tracking_redirect(&self) -> Option<i64> {
+        self.core.tracking_redirect()
+    }
+
+    /// A RESP3 push that arrived among replies and was set aside, if any, without reading
+    /// the transport (e.g. `tracking-redir-broken` on a tracking connection).
+    ///
+    /// # Errors
+    /// As [`Core::poll_push`].
+    pub fn queued_push(&mut self) -> Result<Option<Value>, Error> {
+        if self.core.pending_replies() > 0 {
+            return Ok(None);
+        }
+        self.core.poll_push()
+    }
 }
 
 /// Reading values nobody asked for: pub/sub messages and other pushes.

@@ -106,6 +106,9 @@ pub struct ConnectionInfo {
     /// Observability: the metrics sink and whether spans record the command text
     /// (see [`Observe`]). Default: no sink, no text.
     pub observe: Observe,
+    /// `CLIENT TRACKING` set up by every handshake, for client-side caching; `None` (the
+    /// default) leaves tracking off. Set by the caching client, not by URLs.
+    pub tracking: Option<crate::Tracking>,
 }
 
 /// The default read and write timeout: far above any healthy reply (Redis answers in
@@ -143,6 +146,7 @@ impl ConnectionInfo {
             limits: Limits::DEFAULT,
             tls: None,
             observe: Observe::default(),
+            tracking: None,
         }
     }
 
@@ -268,6 +272,7 @@ impl fmt::Debug for ConnectionInfo {
             .field("limits", &self.limits)
             .field("tls", &self.tls)
             .field("observe", &self.observe)
+            .field("tracking", &self.tracking)
             .finish()
     }
 }

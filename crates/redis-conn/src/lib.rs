@@ -67,6 +67,7 @@ mod machine;
 pub mod observe;
 mod pool;
 mod tls;
+mod tracking;
 mod transport;
 
 pub use conn::Connection;
@@ -75,4 +76,5 @@ pub use info::{Addr, ConnectionInfo, Protocol, UrlError};
 pub use machine::{changes_connection_state, ConnState, Core, Poll, ReplyTimeout, Verdict};
 pub use pool::{ConnectionPool, PoolOptions, PoolStats, PooledConnection};
 pub use tls::TlsOptions;
+pub use tracking::{Tracking, TrackingMode};
 pub use transport::{Connector, DefaultConnector, Readiness, Transport};

@@ -264,6 +264,8 @@ pub struct Core {
     last_used: Instant,
     /// Where the bytes in and out are counted, if anywhere.
     metrics: Option<Sink>,
+    /// The client id the handshake's `CLIENT TRACKING … REDIRECT` named, if it had one.
+    tracking_redirect: Option<i64>,
 }
 
 impl Core {
@@ -291,6 +293,7 @@ impl Core {
             handshake_error: None,
             last_used: now,
             metrics: Sink::of(&info.observe),
+            tracking_redirect: None,
         }
     }
 
@@ -300,7 +303,9 @@ impl Core {
     /// The configured state becomes what the handshake sets up.
     pub fn handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> BytesMut {
         let mut out = BytesMut::new();
-        let steps = encode_handshake(info, &mut out);
+        let (steps, tracking) = encode_handshake(info, &mut out);
+        self.tracking_redirect = tracking;
+        self.state.tracking = tracking.is_some();
         for (i, expect) in steps.into_iter().enumerate() {
             self.owed.push_back(Owed {
                 owner: Owner::Internal {
@@ -751,7 +756,14 @@ impl Core {
             Effect::Configured => *s = self.configured.clone(),
             Effect::Quit => self.phase = Phase::Quit,
             Effect::ReplyOn => s.replies_off = false,
-            Effect::Tracking(on) => s.tracking = on,
+            Effect::Tracking(on) => {
+                s.tracking = on;
+                // Its options are not read: on a connection configured to track, a
+                // CLIENT TRACKING ON of the caller's may have changed the redirect.
+                if on && self.configured.tracking {
+                    s.tainted = true;
+                }
+            }
             Effect::ReadOnly(on) => s.readonly = on,
             Effect::Hello(protocol) => {
                 if let Some(p) = protocol {
@@ -802,7 +814,11 @@ impl Core {
             wait: Wait::Until(deadline),
             silent: false,
         });
-        let steps = encode_handshake(info, &mut out);
+        let (steps, tracking) = encode_handshake(info, &mut out);
+        // The redirect target may have changed since the connection was opened: the
+        // configured state is what this handshake sets up.
+        self.tracking_redirect = tracking;
+        self.configured.tracking = tracking.is_some();
         let last = steps.len();
         for (i, expect) in steps.into_iter().enumerate() {
             self.owed.push_back(Owed {
@@ -855,6 +871,12 @@ impl Core {
         self.last_used
     }
 
+    /// The client id that invalidation messages for this connection's reads go to, as
+    /// its handshake (or last restore) set up with `CLIENT TRACKING … REDIRECT`.
+    pub fn tracking_redirect(&self) -> Option<i64> {
+        self.tracking_redirect
+    }
+
     /// Makes at least `READ_CHUNK` (or, for a large partial reply, as much as is already
     /// buffered, so growth is geometric) initialized bytes available after `read_buf`.
     ///
@@ -893,12 +915,13 @@ impl Core {
     }
 }
 
-/// Writes the handshake `info` asks for into `out`; returns the answer each step must get.
+/// Writes the handshake `info` asks for into `out`; returns the answer each step must get,
+/// and the redirect target of its `CLIENT TRACKING` step, if it has one.
 ///
 /// It always ends with `PING`: a connection that answers `PONG` to it, after everything
 /// else, is in step, so bytes a peer sent before any request (a greeting, a stray reply)
 /// shift the answers and are found here instead of being read as a caller's reply.
-fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> Vec<Expect> {
+fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> (Vec<Expect>, Option<i64>) {
     let mut steps = Vec::with_capacity(4);
     let password = info.password.as_deref();
     let user = info.username.as_deref();
@@ -944,9 +967,15 @@ fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> Vec<Expect> {
         resp_proto::write_bulk_i64(out, info.db);
         steps.push(Expect::Ok);
     }
+    // Part of the configured state, so a restore (whose RESET turns tracking off) turns
+    // it on again, redirected to the current target.
+    let tracking = info.tracking.as_ref().and_then(|t| t.encode(out));
+    if tracking.is_some() {
+        steps.push(Expect::Ok);
+    }
     resp_proto::encode_command(out, &["PING"]);
     steps.push(Expect::Pong);
-    steps
+    (steps, tracking)
 }
 
 /// Payload bytes a value holds.
@@ -1795,5 +1824,75 @@ mod tests {
         ] {
             assert!(!changes_connection_state(words), "{words:?}");
         }
+    }
+
+    #[test]
+    fn tracking_is_configured_state_and_restored_with_the_current_redirect() {
+        let tracking = crate::Tracking::new(crate::TrackingMode::Default);
+        tracking.set_redirect(Some(7));
+        let mut info = info();
+        info.tracking = Some(tracking.clone());
+        let mut core = Core::new(&info, Instant::now());
+        let hs = core.handshake(&info, None);
+        assert_eq!(
+            &hs[..],
+            &[
+                cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", "7"]),
+                cmd(&["PING"])
+            ]
+            .concat()[..]
+        );
+        core.handle_bytes(b"+OK\r\n+PONG\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        assert!(core.state().tracking);
+        assert_eq!(core.tracking_redirect(), Some(7));
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        // RESET turns tracking off: the connection is not the configured one any more.
+        run(&mut core, &["RESET"], b"+RESET\r\n").unwrap();
+        assert!(!core.state().tracking);
+        assert_eq!(core.verdict(), Verdict::Restore);
+        // The invalidation connection was replaced meanwhile: the restore redirects anew.
+        tracking.set_redirect(Some(9));
+        let out = core.restore_request(&info, None);
+        assert_eq!(
+            &out[..],
+            &[
+                cmd(&["RESET"]),
+                cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", "9"]),
+                cmd(&["PING"])
+            ]
+            .concat()[..]
+        );
+        core.handle_bytes(b"+RESET\r\n+OK\r\n+PONG\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        assert!(core.state().tracking);
+        assert_eq!(core.tracking_redirect(), Some(9));
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        // A caller's own CLIENT TRACKING ON may name another target: restored too.
+        run(
+            &mut core,
+            &["CLIENT", "TRACKING", "ON", "REDIRECT", "5"],
+            b"+OK\r\n",
+        )
+        .unwrap();
+        assert_eq!(core.verdict(), Verdict::Restore);
+        // Without a target (the invalidation connection is down) tracking stays off.
+        tracking.set_redirect(None);
+        let out = core.restore_request(&info, None);
+        assert_eq!(&out[..], &[cmd(&["RESET"]), cmd(&["PING"])].concat()[..]);
+        core.handle_bytes(b"+RESET\r\n+PONG\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        assert_eq!(core.tracking_redirect(), None);
+        assert!(!core.state().tracking);
+        assert_eq!(core.verdict(), Verdict::Reuse);
     }
 }

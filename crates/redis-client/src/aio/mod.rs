@@ -78,6 +78,8 @@ pub struct Redis {
     retry: RetryPolicy,
     /// Per-client response callback overrides; clones made after a change share it.
     callbacks: Arc<Callbacks>,
+    /// The client-side cache, when [`Redis::with_cache`] turned it on.
+    cache: Option<Arc<crate::cache::Shared>>,
 }
 
 impl Redis {
@@ -104,7 +106,45 @@ impl Redis {
             pool: Pool::new(info, options),
             retry: RetryPolicy::default(),
             callbacks: Arc::new(Callbacks::new()),
+            cache: None,
         }
+    }
+
+    /// This client with a client-side cache, as the blocking
+    /// [`Redis::with_cache`](crate::Redis::with_cache): replies of cacheable reads kept in
+    /// memory until the server reports their key changed. A read that misses goes over a
+    /// pooled connection (each of which turns `CLIENT TRACKING` on); the invalidation
+    /// connection runs on a thread of its own. Clones share the cache.
+    ///
+    /// ```no_run
+    /// use redis_client::{aio::Redis, prelude::*, CacheOptions};
+    /// # async fn demo() -> redis_client::Result<()> {
+    /// let r = Redis::open("redis://localhost:6379")?.with_cache(CacheOptions::default());
+    /// r.get("greeting").await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use = "the cache is on for the client returned"]
+    pub fn with_cache(mut self, options: crate::CacheOptions) -> Self {
+        let shared = crate::cache::Shared::start(self.pool.info(), options);
+        let pool = Pool::new(
+            shared.tracked(self.pool.info()),
+            self.pool.options().clone(),
+        );
+        let closer = pool.clone();
+        shared.on_connected(move || closer.disconnect());
+        self.pool = pool;
+        self.cache = Some(shared);
+        self
+    }
+
+    /// The client-side cache, if [`Redis::with_cache`] turned it on: its statistics.
+    pub fn cache(&self) -> Option<crate::Cache> {
+        self.cache.as_ref().map(|c| c.handle())
+    }
+
+    /// The cache, for the pipelines' write guards.
+    pub(crate) fn cache_shared(&self) -> Option<&Arc<crate::cache::Shared>> {
+        self.cache.as_ref()
     }
 
     /// Sets when failed commands are retried; see [`RetryPolicy`] for the table.
@@ -322,6 +362,13 @@ impl Redis {
     }
 
     async fn raw_unobserved(&self, cmd: &Cmd) -> Result<Value> {
+        let _writes = match &self.cache {
+            Some(cache) => match cache.lookup(cmd) {
+                Some(v) => return Ok(v),
+                None => Some(cache.writes([cmd])),
+            },
+            None => None,
+        };
         // One budget for the whole call, as in the blocking client: an attempt still
         // running at the deadline is dropped (its reply, if any, is read and discarded by
         // the connection, never handed to anyone), and no retry starts past it.
@@ -364,6 +411,12 @@ impl Redis {
     /// One try of [`Redis::raw`].
     async fn raw_once(&self, cmd: &Cmd) -> Result<Value> {
         let timeout = reply_wait(self.info().read_timeout, cmd);
+        if let Some(cache) = self.cache.as_ref().filter(|c| c.cache_key(cmd).is_some()) {
+            let mut conn = self.pool.get().await?;
+            if let Some(ticket) = cache.begin(conn.tracking_redirect(), cmd) {
+                return crate::cache::tokio::tracked_read(&mut conn, cmd, ticket, timeout).await;
+            }
+        }
         if needs_own_connection(cmd) {
             let mut conn = self.pool.get().await?;
             let mut header = [0u8; 24];

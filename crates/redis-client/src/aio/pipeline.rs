@@ -183,6 +183,9 @@ impl Pipeline {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
+        // Pipelines are never answered from the cache; their writes invalidate it.
+        let _writes =
+            (self.client.cache_shared()).map(|c| c.writes(commands.iter().map(|q| &q.cmd)));
         let batch = if self.transaction || self.explicit_multi {
             Batch::Transaction
         } else {
@@ -359,6 +362,7 @@ impl Watched {
 
     fn request<'s>(&'s mut self, cmd: &'s Cmd) -> BoxFuture<'s, Result<Value>> {
         Box::pin(async move {
+            let _writes = self.pipe.client.cache_shared().map(|c| c.writes([cmd]));
             // Bound by `Pipeline::watch_cmd` and released only by consuming `self`.
             let Some(conn) = self.pipe.conn.as_mut() else {
                 return Err(Error::ConnectionBroken);

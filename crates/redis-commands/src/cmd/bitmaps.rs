@@ -8,12 +8,12 @@ commands! {
 
     /// Returns how many bits are set in the string at `key`.
     /// See <https://redis.io/commands/bitcount/>.
-    "BITCOUNT" [READONLY] fn bitcount<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "BITCOUNT" [READONLY | CACHEABLE] fn bitcount<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
     /// Returns how many bits are set between `start` and `end` inclusive, counted in
     /// `unit`s (negative positions count from the end).
     /// See <https://redis.io/commands/bitcount/>.
-    "BITCOUNT" [READONLY] fn bitcount_range<K: ToArgs>(key: K, start: i64, end: i64, unit: BitUnit) -> i64
+    "BITCOUNT" [READONLY | CACHEABLE] fn bitcount_range<K: ToArgs>(key: K, start: i64, end: i64, unit: BitUnit) -> i64
         => |c| { c.key(key).arg(start).arg(end).arg(unit); }
 
     /// Runs the `ops` (GET, SET, INCRBY, OVERFLOW) on integer fields of the string at
@@ -23,7 +23,7 @@ commands! {
 
     /// Reads integer fields of the string at `key`: one GET per `(type, offset)`.
     /// See <https://redis.io/commands/bitfield_ro/>.
-    "BITFIELD_RO" [READONLY] fn bitfield_ro<K: ToArgs>(key: K, gets: &[(BitfieldType, BitOffset)]) -> Vec<i64>
+    "BITFIELD_RO" [READONLY | CACHEABLE] fn bitfield_ro<K: ToArgs>(key: K, gets: &[(BitfieldType, BitOffset)]) -> Vec<i64>
         => |c| {
             c.key(key);
             for (ty, offset) in gets {
@@ -39,17 +39,17 @@ commands! {
 
     /// Returns the position of the first bit set to `bit` in the string at `key`, or -1.
     /// See <https://redis.io/commands/bitpos/>.
-    "BITPOS" [READONLY] fn bitpos<K: ToArgs>(key: K, bit: bool) -> i64 => |c| { c.key(key).arg(u8::from(bit) as i64); }
+    "BITPOS" [READONLY | CACHEABLE] fn bitpos<K: ToArgs>(key: K, bit: bool) -> i64 => |c| { c.key(key).arg(u8::from(bit) as i64); }
 
     /// Returns the position of the first bit set to `bit` between `start` and `end`
     /// inclusive, counted in `unit`s, or -1.
     /// See <https://redis.io/commands/bitpos/>.
-    "BITPOS" [READONLY] fn bitpos_range<K: ToArgs>(key: K, bit: bool, start: i64, end: i64, unit: BitUnit) -> i64
+    "BITPOS" [READONLY | CACHEABLE] fn bitpos_range<K: ToArgs>(key: K, bit: bool, start: i64, end: i64, unit: BitUnit) -> i64
         => |c| { c.key(key).arg(u8::from(bit) as i64).arg(start).arg(end).arg(unit); }
 
     /// Returns the bit at `offset` of the string at `key` (0 past its end).
     /// See <https://redis.io/commands/getbit/>.
-    "GETBIT" [READONLY] fn getbit<K: ToArgs>(key: K, offset: u64) -> i64 => |c| { c.key(key).arg(offset); }
+    "GETBIT" [READONLY | CACHEABLE] fn getbit<K: ToArgs>(key: K, offset: u64) -> i64 => |c| { c.key(key).arg(offset); }
 
     /// Sets the bit at `offset` of the string at `key` to `value` and returns the old bit.
     /// See <https://redis.io/commands/setbit/>.

@@ -24,17 +24,17 @@ commands! {
 
     /// Returns the distance between two members in `unit`, or `None` if either is missing.
     /// See <https://redis.io/commands/geodist/>.
-    "GEODIST" [READONLY] fn geodist<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, member1: A, member2: B, unit: GeoUnit) -> Option<f64>
+    "GEODIST" [READONLY | CACHEABLE] fn geodist<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, member1: A, member2: B, unit: GeoUnit) -> Option<f64>
         => |c| { c.key(key).arg(member1).arg(member2).arg(unit); }
 
     /// Returns the 11-character geohash of each of `members`, `None` for those missing.
     /// See <https://redis.io/commands/geohash/>.
-    "GEOHASH" [READONLY] fn geohash<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<Option<String>>
+    "GEOHASH" [READONLY | CACHEABLE] fn geohash<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<Option<String>>
         => |c| { c.key(key).arg(members); }
 
     /// Returns the `(longitude, latitude)` of each of `members`, `None` for those missing.
     /// See <https://redis.io/commands/geopos/>.
-    "GEOPOS" [READONLY] fn geopos<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<Option<(f64, f64)>>
+    "GEOPOS" [READONLY | CACHEABLE] fn geopos<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<Option<(f64, f64)>>
         => |c| { c.key(key).arg(members); }
 
     /// Returns the members within the shape `by` around `from`.

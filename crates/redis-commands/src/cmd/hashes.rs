@@ -14,15 +14,15 @@ commands! {
 
     /// True if `field` is in the hash at `key`.
     /// See <https://redis.io/commands/hexists/>.
-    "HEXISTS" [READONLY] fn hexists<K: ToArgs, F: ToArgs>(key: K, field: F) -> bool => |c| { c.key(key).arg(field); }
+    "HEXISTS" [READONLY | CACHEABLE] fn hexists<K: ToArgs, F: ToArgs>(key: K, field: F) -> bool => |c| { c.key(key).arg(field); }
 
     /// Returns the value of `field` in the hash at `key`, or `None`.
     /// See <https://redis.io/commands/hget/>.
-    "HGET" [READONLY] fn hget<K: ToArgs, F: ToArgs>(key: K, field: F) -> Option<Bytes> => |c| { c.key(key).arg(field); }
+    "HGET" [READONLY | CACHEABLE] fn hget<K: ToArgs, F: ToArgs>(key: K, field: F) -> Option<Bytes> => |c| { c.key(key).arg(field); }
 
     /// Returns every field and value of the hash at `key`.
     /// See <https://redis.io/commands/hgetall/>.
-    "HGETALL" [READONLY] fn hgetall<K: ToArgs>(key: K) -> HashMap<Bytes, Bytes> => |c| { c.key(key); }
+    "HGETALL" [READONLY | CACHEABLE] fn hgetall<K: ToArgs>(key: K) -> HashMap<Bytes, Bytes> => |c| { c.key(key); }
 
     /// Increments the integer in `field` of the hash at `key` by `increment`; returns the
     /// new value.
@@ -38,15 +38,15 @@ commands! {
 
     /// Returns the fields of the hash at `key`.
     /// See <https://redis.io/commands/hkeys/>.
-    "HKEYS" [READONLY] fn hkeys<K: ToArgs>(key: K) -> Vec<Bytes> => |c| { c.key(key); }
+    "HKEYS" [READONLY | CACHEABLE] fn hkeys<K: ToArgs>(key: K) -> Vec<Bytes> => |c| { c.key(key); }
 
     /// Returns the number of fields of the hash at `key`.
     /// See <https://redis.io/commands/hlen/>.
-    "HLEN" [READONLY] fn hlen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "HLEN" [READONLY | CACHEABLE] fn hlen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
     /// Returns the values of `fields` in the hash at `key`, `None` for each missing one.
     /// See <https://redis.io/commands/hmget/>.
-    "HMGET" [READONLY] fn hmget<K: ToArgs, F: ToArgs>(key: K, fields: F) -> Vec<Option<Bytes>> => |c| { c.key(key).arg(fields); }
+    "HMGET" [READONLY | CACHEABLE] fn hmget<K: ToArgs, F: ToArgs>(key: K, fields: F) -> Vec<Option<Bytes>> => |c| { c.key(key).arg(fields); }
 
     /// Sets many fields from field/value pairs (deprecated: `hset_multiple`).
     /// See <https://redis.io/commands/hmset/>.
@@ -84,9 +84,9 @@ commands! {
 
     /// Returns the length of the value of `field` (0 when missing).
     /// See <https://redis.io/commands/hstrlen/>.
-    "HSTRLEN" [READONLY] fn hstrlen<K: ToArgs, F: ToArgs>(key: K, field: F) -> i64 => |c| { c.key(key).arg(field); }
+    "HSTRLEN" [READONLY | CACHEABLE] fn hstrlen<K: ToArgs, F: ToArgs>(key: K, field: F) -> i64 => |c| { c.key(key).arg(field); }
 
     /// Returns the values of the hash at `key`.
     /// See <https://redis.io/commands/hvals/>.
-    "HVALS" [READONLY] fn hvals<K: ToArgs>(key: K) -> Vec<Bytes> => |c| { c.key(key); }
+    "HVALS" [READONLY | CACHEABLE] fn hvals<K: ToArgs>(key: K) -> Vec<Bytes> => |c| { c.key(key); }
 }

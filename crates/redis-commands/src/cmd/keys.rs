@@ -24,7 +24,7 @@ commands! {
 
     /// Returns how many of `keys` exist (a key named twice counts twice).
     /// See <https://redis.io/commands/exists/>.
-    "EXISTS" [READONLY] fn exists<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
+    "EXISTS" [READONLY | CACHEABLE] fn exists<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
 
     /// Makes `key` expire after `seconds`; true when the expiry was set.
     /// See <https://redis.io/commands/expire/>.
@@ -168,7 +168,7 @@ commands! {
     /// Returns the type of the value at `key` (`TYPE`, named so because `type` is a Rust
     /// keyword).
     /// See <https://redis.io/commands/type/>.
-    "TYPE" [READONLY] fn key_type<K: ToArgs>(key: K) -> KeyType => |c| { c.key(key); }
+    "TYPE" [READONLY | CACHEABLE] fn key_type<K: ToArgs>(key: K) -> KeyType => |c| { c.key(key); }
 
     /// Deletes `keys`, reclaiming their memory in the background; returns how many existed.
     /// See <https://redis.io/commands/unlink/>.

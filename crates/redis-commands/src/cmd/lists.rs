@@ -49,7 +49,7 @@ commands! {
     /// Returns the element at `index` of the list at `key` (negative counts from the
     /// tail), or `None` when out of range.
     /// See <https://redis.io/commands/lindex/>.
-    "LINDEX" [READONLY] fn lindex<K: ToArgs>(key: K, index: i64) -> Option<Bytes> => |c| { c.key(key).arg(index); }
+    "LINDEX" [READONLY | CACHEABLE] fn lindex<K: ToArgs>(key: K, index: i64) -> Option<Bytes> => |c| { c.key(key).arg(index); }
 
     /// Inserts `element` before or after the first `pivot` in the list at `key`; returns
     /// the new length, -1 if the pivot was not found, 0 if the key does not exist.
@@ -59,7 +59,7 @@ commands! {
 
     /// Returns the length of the list at `key`.
     /// See <https://redis.io/commands/llen/>.
-    "LLEN" [READONLY] fn llen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "LLEN" [READONLY | CACHEABLE] fn llen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
     /// Pops an element from one end of `source` and pushes it onto one end of
     /// `destination`; returns it, or `None` if `source` is empty.
@@ -84,12 +84,12 @@ commands! {
 
     /// Returns the index of `element` in the list at `key` (after `options`), or `None`.
     /// See <https://redis.io/commands/lpos/>.
-    "LPOS" [READONLY] fn lpos<K: ToArgs, E: ToArgs>(key: K, element: E, options: LposOptions) -> Option<i64>
+    "LPOS" [READONLY | CACHEABLE] fn lpos<K: ToArgs, E: ToArgs>(key: K, element: E, options: LposOptions) -> Option<i64>
         => |c| { c.key(key).arg(element).arg(options); }
 
     /// Returns the indexes of up to `count` matches of `element` (0: all).
     /// See <https://redis.io/commands/lpos/>.
-    "LPOS" [READONLY] fn lpos_count<K: ToArgs, E: ToArgs>(key: K, element: E, count: u64, options: LposOptions) -> Vec<i64>
+    "LPOS" [READONLY | CACHEABLE] fn lpos_count<K: ToArgs, E: ToArgs>(key: K, element: E, count: u64, options: LposOptions) -> Vec<i64>
         => |c| { c.key(key).arg(element).arg(options).arg("COUNT").arg(count); }
 
     /// Pushes `elements` onto the head of the list at `key` (creating it), one after the
@@ -105,7 +105,7 @@ commands! {
     /// Returns the elements of the list at `key` from `start` to `stop` inclusive
     /// (negative counts from the tail).
     /// See <https://redis.io/commands/lrange/>.
-    "LRANGE" [READONLY] fn lrange<K: ToArgs>(key: K, start: i64, stop: i64) -> Vec<Bytes> => |c| { c.key(key).arg(start).arg(stop); }
+    "LRANGE" [READONLY | CACHEABLE] fn lrange<K: ToArgs>(key: K, start: i64, stop: i64) -> Vec<Bytes> => |c| { c.key(key).arg(start).arg(stop); }
 
     /// Removes elements equal to `element`: the first `count` from the head (positive),
     /// from the tail (negative) or all (0); returns how many.

@@ -133,6 +133,13 @@ mod tests {
                 info.name
             );
         }
+        for info in all().filter(|i| i.flags.contains(crate::Flags::CACHEABLE)) {
+            assert!(
+                info.flags.contains(crate::Flags::READONLY),
+                "{} is cacheable but not read-only",
+                info.name
+            );
+        }
         for info in all().filter(|i| i.flags.contains(crate::Flags::BLOCKING)) {
             assert!(
                 !info.flags.contains(crate::Flags::READONLY),

@@ -15,7 +15,7 @@ commands! {
 
     /// Returns the number of members of the set at `key`.
     /// See <https://redis.io/commands/scard/>.
-    "SCARD" [READONLY] fn scard<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "SCARD" [READONLY | CACHEABLE] fn scard<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
     /// Returns the members of the first set at `keys` that are in none of the others.
     /// See <https://redis.io/commands/sdiff/>.
@@ -41,15 +41,15 @@ commands! {
 
     /// True if `member` is in the set at `key`.
     /// See <https://redis.io/commands/sismember/>.
-    "SISMEMBER" [READONLY] fn sismember<K: ToArgs, M: ToArgs>(key: K, member: M) -> bool => |c| { c.key(key).arg(member); }
+    "SISMEMBER" [READONLY | CACHEABLE] fn sismember<K: ToArgs, M: ToArgs>(key: K, member: M) -> bool => |c| { c.key(key).arg(member); }
 
     /// Returns the members of the set at `key`.
     /// See <https://redis.io/commands/smembers/>.
-    "SMEMBERS" [READONLY] fn smembers<K: ToArgs>(key: K) -> HashSet<Bytes> => |c| { c.key(key); }
+    "SMEMBERS" [READONLY | CACHEABLE] fn smembers<K: ToArgs>(key: K) -> HashSet<Bytes> => |c| { c.key(key); }
 
     /// For each of `members`, whether it is in the set at `key`.
     /// See <https://redis.io/commands/smismember/>.
-    "SMISMEMBER" [READONLY] fn smismember<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<bool> => |c| { c.key(key).arg(members); }
+    "SMISMEMBER" [READONLY | CACHEABLE] fn smismember<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<bool> => |c| { c.key(key).arg(members); }
 
     /// Moves `member` from the set at `source` to the one at `destination`; true when it
     /// was in `source`.

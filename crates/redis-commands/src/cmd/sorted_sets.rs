@@ -34,28 +34,28 @@ commands! {
 
     /// Returns the number of members.
     /// See <https://redis.io/commands/zcard/>.
-    "ZCARD" [READONLY] fn zcard<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "ZCARD" [READONLY | CACHEABLE] fn zcard<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
     /// Counts the members with scores between `min` and `max` (an `f64`, a
     /// [`ScoreBound`](crate::ScoreBound), or text such as `"(1"` or `"-inf"`).
     /// See <https://redis.io/commands/zcount/>.
-    "ZCOUNT" [READONLY] fn zcount<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B) -> i64
+    "ZCOUNT" [READONLY | CACHEABLE] fn zcount<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B) -> i64
         => |c| { c.key(key).arg(min).arg(max); }
 
     /// Counts the members between `min` and `max` in byte order (a
     /// [`LexBound`](crate::LexBound), or text such as `"[a"` or `"-"`).
     /// See <https://redis.io/commands/zlexcount/>.
-    "ZLEXCOUNT" [READONLY] fn zlexcount<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B) -> i64
+    "ZLEXCOUNT" [READONLY | CACHEABLE] fn zlexcount<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B) -> i64
         => |c| { c.key(key).arg(min).arg(max); }
 
     /// Returns `member`'s score, or `None` if it is not in the set.
     /// See <https://redis.io/commands/zscore/>.
-    "ZSCORE" [READONLY] fn zscore<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<f64>
+    "ZSCORE" [READONLY | CACHEABLE] fn zscore<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<f64>
         => |c| { c.key(key).arg(member); }
 
     /// Returns the score of each of `members`, `None` for those not in the set.
     /// See <https://redis.io/commands/zmscore/>.
-    "ZMSCORE" [READONLY] fn zmscore<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<Option<f64>>
+    "ZMSCORE" [READONLY | CACHEABLE] fn zmscore<K: ToArgs, M: ToArgs>(key: K, members: M) -> Vec<Option<f64>>
         => |c| { c.key(key).arg(members); }
 
     /// Adds `increment` to `member`'s score (adding the member if needed) and returns the
@@ -66,12 +66,12 @@ commands! {
 
     /// Returns `member`'s rank, lowest score first, or `None` if it is not in the set.
     /// See <https://redis.io/commands/zrank/>.
-    "ZRANK" [READONLY] fn zrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<i64>
+    "ZRANK" [READONLY | CACHEABLE] fn zrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<i64>
         => |c| { c.key(key).arg(member); }
 
     /// Returns `member`'s rank, highest score first, or `None` if it is not in the set.
     /// See <https://redis.io/commands/zrevrank/>.
-    "ZREVRANK" [READONLY] fn zrevrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<i64>
+    "ZREVRANK" [READONLY | CACHEABLE] fn zrevrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<i64>
         => |c| { c.key(key).arg(member); }
 
     /// Removes `members` and returns how many were there.
@@ -96,12 +96,12 @@ commands! {
 
     /// Returns the members `range` selects (by rank, score or name; see [`ZRange`]).
     /// See <https://redis.io/commands/zrange/>.
-    "ZRANGE" [READONLY] fn zrange<K: ToArgs>(key: K, range: ZRange) -> Vec<Bytes>
+    "ZRANGE" [READONLY | CACHEABLE] fn zrange<K: ToArgs>(key: K, range: ZRange) -> Vec<Bytes>
         => |c| { c.key(key).arg(range); }
 
     /// Returns the members `range` selects with their scores (`WITHSCORES`).
     /// See <https://redis.io/commands/zrange/>.
-    "ZRANGE" [READONLY] fn zrange_withscores<K: ToArgs>(key: K, range: ZRange) -> Vec<(Bytes, f64)>
+    "ZRANGE" [READONLY | CACHEABLE] fn zrange_withscores<K: ToArgs>(key: K, range: ZRange) -> Vec<(Bytes, f64)>
         => |c| { c.key(key).arg(range).arg("WITHSCORES"); }
 
     /// Stores the members of `src` that `range` selects in `dst`; returns how many.
@@ -111,44 +111,44 @@ commands! {
 
     /// Returns the members with scores between `min` and `max`, lowest first.
     /// See <https://redis.io/commands/zrangebyscore/>.
-    "ZRANGEBYSCORE" [READONLY] fn zrangebyscore<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B, limit: Option<Limit>) -> Vec<Bytes>
+    "ZRANGEBYSCORE" [READONLY | CACHEABLE] fn zrangebyscore<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B, limit: Option<Limit>) -> Vec<Bytes>
         => |c| { c.key(key).arg(min).arg(max).arg(limit); }
 
     /// Returns the members with scores between `min` and `max`, lowest first, with their
     /// scores.
     /// See <https://redis.io/commands/zrangebyscore/>.
-    "ZRANGEBYSCORE" [READONLY] fn zrangebyscore_withscores<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B, limit: Option<Limit>) -> Vec<(Bytes, f64)>
+    "ZRANGEBYSCORE" [READONLY | CACHEABLE] fn zrangebyscore_withscores<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B, limit: Option<Limit>) -> Vec<(Bytes, f64)>
         => |c| { c.key(key).arg(min).arg(max).arg("WITHSCORES").arg(limit); }
 
     /// Returns the members with scores between `max` and `min`, highest first.
     /// See <https://redis.io/commands/zrevrangebyscore/>.
-    "ZREVRANGEBYSCORE" [READONLY] fn zrevrangebyscore<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, max: A, min: B, limit: Option<Limit>) -> Vec<Bytes>
+    "ZREVRANGEBYSCORE" [READONLY | CACHEABLE] fn zrevrangebyscore<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, max: A, min: B, limit: Option<Limit>) -> Vec<Bytes>
         => |c| { c.key(key).arg(max).arg(min).arg(limit); }
 
     /// Returns the members with scores between `max` and `min`, highest first, with their
     /// scores.
     /// See <https://redis.io/commands/zrevrangebyscore/>.
-    "ZREVRANGEBYSCORE" [READONLY] fn zrevrangebyscore_withscores<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, max: A, min: B, limit: Option<Limit>) -> Vec<(Bytes, f64)>
+    "ZREVRANGEBYSCORE" [READONLY | CACHEABLE] fn zrevrangebyscore_withscores<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, max: A, min: B, limit: Option<Limit>) -> Vec<(Bytes, f64)>
         => |c| { c.key(key).arg(max).arg(min).arg("WITHSCORES").arg(limit); }
 
     /// Returns the members ranked `start..=stop`, highest score first.
     /// See <https://redis.io/commands/zrevrange/>.
-    "ZREVRANGE" [READONLY] fn zrevrange<K: ToArgs>(key: K, start: i64, stop: i64) -> Vec<Bytes>
+    "ZREVRANGE" [READONLY | CACHEABLE] fn zrevrange<K: ToArgs>(key: K, start: i64, stop: i64) -> Vec<Bytes>
         => |c| { c.key(key).arg(start).arg(stop); }
 
     /// Returns the members ranked `start..=stop`, highest score first, with their scores.
     /// See <https://redis.io/commands/zrevrange/>.
-    "ZREVRANGE" [READONLY] fn zrevrange_withscores<K: ToArgs>(key: K, start: i64, stop: i64) -> Vec<(Bytes, f64)>
+    "ZREVRANGE" [READONLY | CACHEABLE] fn zrevrange_withscores<K: ToArgs>(key: K, start: i64, stop: i64) -> Vec<(Bytes, f64)>
         => |c| { c.key(key).arg(start).arg(stop).arg("WITHSCORES"); }
 
     /// Returns the members between `min` and `max` in byte order.
     /// See <https://redis.io/commands/zrangebylex/>.
-    "ZRANGEBYLEX" [READONLY] fn zrangebylex<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B, limit: Option<Limit>) -> Vec<Bytes>
+    "ZRANGEBYLEX" [READONLY | CACHEABLE] fn zrangebylex<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, min: A, max: B, limit: Option<Limit>) -> Vec<Bytes>
         => |c| { c.key(key).arg(min).arg(max).arg(limit); }
 
     /// Returns the members between `max` and `min` in reverse byte order.
     /// See <https://redis.io/commands/zrevrangebylex/>.
-    "ZREVRANGEBYLEX" [READONLY] fn zrevrangebylex<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, max: A, min: B, limit: Option<Limit>) -> Vec<Bytes>
+    "ZREVRANGEBYLEX" [READONLY | CACHEABLE] fn zrevrangebylex<K: ToArgs, A: ToArgs, B: ToArgs>(key: K, max: A, min: B, limit: Option<Limit>) -> Vec<Bytes>
         => |c| { c.key(key).arg(max).arg(min).arg(limit); }
 
     /// Removes and returns up to `count` members with the lowest scores.

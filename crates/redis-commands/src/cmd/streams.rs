@@ -28,12 +28,12 @@ commands! {
 
     /// Returns the number of entries.
     /// See <https://redis.io/commands/xlen/>.
-    "XLEN" [READONLY] fn xlen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "XLEN" [READONLY | CACHEABLE] fn xlen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
     /// Returns the entries with IDs from `start` to `end` (`"-"`, `"+"`, `"("` for
     /// exclusive), at most `count` when given.
     /// See <https://redis.io/commands/xrange/>.
-    "XRANGE" [READONLY] fn xrange<K: ToArgs, S: ToArgs, E: ToArgs>(key: K, start: S, end: E, count: Option<u64>) -> Vec<StreamEntry>
+    "XRANGE" [READONLY | CACHEABLE] fn xrange<K: ToArgs, S: ToArgs, E: ToArgs>(key: K, start: S, end: E, count: Option<u64>) -> Vec<StreamEntry>
         => |c| {
             c.key(key).arg(start).arg(end);
             if let Some(n) = count {
@@ -43,7 +43,7 @@ commands! {
 
     /// Returns the entries with IDs from `end` down to `start`, newest first.
     /// See <https://redis.io/commands/xrevrange/>.
-    "XREVRANGE" [READONLY] fn xrevrange<K: ToArgs, E: ToArgs, S: ToArgs>(key: K, end: E, start: S, count: Option<u64>) -> Vec<StreamEntry>
+    "XREVRANGE" [READONLY | CACHEABLE] fn xrevrange<K: ToArgs, E: ToArgs, S: ToArgs>(key: K, end: E, start: S, count: Option<u64>) -> Vec<StreamEntry>
         => |c| {
             c.key(key).arg(end).arg(start);
             if let Some(n) = count {

@@ -22,7 +22,7 @@ commands! {
 
     /// Returns the value of `key`, or `None` if it does not exist.
     /// See <https://redis.io/commands/get/>.
-    "GET" [READONLY] fn get<K: ToArgs>(key: K) -> Option<Bytes> => |c| { c.key(key); }
+    "GET" [READONLY | CACHEABLE] fn get<K: ToArgs>(key: K) -> Option<Bytes> => |c| { c.key(key); }
 
     /// Returns the value of `key` and deletes the key, or `None` if it did not exist.
     /// See <https://redis.io/commands/getdel/>.
@@ -35,7 +35,7 @@ commands! {
     /// Returns the bytes of the string at `key` from `start` to `end` inclusive (negative
     /// positions count from the end); empty for a missing key.
     /// See <https://redis.io/commands/getrange/>.
-    "GETRANGE" [READONLY] fn getrange<K: ToArgs>(key: K, start: i64, end: i64) -> Bytes => |c| { c.key(key).arg(start).arg(end); }
+    "GETRANGE" [READONLY | CACHEABLE] fn getrange<K: ToArgs>(key: K, start: i64, end: i64) -> Bytes => |c| { c.key(key).arg(start).arg(end); }
 
     /// Sets `key` to `value` and returns the old value (deprecated: `set_get`).
     /// See <https://redis.io/commands/getset/>.
@@ -117,9 +117,9 @@ commands! {
 
     /// Returns the length of the string at `key` (0 when missing).
     /// See <https://redis.io/commands/strlen/>.
-    "STRLEN" [READONLY] fn strlen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
+    "STRLEN" [READONLY | CACHEABLE] fn strlen<K: ToArgs>(key: K) -> i64 => |c| { c.key(key); }
 
     /// Returns a substring of the string at `key` (deprecated: `getrange`).
     /// See <https://redis.io/commands/substr/>.
-    "SUBSTR" [READONLY] fn substr<K: ToArgs>(key: K, start: i64, end: i64) -> Bytes => |c| { c.key(key).arg(start).arg(end); }
+    "SUBSTR" [READONLY | CACHEABLE] fn substr<K: ToArgs>(key: K, start: i64, end: i64) -> Bytes => |c| { c.key(key).arg(start).arg(end); }
 }

@@ -423,6 +423,11 @@ impl Connection {
         self.core.last_used()
     }
 
+    /// The client id its handshake redirected `CLIENT TRACKING` invalidations to, if any.
+    pub fn tracking_redirect(&self) -> Option<i64> {
+        self.core.tracking_redirect()
+    }
+
     /// The stream and the core, for the multiplexed driver, which splits the stream
     /// between a reader and a writer task.
     pub(crate) fn into_parts(self) -> (Box<dyn AsyncStream>, Core) {

@@ -1,0 +1,94 @@
+//! Client-side caching on a read-mostly workload: 4 threads share one client; each
+//! operation is a GET of one of 1,000 hot keys (95%) or a SET of one (5%), keys chosen
+//! at random. The same client without and with the cache, alternately in one run.
+//!
+//! Run through `cargo xtask bench` (or `cargo xtask bench-cache`), which starts the server
+//! and writes docs/benchmarks.md. Output: one tab-separated `RESULT` line per
+//! measurement: workload, transport, client, ops/s, seconds.
+//!
+//! Arguments: `--tcp PORT`, `--quick`.
+
+#![allow(missing_docs)]
+
+use redis_client::prelude::*;
+use redis_client::{CacheOptions, ConnectionInfo, PoolOptions, Redis};
+use std::time::{Duration, Instant};
+
+const THREADS: usize = 4;
+const HOT_KEYS: u64 = 1_000;
+/// Out of 100 operations, how many are SETs.
+const WRITE_PERCENT: u64 = 5;
+
+fn main() {
+    let mut port = None;
+    let mut quick = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--tcp" => port = it.next().and_then(|p| p.parse::<u16>().ok()),
+            "--quick" => quick = true,
+            _ => {}
+        }
+    }
+    let Some(port) = port else {
+        eprintln!("usage: cache --tcp PORT [--quick]");
+        return;
+    };
+    let ops_per_thread = if quick { 5_000 } else { 50_000 };
+    let info = ConnectionInfo::tcp("127.0.0.1", port);
+    let options = PoolOptions::default().with_max_size(THREADS);
+    let plain = Redis::from_pool(redis_client::ConnectionPool::with_options(
+        info.clone(),
+        options.clone(),
+    ));
+    let cached = Redis::from_pool(redis_client::ConnectionPool::with_options(info, options))
+        .with_cache(CacheOptions::default());
+    let cache = cached.cache().expect("cache on");
+    let start = Instant::now();
+    while cache.invalidation_client_id().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "invalidation connection not up"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for k in 0..HOT_KEYS {
+        plain
+            .set(format!("hot:{k}"), format!("value-{k:010}"))
+            .unwrap();
+    }
+    let reps = if quick { 1 } else { 5 };
+    for _ in 0..reps {
+        for (name, client) in [("uncached", &plain), ("cached", &cached)] {
+            let secs = run(client, ops_per_thread);
+            let ops = (THREADS * ops_per_thread) as f64 / secs;
+            println!("RESULT\tread_mostly\ttcp\t{name}\t{ops:.0}\t{secs:.4}");
+        }
+    }
+    eprintln!("cache: {:?}", cache.stats());
+}
+
+/// Runs the workload on `THREADS` threads; returns the seconds it took.
+fn run(r: &Redis, ops_per_thread: usize) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            s.spawn(move || {
+                let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (t as u64 + 1);
+                for i in 0..ops_per_thread {
+                    // xorshift64: cheap, and the same sequence for both clients.
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let key = format!("hot:{}", rng % HOT_KEYS);
+                    if (rng >> 32) % 100 < WRITE_PERCENT {
+                        r.set(&key, format!("value-{i:010}")).unwrap();
+                    } else {
+                        std::hint::black_box(r.get(&key).unwrap());
+                    }
+                }
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}

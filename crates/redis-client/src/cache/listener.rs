@@ -1,0 +1,236 @@
+//! The invalidation connection: one per cache, on a thread of its own, receiving what the
+//! server reports about the keys the data connections read, and telling the cache.
+//!
+//! RESP2: it subscribes to `__redis__:invalidate` and reads pub/sub messages. RESP3: it
+//! reads `invalidate` pushes. Either way a message names the keys that changed, or is
+//! null for a flush. Losing the connection clears the cache (invalidations may have been
+//! missed meanwhile) and stops caching until it is back; a new connection has a new client
+//! id, so the data connections still redirecting to the old one are closed.
+
+use super::Shared;
+use bytes::Bytes;
+use redis_conn::{Connection, ConnectionInfo, Protocol};
+use resp_proto::Value;
+use std::sync::Weak;
+use std::time::Duration;
+
+/// How long a read waits before the thread checks whether the cache is still in use.
+const POLL: Duration = Duration::from_millis(100);
+
+/// First wait between attempts to connect, doubled after each failure up to `MAX_BACKOFF`.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The channel RESP2 invalidations are published on.
+const CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// What an invalidation message says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Message {
+    /// These keys changed.
+    Keys(Vec<Bytes>),
+    /// Every key may have changed (FLUSHALL, FLUSHDB).
+    Flush,
+}
+
+/// Starts the thread; it ends once the cache is dropped.
+pub(crate) fn spawn(cache: Weak<Shared>, info: ConnectionInfo) {
+    let spawned = std::thread::Builder::new()
+        .name("redis-cache-invalidations".into())
+        .spawn(move || run(&cache, &info));
+    // Without the thread nothing is ever cached: reads go to the server, still correct.
+    drop(spawned);
+}
+
+fn run(cache: &Weak<Shared>, info: &ConnectionInfo) {
+    let mut backoff = MIN_BACKOFF;
+    while cache.strong_count() > 0 {
+        match open(info) {
+            Ok((conn, id)) => {
+                backoff = MIN_BACKOFF;
+                let Some(shared) = cache.upgrade() else {
+                    return;
+                };
+                shared.connected(id);
+                drop(shared);
+                listen(cache, conn);
+                if let Some(shared) = cache.upgrade() {
+                    shared.lost();
+                }
+            }
+            Err(_) => {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Connects, learns the client id, and subscribes (RESP2).
+fn open(info: &ConnectionInfo) -> Result<(Connection, i64), redis_conn::Error> {
+    let mut conn = Connection::open(info)?;
+    let id = match conn.command(&["CLIENT", "ID"])? {
+        Value::Integer(id) => id,
+        other => {
+            return Err(redis_conn::Error::OutOfStep(format!(
+                "CLIENT ID answered with a {}",
+                other.kind_name()
+            )))
+        }
+    };
+    if conn.protocol() == Protocol::Resp2 {
+        let mut out = bytes::BytesMut::new();
+        resp_proto::encode_command(&mut out, &[b"SUBSCRIBE".as_slice(), CHANNEL]);
+        conn.send(&[&out], 0)?;
+        // Caching starts only once the subscription is confirmed: before that, an
+        // invalidation would be lost.
+        loop {
+            match conn.read_push(info.read_timeout.or(Some(MAX_BACKOFF)))? {
+                Some(Value::Array(items)) | Some(Value::Push(items))
+                    if items.first().is_some_and(|k| bulk_is(k, b"subscribe")) =>
+                {
+                    break
+                }
+                Some(_) => {}
+                None => return Err(redis_conn::Error::Timeout),
+            }
+        }
+    }
+    Ok((conn, id))
+}
+
+/// Reads messages until the connection fails or the cache is dropped.
+fn listen(cache: &Weak<Shared>, mut conn: Connection) {
+    loop {
+        match conn.read_push(Some(POLL)) {
+            Ok(Some(v)) => {
+                let Some(shared) = cache.upgrade() else {
+                    return;
+                };
+                match parse(&v) {
+                    Some(Message::Keys(keys)) => shared.invalidate(&keys),
+                    Some(Message::Flush) => shared.flush(),
+                    None => {}
+                }
+            }
+            Ok(None) => {
+                if cache.strong_count() == 0 {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads an invalidation message: a RESP3 push `invalidate <keys|null>` or a RESP2
+/// pub/sub message on `__redis__:invalidate`; `None` for anything else.
+pub(crate) fn parse(v: &Value) -> Option<Message> {
+    let payload = match v {
+        Value::Push(items) | Value::Array(items) => match items.as_slice() {
+            [kind, payload] if bulk_is(kind, b"invalidate") => payload,
+            [kind, channel, payload] if bulk_is(kind, b"message") && bulk_is(channel, CHANNEL) => {
+                payload
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    match payload {
+        Value::Nil => Some(Message::Flush),
+        Value::Array(keys) | Value::Set(keys) => Some(Message::Keys(
+            keys.iter()
+                .filter_map(|k| match k {
+                    Value::BulkString(b) | Value::SimpleString(b) => Some(b.clone()),
+                    _ => None,
+                })
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a push says the tracking redirect target no longer exists, and which client
+/// id that was (`Some(None)` when the push does not say).
+pub(crate) fn redirect_broken(v: &Value) -> Option<Option<i64>> {
+    match v {
+        Value::Push(items)
+            if items
+                .first()
+                .is_some_and(|k| bulk_is(k, b"tracking-redir-broken")) =>
+        {
+            Some(match items.get(1) {
+                Some(Value::Integer(id)) => Some(*id),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn bulk_is(v: &Value, want: &[u8]) -> bool {
+    matches!(v, Value::BulkString(b) | Value::SimpleString(b) if b.eq_ignore_ascii_case(want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn reads_resp3_pushes_and_resp2_messages() {
+        let keys = Value::Array(vec![bulk("a"), bulk("b")]);
+        let want = Some(Message::Keys(vec![Bytes::from("a"), Bytes::from("b")]));
+        assert_eq!(
+            parse(&Value::Push(vec![bulk("invalidate"), keys.clone()])),
+            want
+        );
+        assert_eq!(
+            parse(&Value::Array(vec![
+                bulk("message"),
+                bulk("__redis__:invalidate"),
+                keys.clone()
+            ])),
+            want
+        );
+        assert_eq!(
+            parse(&Value::Push(vec![bulk("invalidate"), Value::Nil])),
+            Some(Message::Flush)
+        );
+        assert_eq!(
+            parse(&Value::Array(vec![
+                bulk("message"),
+                bulk("__redis__:invalidate"),
+                Value::Nil
+            ])),
+            Some(Message::Flush)
+        );
+        // Other channels and the subscription's confirmation are not invalidations.
+        assert_eq!(
+            parse(&Value::Array(vec![bulk("message"), bulk("news"), keys])),
+            None
+        );
+        assert_eq!(
+            parse(&Value::Array(vec![
+                bulk("subscribe"),
+                bulk("__redis__:invalidate"),
+                Value::Integer(1)
+            ])),
+            None
+        );
+        assert_eq!(
+            redirect_broken(&Value::Push(vec![
+                bulk("tracking-redir-broken"),
+                Value::Integer(7)
+            ])),
+            Some(Some(7))
+        );
+        assert_eq!(
+            redirect_broken(&Value::Push(vec![bulk("invalidate")])),
+            None
+        );
+    }
+}

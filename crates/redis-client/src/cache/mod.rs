@@ -1,0 +1,549 @@
+//! Server-assisted client-side caching: replies of cacheable reads kept in memory and
+//! dropped when the server says their key changed.
+//!
+//! The parts: [`store`] (sans-I/O: entries, limits, recency, and the bookkeeping that keeps
+//! a reply racing its invalidation out), [`listener`] (the invalidation connection, on a
+//! thread of its own), and here the glue the clients call: a lookup before a read, a
+//! ticket around a read sent to the server, a guard around a write.
+//!
+//! Every data connection's handshake ends with `CLIENT TRACKING ON REDIRECT <id>`, where
+//! `<id>` is the invalidation connection's client id (see [`redis_conn::Tracking`]): one
+//! design for RESP2 (the invalidation connection subscribes to `__redis__:invalidate`) and
+//! RESP3 (it receives `invalidate` pushes), and for any number of pooled connections.
+
+mod listener;
+pub(crate) mod store;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
+
+use crate::Error;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis_commands::{Cmd, Flags};
+use redis_conn::{ConnectionInfo, PooledConnection, ReplyTimeout, Tracking, TrackingMode};
+use resp_proto::Value;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::{Begun, Limits, Store};
+
+pub use redis_conn::TrackingMode as CacheMode;
+
+/// How a client-side cache is bounded and which tracking mode it asks the server for.
+///
+/// ```
+/// use redis_client::{CacheMode, CacheOptions};
+/// use std::time::Duration;
+/// let options = CacheOptions::default()
+///     .with_max_entries(50_000)
+///     .with_max_bytes(32 << 20)
+///     .with_ttl(Some(Duration::from_secs(30)))
+///     .with_mode(CacheMode::Broadcast(vec!["user:".into()]));
+/// assert_eq!(options.max_entries, 50_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheOptions {
+    /// Most entries (one per distinct command) kept. Default 10,000.
+    pub max_entries: usize,
+    /// Most bytes kept: keys, commands and values, plus a fixed overhead per entry.
+    /// Default 64 MiB.
+    pub max_bytes: usize,
+    /// Longest an entry is served, however quiet its key: a bound on staleness should an
+    /// invalidation be lost in a way the client cannot see (a key expiring on the server
+    /// is reported only when the server notices). `None`: no ceiling. Default 5 minutes.
+    pub ttl: Option<Duration>,
+    /// The `CLIENT TRACKING` mode. Default [`CacheMode::Default`].
+    pub mode: CacheMode,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            max_entries: 10_000,
+            max_bytes: 64 << 20,
+            ttl: Some(Duration::from_secs(300)),
+            mode: CacheMode::Default,
+        }
+    }
+}
+
+impl CacheOptions {
+    /// Sets the most entries kept.
+    pub fn with_max_entries(mut self, n: usize) -> Self {
+        self.max_entries = n;
+        self
+    }
+
+    /// Sets the most bytes kept.
+    pub fn with_max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Sets the time-to-live ceiling of an entry.
+    pub fn with_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets the tracking mode. With [`CacheMode::Broadcast`] only keys under one of its
+    /// prefixes are cached (all keys with no prefix).
+    pub fn with_mode(mut self, mode: CacheMode) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// What a cache counted since it was made, and what it holds now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Reads answered from memory.
+    pub hits: u64,
+    /// Cacheable reads sent to the server.
+    pub misses: u64,
+    /// Replies stored.
+    pub stored: u64,
+    /// Entries dropped because the server (or a write of this client) said their key
+    /// changed.
+    pub invalidations: u64,
+    /// Times the whole cache was cleared: a flush on the server, the invalidation
+    /// connection lost or replaced, [`Cache::clear`].
+    pub flushes: u64,
+    /// Entries dropped to make room (entry or byte limit).
+    pub evictions: u64,
+    /// Entries dropped at the time-to-live ceiling.
+    pub expired: u64,
+    /// Replies not stored because their key was invalidated (or the cache cleared) while
+    /// they were in flight.
+    pub discarded: u64,
+    /// Entries held now.
+    pub entries: usize,
+    /// Bytes held now, as counted against the limit.
+    pub bytes: usize,
+}
+
+/// A handle on a client's cache, from `Redis::cache`: statistics and control.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    shared: Arc<Shared>,
+}
+
+impl Cache {
+    /// The counters and current size.
+    pub fn stats(&self) -> CacheStats {
+        let mut stats = CacheStats {
+            flushes: self.shared.flushes.load(Ordering::Relaxed),
+            ..CacheStats::default()
+        };
+        for shard in self.shared.shards.iter() {
+            let store = shard.lock();
+            let c = store.counters;
+            stats.hits += c.hits;
+            stats.misses += c.misses;
+            stats.stored += c.stored;
+            stats.invalidations += c.invalidations;
+            stats.evictions += c.evictions;
+            stats.expired += c.expired;
+            stats.discarded += c.discarded;
+            stats.entries += store.len();
+            stats.bytes += store.bytes();
+        }
+        stats
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.shared.clear();
+    }
+
+    /// The client id of the invalidation connection while it is up; reads are served
+    /// from memory only then.
+    pub fn invalidation_client_id(&self) -> Option<i64> {
+        self.shared.live()
+    }
+
+    /// The options the cache was made with.
+    pub fn options(&self) -> &CacheOptions {
+        &self.shared.options
+    }
+}
+
+/// What the clients share: the store, the invalidation connection's state, the tracking
+/// cell every data connection's handshake reads.
+pub(crate) struct Shared {
+    /// The store, split by key so that threads reading different keys rarely wait for
+    /// each other; the limits are split evenly between the shards.
+    shards: Box<[Mutex<Store>]>,
+    /// The invalidation connection's client id while it is up, else 0 (ids start at 1).
+    live: AtomicI64,
+    /// Whole-cache clears.
+    flushes: AtomicU64,
+    tracking: Tracking,
+    options: CacheOptions,
+    /// Run when the invalidation connection was (re)established: closes the data
+    /// connections whose tracking redirects to an earlier one.
+    on_connected: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// Most shards a store is split into.
+const MAX_SHARDS: usize = 16;
+
+/// Fewest entries, and bytes, a shard is given: below that the store is split less, so a
+/// small limit stays exact.
+const SHARD_MIN_ENTRIES: usize = 256;
+const SHARD_MIN_BYTES: usize = 1 << 20;
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("options", &self.options)
+            .field("tracking", &self.tracking)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// A cache for the server `info` describes, and its invalidation connection's thread.
+    pub(crate) fn start(info: &ConnectionInfo, options: CacheOptions) -> Arc<Shared> {
+        let n = (options.max_entries / SHARD_MIN_ENTRIES)
+            .min(options.max_bytes / SHARD_MIN_BYTES)
+            .clamp(1, MAX_SHARDS);
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(Store::new(Limits {
+                    max_entries: options.max_entries / n,
+                    max_bytes: options.max_bytes / n,
+                    ttl: options.ttl,
+                }))
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            shards,
+            live: AtomicI64::new(0),
+            flushes: AtomicU64::new(0),
+            tracking: Tracking::new(options.mode.clone()),
+            options,
+            on_connected: Mutex::new(Vec::new()),
+        });
+        let mut listen_info = info.clone();
+        listen_info.tracking = None;
+        listener::spawn(Arc::downgrade(&shared), listen_info);
+        shared
+    }
+
+    /// `info` with this cache's tracking step in its handshake.
+    pub(crate) fn tracked(&self, info: &ConnectionInfo) -> ConnectionInfo {
+        let mut info = info.clone();
+        info.tracking = Some(self.tracking.clone());
+        info
+    }
+
+    /// Runs `f` whenever the invalidation connection is (re)established.
+    pub(crate) fn on_connected(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.on_connected.lock().push(Box::new(f));
+    }
+
+    pub(crate) fn handle(self: &Arc<Self>) -> Cache {
+        Cache {
+            shared: self.clone(),
+        }
+    }
+
+    fn shard(&self, key: &[u8]) -> &Mutex<Store> {
+        // FNV-1a: a cheap spread of keys over the shards (not a defence against chosen
+        // keys, which only make one shard busier).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in key {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        &self.shards[(h % self.shards.len() as u64) as usize]
+    }
+
+    fn live(&self) -> Option<i64> {
+        match self.live.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// Drops everything and keeps out every reply in flight.
+    fn clear(&self) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        for shard in self.shards.iter() {
+            shard.lock().clear();
+        }
+    }
+
+    /// The invalidation connection with client id `id` is up.
+    fn connected(&self, id: i64) {
+        self.clear();
+        self.live.store(id, Ordering::Release);
+        self.tracking.set_redirect(Some(id));
+        for f in self.on_connected.lock().iter() {
+            f();
+        }
+    }
+
+    /// The invalidation connection is lost: nothing read so far can be trusted, and
+    /// nothing is stored until a new one is up.
+    fn lost(&self) {
+        self.tracking.set_redirect(None);
+        // Before the clear: a read that registers after its shard is cleared sees no
+        // invalidation connection and is not stored; one that registered before is
+        // kept out by the clear.
+        self.live.store(0, Ordering::Release);
+        self.clear();
+    }
+
+    fn invalidate(&self, keys: &[Bytes]) {
+        for k in keys {
+            self.shard(k).lock().invalidate(k);
+        }
+    }
+
+    fn flush(&self) {
+        self.clear();
+    }
+
+    /// The key `cmd` would be cached under, if it may be served from the cache: declared
+    /// cacheable, exactly one key, and (in broadcast mode) under a tracked prefix.
+    pub(crate) fn cache_key<'c>(&self, cmd: &'c Cmd) -> Option<&'c [u8]> {
+        if !cmd.flags().contains(Flags::CACHEABLE) {
+            return None;
+        }
+        let mut keys = cmd.keys();
+        let key = keys.next()?;
+        if keys.next().is_some() {
+            return None;
+        }
+        if let TrackingMode::Broadcast(prefixes) = &self.options.mode {
+            if !prefixes.is_empty() && !prefixes.iter().any(|p| key.starts_with(p)) {
+                return None;
+            }
+        }
+        Some(key)
+    }
+
+    /// The stored reply to `cmd`, if it is cacheable and held.
+    pub(crate) fn lookup(&self, cmd: &Cmd) -> Option<Value> {
+        let key = self.cache_key(cmd)?;
+        let now = Instant::now();
+        self.shard(key).lock().get(cmd.body(), now)
+    }
+
+    /// Registers a read of `cmd` about to be sent on a connection whose tracking
+    /// redirects to `redirect`; `None` when its reply must not be stored (not cacheable,
+    /// no invalidation connection, or the connection's tracking points elsewhere).
+    pub(crate) fn begin(self: &Arc<Self>, redirect: Option<i64>, cmd: &Cmd) -> Option<Ticket> {
+        let key = self.cache_key(cmd)?;
+        let mut store = self.shard(key).lock();
+        if redirect.is_none() || self.live() != redirect {
+            return None;
+        }
+        let begun = store.begin(key);
+        Some(Ticket {
+            shared: self.clone(),
+            key: Bytes::copy_from_slice(key),
+            begun: Some(begun),
+        })
+    }
+
+    /// A guard for `cmds` about to be sent: the keys they write are invalidated now and
+    /// again when the guard drops (after the replies), so this client reads its own writes
+    /// even before the server's invalidation arrives, and a read that raced the write is
+    /// not stored.
+    pub(crate) fn writes<'c>(
+        self: &Arc<Self>,
+        cmds: impl IntoIterator<Item = &'c Cmd>,
+    ) -> WriteGuard {
+        let mut scope = Scope::Keys(Vec::new());
+        for cmd in cmds {
+            scope.add(cmd);
+        }
+        let guard = WriteGuard {
+            shared: self.clone(),
+            scope,
+        };
+        guard.apply();
+        guard
+    }
+
+    /// Whether reads through this cache need `CLIENT CACHING YES` before them.
+    fn opt_in(&self) -> bool {
+        self.options.mode == TrackingMode::OptIn
+    }
+}
+
+/// A read in flight whose reply may be stored; dropping it unstored abandons the read.
+pub(crate) struct Ticket {
+    shared: Arc<Shared>,
+    key: Bytes,
+    begun: Option<Begun>,
+}
+
+impl Ticket {
+    /// Offers the reply to `cmd`.
+    pub(crate) fn complete(mut self, cmd: &Cmd, value: &Value) {
+        if let Some(begun) = self.begun.take() {
+            let now = Instant::now();
+            self.shared.shard(&self.key).lock().complete(
+                &self.key,
+                cmd.body(),
+                begun,
+                Some(value),
+                now,
+            );
+        }
+    }
+
+    /// The bytes to send before the command: `CLIENT CACHING YES` in opt-in mode, so the
+    /// server tracks this read.
+    pub(crate) fn prefix(&self) -> &'static [u8] {
+        if self.shared.opt_in() {
+            b"*3\r\n$6\r\nCLIENT\r\n$7\r\nCACHING\r\n$3\r\nYES\r\n"
+        } else {
+            b""
+        }
+    }
+
+    /// A tracking connection was told its redirect target, client `id`, no longer
+    /// exists: if that is the current invalidation connection, it is lost (its thread
+    /// finds out too, and opens a new one).
+    pub(crate) fn redirect_broken(&self, id: Option<i64>) {
+        if id.is_some() && id == self.shared.live() {
+            self.shared.lost();
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(begun) = self.begun.take() {
+            let now = Instant::now();
+            self.shared
+                .shard(&self.key)
+                .lock()
+                .complete(&self.key, b"", begun, None, now);
+        }
+    }
+}
+
+/// What a group of commands may have changed.
+#[derive(Debug)]
+enum Scope {
+    Keys(Vec<Bytes>),
+    All,
+}
+
+impl Scope {
+    fn add(&mut self, cmd: &Cmd) {
+        let Scope::Keys(keys) = self else { return };
+        if cmd.name().is_empty() {
+            // A raw command: its keys are not known, only its name.
+            if !raw_is_readonly(cmd) {
+                *self = Scope::All;
+            }
+            return;
+        }
+        if cmd.flags().contains(Flags::READONLY) {
+            return;
+        }
+        if matches!(cmd.name(), "FLUSHALL" | "FLUSHDB" | "SWAPDB") {
+            *self = Scope::All;
+            return;
+        }
+        keys.extend(cmd.keys().map(Bytes::copy_from_slice));
+    }
+}
+
+/// Whether the command table declares the raw command's name (one or two words)
+/// read-only.
+fn raw_is_readonly(cmd: &Cmd) -> bool {
+    let mut words = cmd.args();
+    let Some(first) = words.next() else {
+        return true;
+    };
+    let first = String::from_utf8_lossy(first).to_ascii_uppercase();
+    let two = words.next().map(|w| {
+        format!(
+            "{first} {}",
+            String::from_utf8_lossy(w).to_ascii_uppercase()
+        )
+    });
+    let mut rows = redis_commands::cmd::all()
+        .filter(|i| i.name == first || Some(i.name) == two.as_deref())
+        .peekable();
+    rows.peek().is_some() && rows.all(|i| i.flags.contains(Flags::READONLY))
+}
+
+/// Invalidates what a write may have changed, when made and again when dropped.
+pub(crate) struct WriteGuard {
+    shared: Arc<Shared>,
+    scope: Scope,
+}
+
+impl WriteGuard {
+    fn apply(&self) {
+        match &self.scope {
+            Scope::Keys(keys) if keys.is_empty() => {}
+            Scope::Keys(keys) => self.shared.invalidate(keys),
+            Scope::All => self.shared.flush(),
+        }
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        self.apply();
+    }
+}
+
+/// Sends `cmd` on a tracking connection and reads its reply, offering it to `ticket`;
+/// the blocking client's read of a cacheable command that missed.
+pub(crate) fn tracked_read(
+    conn: &mut PooledConnection,
+    cmd: &Cmd,
+    ticket: Ticket,
+    timeout: ReplyTimeout,
+) -> std::result::Result<Value, (Error, crate::retry::Stage)> {
+    use crate::retry::Stage;
+    let mut header = [0u8; 24];
+    let header = cmd.header(&mut header);
+    let prefix = ticket.prefix();
+    let replies = if prefix.is_empty() { 1 } else { 2 };
+    conn.send_with(&[prefix, header, cmd.body()], replies, timeout)
+        .map_err(|e| (e.into(), Stage::Send))?;
+    if replies == 2 {
+        match conn.read_reply() {
+            Ok(Value::Error(e)) => {
+                return Err((
+                    Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd),
+                    Stage::Read,
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => return Err((e.into(), Stage::Read)),
+        }
+    }
+    let v = match conn.read_reply() {
+        Ok(Value::Error(e)) => {
+            return Err((
+                Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd),
+                Stage::Read,
+            ))
+        }
+        Ok(v) => v,
+        Err(e) => return Err((e.into(), Stage::Read)),
+    };
+    // RESP3: the server tells a tracking connection when its redirect target is gone.
+    while let Ok(Some(push)) = conn.queued_push() {
+        if let Some(id) = listener::redirect_broken(&push) {
+            ticket.redirect_broken(id);
+            return Ok(v);
+        }
+    }
+    ticket.complete(cmd, &v);
+    Ok(v)
+}

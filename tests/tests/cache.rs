@@ -1,0 +1,500 @@
+//! Client-side caching against real servers: reads served from memory, and never the old
+//! value once a write is acknowledged and the invalidation had a moment to arrive, over
+//! RESP2 (redirect to a subscriber) and RESP3 (pushes), with the invalidation connection
+//! killed mid-run, flushes, the entry, byte and time limits, statistics, broadcast and
+//! opt-in modes, the race between a read in flight and its invalidation, and the command
+//! table's cacheable flags checked against the server's own command facts.
+
+use redis_client::prelude::*;
+use redis_client::redis_commands::{cmd, Flags};
+use redis_client::{Bytes, Cache, CacheMode, CacheOptions, ConnectionInfo, Protocol, Redis};
+use redis_tests::TestServer;
+use std::time::{Duration, Instant};
+
+/// How long an invalidation may take to arrive after the write that caused it was
+/// acknowledged: generous, since the machine may be busy; typically it takes microseconds.
+const SETTLE: Duration = Duration::from_secs(2);
+
+fn info(server: &TestServer, protocol: Protocol) -> ConnectionInfo {
+    ConnectionInfo::tcp("127.0.0.1", server.port()).with_protocol(protocol)
+}
+
+fn cached(server: &TestServer, protocol: Protocol, options: CacheOptions) -> (Redis, Cache) {
+    let r = Redis::from_info(info(server, protocol)).with_cache(options);
+    let cache = r.cache().expect("cache on");
+    wait_tracking(&cache);
+    (r, cache)
+}
+
+/// Waits until the invalidation connection is up (caching starts then).
+fn wait_tracking(cache: &Cache) -> i64 {
+    let start = Instant::now();
+    loop {
+        if let Some(id) = cache.invalidation_client_id() {
+            return id;
+        }
+        assert!(start.elapsed() < SETTLE, "invalidation connection not up");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Reads `key` until it is `want`, within [`SETTLE`]; returns the reads that were not.
+fn read_until(r: &Redis, key: &str, want: &[u8]) -> usize {
+    let start = Instant::now();
+    let mut stale = 0;
+    loop {
+        if r.get(key).unwrap().as_deref() == Some(want) {
+            return stale;
+        }
+        stale += 1;
+        assert!(
+            start.elapsed() < SETTLE,
+            "{key} still not {:?} after {SETTLE:?}",
+            String::from_utf8_lossy(want)
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Another client writes `writes` times to 16 keys this client reads: after each write is
+/// acknowledged, the new value shows within the settling time, and from then on no read of
+/// any key returns anything but the last value written to it. With `kill_at`, the
+/// invalidation connection is killed (CLIENT KILL ID) before that write.
+fn no_stale_reads(protocol: Protocol, writes: usize, kill_at: Option<usize>) {
+    const KEYS: usize = 16;
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, protocol, CacheOptions::default());
+    let writer = Redis::open(&server.url()).unwrap();
+    let mut current: Vec<Vec<u8>> = (0..KEYS).map(|k| format!("init{k}").into_bytes()).collect();
+    for (k, v) in current.iter().enumerate() {
+        writer.set(format!("k{k}"), v.as_slice()).unwrap();
+    }
+    let mut waited = 0;
+    let mut killed_id = None;
+    for i in 0..writes {
+        if kill_at == Some(i) {
+            let id = wait_tracking(&cache);
+            let killed = writer
+                .execute_command(("CLIENT", "KILL", "ID", id))
+                .unwrap();
+            assert_eq!(killed, redis_client::Value::Integer(1));
+            killed_id = Some(id);
+        }
+        let k = i % KEYS;
+        let key = format!("k{k}");
+        let value = format!("v{i}").into_bytes();
+        writer.set(&key, value.as_slice()).unwrap();
+        current[k] = value;
+        waited += read_until(&r, &key, &current[k]);
+        // Every other key holds what was last written to it, cached or not.
+        for j in [(k + 1) % KEYS, (k + 7) % KEYS] {
+            let got = r.get(format!("k{j}")).unwrap();
+            assert_eq!(
+                got.as_deref(),
+                Some(current[j].as_slice()),
+                "k{j} at write {i}"
+            );
+        }
+    }
+    let stats = cache.stats();
+    eprintln!("{protocol:?}: {stats:?}, reads of the old value within the settling time: {waited}");
+    assert!(
+        stats.hits > writes as u64,
+        "the cache served reads: {stats:?}"
+    );
+    assert!(stats.invalidations > 0, "{stats:?}");
+    if let Some(old) = killed_id {
+        let new = wait_tracking(&cache);
+        assert_ne!(old, new, "a new invalidation connection");
+        assert!(stats.flushes >= 2, "the loss cleared the cache: {stats:?}");
+    }
+}
+
+#[test]
+fn no_stale_read_over_resp2_redirect() {
+    no_stale_reads(Protocol::Resp2, 10_000, None);
+}
+
+#[test]
+fn no_stale_read_over_resp3_pushes() {
+    no_stale_reads(Protocol::Resp3, 10_000, None);
+}
+
+#[test]
+fn no_stale_read_when_the_invalidation_connection_is_killed_resp2() {
+    no_stale_reads(Protocol::Resp2, 2_000, Some(1_000));
+}
+
+#[test]
+fn no_stale_read_when_the_invalidation_connection_is_killed_resp3() {
+    no_stale_reads(Protocol::Resp3, 2_000, Some(1_000));
+}
+
+#[test]
+fn hits_misses_and_stored_are_counted() {
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let (r, cache) = cached(&server, protocol, CacheOptions::default());
+        r.set("counted", "1").unwrap();
+        r.hset("h", "f", "x").unwrap();
+        let before = cache.stats();
+        assert_eq!(r.get("counted").unwrap().as_deref(), Some(&b"1"[..]));
+        for _ in 0..5 {
+            assert_eq!(r.get("counted").unwrap().as_deref(), Some(&b"1"[..]));
+        }
+        assert_eq!(r.hget("h", "f").unwrap().as_deref(), Some(&b"x"[..]));
+        assert_eq!(r.hgetall("h").unwrap().len(), 1);
+        assert_eq!(r.hgetall("h").unwrap().len(), 1);
+        let after = cache.stats();
+        assert_eq!(after.misses - before.misses, 3, "{after:?}");
+        assert_eq!(after.hits - before.hits, 6, "{after:?}");
+        assert_eq!(after.stored - before.stored, 3, "{after:?}");
+        assert_eq!(after.entries, 3);
+        assert!(after.bytes > 0);
+        // Not cacheable: neither a hit nor a miss.
+        r.ttl("counted").unwrap();
+        r.mget(["counted", "h"]).unwrap();
+        r.exists(["counted", "h"]).unwrap();
+        let later = cache.stats();
+        assert_eq!((later.hits, later.misses), (after.hits, after.misses));
+        server.raw(&["FLUSHALL"]);
+    }
+}
+
+#[test]
+fn this_clients_writes_are_read_back_at_once() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp2, CacheOptions::default());
+    r.set("mine", "1").unwrap();
+    r.get("mine").unwrap();
+    r.get("mine").unwrap();
+    assert!(cache.stats().hits >= 1);
+    // A typed write, a raw one, a pipeline, a transaction: each read right after sees it.
+    r.set("mine", "2").unwrap();
+    assert_eq!(r.get("mine").unwrap().as_deref(), Some(&b"2"[..]));
+    r.get("mine").unwrap();
+    r.execute_command(("SET", "mine", "3")).unwrap();
+    assert_eq!(r.get("mine").unwrap().as_deref(), Some(&b"3"[..]));
+    r.get("mine").unwrap();
+    let mut pipe = r.pipeline();
+    pipe.set("mine", "4");
+    pipe.execute().unwrap();
+    assert_eq!(r.get("mine").unwrap().as_deref(), Some(&b"4"[..]));
+    r.get("mine").unwrap();
+    r.transaction("mine", |mut w| {
+        let v = w.get("mine")?;
+        assert_eq!(v.as_deref(), Some(&b"4"[..]));
+        w.multi().set("mine", "5");
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(r.get("mine").unwrap().as_deref(), Some(&b"5"[..]));
+    r.del("mine").unwrap();
+    assert_eq!(r.get("mine").unwrap(), None);
+}
+
+#[test]
+fn pipelines_are_not_served_from_memory() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());
+    r.set("p", "1").unwrap();
+    r.get("p").unwrap();
+    r.get("p").unwrap();
+    let hits = cache.stats().hits;
+    let mut pipe = r.pipeline().transaction(false);
+    pipe.get("p").get("p");
+    let values = pipe.execute().unwrap();
+    assert_eq!(values.len(), 2);
+    assert_eq!(cache.stats().hits, hits);
+}
+
+#[test]
+fn flushall_clears_the_cache() {
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let (r, cache) = cached(&server, protocol, CacheOptions::default());
+        let other = Redis::open(&server.url()).unwrap();
+        other.set("f", "1").unwrap();
+        r.get("f").unwrap();
+        assert_eq!(r.get("f").unwrap().as_deref(), Some(&b"1"[..]));
+        let flushes = cache.stats().flushes;
+        // Another client's FLUSHALL: the server's null invalidation clears everything.
+        other.flushall(None).unwrap();
+        read_none(&r, "f");
+        assert!(cache.stats().flushes > flushes);
+        // This client's own FLUSHDB clears at once.
+        other.set("f", "2").unwrap();
+        r.get("f").unwrap();
+        r.get("f").unwrap();
+        r.flushdb(None).unwrap();
+        assert_eq!(r.get("f").unwrap(), None);
+    }
+}
+
+fn read_none(r: &Redis, key: &str) {
+    let start = Instant::now();
+    while r.get(key).unwrap().is_some() {
+        assert!(start.elapsed() < SETTLE, "{key} still cached");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn entries_beyond_the_limit_are_evicted() {
+    let server = TestServer::start();
+    let (r, cache) = cached(
+        &server,
+        Protocol::Resp2,
+        CacheOptions::default().with_max_entries(10),
+    );
+    for i in 0..30 {
+        r.set(format!("e{i}"), i).unwrap();
+    }
+    for i in 0..30 {
+        r.get(format!("e{i}")).unwrap();
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.entries, 10);
+    assert_eq!(stats.evictions, 20);
+    // The most recent ten are the ones kept.
+    let hits = stats.hits;
+    for i in 20..30 {
+        assert_eq!(
+            r.get(format!("e{i}")).unwrap(),
+            Some(Bytes::from(i.to_string()))
+        );
+    }
+    assert_eq!(cache.stats().hits, hits + 10);
+}
+
+#[test]
+fn bytes_beyond_the_limit_are_evicted() {
+    let server = TestServer::start();
+    let (r, cache) = cached(
+        &server,
+        Protocol::Resp3,
+        CacheOptions::default().with_max_bytes(10_000),
+    );
+    let big = "x".repeat(2_000);
+    for i in 0..20 {
+        r.set(format!("b{i}"), &big).unwrap();
+        r.get(format!("b{i}")).unwrap();
+        assert!(cache.stats().bytes <= 10_000);
+    }
+    let stats = cache.stats();
+    assert!(stats.entries <= 4 && stats.entries >= 3, "{stats:?}");
+    assert_eq!(stats.evictions as usize, 20 - stats.entries);
+    // A value larger than the whole budget is served, never stored.
+    r.set("huge", "y".repeat(20_000)).unwrap();
+    assert_eq!(r.get("huge").unwrap().map(|v| v.len()), Some(20_000));
+    assert_eq!(cache.stats().stored, stats.stored);
+}
+
+#[test]
+fn entries_expire_at_the_ttl_ceiling() {
+    let server = TestServer::start();
+    let (r, cache) = cached(
+        &server,
+        Protocol::Resp2,
+        CacheOptions::default().with_ttl(Some(Duration::from_millis(500))),
+    );
+    r.set("t", "1").unwrap();
+    r.get("t").unwrap();
+    r.get("t").unwrap();
+    assert_eq!(cache.stats().hits, 1);
+    std::thread::sleep(Duration::from_millis(600));
+    r.get("t").unwrap();
+    let stats = cache.stats();
+    assert_eq!(stats.expired, 1);
+    assert_eq!(stats.hits, 1);
+    assert_eq!(stats.misses, 2);
+}
+
+#[test]
+fn broadcast_mode_caches_only_its_prefixes() {
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let options = CacheOptions::default().with_mode(CacheMode::Broadcast(vec![
+            Bytes::from("user:"),
+            Bytes::from("cfg:"),
+        ]));
+        let (r, cache) = cached(&server, protocol, options);
+        let other = Redis::open(&server.url()).unwrap();
+        other.set("user:1", "ada").unwrap();
+        other.set("other", "x").unwrap();
+        let before = cache.stats();
+        r.get("user:1").unwrap();
+        r.get("user:1").unwrap();
+        r.get("other").unwrap();
+        r.get("other").unwrap();
+        let after = cache.stats();
+        assert_eq!(after.hits - before.hits, 1);
+        assert_eq!(after.misses - before.misses, 1, "only user:1 is looked up");
+        // The server reports changes under the prefix, read or not.
+        other.set("user:1", "grace").unwrap();
+        read_until(&r, "user:1", b"grace");
+        server.raw(&["FLUSHALL"]);
+    }
+}
+
+#[test]
+fn opt_in_mode_tracks_what_it_caches() {
+    let server = TestServer::start();
+    let (r, cache) = cached(
+        &server,
+        Protocol::Resp2,
+        CacheOptions::default().with_mode(CacheMode::OptIn),
+    );
+    let other = Redis::open(&server.url()).unwrap();
+    other.set("o", "1").unwrap();
+    r.get("o").unwrap();
+    assert_eq!(r.get("o").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(cache.stats().hits, 1);
+    other.set("o", "2").unwrap();
+    read_until(&r, "o", b"2");
+    // A read that is not cached is not tracked either: no invalidation for it.
+    r.execute_command(("GET", "untracked")).unwrap();
+    let inv = cache.stats().invalidations;
+    other.set("untracked", "z").unwrap();
+    other.set("o", "3").unwrap();
+    read_until(&r, "o", b"3");
+    assert_eq!(cache.stats().invalidations, inv + 1);
+}
+
+#[test]
+fn text_mode_reads_through_the_cache() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());
+    r.set("txt", "héllo").unwrap();
+    let t = r.text();
+    assert_eq!(t.get("txt").unwrap().as_deref(), Some("héllo"));
+    assert_eq!(t.get("txt").unwrap().as_deref(), Some("héllo"));
+    assert_eq!(cache.stats().hits, 1);
+    Redis::open(&server.url())
+        .unwrap()
+        .set("txt", "wörld")
+        .unwrap();
+    let start = Instant::now();
+    while t.get("txt").unwrap().as_deref() != Some("wörld") {
+        assert!(start.elapsed() < SETTLE);
+    }
+}
+
+/// The race of the tracking documentation: the invalidation of a key arrives while the
+/// reply to a read of it is still on its way. A 16 MiB value keeps the reply in flight
+/// long enough for another client's write, made once the server has run the read, to be
+/// reported first; the old reply must not be stored.
+#[test]
+fn a_reply_racing_its_invalidation_is_not_stored() {
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let (r, cache) = cached(&server, protocol, CacheOptions::default());
+        let writer = Redis::open(&server.url()).unwrap();
+        let old = "o".repeat(16 << 20);
+        writer.set("race", &old).unwrap();
+        writer.config_resetstat().unwrap();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| r.get("race").unwrap().map(|v| v.len()));
+            // Wait until the server has run the GET, then change the key.
+            let start = Instant::now();
+            loop {
+                let info = writer.execute_command(("INFO", "commandstats")).unwrap();
+                let text = format!("{info:?}");
+                if text.contains("cmdstat_get") {
+                    break;
+                }
+                assert!(start.elapsed() < SETTLE);
+            }
+            writer.set("race", "new").unwrap();
+            assert_eq!(reader.join().unwrap(), Some(16 << 20));
+        });
+        read_until(&r, "race", b"new");
+        assert_eq!(r.get("race").unwrap().as_deref(), Some(&b"new"[..]));
+        let stats = cache.stats();
+        eprintln!("{protocol:?}: {stats:?}");
+        // Whichever arrived first, the old value is gone: not stored, or stored and
+        // dropped.
+        assert!(stats.discarded + stats.invalidations >= 1, "{stats:?}");
+        server.raw(&["FLUSHALL"]);
+    }
+}
+
+/// Every command declared cacheable is, by the server's own facts, read-only, about one
+/// key (its first argument), and gives the same output for the same input.
+#[test]
+fn cacheable_flags_agree_with_the_server() {
+    let server = TestServer::start();
+    let r = Redis::open(&server.url()).unwrap();
+    let mut facts = std::collections::HashMap::new();
+    for c in r.command().unwrap() {
+        for s in &c.subcommands {
+            facts.insert(s.name.replace('|', " ").to_ascii_uppercase(), s.clone());
+        }
+        facts.insert(c.name.to_ascii_uppercase(), c);
+    }
+    let mut checked = 0;
+    for info in cmd::all().filter(|i| i.flags.contains(Flags::CACHEABLE)) {
+        let f = facts
+            .get(info.name)
+            .unwrap_or_else(|| panic!("{} unknown to the server", info.name));
+        assert!(
+            f.flags.iter().any(|x| x == "readonly"),
+            "{} not read-only",
+            info.name
+        );
+        assert_eq!(f.first_key, 1, "{}: first key", info.name);
+        // EXISTS takes any number of keys: the client caches it only with one.
+        if info.name != "EXISTS" {
+            assert_eq!(f.last_key, 1, "{}: one key", info.name);
+        }
+        assert!(
+            !f.tips.iter().any(|t| t == "nondeterministic_output"),
+            "{} is not deterministic",
+            info.name
+        );
+        checked += 1;
+    }
+    assert!(checked >= 40, "{checked}");
+    // Commands whose output depends on the time or on chance are not cacheable.
+    for name in [
+        "TTL",
+        "PTTL",
+        "SRANDMEMBER",
+        "HRANDFIELD",
+        "ZRANDMEMBER",
+        "OBJECT FREQ",
+    ] {
+        let rows: Vec<_> = cmd::all().filter(|i| i.name == name).collect();
+        assert!(!rows.is_empty(), "{name}");
+        assert!(
+            rows.iter().all(|i| !i.flags.contains(Flags::CACHEABLE)),
+            "{name}"
+        );
+    }
+}
+
+/// A restarted server (as after a failover) knows nothing of the tracking: the lost
+/// invalidation connection clears the cache, so a value written after the restart is
+/// read, not the one cached before.
+#[test]
+fn a_server_restart_clears_the_cache() {
+    let mut server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp2, CacheOptions::default());
+    r.set("s", "before").unwrap();
+    r.get("s").unwrap();
+    assert_eq!(r.get("s").unwrap().as_deref(), Some(&b"before"[..]));
+    server.restart();
+    Redis::open(&server.url())
+        .unwrap()
+        .set("s", "after")
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        match r.get("s") {
+            Ok(v) if v.as_deref() == Some(&b"after"[..]) => break,
+            _ => assert!(start.elapsed() < SETTLE, "still the value from before"),
+        }
+    }
+    wait_tracking(&cache);
+    assert!(cache.stats().flushes >= 2);
+}
