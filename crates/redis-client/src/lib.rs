@@ -65,6 +65,7 @@
 #[cfg(feature = "tokio")]
 pub mod aio;
 mod client;
+pub mod cluster;
 pub mod compat;
 mod connection;
 mod error;

@@ -101,6 +101,9 @@ pub struct ConnectionInfo {
     /// TLS settings; `None` for a plain connection. Set by `rediss://` URLs. Needs the
     /// `tls` feature.
     pub tls: Option<TlsOptions>,
+    /// Send `READONLY` after connecting, so a cluster replica serves reads of the slots its
+    /// primary owns. Default `false`; set by the cluster client for replica connections.
+    pub readonly: bool,
 }
 
 /// The default read and write timeout: far above any healthy reply (Redis answers in
@@ -136,6 +139,7 @@ impl ConnectionInfo {
             protocol: Protocol::Resp2,
             decoder: DecoderKind::Fast,
             limits: Limits::DEFAULT,
+            readonly: false,
             tls: None,
         }
     }
@@ -247,6 +251,7 @@ impl fmt::Debug for ConnectionInfo {
             .field("decoder", &self.decoder)
             .field("limits", &self.limits)
             .field("tls", &self.tls)
+            .field("readonly", &self.readonly)
             .finish()
     }
 }

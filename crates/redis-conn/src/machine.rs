@@ -311,6 +311,7 @@ impl Core {
         self.write_deadline = deadline;
         self.state.protocol = info.protocol;
         self.state.db = info.db;
+        self.state.readonly = info.readonly;
         self.configured = self.state.clone();
         out
     }
@@ -920,6 +921,10 @@ fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> Vec<Expect> {
         resp_proto::write_array_len(out, 2);
         resp_proto::write_bulk(out, b"SELECT");
         resp_proto::write_bulk_i64(out, info.db);
+        steps.push(Expect::Ok);
+    }
+    if info.readonly {
+        resp_proto::encode_command(out, &["READONLY"]);
         steps.push(Expect::Ok);
     }
     resp_proto::encode_command(out, &["PING"]);
