@@ -176,7 +176,12 @@ impl SlotMap {
                             let health = get(b"health").and_then(text).unwrap_or_default();
                             let addr = format!("{host}:{port}");
                             if role == "master" || role == "primary" {
-                                primary = Some(addr);
+                                // A failed primary stays listed beside the replica that
+                                // took over from it: the healthy one serves.
+                                let healthy = health == "online";
+                                if !primary.as_ref().is_some_and(|(_, h)| *h || !healthy) {
+                                    primary = Some((addr, healthy));
+                                }
                             } else if health == "online" {
                                 replicas.push(addr);
                             }
@@ -187,7 +192,7 @@ impl SlotMap {
             }
             // A shard with no slots (a primary being added, or a failed one whose replica
             // took over) serves nothing and is left out.
-            if let (Some(primary), false) = (primary, ranges.is_empty()) {
+            if let (Some((primary, _)), false) = (primary, ranges.is_empty()) {
                 shards.push(Shard {
                     primary,
                     replicas,
@@ -877,6 +882,7 @@ mod tests {
                 Value::Array(vec![Value::Integer(lo), Value::Integer(hi)]),
                 bulk("nodes"),
                 Value::Array(vec![
+                    Value::Array(node(p + 9, "master", "fail")),
                     Value::Array(node(p, "master", "online")),
                     Value::Array(node(p + 3, "replica", "online")),
                     Value::Array(node(p + 6, "replica", "fail")),
