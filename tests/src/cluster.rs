@@ -131,7 +131,8 @@ impl TestCluster {
                     .contains("role:master")
             });
             if let Some(p) = promoted {
-                if self.all_ok(5) {
+                let running = self.nodes().count();
+                if self.all_ok(running) {
                     return p;
                 }
             }

@@ -3,7 +3,9 @@
 
 use redis_client::cluster::ClusterClient;
 use redis_client::prelude::*;
+use redis_client::ScanOptions;
 use redis_tests::TestCluster;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,4 +120,31 @@ fn a_killed_primary_is_failed_over_and_no_acknowledged_write_is_lost() {
         }
         eprintln!("{in_window} writes acknowledged just before the kill were not replicated");
     }
+
+    // SCAN survives a primary going away mid-walk: the walk of its slots restarts on the
+    // replica that took over.
+    let mut all: HashSet<String> = log.acked.iter().map(|(k, _, _)| k.clone()).collect();
+    let first = fresh.slot_map().primaries()[0].to_owned();
+    let first_port: u16 = first.rsplit_once(':').unwrap().1.parse().unwrap();
+    let replicas = cluster.replicas_of(first_port);
+    assert_eq!(replicas.len(), 1, "{first} has a replica");
+    let mut walk = fresh.scan_iter(ScanOptions::new().pattern("w:*").count(10));
+    let head: Vec<String> = walk
+        .by_ref()
+        .take(5)
+        .map(|k| String::from_utf8(k.unwrap().to_vec()).unwrap())
+        .collect();
+    cluster.kill(first_port);
+    cluster.wait_failover(&replicas);
+    for k in head
+        .into_iter()
+        .chain(walk.map(|k| String::from_utf8(k.unwrap().to_vec()).unwrap()))
+    {
+        all.remove(&k);
+    }
+    assert!(
+        all.is_empty(),
+        "{} acknowledged keys not seen by SCAN",
+        all.len()
+    );
 }

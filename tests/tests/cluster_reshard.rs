@@ -37,6 +37,8 @@ fn resharding_under_load_loses_nothing() {
     );
     assert_eq!(keys.len() % 2, 0, "each writer owns the keys of its parity");
 
+    // Opened before the reshard and left idle during it: its map goes stale.
+    let stale = ClusterClient::open(&cluster.urls()).expect("open");
     let stop = Arc::new(AtomicBool::new(false));
     let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
     let errors: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -148,6 +150,39 @@ fn resharding_under_load_loses_nothing() {
         .filter(|k| map.node(key_slot(k.as_bytes()), Default::default()) == Some(&to_addr))
         .count();
     assert!(moved > 0, "some written keys' slots moved to the target");
+    // The stale client learns each moved slot from MOVED: per command in a pipeline, and
+    // for a transaction, which the server discards (nothing ran) and the client resends.
+    let moved_keys: Vec<(usize, &String)> = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| map.node(key_slot(k.as_bytes()), Default::default()) == Some(&to_addr))
+        .take(50)
+        .collect();
+    let stale_map = stale.slot_map();
+    assert!(
+        moved_keys.iter().all(
+            |(_, k)| stale_map.node(key_slot(k.as_bytes()), Default::default()) == Some(&from_addr)
+        ),
+        "the stale client still places the moved keys on the source"
+    );
+    let mut pipe = stale.pipeline();
+    for (_, k) in &moved_keys {
+        pipe.get(k.as_str());
+    }
+    let got = pipe.execute().unwrap();
+    for ((i, k), v) in moved_keys.iter().zip(got) {
+        assert_eq!(
+            v,
+            redis_client::Value::BulkString(last[*i].unwrap().to_string().into()),
+            "{k}"
+        );
+    }
+    let (_, k) = moved_keys[0];
+    let mut tx = stale.pipeline();
+    tx.transaction(true).set(k.as_str(), "tx").get(k.as_str());
+    let v = tx.execute().unwrap();
+    assert_eq!(v[1], redis_client::Value::BulkString("tx".into()));
+
     let stats = cluster.node(to).raw(&["INFO", "commandstats"]);
     let asking = stats
         .lines()
