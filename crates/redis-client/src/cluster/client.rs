@@ -320,16 +320,25 @@ impl ClusterClient {
         pools
             .entry((addr.to_owned(), readonly))
             .or_insert_with(|| {
-                let mut info = self.inner.seeds[0].clone();
-                let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "6379"));
-                info.addr = Addr::Tcp {
-                    host: host.to_owned(),
-                    port: port.parse().unwrap_or(6379),
-                };
-                info.readonly = readonly;
-                ConnectionPool::with_options(info, self.inner.options.pool.clone())
+                ConnectionPool::with_options(
+                    self.node_info(addr, readonly),
+                    self.inner.options.pool.clone(),
+                )
             })
             .clone()
+    }
+
+    /// Connection settings for the node at `addr` (`host:port`): the first seed's, with
+    /// that address.
+    pub(crate) fn node_info(&self, addr: &str, readonly: bool) -> ConnectionInfo {
+        let mut info = self.inner.seeds[0].clone();
+        let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "6379"));
+        info.addr = Addr::Tcp {
+            host: host.to_owned(),
+            port: port.parse().unwrap_or(6379),
+        };
+        info.readonly = readonly;
+        info
     }
 
     fn addr_for(&self, target: &Target, from: ReadFrom) -> Result<String> {

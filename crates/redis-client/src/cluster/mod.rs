@@ -6,7 +6,9 @@
 //! per node. See `docs/cluster.md` for the behaviour in full.
 
 mod client;
+mod pubsub;
 pub mod router;
 
 pub use client::{ClusterClient, ClusterOptions, ClusterPipeline, ClusterScan};
+pub use pubsub::ClusterPubSub;
 pub use router::{key_slot, SlotMap};
