@@ -114,17 +114,17 @@ struct Inner {
 
 /// Where one command is sent.
 #[derive(Clone, Debug)]
-enum Target {
+pub(super) enum Target {
     Slot(u16),
     Node(String),
     Any,
 }
 
 /// A failed attempt and how far it got.
-struct Failed {
-    error: Error,
+pub(super) struct Failed {
+    pub(super) error: Error,
     /// True if the command cannot have run (nothing was sent in full).
-    unsent: bool,
+    pub(super) unsent: bool,
 }
 
 impl ClusterClient {
@@ -483,21 +483,7 @@ impl ClusterClient {
 
     /// What a failure at `addr` means, acting on what it says about the map.
     fn understand(&self, error: &Error, addr: &str) -> Failure {
-        let failure = match error {
-            Error::Server(e) => classify_server_error(e.server_error(), host_of(addr)),
-            Error::Connect { .. }
-            | Error::ConnectionLost(_)
-            | Error::ConnectionBroken
-            | Error::Timeout
-            | Error::OutOfStep(_)
-            | Error::Protocol(_) => Failure::NodeLost,
-            _ => Failure::Final,
-        };
-        if let Failure::Moved { slot, addr } = &failure {
-            let mut map = self.inner.map.write();
-            Arc::make_mut(&mut map).moved(*slot, addr);
-        }
-        failure
+        understand(&self.inner.map, error, addr)
     }
 
     fn safe_to_repeat(&self, cmd: &Cmd) -> bool {
@@ -727,8 +713,27 @@ impl ClusterClient {
     }
 }
 
+/// What a failure at `addr` means, recording a `MOVED` in `map`.
+pub(super) fn understand(map: &RwLock<Arc<SlotMap>>, error: &Error, addr: &str) -> Failure {
+    let failure = match error {
+        Error::Server(e) => classify_server_error(e.server_error(), host_of(addr)),
+        Error::Connect { .. }
+        | Error::ConnectionLost(_)
+        | Error::ConnectionBroken
+        | Error::Timeout
+        | Error::OutOfStep(_)
+        | Error::Protocol(_) => Failure::NodeLost,
+        _ => Failure::Final,
+    };
+    if let Failure::Moved { slot, addr } = &failure {
+        let mut map = map.write();
+        Arc::make_mut(&mut map).moved(*slot, addr);
+    }
+    failure
+}
+
 /// One command's result from its parts' results.
-fn merge_item(
+pub(super) fn merge_item(
     cmd: &Cmd,
     route: &Route,
     results: Vec<(Vec<usize>, Result<Value>)>,
@@ -761,7 +766,7 @@ fn merge_item(
 }
 
 /// The slot every key of `cmds` is in (`None` when they have no keys).
-fn one_slot<'c>(cmds: impl Iterator<Item = &'c Cmd>) -> Result<Option<u16>> {
+pub(super) fn one_slot<'c>(cmds: impl Iterator<Item = &'c Cmd>) -> Result<Option<u16>> {
     let mut slot = None;
     for cmd in cmds {
         for k in cmd.keys() {
@@ -781,7 +786,7 @@ fn one_slot<'c>(cmds: impl Iterator<Item = &'c Cmd>) -> Result<Option<u16>> {
     Ok(slot)
 }
 
-fn cross_slot(e: RouteError) -> Error {
+pub(super) fn cross_slot(e: RouteError) -> Error {
     match e {
         RouteError::CrossSlot { command, slots } => Error::CrossSlot(format!(
             "{command}: keys in slots {} and {}; only MGET, MSET, DEL, EXISTS, UNLINK and TOUCH are split (use a hash tag)",
@@ -792,7 +797,7 @@ fn cross_slot(e: RouteError) -> Error {
 
 /// A copy of an error for each command that shared the failed connection (errors are
 /// not `Clone`: they may hold an `io::Error`).
-fn copy_error(e: &Error) -> Error {
+pub(super) fn copy_error(e: &Error) -> Error {
     match e {
         Error::Connect { addr, source } => Error::Connect {
             addr: addr.clone(),

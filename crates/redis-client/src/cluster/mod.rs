@@ -5,6 +5,8 @@
 //! `CLUSTERDOWN` mean) with no I/O; [`ClusterClient`] drives it over one connection pool
 //! per node. See `docs/cluster.md` for the behaviour in full.
 
+#[cfg(feature = "tokio")]
+pub mod aio;
 mod client;
 mod pubsub;
 pub mod router;
