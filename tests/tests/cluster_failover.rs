@@ -51,7 +51,7 @@ fn a_killed_primary_is_failed_over_and_no_acknowledged_write_is_lost() {
     let failed_over: Arc<Mutex<Option<Instant>>> = Arc::default();
     let log: Arc<Mutex<Log>> = Arc::default();
 
-    let writers: Vec<_> = (0..WRITERS)
+    let mut writers: Vec<_> = (0..WRITERS)
         .map(|t| {
             let (c, stop, log, failed_over) =
                 (c.clone(), stop.clone(), log.clone(), failed_over.clone());
@@ -78,6 +78,54 @@ fn a_killed_primary_is_failed_over_and_no_acknowledged_write_is_lost() {
             })
         })
         .collect();
+    // The async client too, four tasks on one runtime thread, logging alike.
+    let urls = cluster.urls();
+    {
+        let (stop, log, failed_over) = (stop.clone(), log.clone(), failed_over.clone());
+        writers.push(std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let c = redis_client::cluster::aio::ClusterClient::open(&urls)
+                    .await
+                    .expect("open");
+                let tasks: Vec<_> = (0..WRITERS)
+                    .map(|t| {
+                        let (c, stop, log, failed_over) =
+                            (c.clone(), stop.clone(), log.clone(), failed_over.clone());
+                        tokio::spawn(async move {
+                            let mut i = 0u64;
+                            while !stop.load(Ordering::Relaxed) {
+                                let key = format!("a:{t}:{i}");
+                                let started = Instant::now();
+                                let result = c.set(&key, i).await;
+                                let took = started.elapsed();
+                                let mut log = log.lock().unwrap();
+                                log.slowest = log.slowest.max(took);
+                                match result {
+                                    Ok(_) => {
+                                        log.acked.push((key, i, Instant::now()));
+                                        if failed_over.lock().unwrap().is_some() {
+                                            log.after += 1;
+                                        }
+                                    }
+                                    Err(e) => {
+                                        log.errors.push((Instant::now(), format!("async: {e}")))
+                                    }
+                                }
+                                i += 1;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            });
+        }));
+    }
 
     std::thread::sleep(Duration::from_millis(300));
     let victim = cluster.primaries()[0];
@@ -151,6 +199,14 @@ fn a_killed_primary_is_failed_over_and_no_acknowledged_write_is_lost() {
         log.slowest
     );
     assert!(log.after > 0, "writes went on after the failover");
+    for prefix in ["w:", "a:"] {
+        assert!(
+            log.acked
+                .iter()
+                .any(|(k, _, at)| k.starts_with(prefix) && *at > done_at),
+            "{prefix} writes went on after the failover"
+        );
+    }
     // One map refresh and a retry's backoff after the failover at most.
     let margin = Duration::from_secs(1);
     let late: Vec<_> = log
