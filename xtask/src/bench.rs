@@ -131,7 +131,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     std::fs::write(root.join("docs/benchmarks-client.svg"), chart(&samples))
         .map_err(|e| e.to_string())?;
     println!("wrote docs/benchmarks.md and docs/benchmarks-client.svg");
-    Ok(())
+    crate::bench_cluster::run(quick, reps)
 }
 
 fn missing_tools() -> Vec<(&'static str, &'static str)> {

@@ -103,8 +103,9 @@ struct Inner {
     seeds: Vec<ConnectionInfo>,
     options: ClusterOptions,
     map: RwLock<Arc<SlotMap>>,
-    /// Pools by `host:port`; replica pools (READONLY) apart.
-    pools: Mutex<HashMap<(String, bool), ConnectionPool>>,
+    /// Pools by `host:port`: `[primary-style, READONLY]`. Read-locked on every call, so
+    /// threads do not queue behind one another.
+    pools: [RwLock<HashMap<String, ConnectionPool>>; 2],
     /// When the map was last refreshed; held during a refresh so one runs at a time.
     refreshed: Mutex<Option<Instant>>,
     /// Round robin over replicas.
@@ -156,7 +157,7 @@ impl ClusterClient {
                 seeds,
                 options,
                 map: RwLock::new(Arc::new(SlotMap::empty())),
-                pools: Mutex::new(HashMap::new()),
+                pools: Default::default(),
                 refreshed: Mutex::new(None),
                 next_replica: AtomicUsize::new(0),
                 callbacks: Callbacks::new(),
@@ -316,9 +317,13 @@ impl ClusterClient {
 
     /// The pool of the node at `addr` (READONLY connections for replica reads).
     fn pool(&self, addr: &str, readonly: bool) -> ConnectionPool {
-        let mut pools = self.inner.pools.lock();
+        let pools = &self.inner.pools[usize::from(readonly)];
+        if let Some(p) = pools.read().get(addr) {
+            return p.clone();
+        }
         pools
-            .entry((addr.to_owned(), readonly))
+            .write()
+            .entry(addr.to_owned())
             .or_insert_with(|| {
                 ConnectionPool::with_options(
                     self.node_info(addr, readonly),
@@ -591,8 +596,9 @@ impl ClusterClient {
             }
         }
 
-        // Group per node, then write to every node before reading from any.
-        let mut groups: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
+        // Group per node (from one snapshot of the map), then write to every node before
+        // reading from any.
+        let mut groups: BTreeMap<(&str, bool), Vec<usize>> = BTreeMap::new();
         let mut results: Vec<Option<std::result::Result<Value, (Failed, String)>>> =
             (0..parts.len()).map(|_| None).collect();
         for (i, p) in parts.iter().enumerate() {
@@ -600,15 +606,20 @@ impl ClusterClient {
                 Target::Node(_) => ReadFrom::Primary,
                 _ => self.read_from(p.cmd),
             };
-            match self.addr_for(&p.target, from) {
-                Ok(addr) => groups
+            let addr = match &p.target {
+                Target::Node(a) => Some(a.as_str()),
+                Target::Slot(slot) => map.node(*slot, from),
+                Target::Any => map.primaries().first().copied(),
+            };
+            match addr {
+                Some(addr) => groups
                     .entry((addr, matches!(from, ReadFrom::Replica(_))))
                     .or_default()
                     .push(i),
-                Err(e) => {
+                None => {
                     results[i] = Some(Err((
                         Failed {
-                            error: e,
+                            error: Error::Cluster("no node for the command".into()),
                             unsent: true,
                         },
                         String::new(),
@@ -618,6 +629,7 @@ impl ClusterClient {
         }
         let mut sent = Vec::with_capacity(groups.len());
         for ((addr, readonly), members) in groups {
+            let addr = addr.to_owned();
             let fail_all = |results: &mut Vec<_>, error: &Error| {
                 for &m in &members {
                     results[m] = Some(Err((

@@ -83,6 +83,8 @@ pub struct SlotMap {
     shards: Vec<Shard>,
     /// Per slot, the index in `shards`, or `NONE`.
     owner: Vec<u16>,
+    /// Per shard, whether it serves a slot (kept with `owner`).
+    serving: Vec<bool>,
 }
 
 const NONE: u16 = u16::MAX;
@@ -98,6 +100,7 @@ impl SlotMap {
         SlotMap {
             shards: Vec::new(),
             owner: vec![NONE; usize::from(SLOTS)],
+            serving: Vec::new(),
         }
     }
 
@@ -131,7 +134,18 @@ impl SlotMap {
                 }
             }
         }
+        map.recount();
         Ok(map)
+    }
+
+    /// Recomputes which shards serve a slot.
+    fn recount(&mut self) {
+        self.serving = vec![false; self.shards.len()];
+        for &o in &self.owner {
+            if let Some(s) = self.serving.get_mut(usize::from(o)) {
+                *s = true;
+            }
+        }
     }
 
     /// Parses a `CLUSTER SHARDS` reply (Redis 7). `seed_host` replaces an empty or `?`
@@ -263,13 +277,12 @@ impl SlotMap {
 
     /// Every primary serving at least one slot.
     pub fn primaries(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for i in 0..self.shards.len() {
-            if self.owner.iter().any(|&o| usize::from(o) == i) {
-                out.push(&self.shards[i].primary);
-            }
-        }
-        out
+        self.shards
+            .iter()
+            .zip(&self.serving)
+            .filter(|(_, &serving)| serving)
+            .map(|(s, _)| s.primary.as_str())
+            .collect()
     }
 
     /// Every node: primaries serving slots and their replicas.
@@ -306,6 +319,7 @@ impl SlotMap {
         if let Some(o) = self.owner.get_mut(usize::from(slot)) {
             *o = index as u16;
         }
+        self.recount();
     }
 
     /// The first slot of every slot range served by the primary at `addr` now, to find
