@@ -25,7 +25,7 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 /// The async Redis Cluster client (feature `tokio`): the blocking
 /// [`ClusterClient`](super::ClusterClient)'s routing, redirections, retries, splitting and
 /// merging, with every command method returning a future. Each node is an async
-/// [`Redis`](crate::aio::Redis) (one multiplexed connection, plus a pool for blocking
+/// [`Redis`] (one multiplexed connection, plus a pool for blocking
 /// commands); a split command or a pipeline sends to every node at once. Cheap to clone.
 ///
 /// ```no_run
