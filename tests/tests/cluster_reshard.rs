@@ -3,6 +3,7 @@
 
 use redis_client::cluster::{key_slot, ClusterClient};
 use redis_client::prelude::*;
+use redis_client::MessageKind;
 use redis_tests::TestCluster;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,6 +112,23 @@ fn resharding_under_load_loses_nothing() {
         }));
     }
 
+    // Shard channels over the source's slots, one per slot: those whose slot moves are
+    // unsubscribed by the source and must be renewed at the target.
+    let channels: Vec<String> = {
+        let mut seen = std::collections::HashSet::new();
+        (0..)
+            .map(|i| format!("sch:{i}"))
+            .filter(|ch| {
+                let slot = key_slot(ch.as_bytes());
+                map.node(slot, Default::default()) == Some(&from_addr) && seen.insert(slot)
+            })
+            .take(40)
+            .collect()
+    };
+    let mut sub = c.pubsub();
+    sub.ignore_subscribe_messages(true);
+    sub.ssubscribe(&channels).unwrap();
+
     std::thread::sleep(Duration::from_millis(300));
     cluster.reshard(from, to, 1000);
     std::thread::sleep(Duration::from_millis(300));
@@ -182,6 +200,46 @@ fn resharding_under_load_loses_nothing() {
     tx.transaction(true).set(k.as_str(), "tx").get(k.as_str());
     let v = tx.execute().unwrap();
     assert_eq!(v[1], redis_client::Value::BulkString("tx".into()));
+
+    // Shard channels whose slot moved were renewed at the target, the gap marked, and
+    // every channel hears what is published now.
+    let moved_channels: Vec<&String> = channels
+        .iter()
+        .filter(|ch| map.node(key_slot(ch.as_bytes()), Default::default()) == Some(&to_addr))
+        .collect();
+    assert!(
+        !moved_channels.is_empty(),
+        "some shard channels' slots moved"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut markers = std::collections::HashSet::new();
+    let mut heard = std::collections::HashSet::new();
+    while heard.len() < channels.len() && std::time::Instant::now() < deadline {
+        for ch in &channels {
+            if !heard.contains(ch.as_bytes()) {
+                let _ = c.spublish(ch.as_str(), "after");
+            }
+        }
+        while let Some(m) = sub.get_message(Some(Duration::from_millis(100))).unwrap() {
+            match m.kind {
+                MessageKind::Reconnected => {
+                    markers.insert(m.channel.clone());
+                }
+                MessageKind::SMessage => {
+                    heard.insert(m.channel.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        heard.len(),
+        channels.len(),
+        "every shard channel hears SPUBLISH after the reshard"
+    );
+    for ch in &moved_channels {
+        assert!(markers.contains(ch.as_bytes()), "no gap marker for {ch}");
+    }
 
     let stats = cluster.node(to).raw(&["INFO", "commandstats"]);
     let asking = stats
