@@ -12,11 +12,13 @@
 //!
 //! Nothing here stands in for Redis: every command test talks to a real server.
 
+mod cluster;
 mod fake;
 mod proxy;
 mod server;
 mod tls;
 
+pub use cluster::{TestCluster, NODE_TIMEOUT_MS};
 pub use fake::{FakeConn, FakeServer};
 pub use proxy::FaultProxy;
 pub use server::{ServerConfig, TestServer, TMP_PREFIX};

@@ -135,7 +135,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     std::fs::write(root.join("docs/benchmarks-client.svg"), chart(&samples))
         .map_err(|e| e.to_string())?;
     println!("wrote docs/benchmarks.md and docs/benchmarks-client.svg");
-    crate::bench_cache::run(args)
+    crate::bench_cache::run(args)?;
+    crate::bench_cluster::run(quick, reps)
 }
 
 fn missing_tools() -> Vec<(&'static str, &'static str)> {

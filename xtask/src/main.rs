@@ -11,6 +11,7 @@
 
 mod bench;
 mod bench_cache;
+mod bench_cluster;
 mod bench_obs;
 mod redis_install;
 mod tidy;

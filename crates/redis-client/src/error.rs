@@ -122,6 +122,15 @@ pub enum Error {
     /// [`Redis::transaction`](crate::Redis::transaction) does.
     #[error("transaction aborted: a watched key changed")]
     Watch,
+    /// A cluster request whose keys hash to more than one slot, where the command cannot
+    /// be split (a transaction, WATCH, a script, SUNION …): refused before anything was
+    /// sent. Put the keys in one slot with a hash tag (`{user:1}:a`, `{user:1}:b`).
+    #[error("cross-slot request refused before sending: {0}")]
+    CrossSlot(String),
+    /// The cluster could not serve the request: no node answered for the slot map, or a
+    /// slot has no owner, or redirections went on past their bound.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The reply does not convert to the type the command method or caller asked for.
     #[error("reply to {command}: {source}")]
     Reply {
@@ -167,6 +176,10 @@ pub enum ErrorKind {
     InvalidArgument,
     /// An invalid URL or connection setting.
     Url,
+    /// A cluster request whose keys are in different slots, refused before sending.
+    CrossSlot,
+    /// The cluster could not serve the request (no map, no owner, too many redirections).
+    Cluster,
 }
 
 impl Error {
@@ -193,6 +206,8 @@ impl Error {
             Error::Lock(_) => ErrorKind::Lock,
             Error::Script(_) => ErrorKind::Script,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::CrossSlot(_) => ErrorKind::CrossSlot,
+            Error::Cluster(_) => ErrorKind::Cluster,
         }
     }
 

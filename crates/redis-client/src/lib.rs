@@ -72,6 +72,7 @@
 pub mod aio;
 mod cache;
 mod client;
+pub mod cluster;
 pub mod compat;
 mod connection;
 mod error;

@@ -238,6 +238,8 @@ pub(crate) fn error_type(e: &Error) -> Cow<'static, str> {
         K::Unsupported => "unsupported",
         K::InvalidArgument => "invalid_argument",
         K::Url => "url",
+        K::CrossSlot => "cross_slot",
+        K::Cluster => "cluster",
     })
 }
 

@@ -34,7 +34,7 @@ use std::ops::{Deref, DerefMut};
 /// # Ok::<(), redis_client::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Text<C>(C);
+pub struct Text<C>(pub(crate) C);
 
 impl<C> Text<C> {
     /// The wrapped value, in byte mode again.

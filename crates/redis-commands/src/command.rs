@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Facts about a command that decide how it may be sent and retried.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Flags(u8);
+pub struct Flags(u16);
 
 impl Flags {
     /// No special facts.
@@ -24,11 +24,26 @@ impl Flags {
     /// next user expects. The connection core learns the same from a command's first
     /// words, which is what covers raw commands; a test keeps the two in agreement.
     pub const CONNECTION_STATE: Flags = Flags(8);
+    /// Cluster routing: runs on every primary, its replies merged (FLUSHALL, KEYS …).
+    pub const ALL_PRIMARIES: Flags = Flags(16);
+    /// Cluster routing: runs on every node, primaries and replicas (CONFIG SET, PING …).
+    pub const ALL_NODES: Flags = Flags(32);
+    /// Cluster routing: a multi-key command whose keys may be split over nodes, each part
+    /// a command of its own (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH). The arguments from one
+    /// key to the next go with that key.
+    pub const SPLIT: Flags = Flags(64);
+    /// Cluster merge: the integer replies of the parts are added up (DEL, DBSIZE …).
+    pub const MERGE_SUM: Flags = Flags(128);
+    /// Cluster merge: the array replies of the parts are concatenated (KEYS).
+    pub const MERGE_CONCAT: Flags = Flags(256);
+    /// Cluster merge: the array replies are combined element by element with a logical
+    /// AND (SCRIPT EXISTS: present only if present everywhere).
+    pub const MERGE_AND: Flags = Flags(512);
     /// May be answered from a client-side cache: read-only, about one key, and its reply
     /// depends only on that key's value and the arguments (not on the time, randomness or
     /// other keys). The whole command is the cache key; an invalidation of its key drops it.
     /// A command with more than one key at run time (EXISTS a b) is not served from cache.
-    pub const CACHEABLE: Flags = Flags(16);
+    pub const CACHEABLE: Flags = Flags(1024);
 
     /// Both sets of facts.
     pub const fn union(self, other: Flags) -> Flags {

@@ -109,6 +109,9 @@ pub struct ConnectionInfo {
     /// `CLIENT TRACKING` set up by every handshake, for client-side caching; `None` (the
     /// default) leaves tracking off. Set by the caching client, not by URLs.
     pub tracking: Option<crate::Tracking>,
+    /// Send `READONLY` after connecting, so a cluster replica serves reads of the slots its
+    /// primary owns. Default `false`; set by the cluster client for replica connections.
+    pub readonly: bool,
 }
 
 /// The default read and write timeout: far above any healthy reply (Redis answers in
@@ -144,6 +147,7 @@ impl ConnectionInfo {
             protocol: Protocol::Resp2,
             decoder: DecoderKind::Fast,
             limits: Limits::DEFAULT,
+            readonly: false,
             tls: None,
             observe: Observe::default(),
             tracking: None,
@@ -273,6 +277,7 @@ impl fmt::Debug for ConnectionInfo {
             .field("tls", &self.tls)
             .field("observe", &self.observe)
             .field("tracking", &self.tracking)
+            .field("readonly", &self.readonly)
             .finish()
     }
 }

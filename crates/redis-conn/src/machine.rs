@@ -320,6 +320,7 @@ impl Core {
         self.write_deadline = deadline;
         self.state.protocol = info.protocol;
         self.state.db = info.db;
+        self.state.readonly = info.readonly;
         self.configured = self.state.clone();
         self.count_out(out.len());
         out
@@ -971,6 +972,10 @@ fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> (Vec<Expect>, 
     // it on again, redirected to the current target.
     let tracking = info.tracking.as_ref().and_then(|t| t.encode(out));
     if tracking.is_some() {
+        steps.push(Expect::Ok);
+    }
+    if info.readonly {
+        resp_proto::encode_command(out, &["READONLY"]);
         steps.push(Expect::Ok);
     }
     resp_proto::encode_command(out, &["PING"]);

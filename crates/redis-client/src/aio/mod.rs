@@ -491,7 +491,7 @@ impl<T> std::fmt::Debug for Request<'_, T> {
 }
 
 impl<'a, T> Request<'a, T> {
-    fn new(inner: BoxFuture<'a, Result<(Value, Cmd)>>) -> Self {
+    pub(crate) fn new(inner: BoxFuture<'a, Result<(Value, Cmd)>>) -> Self {
         Request {
             inner,
             _reply: PhantomData,

@@ -16,7 +16,7 @@ commands! {
 
     /// Deletes `keys` and returns how many existed.
     /// See <https://redis.io/commands/del/>.
-    "DEL" [] fn del<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
+    "DEL" [SPLIT | MERGE_SUM] fn del<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
 
     /// Returns the value at `key` serialized for RESTORE, or `None` if it does not exist.
     /// See <https://redis.io/commands/dump/>.
@@ -24,7 +24,7 @@ commands! {
 
     /// Returns how many of `keys` exist (a key named twice counts twice).
     /// See <https://redis.io/commands/exists/>.
-    "EXISTS" [READONLY | CACHEABLE] fn exists<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
+    "EXISTS" [READONLY | CACHEABLE | SPLIT | MERGE_SUM] fn exists<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
 
     /// Makes `key` expire after `seconds`; true when the expiry was set.
     /// See <https://redis.io/commands/expire/>.
@@ -51,7 +51,7 @@ commands! {
 
     /// Returns the keys matching the glob-style `pattern` (blocks the server: prefer SCAN).
     /// See <https://redis.io/commands/keys/>.
-    "KEYS" [READONLY] fn keys<P: ToArgs>(pattern: P) -> Vec<Bytes> => |c| { c.arg(pattern); }
+    "KEYS" [READONLY | ALL_PRIMARIES | MERGE_CONCAT] fn keys<P: ToArgs>(pattern: P) -> Vec<Bytes> => |c| { c.arg(pattern); }
 
     /// Moves `key` to database `destination_db` of the server at `host`:`port`, waiting at
     /// most `timeout_milliseconds` for it; answers `"OK"`, or `"NOKEY"` if `key` does not
@@ -158,7 +158,7 @@ commands! {
 
     /// Updates the last access time of `keys`; returns how many exist.
     /// See <https://redis.io/commands/touch/>.
-    "TOUCH" [READONLY] fn touch<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
+    "TOUCH" [READONLY | SPLIT | MERGE_SUM] fn touch<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
 
     /// Returns how long `key` has left, in whole seconds, telling a key without expiry
     /// from a missing one (see [`Ttl`](crate::Ttl)).
@@ -172,5 +172,5 @@ commands! {
 
     /// Deletes `keys`, reclaiming their memory in the background; returns how many existed.
     /// See <https://redis.io/commands/unlink/>.
-    "UNLINK" [] fn unlink<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
+    "UNLINK" [SPLIT | MERGE_SUM] fn unlink<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
 }

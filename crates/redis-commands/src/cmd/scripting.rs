@@ -51,11 +51,11 @@ commands! {
 
     /// Returns, for each SHA1, whether the script is cached.
     /// See <https://redis.io/commands/script-exists/>.
-    "SCRIPT EXISTS" [] fn script_exists<S: ToArgs>(sha1s: S) -> Vec<bool> => |c| { c.arg(sha1s); }
+    "SCRIPT EXISTS" [ALL_PRIMARIES | MERGE_AND] fn script_exists<S: ToArgs>(sha1s: S) -> Vec<bool> => |c| { c.arg(sha1s); }
 
     /// Empties the script cache.
     /// See <https://redis.io/commands/script-flush/>.
-    "SCRIPT FLUSH" [] fn script_flush(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
+    "SCRIPT FLUSH" [ALL_PRIMARIES] fn script_flush(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
     /// Stops the running script if it has not written.
     /// See <https://redis.io/commands/script-kill/>.
@@ -63,7 +63,7 @@ commands! {
 
     /// Caches a script; returns its SHA1.
     /// See <https://redis.io/commands/script-load/>.
-    "SCRIPT LOAD" [] fn script_load<S: ToArgs>(script: S) -> String => |c| { c.arg(script); }
+    "SCRIPT LOAD" [ALL_PRIMARIES] fn script_load<S: ToArgs>(script: S) -> String => |c| { c.arg(script); }
 
     /// Returns SCRIPT's help text.
     /// See <https://redis.io/commands/script-help/>.
@@ -81,7 +81,7 @@ commands! {
 
     /// Deletes a library and its functions.
     /// See <https://redis.io/commands/function-delete/>.
-    "FUNCTION DELETE" [] fn function_delete<L: ToArgs>(library: L) -> () => |c| { c.arg(library); }
+    "FUNCTION DELETE" [ALL_PRIMARIES] fn function_delete<L: ToArgs>(library: L) -> () => |c| { c.arg(library); }
 
     /// Returns every library, serialized for FUNCTION RESTORE.
     /// See <https://redis.io/commands/function-dump/>.
@@ -89,7 +89,7 @@ commands! {
 
     /// Deletes every library.
     /// See <https://redis.io/commands/function-flush/>.
-    "FUNCTION FLUSH" [] fn function_flush(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
+    "FUNCTION FLUSH" [ALL_PRIMARIES] fn function_flush(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
     /// Stops the running function if it has not written.
     /// See <https://redis.io/commands/function-kill/>.
@@ -102,16 +102,16 @@ commands! {
     /// Loads a library from its source (which names it, `#!lua name=mylib`); returns
     /// its name.
     /// See <https://redis.io/commands/function-load/>.
-    "FUNCTION LOAD" [] fn function_load<S: ToArgs>(code: S) -> String => |c| { c.arg(code); }
+    "FUNCTION LOAD" [ALL_PRIMARIES] fn function_load<S: ToArgs>(code: S) -> String => |c| { c.arg(code); }
 
     /// Loads a library, replacing one of the same name.
     /// See <https://redis.io/commands/function-load/>.
-    "FUNCTION LOAD" [] fn function_load_replace<S: ToArgs>(code: S) -> String
+    "FUNCTION LOAD" [ALL_PRIMARIES] fn function_load_replace<S: ToArgs>(code: S) -> String
         => |c| { c.arg("REPLACE").arg(code); }
 
     /// Restores libraries from FUNCTION DUMP's payload.
     /// See <https://redis.io/commands/function-restore/>.
-    "FUNCTION RESTORE" [] fn function_restore(payload: Bytes, policy: Option<RestorePolicy>) -> ()
+    "FUNCTION RESTORE" [ALL_PRIMARIES] fn function_restore(payload: Bytes, policy: Option<RestorePolicy>) -> ()
         => |c| { c.arg(payload).arg(policy); }
 
     /// Returns the running function, if any, and the engines' statistics.

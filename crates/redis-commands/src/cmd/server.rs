@@ -16,7 +16,7 @@ commands! {
 
     /// Checks the connection; returns the server's `PONG`.
     /// See <https://redis.io/commands/ping/>.
-    "PING" [] fn ping() -> Bytes => |_c| {}
+    "PING" [ALL_NODES] fn ping() -> Bytes => |_c| {}
 
     /// Low-level facts about the value at `key` (encoding, reference count, serialized
     /// length, idle time), parsed into fields as redis-py 2.7.6 does. The server refuses
@@ -27,16 +27,16 @@ commands! {
     /// Deletes every key of the current database, freeing memory as `mode` says (`None`:
     /// the server's default, `lazyfree-lazy-user-flush`).
     /// See <https://redis.io/commands/flushdb/>.
-    "FLUSHDB" [ADMIN] fn flushdb(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
+    "FLUSHDB" [ADMIN | ALL_PRIMARIES] fn flushdb(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
     /// Deletes every key of every database, freeing memory as `mode` says (`None`: the
     /// server's default).
     /// See <https://redis.io/commands/flushall/>.
-    "FLUSHALL" [ADMIN] fn flushall(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
+    "FLUSHALL" [ADMIN | ALL_PRIMARIES] fn flushall(mode: Option<FlushMode>) -> () => |c| { c.arg(mode); }
 
     /// Returns the number of keys in the current database.
     /// See <https://redis.io/commands/dbsize/>.
-    "DBSIZE" [READONLY] fn dbsize() -> i64 => |_c| {}
+    "DBSIZE" [READONLY | ALL_PRIMARIES | MERGE_SUM] fn dbsize() -> i64 => |_c| {}
 
     /// Returns the default sections of the server's information, numbers typed.
     /// See <https://redis.io/commands/info/>.
@@ -53,12 +53,12 @@ commands! {
 
     /// Sets a configuration parameter.
     /// See <https://redis.io/commands/config-set/>.
-    "CONFIG SET" [ADMIN] fn config_set<P: ToArgs, V: ToArgs>(parameter: P, value: V) -> ()
+    "CONFIG SET" [ADMIN | ALL_NODES] fn config_set<P: ToArgs, V: ToArgs>(parameter: P, value: V) -> ()
         => |c| { c.arg(parameter).arg(value); }
 
     /// Resets the statistics INFO reports.
     /// See <https://redis.io/commands/config-resetstat/>.
-    "CONFIG RESETSTAT" [ADMIN] fn config_resetstat() -> () => |_c| {}
+    "CONFIG RESETSTAT" [ADMIN | ALL_NODES] fn config_resetstat() -> () => |_c| {}
 
     /// Rewrites the configuration file with the running configuration.
     /// See <https://redis.io/commands/config-rewrite/>.

@@ -69,11 +69,11 @@ commands! {
 
     /// Returns the values of `keys`, `None` for each that does not exist or is no string.
     /// See <https://redis.io/commands/mget/>.
-    "MGET" [READONLY] fn mget<K: ToArgs>(keys: K) -> Vec<Option<Bytes>> => |c| { c.key(keys); }
+    "MGET" [READONLY | SPLIT] fn mget<K: ToArgs>(keys: K) -> Vec<Option<Bytes>> => |c| { c.key(keys); }
 
     /// Sets many keys at once from `items`, given as key/value pairs (`[("a", 1), ("b", 2)]`).
     /// See <https://redis.io/commands/mset/>.
-    "MSET" [] fn mset<I: ToArgs>(items: I) -> bool => |c| { write_key_values(c, items); }
+    "MSET" [SPLIT] fn mset<I: ToArgs>(items: I) -> bool => |c| { write_key_values(c, items); }
 
     /// Sets many keys at once, only if none of them exists; true when it set them.
     /// See <https://redis.io/commands/msetnx/>.

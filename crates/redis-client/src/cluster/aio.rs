@@ -1,0 +1,732 @@
+//! The async cluster client: drives the router over one async client (a multiplexed
+//! connection and a pool) per node.
+
+use super::client::{cross_slot, merge_item, one_slot, understand, ClusterOptions, Failed, Target};
+use super::router::{self, host_of, Attempts, Failure, Next, ReadFrom, Route, SlotMap};
+use crate::aio::{Redis, Request};
+use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait};
+use crate::{Error, Result, RetryPolicy, ScriptCall, Text};
+use bytes::BytesMut;
+use parking_lot::{Mutex, RwLock};
+use redis_commands::{Callbacks, Cmd, Executor, Flags, FromValue, ToArgs, Typed};
+use redis_conn::{Addr, ConnectionInfo, ReplyTimeout};
+use resp_proto::{ErrorCode, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The shortest time between two slot map refreshes (as the blocking client).
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The async Redis Cluster client (feature `tokio`): the blocking
+/// [`ClusterClient`](super::ClusterClient)'s routing, redirections, retries, splitting and
+/// merging, with every command method returning a future. Each node is an async
+/// [`Redis`] (one multiplexed connection, plus a pool for blocking
+/// commands); a split command or a pipeline sends to every node at once. Cheap to clone.
+///
+/// ```no_run
+/// use redis_client::cluster::aio::ClusterClient;
+/// use redis_client::prelude::*;
+///
+/// # async fn demo() -> redis_client::Result<()> {
+/// let c = ClusterClient::open(&["redis://127.0.0.1:7000"]).await?;
+/// c.set("foo", "bar").await?;
+/// let values = c.mget(["foo", "bar", "baz"]).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClusterClient {
+    inner: Arc<Inner>,
+    replicas: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    seeds: Vec<ConnectionInfo>,
+    options: ClusterOptions,
+    map: RwLock<Arc<SlotMap>>,
+    nodes: Mutex<HashMap<(String, bool), Redis>>,
+    /// When the map was last refreshed; held across a refresh so one runs at a time.
+    refreshed: tokio::sync::Mutex<Option<Instant>>,
+    next: AtomicUsize,
+    callbacks: Callbacks,
+}
+
+impl ClusterClient {
+    /// A client for the cluster that `seeds` belong to; fetches the slot map.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for an invalid URL; [`Error::Cluster`] when no seed gives a map.
+    pub async fn open<S: AsRef<str>>(seeds: &[S]) -> Result<ClusterClient> {
+        let infos = seeds
+            .iter()
+            .map(|s| s.as_ref().parse::<ConnectionInfo>())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Self::with_options(infos, ClusterOptions::default()).await
+    }
+
+    /// A client from seed connection settings and options.
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when there is no seed or no seed gives a map.
+    pub async fn with_options(seeds: Vec<ConnectionInfo>, options: ClusterOptions) -> Result<Self> {
+        if seeds.is_empty() {
+            return Err(Error::Cluster("no seed node given".into()));
+        }
+        let replicas = options.read_from_replicas;
+        let client = ClusterClient {
+            inner: Arc::new(Inner {
+                seeds,
+                options,
+                map: RwLock::new(Arc::new(SlotMap::empty())),
+                nodes: Mutex::new(HashMap::new()),
+                refreshed: tokio::sync::Mutex::new(None),
+                next: AtomicUsize::new(0),
+                callbacks: Callbacks::new(),
+            }),
+            replicas,
+        };
+        client.refresh(true).await?;
+        Ok(client)
+    }
+
+    /// This client with read-only commands served by replicas (`true`) or primaries.
+    pub fn on_replicas(&self, on: bool) -> ClusterClient {
+        ClusterClient {
+            inner: self.inner.clone(),
+            replicas: on,
+        }
+    }
+
+    /// This client in text mode.
+    pub fn text(&self) -> Text<ClusterClient> {
+        Text(self.clone())
+    }
+
+    /// The slot map in use.
+    pub fn slot_map(&self) -> Arc<SlotMap> {
+        self.inner.map.read().clone()
+    }
+
+    /// Fetches the slot map again now.
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when no known node gives a map.
+    pub async fn refresh_slots(&self) -> Result<()> {
+        self.refresh(true).await
+    }
+
+    /// Runs any command given as its arguments and returns the raw reply (routed as the
+    /// blocking client's `execute_command`).
+    ///
+    /// # Errors
+    /// As the blocking client's.
+    pub async fn execute_command<A: ToArgs>(&self, args: A) -> Result<Value> {
+        let cmd = Cmd::from_args(args);
+        let v = self.request(&cmd).await?;
+        dynamic_reply(&self.inner.callbacks, &cmd, v).map_err(|source| Error::Reply {
+            command: cmd.first_word(),
+            source,
+        })
+    }
+
+    /// A cluster pipeline (see the blocking [`ClusterPipeline`](super::ClusterPipeline)).
+    pub fn pipeline(&self) -> ClusterPipeline {
+        ClusterPipeline {
+            client: self.clone(),
+            commands: Vec::new(),
+            transaction: false,
+        }
+    }
+
+    /// Runs a script call on the node serving its keys: EVALSHA, then EVAL on NOSCRIPT.
+    ///
+    /// # Errors
+    /// As the blocking client's `invoke_script`.
+    pub async fn invoke_script<T: FromValue>(&self, call: ScriptCall<'_>) -> Result<T> {
+        let evalsha = call.to_cmd();
+        let reply = match self.request(&evalsha).await {
+            Err(Error::Server(e)) if e.code() == ErrorCode::NOSCRIPT => {
+                let args: Vec<&[u8]> = evalsha.args().collect();
+                let nkeys = evalsha.keys().count();
+                let rest = args.get(3 + nkeys..).unwrap_or_default();
+                let mut cmd = Cmd::new("EVAL");
+                cmd.arg(call.script().source());
+                cmd.arg(nkeys);
+                cmd.key(evalsha.keys().collect::<Vec<_>>());
+                cmd.arg(rest);
+                self.request(&cmd).await?
+            }
+            other => other?,
+        };
+        convert(&evalsha, reply)
+    }
+
+    /// Sends `cmd` where it belongs and returns its reply, within the call's one budget.
+    pub(crate) async fn request(&self, cmd: &Cmd) -> Result<Value> {
+        let deadline = self.deadline(Some(cmd));
+        let work = async {
+            match router::route(cmd).map_err(cross_slot)? {
+                Route::Slot(slot) => self.one(cmd, Target::Slot(slot), deadline, None).await,
+                Route::Any => self.one(cmd, Target::Any, deadline, None).await,
+                route => {
+                    let mut out = self.batch(vec![(cmd, route)], deadline).await?;
+                    out.pop()
+                        .unwrap_or_else(|| Err(Error::Cluster("no reply".into())))
+                }
+            }
+        };
+        within(deadline, work).await
+    }
+
+    fn deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
+        call_budget(&self.inner.options.retry, &self.inner.seeds[0], cmd)
+            .map(|b| Instant::now() + b)
+    }
+
+    fn read_from(&self, cmd: &Cmd) -> ReadFrom {
+        if self.replicas && router::facts(cmd).contains(Flags::READONLY) {
+            ReadFrom::Replica(self.inner.next.fetch_add(1, Ordering::Relaxed))
+        } else {
+            ReadFrom::Primary
+        }
+    }
+
+    /// The async client of the node at `addr`, retrying nothing itself: the cluster
+    /// client decides.
+    fn node(&self, addr: &str, readonly: bool) -> Redis {
+        let mut nodes = self.inner.nodes.lock();
+        nodes
+            .entry((addr.to_owned(), readonly))
+            .or_insert_with(|| {
+                let mut info = self.inner.seeds[0].clone();
+                let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "6379"));
+                info.addr = Addr::Tcp {
+                    host: host.to_owned(),
+                    port: port.parse().unwrap_or(6379),
+                };
+                info.readonly = readonly;
+                Redis::with_pool_options(info, self.inner.options.pool.clone())
+                    .with_retry_policy(RetryPolicy::none())
+            })
+            .clone()
+    }
+
+    fn addr_for(&self, target: &Target, from: ReadFrom) -> Result<String> {
+        let map = self.inner.map.read().clone();
+        match target {
+            Target::Node(a) => Ok(a.clone()),
+            Target::Slot(slot) => map
+                .node(*slot, from)
+                .map(str::to_owned)
+                .ok_or_else(|| Error::Cluster(format!("slot {slot} has no node"))),
+            Target::Any => {
+                let primaries = map.primaries();
+                if primaries.is_empty() {
+                    return Err(Error::Cluster("no primary known".into()));
+                }
+                let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+                Ok(primaries[n % primaries.len()].to_owned())
+            }
+        }
+    }
+
+    async fn resolve(&self, target: &Target, from: ReadFrom) -> Result<String> {
+        match self.addr_for(target, from) {
+            Ok(a) => Ok(a),
+            Err(_) => {
+                self.refresh(false).await?;
+                self.addr_for(target, from)
+            }
+        }
+    }
+
+    async fn refresh(&self, force: bool) -> Result<()> {
+        let started = Instant::now();
+        let mut last = self.inner.refreshed.lock().await;
+        if !force && last.is_some_and(|t| t + MIN_REFRESH_INTERVAL > started) {
+            return Ok(());
+        }
+        let current = self.slot_map();
+        let mut candidates: Vec<String> = current.nodes().into_iter().map(str::to_owned).collect();
+        for seed in &self.inner.seeds {
+            if let Addr::Tcp { host, port } = &seed.addr {
+                let a = format!("{host}:{port}");
+                if !candidates.contains(&a) {
+                    candidates.push(a);
+                }
+            }
+        }
+        let mut last_error = None;
+        for addr in candidates {
+            match self.fetch_map(&addr).await {
+                Ok(map) if map.is_complete() || current.shards().is_empty() => {
+                    *self.inner.map.write() = Arc::new(map);
+                    *last = Some(Instant::now());
+                    return Ok(());
+                }
+                Ok(_) => last_error = Some(format!("{addr}: the map does not cover every slot")),
+                Err(e) => last_error = Some(format!("{addr}: {e}")),
+            }
+        }
+        *last = Some(Instant::now());
+        Err(Error::Cluster(format!(
+            "no node gave a slot map (last: {})",
+            last_error.unwrap_or_default()
+        )))
+    }
+
+    async fn fetch_map(&self, addr: &str) -> Result<SlotMap> {
+        let node = self.node(addr, false);
+        let host = host_of(addr);
+        let bad = |e: router::MapError| Error::Cluster(e.to_string());
+        let shards = within(self.deadline(None), node.raw(&Cmd::new("CLUSTER SHARDS"))).await;
+        match shards {
+            Ok(v) => SlotMap::parse_shards(&v, host).map_err(bad),
+            Err(Error::Server(_)) => {
+                let v = node.raw(&Cmd::new("CLUSTER SLOTS")).await?;
+                SlotMap::parse_slots(&v, host).map_err(bad)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One command to one target, redirections and retries included.
+    async fn one(
+        &self,
+        cmd: &Cmd,
+        target: Target,
+        deadline: Option<Instant>,
+        first: Option<(Failed, String)>,
+    ) -> Result<Value> {
+        let mut attempts = Attempts::new(
+            self.inner.options.retry,
+            deadline,
+            self.inner.options.max_redirects,
+        );
+        let from = self.read_from(cmd);
+        let mut asking: Option<String> = None;
+        let mut pending = first;
+        loop {
+            let (failed, addr) = match pending.take() {
+                Some(f) => f,
+                None => {
+                    let (addr, ask) = match asking.take() {
+                        Some(a) => (a, true),
+                        None => (self.resolve(&target, from).await?, false),
+                    };
+                    let readonly = !ask
+                        && matches!(from, ReadFrom::Replica(_))
+                        && !matches!(target, Target::Node(_));
+                    match self.attempt(cmd, &addr, ask, readonly).await {
+                        Ok(v) => return Ok(v),
+                        Err(f) => (f, addr),
+                    }
+                }
+            };
+            let failure = understand(&self.inner.map, &self.inner.seeds[0], &failed.error, &addr);
+            let may_repeat = failed.unsent
+                || self.inner.options.retry.retry_writes
+                || router::facts(cmd).contains(Flags::READONLY);
+            match attempts.next(&failure, may_repeat, Instant::now()) {
+                Next::GiveUp => return Err(failed.error.after_attempts(attempts.retries() + 1)),
+                Next::Now => {}
+                Next::After(wait) => tokio::time::sleep(wait).await,
+            }
+            match failure {
+                Failure::Ask { addr } => asking = Some(addr),
+                Failure::NodeLost => {
+                    let _ = self.refresh(false).await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// One try at `addr`; with `ask`, `ASKING` and the command go as one request on the
+    /// node's shared connection, so nothing comes between them.
+    async fn attempt(
+        &self,
+        cmd: &Cmd,
+        addr: &str,
+        ask: bool,
+        readonly: bool,
+    ) -> std::result::Result<Value, Failed> {
+        let node = self.node(addr, readonly);
+        let failed = |error: Error| Failed {
+            unsent: matches!(error, Error::Connect { .. } | Error::PoolExhausted(_)),
+            error,
+        };
+        if !ask {
+            return node.raw(cmd).await.map_err(failed);
+        }
+        let mut out = BytesMut::with_capacity(cmd.body().len() + 40);
+        Cmd::new("ASKING").encode_into(&mut out);
+        cmd.encode_into(&mut out);
+        let timeout = reply_wait(node.info().read_timeout, cmd);
+        let mut replies = node
+            .multiplexed()
+            .send(out.freeze(), 2, timeout)
+            .await
+            .map_err(|e| failed(e.into()))?;
+        match replies.pop() {
+            Some(Value::Error(e)) => Err(Failed {
+                error: Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd),
+                unsent: false,
+            }),
+            Some(v) => Ok(v),
+            None => Err(failed(Error::OutOfStep("no reply".into()))),
+        }
+    }
+
+    /// As the blocking client's batch: parts grouped per node, every node's request sent
+    /// at once, failed parts retried one by one, each command's parts merged.
+    async fn batch(
+        &self,
+        items: Vec<(&Cmd, Route)>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Result<Value>>> {
+        struct Part<'c> {
+            item: usize,
+            cmd: &'c Cmd,
+            target: Target,
+            keys: Vec<usize>,
+        }
+        let map = self.slot_map();
+        let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
+        let mut parts: Vec<Part<'_>> = Vec::new();
+        for (i, (cmd, route)) in items.iter().enumerate() {
+            let plain = |target| Part {
+                item: i,
+                cmd,
+                target,
+                keys: Vec::new(),
+            };
+            match route {
+                Route::Slot(s) => parts.push(plain(Target::Slot(*s))),
+                Route::Any => parts.push(plain(Target::Any)),
+                Route::AllPrimaries => {
+                    for p in map.primaries() {
+                        parts.push(plain(Target::Node(p.to_owned())));
+                    }
+                }
+                Route::AllNodes => {
+                    for p in map.nodes() {
+                        parts.push(plain(Target::Node(p.to_owned())));
+                    }
+                }
+                Route::Split(split) => owned.push((i, split.clone())),
+            }
+        }
+        for (item, split) in &owned {
+            for p in split {
+                parts.push(Part {
+                    item: *item,
+                    cmd: &p.cmd.0,
+                    target: Target::Slot(p.slot),
+                    keys: p.keys.clone(),
+                });
+            }
+        }
+
+        let mut groups: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
+        let mut results: Vec<Option<std::result::Result<Value, (Failed, String)>>> =
+            (0..parts.len()).map(|_| None).collect();
+        for (i, p) in parts.iter().enumerate() {
+            let from = match p.target {
+                Target::Node(_) => ReadFrom::Primary,
+                _ => self.read_from(p.cmd),
+            };
+            match self.addr_for(&p.target, from) {
+                Ok(addr) => groups
+                    .entry((addr, matches!(from, ReadFrom::Replica(_))))
+                    .or_default()
+                    .push(i),
+                Err(error) => {
+                    results[i] = Some(Err((
+                        Failed {
+                            error,
+                            unsent: true,
+                        },
+                        String::new(),
+                    )))
+                }
+            }
+        }
+        // Every node's request at once.
+        let mut sends: Vec<Pin<Box<dyn Future<Output = _> + Send + '_>>> = Vec::new();
+        let mut order = Vec::new();
+        for ((addr, readonly), members) in groups {
+            let node = self.node(&addr, readonly);
+            let mut out = BytesMut::with_capacity(
+                members
+                    .iter()
+                    .map(|&m| parts[m].cmd.body().len() + 24)
+                    .sum(),
+            );
+            let mut timeout = ReplyTimeout::Default;
+            for &m in &members {
+                parts[m].cmd.encode_into(&mut out);
+                timeout = crate::client::longer(
+                    timeout,
+                    reply_wait(node.info().read_timeout, parts[m].cmd),
+                );
+            }
+            let n = members.len();
+            sends.push(Box::pin(async move {
+                node.multiplexed().send(out.freeze(), n, timeout).await
+            }));
+            order.push((addr, members));
+        }
+        let replies = JoinAll::new(sends).await;
+        for ((addr, members), r) in order.into_iter().zip(replies) {
+            match r {
+                Ok(values) if values.len() == members.len() => {
+                    for (&m, v) in members.iter().zip(values) {
+                        results[m] = Some(match v {
+                            Value::Error(e) => Err((
+                                Failed {
+                                    error: Error::from(redis_conn::Error::from_server_error(e))
+                                        .for_command(parts[m].cmd),
+                                    unsent: false,
+                                },
+                                addr.clone(),
+                            )),
+                            v => Ok(v),
+                        });
+                    }
+                }
+                other => {
+                    let error: Error = match other {
+                        Err(e) => e.into(),
+                        Ok(_) => Error::OutOfStep("reply count differs from the request".into()),
+                    };
+                    let unsent = matches!(error, Error::Connect { .. });
+                    for &m in &members {
+                        results[m] = Some(Err((
+                            Failed {
+                                error: super::client::copy_error(&error),
+                                unsent,
+                            },
+                            addr.clone(),
+                        )));
+                    }
+                }
+            }
+        }
+
+        let mut values: Vec<Result<Value>> = Vec::with_capacity(parts.len());
+        for (i, r) in results.into_iter().enumerate() {
+            let p = &parts[i];
+            values.push(match r {
+                Some(Ok(v)) => Ok(v),
+                Some(Err((failed, addr))) if addr.is_empty() => {
+                    drop(failed);
+                    self.one(p.cmd, p.target.clone(), deadline, None).await
+                }
+                Some(Err(f)) => self.one(p.cmd, p.target.clone(), deadline, Some(f)).await,
+                None => Err(Error::Cluster("a part was never sent".into())),
+            });
+        }
+        let mut per_item: Vec<Vec<(Vec<usize>, Result<Value>)>> =
+            (0..items.len()).map(|_| Vec::new()).collect();
+        for (p, v) in parts.iter().zip(values) {
+            per_item[p.item].push((p.keys.clone(), v));
+        }
+        Ok(items
+            .iter()
+            .zip(per_item)
+            .map(|((cmd, route), results)| merge_item(cmd, route, results))
+            .collect())
+    }
+
+    /// A typed command's future.
+    fn call<T>(&self, cmd: Cmd) -> Request<'_, T> {
+        Request::new(Box::pin(async move {
+            let v = self.request(&cmd).await?;
+            let v = overridden(&self.inner.callbacks, &cmd, v)?;
+            Ok((v, cmd))
+        }))
+    }
+}
+
+/// Runs `work`, failing with [`Error::Timeout`] at `deadline`.
+async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = Result<T>>) -> Result<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d.into(), work)
+            .await
+            .unwrap_or(Err(Error::Timeout)),
+        None => work.await,
+    }
+}
+
+/// Polls every future to completion, concurrently on one task; results in order.
+struct JoinAll<'a, T> {
+    futures: Vec<Option<Pin<Box<dyn Future<Output = T> + Send + 'a>>>>,
+    results: Vec<Option<T>>,
+}
+
+impl<'a, T> JoinAll<'a, T> {
+    fn new(futures: Vec<Pin<Box<dyn Future<Output = T> + Send + 'a>>>) -> Self {
+        let results = futures.iter().map(|_| None).collect();
+        JoinAll {
+            futures: futures.into_iter().map(Some).collect(),
+            results,
+        }
+    }
+}
+
+impl<T> Unpin for JoinAll<'_, T> {}
+
+impl<T> Future for JoinAll<'_, T> {
+    type Output = Vec<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<T>> {
+        let this = &mut *self;
+        let mut pending = false;
+        for (slot, result) in this.futures.iter_mut().zip(this.results.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *result = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.results.iter_mut().filter_map(Option::take).collect())
+    }
+}
+
+/// Each command method returns a future of its reply, routed over the cluster.
+impl<'a> Executor for &'a ClusterClient {
+    type Mode = redis_commands::BinaryMode;
+    type Output<T> = Request<'a, T>;
+
+    fn run<T: FromValue>(self, typed: Typed<T>) -> Request<'a, T> {
+        self.call(typed.cmd)
+    }
+}
+
+impl Text<ClusterClient> {
+    /// A cluster pipeline whose queued commands are typed as text.
+    pub fn pipeline(&self) -> Text<ClusterPipeline> {
+        Text(self.0.pipeline())
+    }
+}
+
+/// Commands queued for a cluster, sent at [`execute`](ClusterPipeline::execute) as the
+/// blocking [`ClusterPipeline`](super::ClusterPipeline) sends them.
+#[derive(Debug)]
+#[must_use = "a pipeline sends nothing until `execute`"]
+pub struct ClusterPipeline {
+    client: ClusterClient,
+    commands: Vec<Cmd>,
+    transaction: bool,
+}
+
+impl ClusterPipeline {
+    /// Runs the commands as one MULTI … EXEC (`true`; every key in one slot) or not.
+    pub fn transaction(&mut self, on: bool) -> &mut Self {
+        self.transaction = on;
+        self
+    }
+
+    /// Queues a command built from raw arguments.
+    pub fn cmd<A: ToArgs>(&mut self, args: A) -> &mut Self {
+        self.commands.push(Cmd::from_args(args));
+        self
+    }
+
+    /// Sends the queued commands; one result per command, in queue order.
+    ///
+    /// # Errors
+    /// As the blocking pipeline's `execute`.
+    pub async fn execute(&mut self) -> Result<Vec<Value>> {
+        let commands = std::mem::take(&mut self.commands);
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.transaction {
+            return self.run_transaction(commands).await;
+        }
+        let mut items = Vec::with_capacity(commands.len());
+        for cmd in &commands {
+            items.push((cmd, router::route(cmd).map_err(cross_slot)?));
+        }
+        let deadline = self.client.deadline(None);
+        let results = within(deadline, self.client.batch(items, deadline)).await?;
+        let mut out = Vec::with_capacity(results.len());
+        for (index, (r, cmd)) in results.into_iter().zip(&commands).enumerate() {
+            match r {
+                Ok(v) => out.push(dynamic_reply(&self.client.inner.callbacks, cmd, v).map_err(
+                    |source| Error::Reply {
+                        command: cmd.first_word(),
+                        source,
+                    },
+                )?),
+                Err(Error::Server(e)) => {
+                    return Err(Error::PipelineCommand {
+                        index,
+                        command: cmd.first_word(),
+                        error: e.into_server_error(),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn run_transaction(&self, commands: Vec<Cmd>) -> Result<Vec<Value>> {
+        let slot = one_slot(commands.iter())?;
+        let mut redirects = 0;
+        loop {
+            let addr = self
+                .client
+                .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)
+                .await?;
+            let mut pipe = self.client.node(&addr, false).pipeline();
+            for cmd in &commands {
+                pipe.queue(cmd.clone());
+            }
+            match pipe.execute().await {
+                // The server discarded the transaction (nothing ran): send it to the
+                // slot's new owner.
+                Err(Error::ExecAbort { error, .. })
+                    if error.code() == ErrorCode::MOVED
+                        && redirects < self.client.inner.options.max_redirects =>
+                {
+                    redirects += 1;
+                    let _ = understand(
+                        &self.client.inner.map,
+                        &self.client.inner.seeds[0],
+                        &Error::Server(error.into()),
+                        &addr,
+                    );
+                    let _ = self.client.refresh(false).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A cluster pipeline queues each command method's command.
+impl<'a> Executor for &'a mut ClusterPipeline {
+    type Mode = redis_commands::BinaryMode;
+    type Output<T> = &'a mut ClusterPipeline;
+
+    fn run<T: FromValue>(self, cmd: Typed<T>) -> &'a mut ClusterPipeline {
+        self.commands.push(cmd.cmd);
+        self
+    }
+}

@@ -1,0 +1,1105 @@
+//! The blocking cluster client: drives the router over one connection pool per node.
+
+use super::router::{
+    self, classify_server_error, host_of, merge_fanout, merge_split, Attempts, Failure, Next,
+    ReadFrom, Route, RouteError, SlotMap,
+};
+use crate::client::{call_budget, convert, dynamic_reply, longer, overridden, reply_timeout};
+use crate::retry::RetryPolicy;
+use crate::{Error, Redis, Result, ScriptCall, Text, Watched};
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+use redis_commands::{Callbacks, Cmd, Executor, Flags, FromValue, ScanOptions, ToArgs, Typed};
+use redis_conn::{Addr, ConnectionInfo, ConnectionPool, PoolOptions, ReplyTimeout};
+use resp_proto::{ErrorCode, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The shortest time between two slot map refreshes: a burst of failures (every thread
+/// hitting a node that went away) costs one refresh, not one each.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Settings of a [`ClusterClient`] beyond those of each node's connections.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClusterOptions {
+    /// Retries of a busy cluster (`TRYAGAIN`, `CLUSTERDOWN`) and of lost nodes, within the
+    /// call's one budget (see [`RetryPolicy`]). Default: 20 retries, waits from 10 ms up to
+    /// 500 ms, writes not repeated once they may have run.
+    pub retry: RetryPolicy,
+    /// Redirections (`MOVED`, `ASK`) one call follows before failing. Default 16.
+    pub max_redirects: u32,
+    /// Serve read-only commands from replicas (`READONLY`). Default `false`.
+    pub read_from_replicas: bool,
+    /// The pool of each node.
+    pub pool: PoolOptions,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            retry: RetryPolicy::default()
+                .with_max_retries(20)
+                .with_backoff(Duration::from_millis(10), Duration::from_millis(500)),
+            max_redirects: 16,
+            read_from_replicas: false,
+            pool: PoolOptions::default(),
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// Sets the retry policy.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Serves read-only commands from replicas.
+    pub fn with_read_from_replicas(mut self, on: bool) -> Self {
+        self.read_from_replicas = on;
+        self
+    }
+
+    /// Sets the options of each node's pool.
+    pub fn with_pool_options(mut self, pool: PoolOptions) -> Self {
+        self.pool = pool;
+        self
+    }
+}
+
+/// A Redis Cluster client: cheap to clone, safe to share between threads.
+///
+/// Every command method works on it as on [`Redis`]: a command goes to the node serving
+/// its keys' slot, found from the keys each command declares. `MOVED` and `ASK` are
+/// followed, `TRYAGAIN` and `CLUSTERDOWN` retried after a backoff, and a node that cannot
+/// be reached makes the client refresh its slot map and try again, all within the call's
+/// one time budget. MGET, MSET, DEL, EXISTS, UNLINK and TOUCH over keys in several slots
+/// are split per node (one request to each, sent together) and their replies merged in
+/// the caller's order; other commands whose keys span slots are refused before sending
+/// with [`Error::CrossSlot`]. Commands for every node (FLUSHALL, DBSIZE, KEYS, SCRIPT LOAD,
+/// CONFIG SET …) run on each and their replies are merged. See `docs/cluster.md`.
+///
+/// ```no_run
+/// use redis_client::cluster::ClusterClient;
+/// use redis_client::prelude::*;
+///
+/// let c = ClusterClient::open(&["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])?;
+/// c.set("foo", "bar")?;
+/// let values = c.mget(["foo", "bar", "baz"])?; // one request per node
+/// # Ok::<(), redis_client::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClusterClient {
+    inner: Arc<Inner>,
+    /// Read-only commands of this handle go to replicas.
+    replicas: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    seeds: Vec<ConnectionInfo>,
+    options: ClusterOptions,
+    map: RwLock<Arc<SlotMap>>,
+    /// Pools by `host:port`: `[primary-style, READONLY]`. Read-locked on every call, so
+    /// threads do not queue behind one another.
+    pools: [RwLock<HashMap<String, ConnectionPool>>; 2],
+    /// When the map was last refreshed; held during a refresh so one runs at a time.
+    refreshed: Mutex<Option<Instant>>,
+    /// Round robin over replicas.
+    next_replica: AtomicUsize,
+    callbacks: Callbacks,
+}
+
+/// Where one command is sent.
+#[derive(Clone, Debug)]
+pub(super) enum Target {
+    Slot(u16),
+    Node(String),
+    Any,
+}
+
+/// A failed attempt and how far it got.
+pub(super) struct Failed {
+    pub(super) error: Error,
+    /// True if the command cannot have run (nothing was sent in full).
+    pub(super) unsent: bool,
+}
+
+impl ClusterClient {
+    /// A client for the cluster that any of `seeds` (URLs of some of its nodes) belongs
+    /// to. The seeds' settings (password, timeouts, protocol, TLS) apply to every node.
+    /// The slot map is fetched at once.
+    ///
+    /// # Errors
+    /// [`Error::Url`] for an invalid URL; [`Error::Cluster`] when no seed gives a map.
+    pub fn open<S: AsRef<str>>(seeds: &[S]) -> Result<ClusterClient> {
+        let infos = seeds
+            .iter()
+            .map(|s| s.as_ref().parse::<ConnectionInfo>())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Self::with_options(infos, ClusterOptions::default())
+    }
+
+    /// A client from seed connection settings and options.
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when there is no seed or no seed gives a map.
+    pub fn with_options(seeds: Vec<ConnectionInfo>, options: ClusterOptions) -> Result<Self> {
+        if seeds.is_empty() {
+            return Err(Error::Cluster("no seed node given".into()));
+        }
+        let replicas = options.read_from_replicas;
+        let client = ClusterClient {
+            inner: Arc::new(Inner {
+                seeds,
+                options,
+                map: RwLock::new(Arc::new(SlotMap::empty())),
+                pools: Default::default(),
+                refreshed: Mutex::new(None),
+                next_replica: AtomicUsize::new(0),
+                callbacks: Callbacks::new(),
+            }),
+            replicas,
+        };
+        client.refresh(true)?;
+        Ok(client)
+    }
+
+    /// This client with read-only commands served by replicas (`true`) or primaries; a
+    /// clone sharing the connections, so it can be chosen per command:
+    /// `c.on_replicas(true).get("k")`.
+    pub fn on_replicas(&self, on: bool) -> ClusterClient {
+        ClusterClient {
+            inner: self.inner.clone(),
+            replicas: on,
+        }
+    }
+
+    /// This client in text mode: replies as `String`s (see [`Text`]).
+    pub fn text(&self) -> Text<ClusterClient> {
+        Text(self.clone())
+    }
+
+    /// The slot map in use.
+    pub fn slot_map(&self) -> Arc<SlotMap> {
+        self.inner.map.read().clone()
+    }
+
+    /// Fetches the slot map again now.
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when no known node gives a map.
+    pub fn refresh_slots(&self) -> Result<()> {
+        self.refresh(true)
+    }
+
+    /// Runs any command given as its arguments and returns the raw reply. Its keys are
+    /// not declared, so it goes to any primary and follows `MOVED`; facts such as "runs
+    /// on every primary" come from the command table by name.
+    ///
+    /// # Errors
+    /// As [`Redis::execute_command`].
+    pub fn execute_command<A: ToArgs>(&self, args: A) -> Result<Value> {
+        let cmd = Cmd::from_args(args);
+        let v = self.request(&cmd)?;
+        dynamic_reply(&self.inner.callbacks, &cmd, v).map_err(|source| Error::Reply {
+            command: cmd.first_word(),
+            source,
+        })
+    }
+
+    /// A cluster pipeline: commands queued, then sent grouped per node, all nodes at once,
+    /// with the replies in queue order. Not a transaction unless
+    /// [`transaction(true)`](ClusterPipeline::transaction) is set, which needs every key in
+    /// one slot.
+    pub fn pipeline(&self) -> ClusterPipeline {
+        ClusterPipeline {
+            client: self.clone(),
+            commands: Vec::new(),
+            transaction: false,
+        }
+    }
+
+    /// WATCHes `keys` and runs `f` as [`Redis::transaction`] does, on the node serving
+    /// their slot.
+    ///
+    /// # Errors
+    /// [`Error::CrossSlot`] before anything is sent when the keys are in several slots;
+    /// otherwise as [`Redis::transaction`].
+    pub fn transaction<K, F>(&self, keys: K, f: F) -> Result<Vec<Value>>
+    where
+        K: ToArgs,
+        F: FnMut(Watched<'_>) -> Result<()>,
+    {
+        let mut probe = Cmd::new("WATCH");
+        probe.key(&keys);
+        let slot = one_slot(std::iter::once(&probe))?;
+        let addr = self.addr_for(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)?;
+        let node = Redis::from_pool(self.pool(&addr, false)).with_retry_policy(RetryPolicy::none());
+        node.transaction(keys, f)
+    }
+
+    /// Runs a script call ([`Script::key`](crate::Script::key) …) on the node serving its
+    /// keys: EVALSHA, and on NOSCRIPT, EVAL (which also caches it there).
+    ///
+    /// # Errors
+    /// As [`ScriptCall::invoke_on`]; [`Error::CrossSlot`] when its keys span slots.
+    pub fn invoke_script<T: FromValue>(&self, call: ScriptCall<'_>) -> Result<T> {
+        let evalsha = call.to_cmd();
+        let reply = match self.request(&evalsha) {
+            Err(Error::Server(e)) if e.code() == ErrorCode::NOSCRIPT => {
+                // EVALSHA sha numkeys key… arg…: the arguments follow the keys.
+                let args: Vec<&[u8]> = evalsha.args().collect();
+                let nkeys = evalsha.keys().count();
+                let rest = args.get(3 + nkeys..).unwrap_or_default();
+                let mut cmd = Cmd::new("EVAL");
+                cmd.arg(call.script().source());
+                cmd.arg(nkeys);
+                cmd.key(evalsha.keys().collect::<Vec<_>>());
+                cmd.arg(rest);
+                self.request(&cmd)?
+            }
+            other => other?,
+        };
+        convert(&evalsha, reply)
+    }
+
+    /// Iterates over the key names of the whole cluster: SCAN on each primary in turn. A
+    /// primary that goes away during the walk is found again by its slots and its walk
+    /// restarted on the node now serving them (keys may then be seen twice, as SCAN
+    /// allows).
+    pub fn scan_iter(&self, options: ScanOptions) -> ClusterScan<'_> {
+        let map = self.slot_map();
+        let nodes = map
+            .primaries()
+            .into_iter()
+            .map(|p| (p.to_owned(), map.slots_of(p)))
+            .collect();
+        ClusterScan {
+            client: self,
+            options,
+            nodes,
+            cursor: 0,
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    /// Sends `cmd` where it belongs and returns its reply.
+    pub(crate) fn request(&self, cmd: &Cmd) -> Result<Value> {
+        let deadline = self.deadline(Some(cmd));
+        match router::route(cmd).map_err(cross_slot)? {
+            Route::Slot(slot) => self.one(cmd, Target::Slot(slot), deadline, None),
+            Route::Any => self.one(cmd, Target::Any, deadline, None),
+            route => {
+                let mut out = self.batch(vec![(cmd, route)], deadline)?;
+                out.pop()
+                    .unwrap_or_else(|| Err(Error::Cluster("no reply".into())))
+            }
+        }
+    }
+
+    fn deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
+        call_budget(&self.inner.options.retry, &self.inner.seeds[0], cmd)
+            .map(|b| Instant::now() + b)
+    }
+
+    fn read_from(&self, cmd: &Cmd) -> ReadFrom {
+        if self.replicas && router::facts(cmd).contains(Flags::READONLY) {
+            ReadFrom::Replica(self.inner.next_replica.fetch_add(1, Ordering::Relaxed))
+        } else {
+            ReadFrom::Primary
+        }
+    }
+
+    /// The pool of the node at `addr` (READONLY connections for replica reads).
+    fn pool(&self, addr: &str, readonly: bool) -> ConnectionPool {
+        let pools = &self.inner.pools[usize::from(readonly)];
+        if let Some(p) = pools.read().get(addr) {
+            return p.clone();
+        }
+        pools
+            .write()
+            .entry(addr.to_owned())
+            .or_insert_with(|| {
+                ConnectionPool::with_options(
+                    self.node_info(addr, readonly),
+                    self.inner.options.pool.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// Connection settings for the node at `addr` (`host:port`): the first seed's, with
+    /// that address.
+    pub(crate) fn node_info(&self, addr: &str, readonly: bool) -> ConnectionInfo {
+        let mut info = self.inner.seeds[0].clone();
+        let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "6379"));
+        info.addr = Addr::Tcp {
+            host: host.to_owned(),
+            port: port.parse().unwrap_or(6379),
+        };
+        info.readonly = readonly;
+        info
+    }
+
+    fn addr_for(&self, target: &Target, from: ReadFrom) -> Result<String> {
+        match target {
+            Target::Node(a) => Ok(a.clone()),
+            Target::Slot(slot) => {
+                let map = self.inner.map.read().clone();
+                map.node(*slot, from)
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::Cluster(format!("slot {slot} has no node")))
+            }
+            Target::Any => {
+                let map = self.inner.map.read().clone();
+                let primaries = map.primaries();
+                if primaries.is_empty() {
+                    return Err(Error::Cluster("no primary known".into()));
+                }
+                let n = self.inner.next_replica.fetch_add(1, Ordering::Relaxed);
+                Ok(primaries[n % primaries.len()].to_owned())
+            }
+        }
+    }
+
+    /// Fetches the slot map from a known node or a seed, unless one was fetched less than
+    /// [`MIN_REFRESH_INTERVAL`] ago (`force` skips that check).
+    fn refresh(&self, force: bool) -> Result<()> {
+        let started = Instant::now();
+        let mut last = self.inner.refreshed.lock();
+        // Another thread refreshed while this one waited for the lock.
+        if !force && last.is_some_and(|t| t + MIN_REFRESH_INTERVAL > started) {
+            return Ok(());
+        }
+        let current = self.inner.map.read().clone();
+        let mut candidates: Vec<String> = current.nodes().into_iter().map(str::to_owned).collect();
+        for seed in &self.inner.seeds {
+            if let Addr::Tcp { host, port } = &seed.addr {
+                let a = format!("{host}:{port}");
+                if !candidates.contains(&a) {
+                    candidates.push(a);
+                }
+            }
+        }
+        let mut last_error = None;
+        for addr in candidates {
+            match self.fetch_map(&addr) {
+                Ok(map) if map.is_complete() || current.shards().is_empty() => {
+                    *self.inner.map.write() = Arc::new(map);
+                    *last = Some(Instant::now());
+                    return Ok(());
+                }
+                Ok(_) => last_error = Some(format!("{addr}: the map does not cover every slot")),
+                Err(e) => last_error = Some(format!("{addr}: {e}")),
+            }
+        }
+        *last = Some(Instant::now());
+        Err(Error::Cluster(format!(
+            "no node gave a slot map (last: {})",
+            last_error.unwrap_or_default()
+        )))
+    }
+
+    fn fetch_map(&self, addr: &str) -> Result<SlotMap> {
+        let pool = self.pool(addr, false);
+        let deadline = self.deadline(None);
+        let mut conn = pool.get_until(deadline)?;
+        conn.set_call_deadline(deadline);
+        let host = host_of(addr);
+        let bad = |e: router::MapError| Error::Cluster(e.to_string());
+        match crate::client::send_and_read(pool.info(), &mut conn, &Cmd::new("CLUSTER SHARDS")) {
+            Ok(v) => SlotMap::parse_shards(&v, host).map_err(bad),
+            // Servers before Redis 7 do not know CLUSTER SHARDS.
+            Err(Error::Server(_)) => {
+                let v = crate::client::send_and_read(
+                    pool.info(),
+                    &mut conn,
+                    &Cmd::new("CLUSTER SLOTS"),
+                )?;
+                SlotMap::parse_slots(&v, host).map_err(bad)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One command to one target, redirections and retries included. `first` is a
+    /// failure already met (a part of a batch), to go on from.
+    fn one(
+        &self,
+        cmd: &Cmd,
+        target: Target,
+        deadline: Option<Instant>,
+        first: Option<(Failed, String)>,
+    ) -> Result<Value> {
+        let mut attempts = Attempts::new(
+            self.inner.options.retry,
+            deadline,
+            self.inner.options.max_redirects,
+        );
+        let from = self.read_from(cmd);
+        let mut asking: Option<String> = None;
+        let mut pending = first;
+        loop {
+            let (failed, addr) = match pending.take() {
+                Some(f) => f,
+                None => {
+                    let (addr, ask) = match asking.take() {
+                        Some(a) => (a, true),
+                        None => (self.resolve(&target, from)?, false),
+                    };
+                    let readonly = !ask
+                        && matches!(from, ReadFrom::Replica(_))
+                        && !matches!(target, Target::Node(_));
+                    match self.attempt(cmd, &addr, ask, readonly, deadline) {
+                        Ok(v) => return Ok(v),
+                        Err(f) => (f, addr),
+                    }
+                }
+            };
+            let failure = self.understand(&failed.error, &addr);
+            let may_repeat = failed.unsent || self.safe_to_repeat(cmd);
+            match attempts.next(&failure, may_repeat, Instant::now()) {
+                Next::GiveUp => return Err(failed.error.after_attempts(attempts.retries() + 1)),
+                Next::Now => {}
+                Next::After(wait) => std::thread::sleep(wait),
+            }
+            match failure {
+                Failure::Ask { addr } => asking = Some(addr),
+                Failure::NodeLost => {
+                    let _ = self.refresh(false);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The node for `target`, refreshing the map once if it names none (a slot with no
+    /// owner: the map may be stale).
+    fn resolve(&self, target: &Target, from: ReadFrom) -> Result<String> {
+        match self.addr_for(target, from) {
+            Ok(a) => Ok(a),
+            Err(_) => {
+                self.refresh(false)?;
+                self.addr_for(target, from)
+            }
+        }
+    }
+
+    /// What a failure at `addr` means, acting on what it says about the map.
+    fn understand(&self, error: &Error, addr: &str) -> Failure {
+        understand(&self.inner.map, &self.inner.seeds[0], error, addr)
+    }
+
+    fn safe_to_repeat(&self, cmd: &Cmd) -> bool {
+        self.inner.options.retry.retry_writes || router::facts(cmd).contains(Flags::READONLY)
+    }
+
+    /// One try of `cmd` at `addr`, preceded by ASKING when `ask`.
+    fn attempt(
+        &self,
+        cmd: &Cmd,
+        addr: &str,
+        ask: bool,
+        readonly: bool,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<Value, Failed> {
+        let pool = self.pool(addr, readonly);
+        let mut conn = pool.get_until(deadline).map_err(|e| Failed {
+            error: e.into(),
+            unsent: true,
+        })?;
+        conn.set_call_deadline(deadline);
+        let timeout = reply_timeout(&conn, cmd);
+        let mut header = [0u8; 24];
+        let header = cmd.header(&mut header);
+        let sent = if ask {
+            let mut asking = BytesMut::new();
+            Cmd::new("ASKING").encode_into(&mut asking);
+            conn.send_with(&[&asking, header, cmd.body()], 2, timeout)
+        } else {
+            conn.send_with(&[header, cmd.body()], 1, timeout)
+        };
+        sent.map_err(|e| Failed {
+            error: e.into(),
+            unsent: true,
+        })?;
+        let lost = |e: redis_conn::Error| Failed {
+            error: e.into(),
+            unsent: false,
+        };
+        if ask {
+            // ASKING answers OK; an error to it shows in the command's own reply.
+            conn.read_reply().map_err(lost)?;
+        }
+        match conn.read_reply().map_err(lost)? {
+            Value::Error(e) => Err(Failed {
+                error: Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd),
+                unsent: false,
+            }),
+            v => Ok(v),
+        }
+    }
+
+    /// Runs several routed commands together: their parts grouped per node, every node's
+    /// request written before any reply is read, failed parts then retried one by one,
+    /// and each command's parts merged. One result per command, in order.
+    fn batch(
+        &self,
+        items: Vec<(&Cmd, Route)>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Result<Value>>> {
+        struct Part<'c> {
+            item: usize,
+            cmd: &'c Cmd,
+            target: Target,
+            keys: Vec<usize>,
+        }
+        // Split parts own their commands; they are kept here so parts can borrow them.
+        let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
+        let map = self.inner.map.read().clone();
+        let mut plain: Vec<(usize, &Cmd, Target)> = Vec::new();
+        for (i, (cmd, route)) in items.iter().enumerate() {
+            match route {
+                Route::Slot(s) => plain.push((i, cmd, Target::Slot(*s))),
+                Route::Any => plain.push((i, cmd, Target::Any)),
+                Route::AllPrimaries => {
+                    for p in map.primaries() {
+                        plain.push((i, cmd, Target::Node(p.to_owned())));
+                    }
+                }
+                Route::AllNodes => {
+                    for p in map.nodes() {
+                        plain.push((i, cmd, Target::Node(p.to_owned())));
+                    }
+                }
+                Route::Split(parts) => owned.push((i, parts.clone())),
+            }
+        }
+        let mut parts: Vec<Part<'_>> = plain
+            .into_iter()
+            .map(|(item, cmd, target)| Part {
+                item,
+                cmd,
+                target,
+                keys: Vec::new(),
+            })
+            .collect();
+        for (item, split) in &owned {
+            for p in split {
+                parts.push(Part {
+                    item: *item,
+                    cmd: &p.cmd.0,
+                    target: Target::Slot(p.slot),
+                    keys: p.keys.clone(),
+                });
+            }
+        }
+
+        // Group per node (from one snapshot of the map), then write to every node before
+        // reading from any.
+        let mut groups: BTreeMap<(&str, bool), Vec<usize>> = BTreeMap::new();
+        let mut results: Vec<Option<std::result::Result<Value, (Failed, String)>>> =
+            (0..parts.len()).map(|_| None).collect();
+        for (i, p) in parts.iter().enumerate() {
+            let from = match p.target {
+                Target::Node(_) => ReadFrom::Primary,
+                _ => self.read_from(p.cmd),
+            };
+            let addr = match &p.target {
+                Target::Node(a) => Some(a.as_str()),
+                Target::Slot(slot) => map.node(*slot, from),
+                Target::Any => map.primaries().first().copied(),
+            };
+            match addr {
+                Some(addr) => groups
+                    .entry((addr, matches!(from, ReadFrom::Replica(_))))
+                    .or_default()
+                    .push(i),
+                None => {
+                    results[i] = Some(Err((
+                        Failed {
+                            error: Error::Cluster("no node for the command".into()),
+                            unsent: true,
+                        },
+                        String::new(),
+                    )))
+                }
+            }
+        }
+        let mut sent = Vec::with_capacity(groups.len());
+        for ((addr, readonly), members) in groups {
+            let addr = addr.to_owned();
+            let fail_all = |results: &mut Vec<_>, error: &Error| {
+                for &m in &members {
+                    results[m] = Some(Err((
+                        Failed {
+                            error: copy_error(error),
+                            unsent: true,
+                        },
+                        addr.clone(),
+                    )));
+                }
+            };
+            let mut conn = match self.pool(&addr, readonly).get_until(deadline) {
+                Ok(c) => c,
+                Err(e) => {
+                    fail_all(&mut results, &e.into());
+                    continue;
+                }
+            };
+            conn.set_call_deadline(deadline);
+            let mut out = BytesMut::with_capacity(
+                members
+                    .iter()
+                    .map(|&m| parts[m].cmd.body().len() + 24)
+                    .sum(),
+            );
+            let mut timeout = ReplyTimeout::Default;
+            for &m in &members {
+                parts[m].cmd.encode_into(&mut out);
+                timeout = longer(timeout, reply_timeout(&conn, parts[m].cmd));
+            }
+            match conn.send_with(&[&out], members.len(), timeout) {
+                Ok(()) => sent.push((addr, conn, members)),
+                Err(e) => fail_all(&mut results, &e.into()),
+            }
+        }
+        for (addr, mut conn, members) in sent {
+            let mut broken: Option<Error> = None;
+            for &m in &members {
+                let r = match &broken {
+                    Some(e) => Err(Failed {
+                        error: copy_error(e),
+                        unsent: false,
+                    }),
+                    None => match conn.read_reply() {
+                        Ok(Value::Error(e)) => Err(Failed {
+                            error: Error::from(redis_conn::Error::from_server_error(e))
+                                .for_command(parts[m].cmd),
+                            unsent: false,
+                        }),
+                        Ok(v) => Ok(v),
+                        Err(e) => {
+                            let e = Error::from(e);
+                            broken = Some(copy_error(&e));
+                            Err(Failed {
+                                error: e,
+                                unsent: false,
+                            })
+                        }
+                    },
+                };
+                results[m] = Some(r.map_err(|f| (f, addr.clone())));
+            }
+        }
+
+        // Failed parts go on one by one, redirections and retries included.
+        let mut values: Vec<Result<Value>> = Vec::with_capacity(parts.len());
+        for (i, r) in results.into_iter().enumerate() {
+            let p = &parts[i];
+            values.push(match r {
+                Some(Ok(v)) => Ok(v),
+                Some(Err((failed, addr))) => {
+                    if addr.is_empty() {
+                        self.one(p.cmd, p.target.clone(), deadline, None)
+                    } else {
+                        self.one(p.cmd, p.target.clone(), deadline, Some((failed, addr)))
+                    }
+                }
+                None => Err(Error::Cluster("a part was never sent".into())),
+            });
+        }
+
+        // Merge per command.
+        let mut per_item: Vec<Vec<(Vec<usize>, Result<Value>)>> =
+            (0..items.len()).map(|_| Vec::new()).collect();
+        for (p, v) in parts.iter().zip(values) {
+            per_item[p.item].push((p.keys.clone(), v));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for ((cmd, route), results) in items.iter().zip(per_item) {
+            out.push(merge_item(cmd, route, results));
+        }
+        Ok(out)
+    }
+}
+
+/// What a failure at `addr` means, recording a `MOVED` in `map` and reporting a
+/// redirection to the observability hooks of `seed`'s settings.
+pub(super) fn understand(
+    map: &RwLock<Arc<SlotMap>>,
+    seed: &ConnectionInfo,
+    error: &Error,
+    addr: &str,
+) -> Failure {
+    let failure = match error {
+        Error::Server(e) => {
+            let e = e.server_error();
+            if let Some(redirect) = router::parse_redirect(e, host_of(addr)) {
+                report_redirect(seed, addr, &redirect);
+            }
+            classify_server_error(e, host_of(addr))
+        }
+        Error::Connect { .. }
+        | Error::ConnectionLost(_)
+        | Error::ConnectionBroken
+        | Error::Timeout
+        | Error::OutOfStep(_)
+        | Error::Protocol(_) => Failure::NodeLost,
+        _ => Failure::Final,
+    };
+    if let Failure::Moved { slot, addr } = &failure {
+        let mut map = map.write();
+        Arc::make_mut(&mut map).moved(*slot, addr);
+    }
+    failure
+}
+
+/// Reports a redirection that the node at `from` answered; the event describes that node.
+fn report_redirect(seed: &ConnectionInfo, from: &str, redirect: &router::Redirect) {
+    let (kind, slot, to) = match redirect {
+        router::Redirect::Moved { slot, addr } => ("MOVED", *slot, addr),
+        router::Redirect::Ask { slot, addr } => ("ASK", *slot, addr),
+    };
+    let mut info = seed.clone();
+    let (host, port) = from.rsplit_once(':').unwrap_or((from, "6379"));
+    info.addr = Addr::Tcp {
+        host: host.to_owned(),
+        port: port.parse().unwrap_or(6379),
+    };
+    redis_conn::observe::redirection(&info, kind, slot, to);
+}
+
+/// One command's result from its parts' results.
+pub(super) fn merge_item(
+    cmd: &Cmd,
+    route: &Route,
+    results: Vec<(Vec<usize>, Result<Value>)>,
+) -> Result<Value> {
+    let mut values = Vec::with_capacity(results.len());
+    for (keys, r) in results {
+        // A server error is a reply (merged as one); anything else fails the command.
+        let v = match r {
+            Ok(v) => v,
+            Err(Error::Server(e)) => Value::Error(e.into_server_error()),
+            Err(e) => return Err(e),
+        };
+        values.push((keys, v));
+    }
+    let flags = router::facts(cmd);
+    let merged = match route {
+        Route::Split(_) => merge_split(flags, cmd.keys().count(), values),
+        Route::AllPrimaries | Route::AllNodes => {
+            merge_fanout(flags, values.into_iter().map(|(_, v)| v).collect())
+        }
+        _ => Ok(values.into_iter().next().map_or(Value::Nil, |(_, v)| v)),
+    }
+    .map_err(|e| Error::Cluster(e.to_string()))?;
+    match merged {
+        Value::Error(e) => {
+            Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
+        }
+        v => Ok(v),
+    }
+}
+
+/// The slot every key of `cmds` is in (`None` when they have no keys).
+pub(super) fn one_slot<'c>(cmds: impl Iterator<Item = &'c Cmd>) -> Result<Option<u16>> {
+    let mut slot = None;
+    for cmd in cmds {
+        for k in cmd.keys() {
+            let s = router::key_slot(k);
+            match slot {
+                None => slot = Some(s),
+                Some(first) if first != s => {
+                    return Err(Error::CrossSlot(format!(
+                        "{}: keys in slots {first} and {s}; a transaction, WATCH or script needs every key in one slot (use a hash tag)",
+                        cmd.first_word()
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(slot)
+}
+
+pub(super) fn cross_slot(e: RouteError) -> Error {
+    match e {
+        RouteError::CrossSlot { command, slots } => Error::CrossSlot(format!(
+            "{command}: keys in slots {} and {}; only MGET, MSET, DEL, EXISTS, UNLINK and TOUCH are split (use a hash tag)",
+            slots.0, slots.1
+        )),
+    }
+}
+
+/// A copy of an error for each command that shared the failed connection (errors are
+/// not `Clone`: they may hold an `io::Error`).
+pub(super) fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::Connect { addr, source } => Error::Connect {
+            addr: addr.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        Error::ConnectionLost(source) => {
+            Error::ConnectionLost(std::io::Error::new(source.kind(), source.to_string()))
+        }
+        Error::Timeout => Error::Timeout,
+        Error::Server(s) => Error::Server(s.clone()),
+        Error::PoolExhausted(d) => Error::PoolExhausted(*d),
+        Error::OutOfStep(m) => Error::OutOfStep(m.clone()),
+        Error::Cluster(m) => Error::Cluster(m.clone()),
+        _ => Error::ConnectionBroken,
+    }
+}
+
+/// Every command method runs on the cluster, routed by its declared keys.
+impl Executor for &ClusterClient {
+    type Mode = redis_commands::BinaryMode;
+    type Output<T> = Result<T>;
+
+    fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        let v = self.request(&typed.cmd)?;
+        convert(
+            &typed.cmd,
+            overridden(&self.inner.callbacks, &typed.cmd, v)?,
+        )
+    }
+}
+
+impl Text<ClusterClient> {
+    /// A cluster pipeline whose queued commands are typed as text.
+    pub fn pipeline(&self) -> Text<ClusterPipeline> {
+        Text(self.0.pipeline())
+    }
+}
+
+/// Commands queued for a cluster, from [`ClusterClient::pipeline`].
+///
+/// Each queued command is routed as it would be alone (split, fanned out …); at
+/// [`execute`](ClusterPipeline::execute) the commands are grouped per node and every
+/// node's request is written before any reply is read. `MOVED`, `ASK` and retries are
+/// handled per command. The results come back in queue order.
+///
+/// With [`transaction(true)`](ClusterPipeline::transaction) the commands run as one
+/// MULTI … EXEC on one node, which needs every key in one slot: otherwise
+/// [`Error::CrossSlot`] before anything is sent.
+#[derive(Debug)]
+#[must_use = "a pipeline sends nothing until `execute`"]
+pub struct ClusterPipeline {
+    client: ClusterClient,
+    commands: Vec<Cmd>,
+    transaction: bool,
+}
+
+impl ClusterPipeline {
+    /// Runs the commands as one MULTI … EXEC (`true`) or not (the default).
+    pub fn transaction(&mut self, on: bool) -> &mut Self {
+        self.transaction = on;
+        self
+    }
+
+    /// Queues a command built from raw arguments.
+    pub fn cmd<A: ToArgs>(&mut self, args: A) -> &mut Self {
+        self.commands.push(Cmd::from_args(args));
+        self
+    }
+
+    /// The number of queued commands.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Sends the queued commands and returns one result per command, after the response
+    /// callbacks; the queue is emptied.
+    ///
+    /// # Errors
+    /// [`Error::CrossSlot`] (before sending) for a command that cannot be routed, or a
+    /// transaction over several slots; [`Error::PipelineCommand`] naming the first command
+    /// the server refused; otherwise the first failure of a command.
+    pub fn execute(&mut self) -> Result<Vec<Value>> {
+        let commands = std::mem::take(&mut self.commands);
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.transaction {
+            return self.run_transaction(&commands);
+        }
+        let mut items = Vec::with_capacity(commands.len());
+        for cmd in &commands {
+            items.push((cmd, router::route(cmd).map_err(cross_slot)?));
+        }
+        let deadline = self.client.deadline(None);
+        let results = self.client.batch(items, deadline)?;
+        let mut out = Vec::with_capacity(results.len());
+        for (index, (r, cmd)) in results.into_iter().zip(&commands).enumerate() {
+            match r {
+                Ok(v) => out.push(dynamic_reply(&self.client.inner.callbacks, cmd, v).map_err(
+                    |source| Error::Reply {
+                        command: cmd.first_word(),
+                        source,
+                    },
+                )?),
+                Err(Error::Server(e)) => {
+                    return Err(Error::PipelineCommand {
+                        index,
+                        command: cmd.first_word(),
+                        error: e.into_server_error(),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends the queued commands and converts the results, as a list, into `T`.
+    ///
+    /// # Errors
+    /// As [`execute`](ClusterPipeline::execute), and [`Error::Reply`] when they do not
+    /// convert.
+    pub fn query<T: FromValue>(&mut self) -> Result<T> {
+        let values = self.execute()?;
+        T::from_value(Value::Array(values)).map_err(|source| Error::Reply {
+            command: "pipeline".into(),
+            source,
+        })
+    }
+
+    fn run_transaction(&self, commands: &[Cmd]) -> Result<Vec<Value>> {
+        let slot = one_slot(commands.iter())?;
+        let mut redirects = 0;
+        loop {
+            let addr = self
+                .client
+                .addr_for(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)?;
+            let node = Redis::from_pool(self.client.pool(&addr, false))
+                .with_retry_policy(RetryPolicy::none());
+            let mut pipe = node.pipeline();
+            for cmd in commands {
+                let _ = (&mut pipe).run(Typed::<Value>::new(cmd.clone()));
+            }
+            match pipe.execute() {
+                // Queued commands answer MOVED when the slot moved: the server discarded
+                // the transaction, nothing ran; learn the new owner and send it there.
+                Err(Error::ExecAbort { error, .. })
+                    if error.code() == ErrorCode::MOVED
+                        && redirects < self.client.inner.options.max_redirects =>
+                {
+                    redirects += 1;
+                    let _ = self.client.understand(&Error::Server(error.into()), &addr);
+                    let _ = self.client.refresh(false);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A cluster pipeline queues each command method's command.
+impl<'a> Executor for &'a mut ClusterPipeline {
+    type Mode = redis_commands::BinaryMode;
+    type Output<T> = &'a mut ClusterPipeline;
+
+    fn run<T: FromValue>(self, cmd: Typed<T>) -> &'a mut ClusterPipeline {
+        self.commands.push(cmd.cmd);
+        self
+    }
+}
+
+/// The key names of a whole cluster, from [`ClusterClient::scan_iter`].
+#[derive(Debug)]
+pub struct ClusterScan<'c> {
+    client: &'c ClusterClient,
+    options: ScanOptions,
+    /// The primaries still to walk (the current one first) and the first slot of each of
+    /// their ranges, to find who serves them if the node goes away.
+    nodes: Vec<(String, Vec<u16>)>,
+    cursor: u64,
+    page: std::vec::IntoIter<Bytes>,
+    done: bool,
+}
+
+impl Iterator for ClusterScan<'_> {
+    type Item = Result<Bytes>;
+
+    fn next(&mut self) -> Option<Result<Bytes>> {
+        loop {
+            if let Some(k) = self.page.next() {
+                return Some(Ok(k));
+            }
+            if self.done || self.nodes.is_empty() {
+                return None;
+            }
+            let (addr, slots) = self.nodes[0].clone();
+            let cmd = redis_commands::cmd::scan::scan(self.cursor, self.options.clone()).cmd;
+            let deadline = self.client.deadline(Some(&cmd));
+            match self
+                .client
+                .one(&cmd, Target::Node(addr.clone()), deadline, None)
+            {
+                Ok(v) => match <(u64, Vec<Bytes>)>::from_value(v) {
+                    Ok((cursor, keys)) => {
+                        self.page = keys.into_iter();
+                        if cursor == 0 {
+                            self.nodes.remove(0);
+                            self.cursor = 0;
+                        } else {
+                            self.cursor = cursor;
+                        }
+                    }
+                    Err(source) => {
+                        self.done = true;
+                        return Some(Err(Error::Reply {
+                            command: "SCAN".into(),
+                            source,
+                        }));
+                    }
+                },
+                Err(e)
+                    if e.kind() == crate::ErrorKind::Connection
+                        || e.kind() == crate::ErrorKind::Timeout =>
+                {
+                    // The node went away: walk the nodes now serving its slots instead.
+                    if self.client.refresh(true).is_err() {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    let map = self.client.slot_map();
+                    let mut replacements: Vec<String> = slots
+                        .iter()
+                        .filter_map(|&s| map.node(s, ReadFrom::Primary).map(str::to_owned))
+                        .filter(|a| *a != addr)
+                        .collect();
+                    replacements.dedup();
+                    if replacements.is_empty() {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    self.nodes.remove(0);
+                    self.cursor = 0;
+                    for r in replacements.into_iter().rev() {
+                        if !self.nodes.iter().any(|(a, _)| *a == r) {
+                            let slots = map.slots_of(&r);
+                            self.nodes.insert(0, (r, slots));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `TestCluster`: a real local Redis Cluster of six redis-server processes (three primaries,
+//! three replicas) made by `redis-cli --cluster create`, torn down on drop.
+
+use crate::{ServerConfig, TestServer};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the cluster may take to agree on its state after a change.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Node timeout of the test cluster: short, so a killed primary is failed over in about
+/// two seconds.
+pub const NODE_TIMEOUT_MS: u64 = 1000;
+
+/// A running cluster owned by a test; every process is killed when it drops.
+#[derive(Debug)]
+pub struct TestCluster {
+    nodes: Vec<TestServer>,
+}
+
+impl TestCluster {
+    /// Starts six nodes on free loopback ports (each with a free cluster bus port), makes
+    /// them a cluster of three primaries with one replica each, and waits until every node
+    /// reports `cluster_state:ok` and knows all six.
+    ///
+    /// # Panics
+    /// If a node does not start or the cluster does not form in time.
+    pub fn start() -> TestCluster {
+        let nodes: Vec<TestServer> = (0..6)
+            .map(|_| {
+                ServerConfig::default()
+                    .line("cluster-enabled yes")
+                    .line(&format!("cluster-port {}", free_port()))
+                    .line("cluster-config-file nodes.conf")
+                    .line(&format!("cluster-node-timeout {NODE_TIMEOUT_MS}"))
+                    // A replica may take over however long it was cut off from its primary.
+                    .line("cluster-replica-validity-factor 0")
+                    .start()
+            })
+            .collect();
+        let mut cmd = Command::new("redis-cli");
+        cmd.arg("--cluster").arg("create");
+        for n in &nodes {
+            cmd.arg(n.addr());
+        }
+        cmd.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        run(&mut cmd);
+        let mut cluster = TestCluster { nodes };
+        cluster.wait_settled();
+        cluster
+    }
+
+    /// `redis://` URLs of every node, to seed a client.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(TestServer::url).collect()
+    }
+
+    /// The running nodes.
+    pub fn nodes(&mut self) -> impl Iterator<Item = &mut TestServer> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|n| n.is_running().then_some(n))
+    }
+
+    /// The node listening on `port`.
+    ///
+    /// # Panics
+    /// If no node does.
+    pub fn node(&self, port: u16) -> &TestServer {
+        self.nodes
+            .iter()
+            .find(|n| n.port() == port)
+            .expect("no node on that port")
+    }
+
+    /// Ports of the running primaries that serve slots, from each node's own view.
+    pub fn primaries(&mut self) -> Vec<u16> {
+        let mut out = Vec::new();
+        for n in self.nodes() {
+            let nodes = n.raw(&["CLUSTER", "NODES"]);
+            let me = nodes
+                .lines()
+                .find(|l| l.contains("myself"))
+                .unwrap_or_default();
+            let fields: Vec<&str> = me.split(' ').collect();
+            // id addr flags master ping pong epoch link-state slot…
+            if fields.get(2).is_some_and(|f| f.contains("master")) && fields.len() > 8 {
+                out.push(n.port());
+            }
+        }
+        out
+    }
+
+    /// The node id of the node on `port`.
+    pub fn id(&self, port: u16) -> String {
+        self.node(port).raw(&["CLUSTER", "MYID"])
+    }
+
+    /// Ports of the running replicas of the primary on `port`.
+    pub fn replicas_of(&mut self, port: u16) -> Vec<u16> {
+        let needle = format!("master_port:{port}\r");
+        let mut out = Vec::new();
+        for n in self.nodes() {
+            let info = n.raw(&["INFO", "replication"]);
+            if info.contains("role:slave") && info.contains(&needle) {
+                out.push(n.port());
+            }
+        }
+        out
+    }
+
+    /// Kills the node on `port` (SIGKILL).
+    pub fn kill(&mut self, port: u16) {
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.port() == port) {
+            n.stop();
+        }
+    }
+
+    /// Waits until a replica of the killed primary `port` has taken over and every running
+    /// node reports `cluster_state:ok` with every slot served.
+    ///
+    /// # Panics
+    /// If that does not happen in time.
+    pub fn wait_failover(&mut self, replicas: &[u16]) -> u16 {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let promoted = replicas.iter().copied().find(|&r| {
+                self.node(r)
+                    .raw(&["INFO", "replication"])
+                    .contains("role:master")
+            });
+            if let Some(p) = promoted {
+                let running = self.nodes().count();
+                if self.all_ok(running) {
+                    return p;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no failover within {SETTLE_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Moves `slots` slots from the primary on `from` to the primary on `to` with
+    /// `redis-cli --cluster reshard`.
+    ///
+    /// # Panics
+    /// If redis-cli fails.
+    pub fn reshard(&self, from: u16, to: u16, slots: u16) {
+        let from_id = self.id(from);
+        let to_id = self.id(to);
+        run(Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("reshard")
+            .arg(self.node(from).addr())
+            .args(["--cluster-from", &from_id, "--cluster-to", &to_id])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .args(["--cluster-pipeline", "100"]));
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`, all 16384 slots served,
+    /// and knows all six nodes.
+    fn wait_settled(&mut self) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        // Replicas count once they have synchronised (a syncing replica is not `online`).
+        while !self.all_ok(6) || self.synced_replicas() < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not settle within {SETTLE_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The number of replicas whose link to their primary is up.
+    fn synced_replicas(&mut self) -> usize {
+        self.nodes()
+            .filter(|n| {
+                let info = n.raw(&["INFO", "replication"]);
+                info.contains("role:slave") && info.contains("master_link_status:up")
+            })
+            .count()
+    }
+
+    /// True when every running node is `ok`, serves 16384 slots and knows `known` healthy
+    /// nodes.
+    fn all_ok(&mut self, known: usize) -> bool {
+        self.nodes().all(|n| {
+            let info = n.raw(&["CLUSTER", "INFO"]);
+            let nodes = n.raw(&["CLUSTER", "NODES"]);
+            let healthy = nodes
+                .lines()
+                .filter(|l| !l.contains("fail") && l.contains("connected"))
+                .count();
+            info.contains("cluster_state:ok")
+                && info.contains("cluster_slots_ok:16384")
+                && healthy >= known
+        })
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("run redis-cli (install the redis-tools package)");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
