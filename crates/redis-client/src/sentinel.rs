@@ -44,10 +44,6 @@ const FAILOVER_STEPS: &[&str] = &[
     "+failover-state-reconf-slaves",
 ];
 
-/// Events ending a failover without (or before) a `+switch-master`: the service is asked
-/// again.
-const FAILOVER_ENDS: &[&str] = &["+failover-end", "+failover-end-for-timeout"];
-
 /// Events that change which replicas are usable.
 const REPLICA_CHANGES: &[&str] = &[
     "+slave",
@@ -478,20 +474,21 @@ impl Shared {
 
     /// Asks for the healthy replicas and records them.
     fn ask_replicas(&self) -> Result<Vec<Addr>, redis_conn::Error> {
-        let list = self.ask(|conn| {
-            match conn.command(&["SENTINEL", "REPLICAS", &self.service]) {
-                Ok(Value::Array(items)) => Ok(Some(
-                    items
-                        .into_iter()
-                        .map(fields)
-                        .filter(|f| healthy_replica(f))
-                        .filter_map(|f| node_addr(&f))
-                        .collect::<Vec<_>>(),
-                )),
-                Ok(_) | Err(redis_conn::Error::Server(_)) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?;
+        let list =
+            self.ask(
+                |conn| match conn.command(&["SENTINEL", "REPLICAS", &self.service]) {
+                    Ok(Value::Array(items)) => Ok(Some(
+                        items
+                            .into_iter()
+                            .map(fields)
+                            .filter(|f| healthy_replica(f))
+                            .filter_map(|f| node_addr(&f))
+                            .collect::<Vec<_>>(),
+                    )),
+                    Ok(_) | Err(redis_conn::Error::Server(_)) => Ok(None),
+                    Err(e) => Err(e),
+                },
+            )?;
         self.lock().replicas = Some(list.clone());
         Ok(list)
     }
@@ -511,7 +508,7 @@ impl Shared {
         }
     }
 
-    /// A sentinel announced the end of a failover (or gave it up): ask again.
+    /// A sentinel gave up a failover: ask again.
     fn failover_over(&self, sentinel: usize) {
         let mut st = self.lock();
         st.failing_over.retain(|(i, _)| *i != sentinel);
@@ -525,8 +522,9 @@ impl Shared {
         let mut st = self.lock();
         if st.primary.as_ref() != Some(&addr) {
             st.primary = Some(addr);
-            // The new configuration is newer than any seen: its epoch is at least one more.
-            st.config_epoch = st.config_epoch.map(|e| e + 1);
+            // The new configuration is newer than any seen: its epoch is at least one more
+            // (and at least 1, the first failover's, when none was seen).
+            st.config_epoch = Some(st.config_epoch.map_or(1, |e| e + 1));
             self.switches.fetch_add(1, Ordering::Relaxed);
             self.epoch.fetch_add(1, Ordering::AcqRel);
         }
@@ -604,7 +602,9 @@ impl Shared {
         }
         if FAILOVER_STEPS.contains(&event) {
             self.failover_step(sentinel);
-        } else if FAILOVER_ENDS.contains(&event) || event.starts_with("-failover-abort") {
+        } else if event.starts_with("-failover-abort") {
+            // `+failover-end` is not an end here: the leader announces it a timer tick
+            // before `+switch-master`, while every sentinel still names the old primary.
             self.failover_over(sentinel);
         } else if REPLICA_CHANGES.contains(&event) {
             self.lock().replicas = None;
@@ -620,7 +620,11 @@ struct SentinelConnector {
 }
 
 impl SentinelConnector {
-    fn open(&self, addr: &Addr, deadline: Option<Instant>) -> Result<Box<dyn Transport>, redis_conn::Error> {
+    fn open(
+        &self,
+        addr: &Addr,
+        deadline: Option<Instant>,
+    ) -> Result<Box<dyn Transport>, redis_conn::Error> {
         let mut info = self.info.clone();
         info.addr = addr.clone();
         DefaultConnector::new(info).connect(deadline)
@@ -924,7 +928,11 @@ mod tests {
         s.learn_primary(tcp(6379), Some(3));
         s.handle_event(0, "+switch-master", "other 127.0.0.1 6379 127.0.0.1 7000");
         assert_eq!(s.lock().primary, Some(tcp(6379)));
-        s.handle_event(0, "+switch-master", "mymaster 127.0.0.1 6379 127.0.0.1 6380");
+        s.handle_event(
+            0,
+            "+switch-master",
+            "mymaster 127.0.0.1 6379 127.0.0.1 6380",
+        );
         assert_eq!(s.lock().primary, Some(tcp(6380)));
         assert_eq!(s.epoch.load(Ordering::Relaxed), 1);
         // An answer from a sentinel still on the old configuration is ignored.
@@ -946,7 +954,11 @@ mod tests {
         assert_eq!(s.epoch.load(Ordering::Relaxed), 1);
         let soon = Instant::now() + Duration::from_millis(5);
         assert!(s.wait_out_failover(Some(soon)).is_err());
-        s.handle_event(1, "-failover-abort-not-elected", "master mymaster 127.0.0.1 6379");
+        s.handle_event(
+            1,
+            "-failover-abort-not-elected",
+            "master mymaster 127.0.0.1 6379",
+        );
         assert!(s.wait_out_failover(Some(soon)).is_ok());
         // With no end announced, the pause ends by itself.
         s.handle_event(2, "+try-failover", "master mymaster 127.0.0.1 6379");
