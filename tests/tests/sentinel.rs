@@ -253,3 +253,39 @@ fn a_sentinel_down_leaves_the_others_to_answer() {
     assert_eq!(sentinel.discover_primary().unwrap(), tcp(p));
     assert_eq!(primary.get("k").unwrap().as_deref(), Some(&b"1"[..]));
 }
+
+#[test]
+fn a_node_whose_role_is_not_the_one_wanted_is_refused() {
+    let set = SentinelSet::start();
+    let sentinel = watch(&set);
+    let replicas = sentinel.replicas();
+    assert!(replicas.get("k").unwrap().is_none());
+    // Promoted behind the sentinels' back: they still list it as a replica for seconds.
+    set.nodes[1].raw(&["REPLICAOF", "NO", "ONE"]);
+    let fresh = sentinel.replicas();
+    let err = fresh.get("k").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(err.to_string().contains("ROLE master"), "{err}");
+    assert!(sentinel.stats().role_mismatches >= 1);
+}
+
+#[test]
+fn a_primary_demoted_behind_the_sentinels_back_gets_no_further_command() {
+    let set = SentinelSet::start();
+    let sentinel = watch(&set);
+    let primary = sentinel.primary();
+    assert!(primary.set("k", 1).unwrap());
+    // A switch the sentinels have not seen yet: the replica promoted, the primary made
+    // its replica.
+    set.nodes[1].raw(&["REPLICAOF", "NO", "ONE"]);
+    let b = set.nodes[1].port().to_string();
+    set.nodes[0].raw(&["REPLICAOF", "127.0.0.1", &b]);
+    let err = primary.set("k", 2).unwrap_err();
+    assert!(err.to_string().contains("READONLY"), "{err}");
+    assert_eq!(sentinel.stats().readonly_replies, 1);
+    // The pooled connection is not used again, and the node the sentinels still name is
+    // refused by ROLE rather than written to.
+    let err = primary.set("k", 3).unwrap_err();
+    assert!(err.to_string().contains("ROLE slave"), "{err}");
+    assert_eq!(sentinel.stats().readonly_replies, 1);
+}
