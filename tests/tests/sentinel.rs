@@ -289,3 +289,70 @@ fn a_primary_demoted_behind_the_sentinels_back_gets_no_further_command() {
     assert!(err.to_string().contains("ROLE slave"), "{err}");
     assert_eq!(sentinel.stats().readonly_replies, 1);
 }
+
+#[test]
+fn async_clients_follow_a_forced_failover_without_losing_acknowledged_writes() {
+    let set = SentinelSet::start();
+    let old = set.primary_port();
+    let sentinel = watch(&set);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let primary = sentinel.primary_async();
+    let replicas = sentinel.replicas_async();
+    rt.block_on(async {
+        assert!(primary.set("greeting", "hello").await.unwrap());
+        // The replica client reads from the replica, which refuses writes.
+        let err = replicas.set("x", 1).await.unwrap_err();
+        assert!(err.to_string().contains("READONLY"), "{err}");
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let client = primary.clone();
+            let stop = Arc::clone(&stop);
+            rt.spawn(async move {
+                let mut w = Written::default();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("a:{t}:{i}");
+                    match client.set(&key, i).await {
+                        Ok(_) => w.acked.push(key),
+                        Err(e) => w.errors.push((Instant::now(), e.to_string())),
+                    }
+                    i += 1;
+                }
+                w
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    set.force_failover();
+    let switched = wait_switch(&sentinel, Duration::from_secs(10));
+    let new = set.wait_for_new_primary(old, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    let written: Vec<Written> = writers
+        .into_iter()
+        .map(|h| rt.block_on(h).unwrap())
+        .collect();
+    let acked: Vec<String> = written.iter().flat_map(|w| w.acked.clone()).collect();
+    let errors: Vec<&(Instant, String)> = written.iter().flat_map(|w| &w.errors).collect();
+    let late_errors = errors
+        .iter()
+        .filter(|(at, _)| *at > switched + Duration::from_millis(200))
+        .count();
+    let missing = missing_on(new, &acked);
+    eprintln!(
+        "async forced failover: {} acknowledged, {} missing, {} errors ({} after the switch)",
+        acked.len(),
+        missing,
+        errors.len(),
+        late_errors
+    );
+    assert!(acked.len() > 1000, "the load ran: {}", acked.len());
+    assert_eq!(missing, 0, "acknowledged writes lost");
+    assert_eq!(late_errors, 0, "errors after the switch: {errors:?}");
+}

@@ -260,6 +260,36 @@ impl Sentinel {
         }
     }
 
+    /// The async form of [`Sentinel::primary`] (feature `tokio`): an
+    /// [`aio::Redis`](crate::aio::Redis) whose multiplexed connection and pool go to the
+    /// current primary, wait while a failover is announced, and are replaced once the
+    /// sentinels' epoch moves on. The sentinels are asked on tokio's blocking thread
+    /// pool; a `READONLY` reply is not watched for (the events and the refresher are).
+    #[cfg(feature = "tokio")]
+    pub fn primary_async(&self) -> crate::aio::Redis {
+        self.async_client(Role::Primary)
+    }
+
+    /// The async form of [`Sentinel::replicas`] (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub fn replicas_async(&self) -> crate::aio::Redis {
+        self.async_client(Role::Replica)
+    }
+
+    #[cfg(feature = "tokio")]
+    fn async_client(&self, role: Role) -> crate::aio::Redis {
+        let mut info = self.shared.node.clone();
+        // Only what is known: asking the sentinels would block the caller's task.
+        if let Some(addr) = self.shared.lock().primary.clone() {
+            info.addr = addr;
+        }
+        let connector = Arc::new(AsyncSentinelConnector {
+            shared: Arc::clone(&self.shared),
+            role,
+        });
+        crate::aio::Redis::with_connector(info, connector, self.pool_options.clone())
+    }
+
     fn client(&self, role: Role) -> Redis {
         // The address in the settings is what a `PubSub` made from the client uses.
         let addr = match role {
@@ -702,27 +732,116 @@ impl Connector for SentinelConnector {
     }
 
     fn verify(&self, conn: &mut Connection) -> Result<(), redis_conn::Error> {
-        let role = match conn.command(&["ROLE"])? {
+        let reply = conn.command(&["ROLE"])?;
+        self.shared.check_role(self.role, reply)
+    }
+}
+
+impl Shared {
+    /// Accepts a `ROLE` reply that says `role`; otherwise forgets what the sentinels said
+    /// and refuses the connection.
+    fn check_role(&self, role: Role, reply: Value) -> Result<(), redis_conn::Error> {
+        let said = match reply {
             Value::Array(items) => items.into_iter().next().and_then(|v| text(&v)),
             _ => None,
         };
-        let wanted = self.role.word();
-        if role.as_deref() == Some(wanted) {
+        let wanted = role.word();
+        if said.as_deref() == Some(wanted) {
             return Ok(());
         }
-        let shared = &*self.shared;
-        shared.role_mismatches.fetch_add(1, Ordering::Relaxed);
-        match self.role {
-            Role::Primary => shared.doubt_primary(None),
-            Role::Replica => shared.lock().replicas = None,
+        self.role_mismatches.fetch_add(1, Ordering::Relaxed);
+        match role {
+            Role::Primary => self.doubt_primary(None),
+            Role::Replica => self.lock().replicas = None,
         }
         Err(redis_conn::Error::Connect {
-            addr: format!("{} of {:?}", wanted, shared.service),
+            addr: format!("{} of {:?}", wanted, self.service),
             source: io::Error::other(format!(
                 "the server the sentinels named answers ROLE {}",
-                role.as_deref().unwrap_or("(unreadable)")
+                said.as_deref().unwrap_or("(unreadable)")
             )),
         })
+    }
+
+    /// Where the next connection for `role` goes, and the epoch it belongs to: waits out
+    /// an announced failover for the primary, takes the next replica in turn.
+    #[cfg(feature = "tokio")]
+    fn pick(
+        &self,
+        role: Role,
+        deadline: Option<Instant>,
+    ) -> Result<(Addr, u64), redis_conn::Error> {
+        if role == Role::Primary {
+            self.wait_out_failover(deadline)?;
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if role == Role::Primary {
+            let cached = self.lock().primary.clone();
+            let addr = match cached {
+                Some(a) => a,
+                None => self.ask_primary()?,
+            };
+            return Ok((addr, epoch));
+        }
+        let cached = self.lock().replicas.clone();
+        let list = match cached {
+            Some(l) if !l.is_empty() => l,
+            _ => self.ask_replicas()?,
+        };
+        if list.is_empty() {
+            return Err(self.unknown("no healthy replica".to_owned()));
+        }
+        let next = self.next_replica.fetch_add(1, Ordering::Relaxed);
+        Ok((list[next % list.len()].clone(), epoch))
+    }
+}
+
+/// The connector of the async clients of [`Sentinel::primary_async`] and
+/// [`Sentinel::replicas_async`]: the sentinels are asked on the blocking thread pool,
+/// since what they said is shared with the blocking clients and their threads.
+#[cfg(feature = "tokio")]
+struct AsyncSentinelConnector {
+    shared: Arc<Shared>,
+    role: Role,
+}
+
+#[cfg(feature = "tokio")]
+impl fmt::Debug for AsyncSentinelConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncSentinelConnector")
+            .field("service", &self.shared.service)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl redis_conn::aio::Connector for AsyncSentinelConnector {
+    fn resolve(
+        &self,
+        deadline: Option<Instant>,
+    ) -> redis_conn::aio::BoxFuture<'_, Result<(Addr, u64), redis_conn::Error>> {
+        let shared = Arc::clone(&self.shared);
+        let role = self.role;
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || shared.pick(role, deadline))
+                .await
+                .map_err(|e| redis_conn::Error::Io(io::Error::other(e.to_string())))?
+        })
+    }
+
+    fn verify<'a>(
+        &'a self,
+        conn: &'a mut redis_conn::aio::Connection,
+    ) -> redis_conn::aio::BoxFuture<'a, Result<(), redis_conn::Error>> {
+        Box::pin(async move {
+            let reply = conn.command(&["ROLE"]).await?;
+            self.shared.check_role(self.role, reply)
+        })
+    }
+
+    fn is_current(&self, epoch: u64) -> bool {
+        self.shared.epoch.load(Ordering::Acquire) == epoch
     }
 }
 
