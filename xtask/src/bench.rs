@@ -131,6 +131,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     std::fs::write(root.join("docs/benchmarks-client.svg"), chart(&samples))
         .map_err(|e| e.to_string())?;
     println!("wrote docs/benchmarks.md and docs/benchmarks-client.svg");
+    crate::bench_sentinel::run()?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //!   redis-benchmark, written to docs/benchmarks.md.
 
 mod bench;
+mod bench_sentinel;
 mod redis_install;
 mod tidy;
 
