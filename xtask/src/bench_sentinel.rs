@@ -33,7 +33,10 @@ pub fn run() -> Result<(), String> {
     }
     let rows = parse(&stdout);
     for r in &rows {
-        println!("  {:<14} acknowledged {:>7}  lost {:>7}  errors {:>6}", r.0, r.1, r.2, r.3);
+        println!(
+            "  {:<14} acknowledged {:>7}  lost {:>7}  errors {:>6}",
+            r.0, r.1, r.2, r.3
+        );
     }
     let path = crate::workspace_root().join("docs/benchmarks.md");
     write_section(&path, &report(&rows))
