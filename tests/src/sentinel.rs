@@ -220,6 +220,21 @@ impl SentinelSet {
         }
     }
 
+    /// Waits until every sentinel has a client subscribed to a pattern (a Sentinel
+    /// client listening to its events), so that a failover started now is heard.
+    ///
+    /// # Panics
+    /// If that does not happen within `timeout`.
+    pub fn wait_subscribed(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for s in &self.sentinels {
+            while !s.raw(&["CLIENT", "LIST"]).contains(" psub=1 ") {
+                assert!(Instant::now() < deadline, "no subscriber on sentinel {}", s.port());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
     fn wait_synced(&self, replica: usize) {
         let port = self.nodes[replica].port();
         self.wait_replica_synced(port, FORM_TIMEOUT);

@@ -110,6 +110,7 @@ fn forced_failover_under_load_is_followed_without_losing_acknowledged_writes() {
     let sentinel = watch(&set);
     let primary = sentinel.primary();
     primary.ping().unwrap();
+    set.wait_subscribed(Duration::from_secs(5));
     let stop = Arc::new(AtomicBool::new(false));
     let writers = write_load(&primary, 4, &stop);
     std::thread::sleep(Duration::from_millis(300));
@@ -302,6 +303,7 @@ fn async_clients_follow_a_forced_failover_without_losing_acknowledged_writes() {
         .unwrap();
     let primary = sentinel.primary_async();
     let replicas = sentinel.replicas_async();
+    set.wait_subscribed(Duration::from_secs(5));
     rt.block_on(async {
         assert!(primary.set("greeting", "hello").await.unwrap());
         // The replica client reads from the replica, which refuses writes.

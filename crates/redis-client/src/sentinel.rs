@@ -212,8 +212,8 @@ impl Sentinel {
     ///
     /// Every call makes a new pool; clone the client to share one. Commands, pipelines,
     /// transactions, scripts, locks and text mode work as on any [`Redis`]. A
-    /// [`PubSub`](crate::PubSub) made from it connects to the primary known when the
-    /// client was made and does not follow a failover.
+    /// [`PubSub`](crate::PubSub) or a dedicated connection made from it connects to the
+    /// primary known when the client was made and does not follow a failover.
     pub fn primary(&self) -> Redis {
         self.client(Role::Primary)
     }
@@ -564,14 +564,24 @@ impl Shared {
         self.changed.notify_all();
     }
 
-    /// What was said about the primary is wrong (a refused connection, a `ROLE` or a
-    /// `READONLY` that says it is a replica): forget it and ask again.
+    /// The primary is not one any more (a `ROLE` or a `READONLY` says it is a replica):
+    /// forget it, retire the connections opened to it, and ask again.
     fn doubt_primary(&self, addr: Option<&Addr>) {
+        self.forget_primary(addr, true);
+    }
+
+    /// Forgets the primary's address if it is still `addr` (any, for `None`) and wakes
+    /// the refresher; with `retire`, the connections opened so far are not used again.
+    /// A refused connection only forgets: the pooled ones fail by themselves if the
+    /// server is gone, and serve on if the refusal was passing.
+    fn forget_primary(&self, addr: Option<&Addr>, retire: bool) {
         let mut st = self.lock();
         if addr.is_none() || st.primary.as_ref() == addr {
             st.primary = None;
             st.wake = true;
-            self.epoch.fetch_add(1, Ordering::AcqRel);
+            if retire {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+            }
         }
         drop(st);
         self.changed.notify_all();
@@ -676,7 +686,7 @@ impl SentinelConnector {
         match self.open(&addr, deadline) {
             Ok(t) => Ok(self.track(t, epoch)),
             Err(e) => {
-                shared.doubt_primary(Some(&addr));
+                shared.forget_primary(Some(&addr), false);
                 Err(e)
             }
         }
