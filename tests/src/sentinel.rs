@@ -229,7 +229,11 @@ impl SentinelSet {
         let deadline = Instant::now() + timeout;
         for s in &self.sentinels {
             while !s.raw(&["CLIENT", "LIST"]).contains(" psub=1 ") {
-                assert!(Instant::now() < deadline, "no subscriber on sentinel {}", s.port());
+                assert!(
+                    Instant::now() < deadline,
+                    "no subscriber on sentinel {}",
+                    s.port()
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
