@@ -23,7 +23,12 @@ fn threads_end_when_the_sentinel_and_its_clients_are_dropped() {
         .build();
     let primary = sentinel.primary();
     assert!(primary.set("k", 1).unwrap());
-    // One per sentinel, and the refresher.
+    // One per sentinel, and the refresher (a thread names itself once it runs).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sentinel_threads() < 4 {
+        assert!(Instant::now() < deadline, "threads not started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(sentinel_threads(), 4);
     drop(sentinel);
     // A client keeps them alive: it still follows failovers.
