@@ -15,11 +15,13 @@
 mod cluster;
 mod fake;
 mod proxy;
+mod sentinel;
 mod server;
 mod tls;
 
 pub use cluster::{TestCluster, NODE_TIMEOUT_MS};
 pub use fake::{FakeConn, FakeServer};
 pub use proxy::FaultProxy;
+pub use sentinel::{SentinelSet, SentinelSetConfig, SERVICE as SENTINEL_SERVICE};
 pub use server::{ServerConfig, TestServer, TMP_PREFIX};
 pub use tls::TestCerts;

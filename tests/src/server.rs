@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub extra: Vec<String>,
     /// Also listen for TLS on a second port; `Some(true)` requires client certificates.
     pub tls: Option<bool>,
+    /// Run as a sentinel (`--sentinel`); its `sentinel …` lines go in [`ServerConfig::extra`].
+    pub sentinel: bool,
 }
 
 impl ServerConfig {
@@ -53,6 +55,12 @@ impl ServerConfig {
     /// `require_client_cert` sets `tls-auth-clients`.
     pub fn tls(mut self, require_client_cert: bool) -> Self {
         self.tls = Some(require_client_cert);
+        self
+    }
+
+    /// Runs the server as a sentinel.
+    pub fn sentinel(mut self) -> Self {
+        self.sentinel = true;
         self
     }
 
@@ -136,8 +144,12 @@ impl TestServer {
         fs::write(&conf, self.config_text()).map_err(|e| e.to_string())?;
         let log = self.log_path();
         let _ = fs::remove_file(&log);
-        let child = Command::new("redis-server")
-            .arg(&conf)
+        let mut cmd = Command::new("redis-server");
+        cmd.arg(&conf);
+        if self.config.sentinel {
+            cmd.arg("--sentinel");
+        }
+        let child = cmd
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

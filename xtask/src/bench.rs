@@ -136,7 +136,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("wrote docs/benchmarks.md and docs/benchmarks-client.svg");
     crate::bench_cache::run(args)?;
-    crate::bench_cluster::run(quick, reps)
+    crate::bench_cluster::run(quick, reps)?;
+    crate::bench_sentinel::run()
 }
 
 fn missing_tools() -> Vec<(&'static str, &'static str)> {

@@ -13,6 +13,7 @@ mod bench;
 mod bench_cache;
 mod bench_cluster;
 mod bench_obs;
+mod bench_sentinel;
 mod redis_install;
 mod tidy;
 

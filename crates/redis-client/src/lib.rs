@@ -90,6 +90,7 @@ mod retry;
 #[allow(hidden_glob_reexports)]
 mod scan;
 mod script;
+mod sentinel;
 mod sort;
 mod text;
 mod transaction;
@@ -106,6 +107,7 @@ pub use pubsub::{Listen, Message, MessageKind, PubSub, PubSubThread, SubscribeAr
 pub use retry::RetryPolicy;
 pub use scan::ScanIter;
 pub use script::{Script, ScriptCall};
+pub use sentinel::{Sentinel, SentinelBuilder, SentinelStats};
 pub use text::Text;
 pub use transaction::Watched;
 pub use typed::{Replies, TypedPipeline};

@@ -114,6 +114,9 @@ impl Connection {
             conn.write_request(&[&out])?;
             conn.read_internal()?;
         }
+        conn.set_call_deadline(deadline);
+        connector.verify(&mut conn)?;
+        conn.set_call_deadline(None);
         Ok(conn)
     }
 

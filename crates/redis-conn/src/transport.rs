@@ -136,6 +136,18 @@ pub trait Connector: Send + Sync + 'static {
     /// # Errors
     /// [`Error::Connect`] when the peer cannot be reached in time.
     fn connect(&self, deadline: Option<Instant>) -> Result<Box<dyn Transport>, Error>;
+
+    /// Checks a connection this connector opened, after its handshake and before anyone
+    /// uses it; every wait is bounded by the connect deadline. A connector that finds its
+    /// server by asking another (a Sentinel) confirms here that it reached the right one.
+    /// The default accepts every connection.
+    ///
+    /// # Errors
+    /// Any error refuses the connection: it is closed and opening it fails with the error.
+    fn verify(&self, conn: &mut crate::Connection) -> Result<(), Error> {
+        let _ = conn;
+        Ok(())
+    }
 }
 
 /// The built-in connector: TCP (with `TCP_NODELAY`) or a Unix socket, from

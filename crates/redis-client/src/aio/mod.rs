@@ -147,6 +147,23 @@ impl Redis {
         self.cache.as_ref()
     }
 
+    /// A client whose connections go to the server `connector` picks each time one is
+    /// opened (what [`Sentinel::primary_async`](crate::Sentinel::primary_async) builds);
+    /// `info` gives every other setting.
+    pub fn with_connector(
+        info: ConnectionInfo,
+        connector: Arc<dyn redis_conn::aio::Connector>,
+        options: PoolOptions,
+    ) -> Redis {
+        Redis {
+            mux: Multiplexed::with_connector(info.clone(), Arc::clone(&connector)),
+            pool: Pool::with_connector(info, connector, options),
+            retry: RetryPolicy::default(),
+            callbacks: Arc::new(Callbacks::new()),
+            cache: None,
+        }
+    }
+
     /// Sets when failed commands are retried; see [`RetryPolicy`] for the table.
     #[must_use = "the policy applies to the client returned"]
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {

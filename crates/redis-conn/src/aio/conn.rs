@@ -45,6 +45,8 @@ pub struct Connection {
     /// cleared when it ends. Still set at the next call means its future was dropped.
     in_call: bool,
     created: Instant,
+    /// The connector that picked the server, and the epoch the connection belongs to.
+    epoch: Option<(std::sync::Arc<dyn super::Connector>, u64)>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -82,7 +84,14 @@ impl Connection {
         // says nothing (or trickles its answer) cannot hang the caller.
         let start = Instant::now();
         let deadline = earliest(info.connect_timeout.map(|t| start + t), deadline);
-        let stream = opener.open(deadline).await?;
+        let (stream, epoch) = match opener.connector() {
+            Some(c) => {
+                let (addr, epoch) = c.resolve(deadline).await?;
+                let stream = opener.open_to(&addr, deadline).await?;
+                (stream, Some((std::sync::Arc::clone(c), epoch)))
+            }
+            None => (opener.open(deadline).await?, None),
+        };
         let mut conn = Connection {
             stream,
             core: Core::new(info, start),
@@ -90,12 +99,19 @@ impl Connection {
             read_timeout: info.read_timeout,
             in_call: false,
             created: start,
+            epoch: None,
         };
         let out = conn.core.handshake(info, deadline);
         if !out.is_empty() {
             conn.write_request(&[&out]).await?;
             conn.read_internal().await?;
         }
+        if let Some((c, _)) = &epoch {
+            conn.core.set_call_deadline(deadline);
+            c.verify(&mut conn).await?;
+            conn.core.set_call_deadline(None);
+        }
+        conn.epoch = epoch;
         Ok(conn)
     }
 
@@ -331,9 +347,13 @@ impl Connection {
     }
 
     /// Looks, without waiting, whether this idle connection must not carry a request: it
-    /// owes replies, holds unread bytes, or its stream has bytes waiting or was closed.
+    /// owes replies, holds unread bytes, or its stream has bytes waiting or was closed (or
+    /// the [`Connector`](super::Connector) that picked its server says its epoch is over).
     pub fn is_stale(&mut self) -> bool {
         if self.in_call || self.core.pending_replies() > 0 || self.core.has_unread() {
+            return true;
+        }
+        if !self.is_current() {
             return true;
         }
         matches!(self.readiness(), Readiness::Readable | Readiness::Closed)
@@ -430,6 +450,17 @@ impl Connection {
 
     /// The stream and the core, for the multiplexed driver, which splits the stream
     /// between a reader and a writer task.
+    /// False once the connector that picked this connection's server says its epoch is
+    /// over.
+    pub(crate) fn is_current(&self) -> bool {
+        self.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e))
+    }
+
+    /// The connector and epoch, for a driver that takes the connection apart.
+    pub(crate) fn epoch(&self) -> Option<(std::sync::Arc<dyn super::Connector>, u64)> {
+        self.epoch.clone()
+    }
+
     pub(crate) fn into_parts(self) -> (Box<dyn AsyncStream>, Core) {
         (self.stream, self.core)
     }

@@ -12,11 +12,13 @@
 //! the multiplexed connection spawns its reader and writer tasks on it.
 
 mod conn;
+mod connector;
 mod mux;
 mod pool;
 mod stream;
 
 pub use conn::Connection;
+pub use connector::{BoxFuture, Connector};
 pub use mux::Multiplexed;
 pub use pool::{Pool, PooledConnection};
 

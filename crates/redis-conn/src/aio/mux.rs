@@ -85,6 +85,8 @@ struct Backoff {
 struct Link {
     tx: mpsc::UnboundedSender<Request>,
     driver: Arc<Driver>,
+    /// The connector that picked the server, and the connection's epoch.
+    epoch: Option<(Arc<dyn super::Connector>, u64)>,
 }
 
 /// One caller's request.
@@ -135,10 +137,23 @@ impl Multiplexed {
         Self::build(info, Some(pushes))
     }
 
+    /// As [`Multiplexed::new`], each connection going to the server `connector` picks
+    /// when it is opened, and replaced once `connector` says its epoch is over.
+    pub fn with_connector(
+        info: ConnectionInfo,
+        connector: Arc<dyn super::Connector>,
+    ) -> Multiplexed {
+        Self::build_with(Opener::with_connector(info, connector), None)
+    }
+
     fn build(info: ConnectionInfo, pushes: Option<mpsc::UnboundedSender<Value>>) -> Multiplexed {
+        Self::build_with(Opener::new(info), pushes)
+    }
+
+    fn build_with(opener: Opener, pushes: Option<mpsc::UnboundedSender<Value>>) -> Multiplexed {
         Multiplexed {
             shared: Arc::new(Shared {
-                opener: Opener::new(info),
+                opener,
                 link: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(Backoff::default()),
                 pushes,
@@ -285,12 +300,14 @@ impl Multiplexed {
         let link = self.shared.link.lock();
         link.as_ref()
             .filter(|l| l.driver.alive.load(Ordering::Acquire))
+            .filter(|l| l.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e)))
             .cloned()
     }
 }
 
 /// Starts the reader and writer tasks of an open connection.
 fn spawn(conn: Connection, pushes: Option<mpsc::UnboundedSender<Value>>) -> Link {
+    let epoch = conn.epoch();
     let (stream, core) = conn.into_parts();
     let (rd, wr) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
@@ -307,7 +324,7 @@ fn spawn(conn: Connection, pushes: Option<mpsc::UnboundedSender<Value>>) -> Link
     });
     tokio::spawn(write_loop(rx, wr, Arc::clone(&driver)));
     tokio::spawn(read_loop(rd, Arc::clone(&driver)));
-    Link { tx, driver }
+    Link { tx, driver, epoch }
 }
 
 async fn write_loop(

@@ -66,13 +66,27 @@ pub struct PooledConnection {
 impl Pool {
     /// A pool of connections described by `info`.
     pub fn new(info: ConnectionInfo, options: PoolOptions) -> Pool {
+        Self::build(Opener::new(info), options)
+    }
+
+    /// As [`Pool::new`], each connection going to the server `connector` picks when it
+    /// is opened, and closed at checkout once `connector` says its epoch is over.
+    pub fn with_connector(
+        info: ConnectionInfo,
+        connector: Arc<dyn super::Connector>,
+        options: PoolOptions,
+    ) -> Pool {
+        Self::build(Opener::with_connector(info, connector), options)
+    }
+
+    fn build(opener: Opener, options: PoolOptions) -> Pool {
         let permits = Arc::new(Semaphore::new(options.max_size.max(1)));
         Pool {
             shared: Arc::new(Shared {
-                metrics: Sink::of(&info.observe),
+                metrics: Sink::of(&opener.info().observe),
                 replaced: AtomicU64::new(0),
                 waiters: AtomicUsize::new(0),
-                opener: Opener::new(info),
+                opener,
                 options,
                 idle: Mutex::new(Vec::new()),
                 permits,

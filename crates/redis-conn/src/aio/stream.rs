@@ -18,6 +18,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncStream for T {}
 #[derive(Debug)]
 pub(crate) struct Opener {
     info: ConnectionInfo,
+    /// Picks the address of each connection instead of `info.addr`.
+    connector: Option<std::sync::Arc<dyn super::Connector>>,
     #[cfg(feature = "tokio-tls")]
     tls: std::sync::OnceLock<Result<crate::tls::Config, String>>,
 }
@@ -26,9 +28,24 @@ impl Opener {
     pub(crate) fn new(info: ConnectionInfo) -> Opener {
         Opener {
             info,
+            connector: None,
             #[cfg(feature = "tokio-tls")]
             tls: std::sync::OnceLock::new(),
         }
+    }
+
+    pub(crate) fn with_connector(
+        info: ConnectionInfo,
+        connector: std::sync::Arc<dyn super::Connector>,
+    ) -> Opener {
+        Opener {
+            connector: Some(connector),
+            ..Opener::new(info)
+        }
+    }
+
+    pub(crate) fn connector(&self) -> Option<&std::sync::Arc<dyn super::Connector>> {
+        self.connector.as_ref()
     }
 
     pub(crate) fn info(&self) -> &ConnectionInfo {
@@ -40,7 +57,15 @@ impl Opener {
         &self,
         deadline: Option<Instant>,
     ) -> Result<Box<dyn AsyncStream>, Error> {
-        let addr = &self.info.addr;
+        self.open_to(&self.info.addr, deadline).await
+    }
+
+    /// Opens a stream to `addr` with this opener's settings, giving up at `deadline`.
+    pub(crate) async fn open_to(
+        &self,
+        addr: &Addr,
+        deadline: Option<Instant>,
+    ) -> Result<Box<dyn AsyncStream>, Error> {
         let fail = |source: io::Error| Error::Connect {
             addr: addr.to_string(),
             source,
