@@ -8,6 +8,9 @@ use redis_client::{Bytes, ConnectionInfo, ErrorKind, ScanOptions, Script, Value}
 use redis_tests::TestCluster;
 use std::collections::HashSet;
 
+mod capture;
+use capture::Capture;
+
 #[test]
 fn cluster_client_end_to_end() {
     let mut cluster = TestCluster::start();
@@ -27,6 +30,7 @@ fn cluster_client_end_to_end() {
     scan_walks_every_node(&c);
     text_mode(&c);
     raw_commands_follow_moved(&c);
+    spans_name_their_node_and_redirections_are_events(&c);
     replica_reads(&mut cluster, &c);
     resp3_nodes(&cluster);
 }
@@ -325,6 +329,50 @@ fn raw_commands_follow_moved(c: &ClusterClient) {
         c.execute_command(("DBSIZE",)).unwrap(),
         Value::Integer(c.dbsize().unwrap())
     );
+}
+
+fn spans_name_their_node_and_redirections_are_events(c: &ClusterClient) {
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.subscriber(), || {
+        for i in 0..30 {
+            c.execute_command(("GET", format!("raw:{i}").as_str()))
+                .unwrap();
+        }
+        let mut pipe = c.pipeline();
+        pipe.set("obs:a", 1).set("obs:b", 2);
+        pipe.execute().unwrap();
+    });
+    let commands = capture.spans_named("redis.command");
+    assert!(
+        commands.len() >= 30,
+        "one span per attempt: {}",
+        commands.len()
+    );
+    let nodes: HashSet<String> = commands
+        .iter()
+        .map(|s| {
+            format!(
+                "{}:{}",
+                s.get("server.address").unwrap(),
+                s.get("server.port").unwrap()
+            )
+        })
+        .collect();
+    assert!(nodes.len() >= 2, "spans name the nodes tried: {nodes:?}");
+    // Raw commands have no declared keys, so some land on the wrong node and are moved;
+    // each redirection names a node that a later attempt's span names too.
+    let redirections = capture.events_named("redis.redirection");
+    assert!(!redirections.is_empty());
+    for e in &redirections {
+        assert_eq!(e.get("kind"), Some("MOVED"));
+        assert!(
+            nodes.contains(e.get("to").unwrap()),
+            "{e:?} not in {nodes:?}"
+        );
+    }
+    let pipelines = capture.spans_named("redis.pipeline");
+    assert_eq!(pipelines.len(), 1);
+    assert_eq!(pipelines[0].get("db.operation.batch.size"), Some("2"));
 }
 
 fn replica_reads(cluster: &mut TestCluster, c: &ClusterClient) {

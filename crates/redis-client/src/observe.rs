@@ -136,6 +136,12 @@ impl Op {
     /// Records how the call ended: on the span (`error.type`, `db.response.status_code`,
     /// `otel.status_code`) and to the metrics sink (latency, errors by kind).
     pub(crate) fn finish<T>(self, result: &Result<T, Error>) {
+        self.finish_with(result.as_ref().err());
+    }
+
+    /// As [`Op::finish`], from the error the call ended with, if any.
+    pub(crate) fn finish_with(self, error: Option<&Error>) {
+        let result = error.map_or(Ok(()), Err);
         let outcome = if result.is_ok() {
             Outcome::Ok
         } else {

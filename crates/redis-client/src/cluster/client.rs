@@ -5,6 +5,7 @@ use super::router::{
     ReadFrom, Route, RouteError, SlotMap,
 };
 use crate::client::{call_budget, convert, dynamic_reply, longer, overridden, reply_timeout};
+use crate::observe::{Batch, Op};
 use crate::retry::RetryPolicy;
 use crate::{Error, Redis, Result, ScriptCall, Text, Watched};
 use bytes::{Bytes, BytesMut};
@@ -509,6 +510,21 @@ impl ClusterClient {
         deadline: Option<Instant>,
     ) -> std::result::Result<Value, Failed> {
         let pool = self.pool(addr, readonly);
+        // One span per attempt, naming the node it went to, as the async client's nodes
+        // report theirs.
+        let op = Op::command(pool.info(), cmd);
+        let result = op.run(|| Self::attempt_on(&pool, cmd, ask, deadline));
+        op.finish_with(result.as_ref().err().map(|f| &f.error));
+        result
+    }
+
+    /// One attempt of `cmd` over a connection of `pool`.
+    fn attempt_on(
+        pool: &ConnectionPool,
+        cmd: &Cmd,
+        ask: bool,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<Value, Failed> {
         let mut conn = pool.get_until(deadline).map_err(|e| Failed {
             error: e.into(),
             unsent: true,
@@ -928,6 +944,18 @@ impl ClusterPipeline {
     /// transaction over several slots; [`Error::PipelineCommand`] naming the first command
     /// the server refused; otherwise the first failure of a command.
     pub fn execute(&mut self) -> Result<Vec<Value>> {
+        let batch = if self.transaction {
+            Batch::Transaction
+        } else {
+            Batch::Pipeline
+        };
+        let op = Op::batch(&self.client.inner.seeds[0], batch, self.commands.iter());
+        let result = op.run(|| self.execute_unobserved());
+        op.finish(&result);
+        result
+    }
+
+    fn execute_unobserved(&mut self) -> Result<Vec<Value>> {
         let commands = std::mem::take(&mut self.commands);
         if commands.is_empty() {
             return Ok(Vec::new());
