@@ -8,7 +8,8 @@
 //! `-c 50 -P 1` and `-c 1 -P 50` figures and writes docs/benchmarks.md. Output: one
 //! `RESULT` line per measurement, as `redis_benches::live::report` prints it.
 //!
-//! Arguments: `--tcp PORT`, `--unix PATH`, `--quick`, `--only WORKLOAD`, `--round N`.
+//! Arguments: `--tcp PORT`, `--unix PATH`, `--quick`, `--only WORKLOAD`, `--client NAME`,
+//! `--round N`.
 
 #![allow(missing_docs)]
 
@@ -75,6 +76,9 @@ fn main() {
     order.rotate_left(args.round % CLIENTS.len());
     for t in &targets {
         for client in order {
+            if args.client.as_deref().is_some_and(|c| c != client) {
+                continue;
+            }
             let shared = rt.block_on(connect(t, client));
             // SET first: it also writes the keys GET then reads.
             for workload in ["async_set", "async_get"] {

@@ -1,7 +1,7 @@
 //! What the end-to-end workloads share: their command line, key names and values.
 
 /// The command line of a workload binary: `--tcp PORT`, `--unix PATH`, `--quick`,
-/// `--only WORKLOAD`, `--round N` (which repetition this is, so a binary can rotate the
+/// `--only WORKLOAD`, `--client NAME`, `--round N` (which repetition this is, so a binary can rotate the
 /// order its clients run in).
 #[derive(Debug, Default)]
 pub struct Args {
@@ -13,6 +13,8 @@ pub struct Args {
     pub quick: bool,
     /// Run this workload alone.
     pub only: Option<String>,
+    /// Run this client alone (for profiling one).
+    pub client: Option<String>,
     /// The repetition number given by the runner, 0 when none.
     pub round: usize,
 }
@@ -29,6 +31,7 @@ impl Args {
                 "--unix" => args.unix = it.next(),
                 "--quick" => args.quick = true,
                 "--only" => args.only = it.next(),
+                "--client" => args.client = it.next(),
                 "--round" => args.round = it.next().and_then(|r| r.parse().ok()).unwrap_or(0),
                 _ => {}
             }

@@ -4,10 +4,11 @@
 //!   and the docs, with a count of tests at the end.
 //! - `cargo xtask demo`: make sure Redis is installed, start a throwaway server and run
 //!   the getting-started example against it.
-//! - `cargo xtask bench [--quick]`: this client against the `redis` crate and
-//!   redis-benchmark, written to docs/benchmarks.md.
+//! - `cargo xtask bench [--quick] [--only async]`: this client against the `redis` crate,
+//!   fred and redis-benchmark, written to docs/benchmarks.md.
 
 mod bench;
+mod bench_async;
 mod redis_install;
 mod tidy;
 
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [--quick]|tidy>");
+            eprintln!("usage: cargo xtask <test|demo|bench [--quick] [--only async]|tidy>");
             return ExitCode::from(2);
         }
     };
