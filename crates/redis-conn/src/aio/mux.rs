@@ -121,6 +121,10 @@ struct DriverState {
     core: Core,
     waiting: VecDeque<Waiting>,
     failure: Option<Error>,
+    /// The reader waits with no deadline (nothing was owed at its last step): requests
+    /// the writer queues must wake it to start their reply deadline. A reader that has a
+    /// deadline steps again when a reply arrives or the deadline passes, and sees them then.
+    reader_idle: bool,
 }
 
 impl Multiplexed {
@@ -197,11 +201,25 @@ impl Multiplexed {
         // A connection that failed between the look and the send refuses the request
         // unsent: try once more on a fresh one.
         for _ in 0..2 {
-            let link = self.link().await?;
-            match link.tx.send(request) {
+            // The common case sends under the lock, without cloning the link.
+            let sent = match self.shared.link.lock().as_ref() {
+                Some(link) if link.driver.alive.load(Ordering::Acquire) => {
+                    Ok(link.tx.send(request))
+                }
+                _ => Err(request),
+            };
+            let result = match sent {
+                Ok(sent) => sent,
+                // Boxed: opening a connection takes far more state than sending, and
+                // would otherwise make every request's future as large.
+                Err(request) => Box::pin(self.link()).await?.tx.send(request),
+            };
+            match result {
                 Ok(()) => return rx.await.unwrap_or(Err(Error::Broken)),
                 Err(mpsc::error::SendError(back)) => {
-                    link.driver.alive.store(false, Ordering::Release);
+                    if let Some(link) = self.shared.link.lock().as_ref() {
+                        link.driver.alive.store(false, Ordering::Release);
+                    }
                     request = back;
                 }
             }
@@ -296,6 +314,7 @@ fn spawn(conn: Connection, pushes: Option<mpsc::UnboundedSender<Value>>) -> Link
             core,
             waiting: VecDeque::new(),
             failure: None,
+            reader_idle: true,
         }),
         alive: AtomicBool::new(true),
         wake_reader: Notify::new(),
@@ -338,7 +357,7 @@ async fn write_loop(
             }
         }
         buf.clear();
-        let deadline = {
+        let (deadline, reader_idle) = {
             let mut st = driver.state.lock();
             if st.failure.is_some() {
                 for r in batch.drain(..) {
@@ -368,10 +387,14 @@ async fn write_loop(
                     }
                 }
             }
-            st.core.write_deadline()
+            // Only a batch that queued something gives the reader a deadline to start.
+            let wake = !buf.is_empty() && std::mem::take(&mut st.reader_idle);
+            (st.core.write_deadline(), wake)
         };
-        // The reader starts the reply deadline now.
-        driver.wake_reader.notify_one();
+        if reader_idle {
+            // The reader starts the reply deadline now.
+            driver.wake_reader.notify_one();
+        }
         if buf.is_empty() {
             continue;
         }
@@ -400,16 +423,24 @@ async fn write_loop(
 
 async fn read_loop(mut rd: ReadHalf<Box<dyn AsyncStream>>, driver: Arc<Driver>) {
     let mut buf = vec![0u8; READ_CHUNK];
+    // One timer for the life of the reader, moved only when the deadline moves.
+    let far = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+    let sleep = tokio::time::sleep_until(far());
+    tokio::pin!(sleep);
+    let mut armed = None;
+    let mut input = 0;
+    let mut done = Vec::new();
     loop {
-        let Some(deadline) = driver.step() else {
+        let Some(deadline) = driver.step(&buf[..input], &mut done) else {
             return;
         };
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                None => std::future::pending().await,
-            }
-        };
+        input = 0;
+        if deadline != armed {
+            armed = deadline;
+            sleep
+                .as_mut()
+                .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
+        }
         tokio::select! {
             r = rd.read(&mut buf) => match r {
                 Ok(0) => {
@@ -417,7 +448,8 @@ async fn read_loop(mut rd: ReadHalf<Box<dyn AsyncStream>>, driver: Arc<Driver>) 
                     driver.fail(closed());
                     return;
                 }
-                Ok(n) => driver.state.lock().core.handle_bytes(&buf[..n]),
+                // Fed to the core at the next step, under the same lock.
+                Ok(n) => input = n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     driver.fail(Error::Io(e));
@@ -425,17 +457,32 @@ async fn read_loop(mut rd: ReadHalf<Box<dyn AsyncStream>>, driver: Arc<Driver>) 
                 }
             },
             // The core judges the deadline at the next step.
-            () = sleep => {}
+            () = sleep.as_mut(), if armed.is_some() => armed = None,
             () = driver.wake_reader.notified() => {}
         }
     }
 }
 
 impl Driver {
-    /// Hands out every reply and push the core has; returns the deadline of the next
-    /// read (`None` inside: none), or `None` once the connection failed.
-    fn step(&self) -> Option<Option<Instant>> {
+    /// Feeds `input` to the core and hands out every reply and push the core has;
+    /// returns the deadline of the next read (`None` inside: none), or `None` once the
+    /// connection failed. `done` is scratch space, empty between calls.
+    fn step(&self, input: &[u8], done: &mut Vec<Waiting>) -> Option<Option<Instant>> {
+        let result = self.step_locked(input, done);
+        // Callers are woken after the lock is let go, so the writer never waits on it
+        // while the runtime schedules them. A caller that gave up is gone: its replies
+        // are dropped here.
+        for w in done.drain(..) {
+            let _ = w.answer.send(Ok(w.got));
+        }
+        result
+    }
+
+    fn step_locked(&self, input: &[u8], done: &mut Vec<Waiting>) -> Option<Option<Instant>> {
         let mut st = self.state.lock();
+        if !input.is_empty() {
+            st.core.handle_bytes(input);
+        }
         if st.failure.is_some() {
             return None;
         }
@@ -450,10 +497,7 @@ impl Driver {
                     };
                     head.got.push(v);
                     if head.got.len() == head.want {
-                        if let Some(done) = st.waiting.pop_front() {
-                            // A caller that gave up is gone: its replies are dropped here.
-                            let _ = done.answer.send(Ok(done.got));
-                        }
+                        done.extend(st.waiting.pop_front());
                     }
                 }
                 Ok(Poll::NeedInput(d)) => break d,
@@ -489,6 +533,7 @@ impl Driver {
             ));
             return None;
         }
+        st.reader_idle = deadline.is_none();
         Some(deadline)
     }
 
