@@ -195,7 +195,7 @@ impl Pipeline {
         if transactional {
             Cmd::new("MULTI").encode_into(&mut out);
         }
-        let read = self.client.info().read_timeout;
+        let read = self.client.connection_info().read_timeout;
         let mut timeout = ReplyTimeout::Default;
         let mut own = false;
         for q in commands {
