@@ -1,17 +1,17 @@
-//! Async pipelines whose result type is built from the commands queued on them.
+//! Async pipelines whose result type is built from the commands queued on them: the
+//! blocking [`TypedPipeline`](crate::TypedPipeline) over the async [`Pipeline`].
 
 use super::{Pipeline, Redis};
 use crate::text::Text;
+use crate::typed::{sealed, Queues};
 use crate::{Replies, Result, ScriptCall};
-use redis_commands::{BinaryMode, Executor, FromValue, Mode, TextMode, Typed};
-use std::fmt;
+use redis_commands::{BinaryMode, Executor, FromValue, TextMode, Typed};
 use std::future::Future;
-use std::marker::PhantomData;
 
-/// The async [`TypedPipeline`](crate::TypedPipeline): a fixed sequence of commands whose
-/// [`execute`](TypedPipeline::execute) resolves to a tuple of their typed replies, with
-/// no annotation. Each command method takes the pipeline by value and returns one whose
-/// type has that command's reply added.
+/// The async typed pipeline: a fixed sequence of commands whose
+/// [`execute`](crate::TypedPipeline::execute) resolves to a tuple of their typed replies,
+/// with no annotation. Each command method takes the pipeline by value and returns one
+/// whose type has that command's reply added.
 ///
 /// ```no_run
 /// use redis_client::prelude::*;
@@ -24,26 +24,11 @@ use std::marker::PhantomData;
 /// # Ok(()) }
 /// ```
 ///
-/// Made by [`Redis::typed_pipeline`] (byte mode) or
-/// [`Text<aio::Redis>::typed_pipeline`](crate::Text) (text mode). Up to 16 commands; it
-/// runs as MULTI … EXEC unless [`transaction(false)`](TypedPipeline::transaction), and
-/// is sent as the untyped [`Pipeline`] is, over the shared connection unless a command's
-/// flags need a dedicated one.
-pub struct TypedPipeline<L = (), M = BinaryMode> {
-    pipe: Pipeline,
-    /// The name of each queued command, to say whose reply did not convert.
-    names: Vec<&'static str>,
-    _replies: PhantomData<fn() -> (L, M)>,
-}
-
-impl<L, M> fmt::Debug for TypedPipeline<L, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TypedPipeline")
-            .field("commands", &self.names)
-            .field("pipeline", &self.pipe)
-            .finish()
-    }
-}
+/// Made by [`Redis::typed_pipeline`] (byte mode) or `Text<aio::Redis>::typed_pipeline`
+/// (text mode). Up to 16 commands; it runs as MULTI … EXEC unless `transaction(false)`,
+/// and is sent as the untyped [`Pipeline`] is, over the shared connection unless a
+/// command's flags need a dedicated one.
+pub type TypedPipeline<L = (), M = BinaryMode> = crate::TypedPipeline<L, M, Pipeline>;
 
 impl Redis {
     /// A pipeline typed by the commands queued on it: `execute` resolves to a tuple of
@@ -61,42 +46,7 @@ impl Text<Redis> {
     }
 }
 
-impl<M> TypedPipeline<(), M> {
-    fn new(pipe: Pipeline) -> Self {
-        TypedPipeline {
-            pipe,
-            names: Vec::new(),
-            _replies: PhantomData,
-        }
-    }
-}
-
 impl<L, M> TypedPipeline<L, M> {
-    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them.
-    #[must_use]
-    pub fn transaction(mut self, transaction: bool) -> Self {
-        self.pipe = self.pipe.transaction(transaction);
-        self
-    }
-
-    /// Queues a script run whose reply converts into `T`; the script is loaded before the
-    /// pipeline is sent if the server lacks it, as [`Pipeline::invoke_script`] does.
-    pub fn invoke_script<T: FromValue>(mut self, call: ScriptCall<'_>) -> TypedPipeline<(L, T), M> {
-        self.names.push("EVALSHA");
-        self.pipe.invoke_script(call);
-        self.retype()
-    }
-
-    /// Number of queued commands.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// True when no command is queued.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     /// Sends the commands in one write and converts their replies into the tuple.
     ///
     /// Cancellation: as [`Pipeline::execute`]: not cancel-safe for the caller (whether
@@ -105,34 +55,30 @@ impl<L, M> TypedPipeline<L, M> {
     /// # Errors
     /// As [`Pipeline::execute`], and [`Error::Reply`](crate::Error::Reply) naming the
     /// command (by position and name) whose reply does not fit its type.
-    pub fn execute(mut self) -> impl Future<Output = Result<L::Tuple>> + Send
+    pub fn execute(self) -> impl Future<Output = Result<L::Tuple>> + Send
     where
         L: Replies,
     {
+        let (mut pipe, names) = self.into_parts();
         async move {
-            let values = self.pipe.execute().await?;
-            L::convert(values, &self.names)
-        }
-    }
-
-    fn retype<L2>(self) -> TypedPipeline<L2, M> {
-        TypedPipeline {
-            pipe: self.pipe,
-            names: self.names,
-            _replies: PhantomData,
+            let values = pipe.execute().await?;
+            L::convert(values, &names)
         }
     }
 }
 
-/// Each command method queues its command and returns the pipeline with the command's
-/// reply type added.
-impl<L, M: Mode> Executor for TypedPipeline<L, M> {
-    type Mode = M;
-    type Output<T> = TypedPipeline<(L, T), M>;
+impl sealed::Sealed for Pipeline {}
 
-    fn run<T: FromValue>(mut self, typed: Typed<T>) -> TypedPipeline<(L, T), M> {
-        self.names.push(typed.cmd.name());
-        (&mut self.pipe).run(typed);
-        self.retype()
+impl Queues for Pipeline {
+    fn with_transaction(self, transaction: bool) -> Self {
+        self.transaction(transaction)
+    }
+
+    fn queue_script(&mut self, call: ScriptCall<'_>) {
+        self.invoke_script(call);
+    }
+
+    fn queue_typed<T: FromValue>(&mut self, typed: Typed<T>) {
+        (&mut *self).run(typed);
     }
 }
