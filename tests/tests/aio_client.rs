@@ -240,7 +240,9 @@ async fn scan_is_a_stream() {
 
         // SSCAN, HSCAN and ZSCAN, in both modes.
         r.sadd("s", ["a", "b", "c"]).await.unwrap();
-        r.hset_multiple("h", [("f1", "v1"), ("f2", "v2")]).await.unwrap();
+        r.hset_multiple("h", [("f1", "v1"), ("f2", "v2")])
+            .await
+            .unwrap();
         r.zadd("z", [(1.0, "m1"), (2.5, "m2")]).await.unwrap();
         let members: HashSet<Bytes> = collect(r.sscan_stream("s", ScanOptions::new())).await;
         assert_eq!(members, HashSet::from([b("a"), b("b"), b("c")]));
@@ -252,11 +254,9 @@ async fn scan_is_a_stream() {
             fields,
             HashMap::from([("f1", "v1"), ("f2", "v2")].map(|(f, v)| (f.into(), v.into())))
         );
-        let fields: HashMap<Bytes, Bytes> =
-            collect(r.hscan_stream("h", ScanOptions::new())).await;
+        let fields: HashMap<Bytes, Bytes> = collect(r.hscan_stream("h", ScanOptions::new())).await;
         assert_eq!(fields.len(), 2);
-        let mut scored: Vec<(String, f64)> =
-            collect(t.zscan_stream("z", ScanOptions::new())).await;
+        let mut scored: Vec<(String, f64)> = collect(t.zscan_stream("z", ScanOptions::new())).await;
         scored.sort_by(|a, b| a.1.total_cmp(&b.1));
         assert_eq!(scored, [("m1".to_owned(), 1.0), ("m2".to_owned(), 2.5)]);
         let scored: Vec<(Bytes, f64)> = collect(r.zscan_stream("z", ScanOptions::new())).await;
@@ -289,7 +289,11 @@ async fn a_client_built_on_a_shared_pool_uses_its_connections() {
     // Blocking commands of both clients take the one pooled connection in turn.
     assert_eq!(a.blpop("q", 0.05).await.unwrap(), None);
     assert_eq!(b2.blpop("q", 0.05).await.unwrap(), None);
-    assert_eq!(pool.stats().created, 1, "one connection, shared by both clients");
+    assert_eq!(
+        pool.stats().created,
+        1,
+        "one connection, shared by both clients"
+    );
     // Both send ordinary commands over the one multiplexed connection.
     let id_a = a.client_id().await.unwrap();
     let id_b = b2.client_id().await.unwrap();
