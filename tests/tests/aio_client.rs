@@ -175,6 +175,45 @@ async fn transaction_retries_when_a_watched_key_changes() {
 }
 
 #[tokio::test]
+async fn watch_abort_and_the_transaction_helper_over_both_protocols() {
+    // EXEC's abort is a nil array over RESP2 and a null over RESP3: both are a watch error.
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| async move {
+        let w = r.pipeline().watch("k").await.unwrap();
+        r.set("k", "changed").await.unwrap();
+        let mut pipe = w.multi();
+        pipe.set("k", "mine");
+        assert!(matches!(pipe.execute().await, Err(Error::Watch)));
+        assert_eq!(r.get("k").await.unwrap(), Some(b("changed")));
+        // The helper retries after a change made inside its first attempt.
+        let mut attempts = 0;
+        let results = r
+            .transaction("k", |mut w| {
+                attempts += 1;
+                let interfere = (attempts == 1).then(|| r.clone());
+                async move {
+                    let current = w.get("k").await?;
+                    if let Some(other) = interfere {
+                        other.set("k", "meanwhile").await?;
+                    }
+                    let mut pipe = w.multi();
+                    pipe.append("k", "+").get("k");
+                    assert!(current.is_some());
+                    Ok(pipe)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(attempts, 2);
+        assert_eq!(
+            results,
+            vec![Value::Integer(10), Value::BulkString(b("meanwhile+"))]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn watch_abort_is_a_watch_error_and_the_connection_comes_back_unwatched() {
     let server = TestServer::start();
     let r = Redis::with_pool_options(
