@@ -18,7 +18,6 @@ use redis::AsyncCommands as _;
 use redis_benches::live::{key, report, Args, VALUE16};
 use redis_client::prelude::*;
 use redis_client::{Bytes, ConnectionInfo};
-use std::future::Future;
 use std::time::Instant;
 
 /// Tasks sharing the one connection.
@@ -148,36 +147,34 @@ async fn run(shared: &Shared, set: bool, ops: usize) {
 }
 
 /// One command: SET of key `i` to the 16-byte value, or GET of it, checked.
-fn one(shared: &mut Shared, set: bool, i: usize) -> impl Future<Output = ()> + Send + '_ {
-    async move {
-        let k = key(i);
-        match shared {
-            Shared::Ours(r) => {
-                if set {
-                    assert!(r.set(k, VALUE16).await.expect("set"));
-                } else {
-                    let v = r.get(k).await.expect("get");
-                    assert_eq!(v.as_deref(), Some(&VALUE16[..]));
-                }
+async fn one(shared: &mut Shared, set: bool, i: usize) {
+    let k = key(i);
+    match shared {
+        Shared::Ours(r) => {
+            if set {
+                assert!(r.set(k, VALUE16).await.expect("set"));
+            } else {
+                let v = r.get(k).await.expect("get");
+                assert_eq!(v.as_deref(), Some(&VALUE16[..]));
             }
-            Shared::RedisRs(c) => {
-                if set {
-                    let () = c.set(k, VALUE16).await.expect("set");
-                } else {
-                    let v: Option<Vec<u8>> = c.get(k).await.expect("get");
-                    assert_eq!(v.as_deref(), Some(&VALUE16[..]));
-                }
+        }
+        Shared::RedisRs(c) => {
+            if set {
+                let () = c.set(k, VALUE16).await.expect("set");
+            } else {
+                let v: Option<Vec<u8>> = c.get(k).await.expect("get");
+                assert_eq!(v.as_deref(), Some(&VALUE16[..]));
             }
-            Shared::Fred(c) => {
-                if set {
-                    let () = c
-                        .set(k, &VALUE16[..], None, None, false)
-                        .await
-                        .expect("set");
-                } else {
-                    let v: Option<Bytes> = c.get(k).await.expect("get");
-                    assert_eq!(v.as_deref(), Some(&VALUE16[..]));
-                }
+        }
+        Shared::Fred(c) => {
+            if set {
+                let () = c
+                    .set(k, &VALUE16[..], None, None, false)
+                    .await
+                    .expect("set");
+            } else {
+                let v: Option<Bytes> = c.get(k).await.expect("get");
+                assert_eq!(v.as_deref(), Some(&VALUE16[..]));
             }
         }
     }
