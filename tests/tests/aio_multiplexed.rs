@@ -435,7 +435,7 @@ async fn endless_replies_give_the_blocking_clients_errors_in_the_same_time() {
     let info = |fake: &FakeServer| {
         ConnectionInfo::tcp("127.0.0.1", fake.port())
             .with_timeout(Some(Duration::from_secs(5)))
-            .with_limits(limits.clone())
+            .with_limits(limits)
     };
     // A status line that never ends, a streamed array and a streamed string that never
     // end (RESP3's `*?` and `$?`).
