@@ -10,37 +10,10 @@
 #![allow(missing_docs)]
 
 use redis::Commands as _;
+use redis_benches::live::{key, Args, VALUE16};
 use redis_client::prelude::*;
 use redis_client::{Bytes, ConnectionInfo, PoolOptions, Redis};
 use std::time::Instant;
-
-struct Args {
-    tcp: Option<u16>,
-    unix: Option<String>,
-    quick: bool,
-    only: Option<String>,
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        tcp: None,
-        unix: None,
-        quick: false,
-        only: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--tcp" => args.tcp = it.next().and_then(|p| p.parse().ok()),
-            "--unix" => args.unix = it.next(),
-            "--quick" => args.quick = true,
-            "--only" => args.only = it.next(),
-            // cargo bench passes --bench; anything else is ignored likewise.
-            _ => {}
-        }
-    }
-    args
-}
 
 /// Where the server is, in both clients' terms.
 #[derive(Clone)]
@@ -67,7 +40,7 @@ const THREADS: usize = 4;
 const LARGE: usize = 10 * 1024 * 1024;
 
 fn main() {
-    let args = parse_args();
+    let args = Args::parse();
     let c = if args.quick {
         Counts {
             set_get: 10_000,
@@ -106,7 +79,6 @@ fn main() {
         eprintln!("client bench: pass --tcp PORT and/or --unix PATH (cargo xtask bench does)");
         return;
     }
-    let selected = |w: &str| args.only.as_deref().map_or(true, |o| o == w);
     for t in &targets {
         let workloads: [Workload<'_>; 8] = [
             ("set_get", &set_get),
@@ -119,7 +91,7 @@ fn main() {
             ("large_10mb", &large),
         ];
         for (name, run) in workloads {
-            if !selected(name) {
+            if !args.selected(name) {
                 continue;
             }
             for ours in [true, false] {
@@ -130,11 +102,7 @@ fn main() {
                 let secs = start.elapsed().as_secs_f64();
                 let peak = peak_rss_bytes().saturating_sub(base);
                 let client = if ours { "ours" } else { "redis-rs" };
-                println!(
-                    "RESULT\t{name}\t{}\t{client}\t{:.1}\t{secs:.4}\t{peak}",
-                    t.name,
-                    ops / secs
-                );
+                redis_benches::live::report(name, t.name, client, ops, secs, peak);
             }
         }
     }
@@ -149,12 +117,6 @@ fn theirs(t: &Target) -> redis::Connection {
         .and_then(|c| c.get_connection())
         .expect("redis-rs connects")
 }
-
-fn key(i: usize) -> String {
-    format!("key:{i:012}")
-}
-
-const VALUE16: &[u8; 16] = b"0123456789abcdef";
 
 /// SET then GET of distinct keys, one request at a time.
 fn set_get(t: &Target, c: &Counts, use_ours: bool) -> f64 {

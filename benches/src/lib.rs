@@ -1,6 +1,8 @@
 //! Corpora shared by the benchmarks, the hiredis harness and the runner; the benchmarks
 //! themselves are under `benches/`.
 
+pub mod live;
+
 use bytes::{BufMut, BytesMut};
 use resp_proto::{encode_value, Decode, Decoder, ProtocolError, Value};
 

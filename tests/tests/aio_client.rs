@@ -175,6 +175,45 @@ async fn transaction_retries_when_a_watched_key_changes() {
 }
 
 #[tokio::test]
+async fn watch_abort_and_the_transaction_helper_over_both_protocols() {
+    // EXEC's abort is a nil array over RESP2 and a null over RESP3: both are a watch error.
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| async move {
+        let w = r.pipeline().watch("k").await.unwrap();
+        r.set("k", "changed").await.unwrap();
+        let mut pipe = w.multi();
+        pipe.set("k", "mine");
+        assert!(matches!(pipe.execute().await, Err(Error::Watch)));
+        assert_eq!(r.get("k").await.unwrap(), Some(b("changed")));
+        // The helper retries after a change made inside its first attempt.
+        let mut attempts = 0;
+        let results = r
+            .transaction("k", |mut w| {
+                attempts += 1;
+                let interfere = (attempts == 1).then(|| r.clone());
+                async move {
+                    let current = w.get("k").await?;
+                    if let Some(other) = interfere {
+                        other.set("k", "meanwhile").await?;
+                    }
+                    let mut pipe = w.multi();
+                    pipe.append("k", "+").get("k");
+                    assert!(current.is_some());
+                    Ok(pipe)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(attempts, 2);
+        assert_eq!(
+            results,
+            vec![Value::Integer(10), Value::BulkString(b("meanwhile+"))]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn watch_abort_is_a_watch_error_and_the_connection_comes_back_unwatched() {
     let server = TestServer::start();
     let r = Redis::with_pool_options(
@@ -237,8 +276,68 @@ async fn scan_is_a_stream() {
         let mut names = pin!(t.scan_stream(ScanOptions::new().pattern("oth*")));
         let first = poll_fn(|cx| names.as_mut().poll_next(cx)).await;
         assert_eq!(first.unwrap().unwrap(), "other");
+
+        // SSCAN, HSCAN and ZSCAN, in both modes.
+        r.sadd("s", ["a", "b", "c"]).await.unwrap();
+        r.hset_multiple("h", [("f1", "v1"), ("f2", "v2")])
+            .await
+            .unwrap();
+        r.zadd("z", [(1.0, "m1"), (2.5, "m2")]).await.unwrap();
+        let members: HashSet<Bytes> = collect(r.sscan_stream("s", ScanOptions::new())).await;
+        assert_eq!(members, HashSet::from([b("a"), b("b"), b("c")]));
+        let members: HashSet<String> = collect(t.sscan_stream("s", ScanOptions::new())).await;
+        assert_eq!(members, HashSet::from(["a", "b", "c"].map(String::from)));
+        let fields: HashMap<String, String> =
+            collect(t.hscan_stream("h", ScanOptions::new())).await;
+        assert_eq!(
+            fields,
+            HashMap::from([("f1", "v1"), ("f2", "v2")].map(|(f, v)| (f.into(), v.into())))
+        );
+        let fields: HashMap<Bytes, Bytes> = collect(r.hscan_stream("h", ScanOptions::new())).await;
+        assert_eq!(fields.len(), 2);
+        let mut scored: Vec<(String, f64)> = collect(t.zscan_stream("z", ScanOptions::new())).await;
+        scored.sort_by(|a, b| a.1.total_cmp(&b.1));
+        assert_eq!(scored, [("m1".to_owned(), 1.0), ("m2".to_owned(), 2.5)]);
+        let scored: Vec<(Bytes, f64)> = collect(r.zscan_stream("z", ScanOptions::new())).await;
+        assert_eq!(scored.len(), 2);
     })
     .await;
+}
+
+/// Every item of a stream, which must all be `Ok`.
+async fn collect<T, C: Default + Extend<T>>(
+    stream: impl Stream<Item = redis_client::Result<T>>,
+) -> C {
+    let mut stream = pin!(stream);
+    let mut out = C::default();
+    while let Some(item) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        out.extend([item.unwrap()]);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_client_built_on_a_shared_pool_uses_its_connections() {
+    let server = TestServer::start();
+    let pool = redis_client::aio::Pool::new(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    );
+    let a = Redis::from_pool(pool.clone());
+    let b2 = Redis::from_parts(a.multiplexed().clone(), pool.clone());
+    // Blocking commands of both clients take the one pooled connection in turn.
+    assert_eq!(a.blpop("q", 0.05).await.unwrap(), None);
+    assert_eq!(b2.blpop("q", 0.05).await.unwrap(), None);
+    assert_eq!(
+        pool.stats().created,
+        1,
+        "one connection, shared by both clients"
+    );
+    // Both send ordinary commands over the one multiplexed connection.
+    let id_a = a.client_id().await.unwrap();
+    let id_b = b2.client_id().await.unwrap();
+    assert_eq!(id_a, id_b);
+    assert_eq!(a.connection_info().addr, pool.info().addr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

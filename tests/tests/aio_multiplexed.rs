@@ -405,3 +405,75 @@ async fn hostile_replies_give_the_blocking_clients_errors_in_the_same_time() {
         );
     }
 }
+
+/// A reply that never ends, sent as fast as the client reads: `header`, then `element`
+/// over and over (up to 64 MiB, or until the client goes away).
+fn endless(header: &'static [u8], element: &'static [u8]) -> FakeServer {
+    FakeServer::start(move |mut c: FakeConn| {
+        if c.read_request().is_none() {
+            return;
+        }
+        c.write(header);
+        if element.len() == 1 {
+            c.write_repeated(element[0], 64 << 20);
+        } else {
+            let chunk = element.repeat(4096);
+            for _ in 0..(64 << 20) / chunk.len() {
+                c.write(&chunk);
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_replies_give_the_blocking_clients_errors_in_the_same_time() {
+    // The reply bound is 1 MiB, so each is refused after about that much.
+    let limits = resp_proto::Limits {
+        max_reply_bytes: 1 << 20,
+        ..resp_proto::Limits::default()
+    };
+    let info = |fake: &FakeServer| {
+        ConnectionInfo::tcp("127.0.0.1", fake.port())
+            .with_timeout(Some(Duration::from_secs(5)))
+            .with_limits(limits)
+    };
+    // A status line that never ends, a streamed array and a streamed string that never
+    // end (RESP3's `*?` and `$?`).
+    let cases: [(&'static [u8], &'static [u8]); 3] = [
+        (b"+", b"a"),
+        (b"*?\r\n", b":1\r\n"),
+        (b"$?\r\n", b";1\r\nx\r\n"),
+    ];
+    for (header, element) in cases {
+        let fake = endless(header, element);
+        let sync = redis_client::Redis::from_info(info(&fake))
+            .with_retry_policy(redis_client::RetryPolicy::none());
+        let start = Instant::now();
+        let sync_error = tokio::task::block_in_place(|| sync.get("k")).unwrap_err();
+        let sync_time = start.elapsed();
+
+        let fake = endless(header, element);
+        let r = Redis::from_info(info(&fake)).with_retry_policy(redis_client::RetryPolicy::none());
+        let start = Instant::now();
+        let async_error = r.get("k").await.unwrap_err();
+        let async_time = start.elapsed();
+
+        // The same protocol error kind (line too long, reply too long) from both.
+        let kind = |e: &Error| match e {
+            Error::Protocol(p) => std::mem::discriminant(p.kind()),
+            other => panic!("expected a protocol error, got {other:?}"),
+        };
+        assert_eq!(
+            kind(&async_error),
+            kind(&sync_error),
+            "{async_error:?} / {sync_error:?}"
+        );
+        // Both within the blocking suite's bound for these replies (hostile.rs).
+        for took in [sync_time, async_time] {
+            assert!(
+                took < Duration::from_secs(3),
+                "{header:?}: async {async_time:?}, blocking {sync_time:?}"
+            );
+        }
+    }
+}

@@ -24,7 +24,7 @@ const WORKLOADS: [(&str, &str); 8] = [
 ];
 
 /// (workload, transport, client) -> per-repetition ops/s and peak bytes.
-type Samples = BTreeMap<(String, String, String), Vec<(f64, u64)>>;
+pub(crate) type Samples = BTreeMap<(String, String, String), Vec<(f64, u64)>>;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
@@ -47,72 +47,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let server = redis_tests::ServerConfig::default().unix_socket().start();
     let socket = server.socket_path().display().to_string();
     println!("bench server: {} and {socket}", server.addr());
-
-    let mut build = crate::cargo();
-    build.args([
-        "bench",
-        "--package",
-        "redis-benches",
-        "--bench",
-        "client",
-        "--no-run",
-    ]);
-    if !crate::step("build the client benchmark", build) {
-        return Err("the client benchmark did not build".into());
+    // `--only async`: the async client's workload alone.
+    if args.windows(2).any(|w| w[0] == "--only" && w[1] == "async") {
+        return crate::bench_async::run(&server, quick, reps, have_benchmark);
     }
+
+    build_workloads("client")?;
 
     let mut samples = Samples::new();
     for rep in 1..=reps {
         println!("==> repetition {rep}/{reps}");
         // A B C order within each repetition, so slow drift affects every column.
-        let mut bench = crate::cargo();
-        bench.args([
-            "bench",
-            "--quiet",
-            "--package",
-            "redis-benches",
-            "--bench",
-            "client",
-            "--",
-        ]);
-        bench.args(["--tcp", &server.port().to_string(), "--unix", &socket]);
-        if quick {
-            bench.arg("--quick");
-        }
-        let out = bench
-            .output()
-            .map_err(|e| format!("cannot run the client benchmark: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "client benchmark failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            if let ["RESULT", workload, transport, client, ops, _secs, peak] = f[..] {
-                let ops: f64 = ops.parse().unwrap_or(0.0);
-                let peak: u64 = peak.parse().unwrap_or(0);
-                println!("  {workload:<20} {transport:<4} {client:<16} {ops:>12.0} ops/s");
-                samples
-                    .entry((workload.into(), transport.into(), client.into()))
-                    .or_default()
-                    .push((ops, peak));
-            }
-        }
+        run_workloads("client", &workload_targets(&server, quick), &mut samples)?;
         if have_benchmark {
-            for (transport, target) in [
-                (
-                    "tcp",
-                    vec![
-                        "-h".to_owned(),
-                        "127.0.0.1".to_owned(),
-                        "-p".to_owned(),
-                        server.port().to_string(),
-                    ],
-                ),
-                ("unix", vec!["-s".to_owned(), socket.clone()]),
-            ] {
+            for (transport, target) in benchmark_targets(&server) {
                 for (workload, ops) in redis_benchmark(&target, quick)? {
                     println!(
                         "  {workload:<20} {transport:<4} {:<16} {ops:>12.0} ops/s",
@@ -127,6 +75,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     crate::bench_obs::run(server.port(), quick)?;
+    crate::bench_async::run(&server, quick, reps, have_benchmark)?;
     drop(server);
 
     let root = crate::workspace_root();
@@ -138,6 +87,103 @@ pub fn run(args: &[String]) -> Result<(), String> {
     crate::bench_cache::run(args)?;
     crate::bench_cluster::run(quick, reps)?;
     crate::bench_sentinel::run()
+}
+
+/// The server's TCP port and Unix socket, as redis-benchmark's arguments.
+pub(crate) fn benchmark_targets(
+    server: &redis_tests::TestServer,
+) -> [(&'static str, Vec<String>); 2] {
+    [
+        (
+            "tcp",
+            vec![
+                "-h".to_owned(),
+                "127.0.0.1".to_owned(),
+                "-p".to_owned(),
+                server.port().to_string(),
+            ],
+        ),
+        (
+            "unix",
+            vec!["-s".to_owned(), server.socket_path().display().to_string()],
+        ),
+    ]
+}
+
+/// The arguments that point a workload binary at the server's TCP port and Unix socket,
+/// with `--quick` when asked.
+pub(crate) fn workload_targets(server: &redis_tests::TestServer, quick: bool) -> Vec<String> {
+    let mut args = vec![
+        "--tcp".to_owned(),
+        server.port().to_string(),
+        "--unix".to_owned(),
+        server.socket_path().display().to_string(),
+    ];
+    if quick {
+        args.push("--quick".to_owned());
+    }
+    args
+}
+
+/// Runs the workload binary `bench` (a `[[bench]]` of redis-benches) once with `args`
+/// and adds the `RESULT` lines it prints to `samples`.
+pub(crate) fn run_workloads(
+    bench: &str,
+    args: &[String],
+    samples: &mut Samples,
+) -> Result<(), String> {
+    let mut cmd = crate::cargo();
+    cmd.args([
+        "bench",
+        "--quiet",
+        "--package",
+        "redis-benches",
+        "--bench",
+        bench,
+        "--",
+    ]);
+    cmd.args(args);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run the {bench} benchmark: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{bench} benchmark failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if let ["RESULT", workload, transport, client, ops, _secs, peak] = f[..] {
+            let ops: f64 = ops.parse().unwrap_or(0.0);
+            let peak: u64 = peak.parse().unwrap_or(0);
+            println!("  {workload:<20} {transport:<4} {client:<16} {ops:>12.0} ops/s");
+            samples
+                .entry((workload.into(), transport.into(), client.into()))
+                .or_default()
+                .push((ops, peak));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the workload binary `bench` without running it, so the timed runs do not
+/// include compiling.
+pub(crate) fn build_workloads(bench: &str) -> Result<(), String> {
+    let mut build = crate::cargo();
+    build.args([
+        "bench",
+        "--package",
+        "redis-benches",
+        "--bench",
+        bench,
+        "--no-run",
+    ]);
+    if crate::step(&format!("build the {bench} benchmark"), build) {
+        Ok(())
+    } else {
+        Err(format!("the {bench} benchmark did not build"))
+    }
 }
 
 fn missing_tools() -> Vec<(&'static str, &'static str)> {
@@ -229,7 +275,7 @@ fn redis_benchmark(target: &[String], quick: bool) -> Result<Vec<(String, f64)>,
 }
 
 /// Runs redis-benchmark with `--csv` and returns test name -> requests per second.
-fn bench_csv(target: &[String], args: &[&str]) -> Result<BTreeMap<String, f64>, String> {
+pub(crate) fn bench_csv(target: &[String], args: &[&str]) -> Result<BTreeMap<String, f64>, String> {
     let out = Command::new("redis-benchmark")
         .args(target)
         .args(args)
@@ -264,14 +310,19 @@ fn median(xs: &[f64]) -> f64 {
     }
 }
 
-struct Stat {
-    median: f64,
-    min: f64,
-    max: f64,
+pub(crate) struct Stat {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
     peak: u64,
 }
 
-fn stat(samples: &Samples, workload: &str, transport: &str, client: &str) -> Option<Stat> {
+pub(crate) fn stat(
+    samples: &Samples,
+    workload: &str,
+    transport: &str,
+    client: &str,
+) -> Option<Stat> {
     let s = samples.get(&(workload.to_owned(), transport.to_owned(), client.to_owned()))?;
     let ops: Vec<f64> = s.iter().map(|x| x.0).collect();
     Some(Stat {
@@ -282,7 +333,7 @@ fn stat(samples: &Samples, workload: &str, transport: &str, client: &str) -> Opt
     })
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -319,7 +370,7 @@ fn machine() -> String {
     )
 }
 
-fn fmt_ops(x: f64) -> String {
+pub(crate) fn fmt_ops(x: f64) -> String {
     if x.is_nan() {
         "–".to_owned()
     } else if x >= 1e6 {
@@ -328,6 +379,19 @@ fn fmt_ops(x: f64) -> String {
         format!("{:.1} k", x / 1e3)
     } else {
         format!("{x:.1}")
+    }
+}
+
+/// A table cell: the median with the range, or a dash.
+pub(crate) fn cell(x: &Option<Stat>) -> String {
+    match x {
+        Some(st) => format!(
+            "{} ({}–{})",
+            fmt_ops(st.median),
+            fmt_ops(st.min),
+            fmt_ops(st.max)
+        ),
+        None => "–".to_owned(),
     }
 }
 
@@ -356,15 +420,6 @@ fn report(samples: &Samples, quick: bool, reps: usize) -> String {
             if ours.is_none() && theirs.is_none() {
                 continue;
             }
-            let cell = |x: &Option<Stat>| match x {
-                Some(st) => format!(
-                    "{} ({}–{})",
-                    fmt_ops(st.median),
-                    fmt_ops(st.min),
-                    fmt_ops(st.max)
-                ),
-                None => "–".to_owned(),
-            };
             let ratio = |a: &Option<Stat>, b: &Option<Stat>| match (a, b) {
                 (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}x", a.median / b.median),
                 _ => "–".to_owned(),
@@ -401,13 +456,24 @@ fn report(samples: &Samples, quick: bool, reps: usize) -> String {
 
 /// Replaces this command's section of `path`, keeping everything else.
 fn write_section(path: &Path, section: &str) -> Result<(), String> {
+    write_between(path, BEGIN, END, section)
+}
+
+/// Replaces the part of `path` from `begin` to `end` (markers included, and given again
+/// in `section`) with `section`, or appends `section` when the markers are not there.
+pub(crate) fn write_between(
+    path: &Path,
+    begin: &str,
+    end: &str,
+    section: &str,
+) -> Result<(), String> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let new = match (old.find(BEGIN), old.find(END)) {
+    let new = match (old.find(begin), old.find(end)) {
         (Some(b), Some(e)) if e > b => format!(
             "{}{}{}",
             &old[..b],
             section.trim_end(),
-            &old[e + END.len()..]
+            &old[e + end.len()..]
         ),
         _ => format!("{}\n{section}", old.trim_end()),
     };

@@ -4,12 +4,13 @@
 //!   and the docs, with a count of tests at the end.
 //! - `cargo xtask demo`: make sure Redis is installed, start a throwaway server and run
 //!   the getting-started example against it.
-//! - `cargo xtask bench [--quick] [--observe-only]`: this client against the `redis` crate
-//!   and redis-benchmark, and what observability costs, written to docs/benchmarks.md;
-//!   then `bench-cache`.
+//! - `cargo xtask bench [--quick] [--only async] [--observe-only]`: this client against the
+//!   `redis` crate, fred and redis-benchmark, and what observability costs, written to
+//!   docs/benchmarks.md; then `bench-cache`, the cluster and the Sentinel comparisons.
 //! - `cargo xtask bench-cache [--quick]`: the client-side cache on a read-mostly workload.
 
 mod bench;
+mod bench_async;
 mod bench_cache;
 mod bench_cluster;
 mod bench_obs;
@@ -29,7 +30,9 @@ fn main() -> ExitCode {
         Some("bench-cache") => bench_cache::run(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [--quick]|bench-cache [--quick]|tidy>");
+            eprintln!(
+                "usage: cargo xtask <test|demo|bench [--quick] [--only async]|bench-cache [--quick]|tidy>"
+            );
             return ExitCode::from(2);
         }
     };

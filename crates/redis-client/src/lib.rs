@@ -110,7 +110,7 @@ pub use script::{Script, ScriptCall};
 pub use sentinel::{Sentinel, SentinelBuilder, SentinelStats};
 pub use text::Text;
 pub use transaction::Watched;
-pub use typed::{Replies, TypedPipeline};
+pub use typed::{Queues, Replies, TypedPipeline};
 
 // Every command trait, definition, option and reply type (`SetOptions`, `SortOptions`,
 // `Ttl`, `Info` …), the argument and reply traits (`ToArgs`, `FromValue`), the builders in

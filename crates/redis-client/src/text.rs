@@ -317,6 +317,35 @@ impl Text<crate::aio::Redis> {
         crate::aio::ScanStream::new(&self.0, ScanState::scan(options).items_as())
     }
 
+    /// A stream of the members of the set at `key` as `String`s (SSCAN). A member that
+    /// is not UTF-8 is an error item.
+    pub fn sscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> crate::aio::ScanStream<'_, String> {
+        crate::aio::ScanStream::new(&self.0, ScanState::sscan(key, options).items_as())
+    }
+
+    /// A stream of the `(field, value)` pairs of the hash at `key` as `String`s (HSCAN).
+    pub fn hscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> crate::aio::ScanStream<'_, (String, String)> {
+        crate::aio::ScanStream::new(&self.0, ScanState::hscan(key, options).items_as())
+    }
+
+    /// A stream of the `(member, score)` pairs of the sorted set at `key`, members as
+    /// `String`s (ZSCAN).
+    pub fn zscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> crate::aio::ScanStream<'_, (String, f64)> {
+        crate::aio::ScanStream::new(&self.0, ScanState::zscan(key, options).items_as())
+    }
+
     /// [`aio::Redis::transaction`](crate::aio::Redis::transaction) with `f` given the
     /// WATCH-ed pipeline in text mode and returning the text pipeline to execute.
     ///

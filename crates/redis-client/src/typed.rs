@@ -30,15 +30,16 @@ use std::marker::PhantomData;
 /// [`transaction(false)`](TypedPipeline::transaction).
 ///
 /// `L` is the list of reply types so far, as nested pairs (`(((), bool), Option<Bytes>)`);
-/// `M` is the [`Mode`].
-pub struct TypedPipeline<L = (), M = BinaryMode> {
-    pipe: Pipeline,
+/// `M` is the [`Mode`]; `P` the pipeline underneath (the async client's is
+/// `aio::TypedPipeline`, this type over `aio::Pipeline`).
+pub struct TypedPipeline<L = (), M = BinaryMode, P = Pipeline> {
+    pipe: P,
     /// The name of each queued command, to say whose reply did not convert.
     names: Vec<&'static str>,
     _replies: PhantomData<fn() -> (L, M)>,
 }
 
-impl<L, M> fmt::Debug for TypedPipeline<L, M> {
+impl<L, M, P: fmt::Debug> fmt::Debug for TypedPipeline<L, M, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TypedPipeline")
             .field("commands", &self.names)
@@ -55,8 +56,45 @@ impl Redis {
     }
 }
 
-impl<M> TypedPipeline<(), M> {
-    pub(crate) fn new(pipe: Pipeline) -> Self {
+/// The pipelines a [`TypedPipeline`] can wrap: the blocking [`Pipeline`] and, with the
+/// `tokio` feature, the async one. Implemented by this crate only.
+pub trait Queues: sealed::Sealed {
+    /// As [`Pipeline::transaction`].
+    #[doc(hidden)]
+    fn with_transaction(self, transaction: bool) -> Self;
+
+    /// As [`Pipeline::invoke_script`].
+    #[doc(hidden)]
+    fn queue_script(&mut self, call: ScriptCall<'_>);
+
+    /// Queues a command whose reply is checked as `T`.
+    #[doc(hidden)]
+    fn queue_typed<T: FromValue>(&mut self, typed: Typed<T>);
+}
+
+pub(crate) mod sealed {
+    /// Keeps [`Queues`](super::Queues) to this crate's pipelines.
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for Pipeline {}
+
+impl Queues for Pipeline {
+    fn with_transaction(self, transaction: bool) -> Self {
+        self.transaction(transaction)
+    }
+
+    fn queue_script(&mut self, call: ScriptCall<'_>) {
+        self.invoke_script(call);
+    }
+
+    fn queue_typed<T: FromValue>(&mut self, typed: Typed<T>) {
+        self.push_typed(typed, None);
+    }
+}
+
+impl<M, P> TypedPipeline<(), M, P> {
+    pub(crate) fn new(pipe: P) -> Self {
         TypedPipeline {
             pipe,
             names: Vec::new(),
@@ -65,24 +103,24 @@ impl<M> TypedPipeline<(), M> {
     }
 }
 
-impl<L, M> TypedPipeline<L, M> {
+impl<L, M, P: Queues> TypedPipeline<L, M, P> {
     /// `false` only buffers: the commands are sent together but not as a MULTI … EXEC
     /// transaction. As [`Pipeline::transaction`].
+    #[must_use]
     pub fn transaction(mut self, transaction: bool) -> Self {
-        self.pipe = self.pipe.transaction(transaction);
+        self.pipe = self.pipe.with_transaction(transaction);
         self
     }
 
     /// Queues a script run (see [`Pipeline::invoke_script`]); its reply converts into
     /// `T`, which a script's source cannot tell: `invoke_script::<i64>(..)`.
-    pub fn invoke_script<T: FromValue>(mut self, call: ScriptCall<'_>) -> TypedPipeline<(L, T), M> {
+    pub fn invoke_script<T: FromValue>(
+        mut self,
+        call: ScriptCall<'_>,
+    ) -> TypedPipeline<(L, T), M, P> {
         self.names.push("EVALSHA");
-        self.pipe.invoke_script(call);
-        TypedPipeline {
-            pipe: self.pipe,
-            names: self.names,
-            _replies: PhantomData,
-        }
+        self.pipe.queue_script(call);
+        self.retype()
     }
 
     /// How many commands are queued.
@@ -95,6 +133,21 @@ impl<L, M> TypedPipeline<L, M> {
         self.names.is_empty()
     }
 
+    /// The pipeline underneath and the names of the queued commands.
+    pub(crate) fn into_parts(self) -> (P, Vec<&'static str>) {
+        (self.pipe, self.names)
+    }
+
+    fn retype<L2>(self) -> TypedPipeline<L2, M, P> {
+        TypedPipeline {
+            pipe: self.pipe,
+            names: self.names,
+            _replies: PhantomData,
+        }
+    }
+}
+
+impl<L, M> TypedPipeline<L, M> {
     /// Sends every queued command in one write and returns their replies as a tuple, each
     /// of the type its command method declares (in this pipeline's [`Mode`]).
     ///
@@ -112,18 +165,14 @@ impl<L, M> TypedPipeline<L, M> {
 
 /// Each command method queues its command and returns the pipeline with the command's
 /// reply type added.
-impl<L, M: Mode> Executor for TypedPipeline<L, M> {
+impl<L, M: Mode, P: Queues> Executor for TypedPipeline<L, M, P> {
     type Mode = M;
-    type Output<T> = TypedPipeline<(L, T), M>;
+    type Output<T> = TypedPipeline<(L, T), M, P>;
 
-    fn run<T: FromValue>(mut self, typed: Typed<T>) -> TypedPipeline<(L, T), M> {
+    fn run<T: FromValue>(mut self, typed: Typed<T>) -> TypedPipeline<(L, T), M, P> {
         self.names.push(typed.cmd.name());
-        self.pipe.push_typed(typed, None);
-        TypedPipeline {
-            pipe: self.pipe,
-            names: self.names,
-            _replies: PhantomData,
-        }
+        self.pipe.queue_typed(typed);
+        self.retype()
     }
 }
 

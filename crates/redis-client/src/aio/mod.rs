@@ -31,12 +31,14 @@ mod lock;
 mod pipeline;
 mod pubsub;
 mod scan;
+mod typed;
 
 pub use lock::{LockBuilder, LockGuard};
 pub use pipeline::{Pipeline, Watched};
 pub use pubsub::{Messages, PubSub};
 pub use redis_conn::aio::{Multiplexed, Pool, PooledConnection};
 pub use scan::ScanStream;
+pub use typed::TypedPipeline;
 
 use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait};
 use crate::observe::Op;
@@ -101,9 +103,22 @@ impl Redis {
     /// A client whose pool of dedicated connections (blocking commands, transactions)
     /// has `options`.
     pub fn with_pool_options(info: ConnectionInfo, options: PoolOptions) -> Redis {
+        Self::from_parts(Multiplexed::new(info.clone()), Pool::new(info, options))
+    }
+
+    /// A client whose dedicated connections come from `pool`, shared with whoever else
+    /// holds a clone of it (the blocking client's [`from_pool`](crate::Redis::from_pool));
+    /// the multiplexed connection is opened with the pool's settings.
+    pub fn from_pool(pool: Pool) -> Redis {
+        Self::from_parts(Multiplexed::new(pool.info().clone()), pool)
+    }
+
+    /// A client over an existing multiplexed connection and pool, both shared with their
+    /// other holders (another client made from them sends over the same connection).
+    pub fn from_parts(mux: Multiplexed, pool: Pool) -> Redis {
         Redis {
-            mux: Multiplexed::new(info.clone()),
-            pool: Pool::new(info, options),
+            mux,
+            pool,
             retry: RetryPolicy::default(),
             callbacks: Arc::new(Callbacks::new()),
             cache: None,
@@ -171,8 +186,9 @@ impl Redis {
         self
     }
 
-    /// The settings connections are opened with.
-    pub fn info(&self) -> &ConnectionInfo {
+    /// The settings connections are opened with. (Not `info`, which is the INFO
+    /// command, as on the blocking client.)
+    pub fn connection_info(&self) -> &ConnectionInfo {
         self.mux.info()
     }
 
@@ -372,7 +388,7 @@ impl Redis {
     /// Sends `cmd` where its flags say it belongs and returns its reply; an error reply
     /// becomes [`Error::Server`].
     pub(crate) async fn raw(&self, cmd: &Cmd) -> Result<Value> {
-        let op = Op::command(self.info(), cmd);
+        let op = Op::command(self.connection_info(), cmd);
         let result = op.run_async(self.raw_unobserved(cmd)).await;
         op.finish(&result);
         result
@@ -389,7 +405,7 @@ impl Redis {
         // One budget for the whole call, as in the blocking client: an attempt still
         // running at the deadline is dropped (its reply, if any, is read and discarded by
         // the connection, never handed to anyone), and no retry starts past it.
-        let deadline = call_budget(&self.retry, self.info(), Some(cmd))
+        let deadline = call_budget(&self.retry, self.connection_info(), Some(cmd))
             .map(|b| tokio::time::Instant::now() + b);
         let mut attempts = 0;
         loop {
@@ -420,14 +436,14 @@ impl Redis {
             {
                 return Err(err.after_attempts(attempts));
             }
-            crate::observe::retry(self.info(), attempts + 1, &err);
+            crate::observe::retry(self.connection_info(), attempts + 1, &err);
             tokio::time::sleep(backoff).await;
         }
     }
 
     /// One try of [`Redis::raw`].
     async fn raw_once(&self, cmd: &Cmd) -> Result<Value> {
-        let timeout = reply_wait(self.info().read_timeout, cmd);
+        let timeout = reply_wait(self.connection_info().read_timeout, cmd);
         if let Some(cache) = self.cache.as_ref().filter(|c| c.cache_key(cmd).is_some()) {
             let mut conn = self.pool.get().await?;
             if let Some(ticket) = cache.begin(conn.tracking_redirect(), cmd) {
@@ -435,16 +451,8 @@ impl Redis {
             }
         }
         if needs_own_connection(cmd) {
-            let mut conn = self.pool.get().await?;
-            let mut header = [0u8; 24];
-            let header = cmd.header(&mut header);
-            conn.send(&[header, cmd.body()], 1, timeout).await?;
-            return match conn.read_reply(ReplyTimeout::Default).await? {
-                Value::Error(e) => {
-                    Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
-                }
-                v => Ok(v),
-            };
+            // Boxed: the rare path's state stays out of every request's future.
+            return Box::pin(self.dedicated(cmd, timeout)).await;
         }
         let mut out = BytesMut::with_capacity(cmd.body().len() + 24);
         cmd.encode_into(&mut out);
@@ -454,6 +462,22 @@ impl Redis {
                 Err(Error::from(e).for_command(cmd))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Redis {
+    /// One try of a command on a dedicated connection from the pool.
+    async fn dedicated(&self, cmd: &Cmd, timeout: ReplyTimeout) -> Result<Value> {
+        let mut conn = self.pool.get().await?;
+        let mut header = [0u8; 24];
+        let header = cmd.header(&mut header);
+        conn.send(&[header, cmd.body()], 1, timeout).await?;
+        match conn.read_reply(ReplyTimeout::Default).await? {
+            Value::Error(e) => {
+                Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
+            }
+            v => Ok(v),
         }
     }
 }
@@ -552,6 +576,17 @@ mod tests {
         use redis_commands::StringCommands;
         is_send(&r.get("k"));
         is_send(&r.execute_command(("GET", "k")));
+    }
+
+    #[test]
+    fn a_request_future_stays_small() {
+        // Every command boxes this future: kept well under glibc's per-thread cache limit
+        // (1,032 bytes), it is allocated and moved cheaply. Opening a connection, the
+        // dedicated path and the pool are boxed apart for that reason.
+        let r = Redis::open("redis://127.0.0.1:1").unwrap();
+        let cmd = Cmd::new("GET");
+        let size = std::mem::size_of_val(&r.raw(&cmd));
+        assert!(size <= 768, "{size} bytes");
     }
 
     #[test]

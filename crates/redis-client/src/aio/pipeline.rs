@@ -134,7 +134,7 @@ impl Pipeline {
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("bound just above")
         };
-        send_and_read(self.client.info(), conn, &cmd).await?;
+        send_and_read(self.client.connection_info(), conn, &cmd).await?;
         Ok(Watched { pipe: self })
     }
 
@@ -191,7 +191,11 @@ impl Pipeline {
         } else {
             Batch::Pipeline
         };
-        let op = Op::batch(self.client.info(), batch, commands.iter().map(|q| &q.cmd));
+        let op = Op::batch(
+            self.client.connection_info(),
+            batch,
+            commands.iter().map(|q| &q.cmd),
+        );
         let result = op.run_async(self.run_unobserved(commands)).await;
         op.finish(&result);
         result
@@ -211,7 +215,7 @@ impl Pipeline {
         if transactional {
             Cmd::new("MULTI").encode_into(&mut out);
         }
-        let read = self.client.info().read_timeout;
+        let read = self.client.connection_info().read_timeout;
         let mut timeout = ReplyTimeout::Default;
         let mut own = false;
         for q in commands {
@@ -367,7 +371,7 @@ impl Watched {
             let Some(conn) = self.pipe.conn.as_mut() else {
                 return Err(Error::ConnectionBroken);
             };
-            send_and_read(self.pipe.client.info(), conn, cmd).await
+            send_and_read(self.pipe.client.connection_info(), conn, cmd).await
         })
     }
 }

@@ -56,7 +56,7 @@ pub struct PubSub {
 impl Redis {
     /// A subscriber on a connection of its own, outside the client's connections.
     pub fn pubsub(&self) -> PubSub {
-        PubSub::new(self.info().clone())
+        PubSub::new(self.connection_info().clone())
     }
 }
 

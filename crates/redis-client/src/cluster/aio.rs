@@ -367,7 +367,7 @@ impl ClusterClient {
         let mut out = BytesMut::with_capacity(cmd.body().len() + 40);
         Cmd::new("ASKING").encode_into(&mut out);
         cmd.encode_into(&mut out);
-        let timeout = reply_wait(node.info().read_timeout, cmd);
+        let timeout = reply_wait(node.connection_info().read_timeout, cmd);
         let mut replies = node
             .multiplexed()
             .send(out.freeze(), 2, timeout)
@@ -473,7 +473,7 @@ impl ClusterClient {
                 parts[m].cmd.encode_into(&mut out);
                 timeout = crate::client::longer(
                     timeout,
-                    reply_wait(node.info().read_timeout, parts[m].cmd),
+                    reply_wait(node.connection_info().read_timeout, parts[m].cmd),
                 );
             }
             let n = members.len();

@@ -1,0 +1,179 @@
+//! The async part of `cargo xtask bench`: 50 tasks on one multiplexed connection, this
+//! client against the `redis` crate's `MultiplexedConnection` and fred, with
+//! redis-benchmark `-c 50 -P 1` beside them and the server's pipelined rate
+//! (`-c 1 -P 50`) as the ceiling; medians written to their own section of
+//! docs/benchmarks.md.
+
+use crate::bench::{
+    bench_csv, benchmark_targets, build_workloads, cell, machine, run_workloads, stat,
+    workload_targets, write_between, Samples,
+};
+use std::fmt::Write as _;
+
+const BEGIN: &str = "<!-- async-bench:begin (written by cargo xtask bench) -->";
+const END: &str = "<!-- async-bench:end -->";
+
+/// The workloads, as the bench binary names them, with the redis-benchmark test each
+/// matches.
+const WORKLOADS: [(&str, &str); 2] = [("async_set", "SET"), ("async_get", "GET")];
+
+/// The Rust clients as the bench binary names them, with their column titles.
+const RUST: [(&str, &str); 3] = [
+    ("ours", "ours"),
+    ("redis-rs", "redis crate"),
+    ("fred", "fred"),
+];
+
+/// redis-benchmark's runs: the client name recorded, its column title and its arguments.
+const BENCHMARKS: [(&str, &str, [&str; 4]); 2] = [
+    (
+        "redis-benchmark",
+        "redis-benchmark `-c 50 -P 1`",
+        ["-c", "50", "-P", "1"],
+    ),
+    (
+        "ceiling",
+        "pipelined `-c 1 -P 50` (ceiling)",
+        ["-c", "1", "-P", "50"],
+    ),
+];
+
+/// Runs `reps` repetitions against `server`, alternating which of the Rust clients and
+/// redis-benchmark go first, and writes the report section.
+pub(crate) fn run(
+    server: &redis_tests::TestServer,
+    quick: bool,
+    reps: usize,
+    have_benchmark: bool,
+) -> Result<(), String> {
+    build_workloads("async_client")?;
+    let mut samples = Samples::new();
+    for rep in 1..=reps {
+        println!("==> async repetition {rep}/{reps}");
+        let benchmark_first = rep % 2 == 0;
+        if have_benchmark && benchmark_first {
+            redis_benchmark(server, quick, &mut samples)?;
+        }
+        let mut args = workload_targets(server, quick);
+        args.extend(["--round".to_owned(), rep.to_string()]);
+        run_workloads("async_client", &args, &mut samples)?;
+        if have_benchmark && !benchmark_first {
+            redis_benchmark(server, quick, &mut samples)?;
+        }
+    }
+    let path = crate::workspace_root().join("docs/benchmarks.md");
+    write_between(&path, BEGIN, END, &report(&samples, quick, reps))?;
+    println!("wrote the async section of docs/benchmarks.md");
+    Ok(())
+}
+
+/// redis-benchmark's SET and GET with 50 clients one request at a time, and with one
+/// client pipelining 50, over TCP and the Unix socket.
+fn redis_benchmark(
+    server: &redis_tests::TestServer,
+    quick: bool,
+    samples: &mut Samples,
+) -> Result<(), String> {
+    let n = if quick { "20000" } else { "200000" };
+    for (transport, target) in benchmark_targets(server) {
+        for (client, _, shape) in BENCHMARKS {
+            let mut args = shape.to_vec();
+            args.extend(["-d", "16", "-r", n, "-n", n, "-t", "set,get"]);
+            let rates = bench_csv(&target, &args)?;
+            for (workload, test) in WORKLOADS {
+                if let Some(ops) = rates.get(test) {
+                    println!("  {workload:<20} {transport:<4} {client:<16} {ops:>12.0} ops/s");
+                    samples
+                        .entry((workload.into(), transport.into(), client.into()))
+                        .or_default()
+                        .push((*ops, 0));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report(samples: &Samples, quick: bool, reps: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{BEGIN}\n## Async: 50 tasks sharing one multiplexed connection\n"
+    );
+    let _ = writeln!(s, "Command: `cargo xtask bench{}` ({reps} repetition{}; each runs every client once, in an order that rotates between repetitions; figures are medians of operations per second, with min–max).", if quick { " --quick" } else { "" }, if reps == 1 { "" } else { "s" });
+    let _ = writeln!(s, "{} operations per workload: 50 tokio tasks on one multi-threaded runtime, each sending one command and awaiting its reply before the next, all over one connection per client (`redis_client::aio::Redis`; the `redis` crate's `MultiplexedConnection`; fred's `Client`, which is one connection with fred's own pipelining); 16-byte values, distinct keys.", if quick { "20,000" } else { "200,000" });
+    let _ = writeln!(s, "redis-benchmark runs the same commands with 50 connections one request at a time (`-c 50 -P 1`), and with one connection pipelining 50 requests (`-c 1 -P 50`): the server's pipelined rate, the ceiling a single multiplexed connection can approach.\n");
+    s += &machine();
+    let _ = writeln!(s, "- `fred` 10 (`Client`, default performance settings)");
+    for (workload, test) in WORKLOADS {
+        let _ = writeln!(s, "\n### {test}\n");
+        let mut header = "| transport |".to_owned();
+        for (_, title) in RUST {
+            let _ = write!(header, " {title} |");
+        }
+        for (_, title, _) in BENCHMARKS {
+            let _ = write!(header, " {title} |");
+        }
+        header += " ours / best Rust client | ours / ceiling |";
+        let _ = writeln!(s, "{header}");
+        let _ = writeln!(s, "|{}", " --- |".repeat(RUST.len() + BENCHMARKS.len() + 3));
+        for transport in ["tcp", "unix"] {
+            let get = |client: &str| stat(samples, workload, transport, client);
+            let Some(ours) = get("ours") else {
+                continue;
+            };
+            let mut row = format!("| {transport} |");
+            for (client, _) in RUST {
+                let _ = write!(row, " {} |", cell(&get(client)));
+            }
+            for (client, _, _) in BENCHMARKS {
+                let _ = write!(row, " {} |", cell(&get(client)));
+            }
+            let best = RUST[1..]
+                .iter()
+                .filter_map(|(client, title)| get(client).map(|st| (st.median, *title)))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let ratio = |other: Option<f64>| match other {
+                Some(o) if o > 0.0 => format!("{:.2}x", ours.median / o),
+                _ => "–".to_owned(),
+            };
+            let best_cell = match best {
+                Some((median, title)) => format!("{} ({title})", ratio(Some(median))),
+                None => "–".to_owned(),
+            };
+            let _ = writeln!(
+                row,
+                " {best_cell} | {} |",
+                ratio(get("ceiling").map(|c| c.median))
+            );
+            s += &row;
+        }
+    }
+    let _ = writeln!(s, "\n{END}");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_compares_with_the_best_rust_client_and_the_ceiling() {
+        let mut s = Samples::new();
+        for (client, ops) in [
+            ("ours", 300.0),
+            ("redis-rs", 200.0),
+            ("fred", 100.0),
+            ("ceiling", 600.0),
+        ] {
+            s.insert(
+                ("async_set".into(), "tcp".into(), client.into()),
+                vec![(ops, 0)],
+            );
+        }
+        let text = report(&s, true, 1);
+        assert!(text.contains("1.50x (redis crate)"), "{text}");
+        assert!(text.contains("0.50x |"), "{text}");
+        assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
+    }
+}
