@@ -121,16 +121,20 @@ impl Op {
         f()
     }
 
-    /// `fut` polled inside the span.
+    /// `fut` polled inside the span. Not an `async fn`: that would keep `fut` in its state
+    /// twice (as the argument and as the future awaited), doubling every request's size.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn run_async<F: std::future::Future>(&self, fut: F) -> F::Output {
+    pub(crate) fn run_async<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> impl std::future::Future<Output = F::Output> {
         #[cfg(feature = "tracing")]
         {
             use tracing::Instrument;
-            fut.instrument(self.span.clone()).await
+            fut.instrument(self.span.clone())
         }
         #[cfg(not(feature = "tracing"))]
-        fut.await
+        fut
     }
 
     /// Records how the call ended: on the span (`error.type`, `db.response.status_code`,

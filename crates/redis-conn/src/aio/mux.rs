@@ -89,6 +89,15 @@ struct Link {
     epoch: Option<(Arc<dyn super::Connector>, u64)>,
 }
 
+impl Link {
+    /// Whether requests may go over it: its tasks run and, where a connector picked its
+    /// server, that choice still stands (a Sentinel failover ends it).
+    fn usable(&self) -> bool {
+        self.driver.alive.load(Ordering::Acquire)
+            && self.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e))
+    }
+}
+
 /// One caller's request.
 #[derive(Debug)]
 struct Request {
@@ -218,9 +227,7 @@ impl Multiplexed {
         for _ in 0..2 {
             // The common case sends under the lock, without cloning the link.
             let sent = match self.shared.link.lock().as_ref() {
-                Some(link) if link.driver.alive.load(Ordering::Acquire) => {
-                    Ok(link.tx.send(request))
-                }
+                Some(link) if link.usable() => Ok(link.tx.send(request)),
                 _ => Err(request),
             };
             let result = match sent {
@@ -316,10 +323,7 @@ impl Multiplexed {
 
     fn live(&self) -> Option<Link> {
         let link = self.shared.link.lock();
-        link.as_ref()
-            .filter(|l| l.driver.alive.load(Ordering::Acquire))
-            .filter(|l| l.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e)))
-            .cloned()
+        link.as_ref().filter(|l| l.usable()).cloned()
     }
 }
 
