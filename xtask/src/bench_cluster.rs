@@ -140,7 +140,7 @@ fn report(samples: &Samples, quick: bool, reps: usize, loads: &[Option<f64>]) ->
     );
     let _ = writeln!(
         s,
-        "| --- | --- |{}--- | --- |",
+        "| --- | --- |{} --- | --- |",
         " --- |".repeat(CLIENTS.len())
     );
     for (workload, what) in WORKLOADS {
@@ -200,7 +200,10 @@ mod tests {
         s.insert(("cluster_mget_100".into(), "redis-rs".into()), vec![200.0]);
         let r = report(&s, true, 2, &[Some(1.5), None, Some(2.25)]);
         assert!(r.contains("| 5.50x | – |"), "{r}");
-        assert!(r.contains("Load average (1 min) between repetitions: 1.5–2.2"), "{r}");
+        assert!(
+            r.contains("Load average (1 min) between repetitions: 1.5–2.2"),
+            "{r}"
+        );
         assert!(r.starts_with(BEGIN) && r.trim_end().ends_with(END));
     }
 }
