@@ -77,7 +77,8 @@ fn main() {
         None => c,
     };
     let run = |workload: &str, who: &str| {
-        only.as_deref().is_none_or(|o| o == workload) && client.as_deref().is_none_or(|c| c == who)
+        !matches!(only.as_deref(), Some(o) if o != workload)
+            && !matches!(client.as_deref(), Some(c) if c != who)
     };
     let ours = ClusterClient::open(&seeds).expect("our cluster client");
     let theirs = redis::cluster::ClusterClient::new(seeds.clone()).expect("redis cluster client");
