@@ -5,7 +5,8 @@
 //! cluster section of docs/benchmarks.md. Output: one tab-separated `RESULT` line per
 //! measurement: workload, transport, client, ops/s, seconds, 0.
 //!
-//! Arguments: `--seeds URL,URL,…`, `--quick`.
+//! Arguments: `--seeds URL,URL,…`, `--quick`, `--only WORKLOAD` (run that workload alone,
+//! for profiling), `--client NAME` (that client alone), `--count N` (repetitions of each operation, overriding the defaults).
 
 #![allow(missing_docs)]
 
@@ -28,6 +29,9 @@ struct Counts {
 fn main() {
     let mut seeds: Vec<String> = Vec::new();
     let mut quick = false;
+    let mut only: Option<String> = None;
+    let mut count: Option<usize> = None;
+    let mut client: Option<String> = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -40,6 +44,9 @@ fn main() {
                     .collect()
             }
             "--quick" => quick = true,
+            "--only" => only = it.next(),
+            "--client" => client = it.next(),
+            "--count" => count = it.next().and_then(|n| n.parse().ok()),
             // cargo bench passes --bench; anything else is ignored likewise.
             _ => {}
         }
@@ -60,6 +67,18 @@ fn main() {
             pipelines: 500,
             mgets: 500,
         }
+    };
+    let c = match count {
+        Some(n) => Counts {
+            per_thread: n,
+            pipelines: n,
+            mgets: n,
+        },
+        None => c,
+    };
+    let run = |workload: &str, who: &str| {
+        !matches!(only.as_deref(), Some(o) if o != workload)
+            && !matches!(client.as_deref(), Some(c) if c != who)
     };
     let ours = ClusterClient::open(&seeds).expect("our cluster client");
     let theirs = redis::cluster::ClusterClient::new(seeds.clone()).expect("redis cluster client");
@@ -83,115 +102,113 @@ fn main() {
     // SET then GET, four threads, one request at a time.
     for (workload, set) in [("cluster_set_4t", true), ("cluster_get_4t", false)] {
         let ops = (THREADS * c.per_thread) as f64;
-        let secs = threads(|t| {
-            for i in 0..c.per_thread {
-                let key = format!("k:{t}:{i}");
-                if set {
-                    ours.set(&key, "value-16-bytes!!").expect("set");
-                } else {
-                    ours.get(&key).expect("get");
+        if run(workload, "redis-client") {
+            let secs = threads(|t| {
+                for i in 0..c.per_thread {
+                    let key = format!("k:{t}:{i}");
+                    if set {
+                        ours.set(&key, "value-16-bytes!!").expect("set");
+                    } else {
+                        ours.get(&key).expect("get");
+                    }
                 }
-            }
-        });
-        result(workload, "redis-client", ops, secs);
-        let secs = threads(|t| {
-            let mut con = theirs.get_connection().expect("connection");
-            for i in 0..c.per_thread {
-                let key = format!("k:{t}:{i}");
-                if set {
-                    let _: () = con.set(&key, "value-16-bytes!!").expect("set");
-                } else {
-                    let _: Option<Vec<u8>> = con.get(&key).expect("get");
+            });
+            result(workload, "redis-client", ops, secs);
+        }
+        if run(workload, "redis-rs") {
+            let secs = threads(|t| {
+                let mut con = theirs.get_connection().expect("connection");
+                for i in 0..c.per_thread {
+                    let key = format!("k:{t}:{i}");
+                    if set {
+                        let _: () = con.set(&key, "value-16-bytes!!").expect("set");
+                    } else {
+                        let _: Option<Vec<u8>> = con.get(&key).expect("get");
+                    }
                 }
-            }
-        });
-        result(workload, "redis-rs", ops, secs);
+            });
+            result(workload, "redis-rs", ops, secs);
+        }
     }
 
     // Pipelines of 100 SETs over mixed slots.
+    let workload = "cluster_pipeline_set_100";
     let ops = (c.pipelines * 100) as f64;
-    let start = Instant::now();
-    for p in 0..c.pipelines {
-        let mut pipe = ours.pipeline();
-        for i in 0..100 {
-            pipe.set(format!("p:{p}:{i}"), "value-16-bytes!!");
+    if run(workload, "redis-client") {
+        let start = Instant::now();
+        for p in 0..c.pipelines {
+            let mut pipe = ours.pipeline();
+            for i in 0..100 {
+                pipe.set(format!("p:{p}:{i}"), "value-16-bytes!!");
+            }
+            pipe.execute().expect("pipeline");
         }
-        pipe.execute().expect("pipeline");
+        result(workload, "redis-client", ops, start.elapsed().as_secs_f64());
     }
-    result(
-        "cluster_pipeline_set_100",
-        "redis-client",
-        ops,
-        start.elapsed().as_secs_f64(),
-    );
     let mut con = theirs.get_connection().expect("connection");
-    let start = Instant::now();
-    for p in 0..c.pipelines {
-        let mut pipe = redis::cluster::cluster_pipe();
-        for i in 0..100 {
-            pipe.set(format!("p:{p}:{i}"), "value-16-bytes!!").ignore();
+    if run(workload, "redis-rs") {
+        let start = Instant::now();
+        for p in 0..c.pipelines {
+            let mut pipe = redis::cluster::cluster_pipe();
+            for i in 0..100 {
+                pipe.set(format!("p:{p}:{i}"), "value-16-bytes!!").ignore();
+            }
+            let _: () = pipe.query(&mut con).expect("pipeline");
         }
-        let _: () = pipe.query(&mut con).expect("pipeline");
+        result(workload, "redis-rs", ops, start.elapsed().as_secs_f64());
     }
-    result(
-        "cluster_pipeline_set_100",
-        "redis-rs",
-        ops,
-        start.elapsed().as_secs_f64(),
-    );
 
     // MGET of 100 keys across slots, one call at a time.
+    let workload = "cluster_mget_100";
     let ops = c.mgets as f64;
-    let start = Instant::now();
-    for _ in 0..c.mgets {
-        let v = ours.mget(&keys).expect("mget");
-        assert_eq!(v.len(), 100);
-    }
-    result(
-        "cluster_mget_100",
-        "redis-client",
-        ops,
-        start.elapsed().as_secs_f64(),
-    );
-    let start = Instant::now();
-    for _ in 0..c.mgets {
-        let v: Vec<Option<Vec<u8>>> = con.mget(&keys).expect("mget");
-        assert_eq!(v.len(), 100);
-    }
-    result(
-        "cluster_mget_100",
-        "redis-rs",
-        ops,
-        start.elapsed().as_secs_f64(),
-    );
-    let start = Instant::now();
-    rt.block_on(async {
+    if run(workload, "redis-client") {
+        let start = Instant::now();
         for _ in 0..c.mgets {
-            let v = ours_async.mget(&keys).await.expect("mget");
+            let v = ours.mget(&keys).expect("mget");
             assert_eq!(v.len(), 100);
         }
-    });
-    result(
-        "cluster_mget_100",
-        "redis-client async",
-        ops,
-        start.elapsed().as_secs_f64(),
-    );
-    let start = Instant::now();
-    rt.block_on(async {
-        use redis::AsyncCommands as _;
-        let mut con = theirs_async.clone();
+        result(workload, "redis-client", ops, start.elapsed().as_secs_f64());
+    }
+    if run(workload, "redis-rs") {
+        let start = Instant::now();
         for _ in 0..c.mgets {
-            let v: Vec<Option<Vec<u8>>> = con.mget(&keys).await.expect("mget");
+            let v: Vec<Option<Vec<u8>>> = con.mget(&keys).expect("mget");
             assert_eq!(v.len(), 100);
         }
-    });
-    result(
-        "cluster_mget_100",
-        "redis-rs async",
-        ops,
-        start.elapsed().as_secs_f64(),
-    );
+        result(workload, "redis-rs", ops, start.elapsed().as_secs_f64());
+    }
+    if run(workload, "redis-client async") {
+        let start = Instant::now();
+        rt.block_on(async {
+            for _ in 0..c.mgets {
+                let v = ours_async.mget(&keys).await.expect("mget");
+                assert_eq!(v.len(), 100);
+            }
+        });
+        result(
+            workload,
+            "redis-client async",
+            ops,
+            start.elapsed().as_secs_f64(),
+        );
+    }
+    if run(workload, "redis-rs async") {
+        let start = Instant::now();
+        rt.block_on(async {
+            use redis::AsyncCommands as _;
+            let mut con = theirs_async.clone();
+            for _ in 0..c.mgets {
+                let v: Vec<Option<Vec<u8>>> = con.mget(&keys).await.expect("mget");
+                assert_eq!(v.len(), 100);
+            }
+        });
+        result(
+            workload,
+            "redis-rs async",
+            ops,
+            start.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 /// Runs `f(thread)` on [`THREADS`] threads at once; the seconds until all are done.

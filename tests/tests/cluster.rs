@@ -393,8 +393,17 @@ fn replica_reads(cluster: &mut TestCluster, c: &ClusterClient) {
             .sum()
     };
     let before = gets_on_replicas(cluster);
-    // Replicas that finished syncing after the client opened are learnt at a refresh.
-    c.refresh_slots().unwrap();
+    // Replicas that finished syncing after the client opened are learnt at a refresh; the
+    // node asked learns that a replica is online by gossip, so this may take a few tries.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        c.refresh_slots().unwrap();
+        let all = c.slot_map().shards().iter().all(|s| s.replicas.len() == 1);
+        if all || std::time::Instant::now() > until {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(c.slot_map().shards().iter().all(|s| s.replicas.len() == 1));
     c.set("r:1", "v").unwrap();
     let replicas = c.on_replicas(true);

@@ -32,6 +32,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return crate::bench_obs::run_alone(quick);
     }
     let reps = if quick { 1 } else { 5 };
+    if args.iter().any(|a| a == "--cluster-only") {
+        return crate::bench_cluster::run(quick, reps);
+    }
     let missing = missing_tools();
     if missing.iter().any(|(tool, _)| *tool == "redis-server") {
         return Err(

@@ -46,6 +46,7 @@ pub fn run(quick: bool, reps: usize) -> Result<(), String> {
     let seeds = cluster.urls().join(",");
     println!("bench cluster: {seeds}");
     let mut samples = Samples::new();
+    let mut loads = vec![load_average()];
     for rep in 1..=reps {
         println!("==> cluster repetition {rep}/{reps}");
         let mut bench = crate::cargo();
@@ -83,12 +84,23 @@ pub fn run(quick: bool, reps: usize) -> Result<(), String> {
                     .push(ops);
             }
         }
+        loads.push(load_average());
     }
     drop(cluster);
     let path = crate::workspace_root().join("docs/benchmarks.md");
-    write_section(&path, &report(&samples, quick, reps))?;
+    write_section(&path, &report(&samples, quick, reps, &loads))?;
     println!("wrote the cluster section of docs/benchmarks.md");
     Ok(())
+}
+
+/// The one-minute load average (`None` where /proc/loadavg is not there).
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn median(xs: &[f64]) -> f64 {
@@ -101,7 +113,7 @@ fn median(xs: &[f64]) -> f64 {
     }
 }
 
-fn report(samples: &Samples, quick: bool, reps: usize) -> String {
+fn report(samples: &Samples, quick: bool, reps: usize, loads: &[Option<f64>]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{BEGIN}");
     let _ = writeln!(s, "## Redis Cluster\n");
@@ -111,6 +123,16 @@ fn report(samples: &Samples, quick: bool, reps: usize) -> String {
         if quick { " --quick" } else { "" },
         if reps == 1 { "" } else { "s" }
     );
+    let loads: Vec<f64> = loads.iter().flatten().copied().collect();
+    if !loads.is_empty() {
+        let lo = loads.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = loads.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "Load average (1 min) between repetitions: {lo:.1}–{hi:.1} on {} CPUs.\n",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
     let _ = writeln!(
         s,
         "| workload | what | {} | ratio (sync) | ratio (async) |",
@@ -118,7 +140,7 @@ fn report(samples: &Samples, quick: bool, reps: usize) -> String {
     );
     let _ = writeln!(
         s,
-        "| --- | --- |{}--- | --- |",
+        "| --- | --- |{} --- | --- |",
         " --- |".repeat(CLIENTS.len())
     );
     for (workload, what) in WORKLOADS {
@@ -176,8 +198,12 @@ mod tests {
             vec![1000.0, 1200.0],
         );
         s.insert(("cluster_mget_100".into(), "redis-rs".into()), vec![200.0]);
-        let r = report(&s, true, 2);
+        let r = report(&s, true, 2, &[Some(1.5), None, Some(2.25)]);
         assert!(r.contains("| 5.50x | – |"), "{r}");
+        assert!(
+            r.contains("Load average (1 min) between repetitions: 1.5–2.2"),
+            "{r}"
+        );
         assert!(r.starts_with(BEGIN) && r.trim_end().ends_with(END));
     }
 }

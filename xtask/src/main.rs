@@ -4,9 +4,10 @@
 //!   and the docs, with a count of tests at the end.
 //! - `cargo xtask demo`: make sure Redis is installed, start a throwaway server and run
 //!   the getting-started example against it.
-//! - `cargo xtask bench [--quick] [--only async] [--observe-only]`: this client against the
-//!   `redis` crate, fred and redis-benchmark, and what observability costs, written to
-//!   docs/benchmarks.md; then `bench-cache`, the cluster and the Sentinel comparisons.
+//! - `cargo xtask bench [--quick] [--only async] [--observe-only] [--cluster-only]`: this
+//!   client against the `redis` crate, fred and redis-benchmark, and what observability
+//!   costs, written to docs/benchmarks.md; then `bench-cache`, the cluster and the Sentinel
+//!   comparisons.
 //! - `cargo xtask bench-cache [--quick]`: the client-side cache on a read-mostly workload.
 
 mod bench;

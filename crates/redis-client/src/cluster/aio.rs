@@ -1,7 +1,9 @@
 //! The async cluster client: drives the router over one async client (a multiplexed
 //! connection and a pool) per node.
 
-use super::client::{cross_slot, merge_item, one_slot, understand, ClusterOptions, Failed, Target};
+use super::client::{
+    cross_slot, merge_items, one_slot, understand, ClusterOptions, Failed, Target,
+};
 use super::router::{self, host_of, Attempts, Failure, Next, ReadFrom, Route, SlotMap};
 use crate::aio::{Redis, Request};
 use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait};
@@ -387,7 +389,7 @@ impl ClusterClient {
     /// at once, failed parts retried one by one, each command's parts merged.
     async fn batch(
         &self,
-        items: Vec<(&Cmd, Route)>,
+        mut items: Vec<(&Cmd, Route)>,
         deadline: Option<Instant>,
     ) -> Result<Vec<Result<Value>>> {
         struct Part<'c> {
@@ -399,7 +401,8 @@ impl ClusterClient {
         let map = self.slot_map();
         let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
         let mut parts: Vec<Part<'_>> = Vec::new();
-        for (i, (cmd, route)) in items.iter().enumerate() {
+        for (i, (cmd, route)) in items.iter_mut().enumerate() {
+            let cmd: &Cmd = cmd;
             let plain = |target| Part {
                 item: i,
                 cmd,
@@ -419,16 +422,17 @@ impl ClusterClient {
                         parts.push(plain(Target::Node(p.to_owned())));
                     }
                 }
-                Route::Split(split) => owned.push((i, split.clone())),
+                // Moved out: the route keeps only its kind, all the merge needs.
+                Route::Split(split) => owned.push((i, std::mem::take(split))),
             }
         }
-        for (item, split) in &owned {
+        for (item, split) in &mut owned {
             for p in split {
                 parts.push(Part {
                     item: *item,
                     cmd: &p.cmd.0,
                     target: Target::Slot(p.slot),
-                    keys: p.keys.clone(),
+                    keys: std::mem::take(&mut p.keys),
                 });
             }
         }
@@ -532,16 +536,11 @@ impl ClusterClient {
                 None => Err(Error::Cluster("a part was never sent".into())),
             });
         }
-        let mut per_item: Vec<Vec<(Vec<usize>, Result<Value>)>> =
-            (0..items.len()).map(|_| Vec::new()).collect();
-        for (p, v) in parts.iter().zip(values) {
-            per_item[p.item].push((p.keys.clone(), v));
-        }
-        Ok(items
-            .iter()
-            .zip(per_item)
-            .map(|((cmd, route), results)| merge_item(cmd, route, results))
-            .collect())
+        Ok(merge_items(
+            &items,
+            parts.into_iter().map(|p| (p.item, p.keys)),
+            values,
+        ))
     }
 
     /// A typed command's future.

@@ -566,7 +566,7 @@ impl ClusterClient {
     /// and each command's parts merged. One result per command, in order.
     fn batch(
         &self,
-        items: Vec<(&Cmd, Route)>,
+        mut items: Vec<(&Cmd, Route)>,
         deadline: Option<Instant>,
     ) -> Result<Vec<Result<Value>>> {
         struct Part<'c> {
@@ -575,11 +575,13 @@ impl ClusterClient {
             target: Target,
             keys: Vec<usize>,
         }
-        // Split parts own their commands; they are kept here so parts can borrow them.
+        // Split parts own their commands; they are moved here (the route keeps only its
+        // kind, all the merge needs) so parts can borrow them.
         let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
         let map = self.inner.map.read().clone();
         let mut plain: Vec<(usize, &Cmd, Target)> = Vec::new();
-        for (i, (cmd, route)) in items.iter().enumerate() {
+        for (i, (cmd, route)) in items.iter_mut().enumerate() {
+            let cmd: &Cmd = cmd;
             match route {
                 Route::Slot(s) => plain.push((i, cmd, Target::Slot(*s))),
                 Route::Any => plain.push((i, cmd, Target::Any)),
@@ -593,7 +595,7 @@ impl ClusterClient {
                         plain.push((i, cmd, Target::Node(p.to_owned())));
                     }
                 }
-                Route::Split(parts) => owned.push((i, parts.clone())),
+                Route::Split(parts) => owned.push((i, std::mem::take(parts))),
             }
         }
         let mut parts: Vec<Part<'_>> = plain
@@ -605,13 +607,13 @@ impl ClusterClient {
                 keys: Vec::new(),
             })
             .collect();
-        for (item, split) in &owned {
+        for (item, split) in &mut owned {
             for p in split {
                 parts.push(Part {
                     item: *item,
                     cmd: &p.cmd.0,
                     target: Target::Slot(p.slot),
-                    keys: p.keys.clone(),
+                    keys: std::mem::take(&mut p.keys),
                 });
             }
         }
@@ -731,17 +733,11 @@ impl ClusterClient {
             });
         }
 
-        // Merge per command.
-        let mut per_item: Vec<Vec<(Vec<usize>, Result<Value>)>> =
-            (0..items.len()).map(|_| Vec::new()).collect();
-        for (p, v) in parts.iter().zip(values) {
-            per_item[p.item].push((p.keys.clone(), v));
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for ((cmd, route), results) in items.iter().zip(per_item) {
-            out.push(merge_item(cmd, route, results));
-        }
-        Ok(out)
+        Ok(merge_items(
+            &items,
+            parts.into_iter().map(|p| (p.item, p.keys)),
+            values,
+        ))
     }
 }
 
@@ -789,6 +785,32 @@ fn report_redirect(seed: &ConnectionInfo, from: &str, redirect: &router::Redirec
         port: port.parse().unwrap_or(6379),
     };
     redis_conn::observe::redirection(&info, kind, slot, to);
+}
+
+/// Each command's result from its parts' results: `parts` (the command each belongs to,
+/// its keys) and `values` in the same order. A command sent whole, in one part, takes
+/// that part's result as it is.
+pub(super) fn merge_items(
+    items: &[(&Cmd, Route)],
+    parts: impl Iterator<Item = (usize, Vec<usize>)>,
+    values: Vec<Result<Value>>,
+) -> Vec<Result<Value>> {
+    let mut per_item: Vec<Vec<(Vec<usize>, Result<Value>)>> =
+        (0..items.len()).map(|_| Vec::new()).collect();
+    for ((item, keys), v) in parts.zip(values) {
+        per_item[item].push((keys, v));
+    }
+    items
+        .iter()
+        .zip(per_item)
+        .map(|((cmd, route), mut results)| match route {
+            Route::Slot(_) | Route::Any if results.len() == 1 => match results.pop() {
+                Some((_, r)) => r,
+                None => Err(Error::Cluster("no reply".into())),
+            },
+            _ => merge_item(cmd, route, results),
+        })
+        .collect()
 }
 
 /// One command's result from its parts' results.

@@ -524,10 +524,19 @@ fn split(cmd: &Cmd) -> Vec<Part> {
     let key_starts: Vec<usize> = cmd.keys().map(|k| k.as_ptr() as usize - body).collect();
     let args: Vec<&[u8]> = cmd.args().collect();
     let arg_starts: Vec<usize> = args.iter().map(|a| a.as_ptr() as usize - body).collect();
-    // The argument index of each key (key ranges are argument payloads, so they match).
+    // The argument index of each key (key ranges are argument payloads, so they match);
+    // keys are declared in argument order, so each search starts after the last find.
+    let mut next = 0;
     let key_args: Vec<usize> = key_starts
         .iter()
-        .filter_map(|k| arg_starts.iter().position(|a| a == k))
+        .filter_map(|k| {
+            let i = match arg_starts[next..].iter().position(|a| a == k) {
+                Some(i) => next + i,
+                None => arg_starts.iter().position(|a| a == k)?,
+            };
+            next = i + 1;
+            Some(i)
+        })
         .collect();
     let prefix = key_args.first().copied().unwrap_or(args.len());
     let mut by_slot: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
