@@ -303,7 +303,8 @@ pub(crate) fn bench_csv(target: &[String], args: &[&str]) -> Result<BTreeMap<Str
     Ok(rates)
 }
 
-fn median(xs: &[f64]) -> f64 {
+/// The median of `xs` (NaN when empty).
+pub(crate) fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {

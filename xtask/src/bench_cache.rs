@@ -2,6 +2,7 @@
 //! workload of benches/benches/cache.rs with and without the client-side cache, in one run,
 //! medians and their ratio written to their own section of docs/benchmarks.md.
 
+use crate::bench::median;
 use std::path::Path;
 
 /// The report section this command owns; the rest of docs/benchmarks.md is kept.
@@ -65,16 +66,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 fn report(plain: &[f64], cached: &[f64], quick: bool, load: &str) -> String {
     let (p, c) = (median(plain), median(cached));
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -97,18 +88,9 @@ fn report(plain: &[f64], cached: &[f64], quick: bool, load: &str) -> String {
     )
 }
 
+/// Replaces this section of `path`, keeping everything else.
 fn write_section(path: &Path, section: &str) -> Result<(), String> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if e > b => format!(
-            "{}{}{}",
-            &old[..b],
-            section.trim_end(),
-            &old[e + END.len()..]
-        ),
-        _ => format!("{}\n\n{section}", old.trim_end()),
-    };
-    std::fs::write(path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::bench::write_between(path, BEGIN, END, section)
 }
 
 #[cfg(test)]

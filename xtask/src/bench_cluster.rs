@@ -2,6 +2,7 @@
 //! clients and the `redis` crate's on the same workloads, medians and ratios written to
 //! their own section of docs/benchmarks.md.
 
+use crate::bench::median;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -103,16 +104,6 @@ fn load_average() -> Option<f64> {
         .ok()
 }
 
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 fn report(samples: &Samples, quick: bool, reps: usize, loads: &[Option<f64>]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{BEGIN}");
@@ -172,18 +163,9 @@ fn report(samples: &Samples, quick: bool, reps: usize, loads: &[Option<f64>]) ->
     s
 }
 
+/// Replaces this section of `path`, keeping everything else.
 fn write_section(path: &Path, section: &str) -> Result<(), String> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if e > b => format!(
-            "{}{}{}",
-            &old[..b],
-            section.trim_end(),
-            &old[e + END.len()..]
-        ),
-        _ => format!("{}\n\n{section}", old.trim_end()),
-    };
-    std::fs::write(path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::bench::write_between(path, BEGIN, END, section)
 }
 
 #[cfg(test)]

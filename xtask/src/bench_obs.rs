@@ -3,6 +3,7 @@
 //! clock medians and (where valgrind is installed) callgrind instruction counts, written
 //! to their own section of docs/benchmarks.md.
 
+use crate::bench::median;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -217,29 +218,9 @@ fn report(
     s
 }
 
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// Replaces this section of `path`, keeping everything else.
 fn write_section(path: &Path, section: &str) -> Result<(), String> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if e > b => format!(
-            "{}{}{}",
-            &old[..b],
-            section.trim_end(),
-            &old[e + END.len()..]
-        ),
-        _ => format!("{}\n\n{}\n", old.trim_end(), section.trim_end()),
-    };
-    std::fs::write(path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::bench::write_between(path, BEGIN, END, section)
 }
 
 #[cfg(test)]

@@ -81,17 +81,7 @@ fn report(rows: &[Row]) -> String {
 
 /// Replaces this section of `path`, keeping everything else.
 fn write_section(path: &Path, section: &str) -> Result<(), String> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if e > b => format!(
-            "{}{}{}",
-            &old[..b],
-            section.trim_end(),
-            &old[e + END.len()..]
-        ),
-        _ => format!("{}\n\n{}", old.trim_end(), section),
-    };
-    std::fs::write(path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::bench::write_between(path, BEGIN, END, section)
 }
 
 #[cfg(test)]
