@@ -342,6 +342,26 @@ impl TestServer {
         }
     }
 
+    /// Kills (`CLIENT KILL ID`) every client connection with `CLIENT TRACKING` on (flag
+    /// `t` in `CLIENT LIST`); returns how many.
+    pub fn kill_tracking_clients(&self) -> usize {
+        let list = self.raw(&["CLIENT", "LIST"]);
+        let mut killed = 0;
+        for line in list.lines() {
+            let field = |name: &str| {
+                line.split(' ')
+                    .find_map(|f| f.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            if field("flags=").contains('t') {
+                self.raw(&["CLIENT", "KILL", "ID", &field("id=")]);
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     /// Runs a command with a plain inline request and returns the raw reply text (one
     /// line, or a bulk string's payload). For test set-up that should not depend on the
     /// client under test.

@@ -130,6 +130,32 @@ fn no_stale_read_when_the_invalidation_connection_is_killed_resp3() {
     no_stale_reads(Protocol::Resp3, 2_000, Some(1_000));
 }
 
+/// The server forgets the keys a connection read once that connection is gone, and
+/// reports nobody their changes: whatever was read through a data connection the server
+/// closed must go, even while the connection sits idle and nobody reads through it.
+#[test]
+fn what_was_read_through_a_closed_data_connection_is_forgotten() {
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let (r, cache) = cached(&server, protocol, CacheOptions::default());
+        let key = format!("closed-{protocol:?}");
+        server.raw(&["SET", &key, "old"]);
+        r.get(&key).unwrap();
+        let hits = cache.stats().hits;
+        assert_eq!(r.get(&key).unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(cache.stats().hits, hits + 1, "served from memory");
+        assert!(server.kill_tracking_clients() >= 1);
+        server.raw(&["SET", &key, "new"]);
+        read_until(&r, &key, b"new");
+        // The invalidation connection was not touched: caching goes on.
+        assert!(cache.invalidation_client_id().is_some());
+        r.get(&key).unwrap();
+        let hits = cache.stats().hits;
+        r.get(&key).unwrap();
+        assert_eq!(cache.stats().hits, hits + 1);
+    }
+}
+
 #[test]
 fn hits_misses_and_stored_are_counted() {
     let server = TestServer::start();

@@ -88,6 +88,27 @@ async fn no_stale_read_when_the_invalidation_connection_is_killed() {
     no_stale_reads(Protocol::Resp3, 1_000, Some(500)).await;
 }
 
+/// What was read through a data connection the server closed is forgotten, even while
+/// that connection sits idle in the pool (the server reports changes to those keys to
+/// nobody once the connection is gone).
+#[tokio::test]
+async fn what_was_read_through_a_closed_data_connection_is_forgotten() {
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let (r, cache) = cached(&server, protocol).await;
+        let key = format!("closed-{protocol:?}");
+        server.raw(&["SET", &key, "old"]);
+        r.get(&key).await.unwrap();
+        let hits = cache.stats().hits;
+        assert_eq!(r.get(&key).await.unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(cache.stats().hits, hits + 1, "served from memory");
+        assert!(server.kill_tracking_clients() >= 1);
+        server.raw(&["SET", &key, "new"]);
+        read_until(&r, &key, b"new").await;
+        assert!(cache.invalidation_client_id().is_some());
+    }
+}
+
 #[tokio::test]
 async fn own_writes_are_read_back_at_once_and_counted() {
     let server = TestServer::start();

@@ -102,6 +102,8 @@ impl Redis {
         );
         let closer = pool.clone();
         shared.on_connected(move || closer.disconnect());
+        let sweeper = pool.clone();
+        shared.on_sweep(move || sweeper.sweep_idle());
         self.pool = pool;
         self.cache = Some(shared);
         self
@@ -320,7 +322,7 @@ impl Redis {
         if let Some(ticket) = self
             .cache
             .as_ref()
-            .and_then(|c| c.begin(conn.tracking_redirect(), cmd))
+            .and_then(|c| c.begin(conn.tracking_registration(), cmd))
         {
             return crate::cache::tracked_read(&mut conn, cmd, ticket, timeout);
         }

@@ -502,6 +502,12 @@ impl Connection {
         self.core.tracking_redirect()
     }
 
+    /// Its `CLIENT TRACKING` registration while it lasts (see
+    /// [`TrackingRegistration`](crate::TrackingRegistration)).
+    pub fn tracking_registration(&self) -> Option<&std::sync::Arc<crate::TrackingRegistration>> {
+        self.core.tracking_registration()
+    }
+
     /// A RESP3 push that arrived among replies and was set aside, if any, without reading
     /// the transport (e.g. `tracking-redir-broken` on a tracking connection).
     ///

@@ -76,5 +76,5 @@ pub use info::{Addr, ConnectionInfo, Protocol, UrlError};
 pub use machine::{changes_connection_state, ConnState, Core, Poll, ReplyTimeout, Verdict};
 pub use pool::{ConnectionPool, PoolOptions, PoolStats, PooledConnection};
 pub use tls::TlsOptions;
-pub use tracking::{Tracking, TrackingMode};
+pub use tracking::{Tracking, TrackingMode, TrackingRegistration};
 pub use transport::{Connector, DefaultConnector, Readiness, Transport};

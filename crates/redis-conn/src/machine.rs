@@ -9,10 +9,12 @@
 //! an async one drives the same core.
 
 use crate::observe::Sink;
+use crate::tracking::TrackingRegistration;
 use crate::{ConnectionInfo, Error, Protocol};
 use bytes::{Bytes, BytesMut};
 use resp_proto::{AnyDecoder, Decode, Value};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Read buffer size; it grows as large replies need.
@@ -264,8 +266,17 @@ pub struct Core {
     last_used: Instant,
     /// Where the bytes in and out are counted, if anywhere.
     metrics: Option<Sink>,
-    /// The client id the handshake's `CLIENT TRACKING … REDIRECT` named, if it had one.
-    tracking_redirect: Option<i64>,
+    /// The registration the handshake's `CLIENT TRACKING … REDIRECT` made, if it had one,
+    /// until it ends.
+    tracking: Option<Arc<TrackingRegistration>>,
+}
+
+/// A connection's end ends its tracking registration: the server forgets what the
+/// connection read.
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.set_tracking(None);
+    }
 }
 
 impl Core {
@@ -293,7 +304,7 @@ impl Core {
             handshake_error: None,
             last_used: now,
             metrics: Sink::of(&info.observe),
-            tracking_redirect: None,
+            tracking: None,
         }
     }
 
@@ -304,8 +315,8 @@ impl Core {
     pub fn handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> BytesMut {
         let mut out = BytesMut::new();
         let (steps, tracking) = encode_handshake(info, &mut out);
-        self.tracking_redirect = tracking;
         self.state.tracking = tracking.is_some();
+        self.set_tracking(tracking);
         for (i, expect) in steps.into_iter().enumerate() {
             self.owed.push_back(Owed {
                 owner: Owner::Internal {
@@ -431,6 +442,11 @@ impl Core {
                         _ if self.multi_queued => Effect::Taint,
                         _ => effect,
                     };
+                    if matches!(effect, Effect::Reset | Effect::Tracking(_) | Effect::Taint) {
+                        // The server may stop reporting changes to the keys read so far
+                        // where the registration said: ended before the command is sent.
+                        self.set_tracking(None);
+                    }
                     if self.skip_next {
                         self.skip_next = false;
                         self.push_owed_silent(effect, wait);
@@ -817,9 +833,10 @@ impl Core {
         });
         let (steps, tracking) = encode_handshake(info, &mut out);
         // The redirect target may have changed since the connection was opened: the
-        // configured state is what this handshake sets up.
-        self.tracking_redirect = tracking;
+        // configured state is what this handshake sets up. The RESET ends what the
+        // server remembered for the old registration.
         self.configured.tracking = tracking.is_some();
+        self.set_tracking(tracking);
         let last = steps.len();
         for (i, expect) in steps.into_iter().enumerate() {
             self.owed.push_back(Owed {
@@ -873,9 +890,23 @@ impl Core {
     }
 
     /// The client id that invalidation messages for this connection's reads go to, as
-    /// its handshake (or last restore) set up with `CLIENT TRACKING … REDIRECT`.
+    /// its handshake (or last restore) set up with `CLIENT TRACKING … REDIRECT`; `None`
+    /// once that registration has ended.
     pub fn tracking_redirect(&self) -> Option<i64> {
-        self.tracking_redirect
+        self.tracking.as_ref().map(|t| t.redirect())
+    }
+
+    /// The `CLIENT TRACKING` registration its handshake (or last restore) made, while it
+    /// lasts: it ends when the connection closes, is reset, or its tracking is changed.
+    pub fn tracking_registration(&self) -> Option<&Arc<TrackingRegistration>> {
+        self.tracking.as_ref()
+    }
+
+    /// Replaces the tracking registration, ending the old one.
+    fn set_tracking(&mut self, tracking: Option<Arc<TrackingRegistration>>) {
+        if let Some(old) = std::mem::replace(&mut self.tracking, tracking) {
+            old.end();
+        }
     }
 
     /// Makes at least `READ_CHUNK` (or, for a large partial reply, as much as is already
@@ -917,12 +948,15 @@ impl Core {
 }
 
 /// Writes the handshake `info` asks for into `out`; returns the answer each step must get,
-/// and the redirect target of its `CLIENT TRACKING` step, if it has one.
+/// and the registration its `CLIENT TRACKING` step makes, if it has one.
 ///
 /// It always ends with `PING`: a connection that answers `PONG` to it, after everything
 /// else, is in step, so bytes a peer sent before any request (a greeting, a stray reply)
 /// shift the answers and are found here instead of being read as a caller's reply.
-fn encode_handshake(info: &ConnectionInfo, out: &mut BytesMut) -> (Vec<Expect>, Option<i64>) {
+fn encode_handshake(
+    info: &ConnectionInfo,
+    out: &mut BytesMut,
+) -> (Vec<Expect>, Option<Arc<TrackingRegistration>>) {
     let mut steps = Vec::with_capacity(4);
     let password = info.password.as_deref();
     let user = info.username.as_deref();
@@ -1855,8 +1889,16 @@ mod tests {
         assert!(core.state().tracking);
         assert_eq!(core.tracking_redirect(), Some(7));
         assert_eq!(core.verdict(), Verdict::Reuse);
-        // RESET turns tracking off: the connection is not the configured one any more.
+        let ended = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let seen = ended.clone();
+        tracking.on_end(move |serial| seen.lock().push(serial));
+        let first = core.tracking_registration().unwrap().clone();
+        // RESET turns tracking off: the connection is not the configured one any more,
+        // and what the server remembered for it is gone from the moment it is sent.
         run(&mut core, &["RESET"], b"+RESET\r\n").unwrap();
+        assert!(first.is_ended());
+        assert_eq!(core.tracking_redirect(), None);
+        assert_eq!(*ended.lock(), vec![first.serial()]);
         assert!(!core.state().tracking);
         assert_eq!(core.verdict(), Verdict::Restore);
         // The invalidation connection was replaced meanwhile: the restore redirects anew.
@@ -1879,13 +1921,17 @@ mod tests {
         assert!(core.state().tracking);
         assert_eq!(core.tracking_redirect(), Some(9));
         assert_eq!(core.verdict(), Verdict::Reuse);
-        // A caller's own CLIENT TRACKING ON may name another target: restored too.
+        let second = core.tracking_registration().unwrap().clone();
+        assert_ne!(first.serial(), second.serial());
+        // A caller's own CLIENT TRACKING ON may name another target: restored too, and
+        // the registration ends.
         run(
             &mut core,
             &["CLIENT", "TRACKING", "ON", "REDIRECT", "5"],
             b"+OK\r\n",
         )
         .unwrap();
+        assert!(second.is_ended());
         assert_eq!(core.verdict(), Verdict::Restore);
         // Without a target (the invalidation connection is down) tracking stays off.
         tracking.set_redirect(None);
@@ -1899,5 +1945,16 @@ mod tests {
         assert_eq!(core.tracking_redirect(), None);
         assert!(!core.state().tracking);
         assert_eq!(core.verdict(), Verdict::Reuse);
+        // A closed connection's registration ends with it.
+        tracking.set_redirect(Some(11));
+        let mut core = Core::new(&info, Instant::now());
+        core.handshake(&info, None);
+        let third = core.tracking_registration().unwrap().clone();
+        drop(core);
+        assert!(third.is_ended());
+        assert_eq!(
+            *ended.lock(),
+            vec![first.serial(), second.serial(), third.serial()]
+        );
     }
 }

@@ -391,6 +391,39 @@ impl ConnectionPool {
         self.shared.freed.notify_all();
     }
 
+    /// Looks at every idle connection without waiting (one system call each) and closes
+    /// those the server closed or that hold bytes nobody asked for. A checkout looks
+    /// anyway; this finds them sooner, for a user that must learn of a closed connection
+    /// even while nobody uses it (a client-side cache: the server stops reporting changes
+    /// to the keys a connection read once that connection is gone).
+    pub fn sweep_idle(&self) {
+        let dead: Vec<Connection> = {
+            let mut state = self.shared.state.lock();
+            let idle = std::mem::take(&mut state.idle);
+            let (mut live, mut dead) = (Vec::with_capacity(idle.len()), Vec::new());
+            for mut conn in idle {
+                let gone = conn.is_broken()
+                    || matches!(conn.look(), Readiness::Readable | Readiness::Closed);
+                if gone {
+                    dead.push(conn);
+                } else {
+                    live.push(conn);
+                }
+            }
+            state.idle = live;
+            state.open -= dead.len();
+            dead
+        };
+        if !dead.is_empty() {
+            self.shared
+                .discarded
+                .fetch_add(dead.len() as u64, Ordering::Relaxed);
+            // Closed outside the lock.
+            drop(dead);
+            self.shared.freed.notify_all();
+        }
+    }
+
     /// The pool's counters.
     pub fn stats(&self) -> PoolStats {
         let (idle, open) = {

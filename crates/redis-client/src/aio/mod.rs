@@ -147,6 +147,8 @@ impl Redis {
         );
         let closer = pool.clone();
         shared.on_connected(move || closer.disconnect());
+        let sweeper = pool.clone();
+        shared.on_sweep(move || sweeper.sweep_idle());
         self.pool = pool;
         self.cache = Some(shared);
         self
@@ -458,7 +460,7 @@ impl Redis {
         timeout: ReplyTimeout,
     ) -> Result<Option<Value>> {
         let mut conn = self.pool.get().await?;
-        match cache.begin(conn.tracking_redirect(), cmd) {
+        match cache.begin(conn.tracking_registration(), cmd) {
             Some(ticket) => crate::cache::tokio::tracked_read(&mut conn, cmd, ticket, timeout)
                 .await
                 .map(Some),

@@ -12,10 +12,14 @@ use bytes::Bytes;
 use redis_conn::{Connection, ConnectionInfo, Protocol};
 use resp_proto::Value;
 use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a read waits before the thread checks whether the cache is still in use.
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(50);
+
+/// How often the idle data connections are looked at (see `Shared::sweep`): the longest
+/// a connection the server closed goes unnoticed while nobody uses it.
+pub(crate) const SWEEP: Duration = Duration::from_millis(50);
 
 /// First wait between attempts to connect, doubled after each failure up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
@@ -99,9 +103,18 @@ fn open(info: &ConnectionInfo) -> Result<(Connection, i64), redis_conn::Error> {
     Ok((conn, id))
 }
 
-/// Reads messages until the connection fails or the cache is dropped.
+/// Reads messages until the connection fails or the cache is dropped; sweeps the data
+/// connections every [`SWEEP`] meanwhile.
 fn listen(cache: &Weak<Shared>, mut conn: Connection) {
+    let mut swept = Instant::now();
     loop {
+        if swept.elapsed() >= SWEEP {
+            let Some(shared) = cache.upgrade() else {
+                return;
+            };
+            shared.sweep();
+            swept = Instant::now();
+        }
         match conn.read_push(Some(POLL)) {
             Ok(Some(v)) => {
                 let Some(shared) = cache.upgrade() else {

@@ -20,7 +20,9 @@ use crate::Error;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use redis_commands::{Cmd, Flags};
-use redis_conn::{ConnectionInfo, PooledConnection, ReplyTimeout, Tracking, TrackingMode};
+use redis_conn::{
+    ConnectionInfo, PooledConnection, ReplyTimeout, Tracking, TrackingMode, TrackingRegistration,
+};
 use resp_proto::Value;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -185,6 +187,10 @@ pub(crate) struct Shared {
     /// Run when the invalidation connection was (re)established: closes the data
     /// connections whose tracking redirects to an earlier one.
     on_connected: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// Run by the invalidation thread every [`listener::SWEEP`]: closes the idle data
+    /// connections the server closed, so what was read through them is forgotten even
+    /// while nobody uses them.
+    on_sweep: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 /// Most shards a store is split into.
@@ -226,6 +232,15 @@ impl Shared {
             tracking: Tracking::new(options.mode.clone()),
             options,
             on_connected: Mutex::new(Vec::new()),
+            on_sweep: Mutex::new(Vec::new()),
+        });
+        // The server keeps what a data connection read under that connection: when it
+        // closes or stops tracking, nobody hears of changes to those keys any more.
+        let weak = Arc::downgrade(&shared);
+        shared.tracking.on_end(move |serial| {
+            if let Some(shared) = weak.upgrade() {
+                shared.forget(serial);
+            }
         });
         let mut listen_info = info.clone();
         listen_info.tracking = None;
@@ -243,6 +258,17 @@ impl Shared {
     /// Runs `f` whenever the invalidation connection is (re)established.
     pub(crate) fn on_connected(&self, f: impl Fn() + Send + Sync + 'static) {
         self.on_connected.lock().push(Box::new(f));
+    }
+
+    /// Runs `f` every [`listener::SWEEP`] on the invalidation thread.
+    pub(crate) fn on_sweep(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.on_sweep.lock().push(Box::new(f));
+    }
+
+    fn sweep(&self) {
+        for f in self.on_sweep.lock().iter() {
+            f();
+        }
     }
 
     pub(crate) fn handle(self: &Arc<Self>) -> Cache {
@@ -297,6 +323,26 @@ impl Shared {
         self.clear();
     }
 
+    /// The invalidation connection whose client id is `id` is gone, as a data connection
+    /// was told: lost, unless it was replaced already.
+    fn lost_if(&self, id: i64) {
+        if self.tracking.clear_redirect_if(id)
+            && self
+                .live
+                .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.clear();
+        }
+    }
+
+    /// Drops the entries read through the tracking registration `serial`, which ended.
+    fn forget(&self, serial: u64) {
+        for shard in self.shards.iter() {
+            shard.lock().forget(serial);
+        }
+    }
+
     fn invalidate(&self, keys: &[Bytes]) {
         for k in keys {
             self.shard(k).lock().invalidate(k);
@@ -333,19 +379,26 @@ impl Shared {
         self.shard(key).lock().get(cmd.body(), now)
     }
 
-    /// Registers a read of `cmd` about to be sent on a connection whose tracking
-    /// redirects to `redirect`; `None` when its reply must not be stored (not cacheable,
-    /// no invalidation connection, or the connection's tracking points elsewhere).
-    pub(crate) fn begin(self: &Arc<Self>, redirect: Option<i64>, cmd: &Cmd) -> Option<Ticket> {
+    /// Registers a read of `cmd` about to be sent on a connection with the tracking
+    /// registration `registration`; `None` when its reply must not be stored (not
+    /// cacheable, no invalidation connection, or the connection's tracking ended or
+    /// points elsewhere).
+    pub(crate) fn begin(
+        self: &Arc<Self>,
+        registration: Option<&Arc<TrackingRegistration>>,
+        cmd: &Cmd,
+    ) -> Option<Ticket> {
         let key = self.cache_key(cmd)?;
+        let registration = registration?;
         let mut store = self.shard(key).lock();
-        if redirect.is_none() || self.live() != redirect {
+        if self.live() != Some(registration.redirect()) || registration.is_ended() {
             return None;
         }
-        let begun = store.begin(key);
+        let begun = store.begin(key, registration.serial());
         Some(Ticket {
             shared: self.clone(),
             key: Bytes::copy_from_slice(key),
+            registration: registration.clone(),
             begun: Some(begun),
         })
     }
@@ -380,6 +433,7 @@ impl Shared {
 pub(crate) struct Ticket {
     shared: Arc<Shared>,
     key: Bytes,
+    registration: Arc<TrackingRegistration>,
     begun: Option<Begun>,
 }
 
@@ -388,13 +442,11 @@ impl Ticket {
     pub(crate) fn complete(mut self, cmd: &Cmd, value: &Value) {
         if let Some(begun) = self.begun.take() {
             let now = Instant::now();
-            self.shared.shard(&self.key).lock().complete(
-                &self.key,
-                cmd.body(),
-                begun,
-                Some(value),
-                now,
-            );
+            let mut store = self.shared.shard(&self.key).lock();
+            // Checked under the lock: a registration that ends after this is forgotten
+            // after the store, so its entry goes too.
+            let value = (!self.registration.is_ended()).then_some(value);
+            store.complete(&self.key, cmd.body(), begun, value, now);
         }
     }
 
@@ -412,8 +464,8 @@ impl Ticket {
     /// exists: if that is the current invalidation connection, it is lost (its thread
     /// finds out too, and opens a new one).
     pub(crate) fn redirect_broken(&self, id: Option<i64>) {
-        if id.is_some() && id == self.shared.live() {
-            self.shared.lost();
+        if let Some(id) = id {
+            self.shared.lost_if(id);
         }
     }
 }

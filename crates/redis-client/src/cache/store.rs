@@ -45,15 +45,22 @@ pub(crate) enum Outcome {
     Refused,
 }
 
-/// A read registered with [`Store::begin`]: the point in the store's history it started at.
+/// A read registered with [`Store::begin`]: the point in the store's history it started
+/// at, and the owner its reply would be stored under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Begun(u64);
+pub(crate) struct Begun {
+    seq: u64,
+    owner: u64,
+}
 
 #[derive(Debug)]
 struct Entry {
     cmd: Bytes,
     key: Bytes,
     value: Value,
+    /// The tracking registration of the connection it was read on: the server reports
+    /// changes to the key only while that registration lasts.
+    owner: u64,
     size: usize,
     expires: Option<Instant>,
     prev: usize,
@@ -137,9 +144,10 @@ impl Store {
         Some(value)
     }
 
-    /// Registers a read of `key` about to be sent: an invalidation of the key, or a
-    /// clear, from now until [`Store::complete`] keeps its reply out.
-    pub(crate) fn begin(&mut self, key: &[u8]) -> Begun {
+    /// Registers a read of `key` about to be sent on a connection whose tracking
+    /// registration is `owner`: an invalidation of the key, or a clear, from now until
+    /// [`Store::complete`] keeps its reply out.
+    pub(crate) fn begin(&mut self, key: &[u8], owner: u64) -> Begun {
         match self.pending.get_mut(key) {
             Some(p) => p.readers += 1,
             None => {
@@ -152,7 +160,10 @@ impl Store {
                 );
             }
         }
-        Begun(self.seq)
+        Begun {
+            seq: self.seq,
+            owner,
+        }
     }
 
     /// Ends a read begun at `begun`: stores `value` as the reply to `cmd` (about `key`)
@@ -166,9 +177,9 @@ impl Store {
         value: Option<&Value>,
         now: Instant,
     ) -> Outcome {
-        let mut raced = begun.0 < self.cleared_at;
+        let mut raced = begun.seq < self.cleared_at;
         if let Some(p) = self.pending.get_mut(key) {
-            raced |= p.invalidated_at > begun.0;
+            raced |= p.invalidated_at > begun.seq;
             p.readers -= 1;
             if p.readers == 0 {
                 self.pending.remove(key);
@@ -184,10 +195,28 @@ impl Store {
         if matches!(value, Value::Error(_)) {
             return Outcome::Refused;
         }
-        self.insert(key, cmd, value, now)
+        self.insert(key, cmd, value, begun.owner, now)
     }
 
-    fn insert(&mut self, key: &[u8], cmd: &[u8], value: &Value, now: Instant) -> Outcome {
+    /// The tracking registration `owner` ended: the server no longer reports changes to
+    /// what was read through it, so its entries go.
+    pub(crate) fn forget(&mut self, owner: u64) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].as_ref().is_some_and(|e| e.owner == owner) {
+                self.remove(i);
+                self.counters.invalidations += 1;
+            }
+        }
+    }
+
+    fn insert(
+        &mut self,
+        key: &[u8],
+        cmd: &[u8],
+        value: &Value,
+        owner: u64,
+        now: Instant,
+    ) -> Outcome {
         let size = ENTRY_OVERHEAD + key.len() + cmd.len() + weight(value);
         if size > self.limits.max_bytes || self.limits.max_entries == 0 {
             return Outcome::Refused;
@@ -212,6 +241,7 @@ impl Store {
             // Copied out of the read buffer, so a small value never pins a large buffer
             // and the bytes counted are the bytes held.
             value: own(value),
+            owner,
             size,
             expires: self.limits.ttl.map(|t| now + t),
             prev: NIL,
@@ -378,7 +408,7 @@ mod tests {
 
     /// A read of `key` (command `GET key`) that completes with `value` at once.
     fn read(s: &mut Store, key: &str, value: &str, now: Instant) -> Outcome {
-        let b = s.begin(key.as_bytes());
+        let b = s.begin(key.as_bytes(), 1);
         let cmd = format!("GET {key}");
         s.complete(key.as_bytes(), cmd.as_bytes(), b, Some(&bulk(value)), now)
     }
@@ -400,10 +430,27 @@ mod tests {
     }
 
     #[test]
+    fn forgetting_an_owner_drops_only_what_was_read_through_it() {
+        let now = Instant::now();
+        let mut s = store(10, 1 << 20);
+        for (key, owner) in [("a", 1), ("b", 2), ("c", 1)] {
+            let b = s.begin(key.as_bytes(), owner);
+            let cmd = format!("GET {key}");
+            s.complete(key.as_bytes(), cmd.as_bytes(), b, Some(&bulk("v")), now);
+        }
+        s.forget(1);
+        assert_eq!(get(&mut s, "a", now), None);
+        assert_eq!(get(&mut s, "c", now), None);
+        assert_eq!(get(&mut s, "b", now), Some(bulk("v")));
+        assert_eq!((s.len(), s.counters.invalidations), (1, 2));
+        assert_eq!(s.bytes(), ENTRY_OVERHEAD + 1 + 5 + 1);
+    }
+
+    #[test]
     fn an_invalidation_during_the_read_keeps_the_reply_out() {
         let now = Instant::now();
         let mut s = store(10, 1 << 20);
-        let b = s.begin(b"a");
+        let b = s.begin(b"a", 1);
         s.invalidate(b"a");
         let out = s.complete(b"a", b"GET a", b, Some(&bulk("old")), now);
         assert_eq!(out, Outcome::Raced);
@@ -417,9 +464,9 @@ mod tests {
     fn overlapping_reads_each_judged_by_when_they_began() {
         let now = Instant::now();
         let mut s = store(10, 1 << 20);
-        let first = s.begin(b"a");
+        let first = s.begin(b"a", 1);
         s.invalidate(b"a");
-        let second = s.begin(b"a");
+        let second = s.begin(b"a", 1);
         // The second began after the invalidation: its reply is current.
         assert_eq!(
             s.complete(b"a", b"GET a", second, Some(&bulk("new")), now),
@@ -437,7 +484,7 @@ mod tests {
     fn an_invalidation_of_another_key_does_not_matter() {
         let now = Instant::now();
         let mut s = store(10, 1 << 20);
-        let b = s.begin(b"a");
+        let b = s.begin(b"a", 1);
         s.invalidate(b"b");
         assert_eq!(
             s.complete(b"a", b"GET a", b, Some(&bulk("1")), now),
@@ -450,7 +497,7 @@ mod tests {
         let now = Instant::now();
         let mut s = store(10, 1 << 20);
         read(&mut s, "x", "1", now);
-        let b = s.begin(b"a");
+        let b = s.begin(b"a", 1);
         s.clear();
         assert_eq!(s.len(), 0);
         assert_eq!(s.bytes(), 0);
@@ -466,7 +513,7 @@ mod tests {
         let now = Instant::now();
         let mut s = store(10, 1 << 20);
         for cmd in ["HGET h f1", "HGET h f2", "HGETALL h"] {
-            let b = s.begin(b"h");
+            let b = s.begin(b"h", 1);
             s.complete(b"h", cmd.as_bytes(), b, Some(&bulk("v")), now);
         }
         read(&mut s, "other", "1", now);
@@ -533,7 +580,7 @@ mod tests {
         read(&mut s, "a", "22", now);
         assert_eq!(s.len(), 1);
         assert_eq!(get(&mut s, "a", now), Some(bulk("22")));
-        let b = s.begin(b"e");
+        let b = s.begin(b"e", 1);
         let err = Value::Error(resp_proto::ServerError::new(Bytes::from_static(
             b"WRONGTYPE x",
         )));
@@ -541,7 +588,7 @@ mod tests {
             s.complete(b"e", b"GET e", b, Some(&err), now),
             Outcome::Refused
         );
-        let b = s.begin(b"f");
+        let b = s.begin(b"f", 1);
         assert_eq!(s.complete(b"f", b"GET f", b, None, now), Outcome::Refused);
         assert!(s.pending.is_empty());
     }

@@ -448,6 +448,12 @@ impl Connection {
         self.core.tracking_redirect()
     }
 
+    /// Its `CLIENT TRACKING` registration while it lasts (see
+    /// [`TrackingRegistration`](crate::TrackingRegistration)).
+    pub fn tracking_registration(&self) -> Option<&std::sync::Arc<crate::TrackingRegistration>> {
+        self.core.tracking_registration()
+    }
+
     /// The stream and the core, for the multiplexed driver, which splits the stream
     /// between a reader and a writer task.
     /// False once the connector that picked this connection's server says its epoch is

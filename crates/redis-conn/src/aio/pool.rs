@@ -202,6 +202,28 @@ impl Pool {
         drop(idle);
     }
 
+    /// Looks at every idle connection without waiting and closes those the server closed
+    /// or that hold bytes nobody asked for, as the blocking pool's
+    /// [`sweep_idle`](crate::ConnectionPool::sweep_idle). It may be called from any thread
+    /// while the runtime the connections were made on runs.
+    pub fn sweep_idle(&self) {
+        let dead: Vec<Connection> = {
+            let mut idle = self.shared.idle.lock();
+            let mut dead = Vec::new();
+            for mut conn in std::mem::take(&mut *idle) {
+                if conn.is_broken() || conn.is_stale() {
+                    dead.push(conn);
+                } else {
+                    idle.push(conn);
+                }
+            }
+            dead
+        };
+        for conn in dead {
+            self.discard(conn);
+        }
+    }
+
     /// Counters and sizes, as the blocking pool's.
     pub fn stats(&self) -> PoolStats {
         let idle = self.shared.idle.lock().len();
