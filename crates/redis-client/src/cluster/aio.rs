@@ -21,6 +21,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+mod scan;
+
+pub use scan::ClusterScanStream;
+
 /// The shortest time between two slot map refreshes (as the blocking client).
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 

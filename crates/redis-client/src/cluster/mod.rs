@@ -10,6 +10,7 @@ pub mod aio;
 mod client;
 mod pubsub;
 pub mod router;
+mod scan;
 
 pub use client::{ClusterClient, ClusterOptions, ClusterPipeline, ClusterScan};
 pub use pubsub::ClusterPubSub;
