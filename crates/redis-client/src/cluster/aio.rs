@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 mod scan;
+mod transaction;
 
 pub use scan::ClusterScanStream;
 
