@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+mod pubsub;
 mod scan;
 mod transaction;
 
+pub use pubsub::{ClusterMessages, ClusterPubSub};
 pub use scan::ClusterScanStream;
 
 /// The shortest time between two slot map refreshes (as the blocking client).

@@ -11,6 +11,7 @@ mod client;
 mod pubsub;
 pub mod router;
 mod scan;
+mod subscriptions;
 
 pub use client::{ClusterClient, ClusterOptions, ClusterPipeline, ClusterScan};
 pub use pubsub::ClusterPubSub;
