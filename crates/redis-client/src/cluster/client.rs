@@ -4,7 +4,7 @@ use super::router::{
     self, classify_server_error, host_of, merge_fanout, merge_split, Attempts, Failure, Next,
     ReadFrom, Route, RouteError, SlotMap,
 };
-use super::scan::{node_gone, ScanWalk};
+use super::scan::{node_gone, ScanWalk, Step};
 use crate::client::{call_budget, convert, dynamic_reply, longer, overridden, reply_timeout};
 use crate::observe::{Batch, Op};
 use crate::retry::RetryPolicy;
@@ -271,8 +271,9 @@ impl ClusterClient {
 
     /// Iterates over the key names of the whole cluster: SCAN on each primary in turn. A
     /// primary that goes away during the walk is found again by its slots and its walk
-    /// restarted on the node now serving them (keys may then be seen twice, as SCAN
-    /// allows).
+    /// restarted on the node now serving them; once every primary is walked, the slot map
+    /// is fetched again and every node now serving a slot that changed hands meanwhile is
+    /// walked again (keys may then be seen twice, as SCAN allows).
     pub fn scan_iter(&self, options: ScanOptions) -> ClusterScan<'_> {
         ClusterScan {
             client: self,
@@ -1077,8 +1078,18 @@ impl Iterator for ClusterScan<'_> {
             if let Some(k) = self.page.next() {
                 return Some(Ok(k));
             }
-            let (addr, cursor) = self.walk.next()?;
-            let addr = addr.to_owned();
+            let (addr, cursor) = match self.walk.next() {
+                Step::Scan(addr, cursor) => (addr.to_owned(), cursor),
+                Step::Recheck => {
+                    if let Err(e) = self.client.refresh(true) {
+                        self.walk.finish();
+                        return Some(Err(e));
+                    }
+                    self.walk.recheck(&self.client.slot_map());
+                    continue;
+                }
+                Step::Done => return None,
+            };
             let cmd = redis_commands::cmd::scan::scan(cursor, self.options.clone()).cmd;
             let deadline = self.client.deadline(Some(&cmd));
             let reply = self

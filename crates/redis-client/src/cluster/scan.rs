@@ -1,13 +1,71 @@
 //! The walk of a whole-cluster SCAN, without I/O: which primary to ask next with which
-//! cursor, and where to go on when a primary goes away mid-walk. The blocking
-//! [`ClusterScan`](super::ClusterScan) and the async
-//! [`ClusterScanStream`](super::aio::ClusterScanStream) both drive it.
+//! cursor, where to go on when a primary goes away mid-walk, and which nodes to walk
+//! again when slots moved meanwhile. The blocking [`ClusterScan`](super::ClusterScan) and
+//! the async [`ClusterScanStream`](super::aio::ClusterScanStream) both drive it.
 
-use super::router::{ReadFrom, SlotMap};
+use super::router::{ReadFrom, SlotMap, SLOTS};
 use crate::{Error, ErrorKind};
 
-/// Where a whole-cluster SCAN stands: the primaries still to walk and the cursor on the
-/// current one.
+/// Extra passes a walk makes over nodes whose slots changed hands during the previous
+/// pass; bounds a walk while slots keep moving.
+const MAX_RECHECKS: u32 = 8;
+
+/// What the driver of a walk does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step<'w> {
+    /// Send SCAN with this cursor to this node and hand the reply to
+    /// [`ScanWalk::advance`].
+    Scan(&'w str, u64),
+    /// Every node of the pass is walked: fetch the slot map again and hand it to
+    /// [`ScanWalk::recheck`].
+    Recheck,
+    /// The walk is over.
+    Done,
+}
+
+/// Which primary served each slot when last looked at.
+#[derive(Clone, Debug)]
+struct Owners {
+    names: Vec<String>,
+    /// Per slot, an index into `names`, or `u16::MAX` for none.
+    slots: Vec<u16>,
+}
+
+impl Owners {
+    fn of(map: &SlotMap) -> Owners {
+        let mut owners = Owners {
+            names: Vec::new(),
+            slots: vec![u16::MAX; usize::from(SLOTS)],
+        };
+        for slot in 0..SLOTS {
+            if let Some(addr) = map.node(slot, ReadFrom::Primary) {
+                owners.set(slot, addr);
+            }
+        }
+        owners
+    }
+
+    fn get(&self, slot: u16) -> Option<&str> {
+        let i = *self.slots.get(usize::from(slot))?;
+        self.names.get(usize::from(i)).map(String::as_str)
+    }
+
+    fn set(&mut self, slot: u16, addr: &str) {
+        let i = match self.names.iter().position(|n| n == addr) {
+            Some(i) => i,
+            None => {
+                self.names.push(addr.to_owned());
+                self.names.len() - 1
+            }
+        };
+        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            *s = i as u16;
+        }
+    }
+}
+
+/// Where a whole-cluster SCAN stands: the primaries still to walk, the cursor on the
+/// current one, and who served each slot when the pass began.
 #[derive(Clone, Debug)]
 pub(super) struct ScanWalk {
     /// The primaries still to walk (the current one first), each with the first slot of
@@ -15,6 +73,9 @@ pub(super) struct ScanWalk {
     nodes: Vec<(String, Vec<u16>)>,
     cursor: u64,
     done: bool,
+    /// Who served each slot when this pass began (updated for nodes lost and replaced).
+    owners: Owners,
+    rechecks: u32,
 }
 
 impl ScanWalk {
@@ -28,15 +89,21 @@ impl ScanWalk {
                 .collect(),
             cursor: 0,
             done: false,
+            owners: Owners::of(map),
+            rechecks: 0,
         }
     }
 
-    /// The node to send the next SCAN to and its cursor; `None` once the walk is over.
-    pub(super) fn next(&self) -> Option<(&str, u64)> {
+    /// What to do next.
+    pub(super) fn next(&self) -> Step<'_> {
         if self.done {
-            return None;
+            return Step::Done;
         }
-        self.nodes.first().map(|(a, _)| (a.as_str(), self.cursor))
+        match self.nodes.first() {
+            Some((a, _)) => Step::Scan(a, self.cursor),
+            None if self.rechecks < MAX_RECHECKS => Step::Recheck,
+            None => Step::Done,
+        }
     }
 
     /// Takes the cursor the current node answered: 0 ends that node's walk.
@@ -49,6 +116,36 @@ impl ScanWalk {
         } else {
             self.cursor = cursor;
         }
+    }
+
+    /// Takes the map fetched after a pass. A key whose slot changed hands during the pass
+    /// may have been in neither node when each was walked: every node now serving such a
+    /// slot is walked again, from the start (keys may come twice, as SCAN allows). The
+    /// walk ends when no slot moved.
+    pub(super) fn recheck(&mut self, map: &SlotMap) {
+        let mut again: Vec<String> = Vec::new();
+        for slot in 0..SLOTS {
+            let now = map.node(slot, ReadFrom::Primary);
+            if let Some(now) = now {
+                if self.owners.get(slot) != Some(now) && !again.iter().any(|a| a == now) {
+                    again.push(now.to_owned());
+                }
+            }
+        }
+        if again.is_empty() {
+            self.done = true;
+            return;
+        }
+        self.rechecks += 1;
+        self.owners = Owners::of(map);
+        self.cursor = 0;
+        self.nodes = again
+            .into_iter()
+            .map(|a| {
+                let slots = map.slots_of(&a);
+                (a, slots)
+            })
+            .collect();
     }
 
     /// The current node went away; `map` is a map fetched since. Its walk is replaced by
@@ -71,6 +168,15 @@ impl ScanWalk {
         if replacements.is_empty() {
             self.done = true;
             return false;
+        }
+        // The replacements are walked whole from now on: their taking over the lost
+        // node's slots needs no second walk at the recheck.
+        for slot in 0..SLOTS {
+            if self.owners.get(slot) == Some(addr.as_str()) {
+                if let Some(now) = map.node(slot, ReadFrom::Primary) {
+                    self.owners.set(slot, now);
+                }
+            }
         }
         self.nodes.remove(0);
         self.cursor = 0;
@@ -118,13 +224,35 @@ mod tests {
     fn walks_every_primary_then_ends() {
         let m = map(&[("a:1", (0, 8000)), ("b:1", (8001, 16383))]);
         let mut w = ScanWalk::new(&m);
-        assert_eq!(w.next(), Some(("a:1", 0)));
+        assert_eq!(w.next(), Step::Scan("a:1", 0));
         w.advance(17);
-        assert_eq!(w.next(), Some(("a:1", 17)));
+        assert_eq!(w.next(), Step::Scan("a:1", 17));
         w.advance(0);
-        assert_eq!(w.next(), Some(("b:1", 0)));
+        assert_eq!(w.next(), Step::Scan("b:1", 0));
         w.advance(0);
-        assert_eq!(w.next(), None);
+        assert_eq!(w.next(), Step::Recheck);
+        w.recheck(&m);
+        assert_eq!(w.next(), Step::Done);
+    }
+
+    #[test]
+    fn slots_moved_during_a_pass_have_their_new_owner_walked_again() {
+        let before = map(&[("a:1", (0, 8000)), ("b:1", (8001, 16383))]);
+        let mut w = ScanWalk::new(&before);
+        w.advance(0);
+        // b's upper slots moved to a, already walked, while b was being walked.
+        let after = map(&[
+            ("a:1", (0, 8000)),
+            ("b:1", (8001, 12000)),
+            ("a:1", (12001, 16383)),
+        ]);
+        w.advance(0);
+        assert_eq!(w.next(), Step::Recheck);
+        w.recheck(&after);
+        assert_eq!(w.next(), Step::Scan("a:1", 0));
+        w.advance(0);
+        w.recheck(&after);
+        assert_eq!(w.next(), Step::Done);
     }
 
     #[test]
@@ -137,7 +265,7 @@ mod tests {
         let mut w = ScanWalk::new(&before);
         w.advance(0);
         w.advance(42);
-        assert_eq!(w.next(), Some(("b:1", 42)));
+        assert_eq!(w.next(), Step::Scan("b:1", 42));
         // b's replica took over.
         let after = map(&[
             ("a:1", (0, 5000)),
@@ -145,11 +273,17 @@ mod tests {
             ("c:1", (10001, 16383)),
         ]);
         assert!(w.node_lost(&after));
-        assert_eq!(w.next(), Some(("b:2", 0)));
+        assert_eq!(w.next(), Step::Scan("b:2", 0));
         w.advance(0);
-        assert_eq!(w.next(), Some(("c:1", 0)));
+        assert_eq!(w.next(), Step::Scan("c:1", 0));
+        w.advance(0);
+        // The replica's taking over was walked already: no second pass.
+        w.recheck(&after);
+        assert_eq!(w.next(), Step::Done);
+
+        let mut w = ScanWalk::new(&after);
         // A node whose slots nobody else serves ends the walk.
         assert!(!w.node_lost(&after));
-        assert_eq!(w.next(), None);
+        assert_eq!(w.next(), Step::Done);
     }
 }

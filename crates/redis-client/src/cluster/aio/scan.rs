@@ -3,7 +3,8 @@
 
 use super::{within, ClusterClient};
 use crate::cluster::client::Target;
-use crate::cluster::scan::{node_gone, ScanWalk};
+use crate::cluster::router::SlotMap;
+use crate::cluster::scan::{node_gone, ScanWalk, Step};
 use crate::{Error, Result, Text};
 use bytes::Bytes;
 use futures_core::Stream;
@@ -14,14 +15,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::cluster::router::SlotMap;
-
 impl ClusterClient {
     /// A stream of the key names of the whole cluster: SCAN on each primary in turn, a
     /// page fetched when the previous one is used up. The options (MATCH, COUNT, TYPE)
-    /// go with every SCAN. A primary that goes away during the walk is found again by its
-    /// slots and its walk restarted on the node now serving them (keys may then be seen
-    /// twice, as SCAN allows), as the blocking [`scan_iter`](crate::cluster::ClusterClient::scan_iter).
+    /// go with every SCAN. As the blocking
+    /// [`scan_iter`](crate::cluster::ClusterClient::scan_iter): a primary that goes away
+    /// during the walk is found again by its slots and its walk restarted on the node now
+    /// serving them, and once every primary is walked, every node now serving a slot that
+    /// changed hands meanwhile is walked again (keys may then be seen twice, as SCAN
+    /// allows).
     ///
     /// ```no_run
     /// use redis_client::cluster::aio::ClusterClient;
@@ -56,6 +58,8 @@ enum Fetched<T> {
     /// The node went away; the map was fetched again.
     Lost(Error, Arc<SlotMap>),
     Failed(Error),
+    /// The map fetched again after a pass.
+    Map(Arc<SlotMap>),
 }
 
 type Fetching<'a, T> = Pin<Box<dyn Future<Output = Fetched<T>> + Send + 'a>>;
@@ -92,6 +96,17 @@ impl<'a, T: ScanItem + Send + 'static> ClusterScanStream<'a, T> {
             page: VecDeque::new(),
             fetching: None,
         }
+    }
+
+    /// The slot map fetched again, once a pass is over.
+    fn fetch_map(&self) -> Fetching<'a, T> {
+        let client = self.client;
+        Box::pin(async move {
+            match client.refresh(true).await {
+                Ok(()) => Fetched::Map(client.slot_map()),
+                Err(e) => Fetched::Failed(e),
+            }
+        })
     }
 
     /// One page from `addr` at `cursor`; a node that cannot be reached refreshes the map.
@@ -133,10 +148,11 @@ impl<T: ScanItem + Send + Unpin + 'static> Stream for ClusterScanStream<'_, T> {
                 return Poll::Ready(Some(Ok(item)));
             }
             if this.fetching.is_none() {
-                let Some((addr, cursor)) = this.walk.next() else {
-                    return Poll::Ready(None);
+                let f = match this.walk.next() {
+                    Step::Scan(addr, cursor) => this.fetch(addr.to_owned(), cursor),
+                    Step::Recheck => this.fetch_map(),
+                    Step::Done => return Poll::Ready(None),
                 };
-                let f = this.fetch(addr.to_owned(), cursor);
                 this.fetching = Some(f);
             }
             let Some(fetching) = this.fetching.as_mut() else {
@@ -152,6 +168,7 @@ impl<T: ScanItem + Send + Unpin + 'static> Stream for ClusterScanStream<'_, T> {
                     this.page.extend(items);
                     this.walk.advance(cursor);
                 }
+                Fetched::Map(map) => this.walk.recheck(&map),
                 Fetched::Lost(e, map) => {
                     if !this.walk.node_lost(&map) {
                         this.walk.finish();
