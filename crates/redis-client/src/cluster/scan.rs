@@ -256,6 +256,27 @@ mod tests {
     }
 
     #[test]
+    fn slots_that_keep_moving_end_the_walk_after_eight_extra_passes() {
+        let maps = [
+            map(&[("a:1", (0, 8000)), ("b:1", (8001, 16383))]),
+            map(&[("a:1", (0, 9000)), ("b:1", (9001, 16383))]),
+        ];
+        let mut w = ScanWalk::new(&maps[0]);
+        let mut passes = 0;
+        loop {
+            match w.next() {
+                Step::Scan(_, _) => w.advance(0),
+                Step::Recheck => {
+                    passes += 1;
+                    w.recheck(&maps[passes % 2]);
+                }
+                Step::Done => break,
+            }
+        }
+        assert_eq!(passes, 8);
+    }
+
+    #[test]
     fn a_lost_node_is_walked_again_where_its_slots_went() {
         let before = map(&[
             ("a:1", (0, 5000)),
