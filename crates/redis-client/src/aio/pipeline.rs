@@ -83,6 +83,11 @@ impl Pipeline {
         self.commands.is_empty()
     }
 
+    /// The queued commands, in order (for the cluster client's one-slot check).
+    pub(crate) fn commands(&self) -> impl Iterator<Item = &Cmd> {
+        self.commands.iter().map(|q| &q.cmd)
+    }
+
     /// Queues any command given as its arguments.
     pub fn execute_command<A: ToArgs>(&mut self, args: A) -> &mut Self {
         self.queue(Cmd::from_args(args))

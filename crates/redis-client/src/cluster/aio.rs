@@ -21,6 +21,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+mod pubsub;
+mod scan;
+mod transaction;
+
+pub use pubsub::{ClusterMessages, ClusterPubSub};
+pub use scan::ClusterScanStream;
+
 /// The shortest time between two slot map refreshes (as the blocking client).
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -29,6 +36,9 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 /// merging, with every command method returning a future. Each node is an async
 /// [`Redis`] (one multiplexed connection, plus a pool for blocking
 /// commands); a split command or a pipeline sends to every node at once. Cheap to clone.
+/// WATCH transactions ([`transaction`](ClusterClient::transaction)), pub/sub with shard
+/// channels ([`pubsub`](ClusterClient::pubsub)) and SCAN over the whole cluster
+/// ([`scan_stream`](ClusterClient::scan_stream)) behave as on the blocking client.
 ///
 /// ```no_run
 /// use redis_client::cluster::aio::ClusterClient;

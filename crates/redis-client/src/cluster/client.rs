@@ -4,6 +4,7 @@ use super::router::{
     self, classify_server_error, host_of, merge_fanout, merge_split, Attempts, Failure, Next,
     ReadFrom, Route, RouteError, SlotMap,
 };
+use super::scan::{node_gone, ScanWalk, Step};
 use crate::client::{call_budget, convert, dynamic_reply, longer, overridden, reply_timeout};
 use crate::observe::{Batch, Op};
 use crate::retry::RetryPolicy;
@@ -270,22 +271,15 @@ impl ClusterClient {
 
     /// Iterates over the key names of the whole cluster: SCAN on each primary in turn. A
     /// primary that goes away during the walk is found again by its slots and its walk
-    /// restarted on the node now serving them (keys may then be seen twice, as SCAN
-    /// allows).
+    /// restarted on the node now serving them; once every primary is walked, the slot map
+    /// is fetched again and every node now serving a slot that changed hands meanwhile is
+    /// walked again (keys may then be seen twice, as SCAN allows).
     pub fn scan_iter(&self, options: ScanOptions) -> ClusterScan<'_> {
-        let map = self.slot_map();
-        let nodes = map
-            .primaries()
-            .into_iter()
-            .map(|p| (p.to_owned(), map.slots_of(p)))
-            .collect();
         ClusterScan {
             client: self,
             options,
-            nodes,
-            cursor: 0,
+            walk: ScanWalk::new(&self.slot_map()),
             page: Vec::new().into_iter(),
-            done: false,
         }
     }
 
@@ -1072,12 +1066,8 @@ impl<'a> Executor for &'a mut ClusterPipeline {
 pub struct ClusterScan<'c> {
     client: &'c ClusterClient,
     options: ScanOptions,
-    /// The primaries still to walk (the current one first) and the first slot of each of
-    /// their ranges, to find who serves them if the node goes away.
-    nodes: Vec<(String, Vec<u16>)>,
-    cursor: u64,
+    walk: ScanWalk,
     page: std::vec::IntoIter<Bytes>,
-    done: bool,
 }
 
 impl Iterator for ClusterScan<'_> {
@@ -1088,65 +1078,43 @@ impl Iterator for ClusterScan<'_> {
             if let Some(k) = self.page.next() {
                 return Some(Ok(k));
             }
-            if self.done || self.nodes.is_empty() {
-                return None;
-            }
-            let (addr, slots) = self.nodes[0].clone();
-            let cmd = redis_commands::cmd::scan::scan(self.cursor, self.options.clone()).cmd;
+            let (addr, cursor) = match self.walk.next() {
+                Step::Scan(addr, cursor) => (addr.to_owned(), cursor),
+                Step::Recheck => {
+                    if let Err(e) = self.client.refresh(true) {
+                        self.walk.finish();
+                        return Some(Err(e));
+                    }
+                    self.walk.recheck(&self.client.slot_map());
+                    continue;
+                }
+                Step::Done => return None,
+            };
+            let cmd = redis_commands::cmd::scan::scan(cursor, self.options.clone()).cmd;
             let deadline = self.client.deadline(Some(&cmd));
-            match self
+            let reply = self
                 .client
-                .one(&cmd, Target::Node(addr.clone()), deadline, None)
-            {
-                Ok(v) => match <(u64, Vec<Bytes>)>::from_value(v) {
-                    Ok((cursor, keys)) => {
-                        self.page = keys.into_iter();
-                        if cursor == 0 {
-                            self.nodes.remove(0);
-                            self.cursor = 0;
-                        } else {
-                            self.cursor = cursor;
-                        }
-                    }
-                    Err(source) => {
-                        self.done = true;
-                        return Some(Err(Error::Reply {
-                            command: "SCAN".into(),
-                            source,
-                        }));
-                    }
-                },
-                Err(e)
-                    if e.kind() == crate::ErrorKind::Connection
-                        || e.kind() == crate::ErrorKind::Timeout =>
-                {
-                    // The node went away: walk the nodes now serving its slots instead.
-                    if self.client.refresh(true).is_err() {
-                        self.done = true;
+                .one(&cmd, Target::Node(addr), deadline, None)
+                .and_then(|v| {
+                    <(u64, Vec<Bytes>)>::from_value(v).map_err(|source| Error::Reply {
+                        command: "SCAN".into(),
+                        source,
+                    })
+                });
+            match reply {
+                Ok((cursor, keys)) => {
+                    self.page = keys.into_iter();
+                    self.walk.advance(cursor);
+                }
+                Err(e) if node_gone(&e) => {
+                    let refreshed = self.client.refresh(true).is_ok();
+                    if !refreshed || !self.walk.node_lost(&self.client.slot_map()) {
+                        self.walk.finish();
                         return Some(Err(e));
-                    }
-                    let map = self.client.slot_map();
-                    let mut replacements: Vec<String> = slots
-                        .iter()
-                        .filter_map(|&s| map.node(s, ReadFrom::Primary).map(str::to_owned))
-                        .filter(|a| *a != addr)
-                        .collect();
-                    replacements.dedup();
-                    if replacements.is_empty() {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                    self.nodes.remove(0);
-                    self.cursor = 0;
-                    for r in replacements.into_iter().rev() {
-                        if !self.nodes.iter().any(|(a, _)| *a == r) {
-                            let slots = map.slots_of(&r);
-                            self.nodes.insert(0, (r, slots));
-                        }
                     }
                 }
                 Err(e) => {
-                    self.done = true;
+                    self.walk.finish();
                     return Some(Err(e));
                 }
             }

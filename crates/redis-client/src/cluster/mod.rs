@@ -10,6 +10,8 @@ pub mod aio;
 mod client;
 mod pubsub;
 pub mod router;
+mod scan;
+mod subscriptions;
 
 pub use client::{ClusterClient, ClusterOptions, ClusterPipeline, ClusterScan};
 pub use pubsub::ClusterPubSub;

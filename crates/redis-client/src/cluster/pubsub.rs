@@ -2,19 +2,17 @@
 //! node serving their slot, each renewed where it belongs after a failover or a reshard.
 
 use super::client::ClusterClient;
-use super::router::{key_slot, ReadFrom};
+use super::subscriptions::{Arrival, Conn, Subscriptions};
 use crate::pubsub::SubscribeArgs;
-use crate::{Error, Message, MessageKind, PubSub, Result};
+use crate::{Error, Message, PubSub, Result};
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long a subscriber waits on one node's connection at a time while others may have
 /// messages: short, so a message on another node waits little.
 const SLICE: Duration = Duration::from_millis(5);
-
-/// The wait before trying again to renew subscriptions whose node could not be reached.
-const RENEW_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A cluster subscriber, from [`ClusterClient::pubsub`].
 ///
@@ -26,7 +24,7 @@ const RENEW_BACKOFF: Duration = Duration::from_millis(100);
 /// When a node goes away (its connection fails and cannot be re-opened) or a shard
 /// channel's slot moves (the server then unsubscribes it), the subscriptions are renewed
 /// where they now belong, after refreshing the slot map, and a
-/// [`MessageKind::Reconnected`] message marks the gap: its `channel` names the shard
+/// [`MessageKind::Reconnected`](crate::MessageKind::Reconnected) message marks the gap: its `channel` names the shard
 /// channel renewed (empty for channels and patterns). Messages published in between are
 /// lost; Redis pub/sub keeps nothing.
 ///
@@ -48,24 +46,15 @@ const RENEW_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct ClusterPubSub {
     client: ClusterClient,
-    ignore_subscribe_messages: bool,
+    /// What is subscribed to, where, and what waits to be renewed.
+    subs: Subscriptions,
     /// Channels and patterns, on one node.
-    classic: Subscriber,
-    channels: BTreeSet<Bytes>,
-    patterns: BTreeSet<Bytes>,
-    /// Shard channels per slot, each slot on its own connection.
-    shards: BTreeMap<u16, (Subscriber, BTreeSet<Bytes>)>,
+    classic: Option<PubSub>,
+    /// Shard channels, one connection per slot.
+    shards: BTreeMap<u16, PubSub>,
     queued: VecDeque<Message>,
-    /// Which subscriber waits next, so none is starved.
+    /// Which connection waits next, so none is starved.
     turn: usize,
-}
-
-/// One connection's subscriber, or the time to try renewing it again.
-#[derive(Debug, Default)]
-struct Subscriber {
-    sub: Option<PubSub>,
-    /// Set when the connection failed for good: renew at this instant.
-    renew_at: Option<Instant>,
 }
 
 impl ClusterClient {
@@ -73,10 +62,8 @@ impl ClusterClient {
     pub fn pubsub(&self) -> ClusterPubSub {
         ClusterPubSub {
             client: self.clone(),
-            ignore_subscribe_messages: false,
-            classic: Subscriber::default(),
-            channels: BTreeSet::new(),
-            patterns: BTreeSet::new(),
+            subs: Subscriptions::default(),
+            classic: None,
             shards: BTreeMap::new(),
             queued: VecDeque::new(),
             turn: 0,
@@ -87,7 +74,7 @@ impl ClusterClient {
 impl ClusterPubSub {
     /// Skip subscribe/unsubscribe confirmations in [`get_message`](Self::get_message).
     pub fn ignore_subscribe_messages(&mut self, ignore: bool) -> &mut Self {
-        self.ignore_subscribe_messages = ignore;
+        self.subs.ignore_confirmations(ignore);
         self
     }
 
@@ -97,8 +84,11 @@ impl ClusterPubSub {
     /// Connection errors; [`Error::Cluster`] when no node is known.
     pub fn subscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
-        self.channels.extend(names.iter().cloned());
-        self.classic_sub()?.subscribe(names.as_slice())
+        self.subs.subscribe(&names);
+        match self.classic_sub()? {
+            Some(s) => s.subscribe(names.as_slice()),
+            None => Ok(()),
+        }
     }
 
     /// Subscribes to `patterns`; returns once the server confirmed them.
@@ -107,22 +97,38 @@ impl ClusterPubSub {
     /// As [`subscribe`](Self::subscribe).
     pub fn psubscribe<C: SubscribeArgs>(&mut self, patterns: C) -> Result<()> {
         let names = patterns.names();
-        self.patterns.extend(names.iter().cloned());
-        self.classic_sub()?.psubscribe(names.as_slice())
+        self.subs.psubscribe(&names);
+        match self.classic_sub()? {
+            Some(s) => s.psubscribe(names.as_slice()),
+            None => Ok(()),
+        }
     }
 
-    /// Unsubscribes from `channels`.
+    /// Unsubscribes from `channels` (from every channel for an empty list).
     ///
     /// # Errors
     /// Connection errors.
     pub fn unsubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
-        for n in &names {
-            self.channels.remove(n);
+        self.subs.unsubscribe(&names);
+        match self.classic.as_mut() {
+            Some(s) if names.is_empty() => s.unsubscribe_all(),
+            Some(s) => s.unsubscribe(names.as_slice()),
+            None => Ok(()),
         }
-        match self.classic.sub.as_mut() {
-            Some(s) if !names.is_empty() => s.unsubscribe(names.as_slice()),
-            _ => Ok(()),
+    }
+
+    /// Unsubscribes from `patterns` (from every pattern for an empty list).
+    ///
+    /// # Errors
+    /// Connection errors.
+    pub fn punsubscribe<C: SubscribeArgs>(&mut self, patterns: C) -> Result<()> {
+        let names = patterns.names();
+        self.subs.punsubscribe(&names);
+        match self.classic.as_mut() {
+            Some(s) if names.is_empty() => s.punsubscribe_all(),
+            Some(s) => s.punsubscribe(names.as_slice()),
+            None => Ok(()),
         }
     }
 
@@ -132,43 +138,49 @@ impl ClusterPubSub {
     /// # Errors
     /// Connection errors; [`Error::Cluster`] when a slot has no known node.
     pub fn ssubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
-        let mut by_slot: BTreeMap<u16, Vec<Bytes>> = BTreeMap::new();
-        for n in channels.names() {
-            by_slot.entry(key_slot(&n)).or_default().push(n);
-        }
-        for (slot, names) in by_slot {
-            let (subscriber, set) = self.shards.entry(slot).or_default();
-            set.extend(names.iter().cloned());
-            if subscriber.sub.is_none() {
-                subscriber.sub = Some(PubSub::new(node_info(&self.client, slot)?));
+        for (slot, names) in self.subs.ssubscribe(&channels.names()) {
+            let conn = Conn::Shard(slot);
+            if self.subs.is_lost(conn) {
+                // Subscribed where the slot is served once the connection is renewed.
+                continue;
             }
-            if let Some(s) = subscriber.sub.as_mut() {
-                s.ssubscribe(names.as_slice())?;
-            }
+            let sub = match self.shards.entry(slot) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    e.insert(PubSub::new(node_info(&self.client, &self.subs, conn)?))
+                }
+            };
+            sub.ssubscribe(names.as_slice())?;
         }
         Ok(())
     }
 
-    /// Unsubscribes from shard `channels`.
+    /// Unsubscribes from shard `channels` (from every shard channel for an empty list).
     ///
     /// # Errors
     /// Connection errors.
     pub fn sunsubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
-        for n in channels.names() {
-            let slot = key_slot(&n);
-            if let Some((subscriber, set)) = self.shards.get_mut(&slot) {
-                set.remove(&n);
-                if let Some(s) = subscriber.sub.as_mut() {
-                    s.sunsubscribe(&[n][..])?;
-                }
+        for (slot, names) in self.subs.sunsubscribe(&channels.names()) {
+            if let Some(s) = self.shards.get_mut(&slot) {
+                s.sunsubscribe(names.as_slice())?;
             }
         }
         Ok(())
     }
 
+    /// The channels currently subscribed to.
+    pub fn channels(&self) -> impl Iterator<Item = &Bytes> {
+        self.subs.channels()
+    }
+
+    /// The patterns currently subscribed to.
+    pub fn patterns(&self) -> impl Iterator<Item = &Bytes> {
+        self.subs.patterns()
+    }
+
     /// The shard channels currently subscribed to.
     pub fn shard_channels(&self) -> impl Iterator<Item = &Bytes> {
-        self.shards.values().flat_map(|(_, set)| set.iter())
+        self.subs.shard_channels()
     }
 
     /// The next message from any node, waiting up to `timeout` (`None`: until one comes).
@@ -176,7 +188,8 @@ impl ClusterPubSub {
     /// # Errors
     /// [`Error::PubSub`] for a reply that is not a pub/sub message. A node that cannot be
     /// reached is not an error: its subscriptions are renewed where they belong once the
-    /// cluster serves them again, with a [`MessageKind::Reconnected`] marker.
+    /// cluster serves them again, with a
+    /// [`MessageKind::Reconnected`](crate::MessageKind::Reconnected) marker.
     pub fn get_message(&mut self, timeout: Option<Duration>) -> Result<Option<Message>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -184,18 +197,34 @@ impl ClusterPubSub {
                 return Ok(Some(m));
             }
             self.renew_due();
-            let count = 1 + self.shards.len();
+            if !self.queued.is_empty() {
+                continue;
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let slice = left.map_or(SLICE, |l| l.min(SLICE));
+            let conns: Vec<Conn> = self
+                .classic
+                .as_ref()
+                .map(|_| Conn::Classic)
+                .into_iter()
+                .chain(self.shards.keys().map(|s| Conn::Shard(*s)))
+                .collect();
+            if conns.is_empty() {
+                // Nothing open: wait for the next renewal or the deadline, a slice at most.
+                let renewal = self.subs.next_renewal().map_or(slice, |r| {
+                    r.saturating_duration_since(Instant::now()).min(slice)
+                });
+                std::thread::sleep(renewal);
+            }
             // One pass polls every connection; the last of the pass waits a slice.
-            for i in 0..count {
-                let which = (self.turn + i) % count;
-                let last = i + 1 == count;
-                let wait = if last {
-                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                    Some(left.map_or(SLICE, |l| l.min(SLICE)))
+            for i in 0..conns.len() {
+                let which = (self.turn + i) % conns.len();
+                let wait = if i + 1 == conns.len() {
+                    slice
                 } else {
-                    Some(Duration::ZERO)
+                    Duration::ZERO
                 };
-                self.read_one(which, wait)?;
+                self.read_one(conns[which], wait)?;
                 if !self.queued.is_empty() {
                     self.turn = which + 1;
                     break;
@@ -207,160 +236,109 @@ impl ClusterPubSub {
         }
     }
 
-    /// Reads from subscriber `which` (0: channels and patterns; then the slots in order)
-    /// for up to `wait`, queueing what arrives; a subscriber that failed is set to renew.
-    fn read_one(&mut self, which: usize, wait: Option<Duration>) -> Result<()> {
-        let slot = if which == 0 {
-            None
-        } else {
-            self.shards.keys().nth(which - 1).copied()
+    /// Reads from `conn` for up to `wait`, queueing what arrives; a connection that failed,
+    /// or whose slot moved, is closed and set to be renewed.
+    fn read_one(&mut self, conn: Conn, wait: Duration) -> Result<()> {
+        let sub = match conn {
+            Conn::Classic => self.classic.as_mut(),
+            Conn::Shard(slot) => self.shards.get_mut(&slot),
         };
-        let subscriber = match slot {
-            None => &mut self.classic,
-            Some(s) => match self.shards.get_mut(&s) {
-                Some((sub, _)) => sub,
-                None => return Ok(()),
-            },
-        };
-        let Some(sub) = subscriber.sub.as_mut() else {
-            if wait.is_some_and(|w| !w.is_zero()) {
-                std::thread::sleep(wait.unwrap_or_default());
-            }
+        let Some(sub) = sub else {
             return Ok(());
         };
-        match sub.get_message(wait) {
-            Ok(Some(m)) => self.arrived(slot, m),
-            Ok(None) => {}
+        let arrival = match sub.get_message(Some(wait)) {
+            Ok(Some(m)) => self.subs.arrived(conn, m, Instant::now()),
+            Ok(None) => return Ok(()),
             Err(e) if e.kind() == crate::ErrorKind::PubSub => return Err(e),
-            // The subscriber could not re-open its connection: its node is gone. Renew
-            // its subscriptions where they belong now.
+            // The subscriber could not re-open its connection: its node is gone.
             Err(_) => {
-                subscriber.sub = None;
-                subscriber.renew_at = Some(Instant::now());
+                self.subs.lost(conn, Instant::now());
+                Arrival::Renew
             }
+        };
+        match arrival {
+            Arrival::Deliver(m) => self.queued.push_back(m),
+            Arrival::Skip => {}
+            Arrival::Renew => self.close(conn),
         }
         Ok(())
     }
 
-    /// Queues a message from `slot`'s subscriber (`None`: channels and patterns), unless
-    /// it is the server unsubscribing a shard channel whose slot moved: then the slot's
-    /// subscriptions are renewed at its new owner.
-    fn arrived(&mut self, slot: Option<u16>, m: Message) {
-        if let (Some(slot), MessageKind::SUnsubscribe) = (slot, m.kind) {
-            let wanted = self
-                .shards
-                .get(&slot)
-                .is_some_and(|(_, set)| set.contains(&m.channel));
-            if wanted {
-                if let Some((subscriber, _)) = self.shards.get_mut(&slot) {
-                    subscriber.sub = None;
-                    subscriber.renew_at = Some(Instant::now());
-                }
-                return;
+    fn close(&mut self, conn: Conn) {
+        match conn {
+            Conn::Classic => self.classic = None,
+            Conn::Shard(slot) => {
+                self.shards.remove(&slot);
             }
         }
-        if m.kind.is_confirmation() && self.ignore_subscribe_messages {
-            return;
-        }
-        self.queued.push_back(m);
     }
 
-    /// Renews every subscriber whose renewal is due: a fresh slot map, a connection to the
-    /// node serving its names now, the names subscribed again, and a marker.
+    /// Renews every connection whose renewal is due: a fresh slot map, a connection to the
+    /// node serving its names now, the names subscribed again, and the gap markers.
     fn renew_due(&mut self) {
-        let now = Instant::now();
-        let due = |s: &Subscriber| s.sub.is_none() && s.renew_at.is_some_and(|t| t <= now);
-        let mut refreshed = false;
-        if due(&self.classic) {
-            let _ = self.client.refresh_slots();
-            refreshed = true;
-            self.classic.renew_at = None;
-            let channels: Vec<Bytes> = self.channels.iter().cloned().collect();
-            let patterns: Vec<Bytes> = self.patterns.iter().cloned().collect();
-            let ignore = self.ignore_subscribe_messages;
-            let renewed = self.classic_sub().and_then(|s| {
-                s.ignore_subscribe_messages(true);
-                s.subscribe(channels.as_slice())?;
-                s.psubscribe(patterns.as_slice())?;
-                s.ignore_subscribe_messages(ignore);
-                Ok(())
-            });
-            match renewed {
-                Ok(()) => self.queued.push_back(marker(Bytes::new())),
-                Err(_) => {
-                    self.classic.sub = None;
-                    self.classic.renew_at = Some(now + RENEW_BACKOFF);
-                }
-            }
+        let due = self.subs.due(Instant::now());
+        if due.is_empty() {
+            return;
         }
-        let slots: Vec<u16> = self
-            .shards
-            .iter()
-            .filter(|(_, (s, _))| due(s))
-            .map(|(slot, _)| *slot)
-            .collect();
-        for slot in slots {
-            if !refreshed {
-                let _ = self.client.refresh_slots();
-                refreshed = true;
-            }
-            let Some((subscriber, names)) = self.shards.get_mut(&slot) else {
+        let _ = self.client.refresh_slots();
+        for conn in due {
+            let renewal = self.subs.renewal(conn);
+            if renewal.is_empty() {
+                self.subs.renewed(conn, Instant::now());
                 continue;
-            };
-            let names: Vec<Bytes> = names.iter().cloned().collect();
-            let renewed = node_info(&self.client, slot).and_then(|info| {
+            }
+            let renewed = node_info(&self.client, &self.subs, conn).and_then(|info| {
                 let mut s = PubSub::new(info);
+                // The confirmations of names subscribed before are not news.
                 s.ignore_subscribe_messages(true);
-                s.ssubscribe(names.as_slice())?;
+                s.subscribe(renewal.channels.as_slice())?;
+                s.psubscribe(renewal.patterns.as_slice())?;
+                s.ssubscribe(renewal.shard_channels.as_slice())?;
+                s.ignore_subscribe_messages(false);
                 Ok(s)
             });
             match renewed {
-                Ok(mut s) => {
-                    s.ignore_subscribe_messages(self.ignore_subscribe_messages);
-                    subscriber.sub = Some(s);
-                    subscriber.renew_at = None;
-                    for n in names {
-                        self.queued.push_back(marker(n));
+                Ok(s) => {
+                    match conn {
+                        Conn::Classic => self.classic = Some(s),
+                        Conn::Shard(slot) => {
+                            self.shards.insert(slot, s);
+                        }
                     }
+                    let markers = self.subs.renewed(conn, Instant::now());
+                    self.queued.extend(markers);
                 }
-                Err(_) => subscriber.renew_at = Some(now + RENEW_BACKOFF),
+                Err(_) => self.subs.renew_failed(conn, Instant::now()),
             }
         }
     }
 
-    /// The subscriber for channels and patterns, opened on a primary if none is.
-    fn classic_sub(&mut self) -> Result<&mut PubSub> {
-        if self.classic.sub.is_none() {
-            let map = self.client.slot_map();
-            let addr = map
-                .primaries()
-                .first()
-                .map(|a| (*a).to_owned())
-                .ok_or_else(|| Error::Cluster("no primary known".into()))?;
-            let mut sub = PubSub::new(self.client.node_info(&addr, false));
-            sub.ignore_subscribe_messages(self.ignore_subscribe_messages);
-            self.classic.sub = Some(sub);
+    /// The connection for channels and patterns, opened on a primary if none is; `None`
+    /// while it waits to be renewed (the names are subscribed then).
+    fn classic_sub(&mut self) -> Result<Option<&mut PubSub>> {
+        if self.subs.is_lost(Conn::Classic) {
+            return Ok(None);
         }
-        // Just ensured above.
-        Ok(self.classic.sub.as_mut().expect("opened above"))
+        if self.classic.is_none() {
+            self.classic = Some(PubSub::new(node_info(
+                &self.client,
+                &self.subs,
+                Conn::Classic,
+            )?));
+        }
+        Ok(self.classic.as_mut())
     }
 }
 
-/// Connection settings for the primary serving `slot`.
-fn node_info(client: &ClusterClient, slot: u16) -> Result<redis_conn::ConnectionInfo> {
+/// Connection settings for the node `conn` belongs on now.
+fn node_info(
+    client: &ClusterClient,
+    subs: &Subscriptions,
+    conn: Conn,
+) -> Result<redis_conn::ConnectionInfo> {
     let map = client.slot_map();
-    let addr = map
-        .node(slot, ReadFrom::Primary)
-        .ok_or_else(|| Error::Cluster(format!("slot {slot} has no node")))?;
+    let addr = subs
+        .node(conn, &map)
+        .ok_or_else(|| Error::Cluster(format!("no node known for {conn:?}")))?;
     Ok(client.node_info(addr, false))
-}
-
-/// The gap marker for a renewed shard channel (`channel` empty for channels and patterns).
-fn marker(channel: Bytes) -> Message {
-    Message {
-        kind: MessageKind::Reconnected,
-        channel,
-        pattern: None,
-        payload: Bytes::new(),
-    }
 }
