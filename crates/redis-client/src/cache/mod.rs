@@ -108,7 +108,8 @@ pub struct CacheStats {
     /// Replies stored.
     pub stored: u64,
     /// Entries dropped because the server (or a write of this client) said their key
-    /// changed.
+    /// changed, or because the connection they were read through ended (the server
+    /// reports changes to a key only to the connection that read it).
     pub invalidations: u64,
     /// Times the whole cache was cleared: a flush on the server, the invalidation
     /// connection lost or replaced, [`Cache::clear`].
