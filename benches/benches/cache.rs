@@ -4,7 +4,8 @@
 //!
 //! Run through `cargo xtask bench` (or `cargo xtask bench-cache`), which starts the server
 //! and writes docs/benchmarks.md. Output: one tab-separated `RESULT` line per
-//! measurement: workload, transport, client, ops/s, seconds.
+//! measurement: workload, transport, client, ops/s, seconds, the operations that reached
+//! the server, and the server's CPU seconds during the run.
 //!
 //! Arguments: `--tcp PORT`, `--quick`.
 
@@ -62,6 +63,7 @@ fn main() {
     for _ in 0..reps {
         for (name, client) in [("uncached", &plain), ("cached", &cached)] {
             let misses = cache.stats().misses;
+            let cpu = server_cpu(&plain);
             let (secs, sets) = run(client, ops_per_thread);
             let ops = total as f64 / secs;
             // The operations that reached the server: every one without the cache; the
@@ -70,10 +72,36 @@ fn main() {
                 "cached" => sets + (cache.stats().misses - misses) as usize,
                 _ => total,
             };
-            println!("RESULT\tread_mostly\ttcp\t{name}\t{ops:.0}\t{secs:.4}\t{round_trips}");
+            let cpu = server_cpu(&plain) - cpu;
+            println!(
+                "RESULT\tread_mostly\ttcp\t{name}\t{ops:.0}\t{secs:.4}\t{round_trips}\t{cpu:.4}"
+            );
         }
     }
     eprintln!("cache: {:?}", cache.stats());
+}
+
+/// The CPU seconds (user and system) the server has used since it started, from INFO
+/// (which the client reads as a map of sections).
+fn server_cpu(r: &Redis) -> f64 {
+    fn sum(v: &redis_client::Value) -> f64 {
+        use redis_client::Value;
+        match v {
+            Value::Map(pairs) => pairs
+                .iter()
+                .map(|(k, v)| match (k, v) {
+                    (Value::BulkString(k), Value::Double(d))
+                        if &k[..] == b"used_cpu_sys" || &k[..] == b"used_cpu_user" =>
+                    {
+                        *d
+                    }
+                    (_, v) => sum(v),
+                })
+                .sum(),
+            _ => 0.0,
+        }
+    }
+    sum(&r.execute_command(("INFO", "cpu")).unwrap())
 }
 
 /// Runs the workload on `THREADS` threads; returns the seconds it took and the SETs made.
