@@ -144,6 +144,27 @@ impl TestCluster {
         }
     }
 
+    /// Waits until every running node reports `cluster_state:ok` with all 16384 slots
+    /// served and knows every running node as healthy (after a test changed the
+    /// cluster's state by hand).
+    ///
+    /// # Panics
+    /// If that does not happen in time.
+    pub fn wait_ok(&mut self) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let running = self.nodes().count();
+            if self.all_ok(running) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster not ok within {SETTLE_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Moves `slots` slots from the primary on `from` to the primary on `to` with
     /// `redis-cli --cluster reshard`.
     ///
