@@ -198,4 +198,34 @@ fn a_manual_failover_is_learnt_by_periodic_refresh_only() {
     // No redirection was ever sent: the clients learnt from the refresh alone.
     let moved_after = errors_sent(&mut cluster, "MOVED") + errors_sent(&mut cluster, "ASK");
     assert_eq!(moved_after, moved_before, "a redirection was sent");
+
+    // One refresh thread, for the one blocking client with the refresh on; it ends, and
+    // so does the async client's task, once the clients are dropped.
+    assert_eq!(refresh_threads(), 1);
+    drop((refreshing, control));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while refresh_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refresh thread outlived its client"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop((refreshing_aio, control_aio));
+    while rt.metrics().num_alive_tasks() > 0 {
+        assert!(Instant::now() < deadline, "a task outlived its client");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The threads of this process named as the blocking client's refresh thread (the kernel
+/// keeps the first 15 bytes of a name).
+fn refresh_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"));
+            comm.is_ok_and(|c| c.trim() == "redis-cluster-r")
+        })
+        .count()
 }
