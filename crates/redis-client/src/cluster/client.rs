@@ -602,7 +602,7 @@ impl ClusterClient {
         // kind, all the merge needs) so parts can borrow them.
         let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
         let map = self.inner.map.read().clone();
-        let mut plain: Vec<(usize, &Cmd, Target)> = Vec::new();
+        let mut plain: Vec<(usize, &Cmd, Target)> = Vec::with_capacity(items.len());
         for (i, (cmd, route)) in items.iter_mut().enumerate() {
             let cmd: &Cmd = cmd;
             match route {
@@ -846,9 +846,20 @@ pub(super) fn merge_items(
     parts: impl Iterator<Item = (usize, Vec<usize>)>,
     values: Vec<Result<Value>>,
 ) -> Vec<Result<Value>> {
+    let parts: Vec<(usize, Vec<usize>)> = parts.collect();
+    // The common pipeline: every command sent whole, one part each, in order. Its results
+    // are the parts' results as they are.
+    if parts.len() == items.len()
+        && parts.iter().enumerate().all(|(i, (item, _))| *item == i)
+        && items
+            .iter()
+            .all(|(_, route)| matches!(route, Route::Slot(_) | Route::Any))
+    {
+        return values;
+    }
     let mut per_item: Vec<Vec<(Vec<usize>, Result<Value>)>> =
         (0..items.len()).map(|_| Vec::new()).collect();
-    for ((item, keys), v) in parts.zip(values) {
+    for ((item, keys), v) in parts.into_iter().zip(values) {
         per_item[item].push((keys, v));
     }
     items
