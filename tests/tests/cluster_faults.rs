@@ -35,9 +35,14 @@ struct Clients {
     brief: Call,
 }
 
+/// The clients refresh their map every 100 ms, so background refreshes run while the
+/// cluster is broken (a node without a slot gives a map that does not cover every slot,
+/// which is refused): they must never fail or disturb a call.
 fn options(budget: Duration) -> ClusterOptions {
     let retry = ClusterOptions::default().retry.with_budget(Some(budget));
-    ClusterOptions::default().with_retry_policy(retry)
+    ClusterOptions::default()
+        .with_retry_policy(retry)
+        .with_refresh_interval(Some(Duration::from_millis(100)))
 }
 
 fn seeds(cluster: &TestCluster) -> Vec<ConnectionInfo> {
