@@ -97,7 +97,8 @@ impl ClusterClient {
             replicas,
         };
         client.refresh(true).await?;
-        if let Some(interval) = client.inner.options.refresh_interval {
+        let interval = client.inner.options.refresh_interval;
+        if let Some(interval) = interval.filter(|i| !i.is_zero()) {
             tokio::spawn(refresh_periodically(
                 Arc::downgrade(&client.inner),
                 interval,

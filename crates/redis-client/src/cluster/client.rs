@@ -38,8 +38,8 @@ pub struct ClusterOptions {
     pub pool: PoolOptions,
     /// How often the slot map is fetched again in the background, to learn the topology
     /// changes that raise no error (a replica added or promoted, a node gone); `None` or
-    /// zero: only after a `MOVED`, a lost node or [`ClusterClient::refresh_slots`].
-    /// Default 30 s.
+    /// zero: only when a call meets a lost node or a slot with no known node, or on
+    /// [`ClusterClient::refresh_slots`]. Default 30 s.
     pub refresh_interval: Option<Duration>,
 }
 
@@ -182,7 +182,8 @@ impl ClusterClient {
             replicas,
         };
         client.refresh(true)?;
-        if let Some(interval) = client.inner.options.refresh_interval {
+        let interval = client.inner.options.refresh_interval;
+        if let Some(interval) = interval.filter(|i| !i.is_zero()) {
             let inner = Arc::downgrade(&client.inner);
             std::thread::Builder::new()
                 .name("redis-cluster-refresh".into())

@@ -813,7 +813,7 @@ pub enum Refresh {
 
 /// When the next periodic refresh is due, at `now`, given the `interval` between refreshes
 /// (`None` or zero: off) and when the map was `last` fetched, for any reason (a refresh
-/// after a `MOVED` or a lost node counts: the period runs from the latest one).
+/// after a lost node counts: the period runs from the latest one).
 pub fn refresh_due(interval: Option<Duration>, last: Option<Instant>, now: Instant) -> Refresh {
     let Some(interval) = interval.filter(|i| !i.is_zero()) else {
         return Refresh::Off;
