@@ -1,7 +1,8 @@
 //! The periodic slot map refresh, on a real cluster: a manual `CLUSTER FAILOVER` (which
 //! raises no error for a client reading from replicas or writing to other slots, so no
 //! `MOVED` tells the client) is learnt within the refresh interval plus one refresh, by the
-//! blocking and the async cluster clients; with the refresh off it is not learnt.
+//! blocking and the async cluster clients; with the refresh off it is not learnt. A node
+//! gone is learnt the same way.
 
 use redis_client::cluster::router::ReadFrom;
 use redis_client::cluster::{aio, key_slot, ClusterClient, ClusterOptions, SlotMap};
@@ -198,6 +199,32 @@ fn a_manual_failover_is_learnt_by_periodic_refresh_only() {
     // No redirection was ever sent: the clients learnt from the refresh alone.
     let moved_after = errors_sent(&mut cluster, "MOVED") + errors_sent(&mut cluster, "ASK");
     assert_eq!(moved_after, moved_before, "a redirection was sent");
+
+    // A node gone: the old primary, now a replica, killed while no call runs. Once every
+    // node has marked it failed, the refreshing clients leave it out of the shard within
+    // the interval plus one refresh, learnt from nothing but the refresh.
+    let old_id = cluster.id(old_port);
+    cluster.kill(old_port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !cluster.nodes().all(|n| {
+        n.raw(&["CLUSTER", "NODES"])
+            .lines()
+            .any(|l| l.starts_with(&old_id) && l.contains(",fail "))
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the killed node never marked failed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failed = Instant::now();
+    while demoted(&refreshing.slot_map()) || demoted(&refreshing_aio.slot_map()) {
+        assert!(
+            failed.elapsed() < bound,
+            "the gone node still listed after {bound:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     // One refresh thread, for the one blocking client with the refresh on; it ends, and
     // so does the async client's task, once the clients are dropped.
