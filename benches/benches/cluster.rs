@@ -1,7 +1,7 @@
 //! Cluster workloads against a live local cluster: this client's cluster clients and the
 //! published `redis` crate's, run alternately so drift on a shared machine hits both.
 //!
-//! Run through `cargo xtask bench`, which starts a six-node cluster and writes the
+//! Run through `cargo xtask bench`, which starts a three-primary cluster and writes the
 //! cluster section of docs/benchmarks.md. Output: one tab-separated `RESULT` line per
 //! measurement: workload, transport, client, ops/s, seconds, 0.
 //!

@@ -27,7 +27,16 @@ impl TestCluster {
     /// # Panics
     /// If a node does not start or the cluster does not form in time.
     pub fn start() -> TestCluster {
-        let nodes: Vec<TestServer> = (0..6)
+        Self::start_with(1)
+    }
+
+    /// Starts three primaries with `replicas` replicas each (`0`: three nodes, no
+    /// replication), as [`start`](TestCluster::start) does.
+    ///
+    /// # Panics
+    /// If a node does not start or the cluster does not form in time.
+    pub fn start_with(replicas: usize) -> TestCluster {
+        let nodes: Vec<TestServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 ServerConfig::default()
                     .line("cluster-enabled yes")
@@ -44,10 +53,10 @@ impl TestCluster {
         for n in &nodes {
             cmd.arg(n.addr());
         }
-        cmd.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        cmd.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         run(&mut cmd);
         let mut cluster = TestCluster { nodes };
-        cluster.wait_settled();
+        cluster.wait_settled(3 * replicas);
         cluster
     }
 
@@ -144,6 +153,27 @@ impl TestCluster {
         }
     }
 
+    /// Waits until every running node reports `cluster_state:ok` with all 16384 slots
+    /// served and knows every running node as healthy (after a test changed the
+    /// cluster's state by hand).
+    ///
+    /// # Panics
+    /// If that does not happen in time.
+    pub fn wait_ok(&mut self) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let running = self.nodes().count();
+            if self.all_ok(running) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster not ok within {SETTLE_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Moves `slots` slots from the primary on `from` to the primary on `to` with
     /// `redis-cli --cluster reshard`.
     ///
@@ -162,11 +192,12 @@ impl TestCluster {
     }
 
     /// Waits until every running node reports `cluster_state:ok`, all 16384 slots served,
-    /// and knows all six nodes.
-    fn wait_settled(&mut self) {
+    /// knows every node, and `replicas` replicas are in sync.
+    fn wait_settled(&mut self, replicas: usize) {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let all = self.nodes.len();
         // Replicas count once they have synchronised (a syncing replica is not `online`).
-        while !self.all_ok(6) || self.synced_replicas() < 3 {
+        while !self.all_ok(all) || self.synced_replicas() < replicas {
             assert!(
                 Instant::now() < deadline,
                 "cluster did not settle within {SETTLE_TIMEOUT:?}"

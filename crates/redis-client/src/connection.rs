@@ -30,7 +30,8 @@ pub struct Connection {
 #[derive(Debug)]
 enum Inner {
     Pooled(PooledConnection),
-    Dedicated(redis_conn::Connection),
+    // Boxed as the pooled one is, so a `Connection` stays small to move.
+    Dedicated(Box<redis_conn::Connection>),
 }
 
 impl Redis {
@@ -55,7 +56,7 @@ impl Redis {
     pub fn dedicated_connection(&self) -> Result<Connection> {
         let conn = redis_conn::Connection::open(self.pool().info())?;
         Ok(Connection {
-            inner: Inner::Dedicated(conn),
+            inner: Inner::Dedicated(Box::new(conn)),
             client: self.clone(),
         })
     }

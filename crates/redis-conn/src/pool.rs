@@ -140,8 +140,10 @@ struct Shared {
 }
 
 struct State {
-    /// Idle connections; the most recently returned is at the end.
-    idle: Vec<Connection>,
+    /// Idle connections; the most recently returned is at the end. Boxed, so lending and
+    /// returning one moves a pointer, not the whole connection (some hundreds of bytes).
+    #[allow(clippy::vec_box)] // the box is what the guard holds: moved, never copied
+    idle: Vec<Box<Connection>>,
     /// Connections open: idle plus checked out plus being opened.
     open: usize,
     /// Bumped by `disconnect`: a connection checked out before does not come back.
@@ -300,7 +302,7 @@ impl ConnectionPool {
                     Ok(conn) => {
                         shared.created.fetch_add(1, Ordering::Relaxed);
                         self.count_reconnect();
-                        Ok(self.guard(conn, generation))
+                        Ok(self.guard(Box::new(conn), generation))
                     }
                     Err(e) => {
                         shared.failed.fetch_add(1, Ordering::Relaxed);
@@ -350,7 +352,7 @@ impl ConnectionPool {
     }
 
     /// `conn` unless it is broken; a broken one is closed and counted.
-    fn keep_if_sound(&self, conn: Connection) -> Option<Connection> {
+    fn keep_if_sound(&self, conn: Box<Connection>) -> Option<Box<Connection>> {
         if conn.is_broken() {
             drop(conn);
             self.shared.discarded.fetch_add(1, Ordering::Relaxed);
@@ -361,7 +363,7 @@ impl ConnectionPool {
 
     /// Health-checks `conn` with `PING`; `None` (the connection closed and counted) if it
     /// fails.
-    fn check(&self, mut conn: Connection) -> Option<Connection> {
+    fn check(&self, mut conn: Box<Connection>) -> Option<Box<Connection>> {
         if !conn.is_broken() {
             let info = self.info();
             // Bounded even without a read timeout, so a silent peer cannot hang a checkout.
@@ -397,7 +399,7 @@ impl ConnectionPool {
     /// even while nobody uses it (a client-side cache: the server stops reporting changes
     /// to the keys a connection read once that connection is gone).
     pub fn sweep_idle(&self) {
-        let dead: Vec<Connection> = {
+        let dead: Vec<Box<Connection>> = {
             let mut state = self.shared.state.lock();
             let idle = std::mem::take(&mut state.idle);
             let (mut live, mut dead) = (Vec::with_capacity(idle.len()), Vec::new());
@@ -439,7 +441,7 @@ impl ConnectionPool {
         }
     }
 
-    fn guard(&self, conn: Connection, generation: u64) -> PooledConnection {
+    fn guard(&self, conn: Box<Connection>, generation: u64) -> PooledConnection {
         PooledConnection {
             conn: Some(conn),
             pool: self.clone(),
@@ -452,7 +454,7 @@ impl ConnectionPool {
         self.shared.freed.notify_one();
     }
 
-    fn put_back(&self, mut conn: Connection, generation: u64) {
+    fn put_back(&self, mut conn: Box<Connection>, generation: u64) {
         // The caller's budget ends with the call; a restore gets its own bound.
         conn.set_call_deadline(None);
         // Only a connection the core finds in step, quiet and in the configured state
@@ -497,7 +499,7 @@ impl ConnectionPool {
 /// `CLIENT TRACKING` …); closed when it is broken, owes replies, holds unread bytes, is
 /// dropped during a panic, or cannot be restored.
 pub struct PooledConnection {
-    conn: Option<Connection>,
+    conn: Option<Box<Connection>>,
     pool: ConnectionPool,
     generation: u64,
 }
@@ -516,7 +518,7 @@ impl PooledConnection {
         // The option is only emptied by `detach` and `drop`, which consume the guard.
         let conn = self.conn.take().expect("present until drop");
         self.pool.release_slot();
-        conn
+        *conn
     }
 }
 
@@ -524,13 +526,13 @@ impl Deref for PooledConnection {
     type Target = Connection;
     fn deref(&self) -> &Connection {
         // The option is only emptied by `detach` and `drop`, which consume the guard.
-        self.conn.as_ref().expect("present until drop")
+        self.conn.as_deref().expect("present until drop")
     }
 }
 
 impl DerefMut for PooledConnection {
     fn deref_mut(&mut self) -> &mut Connection {
-        self.conn.as_mut().expect("present until drop")
+        self.conn.as_deref_mut().expect("present until drop")
     }
 }
 

@@ -4,7 +4,7 @@
 use super::client::{
     cross_slot, merge_items, one_slot, understand, ClusterOptions, Failed, Target,
 };
-use super::router::{self, host_of, Attempts, Failure, Next, ReadFrom, Route, SlotMap};
+use super::router::{self, host_of, Attempts, Failure, Next, ReadFrom, Refresh, Route, SlotMap};
 use crate::aio::{Redis, Request};
 use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait};
 use crate::{Error, Result, RetryPolicy, ScriptCall, Text};
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,8 @@ struct Inner {
     refreshed: tokio::sync::Mutex<Option<Instant>>,
     next: AtomicUsize,
     callbacks: Callbacks,
+    /// Dropped with the client, which ends the background refresh task at once.
+    _stop_refresher: tokio::sync::oneshot::Sender<()>,
 }
 
 impl ClusterClient {
@@ -90,6 +92,7 @@ impl ClusterClient {
             return Err(Error::Cluster("no seed node given".into()));
         }
         let replicas = options.read_from_replicas;
+        let (stop, stopped) = tokio::sync::oneshot::channel();
         let client = ClusterClient {
             inner: Arc::new(Inner {
                 seeds,
@@ -99,10 +102,19 @@ impl ClusterClient {
                 refreshed: tokio::sync::Mutex::new(None),
                 next: AtomicUsize::new(0),
                 callbacks: Callbacks::new(),
+                _stop_refresher: stop,
             }),
             replicas,
         };
         client.refresh(true).await?;
+        let interval = client.inner.options.refresh_interval;
+        if let Some(interval) = interval.filter(|i| !i.is_zero()) {
+            tokio::spawn(refresh_periodically(
+                Arc::downgrade(&client.inner),
+                interval,
+                stopped,
+            ));
+        }
         Ok(client)
     }
 
@@ -560,6 +572,40 @@ impl ClusterClient {
             let v = overridden(&self.inner.callbacks, &cmd, v)?;
             Ok((v, cmd))
         }))
+    }
+}
+
+/// The background refresh task: fetches the map whenever the router says it is due, until
+/// the client is dropped (`stopped` then resolves). A failed refresh only waits for the
+/// next; the client is held only while a refresh runs.
+async fn refresh_periodically(
+    inner: Weak<Inner>,
+    interval: Duration,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let due = {
+            let Some(inner) = inner.upgrade() else { return };
+            let last = *inner.refreshed.lock().await;
+            match router::refresh_due(Some(interval), last, Instant::now()) {
+                Refresh::Now => {
+                    let client = ClusterClient {
+                        inner,
+                        replicas: false,
+                    };
+                    let _ = client.refresh(true).await;
+                    continue;
+                }
+                Refresh::At(due) => due,
+                Refresh::Off => return,
+            }
+        };
+        if tokio::time::timeout_at(due.into(), &mut stopped)
+            .await
+            .is_ok()
+        {
+            return;
+        }
     }
 }
 

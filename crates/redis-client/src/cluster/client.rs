@@ -2,7 +2,7 @@
 
 use super::router::{
     self, classify_server_error, host_of, merge_fanout, merge_split, Attempts, Failure, Next,
-    ReadFrom, Route, RouteError, SlotMap,
+    ReadFrom, Refresh, Route, RouteError, SlotMap,
 };
 use super::scan::{node_gone, ScanWalk, Step};
 use crate::client::{call_budget, convert, dynamic_reply, longer, overridden, reply_timeout};
@@ -16,7 +16,7 @@ use redis_conn::{Addr, ConnectionInfo, ConnectionPool, PoolOptions, ReplyTimeout
 use resp_proto::{ErrorCode, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// The shortest time between two slot map refreshes: a burst of failures (every thread
@@ -37,6 +37,11 @@ pub struct ClusterOptions {
     pub read_from_replicas: bool,
     /// The pool of each node.
     pub pool: PoolOptions,
+    /// How often the slot map is fetched again in the background, to learn the topology
+    /// changes that raise no error (a replica added or promoted, a node gone); `None` or
+    /// zero: only when a call meets a lost node or a slot with no known node, or on
+    /// [`ClusterClient::refresh_slots`]. Default 30 s.
+    pub refresh_interval: Option<Duration>,
 }
 
 impl Default for ClusterOptions {
@@ -48,6 +53,7 @@ impl Default for ClusterOptions {
             max_redirects: 16,
             read_from_replicas: false,
             pool: PoolOptions::default(),
+            refresh_interval: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -68,6 +74,12 @@ impl ClusterOptions {
     /// Sets the options of each node's pool.
     pub fn with_pool_options(mut self, pool: PoolOptions) -> Self {
         self.pool = pool;
+        self
+    }
+
+    /// Sets the interval of the background slot map refresh (`None` or zero: off).
+    pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
+        self.refresh_interval = interval;
         self
     }
 }
@@ -113,6 +125,8 @@ struct Inner {
     /// Round robin over replicas.
     next_replica: AtomicUsize,
     callbacks: Callbacks,
+    /// Dropped with the client, which ends the background refresh thread at once.
+    _stop_refresher: mpsc::Sender<()>,
 }
 
 /// Where one command is sent.
@@ -154,6 +168,7 @@ impl ClusterClient {
             return Err(Error::Cluster("no seed node given".into()));
         }
         let replicas = options.read_from_replicas;
+        let (stop, stopped) = mpsc::channel();
         let client = ClusterClient {
             inner: Arc::new(Inner {
                 seeds,
@@ -163,10 +178,19 @@ impl ClusterClient {
                 refreshed: Mutex::new(None),
                 next_replica: AtomicUsize::new(0),
                 callbacks: Callbacks::new(),
+                _stop_refresher: stop,
             }),
             replicas,
         };
         client.refresh(true)?;
+        let interval = client.inner.options.refresh_interval;
+        if let Some(interval) = interval.filter(|i| !i.is_zero()) {
+            let inner = Arc::downgrade(&client.inner);
+            std::thread::Builder::new()
+                .name("redis-cluster-refresh".into())
+                .spawn(move || refresh_periodically(&inner, interval, &stopped))
+                .map_err(|e| Error::Cluster(format!("cannot start the refresh thread: {e}")))?;
+        }
         Ok(client)
     }
 
@@ -573,7 +597,7 @@ impl ClusterClient {
         // kind, all the merge needs) so parts can borrow them.
         let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
         let map = self.inner.map.read().clone();
-        let mut plain: Vec<(usize, &Cmd, Target)> = Vec::new();
+        let mut plain: Vec<(usize, &Cmd, Target)> = Vec::with_capacity(items.len());
         for (i, (cmd, route)) in items.iter_mut().enumerate() {
             let cmd: &Cmd = cmd;
             match route {
@@ -735,6 +759,34 @@ impl ClusterClient {
     }
 }
 
+/// The background refresh thread: fetches the map whenever the router says it is due,
+/// until the client is dropped (`stopped` then disconnects). A failed refresh only waits
+/// for the next; the client is held only while a refresh runs.
+fn refresh_periodically(inner: &Weak<Inner>, interval: Duration, stopped: &mpsc::Receiver<()>) {
+    loop {
+        let due = {
+            let Some(inner) = inner.upgrade() else { return };
+            let last = *inner.refreshed.lock();
+            match router::refresh_due(Some(interval), last, Instant::now()) {
+                Refresh::Now => {
+                    let client = ClusterClient {
+                        inner,
+                        replicas: false,
+                    };
+                    let _ = client.refresh(true);
+                    continue;
+                }
+                Refresh::At(due) => due,
+                Refresh::Off => return,
+            }
+        };
+        let wait = due.saturating_duration_since(Instant::now());
+        if stopped.recv_timeout(wait) != Err(mpsc::RecvTimeoutError::Timeout) {
+            return;
+        }
+    }
+}
+
 /// What a failure at `addr` means, recording a `MOVED` in `map` and reporting a
 /// redirection to the observability hooks of `seed`'s settings.
 pub(super) fn understand(
@@ -789,9 +841,20 @@ pub(super) fn merge_items(
     parts: impl Iterator<Item = (usize, Vec<usize>)>,
     values: Vec<Result<Value>>,
 ) -> Vec<Result<Value>> {
+    let parts: Vec<(usize, Vec<usize>)> = parts.collect();
+    // The common pipeline: every command sent whole, one part each, in order. Its results
+    // are the parts' results as they are.
+    if parts.len() == items.len()
+        && parts.iter().enumerate().all(|(i, (item, _))| *item == i)
+        && items
+            .iter()
+            .all(|(_, route)| matches!(route, Route::Slot(_) | Route::Any))
+    {
+        return values;
+    }
     let mut per_item: Vec<Vec<(Vec<usize>, Result<Value>)>> =
         (0..items.len()).map(|_| Vec::new()).collect();
-    for ((item, keys), v) in parts.zip(values) {
+    for ((item, keys), v) in parts.into_iter().zip(values) {
         per_item[item].push((keys, v));
     }
     items

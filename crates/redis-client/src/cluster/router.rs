@@ -798,6 +798,37 @@ impl Attempts {
     }
 }
 
+/// Whether the slot map is due for its periodic refresh, which learns the topology
+/// changes that raise no error (a replica added or promoted by a manual failover, a node
+/// gone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Fetch the map now.
+    Now,
+    /// Not before this moment.
+    At(Instant),
+    /// Never: periodic refresh is off.
+    Off,
+}
+
+/// When the next periodic refresh is due, at `now`, given the `interval` between refreshes
+/// (`None` or zero: off) and when the map was `last` fetched, for any reason (a refresh
+/// after a lost node counts: the period runs from the latest one).
+pub fn refresh_due(interval: Option<Duration>, last: Option<Instant>, now: Instant) -> Refresh {
+    let Some(interval) = interval.filter(|i| !i.is_zero()) else {
+        return Refresh::Off;
+    };
+    let Some(last) = last else {
+        return Refresh::Now;
+    };
+    match last.checked_add(interval) {
+        Some(due) if due > now => Refresh::At(due),
+        Some(_) => Refresh::Now,
+        // Beyond the clock's range: never due.
+        None => Refresh::Off,
+    }
+}
+
 /// The host part of `host:port`.
 pub fn host_of(addr: &str) -> &str {
     addr.rsplit_once(':').map_or(addr, |(h, _)| h)
@@ -1152,6 +1183,32 @@ mod tests {
             Ok(ints(&[1, 0, 0]))
         );
         assert!(merge_fanout(Flags::MERGE_SUM, vec![bulk("x")]).is_err());
+    }
+
+    #[test]
+    fn periodic_refresh_runs_from_the_latest_fetch() {
+        let t0 = Instant::now();
+        let every = Some(Duration::from_secs(30));
+        assert_eq!(refresh_due(every, None, t0), Refresh::Now, "never fetched");
+        assert_eq!(
+            refresh_due(every, Some(t0), t0 + Duration::from_secs(10)),
+            Refresh::At(t0 + Duration::from_secs(30))
+        );
+        assert_eq!(
+            refresh_due(every, Some(t0), t0 + Duration::from_secs(30)),
+            Refresh::Now
+        );
+        assert_eq!(refresh_due(None, Some(t0), t0), Refresh::Off);
+        assert_eq!(
+            refresh_due(Some(Duration::ZERO), None, t0),
+            Refresh::Off,
+            "zero: off"
+        );
+        assert_eq!(
+            refresh_due(Some(Duration::MAX), Some(t0), t0),
+            Refresh::Off,
+            "an interval past the clock's range never comes"
+        );
     }
 
     #[test]
