@@ -225,6 +225,19 @@ fn a_manual_failover_is_learnt_by_periodic_refresh_only() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Its connections went with it: the clients keep no pool for a node the map dropped
+    // (both had written to it while it was a primary).
+    let gone = |nodes: Vec<String>| nodes.iter().any(|n| n.ends_with(&format!(":{old_port}")));
+    assert!(
+        !gone(refreshing.known_nodes()),
+        "{:?}",
+        refreshing.known_nodes()
+    );
+    assert!(!gone(refreshing_aio.known_nodes()));
+    assert!(
+        gone(control.known_nodes()),
+        "the control client still holds it"
+    );
 
     // One refresh thread, for the one blocking client with the refresh on; it ends, and
     // so does the async client's task, once the clients are dropped.

@@ -214,6 +214,21 @@ impl ClusterClient {
         self.inner.map.read().clone()
     }
 
+    /// The `host:port` of every node this client keeps a connection pool for: the nodes
+    /// of the slot map it has used, and any seed it asked for a map. A node the map no
+    /// longer lists is dropped (its connections closed) when the map is next fetched.
+    pub fn known_nodes(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = self
+            .inner
+            .pools
+            .iter()
+            .flat_map(|p| p.read().keys().cloned().collect::<Vec<_>>())
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
     /// Fetches the slot map again now.
     ///
     /// # Errors
@@ -397,18 +412,19 @@ impl ClusterClient {
         }
         let current = self.inner.map.read().clone();
         let mut candidates: Vec<String> = current.nodes().into_iter().map(str::to_owned).collect();
-        for seed in &self.inner.seeds {
-            if let Addr::Tcp { host, port } = &seed.addr {
-                let a = format!("{host}:{port}");
-                if !candidates.contains(&a) {
-                    candidates.push(a);
-                }
+        let seeds = super::seed_addrs(&self.inner.seeds);
+        for a in &seeds {
+            if !candidates.contains(a) {
+                candidates.push(a.clone());
             }
         }
         let mut last_error = None;
         for addr in candidates {
             match self.fetch_map(&addr) {
                 Ok(map) if map.is_complete() || current.shards().is_empty() => {
+                    for pools in &self.inner.pools {
+                        pools.write().retain(|a, _| super::still_needed(&map, a));
+                    }
                     *self.inner.map.write() = Arc::new(map);
                     *last = Some(Instant::now());
                     return Ok(());

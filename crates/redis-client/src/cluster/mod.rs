@@ -16,3 +16,24 @@ mod subscriptions;
 pub use client::{ClusterClient, ClusterOptions, ClusterPipeline, ClusterScan};
 pub use pubsub::ClusterPubSub;
 pub use router::{key_slot, SlotMap};
+
+use redis_conn::{Addr, ConnectionInfo};
+
+/// The `host:port` of each TCP seed, asked for a map when the nodes the map lists fail.
+pub(crate) fn seed_addrs(seeds: &[ConnectionInfo]) -> Vec<String> {
+    seeds
+        .iter()
+        .filter_map(|s| match &s.addr {
+            Addr::Tcp { host, port } => Some(format!("{host}:{port}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a client still needs connections to the node at `addr` after fetching `map`:
+/// only if the map lists it. The others left the cluster (or changed address), and their
+/// idle connections would otherwise stay open for the client's life; a seed among them
+/// is connected to again if a refresh has to ask it.
+pub(crate) fn still_needed(map: &SlotMap, addr: &str) -> bool {
+    map.nodes().contains(&addr)
+}
