@@ -326,11 +326,13 @@ impl ClusterClient {
         let node = self.node(addr, false);
         let host = host_of(addr);
         let bad = |e: router::MapError| Error::Cluster(e.to_string());
-        let shards = within(self.deadline(None), node.raw(&Cmd::new("CLUSTER SHARDS"))).await;
+        // One bound for both questions, as the blocking client's.
+        let deadline = self.deadline(None);
+        let shards = within(deadline, node.raw(&Cmd::new("CLUSTER SHARDS"))).await;
         match shards {
             Ok(v) => SlotMap::parse_shards(&v, host).map_err(bad),
             Err(Error::Server(_)) => {
-                let v = node.raw(&Cmd::new("CLUSTER SLOTS")).await?;
+                let v = within(deadline, node.raw(&Cmd::new("CLUSTER SLOTS"))).await?;
                 SlotMap::parse_slots(&v, host).map_err(bad)
             }
             Err(e) => Err(e),
