@@ -275,19 +275,30 @@ impl ClusterClient {
         }
     }
 
-    async fn resolve(&self, target: &Target, from: ReadFrom) -> Result<String> {
+    async fn resolve(
+        &self,
+        target: &Target,
+        from: ReadFrom,
+        deadline: Option<Instant>,
+    ) -> Result<String> {
         match self.addr_for(target, from) {
             Ok(a) => Ok(a),
             Err(_) => {
-                self.refresh(false).await?;
+                self.refresh_within(false, deadline).await?;
                 self.addr_for(target, from)
             }
         }
     }
 
     async fn refresh(&self, force: bool) -> Result<()> {
+        self.refresh_within(force, None).await
+    }
+
+    /// As `refresh`, within a call's `deadline`: waiting for a refresh another task runs,
+    /// and every node asked, fit in it (`None`: each node asked gets a whole budget).
+    async fn refresh_within(&self, force: bool, deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
-        let mut last = self.inner.refreshed.lock().await;
+        let mut last = within(deadline, async { Ok(self.inner.refreshed.lock().await) }).await?;
         if !force && last.is_some_and(|t| t + MIN_REFRESH_INTERVAL > started) {
             return Ok(());
         }
@@ -301,7 +312,10 @@ impl ClusterClient {
         }
         let mut last_error = None;
         for addr in candidates {
-            match self.fetch_map(&addr).await {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Timeout);
+            }
+            match self.fetch_map(&addr, deadline).await {
                 Ok(map) if map.is_complete() || current.shards().is_empty() => {
                     self.inner
                         .nodes
@@ -322,12 +336,15 @@ impl ClusterClient {
         )))
     }
 
-    async fn fetch_map(&self, addr: &str) -> Result<SlotMap> {
+    async fn fetch_map(&self, addr: &str, within_call: Option<Instant>) -> Result<SlotMap> {
         let node = self.node(addr, false);
         let host = host_of(addr);
         let bad = |e: router::MapError| Error::Cluster(e.to_string());
         // One bound for both questions, as the blocking client's.
-        let deadline = self.deadline(None);
+        let deadline = match (self.deadline(None), within_call) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let shards = within(deadline, node.raw(&Cmd::new("CLUSTER SHARDS"))).await;
         match shards {
             Ok(v) => SlotMap::parse_shards(&v, host).map_err(bad),
@@ -361,7 +378,7 @@ impl ClusterClient {
                 None => {
                     let (addr, ask) = match asking.take() {
                         Some(a) => (a, true),
-                        None => (self.resolve(&target, from).await?, false),
+                        None => (self.resolve(&target, from, deadline).await?, false),
                     };
                     let readonly = !ask
                         && matches!(from, ReadFrom::Replica(_))
@@ -384,7 +401,7 @@ impl ClusterClient {
             match failure {
                 Failure::Ask { addr } => asking = Some(addr),
                 Failure::NodeLost => {
-                    let _ = self.refresh(false).await;
+                    let _ = self.refresh_within(false, deadline).await;
                 }
                 _ => {}
             }
@@ -767,7 +784,7 @@ impl ClusterPipeline {
         loop {
             let addr = self
                 .client
-                .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)
+                .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary, None)
                 .await?;
             let mut pipe = self.client.node(&addr, false).pipeline();
             for cmd in &commands {

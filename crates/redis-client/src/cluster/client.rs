@@ -404,8 +404,21 @@ impl ClusterClient {
     /// Fetches the slot map from a known node or a seed, unless one was fetched less than
     /// [`MIN_REFRESH_INTERVAL`] ago (`force` skips that check).
     fn refresh(&self, force: bool) -> Result<()> {
+        self.refresh_within(force, None)
+    }
+
+    /// As `refresh`, within a call's `deadline`: waiting for a refresh another thread runs,
+    /// and every node asked, fit in it (`None`: each node asked gets a whole budget).
+    fn refresh_within(&self, force: bool, deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
-        let mut last = self.inner.refreshed.lock();
+        let mut last = match deadline {
+            Some(d) => self
+                .inner
+                .refreshed
+                .try_lock_until(d)
+                .ok_or(Error::Timeout)?,
+            None => self.inner.refreshed.lock(),
+        };
         // Another thread refreshed while this one waited for the lock.
         if !force && last.is_some_and(|t| t + MIN_REFRESH_INTERVAL > started) {
             return Ok(());
@@ -420,7 +433,10 @@ impl ClusterClient {
         }
         let mut last_error = None;
         for addr in candidates {
-            match self.fetch_map(&addr) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Timeout);
+            }
+            match self.fetch_map(&addr, deadline) {
                 Ok(map) if map.is_complete() || current.shards().is_empty() => {
                     for pools in &self.inner.pools {
                         pools.write().retain(|a, _| super::still_needed(&map, a));
@@ -440,9 +456,12 @@ impl ClusterClient {
         )))
     }
 
-    fn fetch_map(&self, addr: &str) -> Result<SlotMap> {
+    fn fetch_map(&self, addr: &str, within: Option<Instant>) -> Result<SlotMap> {
         let pool = self.pool(addr, false);
-        let deadline = self.deadline(None);
+        let deadline = match (self.deadline(None), within) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut conn = pool.get_until(deadline)?;
         conn.set_call_deadline(deadline);
         let host = host_of(addr);
@@ -485,7 +504,7 @@ impl ClusterClient {
                 None => {
                     let (addr, ask) = match asking.take() {
                         Some(a) => (a, true),
-                        None => (self.resolve(&target, from)?, false),
+                        None => (self.resolve(&target, from, deadline)?, false),
                     };
                     let readonly = !ask
                         && matches!(from, ReadFrom::Replica(_))
@@ -506,7 +525,7 @@ impl ClusterClient {
             match failure {
                 Failure::Ask { addr } => asking = Some(addr),
                 Failure::NodeLost => {
-                    let _ = self.refresh(false);
+                    let _ = self.refresh_within(false, deadline);
                 }
                 _ => {}
             }
@@ -515,11 +534,16 @@ impl ClusterClient {
 
     /// The node for `target`, refreshing the map once if it names none (a slot with no
     /// owner: the map may be stale).
-    fn resolve(&self, target: &Target, from: ReadFrom) -> Result<String> {
+    fn resolve(
+        &self,
+        target: &Target,
+        from: ReadFrom,
+        deadline: Option<Instant>,
+    ) -> Result<String> {
         match self.addr_for(target, from) {
             Ok(a) => Ok(a),
             Err(_) => {
-                self.refresh(false)?;
+                self.refresh_within(false, deadline)?;
                 self.addr_for(target, from)
             }
         }

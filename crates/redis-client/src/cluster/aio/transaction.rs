@@ -59,7 +59,7 @@ impl ClusterClient {
         async move {
             let slot = one_slot(std::iter::once(&watch))?;
             let addr = self
-                .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)
+                .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary, None)
                 .await?;
             let node = self.node(&addr, false);
             let watch = &watch;
