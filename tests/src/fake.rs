@@ -117,6 +117,23 @@ impl FakeServer {
     where
         F: Fn(FakeConn) + Send + Sync + 'static,
     {
+        Self::start_with(script, true)
+    }
+
+    /// A fake server that closes every connection as soon as it accepts it, in its
+    /// accepting thread: no thread is started per connection, so the close does not wait
+    /// for one to be scheduled on a busy machine.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub fn closing() -> FakeServer {
+        Self::start_with(|c: FakeConn| drop(c), false)
+    }
+
+    fn start_with<F>(script: F, thread_per_connection: bool) -> FakeServer
+    where
+        F: Fn(FakeConn) + Send + Sync + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake server");
         let addr = listener.local_addr().expect("fake addr");
         let stop = Arc::new(AtomicBool::new(false));
@@ -133,13 +150,16 @@ impl FakeServer {
                 let Ok(writer) = conn.try_clone() else {
                     continue;
                 };
-                let script = Arc::clone(&script);
-                std::thread::spawn(move || {
-                    script(FakeConn {
-                        reader: BufReader::new(conn),
-                        writer,
-                    })
-                });
+                let conn = FakeConn {
+                    reader: BufReader::new(conn),
+                    writer,
+                };
+                if thread_per_connection {
+                    let script = Arc::clone(&script);
+                    std::thread::spawn(move || script(conn));
+                } else {
+                    script(conn);
+                }
             }
         });
         FakeServer {

@@ -375,7 +375,7 @@ fn blocking_commands_wait_their_own_timeout_past_the_read_timeout() {
 #[test]
 fn a_call_budget_bounds_retries_and_says_how_many_attempts() {
     // Every connection is accepted and closed at once: a lost connection each time.
-    let fake = FakeServer::start(|c: FakeConn| drop(c));
+    let fake = FakeServer::closing();
     let info =
         ConnectionInfo::tcp("127.0.0.1", fake.port()).with_timeout(Some(Duration::from_secs(1)));
     let policy = RetryPolicy::default()
