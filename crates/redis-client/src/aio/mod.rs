@@ -29,7 +29,7 @@
 
 mod lock;
 mod pipeline;
-mod pubsub;
+pub(crate) mod pubsub;
 mod scan;
 mod typed;
 

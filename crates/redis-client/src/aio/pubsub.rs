@@ -225,8 +225,7 @@ impl PubSub {
     /// reconnecting could not fix.
     pub fn into_stream(self) -> Messages {
         Messages {
-            idle: Some(self),
-            reading: None,
+            reader: StreamReader::new(self),
         }
     }
 
@@ -343,20 +342,74 @@ fn remove(set: &mut BTreeSet<Bytes>, names: &[Bytes]) {
     }
 }
 
-type Reading = Pin<Box<dyn Future<Output = (PubSub, Result<Option<Message>>)> + Send>>;
+/// A subscriber read as a stream: the read in flight owns the subscriber, which comes back
+/// with its result. Shared by [`Messages`] and the cluster subscriber's stream.
+pub(crate) struct StreamReader<S> {
+    idle: Option<S>,
+    reading: Option<Reading<S>>,
+}
+
+type Reading<S> = Pin<Box<dyn Future<Output = (S, Result<Option<Message>>)> + Send>>;
+
+impl<S> StreamReader<S> {
+    pub(crate) fn new(subscriber: S) -> Self {
+        StreamReader {
+            idle: Some(subscriber),
+            reading: None,
+        }
+    }
+
+    pub(crate) fn is_reading(&self) -> bool {
+        self.reading.is_some()
+    }
+
+    /// The next message; `read` starts a wait for one (with no timeout) that gives the
+    /// subscriber back. After an error the subscriber is gone and the stream has ended.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        read: fn(S) -> Reading<S>,
+    ) -> Poll<Option<Result<Message>>> {
+        loop {
+            let reading = match &mut self.reading {
+                Some(r) => r,
+                None => {
+                    let Some(subscriber) = self.idle.take() else {
+                        return Poll::Ready(None);
+                    };
+                    self.reading.insert(read(subscriber))
+                }
+            };
+            let (subscriber, result) = match reading.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(done) => done,
+            };
+            self.reading = None;
+            match result {
+                Ok(Some(m)) => {
+                    self.idle = Some(subscriber);
+                    return Poll::Ready(Some(Ok(m)));
+                }
+                // Without a timeout, a read returns nothing only when what arrived was
+                // skipped: read again.
+                Ok(None) => self.idle = Some(subscriber),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
 
 /// The [`Stream`] of messages a [`PubSub`] becomes with [`PubSub::into_stream`].
 ///
 /// Cancellation: dropping it drops the subscriber and its connection.
 pub struct Messages {
-    idle: Option<PubSub>,
-    reading: Option<Reading>,
+    reader: StreamReader<PubSub>,
 }
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Messages")
-            .field("reading", &self.reading.is_some())
+            .field("reading", &self.reader.is_reading())
             .finish_non_exhaustive()
     }
 }
@@ -365,36 +418,11 @@ impl Stream for Messages {
     type Item = Result<Message>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
-        let this = self.get_mut();
-        loop {
-            let reading = match &mut this.reading {
-                Some(r) => r,
-                None => {
-                    // After a final error the subscriber is gone: the stream has ended.
-                    let Some(mut pubsub) = this.idle.take() else {
-                        return Poll::Ready(None);
-                    };
-                    this.reading.insert(Box::pin(async move {
-                        let r = pubsub.get_message(None).await;
-                        (pubsub, r)
-                    }))
-                }
-            };
-            let (pubsub, result) = match reading.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(done) => done,
-            };
-            this.reading = None;
-            match result {
-                Ok(Some(m)) => {
-                    this.idle = Some(pubsub);
-                    return Poll::Ready(Some(Ok(m)));
-                }
-                // Without a timeout, a read returns nothing only when what arrived was
-                // skipped: read again.
-                Ok(None) => this.idle = Some(pubsub),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
+        self.get_mut().reader.poll_next(cx, |mut pubsub| {
+            Box::pin(async move {
+                let r = pubsub.get_message(None).await;
+                (pubsub, r)
+            })
+        })
     }
 }

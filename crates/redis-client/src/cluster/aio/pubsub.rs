@@ -4,6 +4,7 @@
 //! (one sans-IO `Subscriptions` state); this module only does the I/O.
 
 use super::ClusterClient;
+use crate::aio::pubsub::StreamReader;
 use crate::aio::PubSub;
 use crate::cluster::subscriptions::{Arrival, Conn, Subscriptions};
 use crate::{Error, ErrorKind, Message, Result, SubscribeArgs};
@@ -241,8 +242,7 @@ impl ClusterPubSub {
     /// This subscriber as a [`Stream`] of messages; it ends after yielding an error.
     pub fn into_stream(self) -> ClusterMessages {
         ClusterMessages {
-            idle: Some(self),
-            reading: None,
+            reader: StreamReader::new(self),
         }
     }
 
@@ -386,21 +386,18 @@ impl Future for First<'_> {
     }
 }
 
-type Reading = Pin<Box<dyn Future<Output = (ClusterPubSub, Result<Option<Message>>)> + Send>>;
-
 /// The [`Stream`] of messages a [`ClusterPubSub`] becomes with
 /// [`ClusterPubSub::into_stream`].
 ///
 /// Cancellation: dropping it drops the subscriber and its connections.
 pub struct ClusterMessages {
-    idle: Option<ClusterPubSub>,
-    reading: Option<Reading>,
+    reader: StreamReader<ClusterPubSub>,
 }
 
 impl std::fmt::Debug for ClusterMessages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterMessages")
-            .field("reading", &self.reading.is_some())
+            .field("reading", &self.reader.is_reading())
             .finish_non_exhaustive()
     }
 }
@@ -409,35 +406,11 @@ impl Stream for ClusterMessages {
     type Item = Result<Message>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
-        let this = self.get_mut();
-        loop {
-            let reading = match &mut this.reading {
-                Some(r) => r,
-                None => {
-                    // After an error the subscriber is gone: the stream has ended.
-                    let Some(mut sub) = this.idle.take() else {
-                        return Poll::Ready(None);
-                    };
-                    this.reading.insert(Box::pin(async move {
-                        let r = sub.get_message(None).await;
-                        (sub, r)
-                    }))
-                }
-            };
-            let (sub, result) = match reading.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(done) => done,
-            };
-            this.reading = None;
-            match result {
-                Ok(Some(m)) => {
-                    this.idle = Some(sub);
-                    return Poll::Ready(Some(Ok(m)));
-                }
-                // Without a timeout a read ends only with a message: read again.
-                Ok(None) => this.idle = Some(sub),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
+        self.get_mut().reader.poll_next(cx, |mut sub| {
+            Box::pin(async move {
+                let r = sub.get_message(None).await;
+                (sub, r)
+            })
+        })
     }
 }
