@@ -250,3 +250,22 @@ fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }
+
+/// Checks that `got` holds the gap marker of `channel` (`MessageKind::Reconnected`) before
+/// the shard message `payload` published after the gap, as a renewed shard subscription
+/// must deliver them.
+///
+/// # Panics
+/// When either is missing or they come in the other order.
+pub fn assert_gap_before(got: &[redis_client::Message], channel: &str, payload: &str) {
+    use redis_client::MessageKind;
+    let marker = got
+        .iter()
+        .position(|m| m.kind == MessageKind::Reconnected && m.channel == channel.as_bytes())
+        .unwrap_or_else(|| panic!("no gap marker for {channel}: {got:?}"));
+    let after = got
+        .iter()
+        .position(|m| m.kind == MessageKind::SMessage && m.payload == payload)
+        .unwrap_or_else(|| panic!("no message {payload:?} after the gap: {got:?}"));
+    assert!(marker < after, "{got:?}");
+}

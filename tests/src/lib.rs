@@ -19,7 +19,7 @@ mod sentinel;
 mod server;
 mod tls;
 
-pub use cluster::{TestCluster, NODE_TIMEOUT_MS};
+pub use cluster::{assert_gap_before, TestCluster, NODE_TIMEOUT_MS};
 pub use fake::{FakeConn, FakeServer};
 pub use proxy::FaultProxy;
 pub use sentinel::{SentinelSet, SentinelSetConfig, SERVICE as SENTINEL_SERVICE};

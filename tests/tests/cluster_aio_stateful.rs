@@ -9,7 +9,7 @@ use redis_client::cluster::key_slot;
 use redis_client::futures_core::Stream;
 use redis_client::prelude::*;
 use redis_client::{ErrorKind, Message, MessageKind, ScanOptions, Value};
-use redis_tests::TestCluster;
+use redis_tests::{assert_gap_before, TestCluster};
 use std::collections::HashSet;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -160,15 +160,7 @@ async fn async_cluster_pubsub_watch_and_scan() {
         |got| has(got, MessageKind::SMessage, &moving, "m2"),
     )
     .await;
-    let marker = got
-        .iter()
-        .position(|m| m.kind == MessageKind::Reconnected && m.channel == moving.as_bytes())
-        .unwrap_or_else(|| panic!("no gap marker for {moving}: {got:?}"));
-    let after = got
-        .iter()
-        .position(|m| m.kind == MessageKind::SMessage && m.payload == "m2")
-        .unwrap_or_else(|| panic!("no message after the migration: {got:?}"));
-    assert!(marker < after, "{got:?}");
+    assert_gap_before(&got, &moving, "m2");
     assert_eq!(
         c.slot_map()
             .node(key_slot(moving.as_bytes()), Default::default()),
@@ -196,15 +188,7 @@ async fn async_cluster_pubsub_watch_and_scan() {
         },
     )
     .await;
-    let marker = got
-        .iter()
-        .position(|m| m.kind == MessageKind::Reconnected && m.channel == on_victim.as_bytes())
-        .unwrap_or_else(|| panic!("no gap marker for {on_victim}: {got:?}"));
-    let after = got
-        .iter()
-        .position(|m| m.kind == MessageKind::SMessage && m.payload == "s2")
-        .unwrap_or_else(|| panic!("no message after the failover: {got:?}"));
-    assert!(marker < after, "{got:?}");
+    assert_gap_before(&got, &on_victim, "s2");
     assert!(has(&got, MessageKind::Message, "news", "n2"), "{got:?}");
     assert_eq!(
         c.slot_map()

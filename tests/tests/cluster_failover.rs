@@ -5,7 +5,7 @@ use redis_client::cluster::{key_slot, ClusterClient, ClusterPubSub};
 use redis_client::prelude::*;
 use redis_client::ScanOptions;
 use redis_client::{Message, MessageKind};
-use redis_tests::TestCluster;
+use redis_tests::{assert_gap_before, TestCluster};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -174,15 +174,7 @@ fn a_killed_primary_is_failed_over_and_no_acknowledged_write_is_lost() {
         let _ = c.spublish(channel.as_str(), "after");
         let _ = c.publish("news", "after");
     });
-    let marker = got
-        .iter()
-        .position(|m| m.kind == MessageKind::Reconnected && m.channel == channel.as_bytes())
-        .unwrap_or_else(|| panic!("no gap marker for {channel}: {got:?}"));
-    let after = got
-        .iter()
-        .position(|m| m.kind == MessageKind::SMessage && m.payload == "after")
-        .unwrap_or_else(|| panic!("no message after the failover: {got:?}"));
-    assert!(marker < after, "{got:?}");
+    assert_gap_before(&got, &channel, "after");
     assert!(
         got.iter()
             .any(|m| m.kind == MessageKind::Message && m.payload == "after"),
