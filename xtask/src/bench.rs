@@ -146,16 +146,8 @@ pub(crate) fn run_workloads(
         "--",
     ]);
     cmd.args(args);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run the {bench} benchmark: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{bench} benchmark failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    let stdout = output_of(&mut cmd, bench)?;
+    for line in stdout.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         if let ["RESULT", workload, transport, client, ops, _secs, peak] = f[..] {
             let ops: f64 = ops.parse().unwrap_or(0.0);
@@ -544,6 +536,21 @@ fn chart(samples: &Samples) -> String {
     );
     svg += "</svg>\n";
     svg
+}
+
+/// Runs a benchmark binary and returns what it printed; an error, with what it said on
+/// stderr, if it could not run or failed.
+pub fn output_of(cmd: &mut std::process::Command, name: &str) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run the {name} benchmark: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{name} benchmark failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -32,18 +32,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         bench.arg("--quick");
     }
     println!("\n==> cache benchmark");
-    let out = bench
-        .output()
-        .map_err(|e| format!("cannot run the cache benchmark: {e}"))?;
+    let stdout = crate::bench::output_of(&mut bench, "cache");
     drop(server);
-    if !out.status.success() {
-        return Err(format!(
-            "cache benchmark failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let stdout = stdout?;
     let (mut plain, mut cached) = (Vec::new(), Vec::new());
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in stdout.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         if let ["RESULT", "read_mostly", "tcp", client, ops, secs, round_trips, cpu] = f[..] {
             let ops: f64 = ops.parse().unwrap_or(0.0);

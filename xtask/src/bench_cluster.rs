@@ -67,16 +67,8 @@ pub fn run(quick: bool, reps: usize) -> Result<(), String> {
         if quick {
             bench.arg("--quick");
         }
-        let out = bench
-            .output()
-            .map_err(|e| format!("cannot run the cluster benchmark: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "cluster benchmark failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let stdout = crate::bench::output_of(&mut bench, "cluster")?;
+        for line in stdout.lines() {
             let f: Vec<&str> = line.split('\t').collect();
             if let ["RESULT", workload, _transport, client, ops, _secs, _peak] = f[..] {
                 let ops: f64 = ops.parse().unwrap_or(0.0);
