@@ -358,3 +358,77 @@ fn async_clients_follow_a_forced_failover_without_losing_acknowledged_writes() {
     assert_eq!(missing, 0, "acknowledged writes lost");
     assert_eq!(late_errors, 0, "errors after the switch: {errors:?}");
 }
+
+/// Reads `next` until it yields a `Reconnected` marker, tolerating the errors of the
+/// attempts made while no primary was up; panics after `timeout`.
+fn until_reconnected<F: FnMut() -> redis_client::Result<Option<redis_client::Message>>>(
+    mut next: F,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber never reconnected"
+        );
+        if let Ok(Some(m)) = next() {
+            if m.kind == redis_client::MessageKind::Reconnected {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn subscribers_and_dedicated_connections_follow_a_killed_primary() {
+    let mut set = SentinelSet::start();
+    let old = set.primary_port();
+    let sentinel = watch(&set);
+    let primary = sentinel.primary();
+    let primary_async = sentinel.primary_async();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut sub = primary.pubsub();
+    sub.ignore_subscribe_messages(true);
+    sub.subscribe("news").unwrap();
+    let mut async_sub = primary_async.pubsub();
+    async_sub.ignore_subscribe_messages(true);
+    rt.block_on(async_sub.subscribe("news")).unwrap();
+    assert_eq!(primary.publish("news", "before").unwrap(), 2);
+
+    set.node(old).stop();
+    wait_switch(&sentinel, Duration::from_secs(20));
+    let new = set.wait_for_new_primary(old, Duration::from_secs(10));
+
+    // Both subscribers renew their subscription on the new primary, not on the address
+    // they first had (whose server is gone for good).
+    let wait = Duration::from_millis(200);
+    until_reconnected(|| sub.get_message(Some(wait)), Duration::from_secs(20));
+    until_reconnected(
+        || rt.block_on(async_sub.get_message(Some(wait))),
+        Duration::from_secs(20),
+    );
+    assert_eq!(primary.publish("news", "after").unwrap(), 2);
+    let got = sub
+        .get_message(Some(Duration::from_secs(5)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got.payload[..], b"after");
+    let got = rt
+        .block_on(async_sub.get_message(Some(Duration::from_secs(5))))
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got.payload[..], b"after");
+
+    // A dedicated connection opened now goes to the new primary too.
+    let mut conn = primary.dedicated_connection().unwrap();
+    let port: u16 = conn
+        .config_get("port")
+        .unwrap()
+        .get("port")
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    assert_eq!(port, new);
+}

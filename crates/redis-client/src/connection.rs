@@ -49,12 +49,14 @@ impl Redis {
         })
     }
 
-    /// Opens a connection of its own, outside the pool, with the pool's settings.
+    /// Opens a connection of its own, outside the pool, with the pool's settings and to
+    /// the server the pool would open one to now (for a Sentinel client, the current
+    /// primary).
     ///
     /// # Errors
     /// Connect errors.
     pub fn dedicated_connection(&self) -> Result<Connection> {
-        let conn = redis_conn::Connection::open(self.pool().info())?;
+        let conn = self.pool().open_unpooled(self.pool().info())?;
         Ok(Connection {
             inner: Inner::Dedicated(Box::new(conn)),
             client: self.clone(),

@@ -5,7 +5,7 @@ use crate::observe::Op;
 use crate::{Error, Redis, Result};
 use bytes::Bytes;
 use redis_commands::{Cmd, ToArgs};
-use redis_conn::{Connection, ConnectionInfo};
+use redis_conn::{Connection, ConnectionInfo, ConnectionPool};
 use resp_proto::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -126,6 +126,9 @@ const DEFAULT_THREAD_WAIT: Duration = Duration::from_millis(100);
 /// `PubSub` is `Send` but not `Sync`; for a background thread see [`PubSub::run_in_thread`].
 pub struct PubSub {
     info: ConnectionInfo,
+    /// The pool of the client that made this subscriber: its connections go where that
+    /// pool's connector says (a Sentinel client's current primary), not to a fixed address.
+    via: Option<ConnectionPool>,
     conn: Option<Connection>,
     channels: BTreeMap<Bytes, Option<Handler>>,
     patterns: BTreeMap<Bytes, Option<Handler>>,
@@ -157,7 +160,10 @@ impl Redis {
         let mut info = self.pool().info().clone();
         // A subscriber reads no keys: the client-side cache's tracking is not for it.
         info.tracking = None;
-        PubSub::new(info)
+        PubSub {
+            via: Some(self.pool().clone()),
+            ..PubSub::new(info)
+        }
     }
 }
 
@@ -166,6 +172,7 @@ impl PubSub {
     pub fn new(info: ConnectionInfo) -> PubSub {
         PubSub {
             info,
+            via: None,
             conn: None,
             channels: BTreeMap::new(),
             patterns: BTreeMap::new(),
@@ -483,7 +490,7 @@ impl PubSub {
                 // queues the `Reconnected` marker).
                 self.resubscribe()?;
             } else {
-                self.conn = Some(Connection::open(&self.info)?);
+                self.conn = Some(self.open()?);
             }
         }
         // Just ensured above.
@@ -598,6 +605,14 @@ impl PubSub {
         Ok(())
     }
 
+    /// Opens a connection: where the client's pool would, for a subscriber made by a client.
+    fn open(&self) -> Result<Connection> {
+        Ok(match &self.via {
+            Some(pool) => pool.open_unpooled(&self.info)?,
+            None => Connection::open(&self.info)?,
+        })
+    }
+
     /// Opens a new connection and renews every subscription on it.
     fn reconnect(&mut self, cause: &Error) -> Result<()> {
         self.lost = true;
@@ -619,7 +634,7 @@ impl PubSub {
     /// waits for the confirmations; queues a [`MessageKind::Reconnected`] marker ahead of
     /// them.
     fn resubscribe(&mut self) -> Result<()> {
-        let mut conn = Connection::open(&self.info)?;
+        let mut conn = self.open()?;
         let mut out = bytes::BytesMut::new();
         let mut want = Vec::new();
         for (command, kind, names) in [

@@ -1,7 +1,9 @@
 //! A thread-safe, bounded pool of connections to one server.
 
 use crate::observe::{self, Sink};
-use crate::{Connection, ConnectionInfo, Connector, DefaultConnector, Error, Readiness, Verdict};
+use crate::{
+    Connection, ConnectionInfo, Connector, DefaultConnector, Error, Readiness, Transport, Verdict,
+};
 use parking_lot::{Condvar, Mutex};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +129,7 @@ pub struct ConnectionPool {
 }
 
 struct Shared {
-    connector: Box<dyn Connector>,
+    connector: Arc<dyn Connector>,
     options: PoolOptions,
     state: Mutex<State>,
     freed: Condvar,
@@ -165,6 +167,26 @@ impl std::fmt::Debug for ConnectionPool {
     }
 }
 
+/// A connector's way to its server with other handshake settings.
+struct Settings {
+    inner: Arc<dyn Connector>,
+    info: ConnectionInfo,
+}
+
+impl Connector for Settings {
+    fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    fn connect(&self, deadline: Option<Instant>) -> Result<Box<dyn Transport>, Error> {
+        self.inner.connect(deadline)
+    }
+
+    fn verify(&self, conn: &mut Connection) -> Result<(), Error> {
+        self.inner.verify(conn)
+    }
+}
+
 impl ConnectionPool {
     /// A pool of built-in TCP or Unix connections described by `info`, default options.
     pub fn new(info: ConnectionInfo) -> Self {
@@ -194,7 +216,7 @@ impl ConnectionPool {
                 discarded: AtomicU64::new(0),
                 replaced: AtomicU64::new(0),
                 metrics: Sink::of(&connector.info().observe),
-                connector: Box::new(connector),
+                connector: Arc::new(connector),
             }),
         }
     }
@@ -207,6 +229,22 @@ impl ConnectionPool {
     /// The pool's options.
     pub fn options(&self) -> &PoolOptions {
         &self.shared.options
+    }
+
+    /// Opens a connection outside the pool (never counted against `max_size`, never
+    /// handed back) through the pool's connector, so to the server the connector picks
+    /// now (after a Sentinel failover, the new primary), with `info`'s settings for the
+    /// handshake: for a subscriber or a dedicated connection that must follow the pool's
+    /// server.
+    ///
+    /// # Errors
+    /// As [`Connection::open`].
+    pub fn open_unpooled(&self, info: &ConnectionInfo) -> Result<Connection, Error> {
+        let connector = Settings {
+            inner: Arc::clone(&self.shared.connector),
+            info: info.clone(),
+        };
+        Connection::open_until(&connector, None)
     }
 
     /// Checks out a connection: the most recently used idle one, or a new one if fewer than

@@ -8,7 +8,7 @@ use crate::{Error, Message, Result, SubscribeArgs};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use redis_commands::Cmd;
-use redis_conn::aio::Connection;
+use redis_conn::aio::{Connection, Pool};
 use redis_conn::{ConnectionInfo, ReplyTimeout};
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
@@ -43,6 +43,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct PubSub {
     info: ConnectionInfo,
+    /// The dedicated-connection pool of the client that made this subscriber: its
+    /// connections go where that pool's connector says (a Sentinel client's current
+    /// primary), not to a fixed address.
+    via: Option<Pool>,
     conn: Option<Connection>,
     channels: BTreeSet<Bytes>,
     patterns: BTreeSet<Bytes>,
@@ -56,7 +60,13 @@ pub struct PubSub {
 impl Redis {
     /// A subscriber on a connection of its own, outside the client's connections.
     pub fn pubsub(&self) -> PubSub {
-        PubSub::new(self.connection_info().clone())
+        let mut info = self.pool.info().clone();
+        // A subscriber reads no keys: the client-side cache's tracking is not for it.
+        info.tracking = None;
+        PubSub {
+            via: Some(self.pool.clone()),
+            ..PubSub::new(info)
+        }
     }
 }
 
@@ -65,6 +75,7 @@ impl PubSub {
     pub fn new(info: ConnectionInfo) -> PubSub {
         PubSub {
             info,
+            via: None,
             conn: None,
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
@@ -240,7 +251,7 @@ impl PubSub {
                 self.resubscribe().await?;
                 self.queued.push_back(Message::reconnected());
             } else {
-                self.conn = Some(Connection::open(&self.info).await?);
+                self.conn = Some(open(&self.info, self.via.as_ref()).await?);
             }
         }
         // Just ensured above.
@@ -309,7 +320,7 @@ impl PubSub {
     }
 
     async fn resubscribe(&mut self) -> Result<()> {
-        let mut conn = Connection::open(&self.info).await?;
+        let mut conn = open(&self.info, self.via.as_ref()).await?;
         let mut out = BytesMut::new();
         for (command, names) in [
             ("SUBSCRIBE", &self.channels),
@@ -425,4 +436,13 @@ impl Stream for Messages {
             })
         })
     }
+}
+
+/// Opens a subscriber's connection: where the client's pool `via` would, for a subscriber
+/// made by a client. (Not a method: a borrowed `PubSub` would make the future not `Send`.)
+async fn open(info: &ConnectionInfo, via: Option<&Pool>) -> Result<Connection> {
+    Ok(match via {
+        Some(pool) => pool.open_unpooled(info).await?,
+        None => Connection::open(info).await?,
+    })
 }

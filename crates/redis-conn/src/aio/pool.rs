@@ -107,6 +107,23 @@ impl Pool {
         &self.shared.options
     }
 
+    /// Opens a connection outside the pool (never counted against `max_size`, never
+    /// handed back) the way the pool opens its own, so to the server its connector picks
+    /// now (after a Sentinel failover, the new primary), with `info`'s settings for the
+    /// handshake: for a subscriber that must follow the pool's server.
+    ///
+    /// Cancellation: dropping the future abandons the connection being opened.
+    ///
+    /// # Errors
+    /// As [`Connection::open`].
+    pub async fn open_unpooled(&self, info: &ConnectionInfo) -> Result<Connection, Error> {
+        let opener = match self.shared.opener.connector() {
+            Some(c) => Opener::with_connector(info.clone(), Arc::clone(c)),
+            None => Opener::new(info.clone()),
+        };
+        Connection::open_until(&opener, None).await
+    }
+
     /// Checks out a connection: the most recently used sound idle one, or a new one if
     /// fewer than `max_size` are open, or else the next one handed back within the
     /// checkout timeout.
