@@ -39,6 +39,27 @@
 //! [`Redis::transaction`] add optimistic locking with WATCH. [`compat::LegacyRedis`] keeps
 //! the argument orders of redis-py 2.7.6's backward-compatible class.
 //!
+//! Beyond one server: [`cluster::ClusterClient`] for a Redis Cluster (the same command
+//! methods, routed by slot, multi-key commands split per node, pipelines grouped per
+//! node, `MOVED`, `ASK` and failovers followed); [`Sentinel`] for a primary with replicas
+//! watched by sentinels (its [`primary`](Sentinel::primary) and
+//! [`replicas`](Sentinel::replicas) are ordinary [`Redis`] clients that follow a
+//! failover); [`Redis::with_cache`] for client-side caching kept true by the server's
+//! invalidations.
+//!
+//! ```no_run
+//! use redis_client::cluster::ClusterClient;
+//! use redis_client::prelude::*;
+//! use redis_client::Sentinel;
+//!
+//! let c = ClusterClient::open(&["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?;
+//! let names = c.mget(["user:1", "user:2", "user:3"])?; // one request per node
+//!
+//! let sentinel = Sentinel::builder(["redis://10.0.0.1:26379"], "mymaster")?.build();
+//! sentinel.primary().set("greeting", "hello")?;
+//! # Ok::<(), redis_client::Error>(())
+//! ```
+//!
 //! The pieces, each usable alone: [`resp_proto`] (values and codec),
 //! [`redis_conn`] (connections, URLs, pool),
 //! [`redis_commands`] (command definitions and reply types). Every
