@@ -1,16 +1,26 @@
 //! Every program in crates/redis-client/examples runs against a real server, exits with
 //! success and prints the line that shows it did its job.
 
-use redis_tests::{ServerConfig, TestServer};
+use redis_tests::{ServerConfig, TestCluster, TestServer};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs the example binary `exe` with `REDIS_URL` (and `REDIS_SOCKET`) of `server` and
 /// returns its standard output, failing the test if it fails or runs longer than a minute.
 fn run(exe: &str, server: &TestServer) -> String {
+    run_with(
+        exe,
+        &[
+            ("REDIS_URL", server.url()),
+            ("REDIS_SOCKET", server.socket_path().display().to_string()),
+        ],
+    )
+}
+
+/// Runs the example binary `exe` with the environment `env`, as [`run`] does.
+fn run_with(exe: &str, env: &[(&str, String)]) -> String {
     let mut child = Command::new(exe)
-        .env("REDIS_URL", server.url())
-        .env("REDIS_SOCKET", server.socket_path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -227,4 +237,25 @@ fn tracing_spans_and_metrics() {
         "{stdout}"
     );
     assert!(stdout.lines().any(|l| l == "request bytes: counted"));
+}
+
+#[test]
+fn cluster() {
+    let cluster = TestCluster::start_with(0);
+    let stdout = run_with(
+        env!("CARGO_BIN_EXE_example-cluster"),
+        &[("REDIS_CLUSTER_URLS", cluster.urls().join(","))],
+    );
+    for line in [
+        "MGET across slots -> [Some(\"name-1\"), Some(\"name-500\"), Some(\"name-999\")]",
+        "transaction on {cart:7} -> 2 replies",
+        "cross-slot transaction refused",
+        "SCAN user:* over the cluster -> 1000 keys",
+        "DBSIZE over the primaries -> 1002",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no line {line:?} in\n{stdout}"
+        );
+    }
 }
