@@ -1,7 +1,7 @@
 //! Every program in crates/redis-client/examples runs against a real server, exits with
 //! success and prints the line that shows it did its job.
 
-use redis_tests::{ServerConfig, TestCluster, TestServer};
+use redis_tests::{SentinelSet, ServerConfig, TestCluster, TestServer, SENTINEL_SERVICE};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -252,6 +252,31 @@ fn cluster() {
         "cross-slot transaction refused",
         "SCAN user:* over the cluster -> 1000 keys",
         "DBSIZE over the primaries -> 1002",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no line {line:?} in\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn sentinel() {
+    let set = SentinelSet::start();
+    let stdout = run_with(
+        env!("CARGO_BIN_EXE_example-sentinel"),
+        &[
+            ("REDIS_SENTINEL_URLS", set.sentinel_urls().join(",")),
+            ("REDIS_SERVICE", SENTINEL_SERVICE.to_owned()),
+        ],
+    );
+    for line in [
+        format!(
+            "primary of {SENTINEL_SERVICE}: 127.0.0.1:{}",
+            set.primary_port()
+        ),
+        "replicas that have the write: 1".to_owned(),
+        "read from a replica -> Some(\"hello\")".to_owned(),
     ] {
         assert!(
             stdout.lines().any(|l| l == line),
