@@ -524,3 +524,97 @@ fn a_server_restart_clears_the_cache() {
     wait_tracking(&cache);
     assert!(cache.stats().flushes >= 2);
 }
+
+#[test]
+fn this_clients_raw_write_swapdb_and_flushall_clear_the_whole_cache() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());
+    let fill = |r: &Redis| {
+        r.set("a", "1").unwrap();
+        r.set("b", "1").unwrap();
+        r.get("a").unwrap();
+        r.get("b").unwrap();
+        assert_eq!(cache.stats().entries, 2);
+    };
+    // A raw write names no key the client can know of: it clears everything, even the
+    // entry of a key it did not touch.
+    fill(&r);
+    r.execute_command(("SET", "a", "2")).unwrap();
+    assert_eq!(cache.stats().entries, 0, "raw SET");
+    fill(&r);
+    r.swapdb(0, 1).unwrap();
+    assert_eq!(cache.stats().entries, 0, "SWAPDB");
+    r.swapdb(0, 1).unwrap();
+    fill(&r);
+    r.flushall(None).unwrap();
+    assert_eq!(cache.stats().entries, 0, "FLUSHALL");
+    assert_eq!(r.get("b").unwrap(), None);
+}
+
+#[test]
+fn transactions_watched_reads_raw_reads_and_connections_are_never_answered_from_memory() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());
+    r.set("k", "1").unwrap();
+    r.get("k").unwrap();
+    r.get("k").unwrap();
+    let hits = cache.stats().hits;
+    assert!(hits >= 1, "cached");
+
+    let mut tx = r.pipeline();
+    tx.get("k");
+    assert_eq!(tx.execute().unwrap().len(), 1);
+    r.transaction("k", |mut w| {
+        assert_eq!(w.get("k")?.as_deref(), Some(&b"1"[..]));
+        w.multi().get("k");
+        Ok(())
+    })
+    .unwrap();
+    r.execute_command(("GET", "k")).unwrap();
+    let mut conn = r.get_connection().unwrap();
+    assert_eq!(conn.get("k").unwrap().as_deref(), Some(&b"1"[..]));
+    drop(conn);
+    let mut conn = r.dedicated_connection().unwrap();
+    assert_eq!(conn.get("k").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        cache.stats().hits,
+        hits,
+        "every one of them went to the server"
+    );
+}
+
+#[test]
+fn reads_while_the_invalidation_connection_is_down_are_not_cached() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());
+    r.set("k", "1").unwrap();
+    let other = Redis::open(&server.url()).unwrap();
+    // Keep the invalidation connection from coming back: the server takes no new client
+    // once the current one is killed (connections already open stay).
+    let clients = other.client_list().unwrap().len();
+    other
+        .config_set("maxclients", (clients - 1).to_string())
+        .unwrap();
+    let id = wait_tracking(&cache);
+    other.execute_command(("CLIENT", "KILL", "ID", id)).unwrap();
+    let start = Instant::now();
+    while cache.invalidation_client_id().is_some() {
+        assert!(start.elapsed() < SETTLE, "the kill was never noticed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let before = cache.stats();
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"1"[..]));
+    let after = cache.stats();
+    assert_eq!(after.misses - before.misses, 2, "both went to the server");
+    assert_eq!(
+        after.stored, before.stored,
+        "nothing stored while no invalidation can come"
+    );
+    // Once a new invalidation connection is up, caching resumes.
+    other.config_set("maxclients", "10000").unwrap();
+    assert_ne!(wait_tracking(&cache), id);
+    r.get("k").unwrap();
+    r.get("k").unwrap();
+    assert!(cache.stats().stored > after.stored);
+}

@@ -6,7 +6,9 @@
 //! real one cannot be made to send (extra replies, trickled bytes).
 
 use redis_client::prelude::*;
-use redis_client::{ConnectionInfo, Error, ErrorKind, Redis, RetryPolicy, Value};
+use redis_client::{
+    ConnectionInfo, ConnectionPool, Error, ErrorKind, PoolOptions, Redis, RetryPolicy, Value,
+};
 use redis_tests::{FakeConn, FakeServer, TestServer};
 use std::time::{Duration, Instant};
 
@@ -471,4 +473,65 @@ fn a_user_allowed_only_get_and_set_still_connects() {
         assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(r.pool().stats().created, 1);
     }
+}
+
+#[test]
+fn a_client_from_a_url_has_the_documented_default_timeouts() {
+    let r = Redis::open("redis://127.0.0.1:6399/0").unwrap();
+    let info = r.pool().info();
+    assert_eq!(info.read_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(info.write_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(info.connect_timeout, Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn a_blocking_command_on_a_silent_server_gives_up_after_its_timeout_plus_the_margin() {
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        let _ = c.read_request();
+        c.hold(Duration::from_secs(30));
+    });
+    let info = ConnectionInfo::tcp("127.0.0.1", fake.port())
+        .with_timeout(Some(Duration::from_millis(300)));
+    let r = Redis::from_info(info).with_retry_policy(RetryPolicy::none());
+    let start = Instant::now();
+    let err = r.blpop("k", 1.0).unwrap_err();
+    let took = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // BLPOP's own 1 s plus the 1 s margin; not the 300 ms read timeout, not forever.
+    assert!(
+        took >= Duration::from_millis(1900),
+        "gave up early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+#[test]
+fn the_default_call_budget_bounds_a_wait_for_a_pool_connection() {
+    let server = TestServer::start();
+    let info = ConnectionInfo::tcp("127.0.0.1", server.port())
+        .with_connect_timeout(Some(Duration::from_millis(200)))
+        .with_timeout(Some(Duration::from_millis(300)));
+    let pool = ConnectionPool::with_options(
+        info,
+        PoolOptions::default()
+            .with_max_size(1)
+            .with_checkout_timeout(Duration::from_secs(5)),
+    );
+    let r = Redis::from_pool(pool);
+    let held = r.get_connection().unwrap();
+    let start = Instant::now();
+    let err = r.get("k").unwrap_err();
+    let took = start.elapsed();
+    drop(held);
+    // The budget is the connect timeout plus the reply's wait (500 ms), well before the
+    // pool's own 5 s checkout timeout.
+    assert!(took < Duration::from_millis(1500), "took {took:?}: {err}");
+    assert!(
+        took >= Duration::from_millis(400),
+        "gave up early: {took:?}"
+    );
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::PoolExhausted),
+        "{err}"
+    );
 }

@@ -488,3 +488,30 @@ fn a_redirection_is_an_event_naming_the_slot_and_the_node() {
         )
     );
 }
+
+#[test]
+fn a_server_error_quoting_the_arguments_records_only_its_code() {
+    let server = TestServer::start();
+    let rec = Recorder::new();
+    let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.subscriber(), || {
+        // The server's message quotes the arguments: "… with args beginning with: '…'".
+        let err = r
+            .execute_command(("NOSUCHCMD", "hunter2-secret"))
+            .unwrap_err();
+        assert!(err.to_string().contains("hunter2-secret"), "{err}");
+    });
+    let span = &capture.spans_named("redis.command")[0];
+    assert_eq!(span.get("error.type"), Some("ERR"));
+    assert!(
+        !capture.all_text().contains("hunter2"),
+        "{}",
+        capture.all_text()
+    );
+    assert!(
+        !rec.lines().concat().contains("hunter2"),
+        "{:?}",
+        rec.lines()
+    );
+}

@@ -475,3 +475,20 @@ fn clients_share_one_pool_over_both_protocols() {
         assert_eq!(pool.stats().created, 1);
     }
 }
+
+#[test]
+fn a_killed_idle_unix_socket_connection_is_replaced_at_checkout() {
+    let server = TestServer::start_with(ServerConfig::default().unix_socket());
+    let pool = ConnectionPool::with_options(
+        ConnectionInfo::unix(server.socket_path()),
+        PoolOptions::default().with_max_size(1),
+    );
+    let mut conn = pool.get().unwrap();
+    let id = client_id(&mut conn);
+    drop(conn);
+    assert_eq!(server.raw(&["CLIENT", "KILL", "ID", &id.to_string()]), ":1");
+    // The checkout look finds the closed Unix socket before anything is written to it.
+    let mut conn = pool.get().unwrap();
+    assert_ne!(client_id(&mut conn), id, "a new connection");
+    assert_eq!(pool.stats().discarded, 1);
+}
