@@ -145,7 +145,8 @@ fn forced_failover_under_load_is_followed_without_losing_acknowledged_writes() {
     // The client stops writing to the old primary when the failover is announced, before
     // the replica is promoted: nothing it acknowledged is lost.
     assert_eq!(missing, 0, "acknowledged writes lost");
-    assert_eq!(late_errors, 0, "errors after the switch: {errors:?}");
+    // The calls that waited through the failover complete on the new primary: none fails.
+    assert!(errors.is_empty(), "calls failed during the failover: {errors:?}");
     let stats = sentinel.stats();
     assert!(stats.failovers >= 1, "{stats:?}");
 }
@@ -356,7 +357,7 @@ fn async_clients_follow_a_forced_failover_without_losing_acknowledged_writes() {
     );
     assert!(acked.len() > 1000, "the load ran: {}", acked.len());
     assert_eq!(missing, 0, "acknowledged writes lost");
-    assert_eq!(late_errors, 0, "errors after the switch: {errors:?}");
+    assert!(errors.is_empty(), "calls failed during the failover: {errors:?}");
 }
 
 /// Reads `next` until it yields a `Reconnected` marker, tolerating the errors of the
