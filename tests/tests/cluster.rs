@@ -189,6 +189,24 @@ fn fan_out_commands_merge(c: &ClusterClient) {
             "loaded on {node}"
         );
     }
+    // FUNCTION LOAD reaches every primary; a node's error is the command's result.
+    let lib = "#!lua name=fanlib\nredis.register_function('fan_seven', function() return 7 end)";
+    let first = c.slot_map().primaries()[0].to_string();
+    redis_client::Redis::open(&format!("redis://{first}"))
+        .unwrap()
+        .function_load(lib)
+        .unwrap();
+    let err = c.function_load(lib).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    for node in c.slot_map().primaries() {
+        let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
+        assert_eq!(
+            one.execute_command(("FCALL", "fan_seven", 0)).unwrap(),
+            Value::Integer(7),
+            "loaded on {node}"
+        );
+    }
+    c.function_flush(None).unwrap();
     c.config_set("slowlog-max-len", "129").unwrap();
     for node in c.slot_map().nodes() {
         let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
@@ -216,8 +234,28 @@ fn cross_slot_requests_refused_before_sending(c: &ClusterClient) {
     assert_eq!(c.get("foo").unwrap(), None, "nothing was sent");
     assert_eq!(c.get("bar").unwrap(), None, "nothing was sent");
 
+    c.config_resetstat().unwrap();
     let err = c.transaction(["foo", "bar"], |_| Ok(())).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CrossSlot, "{err}");
+    for node in c.slot_map().primaries() {
+        let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
+        let stats = one.execute_command(("INFO", "commandstats")).unwrap();
+        let stats = format!("{stats:?}");
+        assert!(!stats.contains("cmdstat_watch"), "WATCH sent to {node}");
+    }
+    // The check can see a WATCH: one sent straight to a node shows.
+    let node = c
+        .slot_map()
+        .node(key_slot(b"foo"), Default::default())
+        .unwrap()
+        .to_string();
+    let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
+    one.execute_command(("WATCH", "foo")).unwrap();
+    let stats = format!(
+        "{:?}",
+        one.execute_command(("INFO", "commandstats")).unwrap()
+    );
+    assert!(stats.contains("cmdstat_watch"), "{stats}");
     let err = c
         .invoke_script::<i64>(Script::new("return 1").key("foo").key("bar"))
         .unwrap_err();
@@ -439,21 +477,43 @@ fn replica_reads(cluster: &mut TestCluster, c: &ClusterClient) {
     );
 }
 
+/// The first seed's settings (here RESP3 and a client name) apply to every node; the other
+/// seeds give only addresses.
 fn resp3_nodes(cluster: &TestCluster) {
     let seeds: Vec<ConnectionInfo> = cluster
         .urls()
         .iter()
-        .map(|u| {
-            u.parse::<ConnectionInfo>()
-                .unwrap()
-                .with_protocol(redis_client::Protocol::Resp3)
+        .enumerate()
+        .map(|(i, u)| {
+            let info = u.parse::<ConnectionInfo>().unwrap();
+            if i == 0 {
+                info.with_protocol(redis_client::Protocol::Resp3)
+                    .with_client_name("first-seed")
+            } else {
+                info
+            }
         })
         .collect();
     let c = ClusterClient::with_options(seeds, ClusterOptions::default()).unwrap();
-    c.mset([("r3:a", "1"), ("r3:b", "2")]).unwrap();
-    assert_eq!(
-        c.mget(["r3:b", "r3:a"]).unwrap(),
-        vec![Some(Bytes::from("2")), Some(Bytes::from("1"))]
-    );
+    let keys: Vec<String> = (0..100).map(|i| format!("r3:{i}")).collect();
+    let items: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "1")).collect();
+    c.mset(&items).unwrap();
+    assert_eq!(c.mget(&keys).unwrap().len(), 100);
     assert!(c.slot_map().is_complete());
+    for node in c.slot_map().primaries() {
+        let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
+        let list = one.client_list().unwrap();
+        let ours: Vec<_> = list
+            .iter()
+            .filter(|c| c.get("name") == Some("first-seed"))
+            .collect();
+        assert!(
+            !ours.is_empty(),
+            "no connection named by the first seed on {node}: {list:?}"
+        );
+        assert!(
+            ours.iter().all(|c| c.get("resp") == Some("3")),
+            "not RESP3 on {node}: {ours:?}"
+        );
+    }
 }

@@ -183,11 +183,28 @@ fn resharding_under_load_loses_nothing() {
         ),
         "the stale client still places the moved keys on the source"
     );
+    // A counter on a slot that did not move, in the middle of the pipeline: only the
+    // redirected commands are sent again, so it is incremented once.
+    let unmoved = (0..)
+        .map(|i| format!("unmoved:{i}"))
+        .find(|k| {
+            let slot = key_slot(k.as_bytes());
+            stale_map.node(slot, Default::default()) == map.node(slot, Default::default())
+        })
+        .unwrap();
     let mut pipe = stale.pipeline();
-    for (_, k) in &moved_keys {
+    for (n, (_, k)) in moved_keys.iter().enumerate() {
+        if n == moved_keys.len() / 2 {
+            pipe.incr(unmoved.as_str());
+        }
         pipe.get(k.as_str());
     }
-    let got = pipe.execute().unwrap();
+    let mut got = pipe.execute().unwrap();
+    assert_eq!(
+        got.remove(moved_keys.len() / 2),
+        redis_client::Value::Integer(1),
+        "the command that was not redirected ran once"
+    );
     for ((i, k), v) in moved_keys.iter().zip(got) {
         assert_eq!(
             v,

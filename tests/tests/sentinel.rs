@@ -146,7 +146,10 @@ fn forced_failover_under_load_is_followed_without_losing_acknowledged_writes() {
     // the replica is promoted: nothing it acknowledged is lost.
     assert_eq!(missing, 0, "acknowledged writes lost");
     // The calls that waited through the failover complete on the new primary: none fails.
-    assert!(errors.is_empty(), "calls failed during the failover: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "calls failed during the failover: {errors:?}"
+    );
     let stats = sentinel.stats();
     assert!(stats.failovers >= 1, "{stats:?}");
 }
@@ -357,7 +360,10 @@ fn async_clients_follow_a_forced_failover_without_losing_acknowledged_writes() {
     );
     assert!(acked.len() > 1000, "the load ran: {}", acked.len());
     assert_eq!(missing, 0, "acknowledged writes lost");
-    assert!(errors.is_empty(), "calls failed during the failover: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "calls failed during the failover: {errors:?}"
+    );
 }
 
 /// Reads `next` until it yields a `Reconnected` marker, tolerating the errors of the
