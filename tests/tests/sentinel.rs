@@ -439,3 +439,70 @@ fn subscribers_and_dedicated_connections_follow_a_killed_primary() {
         .unwrap();
     assert_eq!(port, new);
 }
+
+#[test]
+fn event_subscriptions_dropped_by_the_sentinels_are_renewed() {
+    let set = SentinelSet::start();
+    let old = set.primary_port();
+    let sentinel = watch(&set);
+    let primary = sentinel.primary();
+    primary.ping().unwrap();
+    set.wait_subscribed(Duration::from_secs(5));
+    for s in &set.sentinels {
+        s.raw(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    }
+    // Renewed on every sentinel; the failover is then announced to the client.
+    set.wait_subscribed(Duration::from_secs(5));
+    set.force_failover();
+    wait_switch(&sentinel, Duration::from_secs(10));
+    let new = set.wait_for_new_primary(old, Duration::from_secs(10));
+    assert!(sentinel.stats().failovers >= 1, "{:?}", sentinel.stats());
+    assert!(primary.set("after", 1).unwrap());
+    assert_eq!(missing_on(new, &["after".to_owned()]), 0);
+}
+
+#[test]
+fn without_the_events_the_refresher_follows_a_failover() {
+    let set = SentinelSet::start();
+    let old = set.primary_port();
+    // A sentinel user that may ask but not subscribe: the client hears no event and
+    // learns of the failover from its refresher alone.
+    for s in &set.sentinels {
+        assert_eq!(
+            s.raw(&[
+                "ACL",
+                "SETUSER",
+                "asker",
+                "on",
+                ">pw",
+                "+@all",
+                "-psubscribe",
+                "-subscribe",
+            ]),
+            "+OK"
+        );
+    }
+    let urls: Vec<String> = set
+        .sentinels
+        .iter()
+        .map(|s| format!("redis://asker:pw@127.0.0.1:{}", s.port()))
+        .collect();
+    let sentinel = Sentinel::builder(urls, SENTINEL_SERVICE)
+        .unwrap()
+        .with_refresh_interval(Duration::from_millis(500))
+        .build();
+    let primary = sentinel.primary();
+    primary.ping().unwrap();
+    set.force_failover();
+    let new = set.wait_for_new_primary(old, Duration::from_secs(10));
+    let promoted = Instant::now();
+    wait_switch(&sentinel, Duration::from_secs(10));
+    assert!(
+        promoted.elapsed() < Duration::from_secs(3),
+        "learnt {:?} after the sentinels named the new primary",
+        promoted.elapsed()
+    );
+    assert_eq!(sentinel.stats().failovers, 0, "no event was heard");
+    assert!(primary.set("after", 1).unwrap());
+    assert_eq!(missing_on(new, &["after".to_owned()]), 0);
+}
