@@ -2,8 +2,8 @@
 
 use redis_client::prelude::*;
 use redis_client::{Addr, ConnectionInfo, ErrorKind, Redis, Sentinel};
-use redis_tests::{SentinelSet, SentinelSetConfig, SENTINEL_SERVICE};
-use std::sync::atomic::{AtomicBool, Ordering};
+use redis_tests::{FakeServer, SentinelSet, SentinelSetConfig, SENTINEL_SERVICE};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -257,6 +257,39 @@ fn a_sentinel_down_leaves_the_others_to_answer() {
     set.sentinels[1].stop();
     assert_eq!(sentinel.discover_primary().unwrap(), tcp(p));
     assert_eq!(primary.get("k").unwrap().as_deref(), Some(&b"1"[..]));
+
+    // A sentinel that does not know the service and one that refuses the credentials are
+    // skipped; the one that answered is asked first next time.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&asked);
+    let unknown = FakeServer::start(move |mut c| {
+        while let Some(args) = c.read_request() {
+            // Only questions about the service count, not the event listener's PSUBSCRIBE.
+            if args[0].eq_ignore_ascii_case(b"SENTINEL") {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            c.write(b"-ERR No such master with that name\r\n");
+        }
+    });
+    let live = set.sentinels[2].port();
+    let urls = [
+        unknown.url(),
+        format!("redis://:wrong@127.0.0.1:{live}"),
+        format!("redis://127.0.0.1:{live}"),
+    ];
+    let picky = Sentinel::builder(urls, SENTINEL_SERVICE).unwrap().build();
+    assert_eq!(picky.discover_primary().unwrap(), tcp(p));
+    let first_round = asked.load(Ordering::SeqCst);
+    assert!(
+        first_round >= 1,
+        "the unknown-service sentinel was asked first"
+    );
+    assert_eq!(picky.discover_primary().unwrap(), tcp(p));
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        first_round,
+        "the sentinel that answered was asked first"
+    );
 }
 
 #[test]
