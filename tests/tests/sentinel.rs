@@ -305,6 +305,17 @@ fn a_node_whose_role_is_not_the_one_wanted_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
     assert!(err.to_string().contains("ROLE master"), "{err}");
     assert!(sentinel.stats().role_mismatches >= 1);
+
+    // A primary's mismatch also retires the connections opened before it: a read through
+    // a client whose pooled connection reaches the demoted node is not served from it.
+    let primary = sentinel.primary();
+    assert!(primary.get("k").unwrap().is_none());
+    let b = set.nodes[1].port().to_string();
+    set.nodes[0].raw(&["REPLICAOF", "127.0.0.1", &b]);
+    let err = sentinel.primary().get("k").unwrap_err();
+    assert!(err.to_string().contains("ROLE slave"), "{err}");
+    let err = primary.get("k").unwrap_err();
+    assert!(err.to_string().contains("ROLE slave"), "{err}");
 }
 
 #[test]
