@@ -112,6 +112,9 @@ fn forced_failover_under_load_is_followed_without_losing_acknowledged_writes() {
     primary.ping().unwrap();
     set.wait_subscribed(Duration::from_secs(5));
     let stop = Arc::new(AtomicBool::new(false));
+    let mut sub = primary.pubsub();
+    sub.ignore_subscribe_messages(true);
+    sub.subscribe("news").unwrap();
     let writers = write_load(&primary, 4, &stop);
     std::thread::sleep(Duration::from_millis(300));
 
@@ -152,6 +155,15 @@ fn forced_failover_under_load_is_followed_without_losing_acknowledged_writes() {
     );
     let stats = sentinel.stats();
     assert!(stats.failovers >= 1, "{stats:?}");
+    // The sentinels closed the subscriber's connection when they demoted the old primary:
+    // it renewed its subscription on the new one.
+    until_reconnected(
+        || sub.get_message(Some(Duration::from_millis(200))),
+        Duration::from_secs(10),
+    );
+    assert_eq!(primary.publish("news", "after").unwrap(), 1);
+    let got = sub.get_message(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(got.map(|m| m.payload), Some("after".into()));
 }
 
 #[test]
