@@ -155,11 +155,12 @@ fn forced_failover_under_load_is_followed_without_losing_acknowledged_writes() {
     );
     let stats = sentinel.stats();
     assert!(stats.failovers >= 1, "{stats:?}");
-    // The sentinels closed the subscriber's connection when they demoted the old primary:
-    // it renewed its subscription on the new one.
+    // The subscriber's connection was retired with the old primary's epoch: it renews its
+    // subscription on the new primary at its next read, without waiting for the sentinels
+    // to demote the old one (up to 10 s after the switch).
     until_reconnected(
         || sub.get_message(Some(Duration::from_millis(200))),
-        Duration::from_secs(10),
+        Duration::from_secs(3),
     );
     assert_eq!(primary.publish("news", "after").unwrap(), 1);
     let got = sub.get_message(Some(Duration::from_secs(5))).unwrap();
@@ -364,6 +365,9 @@ fn async_clients_follow_a_forced_failover_without_losing_acknowledged_writes() {
     let primary = sentinel.primary_async();
     let replicas = sentinel.replicas_async();
     set.wait_subscribed(Duration::from_secs(5));
+    let mut sub = primary.pubsub();
+    sub.ignore_subscribe_messages(true);
+    rt.block_on(sub.subscribe("news")).unwrap();
     rt.block_on(async {
         assert!(primary.set("greeting", "hello").await.unwrap());
         // The replica client reads from the replica, which refuses writes.
@@ -420,6 +424,16 @@ fn async_clients_follow_a_forced_failover_without_losing_acknowledged_writes() {
         errors.is_empty(),
         "calls failed during the failover: {errors:?}"
     );
+    // The subscriber moves with the epoch, as the blocking one does.
+    until_reconnected(
+        || rt.block_on(sub.get_message(Some(Duration::from_millis(200)))),
+        Duration::from_secs(3),
+    );
+    assert_eq!(rt.block_on(primary.publish("news", "after")).unwrap(), 1);
+    let got = rt
+        .block_on(sub.get_message(Some(Duration::from_secs(5))))
+        .unwrap();
+    assert_eq!(got.map(|m| m.payload), Some("after".into()));
 }
 
 /// Reads `next` until it yields a `Reconnected` marker, tolerating the errors of the

@@ -101,6 +101,10 @@ pub(crate) const RECONNECT_ATTEMPTS: u32 = 5;
 /// thread wakes only ten times a second.
 const DEFAULT_THREAD_WAIT: Duration = Duration::from_millis(100);
 
+/// How often a subscriber whose connection can be retired (a Sentinel client's) looks
+/// whether it was: how late it may move to a new primary after a failover.
+pub(crate) const RETIRED_CHECK: Duration = Duration::from_millis(100);
+
 /// A subscriber: one dedicated connection (outside the pool), opened on first use.
 ///
 /// ```no_run
@@ -122,6 +126,8 @@ const DEFAULT_THREAD_WAIT: Duration = Duration::from_millis(100);
 /// When the connection breaks, the next read re-opens it and subscribes again to every
 /// current channel, pattern and shard channel, then yields a [`MessageKind::Reconnected`]
 /// message: anything published while it was down is lost, as Redis pub/sub keeps nothing.
+/// A subscriber made from a [`Sentinel`](crate::Sentinel) client does the same when a
+/// failover retires its connection, so it follows the primary.
 ///
 /// `PubSub` is `Send` but not `Sync`; for a background thread see [`PubSub::run_in_thread`].
 pub struct PubSub {
@@ -396,13 +402,28 @@ impl PubSub {
                 },
             };
             let conn = self.connection()?;
-            match conn.read_push(left) {
+            // A connection its connector can retire (a Sentinel client's, whose primary
+            // may change) is waited on in slices, and left once retired.
+            let wait = match conn.retired() {
+                Some(true) => {
+                    self.conn = None;
+                    self.reconnect(&Error::PubSub(
+                        "the server is no longer the client's (a failover)".into(),
+                    ))?;
+                    continue;
+                }
+                Some(false) if !poll => Some(left.map_or(RETIRED_CHECK, |l| l.min(RETIRED_CHECK))),
+                _ => left,
+            };
+            match conn.read_push(wait) {
                 Ok(Some(v)) => {
                     let m = parse_message(v)?;
                     if let Some(m) = self.dispatch(m) {
                         return Ok(Some(m));
                     }
                 }
+                // A slice ended before the caller's wait did: look again.
+                Ok(None) if wait != left => continue,
                 Ok(None) => return Ok(None),
                 Err(e) if e.is_connection_lost() => {
                     self.conn = None;

@@ -895,10 +895,13 @@ impl Transport for Tracked {
         self.inner.set_write_timeout(timeout)
     }
     fn readiness(&mut self) -> Readiness {
-        if self.shared.epoch.load(Ordering::Acquire) != self.epoch {
+        if self.retired() == Some(true) {
             return Readiness::Closed;
         }
         self.inner.readiness()
+    }
+    fn retired(&self) -> Option<bool> {
+        Some(self.shared.epoch.load(Ordering::Acquire) != self.epoch)
     }
 }
 

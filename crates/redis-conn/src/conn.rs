@@ -407,6 +407,12 @@ impl Connection {
         matches!(self.look(), Readiness::Readable | Readiness::Closed)
     }
 
+    /// Whether the connector that opened this connection has since retired it (see
+    /// [`Transport::retired`]); `None` for one that is never retired.
+    pub fn retired(&self) -> Option<bool> {
+        self.transport.retired()
+    }
+
     /// What a non-blocking look finds: [`Readiness::Readable`] when replies are owed or
     /// bytes are buffered unread, else what the transport says (see
     /// [`Transport::readiness`]).

@@ -28,6 +28,14 @@ pub trait Transport: Read + Write + Send + 'static {
     fn readiness(&mut self) -> Readiness {
         Readiness::Unknown
     }
+
+    /// Whether the connector that opened this transport has since retired it: its server
+    /// may no longer be the one wanted (a Sentinel client's primary after a failover).
+    /// `None`, the default, for a transport that is never retired. A subscriber waiting
+    /// on a transport that can be retired wakes now and then to ask, and moves when it is.
+    fn retired(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// What a non-blocking look at a stream found, from [`Transport::readiness`].

@@ -3,7 +3,7 @@
 
 use super::Redis;
 use crate::observe::Op;
-use crate::pubsub::{parse_message, RECONNECT_ATTEMPTS};
+use crate::pubsub::{parse_message, RECONNECT_ATTEMPTS, RETIRED_CHECK};
 use crate::{Error, Message, Result, SubscribeArgs};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -214,13 +214,26 @@ impl PubSub {
                 },
             };
             let conn = self.connection().await?;
-            match conn.read_push(left).await {
+            // A connection its connector can retire (a Sentinel client's, whose primary
+            // may change) is waited on in slices, and left once retired.
+            let wait = match conn.retired() {
+                Some(true) => {
+                    self.conn = None;
+                    self.reconnect().await?;
+                    return Ok(Some(Message::reconnected()));
+                }
+                Some(false) => Some(left.map_or(RETIRED_CHECK, |l| l.min(RETIRED_CHECK))),
+                None => left,
+            };
+            match conn.read_push(wait).await {
                 Ok(Some(v)) => {
                     let m = parse_message(v)?;
                     if self.wanted(&m) {
                         return Ok(Some(m));
                     }
                 }
+                // A slice ended before the caller's wait did: look again.
+                Ok(None) if wait != left => continue,
                 Ok(None) => return Ok(None),
                 Err(e) if e.is_connection_lost() => {
                     self.conn = None;

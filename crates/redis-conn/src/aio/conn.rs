@@ -456,6 +456,13 @@ impl Connection {
 
     /// The stream and the core, for the multiplexed driver, which splits the stream
     /// between a reader and a writer task.
+    /// Whether the connector that picked this connection's server has since said its
+    /// epoch is over (a Sentinel client's primary after a failover); `None` for a
+    /// connection opened without a connector, which is never retired.
+    pub fn retired(&self) -> Option<bool> {
+        self.epoch.as_ref().map(|(c, e)| !c.is_current(*e))
+    }
+
     /// False once the connector that picked this connection's server says its epoch is
     /// over.
     pub(crate) fn is_current(&self) -> bool {
