@@ -479,6 +479,35 @@ mod tests {
             text(&["SENTINEL", "SET", "m", "auth-pass", "pw", "quorum", "2"]),
             "SENTINEL SET m auth-pass ? quorum 2"
         );
+        assert_eq!(
+            text(&["SENTINEL", "CONFIG", "SET", "sentinel-pass", "pw"]),
+            "SENTINEL CONFIG SET sentinel-pass ?"
+        );
+        assert_eq!(
+            text(&["SENTINEL", "CONFIG", "SET", "sentinel-user", "bob"]),
+            "SENTINEL CONFIG SET sentinel-user ?"
+        );
+        // Names holding `user`, `secret` or `key` as well as `pass` and `auth`.
+        assert_eq!(
+            text(&[
+                "CONFIG",
+                "SET",
+                "masteruser",
+                "bob",
+                "tls-key-file-pass",
+                "pw"
+            ]),
+            "CONFIG SET masteruser ? tls-key-file-pass ?"
+        );
+        assert_eq!(
+            text(&["CONFIG", "SET", "tls-key-file", "k.pem", "some-secret", "s"]),
+            "CONFIG SET tls-key-file ? some-secret ?"
+        );
+        // A trailing name without its value is hidden, in case the pairs are misaligned.
+        assert_eq!(
+            text(&["CONFIG", "SET", "maxmemory", "1mb", "pw"]),
+            "CONFIG SET maxmemory 1mb ?"
+        );
     }
 
     #[test]
