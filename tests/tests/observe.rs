@@ -515,3 +515,55 @@ fn a_server_error_quoting_the_arguments_records_only_its_code() {
         rec.lines()
     );
 }
+
+#[test]
+fn a_subscriber_renewing_its_subscriptions_is_a_reconnect_event() {
+    let server = TestServer::start();
+    let r = Redis::from_info(info(&server));
+    let mut sub = r.pubsub();
+    sub.subscribe("news").unwrap();
+    server.raw(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.subscriber(), || loop {
+        let m = sub.get_message(Some(Duration::from_secs(5))).unwrap();
+        let m = m.expect("a message within 5 s");
+        if m.kind == redis_client::MessageKind::Reconnected {
+            break;
+        }
+    });
+    let reconnects = capture.events_named("redis.reconnect");
+    assert_eq!(reconnects.len(), 1, "{:#?}", capture.events());
+    assert_eq!(reconnects[0].get("connection"), Some("pubsub"));
+    assert_eq!(
+        reconnects[0].get("server.port"),
+        Some(&*server.port().to_string())
+    );
+}
+
+#[test]
+fn a_health_check_ping_has_no_span_of_its_own() {
+    let server = TestServer::start();
+    let r = Redis::from_pool(redis_client::ConnectionPool::with_options(
+        info(&server),
+        PoolOptions::default().with_health_check(Some(Duration::ZERO)),
+    ));
+    r.set("k", "v").unwrap();
+    let pings = || -> u64 {
+        let stats = server.raw(&["INFO", "commandstats"]);
+        stats
+            .split("cmdstat_ping:calls=")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = pings();
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.subscriber(), || {
+        // The checkout pings the idle connection first (health check after 0 s idle).
+        r.get("k").unwrap();
+    });
+    assert_eq!(pings(), before + 1, "the health check pinged");
+    let spans = capture.spans_named("redis.command");
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].get("otel.name"), Some("GET"));
+}
