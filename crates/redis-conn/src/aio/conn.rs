@@ -454,11 +454,10 @@ impl Connection {
         self.core.tracking_registration()
     }
 
-    /// The stream and the core, for the multiplexed driver, which splits the stream
-    /// between a reader and a writer task.
-    /// False once the connector that picked this connection's server says its epoch is
-    /// over.
-    pub(crate) fn is_current(&self) -> bool {
+    /// False once the [`Connector`](super::Connector) that picked this connection's server
+    /// says its epoch is over (a Sentinel failover): the connection must not carry another
+    /// request. Always true for a connection opened without a connector.
+    pub fn is_current(&self) -> bool {
         self.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e))
     }
 
@@ -467,6 +466,8 @@ impl Connection {
         self.epoch.clone()
     }
 
+    /// The stream and the core, for the multiplexed driver, which splits the stream
+    /// between a reader and a writer task.
     pub(crate) fn into_parts(self) -> (Box<dyn AsyncStream>, Core) {
         (self.stream, self.core)
     }
