@@ -1,0 +1,235 @@
+//! Client-side caching on clients whose pool has a custom connector: a Sentinel client's
+//! cache follows a failover (its data connections and its invalidation connection move to
+//! the new primary together), and a data connection that reaches another server than the
+//! invalidation connection's is refused, so no read is ever served stale because its
+//! invalidation went to an unrelated client on another server.
+
+use redis_client::prelude::*;
+use redis_client::{
+    Cache, CacheOptions, ConnError, ConnectionInfo, ConnectionPool, Connector, DefaultConnector,
+    PoolOptions, RawConnection, Redis, Sentinel, Transport, Value,
+};
+use redis_tests::{SentinelSet, TestServer, SENTINEL_SERVICE};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long an invalidation (or the cache's move to a new server) may take to show:
+/// generous, since the machine may be busy.
+const SETTLE: Duration = Duration::from_secs(3);
+
+fn watch(set: &SentinelSet) -> Sentinel {
+    Sentinel::builder(set.sentinel_urls(), SENTINEL_SERVICE)
+        .unwrap()
+        .build()
+}
+
+fn direct(port: u16) -> Redis {
+    Redis::open(&format!("redis://127.0.0.1:{port}/0")).unwrap()
+}
+
+/// Waits until the invalidation connection is up; returns its client id.
+fn wait_tracking(cache: &Cache) -> i64 {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Some(id) = cache.invalidation_client_id() {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "invalidation connection not up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until the client has followed a switch.
+fn wait_switch(sentinel: &Sentinel) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sentinel.stats().switches == 0 {
+        assert!(Instant::now() < deadline, "no switch seen: {sentinel:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads through `read` until it gives `want`, within [`SETTLE`].
+fn read_until(mut read: impl FnMut() -> Option<Vec<u8>>, want: &str) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let got = read();
+        if got.as_deref() == Some(want.as_bytes()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {:?}, not {want:?}, after {SETTLE:?}",
+            got.map(|v| String::from_utf8_lossy(&v).into_owned())
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_cached_sentinel_client_follows_a_forced_failover() {
+    let set = SentinelSet::start();
+    let old = set.primary_port();
+    let sentinel = watch(&set);
+    let primary = sentinel.primary().with_cache(CacheOptions::default());
+    let cache = primary.cache().unwrap();
+    set.wait_subscribed(Duration::from_secs(5));
+    direct(old).set("k", "before").unwrap();
+    wait_tracking(&cache);
+    assert_eq!(primary.get("k").unwrap().as_deref(), Some(&b"before"[..]));
+    assert_eq!(primary.get("k").unwrap().as_deref(), Some(&b"before"[..]));
+    assert!(cache.stats().hits >= 1, "{:?}", cache.stats());
+
+    set.force_failover();
+    wait_switch(&sentinel);
+    let new = set.wait_for_new_primary(old, Duration::from_secs(10));
+
+    // A write through the cached client lands on the new primary.
+    assert!(primary.set("w", "after").unwrap());
+    assert_eq!(
+        direct(new).get("w").unwrap().as_deref(),
+        Some(&b"after"[..])
+    );
+    // A change made on the new primary by another client is read, not the value cached
+    // from the old one.
+    direct(new).set("k", "changed").unwrap();
+    read_until(|| primary.get("k").unwrap().map(|v| v.to_vec()), "changed");
+    // The cache works on the new primary: a hit, then another client's change seen once
+    // its invalidation (sent by the new primary) arrives.
+    wait_tracking(&cache);
+    let hits = cache.stats().hits;
+    read_until(
+        || {
+            primary.get("k").unwrap();
+            (cache.stats().hits > hits).then(|| b"hit".to_vec())
+        },
+        "hit",
+    );
+    direct(new).set("k", "again").unwrap();
+    read_until(|| primary.get("k").unwrap().map(|v| v.to_vec()), "again");
+}
+
+#[test]
+fn a_cached_async_sentinel_client_follows_a_forced_failover() {
+    let set = SentinelSet::start();
+    let old = set.primary_port();
+    let sentinel = watch(&set);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let primary = sentinel.primary_async().with_cache(CacheOptions::default());
+    let cache = primary.cache().unwrap();
+    set.wait_subscribed(Duration::from_secs(5));
+    direct(old).set("k", "before").unwrap();
+    wait_tracking(&cache);
+    let get = |key: &str| rt.block_on(primary.get(key)).unwrap().map(|v| v.to_vec());
+    assert_eq!(get("k").as_deref(), Some(&b"before"[..]));
+    assert_eq!(get("k").as_deref(), Some(&b"before"[..]));
+    assert!(cache.stats().hits >= 1, "{:?}", cache.stats());
+
+    set.force_failover();
+    wait_switch(&sentinel);
+    let new = set.wait_for_new_primary(old, Duration::from_secs(10));
+
+    assert!(rt.block_on(primary.set("w", "after")).unwrap());
+    assert_eq!(
+        direct(new).get("w").unwrap().as_deref(),
+        Some(&b"after"[..])
+    );
+    direct(new).set("k", "changed").unwrap();
+    read_until(|| get("k"), "changed");
+    wait_tracking(&cache);
+    let hits = cache.stats().hits;
+    read_until(
+        || {
+            get("k");
+            (cache.stats().hits > hits).then(|| b"hit".to_vec())
+        },
+        "hit",
+    );
+    direct(new).set("k", "again").unwrap();
+    read_until(|| get("k"), "again");
+}
+
+/// A connector whose connections go in turn to two independent servers: the
+/// invalidation connection lands on one, and every other data connection on the other.
+struct Alternating {
+    info: ConnectionInfo,
+    ports: [u16; 2],
+    /// Connections opened to each server.
+    opened: Arc<[AtomicUsize; 2]>,
+    next: AtomicUsize,
+}
+
+impl Connector for Alternating {
+    fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    fn connect(&self, deadline: Option<Instant>) -> Result<Box<dyn Transport>, ConnError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % 2;
+        self.opened[i].fetch_add(1, Ordering::Relaxed);
+        DefaultConnector::new(ConnectionInfo::tcp("127.0.0.1", self.ports[i])).connect(deadline)
+    }
+}
+
+fn client_id(conn: &mut RawConnection) -> i64 {
+    match conn.command(&["CLIENT", "ID"]).unwrap() {
+        Value::Integer(id) => id,
+        other => panic!("CLIENT ID answered {other:?}"),
+    }
+}
+
+#[test]
+fn a_data_connection_on_another_server_than_the_invalidation_connection_is_refused() {
+    let a = TestServer::start();
+    let b = TestServer::start();
+    let tcp = |s: &TestServer| ConnectionInfo::tcp("127.0.0.1", s.port());
+    // A's client ids run ahead of B's, so the test can hold a client on B whose id is the
+    // invalidation connection's id on A: a data connection on B redirecting to that id
+    // is accepted by B, and B's invalidations would go to that client.
+    for _ in 0..30 {
+        RawConnection::open(&tcp(&a)).unwrap();
+    }
+    let opened = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let connector = Alternating {
+        info: tcp(&a),
+        ports: [a.port(), b.port()],
+        opened: Arc::clone(&opened),
+        next: AtomicUsize::new(0),
+    };
+    let r = Redis::from_pool(ConnectionPool::with_connector(
+        connector,
+        PoolOptions::default(),
+    ))
+    .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    let id = wait_tracking(&cache);
+    assert_eq!(opened[0].load(Ordering::Relaxed), 1, "the listener is on A");
+    let mut namesake = RawConnection::open(&tcp(&b)).unwrap();
+    while client_id(&mut namesake) < id {
+        namesake = RawConnection::open(&tcp(&b)).unwrap();
+    }
+    assert_eq!(client_id(&mut namesake), id, "B's ids were ahead of A's");
+
+    let (ra, rb) = (direct(a.port()), direct(b.port()));
+    for round in 0..20 {
+        let (va, vb) = (format!("a{round}"), format!("b{round}"));
+        ra.set("k", &va).unwrap();
+        rb.set("k", &vb).unwrap();
+        // Every round opens new data connections: half of them reach B.
+        r.pool().disconnect();
+        read_until(|| r.get("k").unwrap().map(|v| v.to_vec()), &va);
+        for _ in 0..20 {
+            let got = r.get("k").unwrap();
+            assert_eq!(got.as_deref(), Some(va.as_bytes()), "round {round}");
+        }
+    }
+    assert!(cache.stats().hits >= 20 * 19, "{:?}", cache.stats());
+    // The connections that reached B were refused (and counted as failed opens).
+    assert!(opened[1].load(Ordering::Relaxed) >= 20, "{opened:?}");
+    assert!(r.pool().stats().failed >= 20, "{:?}", r.pool().stats());
+    drop(namesake);
+}
