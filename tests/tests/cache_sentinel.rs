@@ -233,3 +233,183 @@ fn a_data_connection_on_another_server_than_the_invalidation_connection_is_refus
     assert!(r.pool().stats().failed >= 20, "{:?}", r.pool().stats());
     drop(namesake);
 }
+
+/// A connector that sends every connection to the server `to` names, which the test may
+/// change behind the client's back (as a DNS name that moves would).
+struct Movable {
+    info: ConnectionInfo,
+    to: Arc<AtomicUsize>,
+}
+
+impl Connector for Movable {
+    fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    fn connect(&self, deadline: Option<Instant>) -> Result<Box<dyn Transport>, ConnError> {
+        let port = self.to.load(Ordering::Relaxed) as u16;
+        DefaultConnector::new(ConnectionInfo::tcp("127.0.0.1", port)).connect(deadline)
+    }
+}
+
+#[test]
+fn the_invalidation_connection_follows_a_connector_that_moved_without_saying_so() {
+    let a = TestServer::start();
+    let b = TestServer::start();
+    let to = Arc::new(AtomicUsize::new(a.port().into()));
+    let connector = Movable {
+        info: ConnectionInfo::tcp("127.0.0.1", a.port()),
+        to: Arc::clone(&to),
+    };
+    let r = Redis::from_pool(ConnectionPool::with_connector(
+        connector,
+        PoolOptions::default(),
+    ))
+    .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    let first = wait_tracking(&cache);
+    let (ra, rb) = (direct(a.port()), direct(b.port()));
+    ra.set("k", "on a").unwrap();
+    rb.set("k", "on b").unwrap();
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"on a"[..]));
+
+    // The connector now points at B; the invalidation connection, on A, is not told.
+    to.store(b.port().into(), Ordering::Relaxed);
+    r.pool().disconnect();
+    // The data connections reach B and are refused until the invalidation connection,
+    // after a few such refusals, is opened again through the connector: on B.
+    let deadline = Instant::now() + SETTLE;
+    while r.get("k").ok().flatten().as_deref() != Some(&b"on b"[..]) {
+        assert!(Instant::now() < deadline, "the client never reached B");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let deadline = Instant::now() + SETTLE;
+    while cache.invalidation_client_id().is_none() || cache.invalidation_client_id() == Some(first)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the invalidation connection stayed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Cached on B, and B's invalidations arrive.
+    let hits = cache.stats().hits;
+    read_until(
+        || {
+            r.get("k").unwrap();
+            (cache.stats().hits > hits).then(|| b"hit".to_vec())
+        },
+        "hit",
+    );
+    rb.set("k", "changed on b").unwrap();
+    read_until(|| r.get("k").unwrap().map(|v| v.to_vec()), "changed on b");
+    assert!(r.pool().stats().failed >= 1, "{:?}", r.pool().stats());
+}
+
+#[test]
+fn a_restored_data_connection_is_checked_again_and_still_caches() {
+    let server = TestServer::start();
+    let r = Redis::from_pool(ConnectionPool::with_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    ))
+    .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    wait_tracking(&cache);
+    direct(server.port()).set("k", "v").unwrap();
+    for round in 0..3 {
+        // SELECT changes the connection's state: handed back, it is restored (RESET and
+        // the handshake, a new tracking registration), then checked again.
+        let mut conn = r.get_connection().unwrap();
+        conn.select(1).unwrap();
+        drop(conn);
+        let hits = cache.stats().hits;
+        r.get("k").unwrap();
+        r.get("k").unwrap();
+        assert!(
+            cache.stats().hits > hits,
+            "round {round}: not cached through the restored connection: {:?}",
+            cache.stats()
+        );
+    }
+    assert_eq!(r.pool().stats().created, 1, "{:?}", r.pool().stats());
+}
+
+/// The async form of [`Alternating`]: each new connection's address in turn.
+#[derive(Debug)]
+struct AsyncAlternating {
+    ports: [u16; 2],
+    opened: Arc<[AtomicUsize; 2]>,
+    next: AtomicUsize,
+}
+
+impl redis_client::redis_conn::aio::Connector for AsyncAlternating {
+    fn resolve(
+        &self,
+        _deadline: Option<Instant>,
+    ) -> redis_client::redis_conn::aio::BoxFuture<'_, Result<(redis_client::Addr, u64), ConnError>>
+    {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % 2;
+        self.opened[i].fetch_add(1, Ordering::Relaxed);
+        let addr = redis_client::Addr::Tcp {
+            host: "127.0.0.1".into(),
+            port: self.ports[i],
+        };
+        Box::pin(async move { Ok((addr, 0)) })
+    }
+
+    fn is_current(&self, _epoch: u64) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_async_data_connection_on_another_server_than_the_invalidation_connection_is_refused() {
+    let a = TestServer::start();
+    let b = TestServer::start();
+    let tcp = |s: &TestServer| ConnectionInfo::tcp("127.0.0.1", s.port());
+    for _ in 0..30 {
+        RawConnection::open(&tcp(&a)).unwrap();
+    }
+    let opened = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let connector = AsyncAlternating {
+        ports: [a.port(), b.port()],
+        opened: Arc::clone(&opened),
+        next: AtomicUsize::new(0),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = redis_client::aio::Redis::with_connector(
+        tcp(&a),
+        Arc::new(connector),
+        PoolOptions::default(),
+    )
+    .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    let id = wait_tracking(&cache);
+    assert_eq!(opened[0].load(Ordering::Relaxed), 1, "the listener is on A");
+    let mut namesake = RawConnection::open(&tcp(&b)).unwrap();
+    while client_id(&mut namesake) < id {
+        namesake = RawConnection::open(&tcp(&b)).unwrap();
+    }
+    assert_eq!(client_id(&mut namesake), id, "B's ids were ahead of A's");
+
+    let (ra, rb) = (direct(a.port()), direct(b.port()));
+    let get = || rt.block_on(r.get("k")).unwrap().map(|v| v.to_vec());
+    for round in 0..20 {
+        let (va, vb) = (format!("a{round}"), format!("b{round}"));
+        ra.set("k", &va).unwrap();
+        rb.set("k", &vb).unwrap();
+        r.pool().disconnect();
+        read_until(get, &va);
+        for _ in 0..20 {
+            assert_eq!(get().as_deref(), Some(va.as_bytes()), "round {round}");
+        }
+    }
+    assert!(cache.stats().hits >= 20 * 19, "{:?}", cache.stats());
+    assert!(opened[1].load(Ordering::Relaxed) >= 20, "{opened:?}");
+    assert!(r.pool().stats().failed >= 20, "{:?}", r.pool().stats());
+    drop(namesake);
+}
