@@ -413,3 +413,23 @@ fn an_async_data_connection_on_another_server_than_the_invalidation_connection_i
     assert!(r.pool().stats().failed >= 20, "{:?}", r.pool().stats());
     drop(namesake);
 }
+
+#[test]
+fn a_cache_on_a_client_that_had_one_checks_only_its_own_connections() {
+    let server = TestServer::start();
+    let first = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()))
+        .with_cache(CacheOptions::default());
+    wait_tracking(&first.cache().unwrap());
+    // The second cache's pool opens through the first's connector, whose check must
+    // leave the second's tracking registrations alone.
+    let r = first.clone().with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    wait_tracking(&cache);
+    direct(server.port()).set("k", "v1").unwrap();
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"v1"[..]));
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"v1"[..]));
+    assert!(cache.stats().hits >= 1, "{:?}", cache.stats());
+    direct(server.port()).set("k", "v2").unwrap();
+    read_until(|| r.get("k").unwrap().map(|v| v.to_vec()), "v2");
+    assert_eq!(r.pool().stats().failed, 0, "{:?}", r.pool().stats());
+}

@@ -593,8 +593,13 @@ impl Connector for Via {
         let Some(cache) = self.cache.as_ref().and_then(Weak::upgrade) else {
             return Ok(());
         };
-        // Opened while the invalidation connection was down: no redirect to check.
-        let Some(registration) = conn.tracking_registration().cloned() else {
+        // Opened while the invalidation connection was down: no redirect to check. (Or
+        // the registration is another cache's, wrapping this client's pool.)
+        let Some(registration) = conn
+            .tracking_registration()
+            .filter(|r| cache.tracking.owns(r))
+            .cloned()
+        else {
             return Ok(());
         };
         let run_id = match conn.command(&["INFO", "server"]) {

@@ -77,13 +77,16 @@ impl Connector for AsyncVia {
             if let Some(c) = &self.inner {
                 c.verify(conn).await?;
             }
-            // Opened while the invalidation connection was down: no redirect to check.
-            let Some(registration) = conn.tracking_registration().cloned() else {
+            // Opened while the invalidation connection was down: no redirect to check. (Or
+            // the registration is another cache's, wrapping this client's pool.)
+            let mine = |r: &&Arc<redis_conn::TrackingRegistration>| {
+                self.cache
+                    .upgrade()
+                    .is_some_and(|cache| cache.tracking.owns(r))
+            };
+            let Some(registration) = conn.tracking_registration().filter(mine).cloned() else {
                 return Ok(());
             };
-            if self.cache.strong_count() == 0 {
-                return Ok(());
-            }
             let run_id = match conn.command(&["INFO", "server"]).await {
                 Ok(v) => super::run_id(&v),
                 Err(redis_conn::Error::Server(_)) => None,
