@@ -433,3 +433,44 @@ fn a_cache_on_a_client_that_had_one_checks_only_its_own_connections() {
     read_until(|| r.get("k").unwrap().map(|v| v.to_vec()), "v2");
     assert_eq!(r.pool().stats().failed, 0, "{:?}", r.pool().stats());
 }
+
+#[test]
+fn an_async_data_connection_held_while_the_invalidation_connection_changed_is_replaced() {
+    let server = TestServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = redis_client::aio::Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    )
+    .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    let first = wait_tracking(&cache);
+    direct(server.port()).set("k", "v").unwrap();
+    // The pool's only connection is held while the invalidation connection is replaced:
+    // it still redirects to the old one when handed back.
+    let held = rt.block_on(r.pool().get()).unwrap();
+    direct(server.port())
+        .execute_command(("CLIENT", "KILL", "ID", first))
+        .unwrap();
+    let deadline = Instant::now() + SETTLE;
+    while cache
+        .invalidation_client_id()
+        .map_or(true, |id| id == first)
+    {
+        assert!(Instant::now() < deadline, "no new invalidation connection");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(held);
+    // Caching resumes: that connection is replaced by one redirecting to the new one.
+    let hits = cache.stats().hits;
+    read_until(
+        || {
+            rt.block_on(r.get("k")).unwrap();
+            (cache.stats().hits > hits).then(|| b"hit".to_vec())
+        },
+        "hit",
+    );
+}

@@ -459,7 +459,15 @@ impl Redis {
             Some(ticket) => crate::cache::tokio::tracked_read(&mut conn, cmd, ticket, timeout)
                 .await
                 .map(Some),
-            None => Ok(None),
+            None => {
+                // The async pool's `disconnect` leaves the connections checked out when
+                // the invalidation connection changed: one that can never cache is
+                // closed when handed back, and replaced.
+                if cache.outdated(conn.tracking_registration()) {
+                    conn.mark_broken();
+                }
+                Ok(None)
+            }
         }
     }
 

@@ -427,6 +427,24 @@ impl Shared {
         }
     }
 
+    /// Whether a data connection whose tracking registration is `registration` will never
+    /// have its reads stored, though the cache is up and can check connections: it was
+    /// opened before the current invalidation connection (without tracking, or
+    /// redirecting to an earlier one), or its registration ended. Such a connection is
+    /// better replaced; one the cache cannot check (no `run_id`) is not.
+    pub(crate) fn outdated(&self, registration: Option<&Arc<TrackingRegistration>>) -> bool {
+        let Some(live) = self.live() else {
+            return false;
+        };
+        let ident = self.ident.lock();
+        if ident.run_id.is_none() {
+            return false;
+        }
+        registration.map_or(true, |r| {
+            r.redirect() != live || r.is_ended() || !ident.vouched.contains(&r.serial())
+        })
+    }
+
     /// Whether reads through `registration` may be stored: it was vouched for under the
     /// current invalidation connection.
     fn vouched(&self, registration: &TrackingRegistration) -> bool {
