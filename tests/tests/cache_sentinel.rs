@@ -474,3 +474,46 @@ fn an_async_data_connection_held_while_the_invalidation_connection_changed_is_re
         "hit",
     );
 }
+
+#[test]
+fn a_cached_sentinel_client_follows_a_killed_primary() {
+    let mut set = SentinelSet::start();
+    let old = set.primary_port();
+    let sentinel = watch(&set);
+    let primary = sentinel.primary().with_cache(CacheOptions::default());
+    let cache = primary.cache().unwrap();
+    direct(old).set("k", "before").unwrap();
+    wait_tracking(&cache);
+    assert_eq!(primary.get("k").unwrap().as_deref(), Some(&b"before"[..]));
+
+    set.node(old).stop();
+    wait_switch(&sentinel);
+    let new = set.wait_for_new_primary(old, Duration::from_secs(10));
+    // Calls may fail until the client reaches the new primary, not after.
+    let deadline = Instant::now() + SETTLE;
+    while primary.set("w", "after").is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no write reached the new primary"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        direct(new).get("w").unwrap().as_deref(),
+        Some(&b"after"[..])
+    );
+    direct(new).set("k", "changed").unwrap();
+    read_until(|| primary.get("k").unwrap().map(|v| v.to_vec()), "changed");
+    // The invalidation connection moved to the new primary: served from memory there,
+    // and its invalidations arrive.
+    let hits = cache.stats().hits;
+    read_until(
+        || {
+            primary.get("k").unwrap();
+            (cache.stats().hits > hits).then(|| b"hit".to_vec())
+        },
+        "hit",
+    );
+    direct(new).set("k", "again").unwrap();
+    read_until(|| primary.get("k").unwrap().map(|v| v.to_vec()), "again");
+}
