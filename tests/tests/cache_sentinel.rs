@@ -2,14 +2,17 @@
 //! cache follows a failover (its data connections and its invalidation connection move to
 //! the new primary together), and a data connection that reaches another server than the
 //! invalidation connection's is refused, so no read is ever served stale because its
-//! invalidation went to an unrelated client on another server.
+//! invalidation went to an unrelated client on another server. Also the edges of that
+//! check: a restored connection is checked again, a cache wrapping another checks only its
+//! own connections, a server without `INFO` is served uncached, and an async pooled
+//! connection left behind by a new invalidation connection is replaced.
 
 use redis_client::prelude::*;
 use redis_client::{
     Cache, CacheOptions, ConnError, ConnectionInfo, ConnectionPool, Connector, DefaultConnector,
     PoolOptions, RawConnection, Redis, Sentinel, Transport, Value,
 };
-use redis_tests::{SentinelSet, TestServer, SENTINEL_SERVICE};
+use redis_tests::{SentinelSet, ServerConfig, TestServer, SENTINEL_SERVICE};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -516,4 +519,25 @@ fn a_cached_sentinel_client_follows_a_killed_primary() {
     );
     direct(new).set("k", "again").unwrap();
     read_until(|| primary.get("k").unwrap().map(|v| v.to_vec()), "again");
+}
+
+#[test]
+fn a_server_that_does_not_answer_info_serves_a_cached_client_uncached() {
+    let server = ServerConfig::default()
+        .line("rename-command INFO \"\"")
+        .start();
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()))
+        .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    wait_tracking(&cache);
+    direct(server.port()).set("k", "v1").unwrap();
+    for _ in 0..5 {
+        assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"v1"[..]));
+    }
+    direct(server.port()).set("k", "v2").unwrap();
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"v2"[..]));
+    // Which server a data connection is on cannot be checked: nothing is stored, and
+    // nothing is refused.
+    assert_eq!(cache.stats().stored, 0, "{:?}", cache.stats());
+    assert_eq!(r.pool().stats().failed, 0, "{:?}", r.pool().stats());
 }

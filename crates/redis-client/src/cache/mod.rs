@@ -385,9 +385,11 @@ impl Shared {
     /// connection on that connection's own server; if so, reads through it may be stored.
     ///
     /// A connection whose redirect is not the current invalidation connection's id, or
-    /// whose server is another, is refused: its redirect may name an unrelated client
-    /// there, which would get its invalidations. A server that does not say its `run_id`
-    /// cannot be checked: the connection serves, and nothing read through it is stored.
+    /// whose server is another (or does not say its `run_id` when the invalidation
+    /// connection's did), is refused: its redirect may name an unrelated client there,
+    /// which would get its invalidations. When the invalidation connection's server did
+    /// not say its `run_id`, nothing can be checked: the connection serves, and nothing
+    /// read through it is stored.
     ///
     /// # Errors
     /// [`redis_conn::Error::Connect`] for a refused connection.
@@ -413,7 +415,9 @@ impl Shared {
                 ident.mismatches = 0;
                 Ok(())
             }
-            (Some(_), Some(_)) => {
+            // Another server, or one that does not say who it is while the invalidation
+            // connection's did: not the same server, as far as can be told.
+            (Some(_), _) => {
                 ident.mismatches += 1;
                 if ident.mismatches >= RELISTEN_AFTER {
                     ident.mismatches = 0;
