@@ -58,7 +58,9 @@ pub(crate) trait Link {
     fn send_unanswered(&mut self, out: &[u8]) -> Result<(), redis_conn::Error>;
     /// The next push or pub/sub message, waiting at most `timeout`.
     fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, redis_conn::Error>;
+    /// The protocol the handshake settled on (RESP2 subscribes, RESP3 gets pushes).
     fn protocol(&self) -> Protocol;
+    /// The configured read timeout: how long the subscription's confirmation may take.
     fn read_timeout(&self) -> Option<Duration>;
     /// Whether the connector that picked this connection's server says it is not the
     /// one to use any more (a Sentinel failover), or the server closed it.
