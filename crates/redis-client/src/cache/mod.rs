@@ -842,3 +842,23 @@ pub(crate) fn tracked_read(
     ticket.complete(cmd, &v);
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_id_is_read_from_info_over_resp2_and_resp3() {
+        let text = "# Server\r\nredis_version:7.0.15\r\nrun_id:0123abcd\r\ntcp_port:6379\r\n";
+        let bulk = Value::BulkString(Bytes::from(text));
+        assert_eq!(run_id(&bulk).as_deref(), Some("0123abcd"));
+        let verbatim = Value::Verbatim {
+            format: *b"txt",
+            text: Bytes::from(text),
+        };
+        assert_eq!(run_id(&verbatim).as_deref(), Some("0123abcd"));
+        let without = Value::BulkString(Bytes::from("# Server\r\nrun_id:\r\n"));
+        assert_eq!(run_id(&without), None);
+        assert_eq!(run_id(&Value::Integer(1)), None);
+    }
+}
