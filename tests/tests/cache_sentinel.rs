@@ -541,3 +541,43 @@ fn a_server_that_does_not_answer_info_serves_a_cached_client_uncached() {
     assert_eq!(cache.stats().stored, 0, "{:?}", cache.stats());
     assert_eq!(r.pool().stats().failed, 0, "{:?}", r.pool().stats());
 }
+
+#[test]
+fn an_async_restored_data_connection_is_checked_again_and_still_caches() {
+    let server = TestServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = redis_client::aio::Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    )
+    .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    wait_tracking(&cache);
+    direct(server.port()).set("k", "v").unwrap();
+    rt.block_on(r.get("k")).unwrap();
+    for round in 0..3 {
+        // SELECT goes over a pooled connection, which is restored when handed back (on a
+        // task), then checked again.
+        rt.block_on(async {
+            let mut conn = r.pool().get().await.unwrap();
+            conn.command(&["SELECT", "1"]).await.unwrap();
+            drop(conn);
+            // The restore runs on a task: let it finish.
+            while r.pool().stats().idle == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let hits = cache.stats().hits;
+        rt.block_on(r.get("k")).unwrap();
+        rt.block_on(r.get("k")).unwrap();
+        assert!(
+            cache.stats().hits > hits,
+            "round {round}: not cached through the restored connection: {:?}",
+            cache.stats()
+        );
+    }
+    assert_eq!(r.pool().stats().created, 1, "{:?}", r.pool().stats());
+}
