@@ -158,13 +158,14 @@ impl Dial for AsyncDial {
             }
         };
         let conn = runtime.block_on(self.pool.open_unpooled(&self.info))?;
-        Ok(Box::new(AsyncLink { runtime, conn }))
+        Ok(Box::new(AsyncLink { conn, runtime }))
     }
 }
 
+/// Fields drop in order: the connection before (its share of) the runtime it was made on.
 struct AsyncLink {
-    runtime: Arc<tokio::runtime::Runtime>,
     conn: Connection,
+    runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl Link for AsyncLink {
