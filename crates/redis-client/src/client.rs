@@ -82,10 +82,13 @@ impl Redis {
     /// the server reports that their key changed. See `docs/caching.md` for what it
     /// guarantees and costs.
     ///
-    /// The client gets a pool of its own, from the same connection info and pool
-    /// options, whose connections all turn `CLIENT TRACKING` on (a custom
-    /// [`Connector`](redis_conn::Connector) is not carried over), and one more connection,
-    /// on a thread of its own, that receives the invalidations. Clones share the cache.
+    /// The client gets a pool of its own, with the same connection info and pool
+    /// options, opening connections through the same [`Connector`](redis_conn::Connector)
+    /// (a [`Sentinel`](crate::Sentinel) client's follows failovers), whose connections all
+    /// turn `CLIENT TRACKING` on; and one more connection, opened the same way, on a thread
+    /// of its own, that receives the invalidations. Each new data connection is checked
+    /// (one `INFO server`) to be on the invalidation connection's server and refused
+    /// otherwise. Clones share the cache.
     ///
     /// ```no_run
     /// use redis_client::{prelude::*, CacheOptions, Redis};
@@ -95,15 +98,7 @@ impl Redis {
     /// # Ok::<(), redis_client::Error>(())
     /// ```
     pub fn with_cache(mut self, options: crate::CacheOptions) -> Redis {
-        let shared = crate::cache::Shared::start(self.pool.info(), options);
-        let pool = ConnectionPool::with_options(
-            shared.tracked(self.pool.info()),
-            self.pool.options().clone(),
-        );
-        let closer = pool.clone();
-        shared.on_connected(move || closer.disconnect());
-        let sweeper = pool.clone();
-        shared.on_sweep(move || sweeper.sweep_idle());
+        let (shared, pool) = crate::cache::attach(&self.pool, options);
         self.pool = pool;
         self.cache = Some(shared);
         self

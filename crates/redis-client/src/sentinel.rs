@@ -212,8 +212,8 @@ impl Sentinel {
     ///
     /// Every call makes a new pool; clone the client to share one. Commands, pipelines,
     /// transactions, scripts, locks and text mode work as on any [`Redis`]. A
-    /// [`PubSub`](crate::PubSub) or a dedicated connection made from it connects to the
-    /// primary known when the client was made and does not follow a failover.
+    /// [`PubSub`](crate::PubSub) or a dedicated connection made from it connects the same
+    /// way, and so does a client-side cache ([`Redis::with_cache`]).
     pub fn primary(&self) -> Redis {
         self.client(Role::Primary)
     }

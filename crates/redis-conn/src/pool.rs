@@ -231,6 +231,13 @@ impl ConnectionPool {
         &self.shared.options
     }
 
+    /// The connector new connections are opened through, for another pool or connection
+    /// that must reach the server this pool's would (after a Sentinel failover, the new
+    /// primary).
+    pub fn connector(&self) -> &Arc<dyn Connector> {
+        &self.shared.connector
+    }
+
     /// Opens a connection outside the pool (never counted against `max_size`, never
     /// handed back) through the pool's connector, so to the server the connector picks
     /// now (after a Sentinel failover, the new primary), with `info`'s settings for the
@@ -506,7 +513,15 @@ impl ConnectionPool {
                         .connect_timeout
                         .or(info.read_timeout)
                         .unwrap_or(RESTORE_TIMEOUT);
-                    conn.restore(info, Some(timeout)).is_ok()
+                    // The restore ran the handshake again (a new `CLIENT TRACKING`
+                    // registration among it): the connector checks the result as it checks
+                    // a new connection.
+                    conn.restore(info, Some(timeout)).is_ok() && {
+                        conn.set_call_deadline(Some(Instant::now() + timeout));
+                        let verified = self.shared.connector.verify(&mut conn).is_ok();
+                        conn.set_call_deadline(None);
+                        verified
+                    }
                 }
                 Verdict::Close => false,
             };

@@ -159,6 +159,12 @@ impl Tracking {
             .is_ok()
     }
 
+    /// Whether `registration` was made by this tracking setting (or a clone of it), not by
+    /// another client's.
+    pub fn owns(&self, registration: &TrackingRegistration) -> bool {
+        Arc::ptr_eq(&self.shared, &registration.tracking)
+    }
+
     /// Writes the `CLIENT TRACKING ON REDIRECT …` command into `out` and returns the
     /// registration it makes; writes nothing and returns `None` without a redirect target.
     pub(crate) fn encode(&self, out: &mut BytesMut) -> Option<Arc<TrackingRegistration>> {
@@ -253,5 +259,7 @@ mod tests {
         a.end();
         assert!(a.is_ended() && !b.is_ended());
         assert_eq!(*ended.lock(), vec![a.serial()]);
+        assert!(t.owns(&a) && t.clone().owns(&b));
+        assert!(!Tracking::new(TrackingMode::Default).owns(&a));
     }
 }

@@ -146,8 +146,9 @@ pub trait Connector: Send + Sync + 'static {
     fn connect(&self, deadline: Option<Instant>) -> Result<Box<dyn Transport>, Error>;
 
     /// Checks a connection this connector opened, after its handshake and before anyone
-    /// uses it; every wait is bounded by the connect deadline. A connector that finds its
-    /// server by asking another (a Sentinel) confirms here that it reached the right one.
+    /// uses it (and again after a pool restored it with `RESET` and the handshake); every
+    /// wait is bounded by the connect deadline. A connector that finds its server by
+    /// asking another (a Sentinel) confirms here that it reached the right one.
     /// The default accepts every connection.
     ///
     /// # Errors

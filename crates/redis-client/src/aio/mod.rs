@@ -129,7 +129,10 @@ impl Redis {
     /// [`Redis::with_cache`](crate::Redis::with_cache): replies of cacheable reads kept in
     /// memory until the server reports their key changed. A read that misses goes over a
     /// pooled connection (each of which turns `CLIENT TRACKING` on); the invalidation
-    /// connection runs on a thread of its own. Clones share the cache.
+    /// connection runs on a thread of its own. Both are opened through the pool's
+    /// [`Connector`](redis_conn::aio::Connector), if it has one (a
+    /// [`Sentinel`](crate::Sentinel) client's follows failovers), and each data connection
+    /// is checked to be on the invalidation connection's server. Clones share the cache.
     ///
     /// ```no_run
     /// use redis_client::{aio::Redis, prelude::*, CacheOptions};
@@ -140,15 +143,7 @@ impl Redis {
     /// ```
     #[must_use = "the cache is on for the client returned"]
     pub fn with_cache(mut self, options: crate::CacheOptions) -> Self {
-        let shared = crate::cache::Shared::start(self.pool.info(), options);
-        let pool = Pool::new(
-            shared.tracked(self.pool.info()),
-            self.pool.options().clone(),
-        );
-        let closer = pool.clone();
-        shared.on_connected(move || closer.disconnect());
-        let sweeper = pool.clone();
-        shared.on_sweep(move || sweeper.sweep_idle());
+        let (shared, pool) = crate::cache::tokio::attach(&self.pool, options);
         self.pool = pool;
         self.cache = Some(shared);
         self
@@ -464,7 +459,15 @@ impl Redis {
             Some(ticket) => crate::cache::tokio::tracked_read(&mut conn, cmd, ticket, timeout)
                 .await
                 .map(Some),
-            None => Ok(None),
+            None => {
+                // The async pool's `disconnect` leaves the connections checked out when
+                // the invalidation connection changed: one that can never cache is
+                // closed when handed back, and replaced.
+                if cache.outdated(conn.tracking_registration()) {
+                    conn.mark_broken();
+                }
+                Ok(None)
+            }
         }
     }
 

@@ -6,10 +6,17 @@
 //! null for a flush. Losing the connection clears the cache (invalidations may have been
 //! missed meanwhile) and stops caching until it is back; a new connection has a new client
 //! id, so the data connections still redirecting to the old one are closed.
+//!
+//! It is opened the way the client's pool opens its connections ([`Dial`]: through the
+//! pool's connector, so after a Sentinel failover to the new primary), and learns its
+//! server's `run_id`, which every data connection's server must share (see
+//! `Shared::vouch`). It is given up, and opened anew, when its connector says the server
+//! it reached is not the one to use any more, or when data connections keep reaching
+//! another server.
 
 use super::Shared;
 use bytes::Bytes;
-use redis_conn::{Connection, ConnectionInfo, Protocol};
+use redis_conn::{Connection, Protocol, Readiness};
 use resp_proto::Value;
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -37,27 +44,87 @@ pub(crate) enum Message {
     Flush,
 }
 
+/// Opens the invalidation connection, where the client's pool would open a connection now.
+pub(crate) trait Dial: Send + 'static {
+    /// A new connection, its handshake done (without tracking).
+    fn dial(&mut self) -> Result<Box<dyn Link>, redis_conn::Error>;
+}
+
+/// The invalidation connection, blocking or async (driven on the thread's own runtime).
+pub(crate) trait Link {
+    /// Sends a command and reads its reply; an error reply is an error.
+    fn command(&mut self, args: &[&[u8]]) -> Result<Value, redis_conn::Error>;
+    /// Sends encoded bytes owing no reply (SUBSCRIBE).
+    fn send_unanswered(&mut self, out: &[u8]) -> Result<(), redis_conn::Error>;
+    /// The next push or pub/sub message, waiting at most `timeout`.
+    fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, redis_conn::Error>;
+    /// The protocol the handshake settled on (RESP2 subscribes, RESP3 gets pushes).
+    fn protocol(&self) -> Protocol;
+    /// The configured read timeout: how long the subscription's confirmation may take.
+    fn read_timeout(&self) -> Option<Duration>;
+    /// Whether the connector that picked this connection's server says it is not the
+    /// one to use any more (a Sentinel failover), or the server closed it.
+    fn moved(&mut self) -> bool;
+}
+
+/// The blocking client's way: the pool's connector with the cache's settings.
+pub(crate) struct BlockingDial {
+    pub(crate) connector: super::Via,
+}
+
+impl Dial for BlockingDial {
+    fn dial(&mut self) -> Result<Box<dyn Link>, redis_conn::Error> {
+        Ok(Box::new(Connection::open_until(&self.connector, None)?))
+    }
+}
+
+impl Link for Connection {
+    fn command(&mut self, args: &[&[u8]]) -> Result<Value, redis_conn::Error> {
+        Connection::command(self, args)
+    }
+    fn send_unanswered(&mut self, out: &[u8]) -> Result<(), redis_conn::Error> {
+        self.send(&[out], 0)
+    }
+    fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, redis_conn::Error> {
+        Connection::read_push(self, timeout)
+    }
+    fn protocol(&self) -> Protocol {
+        Connection::protocol(self)
+    }
+    fn read_timeout(&self) -> Option<Duration> {
+        Connection::read_timeout(self)
+    }
+    fn moved(&mut self) -> bool {
+        // A transport opened through a Sentinel reports itself closed once the sentinels'
+        // epoch moved on.
+        self.look() == Readiness::Closed
+    }
+}
+
 /// Starts the thread; it ends once the cache is dropped.
-pub(crate) fn spawn(cache: Weak<Shared>, info: ConnectionInfo) {
+pub(crate) fn spawn(cache: Weak<Shared>, dial: Box<dyn Dial>) {
     let spawned = std::thread::Builder::new()
         .name("redis-cache-invalidations".into())
-        .spawn(move || run(&cache, &info));
+        .spawn(move || run(&cache, dial));
     // Without the thread nothing is ever cached: reads go to the server, still correct.
     drop(spawned);
 }
 
-fn run(cache: &Weak<Shared>, info: &ConnectionInfo) {
+fn run(cache: &Weak<Shared>, mut dial: Box<dyn Dial>) {
     let mut backoff = MIN_BACKOFF;
     while cache.strong_count() > 0 {
-        match open(info) {
-            Ok((conn, id)) => {
+        match dial.dial().and_then(|mut link| {
+            let (id, run_id) = open(&mut *link)?;
+            Ok((link, id, run_id))
+        }) {
+            Ok((link, id, run_id)) => {
                 backoff = MIN_BACKOFF;
                 let Some(shared) = cache.upgrade() else {
                     return;
                 };
-                shared.connected(id);
+                shared.connected(id, run_id);
                 drop(shared);
-                listen(cache, conn);
+                listen(cache, link);
                 if let Some(shared) = cache.upgrade() {
                     shared.lost();
                 }
@@ -70,10 +137,10 @@ fn run(cache: &Weak<Shared>, info: &ConnectionInfo) {
     }
 }
 
-/// Connects, learns the client id, and subscribes (RESP2).
-fn open(info: &ConnectionInfo) -> Result<(Connection, i64), redis_conn::Error> {
-    let mut conn = Connection::open(info)?;
-    let id = match conn.command(&["CLIENT", "ID"])? {
+/// Learns the client id and the server's `run_id` (`None` when the server does not
+/// answer `INFO`), and subscribes (RESP2).
+fn open(conn: &mut dyn Link) -> Result<(i64, Option<String>), redis_conn::Error> {
+    let id = match conn.command(&[b"CLIENT", b"ID"])? {
         Value::Integer(id) => id,
         other => {
             return Err(redis_conn::Error::OutOfStep(format!(
@@ -82,14 +149,20 @@ fn open(info: &ConnectionInfo) -> Result<(Connection, i64), redis_conn::Error> {
             )))
         }
     };
+    let run_id = match conn.command(&[b"INFO", b"server"]) {
+        Ok(v) => super::run_id(&v),
+        Err(redis_conn::Error::Server(_)) => None,
+        Err(e) => return Err(e),
+    };
     if conn.protocol() == Protocol::Resp2 {
         let mut out = bytes::BytesMut::new();
         resp_proto::encode_command(&mut out, &[b"SUBSCRIBE".as_slice(), CHANNEL]);
-        conn.send(&[&out], 0)?;
+        conn.send_unanswered(&out)?;
         // Caching starts only once the subscription is confirmed: before that, an
         // invalidation would be lost.
+        let wait = conn.read_timeout().or(Some(MAX_BACKOFF));
         loop {
-            match conn.read_push(info.read_timeout.or(Some(MAX_BACKOFF)))? {
+            match conn.read_push(wait)? {
                 Some(Value::Array(items)) | Some(Value::Push(items))
                     if items.first().is_some_and(|k| bulk_is(k, b"subscribe")) =>
                 {
@@ -100,18 +173,21 @@ fn open(info: &ConnectionInfo) -> Result<(Connection, i64), redis_conn::Error> {
             }
         }
     }
-    Ok((conn, id))
+    Ok((id, run_id))
 }
 
-/// Reads messages until the connection fails or the cache is dropped; sweeps the data
-/// connections every [`SWEEP`] meanwhile.
-fn listen(cache: &Weak<Shared>, mut conn: Connection) {
+/// Reads messages until the connection fails, its server is not the one to use any more,
+/// or the cache is dropped; sweeps the data connections every [`SWEEP`] meanwhile.
+fn listen(cache: &Weak<Shared>, mut conn: Box<dyn Link>) {
     let mut swept = Instant::now();
     loop {
         if swept.elapsed() >= SWEEP {
             let Some(shared) = cache.upgrade() else {
                 return;
             };
+            if shared.take_relisten() || conn.moved() {
+                return;
+            }
             shared.sweep();
             swept = Instant::now();
         }

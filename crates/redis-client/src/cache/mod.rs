@@ -10,6 +10,13 @@
 //! `<id>` is the invalidation connection's client id (see [`redis_conn::Tracking`]): one
 //! design for RESP2 (the invalidation connection subscribes to `__redis__:invalidate`) and
 //! RESP3 (it receives `invalidate` pushes), and for any number of pooled connections.
+//!
+//! A client id names a client on one server only: the data connections and the
+//! invalidation connection are opened through the client's connector (a Sentinel's, which
+//! follows failovers), and each data connection is checked ([`Via`]'s `verify`) to be on
+//! the server the invalidation connection is on, by the server's `run_id`. Only a
+//! connection so vouched for, under the current invalidation connection, has its reads
+//! stored.
 
 mod listener;
 pub(crate) mod store;
@@ -21,11 +28,13 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use redis_commands::{Cmd, Flags};
 use redis_conn::{
-    ConnectionInfo, PooledConnection, ReplyTimeout, Tracking, TrackingMode, TrackingRegistration,
+    Connection, ConnectionInfo, ConnectionPool, Connector, PooledConnection, ReplyTimeout,
+    Tracking, TrackingMode, TrackingRegistration, Transport,
 };
 use resp_proto::Value;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use store::{Begun, Limits, Store};
 
@@ -192,7 +201,44 @@ pub(crate) struct Shared {
     /// connections the server closed, so what was read through them is forgotten even
     /// while nobody uses them.
     on_sweep: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// Which server the invalidation connection is on, and the data connections checked
+    /// to be on it too.
+    ident: Mutex<Ident>,
+    /// Set when data connections keep reaching a server other than the invalidation
+    /// connection's: the invalidation thread then opens a new one where the connector
+    /// points now.
+    relisten: AtomicBool,
 }
+
+/// The invalidation connection's identity, and the tracking registrations whose
+/// connections were found on its server.
+#[derive(Debug, Default)]
+struct Ident {
+    /// Its client id, 0 while it is down.
+    id: i64,
+    /// Its server's `run_id`, if the server told.
+    run_id: Option<String>,
+    /// Serials of the registrations whose connection is on that server and redirects to
+    /// that client id: only their reads are stored. Emptied whenever the invalidation
+    /// connection changes; a serial leaves when its registration ends.
+    vouched: HashSet<u64>,
+    /// Data connections found on another server since the last one found on the right one.
+    mismatches: u32,
+}
+
+impl Ident {
+    fn reset(&mut self, id: i64, run_id: Option<String>) {
+        self.id = id;
+        self.run_id = run_id;
+        self.vouched.clear();
+        self.mismatches = 0;
+    }
+}
+
+/// Data connections in a row found on another server than the invalidation connection's
+/// before the invalidation connection is opened anew: its server is likely not the one
+/// the connector picks any more (a custom connector that moved without saying so).
+const RELISTEN_AFTER: u32 = 3;
 
 /// Most shards a store is split into.
 const MAX_SHARDS: usize = 16;
@@ -212,8 +258,8 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// A cache for the server `info` describes, and its invalidation connection's thread.
-    pub(crate) fn start(info: &ConnectionInfo, options: CacheOptions) -> Arc<Shared> {
+    /// A cache and its invalidation connection's thread, which opens it with `dial`.
+    pub(crate) fn start(options: CacheOptions, dial: Box<dyn listener::Dial>) -> Arc<Shared> {
         let n = (options.max_entries / SHARD_MIN_ENTRIES)
             .min(options.max_bytes / SHARD_MIN_BYTES)
             .clamp(1, MAX_SHARDS);
@@ -234,6 +280,8 @@ impl Shared {
             options,
             on_connected: Mutex::new(Vec::new()),
             on_sweep: Mutex::new(Vec::new()),
+            ident: Mutex::new(Ident::default()),
+            relisten: AtomicBool::new(false),
         });
         // The server keeps what a data connection read under that connection: when it
         // closes or stops tracking, nobody hears of changes to those keys any more.
@@ -243,9 +291,7 @@ impl Shared {
                 shared.forget(serial);
             }
         });
-        let mut listen_info = info.clone();
-        listen_info.tracking = None;
-        listener::spawn(Arc::downgrade(&shared), listen_info);
+        listener::spawn(Arc::downgrade(&shared), dial);
         shared
     }
 
@@ -303,8 +349,12 @@ impl Shared {
         }
     }
 
-    /// The invalidation connection with client id `id` is up.
-    fn connected(&self, id: i64) {
+    /// The invalidation connection with client id `id` is up, on the server whose
+    /// `run_id` is given.
+    fn connected(&self, id: i64, run_id: Option<String>) {
+        // Before the clear: a read that begins after it finds no vouched connection.
+        self.ident.lock().reset(id, run_id);
+        self.relisten.store(false, Ordering::Relaxed);
         self.clear();
         self.live.store(id, Ordering::Release);
         self.tracking.set_redirect(Some(id));
@@ -321,7 +371,88 @@ impl Shared {
         // invalidation connection and is not stored; one that registered before is
         // kept out by the clear.
         self.live.store(0, Ordering::Release);
+        self.ident.lock().reset(0, None);
         self.clear();
+    }
+
+    /// Whether the invalidation thread was asked to open a new connection; clears it.
+    fn take_relisten(&self) -> bool {
+        self.relisten.swap(false, Ordering::Relaxed)
+    }
+
+    /// Checks that a data connection whose tracking registration is `registration`, on the
+    /// server whose `run_id` is `run_id`, redirects to the current invalidation
+    /// connection on that connection's own server; if so, reads through it may be stored.
+    ///
+    /// A connection whose redirect is not the current invalidation connection's id, or
+    /// whose server is another (or does not say its `run_id` when the invalidation
+    /// connection's did), is refused: its redirect may name an unrelated client there,
+    /// which would get its invalidations. When the invalidation connection's server did
+    /// not say its `run_id`, nothing can be checked: the connection serves, and nothing
+    /// read through it is stored.
+    ///
+    /// # Errors
+    /// [`redis_conn::Error::Connect`] for a refused connection.
+    fn vouch(
+        &self,
+        registration: &TrackingRegistration,
+        run_id: Option<&str>,
+    ) -> Result<(), redis_conn::Error> {
+        let mut ident = self.ident.lock();
+        if ident.id == 0 || ident.id != registration.redirect() {
+            return Err(refused(
+                "its CLIENT TRACKING redirects to an invalidation connection that is not the \
+                 cache's current one",
+            ));
+        }
+        match (ident.run_id.as_deref(), run_id) {
+            (Some(listener), Some(data)) if listener == data => {
+                // Checked under the lock `forget` takes: a registration that ends after
+                // this is removed again.
+                if !registration.is_ended() {
+                    ident.vouched.insert(registration.serial());
+                }
+                ident.mismatches = 0;
+                Ok(())
+            }
+            // Another server, or one that does not say who it is while the invalidation
+            // connection's did: not the same server, as far as can be told.
+            (Some(_), _) => {
+                ident.mismatches += 1;
+                if ident.mismatches >= RELISTEN_AFTER {
+                    ident.mismatches = 0;
+                    self.relisten.store(true, Ordering::Relaxed);
+                }
+                Err(refused(
+                    "it reached another server than the cache's invalidation connection",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a data connection whose tracking registration is `registration` will never
+    /// have its reads stored, though the cache is up and can check connections: it was
+    /// opened before the current invalidation connection (without tracking, or
+    /// redirecting to an earlier one), or its registration ended. Such a connection is
+    /// better replaced; one the cache cannot check (no `run_id`) is not.
+    pub(crate) fn outdated(&self, registration: Option<&Arc<TrackingRegistration>>) -> bool {
+        let Some(live) = self.live() else {
+            return false;
+        };
+        let ident = self.ident.lock();
+        if ident.run_id.is_none() {
+            return false;
+        }
+        registration.map_or(true, |r| {
+            r.redirect() != live || r.is_ended() || !ident.vouched.contains(&r.serial())
+        })
+    }
+
+    /// Whether reads through `registration` may be stored: it was vouched for under the
+    /// current invalidation connection.
+    fn vouched(&self, registration: &TrackingRegistration) -> bool {
+        self.ident.lock().vouched.contains(&registration.serial())
     }
 
     /// The invalidation connection whose client id is `id` is gone, as a data connection
@@ -333,6 +464,7 @@ impl Shared {
                 .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
+            self.ident.lock().reset(0, None);
             self.clear();
         }
     }
@@ -342,6 +474,7 @@ impl Shared {
         for shard in self.shards.iter() {
             shard.lock().forget(serial);
         }
+        self.ident.lock().vouched.remove(&serial);
     }
 
     fn invalidate(&self, keys: &[Bytes]) {
@@ -392,7 +525,10 @@ impl Shared {
         let key = self.cache_key(cmd)?;
         let registration = registration?;
         let mut store = self.shard(key).lock();
-        if self.live() != Some(registration.redirect()) || registration.is_ended() {
+        if self.live() != Some(registration.redirect())
+            || registration.is_ended()
+            || !self.vouched(registration)
+        {
             return None;
         }
         let begun = store.begin(key, registration.serial());
@@ -428,6 +564,112 @@ impl Shared {
     fn opt_in(&self) -> bool {
         self.options.mode == TrackingMode::OptIn
     }
+}
+
+/// The error a refused data connection fails with.
+fn refused(why: &str) -> redis_conn::Error {
+    redis_conn::Error::Connect {
+        addr: "the client-side cache's server".to_owned(),
+        source: std::io::Error::other(format!("data connection refused: {why}")),
+    }
+}
+
+/// The `run_id` line of an `INFO server` reply.
+pub(crate) fn run_id(info: &Value) -> Option<String> {
+    let text = match info {
+        Value::BulkString(b) | Value::SimpleString(b) => b,
+        Value::Verbatim { text, .. } => text,
+        _ => return None,
+    };
+    text.split(|&c| c == b'\n')
+        .find_map(|line| line.strip_prefix(b"run_id:"))
+        .map(|id| String::from_utf8_lossy(id).trim().to_owned())
+        .filter(|id| !id.is_empty())
+}
+
+/// A client's connector with the cache's settings: the invalidation connection's (no
+/// tracking) or the data connections' (tracking, each checked to be on the invalidation
+/// connection's server).
+pub(crate) struct Via {
+    inner: Arc<dyn Connector>,
+    info: ConnectionInfo,
+    /// The cache whose invalidation connection a data connection must share a server with;
+    /// `None` for the invalidation connection itself.
+    cache: Option<Weak<Shared>>,
+}
+
+impl Connector for Via {
+    fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    fn connect(
+        &self,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<Box<dyn Transport>, redis_conn::Error> {
+        self.inner.connect(deadline)
+    }
+
+    fn verify(&self, conn: &mut Connection) -> std::result::Result<(), redis_conn::Error> {
+        self.inner.verify(conn)?;
+        let Some(cache) = self.cache.as_ref().and_then(Weak::upgrade) else {
+            return Ok(());
+        };
+        // Opened while the invalidation connection was down: no redirect to check. (Or
+        // the registration is another cache's, wrapping this client's pool.)
+        let Some(registration) = conn
+            .tracking_registration()
+            .filter(|r| cache.tracking.owns(r))
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let run_id = match conn.command(&["INFO", "server"]) {
+            Ok(v) => run_id(&v),
+            Err(redis_conn::Error::Server(_)) => None,
+            Err(e) => return Err(e),
+        };
+        cache.vouch(&registration, run_id.as_deref())
+    }
+}
+
+/// `info` without the cache's tracking step: the invalidation connection's settings.
+fn untracked(info: &ConnectionInfo) -> ConnectionInfo {
+    let mut info = info.clone();
+    info.tracking = None;
+    info
+}
+
+/// A cache for the blocking client whose pool is `pool`, and the pool its data
+/// connections come from: `pool`'s connector and options, each connection tracking and
+/// checked to be on the invalidation connection's server, itself opened through the same
+/// connector.
+pub(crate) fn attach(
+    pool: &ConnectionPool,
+    options: CacheOptions,
+) -> (Arc<Shared>, ConnectionPool) {
+    let inner = Arc::clone(pool.connector());
+    let dial = listener::BlockingDial {
+        connector: Via {
+            inner: Arc::clone(&inner),
+            info: untracked(pool.info()),
+            cache: None,
+        },
+    };
+    let shared = Shared::start(options, Box::new(dial));
+    let data = ConnectionPool::with_connector(
+        Via {
+            inner,
+            info: shared.tracked(pool.info()),
+            cache: Some(Arc::downgrade(&shared)),
+        },
+        pool.options().clone(),
+    );
+    let closer = data.clone();
+    shared.on_connected(move || closer.disconnect());
+    let sweeper = data.clone();
+    shared.on_sweep(move || sweeper.sweep_idle());
+    (shared, data)
 }
 
 /// A read in flight whose reply may be stored; dropping it unstored abandons the read.
@@ -599,4 +841,24 @@ pub(crate) fn tracked_read(
     }
     ticket.complete(cmd, &v);
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_id_is_read_from_info_over_resp2_and_resp3() {
+        let text = "# Server\r\nredis_version:7.0.15\r\nrun_id:0123abcd\r\ntcp_port:6379\r\n";
+        let bulk = Value::BulkString(Bytes::from(text));
+        assert_eq!(run_id(&bulk).as_deref(), Some("0123abcd"));
+        let verbatim = Value::Verbatim {
+            format: *b"txt",
+            text: Bytes::from(text),
+        };
+        assert_eq!(run_id(&verbatim).as_deref(), Some("0123abcd"));
+        let without = Value::BulkString(Bytes::from("# Server\r\nrun_id:\r\n"));
+        assert_eq!(run_id(&without), None);
+        assert_eq!(run_id(&Value::Integer(1)), None);
+    }
 }

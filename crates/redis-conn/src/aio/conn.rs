@@ -454,8 +454,6 @@ impl Connection {
         self.core.tracking_registration()
     }
 
-    /// The stream and the core, for the multiplexed driver, which splits the stream
-    /// between a reader and a writer task.
     /// Whether the connector that picked this connection's server has since said its
     /// epoch is over (a Sentinel client's primary after a failover); `None` for a
     /// connection opened without a connector, which is never retired.
@@ -463,9 +461,10 @@ impl Connection {
         self.epoch.as_ref().map(|(c, e)| !c.is_current(*e))
     }
 
-    /// False once the connector that picked this connection's server says its epoch is
-    /// over.
-    pub(crate) fn is_current(&self) -> bool {
+    /// False once the [`Connector`](super::Connector) that picked this connection's server
+    /// says its epoch is over (a Sentinel failover): the connection must not carry another
+    /// request. Always true for a connection opened without a connector.
+    pub fn is_current(&self) -> bool {
         self.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e))
     }
 
@@ -474,6 +473,8 @@ impl Connection {
         self.epoch.clone()
     }
 
+    /// The stream and the core, for the multiplexed driver, which splits the stream
+    /// between a reader and a writer task.
     pub(crate) fn into_parts(self) -> (Box<dyn AsyncStream>, Core) {
         (self.stream, self.core)
     }

@@ -22,8 +22,9 @@ pub trait Connector: Send + Sync + std::fmt::Debug + 'static {
     /// [`Connector::is_current`]); giving up at `deadline`.
     fn resolve(&self, deadline: Option<Instant>) -> BoxFuture<'_, Result<(Addr, u64), Error>>;
 
-    /// Checks a connection after its handshake, before anyone uses it (as the blocking
-    /// [`Connector::verify`](crate::Connector::verify)). The default accepts it.
+    /// Checks a connection after its handshake, before anyone uses it, and again after a
+    /// pool restored it (as the blocking [`Connector::verify`](crate::Connector::verify)).
+    /// The default accepts it.
     fn verify<'a>(&'a self, conn: &'a mut Connection) -> BoxFuture<'a, Result<(), Error>> {
         let _ = conn;
         Box::pin(async { Ok(()) })

@@ -107,6 +107,12 @@ impl Pool {
         &self.shared.options
     }
 
+    /// The connector that picks each new connection's server, if the pool was made with
+    /// one ([`Pool::with_connector`]).
+    pub fn connector(&self) -> Option<&Arc<dyn super::Connector>> {
+        self.shared.opener.connector()
+    }
+
     /// Opens a connection outside the pool (never counted against `max_size`, never
     /// handed back) the way the pool opens its own, so to the server its connector picks
     /// now (after a Sentinel failover, the new primary), with `info`'s settings for the
@@ -300,7 +306,15 @@ impl Pool {
                         .connect_timeout
                         .or(info.read_timeout)
                         .unwrap_or(RESTORE_TIMEOUT);
-                    if conn.restore(&info, Some(t)).await.is_ok() {
+                    let mut sound = conn.restore(&info, Some(t)).await.is_ok();
+                    // The restore ran the handshake again: the connector checks it as it
+                    // checks a new connection.
+                    if let (true, Some(c)) = (sound, pool.connector()) {
+                        conn.set_call_deadline(Some(Instant::now() + t));
+                        sound = c.verify(&mut conn).await.is_ok();
+                        conn.set_call_deadline(None);
+                    }
+                    if sound {
                         pool.shared.idle.lock().push(conn);
                     } else {
                         pool.discard(conn);
