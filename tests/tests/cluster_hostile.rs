@@ -364,7 +364,7 @@ fn shard(slots: &str, node: &str) -> String {
 }
 
 fn node(port: &str, role: &str) -> String {
-    format!("*6\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n{port}$4\r\nrole\r\n{role}")
+    format!("*8\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n{port}$4\r\nrole\r\n{role}$6\r\nhealth\r\n$6\r\nonline\r\n")
 }
 
 #[test]
@@ -540,4 +540,140 @@ fn a_map_of_one_primary_per_slot_is_accepted_within_the_budget() {
         in_time(took, "16,384 primaries");
         r.unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Replies a node owes no one, and roles no node has.
+
+#[test]
+fn an_extra_reply_after_a_split_part_is_never_handed_to_a_later_call() {
+    let rt = rt();
+    let fakes = fake_cluster(2, |i, _, c, args| {
+        if args[0].eq_ignore_ascii_case(b"MGET") {
+            c.write(format!("*{}\r\n", args.len() - 1).as_bytes());
+            for k in &args[1..] {
+                let k = String::from_utf8_lossy(k);
+                c.write(format!("${}\r\n{k}\r\n", k.len()).as_bytes());
+            }
+            if i == 1 {
+                // A reply nobody asked for, where the next command's would come.
+                c.write(b"$5\r\nextra\r\n");
+            }
+        } else {
+            c.write(b"$4\r\nmine\r\n");
+        }
+    });
+    let want = vec![Some(Bytes::from("a")), Some(Bytes::from("b"))];
+    // The MGET may fail (bytes followed its reply: the connection is out of step) or
+    // give its own values; the GET after it gets its own reply or an error.
+    let mget = |r: redis_client::Result<Vec<Option<Bytes>>>, what: &str| match r {
+        Ok(v) => assert_eq!(v, want, "{what}"),
+        Err(e) => assert_eq!(e.kind(), redis_client::ErrorKind::Protocol, "{what}: {e}"),
+    };
+    let get = |r: redis_client::Result<Option<Bytes>>, what: &str| {
+        assert!(
+            matches!(&r, Ok(Some(v)) if v == "mine") || r.is_err(),
+            "{what}: {r:?}"
+        );
+    };
+    let c = blocking(&fakes);
+    mget(c.mget(keys_on_two_nodes()), "blocking MGET");
+    get(c.get("a"), "blocking GET");
+    let c = asynchronous(&rt, &fakes);
+    mget(rt.block_on(c.mget(keys_on_two_nodes())), "async MGET");
+    get(rt.block_on(c.get("a")), "async GET");
+}
+
+#[test]
+fn a_node_of_an_unknown_role_serves_no_read() {
+    let rt = rt();
+    let other = FakeServer::start(|mut c: FakeConn| {
+        while c.read_request().is_some() {
+            c.write(b"$5\r\nwrong\r\n");
+        }
+    });
+    let other_port = other.port();
+    let ports: Arc<Mutex<u16>> = Arc::default();
+    let own = ports.clone();
+    let primary = FakeServer::start(move |mut c: FakeConn| {
+        while let Some(args) = c.read_request() {
+            if args[0].eq_ignore_ascii_case(b"CLUSTER") {
+                let port = *own.lock().unwrap();
+                let mut out = String::from("*1\r\n");
+                out += "*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*2\r\n";
+                out += &node(&format!(":{port}\r\n"), "$6\r\nmaster\r\n");
+                out += &node(&format!(":{other_port}\r\n"), "$7\r\narbiter\r\n");
+                c.write(out.as_bytes());
+            } else if args[0].eq_ignore_ascii_case(b"READONLY") {
+                c.write(b"+OK\r\n");
+            } else {
+                c.write(b"$5\r\nright\r\n");
+            }
+        }
+    });
+    *ports.lock().unwrap() = primary.port();
+    let fakes = [primary];
+    let c = ClusterClient::with_options(seeds(&fakes), options().with_read_from_replicas(true))
+        .expect("open");
+    assert_eq!(c.get("k").unwrap(), Some(Bytes::from("right")), "blocking");
+    assert_eq!(c.slot_map().nodes().len(), 1);
+    let c = rt
+        .block_on(aio::ClusterClient::with_options(
+            seeds(&fakes),
+            options().with_read_from_replicas(true),
+        ))
+        .expect("open");
+    assert_eq!(
+        rt.block_on(c.get("k")).unwrap(),
+        Some(Bytes::from("right")),
+        "async"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// A transaction redirected while the map cannot be fetched.
+
+/// A one-node cluster whose every transaction's queued command answers `MOVED` back to
+/// the node itself, and whose `CLUSTER SHARDS` stalls after the first.
+fn moving_transactions() -> FakeServer {
+    let port: Arc<Mutex<u16>> = Arc::default();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let own = port.clone();
+    let fake = FakeServer::start(move |mut c: FakeConn| {
+        while let Some(args) = c.read_request() {
+            let port = *own.lock().unwrap();
+            if args[0].eq_ignore_ascii_case(b"CLUSTER") {
+                if asked.fetch_add(1, Ordering::SeqCst) > 0 {
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+                c.write(&shards_reply(&[port]));
+            } else if args[0].eq_ignore_ascii_case(b"MULTI") {
+                c.write(b"+OK\r\n");
+            } else if args[0].eq_ignore_ascii_case(b"EXEC") {
+                c.write(b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+            } else {
+                let slot = key_slot(args.get(1).map_or(&b""[..], |k| k));
+                c.write(format!("-MOVED {slot} 127.0.0.1:{port}\r\n").as_bytes());
+            }
+        }
+    });
+    *port.lock().unwrap() = fake.port();
+    fake
+}
+
+#[test]
+fn a_redirected_transaction_ends_within_the_budget() {
+    let rt = rt();
+    let fakes = [moving_transactions()];
+    let c = blocking(&fakes);
+    let t = Instant::now();
+    let r = c.pipeline().transaction(true).set("k", "v").execute();
+    in_time(t.elapsed(), "blocking");
+    assert!(r.is_err(), "blocking: {r:?}");
+    let fakes = [moving_transactions()];
+    let c = asynchronous(&rt, &fakes);
+    let t = Instant::now();
+    let r = rt.block_on(c.pipeline().transaction(true).set("k", "v").execute());
+    in_time(t.elapsed(), "async");
+    assert!(r.is_err(), "async: {r:?}");
 }

@@ -209,7 +209,8 @@ impl SlotMap {
                                 if !primary.as_ref().is_some_and(|(_, h)| *h || !healthy) {
                                     primary = Some((addr, healthy));
                                 }
-                            } else if health == "online" {
+                            } else if (role == "replica" || role == "slave") && health == "online" {
+                                // A role no server has names no node to read from.
                                 replicas.push(addr);
                             }
                         }
