@@ -677,3 +677,21 @@ fn a_redirected_transaction_ends_within_the_budget() {
     in_time(t.elapsed(), "async");
     assert!(r.is_err(), "async: {r:?}");
 }
+
+#[test]
+fn nodes_answering_a_fanned_out_command_differently_is_an_error() {
+    let rt = rt();
+    for reply in [&b":1\r\n"[..], b"+QUEUED\r\n", b"$-1\r\n"] {
+        let fakes = one_node_answers(reply);
+        let what = String::from_utf8_lossy(reply).trim().to_owned();
+        let c = blocking(&fakes);
+        let r = c.flushall(None);
+        assert!(
+            matches!(r, Err(Error::Cluster(_))),
+            "blocking, {what}: {r:?}"
+        );
+        let c = asynchronous(&rt, &fakes);
+        let r = rt.block_on(c.flushall(None));
+        assert!(matches!(r, Err(Error::Cluster(_))), "async, {what}: {r:?}");
+    }
+}

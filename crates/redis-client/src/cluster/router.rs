@@ -660,6 +660,10 @@ pub fn merge_split(
 /// one); [`Flags::MERGE_SUM`] adds integers, [`Flags::MERGE_CONCAT`] concatenates
 /// arrays, [`Flags::MERGE_AND`] combines arrays of 0/1 element by element; otherwise every
 /// node answered alike (`OK`, `PONG`, a script's SHA1) and the first reply stands for all.
+///
+/// # Errors
+/// A reply of another kind than the merge needs, or, when the first stands for all,
+/// nodes that answered differently.
 pub fn merge_fanout(flags: Flags, replies: Vec<Value>) -> Result<Value, MergeError> {
     if let Some(e) = replies.iter().find(|v| matches!(v, Value::Error(_))) {
         return Ok(e.clone());
@@ -702,10 +706,18 @@ pub fn merge_fanout(flags: Flags, replies: Vec<Value>) -> Result<Value, MergeErr
                 .collect(),
         ));
     }
-    replies
-        .into_iter()
+    let mut replies = replies.into_iter();
+    let first = replies
         .next()
-        .ok_or_else(|| MergeError("no node answered".into()))
+        .ok_or_else(|| MergeError("no node answered".into()))?;
+    if let Some(other) = replies.find(|v| *v != first) {
+        return Err(MergeError(format!(
+            "nodes answered differently ({} and {})",
+            first.kind_name(),
+            other.kind_name()
+        )));
+    }
+    Ok(first)
 }
 
 fn sum(values: impl Iterator<Item = Value>) -> Result<Value, MergeError> {
@@ -1249,7 +1261,7 @@ mod tests {
         let ok = Value::SimpleString("OK".into());
         assert_eq!(
             merge_fanout(Flags::NONE, vec![ok.clone(), ok.clone()]),
-            Ok(ok)
+            Ok(ok.clone())
         );
         assert_eq!(
             merge_fanout(Flags::MERGE_SUM, vec![Value::Integer(2), Value::Integer(3)]),
@@ -1268,6 +1280,8 @@ mod tests {
             Ok(ints(&[1, 0, 0]))
         );
         assert!(merge_fanout(Flags::MERGE_SUM, vec![bulk("x")]).is_err());
+        assert!(merge_fanout(Flags::NONE, vec![ok.clone(), Value::Integer(1)]).is_err());
+        assert!(merge_fanout(Flags::NONE, vec![bulk("sha1"), bulk("sha2")]).is_err());
     }
 
     #[test]
