@@ -695,3 +695,19 @@ fn nodes_answering_a_fanned_out_command_differently_is_an_error() {
         assert!(matches!(r, Err(Error::Cluster(_))), "async, {what}: {r:?}");
     }
 }
+
+#[test]
+fn a_watch_transaction_on_a_stalling_node_ends_within_the_budget() {
+    let rt = rt();
+    let fakes = fake_cluster(1, |_, _, c, _| c.hold(Duration::from_secs(5)));
+    let c = blocking(&fakes);
+    let t = Instant::now();
+    let r = c.transaction("k", |_| Ok(()));
+    in_time(t.elapsed(), "blocking");
+    assert!(r.is_err(), "blocking: {r:?}");
+    let c = asynchronous(&rt, &fakes);
+    let t = Instant::now();
+    let r = rt.block_on(c.transaction("k", |w| async move { Ok(w.multi()) }));
+    in_time(t.elapsed(), "async");
+    assert!(r.is_err(), "async: {r:?}");
+}

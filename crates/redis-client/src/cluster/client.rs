@@ -279,7 +279,9 @@ impl ClusterClient {
         probe.key(&keys);
         let slot = one_slot(std::iter::once(&probe))?;
         let addr = self.addr_for(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)?;
-        let node = Redis::from_pool(self.pool(&addr, false)).with_retry_policy(RetryPolicy::none());
+        // Each of its commands is bounded by the cluster's budget, as a command is.
+        let once = RetryPolicy::none().with_budget(self.inner.options.retry.budget);
+        let node = Redis::from_pool(self.pool(&addr, false)).with_retry_policy(once);
         node.transaction(keys, f)
     }
 
