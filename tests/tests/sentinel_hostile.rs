@@ -267,3 +267,46 @@ fn a_primary_that_answers_role_as_a_replica_is_refused_in_time() {
     assert!(s.stats().role_mismatches >= 1);
     rt().block_on(fails_in_time_async(&s.primary_async(), "async primary"));
 }
+
+#[test]
+fn a_primary_that_never_answers_role_is_refused_in_time() {
+    let node = FakeServer::start(|mut c: FakeConn| {
+        if c.read_request().is_some() {
+            c.hold(Duration::from_secs(15));
+        }
+    });
+    let port = node.port();
+    let fake = sentinel(move |c, args| {
+        if is(args.first(), "SENTINEL") {
+            let port = port.to_string();
+            c.write(
+                format!(
+                    "*4\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n${}\r\n{port}\r\n",
+                    port.len()
+                )
+                .as_bytes(),
+            );
+        } else {
+            c.hold(Duration::from_secs(15));
+        }
+    });
+    let s = watch(&[&fake]);
+    let timed_out = |r: redis_client::Result<Option<redis_client::Bytes>>, took, what: &str| {
+        in_time(took, what);
+        let e = r.expect_err(what);
+        assert!(
+            matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Connection),
+            "{what}: {e}"
+        );
+    };
+    let primary = s.primary().with_retry_policy(RetryPolicy::none());
+    let t = Instant::now();
+    timed_out(primary.get("k"), t.elapsed(), "primary");
+    let primary = s.primary_async().with_retry_policy(RetryPolicy::none());
+    let t = Instant::now();
+    timed_out(
+        rt().block_on(primary.get("k")),
+        t.elapsed(),
+        "async primary",
+    );
+}
