@@ -325,6 +325,12 @@ impl SlotMap {
         let index = match self.shards.iter().position(|s| s.primary == addr) {
             Some(i) => i,
             None => {
+                // Redirections to ever new nodes would grow the map without bound, and
+                // number its shards past what a slot's owner holds: the shards that serve
+                // no slot any more go first.
+                if self.shards.len() >= usize::from(SLOTS) {
+                    self.drop_idle_shards();
+                }
                 self.shards.push(Shard {
                     primary: addr.to_owned(),
                     replicas: Vec::new(),
@@ -336,6 +342,27 @@ impl SlotMap {
         if let Some(o) = self.owner.get_mut(usize::from(slot)) {
             *o = index as u16;
         }
+        self.recount();
+    }
+
+    /// Drops the shards that serve no slot, renumbering the others' slots.
+    fn drop_idle_shards(&mut self) {
+        let mut renumbered = vec![NONE; self.shards.len()];
+        let mut kept = Vec::new();
+        let shards = std::mem::take(&mut self.shards);
+        for (i, (shard, &serving)) in shards.into_iter().zip(&self.serving).enumerate() {
+            if serving {
+                // Below `NONE`: each kept shard serves a slot of its own.
+                renumbered[i] = kept.len() as u16;
+                kept.push(shard);
+            }
+        }
+        for o in &mut self.owner {
+            if let Some(&n) = renumbered.get(usize::from(*o)) {
+                *o = n;
+            }
+        }
+        self.shards = kept;
         self.recount();
     }
 
@@ -1090,6 +1117,27 @@ mod tests {
         assert_eq!(map.node(101, ReadFrom::Primary), Some("127.0.0.1:7000"));
         map.moved(5, "10.0.0.9:7100");
         assert_eq!(map.node(5, ReadFrom::Primary), Some("10.0.0.9:7100"));
+    }
+
+    #[test]
+    fn redirections_to_ever_new_nodes_keep_the_map_bounded() {
+        // A primary per slot: the most shards a fetched map holds.
+        let one_each = (0..SLOTS).map(|slot| Shard {
+            primary: format!("p{slot}:1"),
+            replicas: Vec::new(),
+            ranges: vec![(slot, slot)],
+        });
+        let mut map = SlotMap::from_shards(one_each.collect()).unwrap();
+        for i in 0..120u16 {
+            map.moved(i % 100, &format!("new{i}:1"));
+        }
+        assert!(map.shards().len() <= usize::from(SLOTS) + 1);
+        assert_eq!(map.node(99, ReadFrom::Primary), Some("new99:1"));
+        assert_eq!(map.node(0, ReadFrom::Primary), Some("new100:1"));
+        assert_eq!(map.node(100, ReadFrom::Primary), Some("p100:1"));
+        assert_eq!(map.node(16383, ReadFrom::Primary), Some("p16383:1"));
+        assert!(map.is_complete());
+        assert_eq!(map.primaries().len(), usize::from(SLOTS));
     }
 
     #[test]
