@@ -215,6 +215,8 @@ fn malformed_switch_master_events_change_nothing() {
         "svc 127.0.0.1 1 127.0.0.1 70000",
         "svc 127.0.0.1 1 127.0.0.1 -1",
         "svc  1 127.0.0.1 1 extra",
+        "svc 127.0.0.1 1  6380",
+        "svc 127.0.0.1 1 127.0.0.1 0",
         "",
     ]
     .iter()

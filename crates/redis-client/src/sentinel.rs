@@ -641,13 +641,14 @@ impl Shared {
         if event == "+switch-master" {
             // <name> <old-ip> <old-port> <new-ip> <new-port>
             if let [name, _, _, ip, port] = words[..] {
-                if name == self.service {
-                    if let Ok(port) = port.parse() {
-                        self.switched(Addr::Tcp {
-                            host: ip.to_owned(),
-                            port,
-                        });
-                    }
+                // No server is at an empty address or port 0: such an event is garbage,
+                // and taking it would also make every true answer look older than it.
+                let port = port.parse::<u16>().ok().filter(|p| *p != 0);
+                if let (true, false, Some(port)) = (name == self.service, ip.is_empty(), port) {
+                    self.switched(Addr::Tcp {
+                        host: ip.to_owned(),
+                        port,
+                    });
                 }
             }
             return;
