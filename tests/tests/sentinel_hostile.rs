@@ -312,3 +312,43 @@ fn a_primary_that_never_answers_role_is_refused_in_time() {
         "async primary",
     );
 }
+
+#[test]
+fn a_sentinel_naming_no_usable_address_leaves_the_next_to_answer() {
+    let node = FakeServer::start(|mut c: FakeConn| {
+        while let Some(args) = c.read_request() {
+            if is(args.first(), "ROLE") {
+                c.write(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+            } else {
+                c.write(b"$5\r\nright\r\n");
+            }
+        }
+    });
+    let master = |ip: &str, port: &str| {
+        format!(
+            "*4\r\n$2\r\nip\r\n${}\r\n{ip}\r\n$4\r\nport\r\n${}\r\n{port}\r\n",
+            ip.len(),
+            port.len()
+        )
+    };
+    let good = master("127.0.0.1", &node.port().to_string());
+    let answering_with = |reply: String| {
+        sentinel(move |c, args| {
+            if is(args.first(), "SENTINEL") {
+                c.write(reply.as_bytes());
+            } else {
+                c.hold(Duration::from_secs(15));
+            }
+        })
+    };
+    for (what, bad) in [
+        ("port 0", master("127.0.0.1", "0")),
+        ("empty ip", master("", "6379")),
+    ] {
+        let first = answering_with(bad);
+        let second = answering_with(good.clone());
+        let s = watch(&[&first, &second]);
+        let primary = s.primary().with_retry_policy(RetryPolicy::none());
+        assert_eq!(primary.get("k").unwrap(), Some("right".into()), "{what}");
+    }
+}

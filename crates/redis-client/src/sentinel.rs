@@ -1037,9 +1037,11 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The address an instance description gives; `None` for one no server can be at (an
+/// empty address, a port that is no number, or 0).
 fn node_addr(fields: &[(String, String)]) -> Option<Addr> {
-    let host = field(fields, "ip")?.to_owned();
-    let port = field(fields, "port")?.parse().ok()?;
+    let host = field(fields, "ip").filter(|h| !h.is_empty())?.to_owned();
+    let port = field(fields, "port")?.parse().ok().filter(|p| *p != 0)?;
     Some(Addr::Tcp { host, port })
 }
 
