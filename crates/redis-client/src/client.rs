@@ -280,7 +280,7 @@ impl Redis {
 
     /// When a call that starts now must be over: the policy's budget, or one attempt's
     /// worth (the connect timeout plus the reply's wait).
-    fn call_deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
+    pub(crate) fn call_deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
         call_budget(&self.retry, self.pool.info(), cmd).map(|b| Instant::now() + b)
     }
 

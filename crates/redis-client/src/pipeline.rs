@@ -197,6 +197,8 @@ impl Pipeline {
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("bound just above")
         };
+        // Each command of the WATCH is a call of its own, bounded by the call's budget.
+        conn.set_call_deadline(self.client.call_deadline(Some(&cmd)));
         send_and_read(self.client.pool().info(), conn, &cmd)?;
         Ok(Watched::new(self))
     }
@@ -258,6 +260,7 @@ impl Pipeline {
             // During a panic the pool discards the connection anyway.
             if self.watching && !std::thread::panicking() {
                 let unwatch = Cmd::new("UNWATCH");
+                conn.set_call_deadline(self.client.call_deadline(Some(&unwatch)));
                 if send_and_read(self.client.pool().info(), &mut conn, &unwatch).is_err() {
                     conn.mark_broken();
                 }
@@ -295,7 +298,11 @@ impl Pipeline {
         // The bound connection while watching, else one from the pool for this call.
         let mut pooled = None;
         let conn: &mut PooledConnection = match self.conn.as_mut() {
-            Some(bound) => bound,
+            Some(bound) => {
+                // The WATCH-mode commands' deadline was theirs alone.
+                bound.set_call_deadline(None);
+                bound
+            }
             None => pooled.insert(self.client.checkout()?),
         };
 

@@ -120,7 +120,8 @@ struct Shared {
     refresh_interval: Duration,
     /// The sentinel that answered last, asked first next time.
     preferred: AtomicUsize,
-    /// A connection to the sentinel that answered last, kept for the next question.
+    /// A connection to the sentinel that answered last, kept for the next question. Taken
+    /// out while asking, not held: a sentinel that stalls must hold up no other asker.
     query: Mutex<Option<(usize, Connection)>>,
     /// Bumped whenever connections opened before must not serve another request (a
     /// switch, a failover starting, a demoted primary found); see [`Tracked`].
@@ -231,7 +232,7 @@ impl Sentinel {
     /// # Errors
     /// [`Error::Connect`] when no sentinel answers for the service.
     pub fn discover_primary(&self) -> Result<Addr> {
-        Ok(self.shared.ask_primary()?)
+        Ok(self.shared.ask_primary(None)?)
     }
 
     /// The healthy replicas' addresses, asking the sentinels now (`SENTINEL REPLICAS`;
@@ -241,7 +242,7 @@ impl Sentinel {
     /// # Errors
     /// [`Error::Connect`] when no sentinel answers for the service.
     pub fn discover_replicas(&self) -> Result<Vec<Addr>> {
-        Ok(self.shared.ask_replicas()?)
+        Ok(self.shared.ask_replicas(None)?)
     }
 
     /// The service's name.
@@ -297,7 +298,10 @@ impl Sentinel {
             Role::Replica => None,
         };
         let mut info = self.shared.node.clone();
-        if let Some(addr) = addr.or_else(|| self.shared.ask_primary().ok()) {
+        // Asking is bounded as opening a connection is: a sentinel that stalls must not
+        // hold up making a client.
+        let deadline = self.shared.node.connect_timeout.map(|t| Instant::now() + t);
+        if let Some(addr) = addr.or_else(|| self.shared.ask_primary(deadline).ok()) {
             info.addr = addr;
         }
         let connector = SentinelConnector {
@@ -414,30 +418,42 @@ impl Shared {
     }
 
     /// Asks the sentinels in turn, the one that answered last first, until one answers
-    /// `Some`; the connection to it is kept for the next question.
+    /// `Some`, giving up at `deadline` (`None`: each sentinel is bounded by its own
+    /// timeouts); the connection to the one that answered is kept for the next question.
     fn ask<T>(
         &self,
+        deadline: Option<Instant>,
         mut question: impl FnMut(&mut Connection) -> Result<Option<T>, redis_conn::Error>,
     ) -> Result<T, redis_conn::Error> {
         let n = self.sentinels.len();
         let first = self.preferred.load(Ordering::Relaxed) % n;
-        let mut kept = self.query.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.query.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut last = String::from("no sentinel asked");
         for k in 0..n {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                last = format!("timed out ({last})");
+                break;
+            }
             let i = (first + k) % n;
             let mut conn = match kept.take() {
                 Some((j, c)) if j == i && !c.is_broken() => c,
-                _ => match Connection::open(&self.sentinels[i]) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        last = format!("sentinel {}: {e}", self.sentinels[i].addr);
-                        continue;
+                _ => {
+                    let sentinel = DefaultConnector::new(self.sentinels[i].clone());
+                    match Connection::open_until(&sentinel, deadline) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            last = format!("sentinel {}: {e}", self.sentinels[i].addr);
+                            continue;
+                        }
                     }
-                },
+                }
             };
-            match question(&mut conn) {
+            conn.set_call_deadline(deadline);
+            let answer = question(&mut conn);
+            conn.set_call_deadline(None);
+            match answer {
                 Ok(Some(v)) => {
-                    *kept = Some((i, conn));
+                    self.keep(i, conn);
                     self.preferred.store(i, Ordering::Relaxed);
                     return Ok(v);
                 }
@@ -446,19 +462,28 @@ impl Shared {
                         "sentinel {} has no usable answer for the service",
                         self.sentinels[i].addr
                     );
-                    *kept = Some((i, conn));
+                    kept = Some((i, conn));
                 }
                 Err(e) => last = format!("sentinel {}: {e}", self.sentinels[i].addr),
             }
         }
+        if let Some((i, conn)) = kept {
+            self.keep(i, conn);
+        }
         Err(self.unknown(last))
+    }
+
+    /// Keeps the connection to sentinel `i` for the next question (replacing one another
+    /// asker kept meanwhile).
+    fn keep(&self, i: usize, conn: Connection) {
+        *self.query.lock().unwrap_or_else(|e| e.into_inner()) = Some((i, conn));
     }
 
     /// Asks for the primary (`SENTINEL MASTER`, which also gives the configuration
     /// epoch) and records the answer.
-    fn ask_primary(&self) -> Result<Addr, redis_conn::Error> {
+    fn ask_primary(&self, deadline: Option<Instant>) -> Result<Addr, redis_conn::Error> {
         let known = self.lock().config_epoch;
-        let (addr, epoch) = self.ask(|conn| {
+        let (addr, epoch) = self.ask(deadline, |conn| {
             let reply = conn.command(&["SENTINEL", "MASTER", &self.service]);
             let fields = match reply {
                 Ok(v) => fields(v),
@@ -503,22 +528,21 @@ impl Shared {
     }
 
     /// Asks for the healthy replicas and records them.
-    fn ask_replicas(&self) -> Result<Vec<Addr>, redis_conn::Error> {
-        let list =
-            self.ask(
-                |conn| match conn.command(&["SENTINEL", "REPLICAS", &self.service]) {
-                    Ok(Value::Array(items)) => Ok(Some(
-                        items
-                            .into_iter()
-                            .map(fields)
-                            .filter(|f| healthy_replica(f))
-                            .filter_map(|f| node_addr(&f))
-                            .collect::<Vec<_>>(),
-                    )),
-                    Ok(_) | Err(redis_conn::Error::Server(_)) => Ok(None),
-                    Err(e) => Err(e),
-                },
-            )?;
+    fn ask_replicas(&self, deadline: Option<Instant>) -> Result<Vec<Addr>, redis_conn::Error> {
+        let list = self.ask(deadline, |conn| {
+            match conn.command(&["SENTINEL", "REPLICAS", &self.service]) {
+                Ok(Value::Array(items)) => Ok(Some(
+                    items
+                        .into_iter()
+                        .map(fields)
+                        .filter(|f| healthy_replica(f))
+                        .filter_map(|f| node_addr(&f))
+                        .collect::<Vec<_>>(),
+                )),
+                Ok(_) | Err(redis_conn::Error::Server(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
         self.lock().replicas = Some(list.clone());
         Ok(list)
     }
@@ -617,13 +641,14 @@ impl Shared {
         if event == "+switch-master" {
             // <name> <old-ip> <old-port> <new-ip> <new-port>
             if let [name, _, _, ip, port] = words[..] {
-                if name == self.service {
-                    if let Ok(port) = port.parse() {
-                        self.switched(Addr::Tcp {
-                            host: ip.to_owned(),
-                            port,
-                        });
-                    }
+                // No server is at an empty address or port 0: such an event is garbage,
+                // and taking it would also make every true answer look older than it.
+                let port = port.parse::<u16>().ok().filter(|p| *p != 0);
+                if let (true, false, Some(port)) = (name == self.service, ip.is_empty(), port) {
+                    self.switched(Addr::Tcp {
+                        host: ip.to_owned(),
+                        port,
+                    });
                 }
             }
             return;
@@ -681,7 +706,7 @@ impl SentinelConnector {
         let cached = shared.lock().primary.clone();
         let addr = match cached {
             Some(a) => a,
-            None => shared.ask_primary()?,
+            None => shared.ask_primary(deadline)?,
         };
         match self.open(&addr, deadline) {
             Ok(t) => Ok(self.track(t, epoch)),
@@ -701,7 +726,7 @@ impl SentinelConnector {
         let cached = shared.lock().replicas.clone();
         let list = match cached {
             Some(l) if !l.is_empty() => l,
-            _ => shared.ask_replicas()?,
+            _ => shared.ask_replicas(deadline)?,
         };
         if list.is_empty() {
             return Err(shared.unknown("no healthy replica".to_owned()));
@@ -789,14 +814,14 @@ impl Shared {
             let cached = self.lock().primary.clone();
             let addr = match cached {
                 Some(a) => a,
-                None => self.ask_primary()?,
+                None => self.ask_primary(deadline)?,
             };
             return Ok((addr, epoch));
         }
         let cached = self.lock().replicas.clone();
         let list = match cached {
             Some(l) if !l.is_empty() => l,
-            _ => self.ask_replicas()?,
+            _ => self.ask_replicas(deadline)?,
         };
         if list.is_empty() {
             return Err(self.unknown("no healthy replica".to_owned()));
@@ -906,26 +931,38 @@ impl Transport for Tracked {
 }
 
 /// The thread subscribed to one sentinel's events, until every handle is gone.
+///
+/// A subscription that cannot be made or fails is made again after a backoff, reset only
+/// by an event; so is one the subscriber renewed before any event came: a sentinel that
+/// confirms the subscription and then sends what is no event, or closes the connection,
+/// is not subscribed to (and the sentinels asked) in a loop.
 fn listen(shared: Weak<Shared>, index: usize, info: ConnectionInfo) {
     let mut wait = FIRST_RESUBSCRIBE_WAIT;
+    let backoff = |wait: &mut Duration| {
+        std::thread::sleep(*wait);
+        *wait = (*wait * 2).min(MAX_RESUBSCRIBE_WAIT);
+    };
     'subscribe: while shared.strong_count() > 0 {
         let mut sub = crate::PubSub::new(info.clone());
         sub.ignore_subscribe_messages(true);
         if sub.psubscribe("*").is_err() {
-            std::thread::sleep(wait);
-            wait = (wait * 2).min(MAX_RESUBSCRIBE_WAIT);
+            backoff(&mut wait);
             continue;
         }
-        wait = FIRST_RESUBSCRIBE_WAIT;
         // Whatever was announced while not subscribed is learnt by asking.
         if let Some(s) = shared.upgrade() {
             s.lock().wake = true;
             s.changed.notify_all();
         }
+        // An event came on this subscription since it was last made.
+        let mut heard = false;
         loop {
             let msg = match sub.get_message(Some(EVENT_POLL)) {
                 Ok(m) => m,
-                Err(_) => continue 'subscribe,
+                Err(_) => {
+                    backoff(&mut wait);
+                    continue 'subscribe;
+                }
             };
             let Some(s) = shared.upgrade() else {
                 return;
@@ -934,8 +971,14 @@ fn listen(shared: Weak<Shared>, index: usize, info: ConnectionInfo) {
             if msg.kind == crate::MessageKind::Reconnected {
                 s.lock().wake = true;
                 s.changed.notify_all();
+                drop(s);
+                if !std::mem::take(&mut heard) {
+                    backoff(&mut wait);
+                }
                 continue;
             }
+            heard = true;
+            wait = FIRST_RESUBSCRIBE_WAIT;
             let event = String::from_utf8_lossy(&msg.channel);
             let payload = String::from_utf8_lossy(&msg.payload);
             s.handle_event(index, &event, &payload);
@@ -967,7 +1010,7 @@ fn refresh(shared: Weak<Shared>) {
         let due = last_asked.map_or(true, |t| now.duration_since(t) >= s.refresh_interval);
         if (woken || due) && !failing_over {
             last_asked = Some(now);
-            let _ = s.ask_primary();
+            let _ = s.ask_primary(None);
         }
     }
 }
@@ -997,9 +1040,11 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The address an instance description gives; `None` for one no server can be at (an
+/// empty address, a port that is no number, or 0).
 fn node_addr(fields: &[(String, String)]) -> Option<Addr> {
-    let host = field(fields, "ip")?.to_owned();
-    let port = field(fields, "port")?.parse().ok()?;
+    let host = field(fields, "ip").filter(|h| !h.is_empty())?.to_owned();
+    let port = field(fields, "port")?.parse().ok().filter(|p| *p != 0)?;
     Some(Addr::Tcp { host, port })
 }
 

@@ -96,6 +96,7 @@ impl<'p> Watched<'p> {
         let Some(conn) = self.pipe.conn.as_mut() else {
             return Err(Error::ConnectionBroken);
         };
+        conn.set_call_deadline(self.pipe.client.call_deadline(Some(cmd)));
         send_and_read(self.pipe.client.pool().info(), conn, cmd)
     }
 }

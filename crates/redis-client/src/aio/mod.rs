@@ -405,6 +405,13 @@ impl Redis {
         }
     }
 
+    /// When a call of `cmd` that starts now must be over: the policy's budget, or one
+    /// attempt's worth (the connect timeout plus the reply's wait).
+    pub(crate) fn call_deadline(&self, cmd: &Cmd) -> Option<std::time::Instant> {
+        call_budget(&self.retry, self.connection_info(), Some(cmd))
+            .map(|b| std::time::Instant::now() + b)
+    }
+
     /// [`Redis::raw`]'s attempts, retried as the policy allows.
     async fn attempts(&self, cmd: &Cmd) -> Result<Value> {
         // One budget for the whole call, as in the blocking client: an attempt still

@@ -139,6 +139,8 @@ impl Pipeline {
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("bound just above")
         };
+        // Each command of the WATCH is a call of its own, bounded by the call's budget.
+        conn.set_call_deadline(self.client.call_deadline(&cmd));
         send_and_read(self.client.connection_info(), conn, &cmd).await?;
         Ok(Watched { pipe: self })
     }
@@ -234,7 +236,11 @@ impl Pipeline {
         let replies = commands.len() + if transactional { 2 } else { 0 };
         let mut pooled = None;
         let conn = match self.conn.as_mut() {
-            Some(bound) => Some(bound),
+            Some(bound) => {
+                // The WATCH-mode commands' deadline was theirs alone.
+                bound.set_call_deadline(None);
+                Some(bound)
+            }
             None if own => Some(pooled.insert(self.client.pool.get().await?)),
             None => None,
         };
@@ -376,6 +382,7 @@ impl Watched {
             let Some(conn) = self.pipe.conn.as_mut() else {
                 return Err(Error::ConnectionBroken);
             };
+            conn.set_call_deadline(self.pipe.client.call_deadline(cmd));
             send_and_read(self.pipe.client.connection_info(), conn, cmd).await
         })
     }

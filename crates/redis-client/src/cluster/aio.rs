@@ -748,7 +748,9 @@ impl ClusterPipeline {
             return Ok(Vec::new());
         }
         if self.transaction {
-            return self.run_transaction(commands).await;
+            // One budget for every try and the map refreshes between them.
+            let deadline = self.client.deadline(None);
+            return within(deadline, self.run_transaction(commands, deadline)).await;
         }
         let mut items = Vec::with_capacity(commands.len());
         for cmd in &commands {
@@ -778,13 +780,21 @@ impl ClusterPipeline {
         Ok(out)
     }
 
-    async fn run_transaction(&self, commands: Vec<Cmd>) -> Result<Vec<Value>> {
+    async fn run_transaction(
+        &self,
+        commands: Vec<Cmd>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Value>> {
         let slot = one_slot(commands.iter())?;
         let mut redirects = 0;
         loop {
             let addr = self
                 .client
-                .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary, None)
+                .resolve(
+                    &Target::Slot(slot.unwrap_or(0)),
+                    ReadFrom::Primary,
+                    deadline,
+                )
                 .await?;
             let mut pipe = self.client.node(&addr, false).pipeline();
             for cmd in &commands {
@@ -804,7 +814,7 @@ impl ClusterPipeline {
                         &Error::Server(error.into()),
                         &addr,
                     );
-                    let _ = self.client.refresh(false).await;
+                    let _ = self.client.refresh_within(false, deadline).await;
                 }
                 other => return other,
             }

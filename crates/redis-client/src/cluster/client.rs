@@ -279,7 +279,9 @@ impl ClusterClient {
         probe.key(&keys);
         let slot = one_slot(std::iter::once(&probe))?;
         let addr = self.addr_for(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)?;
-        let node = Redis::from_pool(self.pool(&addr, false)).with_retry_policy(RetryPolicy::none());
+        // Each of its commands is bounded by the cluster's budget, as a command is.
+        let once = RetryPolicy::none().with_budget(self.inner.options.retry.budget);
+        let node = Redis::from_pool(self.pool(&addr, false)).with_retry_policy(once);
         node.transaction(keys, f)
     }
 
@@ -1125,13 +1127,19 @@ impl ClusterPipeline {
 
     fn run_transaction(&self, commands: &[Cmd]) -> Result<Vec<Value>> {
         let slot = one_slot(commands.iter())?;
+        // One budget for every try and the map refreshes between them, as for a command.
+        let deadline = self.client.deadline(None);
         let mut redirects = 0;
         loop {
             let addr = self
                 .client
                 .addr_for(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)?;
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(Error::Timeout);
+            }
             let node = Redis::from_pool(self.client.pool(&addr, false))
-                .with_retry_policy(RetryPolicy::none());
+                .with_retry_policy(RetryPolicy::none().with_budget(left));
             let mut pipe = node.pipeline();
             for cmd in commands {
                 let _ = (&mut pipe).run(Typed::<Value>::new(cmd.clone()));
@@ -1145,7 +1153,7 @@ impl ClusterPipeline {
                 {
                     redirects += 1;
                     let _ = self.client.understand(&Error::Server(error.into()), &addr);
-                    let _ = self.client.refresh(false);
+                    let _ = self.client.refresh_within(false, deadline);
                 }
                 other => return other,
             }

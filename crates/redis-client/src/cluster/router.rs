@@ -6,7 +6,7 @@
 use crate::retry::RetryPolicy;
 use redis_commands::{Cmd, Flags};
 use resp_proto::{ErrorCode, ServerError, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Number of hash slots in a Redis Cluster (the cluster specification's `16384`).
@@ -105,11 +105,18 @@ impl SlotMap {
     }
 
     /// Builds the map from shards.
+    ///
+    /// # Errors
+    /// A slot range reversed or past the last slot, or a slot listed twice: no server
+    /// sends either, and refusing them bounds the work to one step per slot whatever the
+    /// reply's length (and the shards to one per slot).
     pub fn from_shards(shards: Vec<Shard>) -> Result<SlotMap, MapError> {
         let mut map = SlotMap::empty();
-        for shard in shards {
+        let mut by_primary: HashMap<String, usize> = HashMap::new();
+        // A shard with no slot serves nothing.
+        for shard in shards.into_iter().filter(|s| !s.ranges.is_empty()) {
             // Two entries for one primary (CLUSTER SLOTS lists each range apart) are merged.
-            let index = match map.shards.iter().position(|s| s.primary == shard.primary) {
+            let index = match by_primary.get(&shard.primary).copied() {
                 Some(i) => {
                     let s = &mut map.shards[i];
                     s.ranges.extend(shard.ranges.iter().copied());
@@ -121,6 +128,7 @@ impl SlotMap {
                     i
                 }
                 None => {
+                    by_primary.insert(shard.primary.clone(), map.shards.len());
                     map.shards.push(shard.clone());
                     map.shards.len() - 1
                 }
@@ -130,7 +138,12 @@ impl SlotMap {
                     return Err(MapError(format!("slot range {start}-{end}")));
                 }
                 for slot in start..=end {
-                    map.owner[usize::from(slot)] = index as u16;
+                    let owner = &mut map.owner[usize::from(slot)];
+                    if *owner != NONE {
+                        return Err(MapError(format!("slot {slot} listed twice")));
+                    }
+                    // Below `NONE`: every shard kept so far serves a slot of its own.
+                    *owner = index as u16;
                 }
             }
         }
@@ -196,7 +209,8 @@ impl SlotMap {
                                 if !primary.as_ref().is_some_and(|(_, h)| *h || !healthy) {
                                     primary = Some((addr, healthy));
                                 }
-                            } else if health == "online" {
+                            } else if (role == "replica" || role == "slave") && health == "online" {
+                                // A role no server has names no node to read from.
                                 replicas.push(addr);
                             }
                         }
@@ -219,8 +233,13 @@ impl SlotMap {
 
     /// Parses a `CLUSTER SLOTS` reply (the fallback for servers before Redis 7).
     pub fn parse_slots(reply: &Value, seed_host: &str) -> Result<SlotMap, MapError> {
+        let entries = array(reply, "CLUSTER SLOTS reply")?;
+        // Each entry is a range of its own: more than there are slots is no map.
+        if entries.len() > usize::from(SLOTS) {
+            return Err(MapError(format!("{} slot ranges", entries.len())));
+        }
         let mut shards = Vec::new();
-        for entry in array(reply, "CLUSTER SLOTS reply")? {
+        for entry in entries {
             let parts = array(entry, "slot range")?;
             if parts.len() < 3 {
                 return Err(MapError("slot range with no node".into()));
@@ -288,10 +307,8 @@ impl SlotMap {
     /// Every node: primaries serving slots and their replicas.
     pub fn nodes(&self) -> Vec<&str> {
         let mut out = self.primaries();
-        for s in &self.shards {
-            if out.contains(&s.primary.as_str()) {
-                out.extend(s.replicas.iter().map(String::as_str));
-            }
+        for (s, _) in self.shards.iter().zip(&self.serving).filter(|(_, &on)| on) {
+            out.extend(s.replicas.iter().map(String::as_str));
         }
         out
     }
@@ -308,6 +325,12 @@ impl SlotMap {
         let index = match self.shards.iter().position(|s| s.primary == addr) {
             Some(i) => i,
             None => {
+                // Redirections to ever new nodes would grow the map without bound, and
+                // number its shards past what a slot's owner holds: the shards that serve
+                // no slot any more go first.
+                if self.shards.len() >= usize::from(SLOTS) {
+                    self.drop_idle_shards();
+                }
                 self.shards.push(Shard {
                     primary: addr.to_owned(),
                     replicas: Vec::new(),
@@ -319,6 +342,27 @@ impl SlotMap {
         if let Some(o) = self.owner.get_mut(usize::from(slot)) {
             *o = index as u16;
         }
+        self.recount();
+    }
+
+    /// Drops the shards that serve no slot, renumbering the others' slots.
+    fn drop_idle_shards(&mut self) {
+        let mut renumbered = vec![NONE; self.shards.len()];
+        let mut kept = Vec::new();
+        let shards = std::mem::take(&mut self.shards);
+        for (i, (shard, &serving)) in shards.into_iter().zip(&self.serving).enumerate() {
+            if serving {
+                // Below `NONE`: each kept shard serves a slot of its own.
+                renumbered[i] = kept.len() as u16;
+                kept.push(shard);
+            }
+        }
+        for o in &mut self.owner {
+            if let Some(&n) = renumbered.get(usize::from(*o)) {
+                *o = n;
+            }
+        }
+        self.shards = kept;
         self.recount();
     }
 
@@ -336,7 +380,10 @@ impl SlotMap {
 fn array<'v>(v: &'v Value, what: &str) -> Result<&'v [Value], MapError> {
     match v {
         Value::Array(a) | Value::Set(a) => Ok(a),
-        other => Err(MapError(format!("{what} is not an array: {other:?}"))),
+        other => Err(MapError(format!(
+            "{what} is not an array: {}",
+            describe(other)
+        ))),
     }
 }
 
@@ -344,14 +391,23 @@ fn array<'v>(v: &'v Value, what: &str) -> Result<&'v [Value], MapError> {
 fn pairs(v: &Value) -> Result<Vec<(Vec<u8>, &Value)>, MapError> {
     let name = |k: &Value| match k {
         Value::BulkString(b) | Value::SimpleString(b) => Ok(b.to_ascii_lowercase()),
-        other => Err(MapError(format!("field name {other:?}"))),
+        other => Err(MapError(format!("field name: {}", describe(other)))),
     };
     match v {
         Value::Map(m) => m.iter().map(|(k, v)| Ok((name(k)?, v))).collect(),
         Value::Array(a) if a.len() % 2 == 0 => {
             a.chunks(2).map(|kv| Ok((name(&kv[0])?, &kv[1]))).collect()
         }
-        other => Err(MapError(format!("not a map: {other:?}"))),
+        other => Err(MapError(format!("not a map: {}", describe(other)))),
+    }
+}
+
+/// A value named for an error message: an integer by its value, anything else by its
+/// kind (a reply may be as long as the protocol allows; an error need not copy it).
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Integer(n) => format!("integer {n}"),
+        other => other.kind_name().to_owned(),
     }
 }
 
@@ -367,7 +423,7 @@ fn text(v: &Value) -> Option<String> {
 fn slot_number(v: &Value) -> Result<u16, MapError> {
     match v {
         Value::Integer(n) if (0..i64::from(SLOTS)).contains(n) => Ok(*n as u16),
-        other => Err(MapError(format!("slot {other:?}"))),
+        other => Err(MapError(format!("slot: {}", describe(other)))),
     }
 }
 
@@ -571,7 +627,13 @@ pub struct MergeError(pub String);
 
 /// Merges the replies of a split command's parts: error replies win (the first one);
 /// with [`Flags::MERGE_SUM`] the integers are added; array replies (MGET) are put back
-/// in the original keys' order; otherwise (MSET) the first reply stands for all.
+/// in the original keys' order, each part's holding one element per key of the part;
+/// otherwise (MSET) the parts answered alike and the first reply stands for all.
+///
+/// # Errors
+/// A part whose reply is not of the shape the others' are (an MGET part answered with an
+/// integer, an MSET part with an array) or holds another number of elements than its
+/// keys: handing the caller the others' replies would misplace values.
 pub fn merge_split(
     flags: Flags,
     nkeys: usize,
@@ -583,11 +645,14 @@ pub fn merge_split(
     if flags.contains(Flags::MERGE_SUM) {
         return sum(parts.into_iter().map(|(_, v)| v));
     }
-    if parts.iter().all(|(_, v)| matches!(v, Value::Array(_))) {
+    if parts.iter().any(|(_, v)| matches!(v, Value::Array(_))) {
         let mut out = vec![Value::Nil; nkeys];
         for (keys, v) in parts {
             let Value::Array(items) = v else {
-                unreachable!("checked above")
+                return Err(MergeError(format!(
+                    "an array for some parts, {} for another",
+                    v.kind_name()
+                )));
             };
             if items.len() != keys.len() {
                 return Err(MergeError(format!(
@@ -604,17 +669,28 @@ pub fn merge_split(
         }
         return Ok(Value::Array(out));
     }
-    parts
-        .into_iter()
+    let mut replies = parts.into_iter().map(|(_, v)| v);
+    let first = replies
         .next()
-        .map(|(_, v)| v)
-        .ok_or_else(|| MergeError("no parts".into()))
+        .ok_or_else(|| MergeError("no parts".into()))?;
+    if let Some(other) = replies.find(|v| *v != first) {
+        return Err(MergeError(format!(
+            "parts answered differently ({} and {})",
+            first.kind_name(),
+            other.kind_name()
+        )));
+    }
+    Ok(first)
 }
 
 /// Merges the replies of a command sent to several nodes: error replies win (the first
 /// one); [`Flags::MERGE_SUM`] adds integers, [`Flags::MERGE_CONCAT`] concatenates
 /// arrays, [`Flags::MERGE_AND`] combines arrays of 0/1 element by element; otherwise every
 /// node answered alike (`OK`, `PONG`, a script's SHA1) and the first reply stands for all.
+///
+/// # Errors
+/// A reply of another kind than the merge needs, or, when the first stands for all,
+/// nodes that answered differently.
 pub fn merge_fanout(flags: Flags, replies: Vec<Value>) -> Result<Value, MergeError> {
     if let Some(e) = replies.iter().find(|v| matches!(v, Value::Error(_))) {
         return Ok(e.clone());
@@ -627,7 +703,7 @@ pub fn merge_fanout(flags: Flags, replies: Vec<Value>) -> Result<Value, MergeErr
         for v in replies {
             match v {
                 Value::Array(items) | Value::Set(items) => out.extend(items),
-                other => return Err(MergeError(format!("not an array: {other:?}"))),
+                other => return Err(MergeError(format!("not an array: {}", describe(&other)))),
             }
         }
         return Ok(Value::Array(out));
@@ -636,7 +712,7 @@ pub fn merge_fanout(flags: Flags, replies: Vec<Value>) -> Result<Value, MergeErr
         let mut out: Option<Vec<bool>> = None;
         for v in replies {
             let Value::Array(items) = v else {
-                return Err(MergeError(format!("not an array: {v:?}")));
+                return Err(MergeError(format!("not an array: {}", describe(&v))));
             };
             let bits: Vec<bool> = items
                 .iter()
@@ -657,10 +733,18 @@ pub fn merge_fanout(flags: Flags, replies: Vec<Value>) -> Result<Value, MergeErr
                 .collect(),
         ));
     }
-    replies
-        .into_iter()
+    let mut replies = replies.into_iter();
+    let first = replies
         .next()
-        .ok_or_else(|| MergeError("no node answered".into()))
+        .ok_or_else(|| MergeError("no node answered".into()))?;
+    if let Some(other) = replies.find(|v| *v != first) {
+        return Err(MergeError(format!(
+            "nodes answered differently ({} and {})",
+            first.kind_name(),
+            other.kind_name()
+        )));
+    }
+    Ok(first)
 }
 
 fn sum(values: impl Iterator<Item = Value>) -> Result<Value, MergeError> {
@@ -668,7 +752,7 @@ fn sum(values: impl Iterator<Item = Value>) -> Result<Value, MergeError> {
     for v in values {
         match v {
             Value::Integer(n) => total = total.saturating_add(n),
-            other => return Err(MergeError(format!("not an integer: {other:?}"))),
+            other => return Err(MergeError(format!("not an integer: {}", describe(&other)))),
         }
     }
     Ok(Value::Integer(total))
@@ -1002,6 +1086,27 @@ mod tests {
         ])]);
         assert!(SlotMap::parse_slots(&no_port, "h").is_err());
         assert!(SlotMap::parse_shards(&Value::Array(vec![Value::Integer(1)]), "h").is_err());
+        let entry = |host: &str, lo: i64, hi: i64| {
+            Value::Array(vec![
+                Value::Integer(lo),
+                Value::Integer(hi),
+                Value::Array(vec![bulk(host), Value::Integer(1)]),
+            ])
+        };
+        let twice = Value::Array(vec![entry("a", 0, 10), entry("b", 10, 16383)]);
+        assert!(
+            SlotMap::parse_slots(&twice, "h").is_err(),
+            "slot 10 listed twice"
+        );
+        let many = Value::Array(
+            (0..=16384)
+                .map(|i| entry("a", i % 16384, i % 16384))
+                .collect(),
+        );
+        assert!(
+            SlotMap::parse_slots(&many, "h").is_err(),
+            "more ranges than slots"
+        );
     }
 
     #[test]
@@ -1012,6 +1117,27 @@ mod tests {
         assert_eq!(map.node(101, ReadFrom::Primary), Some("127.0.0.1:7000"));
         map.moved(5, "10.0.0.9:7100");
         assert_eq!(map.node(5, ReadFrom::Primary), Some("10.0.0.9:7100"));
+    }
+
+    #[test]
+    fn redirections_to_ever_new_nodes_keep_the_map_bounded() {
+        // A primary per slot: the most shards a fetched map holds.
+        let one_each = (0..SLOTS).map(|slot| Shard {
+            primary: format!("p{slot}:1"),
+            replicas: Vec::new(),
+            ranges: vec![(slot, slot)],
+        });
+        let mut map = SlotMap::from_shards(one_each.collect()).unwrap();
+        for i in 0..120u16 {
+            map.moved(i % 100, &format!("new{i}:1"));
+        }
+        assert!(map.shards().len() <= usize::from(SLOTS) + 1);
+        assert_eq!(map.node(99, ReadFrom::Primary), Some("new99:1"));
+        assert_eq!(map.node(0, ReadFrom::Primary), Some("new100:1"));
+        assert_eq!(map.node(100, ReadFrom::Primary), Some("p100:1"));
+        assert_eq!(map.node(16383, ReadFrom::Primary), Some("p16383:1"));
+        assert!(map.is_complete());
+        assert_eq!(map.primaries().len(), usize::from(SLOTS));
     }
 
     #[test]
@@ -1157,6 +1283,25 @@ mod tests {
             Ok(err)
         );
         assert!(merge_split(flags, 2, vec![(vec![0, 1], Value::Array(vec![bulk("x")]))]).is_err());
+        // A part of another shape than the others' is no reply to merge.
+        for odd in [
+            Value::Integer(7),
+            Value::Nil,
+            Value::SimpleString("OK".into()),
+        ] {
+            let parts = vec![
+                (vec![1], Value::Array(vec![bulk("B")])),
+                (vec![0], odd.clone()),
+            ];
+            assert!(merge_split(flags, 2, parts).is_err(), "{odd:?}");
+        }
+        let mset = cmd::strings::mset([("a", "1")]).cmd.flags();
+        let ok = Value::SimpleString("OK".into());
+        assert_eq!(
+            merge_split(mset, 2, vec![(vec![0], ok.clone()), (vec![1], ok.clone())]),
+            Ok(ok.clone())
+        );
+        assert!(merge_split(mset, 2, vec![(vec![0], ok), (vec![1], Value::Integer(1))]).is_err());
     }
 
     #[test]
@@ -1164,7 +1309,7 @@ mod tests {
         let ok = Value::SimpleString("OK".into());
         assert_eq!(
             merge_fanout(Flags::NONE, vec![ok.clone(), ok.clone()]),
-            Ok(ok)
+            Ok(ok.clone())
         );
         assert_eq!(
             merge_fanout(Flags::MERGE_SUM, vec![Value::Integer(2), Value::Integer(3)]),
@@ -1183,6 +1328,8 @@ mod tests {
             Ok(ints(&[1, 0, 0]))
         );
         assert!(merge_fanout(Flags::MERGE_SUM, vec![bulk("x")]).is_err());
+        assert!(merge_fanout(Flags::NONE, vec![ok.clone(), Value::Integer(1)]).is_err());
+        assert!(merge_fanout(Flags::NONE, vec![bulk("sha1"), bulk("sha2")]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::ClusterClient;
 use crate::aio::{Pipeline, Watched};
 use crate::cluster::client::{one_slot, Target};
 use crate::cluster::router::ReadFrom;
-use crate::Result;
+use crate::{Result, RetryPolicy};
 use bytes::Bytes;
 use redis_commands::{Cmd, ToArgs};
 use resp_proto::Value;
@@ -61,7 +61,9 @@ impl ClusterClient {
             let addr = self
                 .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary, None)
                 .await?;
-            let node = self.node(&addr, false);
+            // Each of its commands is bounded by the cluster's budget, as a command is.
+            let once = RetryPolicy::none().with_budget(self.inner.options.retry.budget);
+            let node = self.node(&addr, false).with_retry_policy(once);
             let watch = &watch;
             node.transaction(watched, move |w| {
                 let attempt = f(w);
