@@ -100,7 +100,8 @@ impl PubSub {
     /// Subscribes to one channel or a list of channels.
     ///
     /// Cancellation: cancel-safe as far as the subscriptions go: they are remembered
-    /// before anything is sent and renewed on the next connection if this one breaks.
+    /// before anything is sent, and the next connection subscribes to them if this one
+    /// breaks or its opening was cut short.
     ///
     /// # Errors
     /// Connection errors that persist after reconnecting.
