@@ -598,14 +598,16 @@ async fn checkouts_dropped_at_any_point_leak_nothing() {
     use redis_client::aio::Pool;
     let server = TestServer::start();
     let proxy = redis_tests::FaultProxy::start(server.port());
-    // Every chunk waits 3 ms: opening a connection takes several, so many checkouts are
-    // dropped while their connection is being opened.
+    // Every chunk waits 3 ms: opening a connection takes several, and so does the PING
+    // that checks an idle one (the health check applies to every checkout), so many
+    // checkouts are dropped while their connection is being opened or checked.
     proxy.delay(Duration::from_millis(3));
     let pool = Pool::new(
         ConnectionInfo::tcp("127.0.0.1", proxy.port()),
         PoolOptions::default()
             .with_max_size(4)
-            .with_checkout_timeout(Duration::from_secs(2)),
+            .with_checkout_timeout(Duration::from_secs(2))
+            .with_health_check(Some(Duration::ZERO)),
     );
     let mut tasks = Vec::new();
     for t in 0..40u64 {
