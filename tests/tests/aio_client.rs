@@ -492,3 +492,211 @@ async fn a_call_budget_bounds_retries() {
     assert!(err.to_string().contains("attempts"), "{err}");
     assert_eq!(err.kind(), redis_client::ErrorKind::Connection);
 }
+
+#[tokio::test]
+async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply() {
+    let server = TestServer::start();
+    let r = Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    );
+    // BLPOP would wait 2 s; its caller gives up after 50 ms, the request written and the
+    // reply owed.
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), r.blpop("late", 2.0)).await;
+    assert!(gave_up.is_err());
+    let stats = r.pool().stats();
+    assert_eq!(
+        (stats.discarded, stats.in_use, stats.idle),
+        (1, 0, 0),
+        "the connection owing BLPOP's reply was closed"
+    );
+    // The reply the dropped BLPOP would get now, were its connection still there.
+    server.raw(&["RPUSH", "late", "for-nobody"]);
+    server.raw(&["RPUSH", "mine", "for-me"]);
+    assert_eq!(
+        r.blpop("mine", 1.0).await.unwrap(),
+        Some((b("mine"), b("for-me")))
+    );
+    assert_eq!(r.pool().stats().created, 2);
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_at_any_point_never_leaves_its_connection_watching() {
+    let server = TestServer::start();
+    let r = Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    );
+    for micros in [0, 100, 300, 1_000, 2_000, 50_000] {
+        r.set("w", 0).await.unwrap();
+        let give_up = Duration::from_micros(micros);
+        // Dropped while WATCH or GET is on its way, or while `f` waits with the WATCH in
+        // force.
+        let tx = r.transaction("w", |mut w| async move {
+            let _ = w.reply_as::<Option<i64>>().get("w").await?;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let mut pipe = w.multi();
+            pipe.set("w", 1);
+            Ok(pipe)
+        });
+        assert!(tokio::time::timeout(give_up, tx).await.is_err());
+        // The same, through `Pipeline::watch`.
+        let _ = tokio::time::timeout(give_up, r.pipeline().watch("w")).await;
+        // A watched key changes: a connection still watching it would abort its next EXEC.
+        server.raw(&["SET", "w", "changed"]);
+        let mut conn = tokio::time::timeout(Duration::from_secs(2), r.pool().get())
+            .await
+            .expect("the connection comes back to the pool")
+            .unwrap();
+        conn.command(&["MULTI"]).await.unwrap();
+        conn.command(&["SET", "x", "1"]).await.unwrap();
+        assert_eq!(
+            conn.command(&["EXEC"]).await.unwrap(),
+            Value::Array(vec![Value::SimpleString("OK".into())]),
+            "given up after {micros} µs: the next user inherited the WATCH"
+        );
+    }
+}
+
+#[tokio::test]
+async fn scan_stream_reads_dropped_at_any_point_lose_nothing() {
+    let server = TestServer::start();
+    // Every chunk through the proxy waits 2 ms, so each page takes longer than a read
+    // waits: reads are given up while their page is on its way, again and again.
+    let proxy = redis_tests::FaultProxy::start(server.port());
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", proxy.port()));
+    let mut mset = vec!["MSET".to_owned()];
+    for i in 0..2000 {
+        mset.extend([format!("scan:{i}"), i.to_string()]);
+    }
+    r.execute_command(mset).await.unwrap();
+    proxy.delay(Duration::from_millis(2));
+    let mut keys = pin!(r.scan_stream(ScanOptions::new().count(50)));
+    let mut seen = HashSet::new();
+    let (start, mut dropped) = (Instant::now(), 0u64);
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the walk never ended"
+        );
+        let read = poll_fn(|cx| keys.as_mut().poll_next(cx));
+        match tokio::time::timeout(Duration::from_millis(1), read).await {
+            Err(_) => dropped += 1,
+            Ok(None) => break,
+            Ok(Some(key)) => {
+                seen.insert(key.unwrap());
+            }
+        }
+    }
+    assert!(dropped > 20, "{dropped} reads dropped");
+    let all: HashSet<Bytes> = (0..2000).map(|i| b(&format!("scan:{i}"))).collect();
+    assert_eq!(seen, all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkouts_dropped_at_any_point_leak_nothing() {
+    use redis_client::aio::Pool;
+    let server = TestServer::start();
+    let proxy = redis_tests::FaultProxy::start(server.port());
+    // Every chunk waits 3 ms: opening a connection takes several, and so does the PING
+    // that checks an idle one (the health check applies to every checkout), so many
+    // checkouts are dropped while their connection is being opened or checked.
+    proxy.delay(Duration::from_millis(3));
+    let pool = Pool::new(
+        ConnectionInfo::tcp("127.0.0.1", proxy.port()),
+        PoolOptions::default()
+            .with_max_size(4)
+            .with_checkout_timeout(Duration::from_secs(2))
+            .with_health_check(Some(Duration::ZERO)),
+    );
+    let mut tasks = Vec::new();
+    for t in 0..40u64 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut gave_up = 0;
+            for i in 0..10u64 {
+                let wait = Duration::from_micros((t * 7_919 + i * 104_729) % 15_000);
+                match tokio::time::timeout(wait, pool.get()).await {
+                    Ok(conn) => {
+                        let mut conn = conn.unwrap();
+                        let _ = tokio::time::timeout(wait, conn.command(&["PING"])).await;
+                    }
+                    Err(_) => gave_up += 1,
+                }
+            }
+            gave_up
+        }));
+    }
+    let mut gave_up = 0;
+    for t in tasks {
+        gave_up += t.await.unwrap();
+    }
+    assert!(gave_up > 0);
+    let stats = pool.stats();
+    assert_eq!(stats.in_use, 0, "{stats:?}");
+    assert!(stats.idle <= 4, "{stats:?}");
+    // Every place is free: `max_size` checkouts at once all succeed.
+    proxy.delay(Duration::ZERO);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut conn = tokio::time::timeout(Duration::from_secs(2), pool.get())
+            .await
+            .expect("a free place")
+            .unwrap();
+        conn.command(&["PING"]).await.unwrap();
+        held.push(conn);
+    }
+    let full = pool.get_until(Some(Instant::now() + Duration::from_millis(50)));
+    assert!(matches!(
+        full.await,
+        Err(redis_client::redis_conn::Error::Timeout)
+    ));
+}
+
+#[tokio::test]
+async fn a_checkout_deadline_before_the_checkout_timeout_gives_timeout_at_the_deadline() {
+    use redis_client::aio::Pool;
+    use redis_client::redis_conn::Error as ConnError;
+    let server = TestServer::start();
+    let pool = Pool::new(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default()
+            .with_max_size(1)
+            .with_checkout_timeout(Duration::from_secs(5)),
+    );
+    let held = pool.get().await.unwrap();
+    // Waiting for a place.
+    let start = Instant::now();
+    let e = pool
+        .get_until(Some(Instant::now() + Duration::from_millis(150)))
+        .await
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(e, ConnError::Timeout), "{e:?}");
+    assert!(
+        took >= Duration::from_millis(140) && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+    drop(held);
+    // Opening a connection: a server that never answers the handshake.
+    let fake = redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
+        c.hold(Duration::from_secs(5))
+    });
+    let pool = Pool::new(
+        ConnectionInfo::tcp("127.0.0.1", fake.port())
+            .with_connect_timeout(Some(Duration::from_secs(5))),
+        PoolOptions::default().with_checkout_timeout(Duration::from_secs(5)),
+    );
+    let start = Instant::now();
+    let e = pool
+        .get_until(Some(Instant::now() + Duration::from_millis(150)))
+        .await
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(e, ConnError::Timeout), "{e:?}");
+    assert!(
+        took >= Duration::from_millis(140) && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert_eq!(pool.stats().in_use, 0);
+}

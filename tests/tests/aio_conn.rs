@@ -5,7 +5,7 @@
 use redis_client::{ConnectionInfo, Protocol, ReplyTimeout, TlsOptions, Value};
 use redis_conn::aio::Connection;
 use redis_conn::{Error, Verdict};
-use redis_tests::{FakeConn, FakeServer, ServerConfig, TestServer};
+use redis_tests::{FakeConn, FakeServer, FaultProxy, ServerConfig, TestServer};
 use std::time::{Duration, Instant};
 
 fn bulk(s: &str) -> Value {
@@ -166,4 +166,136 @@ async fn read_reply_is_cancel_safe() {
     let v = conn.read_reply(ReplyTimeout::Default).await.unwrap();
     assert_eq!(v, Value::Array(vec![bulk("q"), bulk("job")]));
     assert_eq!(conn.verdict(), Verdict::Reuse);
+}
+
+#[tokio::test]
+async fn read_reply_dropped_with_half_a_reply_in_gives_the_whole_reply_next() {
+    // The first half of GET's reply comes at once, the rest 150 ms later: reads given up
+    // every millisecond in between must keep the half.
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        if c.read_request().is_some() {
+            c.write(b"$10\r\nhello");
+            std::thread::sleep(Duration::from_millis(150));
+            c.write(b"world\r\n");
+        }
+        while c.read_request().is_some() {
+            c.write(b"+OK\r\n");
+        }
+    });
+    let mut conn = Connection::open(&ConnectionInfo::tcp("127.0.0.1", fake.port()))
+        .await
+        .unwrap();
+    conn.send(
+        &[b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"],
+        1,
+        ReplyTimeout::Default,
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    let mut dropped = 0;
+    let v = loop {
+        assert!(start.elapsed() < Duration::from_secs(3), "never whole");
+        let read = conn.read_reply(ReplyTimeout::Default);
+        match tokio::time::timeout(Duration::from_millis(1), read).await {
+            Ok(r) => break r.unwrap(),
+            Err(_) => dropped += 1,
+        }
+    };
+    assert!(
+        start.elapsed() >= Duration::from_millis(100),
+        "the reply was whole only once its rest came"
+    );
+    assert!(dropped > 5, "reads were dropped while half of it was in");
+    assert_eq!(v, bulk("helloworld"));
+    assert_eq!(conn.verdict(), Verdict::Reuse);
+    // Still in step.
+    assert_eq!(
+        conn.command(&["SET", "k", "v"]).await.unwrap(),
+        Value::SimpleString("OK".into())
+    );
+}
+
+#[tokio::test]
+async fn read_push_dropped_with_half_a_message_in_gives_the_whole_message_next() {
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        if c.read_request().is_some() {
+            c.write(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+            c.write(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhel");
+            std::thread::sleep(Duration::from_millis(150));
+            c.write(b"lo\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nagain\r\n");
+            c.hold(Duration::from_secs(5));
+        }
+    });
+    let mut conn = Connection::open(&ConnectionInfo::tcp("127.0.0.1", fake.port()))
+        .await
+        .unwrap();
+    conn.send(
+        &[b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n"],
+        0,
+        ReplyTimeout::Default,
+    )
+    .await
+    .unwrap();
+    let confirmation = conn.read_push(Some(Duration::from_secs(2))).await.unwrap();
+    assert_eq!(
+        confirmation,
+        Some(Value::Array(vec![
+            bulk("subscribe"),
+            bulk("ch"),
+            Value::Integer(1)
+        ]))
+    );
+    let start = Instant::now();
+    let mut dropped = 0;
+    let v = loop {
+        assert!(start.elapsed() < Duration::from_secs(3), "never whole");
+        let read = conn.read_push(None);
+        match tokio::time::timeout(Duration::from_millis(1), read).await {
+            Ok(r) => break r.unwrap(),
+            Err(_) => dropped += 1,
+        }
+    };
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    assert!(dropped > 5, "reads were dropped while half of it was in");
+    let message = |payload| {
+        Some(Value::Array(vec![
+            bulk("message"),
+            bulk("ch"),
+            bulk(payload),
+        ]))
+    };
+    assert_eq!(v, message("hello"));
+    let next = conn.read_push(Some(Duration::from_secs(2))).await.unwrap();
+    assert_eq!(next, message("again"), "still in step");
+}
+
+#[tokio::test]
+async fn a_read_after_a_send_dropped_part_way_fails_at_once() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let mut conn = Connection::open(&ConnectionInfo::tcp("127.0.0.1", proxy.port()))
+        .await
+        .unwrap();
+    // The proxy stops reading: a request larger than the socket buffers is cut short part
+    // way through its write.
+    proxy.stall();
+    let big = vec![b'x'; 32 << 20];
+    let header = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", big.len());
+    let parts: [&[u8]; 3] = [header.as_bytes(), &big, b"\r\n"];
+    let send = conn.send(&parts, 1, ReplyTimeout::Default);
+    assert!(tokio::time::timeout(Duration::from_millis(200), send)
+        .await
+        .is_err());
+    proxy.resume();
+    // The server waits for the rest of the request: a read would wait for a reply that
+    // never comes.
+    let start = Instant::now();
+    assert!(matches!(
+        conn.read_reply(ReplyTimeout::Default).await,
+        Err(Error::Broken)
+    ));
+    assert!(matches!(conn.read_push(None).await, Err(Error::Broken)));
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(conn.verdict(), Verdict::Close);
 }

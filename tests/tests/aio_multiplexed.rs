@@ -479,3 +479,102 @@ async fn endless_replies_give_the_blocking_clients_errors_in_the_same_time() {
         }
     }
 }
+
+/// `SET key value`, encoded.
+fn set_request(key: &str, value: &[u8]) -> bytes::Bytes {
+    let mut out = format!(
+        "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n",
+        key.len(),
+        value.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    out.into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_given_up_before_they_are_written_are_never_sent() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let m = Multiplexed::new(ConnectionInfo::tcp("127.0.0.1", proxy.port()));
+    m.connect().await.unwrap();
+    // The proxy stops reading: a 32 MiB SET fills the socket buffers and holds the writer
+    // in its write.
+    proxy.stall();
+    let big = {
+        let m = m.clone();
+        let request = set_request("big", &vec![b'x'; 32 << 20]);
+        tokio::spawn(async move { m.request(request, ReplyTimeout::Default).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // These wait behind it, unwritten, when their callers give up.
+    for i in 0..20 {
+        let request = set_request(&format!("gave-up:{i}"), b"1");
+        let r = tokio::time::timeout(
+            Duration::from_millis(5),
+            m.request(request, ReplyTimeout::Default),
+        )
+        .await;
+        assert!(r.is_err(), "nothing can be written yet");
+    }
+    // One whose caller waits is sent once the writer can go on.
+    let kept = {
+        let m = m.clone();
+        let request = set_request("kept", b"1");
+        tokio::spawn(async move { m.request(request, ReplyTimeout::Default).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    proxy.resume();
+    assert_eq!(
+        big.await.unwrap().unwrap(),
+        Value::SimpleString("OK".into())
+    );
+    assert_eq!(
+        kept.await.unwrap().unwrap(),
+        Value::SimpleString("OK".into())
+    );
+    for i in 0..20 {
+        assert_eq!(
+            server.raw(&["EXISTS", &format!("gave-up:{i}")]),
+            ":0",
+            "a request given up before it was written was sent"
+        );
+    }
+    assert_eq!(server.raw(&["EXISTS", "kept"]), ":1");
+}
+
+#[tokio::test]
+async fn reconnect_attempts_back_off_while_the_server_refuses() {
+    // Every connection is accepted and closed at once: each attempt fails its handshake.
+    let fake = FakeServer::closing();
+    let m = Multiplexed::new(ConnectionInfo::tcp("127.0.0.1", fake.port()));
+    let start = Instant::now();
+    let (mut calls, mut refused_at_once) = (0, 0);
+    while start.elapsed() < Duration::from_millis(300) {
+        let e = m
+            .request(bytes::Bytes::from_static(GET), ReplyTimeout::Default)
+            .await
+            .unwrap_err();
+        if matches!(&e, ConnError::Connect { source, .. } if source.to_string().contains("next attempt"))
+        {
+            refused_at_once += 1;
+        }
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let attempts = fake.accepted();
+    // Waits of 10, 20, 40, 80 and 160 ms after the failures: 5 or 6 attempts in 300 ms
+    // (a few more allowed for a slow machine's timing), where one per call would be
+    // about as many as the calls.
+    assert!(calls >= 30, "{calls} calls");
+    assert!(
+        (2..=8).contains(&attempts),
+        "{attempts} connection attempts from {calls} calls"
+    );
+    assert_eq!(
+        refused_at_once + attempts,
+        calls,
+        "the other calls failed at once"
+    );
+}

@@ -5,7 +5,7 @@ use redis_client::aio::{PubSub, Redis};
 use redis_client::futures_core::Stream;
 use redis_client::prelude::*;
 use redis_client::{ConnectionInfo, Error, LockError, Message, MessageKind, Protocol};
-use redis_tests::TestServer;
+use redis_tests::{FakeConn, FakeServer, FaultProxy, TestServer};
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -216,4 +216,160 @@ async fn a_sleep_longer_than_the_lease_is_refused_before_sending() {
         "{err:?}"
     );
     assert_eq!(r.exists("l").await.unwrap(), 0, "nothing was sent");
+}
+
+/// Publishes `payload` on `channel` until `p` reads it, reading `p` in between; returns
+/// every message `p` gave on the way. Every message must be whole: a confirmation, a
+/// `Reconnected`, or one of the payloads published.
+async fn publish_until_read(
+    r: &Redis,
+    p: &mut PubSub,
+    channel: &str,
+    payload: &str,
+) -> Vec<Message> {
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        r.publish(channel, payload).await.unwrap();
+        while let Some(m) = p
+            .get_message(Some(Duration::from_millis(20)))
+            .await
+            .unwrap()
+        {
+            let done = m.kind == MessageKind::Message
+                && &m.channel[..] == channel.as_bytes()
+                && &m.payload[..] == payload.as_bytes();
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("{channel} never reached the subscriber; it read {seen:?}");
+}
+
+#[tokio::test]
+async fn get_message_dropped_with_half_a_message_in_gives_the_whole_message_next() {
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        if c.read_request().is_some() {
+            c.write(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+            c.write(b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$11\r\nhello ");
+            std::thread::sleep(Duration::from_millis(150));
+            c.write(b"world\r\n*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$4\r\nnext\r\n");
+            c.hold(Duration::from_secs(5));
+        }
+    });
+    let mut p = PubSub::new(ConnectionInfo::tcp("127.0.0.1", fake.port()));
+    p.ignore_subscribe_messages(true);
+    p.subscribe("news").await.unwrap();
+    let start = Instant::now();
+    let mut dropped = 0;
+    let m = loop {
+        assert!(start.elapsed() < Duration::from_secs(3), "never whole");
+        match tokio::time::timeout(Duration::from_millis(1), p.get_message(None)).await {
+            Ok(m) => break m.unwrap().unwrap(),
+            Err(_) => dropped += 1,
+        }
+    };
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    assert!(dropped > 5, "reads were dropped while half of it was in");
+    assert_eq!(
+        (m.kind, &m.payload[..]),
+        (MessageKind::Message, &b"hello world"[..])
+    );
+    let m = p
+        .get_message(Some(Duration::from_secs(2)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&m.payload[..], b"next", "still in step");
+}
+
+#[tokio::test]
+async fn subscribe_and_ping_dropped_at_any_point_leave_every_subscription_in_force() {
+    let server = TestServer::start();
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    for (i, micros) in [0u64, 0, 50, 200, 500, 1000, 2000, 2000]
+        .into_iter()
+        .enumerate()
+    {
+        let give_up = Duration::from_micros(micros);
+        let mut p = r.pubsub();
+        let first = format!("first-{i}");
+        // Dropped while the first connection opens, or while SUBSCRIBE is written, or not
+        // at all: the subscription holds in every case.
+        let _ = tokio::time::timeout(give_up, p.subscribe(first.as_str())).await;
+        let _ = tokio::time::timeout(give_up, p.ping("hi")).await;
+        let second = format!("second-{i}");
+        if i % 2 == 0 {
+            p.subscribe(second.as_str()).await.unwrap();
+        }
+        publish_until_read(&r, &mut p, &first, "one").await;
+        if i % 2 == 0 {
+            publish_until_read(&r, &mut p, &second, "two").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reconnect_cut_short_is_done_again_on_the_next_read() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    let mut p = PubSub::new(ConnectionInfo::tcp("127.0.0.1", proxy.port()));
+    p.subscribe("rc").await.unwrap();
+    publish_until_read(&r, &mut p, "rc", "before").await;
+    // Every chunk through the proxy now waits 5 ms, so reopening and resubscribing takes
+    // several: reads given up after 1, 2, 3 … ms cut the reconnect short again and again
+    // until one waits long enough.
+    proxy.delay(Duration::from_millis(5));
+    proxy.drop_connections();
+    let start = Instant::now();
+    let mut dropped = 0;
+    let reconnected = loop {
+        assert!(start.elapsed() < Duration::from_secs(3), "no reconnect");
+        let give_up = Duration::from_millis(1 + dropped);
+        match tokio::time::timeout(give_up, p.get_message(None)).await {
+            Err(_) => dropped += 1,
+            Ok(m) => {
+                let m = m.unwrap().unwrap();
+                if m.kind == MessageKind::Reconnected {
+                    break m;
+                }
+            }
+        }
+    };
+    assert_eq!(reconnected.kind, MessageKind::Reconnected);
+    assert!(dropped > 3, "the reconnect was cut short {dropped} times");
+    proxy.delay(Duration::ZERO);
+    let seen = publish_until_read(&r, &mut p, "rc", "after").await;
+    assert!(
+        seen.iter()
+            .all(|m| m.kind != MessageKind::Message
+                || matches!(&m.payload[..], b"before" | b"after")),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_ping_cut_short_breaks_the_connection_and_the_next_read_resubscribes() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
+    let mut p = PubSub::new(ConnectionInfo::tcp("127.0.0.1", proxy.port()));
+    p.subscribe("pc").await.unwrap();
+    publish_until_read(&r, &mut p, "pc", "before").await;
+    // The proxy stops reading: a PING larger than the socket buffers is cut short part
+    // way through its write.
+    proxy.stall();
+    let big = "x".repeat(32 << 20);
+    let cut = tokio::time::timeout(Duration::from_millis(200), p.ping(big.as_str())).await;
+    assert!(cut.is_err(), "the PING could not be written whole");
+    proxy.resume();
+    let seen = publish_until_read(&r, &mut p, "pc", "after").await;
+    assert!(
+        seen.iter().any(|m| m.kind == MessageKind::Reconnected),
+        "the half-written connection was replaced: {seen:?}"
+    );
+    assert!(seen.iter().all(|m| m.kind != MessageKind::Pong), "{seen:?}");
 }

@@ -55,6 +55,10 @@ pub struct PubSub {
     queued: VecDeque<Message>,
     /// A connection was lost and not yet replaced: the next one renews subscriptions.
     lost: bool,
+    /// The first connection was being opened with subscriptions remembered, and the
+    /// opening was cut short (its future dropped) or failed: they were never sent, so the
+    /// next connection subscribes to all of them.
+    unsent: bool,
 }
 
 impl Redis {
@@ -83,6 +87,7 @@ impl PubSub {
             ignore_subscribe_messages: false,
             queued: VecDeque::new(),
             lost: false,
+            unsent: false,
         }
     }
 
@@ -95,7 +100,8 @@ impl PubSub {
     /// Subscribes to one channel or a list of channels.
     ///
     /// Cancellation: cancel-safe as far as the subscriptions go: they are remembered
-    /// before anything is sent and renewed on the next connection if this one breaks.
+    /// before anything is sent, and the next connection subscribes to them if this one
+    /// breaks or its opening was cut short.
     ///
     /// # Errors
     /// Connection errors that persist after reconnecting.
@@ -258,17 +264,36 @@ impl PubSub {
     }
 
     async fn connection(&mut self) -> Result<&mut Connection> {
-        if self.conn.is_none() {
-            if self.lost {
-                // An earlier reconnect was cut short or gave up: renew the subscriptions.
-                self.resubscribe().await?;
-                self.queued.push_back(Message::reconnected());
-            } else {
-                self.conn = Some(open(&self.info, self.via.as_ref()).await?);
-            }
-        }
+        self.ensure_connection().await?;
         // Just ensured above.
         Ok(self.conn.as_mut().expect("connection opened above"))
+    }
+
+    /// Opens the connection if there is none; true when the opening subscribed to every
+    /// remembered channel, pattern and shard channel.
+    async fn ensure_connection(&mut self) -> Result<bool> {
+        if self.conn.is_some() {
+            return Ok(false);
+        }
+        if self.lost {
+            // An earlier reconnect was cut short or gave up: renew the subscriptions.
+            self.resubscribe().await?;
+            self.queued.push_back(Message::reconnected());
+            return Ok(true);
+        }
+        if self.unsent {
+            // A subscribe whose connection was never opened: its names are remembered
+            // but were never sent.
+            self.resubscribe().await?;
+            return Ok(true);
+        }
+        // Stays set if this opening is cut short or fails.
+        self.unsent = !(self.channels.is_empty()
+            && self.patterns.is_empty()
+            && self.shard_channels.is_empty());
+        self.conn = Some(open(&self.info, self.via.as_ref()).await?);
+        self.unsent = false;
+        Ok(false)
     }
 
     async fn send(&mut self, command: &'static str, names: &[Bytes]) -> Result<()> {
@@ -298,6 +323,11 @@ impl PubSub {
         cmd.arg(names);
         let mut header = [0u8; 24];
         let header = cmd.header(&mut header);
+        let renewed = self.ensure_connection().await?;
+        if renewed && matches!(command, "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE") {
+            // The new connection subscribed to these names with the rest.
+            return Ok(());
+        }
         let conn = self.connection().await?;
         // Announces no replies: a subscriber's commands are answered by pushes.
         match conn
@@ -350,8 +380,10 @@ impl PubSub {
             conn.send(&[&out], 0, ReplyTimeout::Default).await?;
         }
         self.conn = Some(conn);
-        self.lost = false;
-        redis_conn::observe::reconnect(&self.info, "pubsub");
+        if std::mem::take(&mut self.lost) {
+            redis_conn::observe::reconnect(&self.info, "pubsub");
+        }
+        self.unsent = false;
         Ok(())
     }
 }

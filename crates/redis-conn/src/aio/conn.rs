@@ -194,6 +194,20 @@ impl Connection {
     /// # Errors
     /// As the blocking [`Connection::read_reply`](crate::Connection::read_reply).
     pub async fn read_reply(&mut self, timeout: ReplyTimeout) -> Result<Value, Error> {
+        self.check_no_dropped_call();
+        self.read_reply_inner(timeout).await
+    }
+
+    /// A call that is not cancel-safe had its future dropped part way (a request half
+    /// written): the stream is out of step, so the connection is broken before a read
+    /// waits on it.
+    fn check_no_dropped_call(&mut self) {
+        if self.in_call {
+            self.core.mark_broken();
+        }
+    }
+
+    async fn read_reply_inner(&mut self, timeout: ReplyTimeout) -> Result<Value, Error> {
         self.core.expect_within(timeout);
         loop {
             match self.core.poll_reply(Instant::now())? {
@@ -263,7 +277,7 @@ impl Connection {
         timeout: ReplyTimeout,
     ) -> Result<Value, Error> {
         self.send_inner(parts, 1, timeout).await?;
-        match self.read_reply(ReplyTimeout::Default).await? {
+        match self.read_reply_inner(ReplyTimeout::Default).await? {
             Value::Error(e) => Err(Error::from_server_error(e)),
             v => Ok(v),
         }
@@ -334,6 +348,7 @@ impl Connection {
     /// [`Error::Io`], [`Error::Protocol`] or [`Error::OutOfStep`] (the connection is then
     /// broken), or [`Error::Broken`].
     pub async fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, Error> {
+        self.check_no_dropped_call();
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Some(v) = self.core.poll_push()? {

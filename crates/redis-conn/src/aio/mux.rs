@@ -192,9 +192,10 @@ impl Multiplexed {
     /// Sends one request (`bytes`: `replies` encoded commands) and returns its replies,
     /// server errors as [`Value::Error`], each reply waited for as `timeout` says.
     ///
-    /// Cancellation: cancel-safe. A caller that gives up before its request is written
-    /// sends nothing; one that gives up later leaves its replies to be read and dropped:
-    /// they never reach it, nor anyone else.
+    /// Cancellation: cancel-safe. A caller that gives up before its request's write
+    /// begins (while it waits behind other writes, or for the connection to open) sends
+    /// nothing; one that gives up later leaves its replies to be read and dropped: they
+    /// never reach it, nor anyone else.
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a request the core refuses, or one announcing no
