@@ -711,3 +711,43 @@ fn a_watch_transaction_on_a_stalling_node_ends_within_the_budget() {
     in_time(t.elapsed(), "async");
     assert!(r.is_err(), "async: {r:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// A busy cluster whose retry outlasts the budget.
+
+/// A one-node cluster whose node answers the first GET of each connection `TRYAGAIN` and
+/// then says nothing more to it.
+fn busy_then_silent() -> Vec<FakeServer> {
+    fake_cluster(1, |_, _, c, args| {
+        if args[0].eq_ignore_ascii_case(b"GET") {
+            c.write(b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n");
+            c.hold(Duration::from_secs(5));
+        } else {
+            c.write(b"+OK\r\n");
+        }
+    })
+}
+
+#[test]
+fn a_budget_spent_in_a_retry_of_a_busy_cluster_reports_the_busy_reply() {
+    // The retry after TRYAGAIN meets a node that says nothing until the budget ends: the
+    // call fails with TRYAGAIN, what made it try again, not with the timeout of its last
+    // attempt.
+    let check = |what: &str, took: Duration, r: Result<Option<Bytes>, Error>| {
+        let err = r.expect_err(what);
+        assert_eq!(err.code(), Some(ErrorCode::TRYAGAIN), "{what}: {err:?}");
+        in_time(took, what);
+    };
+    let fakes = busy_then_silent();
+    let c = blocking(&fakes);
+    let start = Instant::now();
+    let r = c.get("k");
+    check("blocking", start.elapsed(), r);
+
+    let rt = rt();
+    let fakes = busy_then_silent();
+    let c = asynchronous(&rt, &fakes);
+    let start = Instant::now();
+    let r = rt.block_on(c.get("k"));
+    check("async", start.elapsed(), r);
+}

@@ -2,7 +2,7 @@
 //! connection and a pool) per node.
 
 use super::client::{
-    cross_slot, merge_items, one_slot, understand, ClusterOptions, Failed, Target,
+    cross_slot, give_up, merge_items, one_slot, understand, ClusterOptions, Failed, Target,
 };
 use super::router::{self, host_of, Attempts, Failure, Next, ReadFrom, Refresh, Route, SlotMap};
 use crate::aio::{Redis, Request};
@@ -372,6 +372,7 @@ impl ClusterClient {
         let from = self.read_from(cmd);
         let mut asking: Option<String> = None;
         let mut pending = first;
+        let mut busy = None;
         loop {
             let (failed, addr) = match pending.take() {
                 Some(f) => f,
@@ -383,7 +384,20 @@ impl ClusterClient {
                     let readonly = !ask
                         && matches!(from, ReadFrom::Replica(_))
                         && !matches!(target, Target::Node(_));
-                    match self.attempt(cmd, &addr, ask, readonly).await {
+                    // Bounded here as well as by the call's outer timeout, so that the
+                    // budget running out mid-attempt is seen by the loop, which then
+                    // reports what made it try again (see `give_up`).
+                    let attempt = self.attempt(cmd, &addr, ask, readonly);
+                    let result = match deadline {
+                        Some(d) => tokio::time::timeout_at(d.into(), attempt)
+                            .await
+                            .unwrap_or(Err(Failed {
+                                error: Error::Timeout,
+                                unsent: false,
+                            })),
+                        None => attempt.await,
+                    };
+                    match result {
                         Ok(v) => return Ok(v),
                         Err(f) => (f, addr),
                     }
@@ -394,7 +408,10 @@ impl ClusterClient {
                 || self.inner.options.retry.retry_writes
                 || router::facts(cmd).contains(Flags::READONLY);
             match attempts.next(&failure, may_repeat, Instant::now()) {
-                Next::GiveUp => return Err(failed.error.after_attempts(attempts.retries() + 1)),
+                Next::GiveUp => {
+                    let tries = attempts.retries() + 1;
+                    return Err(give_up(failed.error, busy, deadline, tries));
+                }
                 Next::Now => {}
                 Next::After(wait) => tokio::time::sleep(wait).await,
             }
@@ -403,6 +420,7 @@ impl ClusterClient {
                 Failure::NodeLost => {
                     let _ = self.refresh_within(false, deadline).await;
                 }
+                Failure::Busy => busy = Some(failed.error),
                 _ => {}
             }
         }

@@ -500,6 +500,7 @@ impl ClusterClient {
         let from = self.read_from(cmd);
         let mut asking: Option<String> = None;
         let mut pending = first;
+        let mut busy = None;
         loop {
             let (failed, addr) = match pending.take() {
                 Some(f) => f,
@@ -520,7 +521,10 @@ impl ClusterClient {
             let failure = self.understand(&failed.error, &addr);
             let may_repeat = failed.unsent || self.safe_to_repeat(cmd);
             match attempts.next(&failure, may_repeat, Instant::now()) {
-                Next::GiveUp => return Err(failed.error.after_attempts(attempts.retries() + 1)),
+                Next::GiveUp => {
+                    let tries = attempts.retries() + 1;
+                    return Err(give_up(failed.error, busy, deadline, tries));
+                }
                 Next::Now => {}
                 Next::After(wait) => std::thread::sleep(wait),
             }
@@ -529,6 +533,7 @@ impl ClusterClient {
                 Failure::NodeLost => {
                     let _ = self.refresh_within(false, deadline);
                 }
+                Failure::Busy => busy = Some(failed.error),
                 _ => {}
             }
         }
@@ -973,6 +978,25 @@ pub(super) fn cross_slot(e: RouteError) -> Error {
             slots.0, slots.1
         )),
     }
+}
+
+/// The error a call that gives up after `attempts` reports: `error`, its last failure;
+/// but when that is the call's budget running out in the middle of an attempt made
+/// because the cluster was busy (`TRYAGAIN`, `CLUSTERDOWN`), the busy reply `busy`,
+/// which is why the call failed (docs/cluster.md: a condition that outlasts the budget
+/// fails the call with its server error).
+pub(super) fn give_up(
+    error: Error,
+    busy: Option<Error>,
+    deadline: Option<Instant>,
+    attempts: u32,
+) -> Error {
+    let budget_spent = deadline.is_some_and(|d| Instant::now() >= d);
+    let error = match busy {
+        Some(busy) if budget_spent && matches!(error, Error::Timeout) => busy,
+        _ => error,
+    };
+    error.after_attempts(attempts)
 }
 
 /// A copy of an error for each command that shared the failed connection (errors are
