@@ -751,3 +751,215 @@ fn a_budget_spent_in_a_retry_of_a_busy_cluster_reports_the_busy_reply() {
     let r = rt.block_on(c.get("k"));
     check("async", start.elapsed(), r);
 }
+
+// ---------------------------------------------------------------------------------------
+// How the slot map is fetched, and how a split command is sent.
+
+/// A one-node cluster on a server without `CLUSTER SHARDS` (before Redis 7): it answers
+/// `CLUSTER SLOTS`, counted in `slots_asked`, and `GET` with `v`.
+fn without_shards(slots_asked: Arc<AtomicUsize>) -> FakeServer {
+    let port = Arc::new(Mutex::new(0u16));
+    let own = port.clone();
+    let fake = FakeServer::start(move |mut c: FakeConn| {
+        while let Some(args) = c.read_request() {
+            let sub = args.get(1).map(|a| a.to_ascii_uppercase());
+            match (args[0].to_ascii_uppercase().as_slice(), sub.as_deref()) {
+                (b"CLUSTER", Some(b"SHARDS")) => {
+                    c.write(b"-ERR unknown subcommand 'shards'. Try CLUSTER HELP.\r\n")
+                }
+                (b"CLUSTER", Some(b"SLOTS")) => {
+                    slots_asked.fetch_add(1, Ordering::SeqCst);
+                    let port = *own.lock().unwrap();
+                    c.write(
+                        format!(
+                            "*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:{port}\r\n$2\r\nid\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                }
+                (b"GET", _) => c.write(b"$1\r\nv\r\n"),
+                _ => c.write(b"+OK\r\n"),
+            }
+        }
+    });
+    *port.lock().unwrap() = fake.port();
+    fake
+}
+
+#[test]
+fn a_server_without_cluster_shards_is_mapped_with_cluster_slots() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let fakes = vec![without_shards(asked.clone())];
+    let c = blocking(&fakes);
+    assert_eq!(c.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(c.slot_map().is_complete());
+    assert!(asked.load(Ordering::SeqCst) >= 1, "CLUSTER SLOTS was asked");
+
+    let rt = rt();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let fakes = vec![without_shards(asked.clone())];
+    let c = asynchronous(&rt, &fakes);
+    assert_eq!(rt.block_on(c.get("k")).unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(c.slot_map().is_complete());
+    assert!(asked.load(Ordering::SeqCst) >= 1, "CLUSTER SLOTS was asked");
+}
+
+/// One key per node of a three-node fake cluster (equal thirds of the slots).
+fn one_key_per_node() -> Vec<String> {
+    (0..3)
+        .map(|node| {
+            (0..)
+                .map(|i| format!("k{i}"))
+                .find(|k| usize::from(key_slot(k.as_bytes())) * 3 / 16384 == node)
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_split_mget_asks_every_node_at_once() {
+    // Each node takes 300 ms to answer its part: sent to all at once, the call takes
+    // about 300 ms; one node after another, 900 ms.
+    let slow = || {
+        fake_cluster(3, |_, _, c, args| {
+            if args[0].eq_ignore_ascii_case(b"MGET") {
+                std::thread::sleep(Duration::from_millis(300));
+                c.write(format!("*{}\r\n", args.len() - 1).as_bytes());
+                for _ in 1..args.len() {
+                    c.write(b"$1\r\nv\r\n");
+                }
+            } else {
+                c.write(b"+OK\r\n");
+            }
+        })
+    };
+    let options = options()
+        .with_retry_policy(RetryPolicy::default().with_budget(Some(Duration::from_secs(5))));
+    let keys = one_key_per_node();
+    let want = vec![Some(Bytes::from("v")); 3];
+
+    let fakes = slow();
+    let c = ClusterClient::with_options(seeds(&fakes), options.clone()).unwrap();
+    c.mget(&keys).unwrap(); // connections opened
+    let start = Instant::now();
+    assert_eq!(c.mget(&keys).unwrap(), want);
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(700), "blocking took {took:?}");
+
+    let rt = rt();
+    let fakes = slow();
+    let c = rt
+        .block_on(aio::ClusterClient::with_options(seeds(&fakes), options))
+        .unwrap();
+    rt.block_on(c.mget(&keys)).unwrap();
+    let start = Instant::now();
+    assert_eq!(rt.block_on(c.mget(&keys)).unwrap(), want);
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(700), "async took {took:?}");
+}
+
+/// A two-node cluster whose nodes give the whole map the first time each is asked, and
+/// a map without node 1's slots after that.
+fn map_shrinking_after_first() -> Vec<FakeServer> {
+    let asked: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let ports: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let fakes: Vec<FakeServer> = (0..2)
+        .map(|i| {
+            let (asked, ports) = (asked.clone(), ports.clone());
+            FakeServer::start(move |mut c: FakeConn| {
+                while let Some(args) = c.read_request() {
+                    if args[0].eq_ignore_ascii_case(b"CLUSTER") {
+                        let ports = ports.lock().unwrap().clone();
+                        let first = {
+                            let mut asked = asked.lock().unwrap();
+                            let first = !asked.contains(&i);
+                            asked.push(i);
+                            first
+                        };
+                        if first {
+                            c.write(&shards_reply(&ports));
+                        } else {
+                            // Node 0's half only: slots 8192-16383 are not covered.
+                            let whole = String::from_utf8(shards_reply(&ports[..1])).unwrap();
+                            c.write(whole.replace(":16383\r\n", ":8191\r\n").as_bytes());
+                        }
+                    } else if args[0].eq_ignore_ascii_case(b"GET") {
+                        c.write(format!("$1\r\n{i}\r\n").as_bytes());
+                    } else {
+                        c.write(b"+OK\r\n");
+                    }
+                }
+            })
+        })
+        .collect();
+    *ports.lock().unwrap() = fakes.iter().map(FakeServer::port).collect();
+    fakes
+}
+
+#[test]
+fn a_map_that_does_not_cover_every_slot_is_not_taken() {
+    let [on_one, on_zero] = keys_on_two_nodes();
+    let fakes = map_shrinking_after_first();
+    let c = blocking(&fakes);
+    assert_eq!(c.get(on_one).unwrap().as_deref(), Some(&b"1"[..]));
+    let _ = c.refresh_slots();
+    assert!(c.slot_map().is_complete(), "the incomplete map was taken");
+    assert_eq!(c.get(on_one).unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(c.get(on_zero).unwrap().as_deref(), Some(&b"0"[..]));
+
+    let rt = rt();
+    let fakes = map_shrinking_after_first();
+    let c = asynchronous(&rt, &fakes);
+    assert_eq!(
+        rt.block_on(c.get(on_one)).unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+    let _ = rt.block_on(c.refresh_slots());
+    assert!(c.slot_map().is_complete(), "the incomplete map was taken");
+    assert_eq!(
+        rt.block_on(c.get(on_one)).unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+}
+
+#[test]
+fn a_failing_background_refresh_is_never_seen_by_a_caller() {
+    // After the first map, every CLUSTER SHARDS fails; the client refreshes every 20 ms
+    // in the background while calls go on.
+    let first = Arc::new(AtomicUsize::new(0));
+    let ports: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let (f, p) = (first.clone(), ports.clone());
+    let fake = FakeServer::start(move |mut c: FakeConn| {
+        while let Some(args) = c.read_request() {
+            if args[0].eq_ignore_ascii_case(b"CLUSTER") {
+                if f.fetch_add(1, Ordering::SeqCst) == 0 {
+                    c.write(&shards_reply(&p.lock().unwrap()));
+                } else {
+                    c.write(b"-ERR the map is not available\r\n");
+                }
+            } else if args[0].eq_ignore_ascii_case(b"GET") {
+                c.write(b"$1\r\nv\r\n");
+            } else {
+                c.write(b"+OK\r\n");
+            }
+        }
+    });
+    *ports.lock().unwrap() = vec![fake.port()];
+    let fakes = vec![fake];
+    let c = ClusterClient::with_options(
+        seeds(&fakes),
+        options().with_refresh_interval(Some(Duration::from_millis(20))),
+    )
+    .unwrap();
+    let until = Instant::now() + Duration::from_millis(400);
+    let mut calls = 0;
+    while Instant::now() < until {
+        assert_eq!(c.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        calls += 1;
+    }
+    assert!(calls > 10, "{calls} calls");
+    assert!(
+        first.load(Ordering::SeqCst) > 3,
+        "the background refresh ran and failed"
+    );
+}
