@@ -963,3 +963,41 @@ fn a_failing_background_refresh_is_never_seen_by_a_caller() {
         "the background refresh ran and failed"
     );
 }
+
+#[test]
+fn a_cluster_scan_whose_cursors_go_round_ends_with_an_error() {
+    let going_round = || {
+        fake_cluster(1, |_, _, c, args| {
+            if args[0].eq_ignore_ascii_case(b"SCAN") {
+                let cursor: u64 = std::str::from_utf8(&args[1]).unwrap().parse().unwrap();
+                let next = if cursor == 7 { 9 } else { 7 };
+                c.write(format!("*2\r\n$1\r\n{next}\r\n*0\r\n").as_bytes());
+            } else {
+                c.write(b"+OK\r\n");
+            }
+        })
+    };
+    let fakes = going_round();
+    let c = blocking(&fakes);
+    let mut walk = c.scan_iter(Default::default());
+    assert!(
+        matches!(walk.next(), Some(Err(Error::Reply { .. }))),
+        "blocking"
+    );
+    assert!(walk.next().is_none());
+
+    let rt = rt();
+    let fakes = going_round();
+    let c = asynchronous(&rt, &fakes);
+    rt.block_on(async {
+        use redis_client::futures_core::Stream;
+        let mut walk = std::pin::pin!(c.scan_stream(Default::default()));
+        let first = std::future::poll_fn(|cx| walk.as_mut().poll_next(cx)).await;
+        assert!(
+            matches!(first, Some(Err(Error::Reply { .. }))),
+            "async: {first:?}"
+        );
+        let then = std::future::poll_fn(|cx| walk.as_mut().poll_next(cx)).await;
+        assert!(then.is_none());
+    });
+}

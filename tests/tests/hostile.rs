@@ -389,3 +389,57 @@ fn an_endless_streamed_reply_is_refused_with_bounded_memory() {
         assert!(peak < 16 * MIB, "peak allocation {peak}");
     }
 }
+
+/// Answers every SCAN-family command with a page of no items and the cursor after the
+/// one it was given in the cycle 7 → 9 → 11 → 7 …, so a walk would never end.
+fn scan_going_round() -> FakeServer {
+    FakeServer::start(|mut c: FakeConn| {
+        while let Some(args) = c.read_request() {
+            // SCAN cursor …, or HSCAN key cursor …
+            let at = if args[0].eq_ignore_ascii_case(b"SCAN") {
+                1
+            } else {
+                2
+            };
+            let cursor: u64 = std::str::from_utf8(&args[at]).unwrap().parse().unwrap();
+            let next = match cursor {
+                7 => 9,
+                9 => 11,
+                _ => 7,
+            };
+            let next = next.to_string();
+            c.write(format!("*2\r\n${}\r\n{next}\r\n*0\r\n", next.len()).as_bytes());
+        }
+    })
+}
+
+#[test]
+fn a_scan_whose_cursors_go_round_ends_with_an_error() {
+    let fake = scan_going_round();
+    let r = client(&fake);
+    let mut walk = r.scan_iter(Default::default());
+    match walk.next() {
+        Some(Err(Error::Reply { command, source })) => {
+            assert_eq!(command, "SCAN");
+            assert!(source.to_string().contains("again"), "{source}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(walk.next().is_none(), "the walk is over");
+    let mut fields = r.hscan_iter("h", Default::default());
+    assert!(matches!(fields.next(), Some(Err(Error::Reply { .. }))));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = redis_client::aio::Redis::from_info(ConnectionInfo::tcp("127.0.0.1", fake.port()));
+    rt.block_on(async {
+        use redis_client::futures_core::Stream;
+        let mut walk = std::pin::pin!(r.scan_stream(Default::default()));
+        let first = std::future::poll_fn(|cx| walk.as_mut().poll_next(cx)).await;
+        assert!(matches!(first, Some(Err(Error::Reply { .. }))), "{first:?}");
+        let then = std::future::poll_fn(|cx| walk.as_mut().poll_next(cx)).await;
+        assert!(then.is_none(), "the walk is over");
+    });
+}

@@ -29,8 +29,17 @@ impl<T: ScanItem> Iterator for ScanIter<'_, T> {
             }
             // A page may be empty while the cursor is not yet 0: keep asking.
             let cmd = self.state.next_command()?;
+            let name = cmd.cmd.name();
             match self.client.run(cmd) {
-                Ok(reply) => self.page.extend(self.state.handle_reply(reply)),
+                Ok(reply) => match self.state.handle_reply(reply) {
+                    Ok(items) => self.page.extend(items),
+                    Err(source) => {
+                        return Some(Err(crate::Error::Reply {
+                            command: name.to_owned(),
+                            source,
+                        }))
+                    }
+                },
                 Err(e) => {
                     self.state.finish();
                     return Some(Err(e));

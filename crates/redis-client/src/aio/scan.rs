@@ -35,6 +35,8 @@ pub struct ScanStream<'a, T> {
     state: ScanState<T>,
     page: VecDeque<T>,
     fetching: Option<Request<'a, (u64, Vec<T>)>>,
+    /// The name of the command fetching pages, for an error about its replies.
+    name: &'static str,
 }
 
 impl<T> std::fmt::Debug for ScanStream<'_, T> {
@@ -53,6 +55,7 @@ impl<'a, T> ScanStream<'a, T> {
             state,
             page: VecDeque::new(),
             fetching: None,
+            name: "SCAN",
         }
     }
 }
@@ -73,6 +76,7 @@ impl<T: ScanItem + Unpin> Stream for ScanStream<'_, T> {
                     let Some(cmd) = this.state.next_command() else {
                         return Poll::Ready(None);
                     };
+                    this.name = cmd.cmd.name();
                     this.fetching.insert(this.client.run(cmd))
                 }
             };
@@ -80,8 +84,15 @@ impl<T: ScanItem + Unpin> Stream for ScanStream<'_, T> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(reply)) => {
                     this.fetching = None;
-                    let items = this.state.handle_reply(reply);
-                    this.page.extend(items);
+                    match this.state.handle_reply(reply) {
+                        Ok(items) => this.page.extend(items),
+                        Err(source) => {
+                            return Poll::Ready(Some(Err(crate::Error::Reply {
+                                command: this.name.to_owned(),
+                                source,
+                            })))
+                        }
+                    }
                 }
                 Poll::Ready(Err(e)) => {
                     this.fetching = None;

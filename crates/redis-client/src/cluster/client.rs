@@ -1238,8 +1238,13 @@ impl Iterator for ClusterScan<'_> {
                 });
             match reply {
                 Ok((cursor, keys)) => {
+                    if let Err(source) = self.walk.advance(cursor) {
+                        return Some(Err(Error::Reply {
+                            command: "SCAN".into(),
+                            source,
+                        }));
+                    }
                     self.page = keys.into_iter();
-                    self.walk.advance(cursor);
                 }
                 Err(e) if node_gone(&e) => {
                     let refreshed = self.client.refresh(true).is_ok();

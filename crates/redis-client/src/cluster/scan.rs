@@ -5,6 +5,7 @@
 
 use super::router::{ReadFrom, SlotMap, SLOTS};
 use crate::{Error, ErrorKind};
+use redis_commands::{CursorLoop, FromValueError};
 
 /// Extra passes a walk makes over nodes whose slots changed hands during the previous
 /// pass; bounds a walk while slots keep moving.
@@ -72,6 +73,8 @@ pub(super) struct ScanWalk {
     /// each of its ranges, to find who serves them if the node goes away.
     nodes: Vec<(String, Vec<u16>)>,
     cursor: u64,
+    /// The cursors the current node gave, to find a node that goes round in circles.
+    seen: CursorLoop,
     done: bool,
     /// Who served each slot when this pass began (updated for nodes lost and replaced).
     owners: Owners,
@@ -88,6 +91,7 @@ impl ScanWalk {
                 .map(|p| (p.to_owned(), map.slots_of(p)))
                 .collect(),
             cursor: 0,
+            seen: CursorLoop::default(),
             done: false,
             owners: Owners::of(map),
             rechecks: 0,
@@ -107,15 +111,28 @@ impl ScanWalk {
     }
 
     /// Takes the cursor the current node answered: 0 ends that node's walk.
-    pub(super) fn advance(&mut self, cursor: u64) {
+    ///
+    /// # Errors
+    /// A cursor the node already gave in this walk of it (it would go round forever): the
+    /// walk ends.
+    pub(super) fn advance(&mut self, cursor: u64) -> Result<(), FromValueError> {
+        if self.seen.repeats(cursor) {
+            self.done = true;
+            return Err(FromValueError::Type {
+                expected: "a SCAN cursor not given before in the same walk",
+                actual: format!("cursor {cursor} again"),
+            });
+        }
         if cursor == 0 {
             if !self.nodes.is_empty() {
                 self.nodes.remove(0);
             }
             self.cursor = 0;
+            self.seen = CursorLoop::default();
         } else {
             self.cursor = cursor;
         }
+        Ok(())
     }
 
     /// Takes the map fetched after a pass. A key whose slot changed hands during the pass
@@ -139,6 +156,7 @@ impl ScanWalk {
         self.rechecks += 1;
         self.owners = Owners::of(map);
         self.cursor = 0;
+        self.seen = CursorLoop::default();
         self.nodes = again
             .into_iter()
             .map(|a| {
@@ -180,6 +198,7 @@ impl ScanWalk {
         }
         self.nodes.remove(0);
         self.cursor = 0;
+        self.seen = CursorLoop::default();
         for r in replacements.into_iter().rev() {
             if !self.nodes.iter().any(|(a, _)| *a == r) {
                 let slots = map.slots_of(&r);
@@ -225,11 +244,11 @@ mod tests {
         let m = map(&[("a:1", (0, 8000)), ("b:1", (8001, 16383))]);
         let mut w = ScanWalk::new(&m);
         assert_eq!(w.next(), Step::Scan("a:1", 0));
-        w.advance(17);
+        w.advance(17).unwrap();
         assert_eq!(w.next(), Step::Scan("a:1", 17));
-        w.advance(0);
+        w.advance(0).unwrap();
         assert_eq!(w.next(), Step::Scan("b:1", 0));
-        w.advance(0);
+        w.advance(0).unwrap();
         assert_eq!(w.next(), Step::Recheck);
         w.recheck(&m);
         assert_eq!(w.next(), Step::Done);
@@ -239,18 +258,18 @@ mod tests {
     fn slots_moved_during_a_pass_have_their_new_owner_walked_again() {
         let before = map(&[("a:1", (0, 8000)), ("b:1", (8001, 16383))]);
         let mut w = ScanWalk::new(&before);
-        w.advance(0);
+        w.advance(0).unwrap();
         // b's upper slots moved to a, already walked, while b was being walked.
         let after = map(&[
             ("a:1", (0, 8000)),
             ("b:1", (8001, 12000)),
             ("a:1", (12001, 16383)),
         ]);
-        w.advance(0);
+        w.advance(0).unwrap();
         assert_eq!(w.next(), Step::Recheck);
         w.recheck(&after);
         assert_eq!(w.next(), Step::Scan("a:1", 0));
-        w.advance(0);
+        w.advance(0).unwrap();
         w.recheck(&after);
         assert_eq!(w.next(), Step::Done);
     }
@@ -265,7 +284,7 @@ mod tests {
         let mut passes = 0;
         loop {
             match w.next() {
-                Step::Scan(_, _) => w.advance(0),
+                Step::Scan(_, _) => w.advance(0).unwrap(),
                 Step::Recheck => {
                     passes += 1;
                     w.recheck(&maps[passes % 2]);
@@ -284,8 +303,8 @@ mod tests {
             ("c:1", (10001, 16383)),
         ]);
         let mut w = ScanWalk::new(&before);
-        w.advance(0);
-        w.advance(42);
+        w.advance(0).unwrap();
+        w.advance(42).unwrap();
         assert_eq!(w.next(), Step::Scan("b:1", 42));
         // b's replica took over.
         let after = map(&[
@@ -295,9 +314,9 @@ mod tests {
         ]);
         assert!(w.node_lost(&after));
         assert_eq!(w.next(), Step::Scan("b:2", 0));
-        w.advance(0);
+        w.advance(0).unwrap();
         assert_eq!(w.next(), Step::Scan("c:1", 0));
-        w.advance(0);
+        w.advance(0).unwrap();
         // The replica's taking over was walked already: no second pass.
         w.recheck(&after);
         assert_eq!(w.next(), Step::Done);

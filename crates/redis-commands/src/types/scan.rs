@@ -2,7 +2,7 @@
 //! which command to send next and takes each reply, doing no I/O itself.
 
 use crate::cmd::scan as scan_cmds;
-use crate::{Cmd, FromValue, ToArgs, Typed};
+use crate::{Cmd, FromValue, FromValueError, ToArgs, Typed};
 use bytes::Bytes;
 
 /// MATCH, COUNT and TYPE of SCAN, SSCAN, HSCAN and ZSCAN.
@@ -60,6 +60,46 @@ impl ToArgs for ScanOptions {
     }
 }
 
+/// Finds a cursor walk that goes round in circles: a server handing back a cursor it
+/// already gave in the same walk. Redis never does (its cursors only move forward), but a
+/// broken or hostile server would keep an iterator asking forever.
+///
+/// Brent's cycle detection: constant memory, and any loop is found within about twice
+/// the number of pages up to its end.
+///
+/// ```
+/// # use redis_commands as redis_client;
+/// use redis_client::CursorLoop;
+/// let mut seen = CursorLoop::default();
+/// assert!(!seen.repeats(12) && !seen.repeats(4) && !seen.repeats(7));
+/// assert!((0..8).any(|_| seen.repeats(4) || seen.repeats(7)));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CursorLoop {
+    /// A cursor seen earlier, compared with each new one.
+    saved: u64,
+    /// Cursors received since `saved` was taken, and how many before it is taken again.
+    steps: u64,
+    power: u64,
+}
+
+impl CursorLoop {
+    /// Records `cursor`, the next one a server answered; true when it closes a loop.
+    /// Cursor 0 ends a walk and is never a loop.
+    pub fn repeats(&mut self, cursor: u64) -> bool {
+        if cursor != 0 && self.power > 0 && cursor == self.saved {
+            return true;
+        }
+        self.steps += 1;
+        if self.steps >= self.power.max(1) {
+            self.saved = cursor;
+            self.power = self.power.max(1) * 2;
+            self.steps = 0;
+        }
+        false
+    }
+}
+
 /// Items a SCAN-family command yields, and how to ask for the next page of them.
 pub trait ScanItem: FromValue + Sized {
     /// The command fetching the page at `cursor`.
@@ -76,16 +116,21 @@ pub trait ScanItem: FromValue + Sized {
 /// let first = state.next_command().expect("a walk starts with a page");
 /// assert_eq!(first.cmd.args().nth(1), Some(&b"0"[..]));
 /// // The server answered cursor 0: the walk is complete.
-/// let items = state.handle_reply((0, vec![Bytes::from("k")]));
+/// let items = state.handle_reply((0, vec![Bytes::from("k")])).unwrap();
 /// assert_eq!(items.len(), 1);
 /// assert!(state.next_command().is_none());
 /// ```
+///
+/// A server that hands back a cursor it already gave in the same walk (Redis itself never
+/// does) would keep the walk going forever: [`handle_reply`](ScanState::handle_reply)
+/// finds the loop and ends the walk with an error instead.
 #[derive(Clone, Debug)]
 pub struct ScanState<T> {
     key: Option<Bytes>,
     options: ScanOptions,
     cursor: u64,
     done: bool,
+    seen: CursorLoop,
     _items: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -96,6 +141,7 @@ impl<T: ScanItem> ScanState<T> {
             options,
             cursor: 0,
             done: false,
+            seen: CursorLoop::default(),
             _items: std::marker::PhantomData,
         }
     }
@@ -106,10 +152,21 @@ impl<T: ScanItem> ScanState<T> {
     }
 
     /// Takes the reply to the last command: advances the cursor and returns the page.
-    pub fn handle_reply(&mut self, reply: (u64, Vec<T>)) -> Vec<T> {
+    ///
+    /// # Errors
+    /// [`FromValueError::Type`] when the cursor is one the server already gave in this
+    /// walk: the walk would never end, so it ends here.
+    pub fn handle_reply(&mut self, reply: (u64, Vec<T>)) -> Result<Vec<T>, FromValueError> {
+        if self.seen.repeats(reply.0) {
+            self.done = true;
+            return Err(FromValueError::Type {
+                expected: "a SCAN cursor not given before in the same walk",
+                actual: format!("cursor {} again", reply.0),
+            });
+        }
         self.cursor = reply.0;
         self.done = reply.0 == 0;
-        reply.1
+        Ok(reply.1)
     }
 
     /// Ends the walk early (after an error, say).
@@ -125,6 +182,7 @@ impl<T: ScanItem> ScanState<T> {
             options: self.options,
             cursor: self.cursor,
             done: self.done,
+            seen: self.seen,
             _items: std::marker::PhantomData,
         }
     }

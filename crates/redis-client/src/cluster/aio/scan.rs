@@ -165,8 +165,13 @@ impl<T: ScanItem + Send + Unpin + 'static> Stream for ClusterScanStream<'_, T> {
             this.fetching = None;
             match fetched {
                 Fetched::Page(cursor, items) => {
+                    if let Err(source) = this.walk.advance(cursor) {
+                        return Poll::Ready(Some(Err(crate::Error::Reply {
+                            command: "SCAN".into(),
+                            source,
+                        })));
+                    }
                     this.page.extend(items);
-                    this.walk.advance(cursor);
                 }
                 Fetched::Map(map) => this.walk.recheck(&map),
                 Fetched::Lost(e, map) => {
