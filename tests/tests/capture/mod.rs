@@ -232,3 +232,17 @@ impl Metrics for Recorder {
         self.push(format!("redirection {kind}"));
     }
 }
+
+/// Makes `tracing` take scoped subscribers into account before any callsite is
+/// registered: call it first in every test of a binary whose tests run in parallel.
+///
+/// Until the first scoped subscriber exists, `tracing` decides a callsite's interest from
+/// the global subscriber alone (none: never interested) and caches it; a callsite first
+/// reached by one test while another test installs its capture can keep that answer, and
+/// the capture then sees no span from it.
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {});
+    });
+}

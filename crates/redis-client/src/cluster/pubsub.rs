@@ -185,6 +185,10 @@ impl ClusterPubSub {
 
     /// The next message from any node, waiting up to `timeout` (`None`: until one comes).
     ///
+    /// A renewal that is due (a node lost, a slot moved) is made first: a map refresh and
+    /// a new subscription, each bounded by the connections' own timeouts rather than by
+    /// `timeout`, so such a call can last longer than `timeout`.
+    ///
     /// # Errors
     /// [`Error::PubSub`] for a reply that is not a pub/sub message. A node that cannot be
     /// reached is not an error: its subscriptions are renewed where they belong once the

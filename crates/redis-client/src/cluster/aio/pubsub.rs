@@ -201,6 +201,11 @@ impl ClusterPubSub {
     /// Waits up to `timeout` (`None`: forever) for the next message from any node;
     /// `Ok(None)` when none arrived in time.
     ///
+    /// A renewal that is due (a node lost, a slot moved) is made first: a map refresh and
+    /// a new subscription, each bounded by the connections' own timeouts rather than by
+    /// `timeout`, so such a call can last longer than `timeout` (wrap it in
+    /// `tokio::time::timeout` for a hard bound; the renewal is then done on the next call).
+    ///
     /// Cancellation: cancel-safe: each connection's read is, and a renewal cut short is
     /// done again on the next call.
     ///
