@@ -437,9 +437,10 @@ fn a_cache_on_a_client_that_had_one_checks_only_its_own_connections() {
     assert_eq!(r.pool().stats().failed, 0, "{:?}", r.pool().stats());
 }
 
-#[test]
-fn an_async_data_connection_held_while_the_invalidation_connection_changed_is_replaced() {
-    let server = TestServer::start();
+/// A runtime, and an async client of `server` with a cache and a pool of one connection.
+fn async_cached_with_one_connection(
+    server: &TestServer,
+) -> (tokio::runtime::Runtime, redis_client::aio::Redis, Cache) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -450,6 +451,13 @@ fn an_async_data_connection_held_while_the_invalidation_connection_changed_is_re
     )
     .with_cache(CacheOptions::default());
     let cache = r.cache().unwrap();
+    (rt, r, cache)
+}
+
+#[test]
+fn an_async_data_connection_held_while_the_invalidation_connection_changed_is_replaced() {
+    let server = TestServer::start();
+    let (rt, r, cache) = async_cached_with_one_connection(&server);
     let first = wait_tracking(&cache);
     direct(server.port()).set("k", "v").unwrap();
     // The pool's only connection is held while the invalidation connection is replaced:
@@ -545,16 +553,7 @@ fn a_server_that_does_not_answer_info_serves_a_cached_client_uncached() {
 #[test]
 fn an_async_restored_data_connection_is_checked_again_and_still_caches() {
     let server = TestServer::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let r = redis_client::aio::Redis::with_pool_options(
-        ConnectionInfo::tcp("127.0.0.1", server.port()),
-        PoolOptions::default().with_max_size(1),
-    )
-    .with_cache(CacheOptions::default());
-    let cache = r.cache().unwrap();
+    let (rt, r, cache) = async_cached_with_one_connection(&server);
     wait_tracking(&cache);
     direct(server.port()).set("k", "v").unwrap();
     rt.block_on(r.get("k")).unwrap();

@@ -104,6 +104,14 @@ fn in_time(took: Duration, what: &str) {
     assert!(took < BUDGET + SLACK, "{what} took {took:?}");
 }
 
+/// Runs `call`, which must fail within its budget; returns its error.
+fn fails_in_time<T: std::fmt::Debug>(what: &str, call: impl FnOnce() -> Result<T, Error>) -> Error {
+    let t = Instant::now();
+    let r = call();
+    in_time(t.elapsed(), what);
+    r.expect_err(what)
+}
+
 /// Two keys on the two nodes of a two-node fake cluster: `b` on node 0, `a` on node 1.
 fn keys_on_two_nodes() -> [&'static str; 2] {
     assert!(key_slot(b"b") < 8192 && key_slot(b"a") >= 8192);
@@ -247,18 +255,11 @@ fn unusable_redirections_are_the_servers_error_at_once() {
         let fakes = redirecting(*reply, 0);
         let what = reply(0, 0);
         let c = blocking(&fakes);
-        let t = Instant::now();
-        let r = c.get("k");
-        in_time(t.elapsed(), &what);
-        assert!(
-            matches!(r, Err(Error::Server(_))),
-            "blocking, {what}: {r:?}"
-        );
+        let e = fails_in_time(&what, || c.get("k"));
+        assert!(matches!(e, Error::Server(_)), "blocking, {what}: {e:?}");
         let c = asynchronous(&rt, &fakes);
-        let t = Instant::now();
-        let r = rt.block_on(c.get("k"));
-        in_time(t.elapsed(), &what);
-        assert!(matches!(r, Err(Error::Server(_))), "async, {what}: {r:?}");
+        let e = fails_in_time(&what, || rt.block_on(c.get("k")));
+        assert!(matches!(e, Error::Server(_)), "async, {what}: {e:?}");
     }
 }
 
@@ -271,15 +272,9 @@ fn an_ask_to_a_node_that_never_answers_ends_within_the_budget() {
         c.write(format!("-ASK 1 127.0.0.1:{port}\r\n").as_bytes());
     });
     let c = blocking(&fakes);
-    let t = Instant::now();
-    let r = c.get("k");
-    in_time(t.elapsed(), "blocking");
-    assert!(r.is_err(), "blocking: {r:?}");
+    fails_in_time("blocking", || c.get("k"));
     let c = asynchronous(&rt, &fakes);
-    let t = Instant::now();
-    let r = rt.block_on(c.get("k"));
-    in_time(t.elapsed(), "async");
-    assert!(r.is_err(), "async: {r:?}");
+    fails_in_time("async", || rt.block_on(c.get("k")));
 }
 
 #[test]
@@ -292,15 +287,9 @@ fn a_moved_to_a_closed_port_ends_within_the_budget() {
         c.write(format!("-MOVED {slot} 127.0.0.1:{port}\r\n").as_bytes());
     });
     let c = blocking(&fakes);
-    let t = Instant::now();
-    let r = c.get("k");
-    in_time(t.elapsed(), "blocking");
-    assert!(r.is_err(), "blocking: {r:?}");
+    fails_in_time("blocking", || c.get("k"));
     let c = asynchronous(&rt, &fakes);
-    let t = Instant::now();
-    let r = rt.block_on(c.get("k"));
-    in_time(t.elapsed(), "async");
-    assert!(r.is_err(), "async: {r:?}");
+    fails_in_time("async", || rt.block_on(c.get("k")));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -332,18 +321,12 @@ fn a_node_stalling_mid_reply_fails_the_split_call_and_its_connection_is_not_reus
     let want = vec![Some(Bytes::from("a")), Some(Bytes::from("b"))];
     let fakes = stalling_once();
     let c = blocking(&fakes);
-    let t = Instant::now();
-    let r = c.mget::<_>(keys_on_two_nodes());
-    in_time(t.elapsed(), "blocking");
-    assert!(r.is_err(), "blocking: {r:?}");
+    fails_in_time("blocking", || c.mget::<_>(keys_on_two_nodes()));
     let got: Vec<Option<Bytes>> = c.mget(keys_on_two_nodes()).unwrap();
     assert_eq!(got, want, "blocking, next call");
     let fakes = stalling_once();
     let c = asynchronous(&rt, &fakes);
-    let t = Instant::now();
-    let r = rt.block_on(c.mget::<_>(keys_on_two_nodes()));
-    in_time(t.elapsed(), "async");
-    assert!(r.is_err(), "async: {r:?}");
+    fails_in_time("async", || rt.block_on(c.mget::<_>(keys_on_two_nodes())));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -666,16 +649,14 @@ fn a_redirected_transaction_ends_within_the_budget() {
     let rt = rt();
     let fakes = [moving_transactions()];
     let c = blocking(&fakes);
-    let t = Instant::now();
-    let r = c.pipeline().transaction(true).set("k", "v").execute();
-    in_time(t.elapsed(), "blocking");
-    assert!(r.is_err(), "blocking: {r:?}");
+    fails_in_time("blocking", || {
+        c.pipeline().transaction(true).set("k", "v").execute()
+    });
     let fakes = [moving_transactions()];
     let c = asynchronous(&rt, &fakes);
-    let t = Instant::now();
-    let r = rt.block_on(c.pipeline().transaction(true).set("k", "v").execute());
-    in_time(t.elapsed(), "async");
-    assert!(r.is_err(), "async: {r:?}");
+    fails_in_time("async", || {
+        rt.block_on(c.pipeline().transaction(true).set("k", "v").execute())
+    });
 }
 
 #[test]
@@ -701,15 +682,11 @@ fn a_watch_transaction_on_a_stalling_node_ends_within_the_budget() {
     let rt = rt();
     let fakes = fake_cluster(1, |_, _, c, _| c.hold(Duration::from_secs(5)));
     let c = blocking(&fakes);
-    let t = Instant::now();
-    let r = c.transaction("k", |_| Ok(()));
-    in_time(t.elapsed(), "blocking");
-    assert!(r.is_err(), "blocking: {r:?}");
+    fails_in_time("blocking", || c.transaction("k", |_| Ok(())));
     let c = asynchronous(&rt, &fakes);
-    let t = Instant::now();
-    let r = rt.block_on(c.transaction("k", |w| async move { Ok(w.multi()) }));
-    in_time(t.elapsed(), "async");
-    assert!(r.is_err(), "async: {r:?}");
+    fails_in_time("async", || {
+        rt.block_on(c.transaction("k", |w| async move { Ok(w.multi()) }))
+    });
 }
 
 // ---------------------------------------------------------------------------------------

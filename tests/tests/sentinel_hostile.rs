@@ -26,6 +26,35 @@ fn sentinel(script: impl Fn(&mut FakeConn, &[Vec<u8>]) + Send + Sync + 'static) 
     })
 }
 
+/// A `SENTINEL MASTER` answer naming `ip:port`, with a config epoch when given.
+fn master_reply(ip: &str, port: &str, epoch: Option<u64>) -> String {
+    let (fields, epoch) = match epoch {
+        Some(e) => (
+            6,
+            format!("$12\r\nconfig-epoch\r\n${}\r\n{e}\r\n", e.to_string().len()),
+        ),
+        None => (4, String::new()),
+    };
+    format!(
+        "*{fields}\r\n$2\r\nip\r\n${}\r\n{ip}\r\n$4\r\nport\r\n${}\r\n{port}\r\n{epoch}",
+        ip.len(),
+        port.len()
+    )
+}
+
+/// A sentinel that names `127.0.0.1:port` as the primary and says nothing to anything
+/// else.
+fn naming(port: u16, epoch: Option<u64>) -> FakeServer {
+    let reply = master_reply("127.0.0.1", &port.to_string(), epoch);
+    sentinel(move |c, args| {
+        if is(args.first(), "SENTINEL") {
+            c.write(reply.as_bytes());
+        } else {
+            c.hold(Duration::from_secs(15));
+        }
+    })
+}
+
 fn is(arg: Option<&Vec<u8>>, word: &str) -> bool {
     arg.is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
 }
@@ -249,21 +278,7 @@ fn a_primary_that_answers_role_as_a_replica_is_refused_in_time() {
             }
         }
     });
-    let port = node.port();
-    let fake = sentinel(move |c, args| {
-        if is(args.first(), "SENTINEL") {
-            let port = port.to_string();
-            c.write(
-                format!(
-                    "*6\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n${}\r\n{port}\r\n$12\r\nconfig-epoch\r\n$1\r\n1\r\n",
-                    port.len()
-                )
-                .as_bytes(),
-            );
-        } else {
-            c.hold(Duration::from_secs(15));
-        }
-    });
+    let fake = naming(node.port(), Some(1));
     let s = watch(&[&fake]);
     fails_in_time(&s.primary(), "primary");
     assert!(s.stats().role_mismatches >= 1);
@@ -277,21 +292,7 @@ fn a_primary_that_never_answers_role_is_refused_in_time() {
             c.hold(Duration::from_secs(15));
         }
     });
-    let port = node.port();
-    let fake = sentinel(move |c, args| {
-        if is(args.first(), "SENTINEL") {
-            let port = port.to_string();
-            c.write(
-                format!(
-                    "*4\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n${}\r\n{port}\r\n",
-                    port.len()
-                )
-                .as_bytes(),
-            );
-        } else {
-            c.hold(Duration::from_secs(15));
-        }
-    });
+    let fake = naming(node.port(), None);
     let s = watch(&[&fake]);
     let timed_out = |r: redis_client::Result<Option<redis_client::Bytes>>, took, what: &str| {
         in_time(took, what);
@@ -324,13 +325,7 @@ fn a_sentinel_naming_no_usable_address_leaves_the_next_to_answer() {
             }
         }
     });
-    let master = |ip: &str, port: &str| {
-        format!(
-            "*4\r\n$2\r\nip\r\n${}\r\n{ip}\r\n$4\r\nport\r\n${}\r\n{port}\r\n",
-            ip.len(),
-            port.len()
-        )
-    };
+    let master = |ip: &str, port: &str| master_reply(ip, port, None);
     let good = master("127.0.0.1", &node.port().to_string());
     let answering_with = |reply: String| {
         sentinel(move |c, args| {
