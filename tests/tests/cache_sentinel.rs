@@ -191,17 +191,23 @@ fn client_id(conn: &mut RawConnection) -> i64 {
     }
 }
 
-#[test]
-fn a_data_connection_on_another_server_than_the_invalidation_connection_is_refused() {
+/// Two independent servers, the first's client ids run ahead of the second's: a test can
+/// then hold a client on the second whose id is the invalidation connection's id on the
+/// first, so a data connection on the second redirecting to that id is accepted there,
+/// and the second's invalidations would go to that client.
+fn two_servers_with_ids_ahead_on_the_first() -> (TestServer, TestServer) {
     let a = TestServer::start();
     let b = TestServer::start();
-    let tcp = |s: &TestServer| ConnectionInfo::tcp("127.0.0.1", s.port());
-    // A's client ids run ahead of B's, so the test can hold a client on B whose id is the
-    // invalidation connection's id on A: a data connection on B redirecting to that id
-    // is accepted by B, and B's invalidations would go to that client.
     for _ in 0..30 {
-        RawConnection::open(&tcp(&a)).unwrap();
+        RawConnection::open(&ConnectionInfo::tcp("127.0.0.1", a.port())).unwrap();
     }
+    (a, b)
+}
+
+#[test]
+fn a_data_connection_on_another_server_than_the_invalidation_connection_is_refused() {
+    let (a, b) = two_servers_with_ids_ahead_on_the_first();
+    let tcp = |s: &TestServer| ConnectionInfo::tcp("127.0.0.1", s.port());
     let opened = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let connector = Alternating {
         info: tcp(&a),
@@ -374,12 +380,8 @@ impl redis_client::redis_conn::aio::Connector for AsyncAlternating {
 
 #[test]
 fn an_async_data_connection_on_another_server_than_the_invalidation_connection_is_refused() {
-    let a = TestServer::start();
-    let b = TestServer::start();
+    let (a, b) = two_servers_with_ids_ahead_on_the_first();
     let tcp = |s: &TestServer| ConnectionInfo::tcp("127.0.0.1", s.port());
-    for _ in 0..30 {
-        RawConnection::open(&tcp(&a)).unwrap();
-    }
     let opened = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let connector = AsyncAlternating {
         ports: [a.port(), b.port()],
