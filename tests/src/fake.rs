@@ -64,6 +64,31 @@ impl FakeConn {
         let _ = self.writer.flush();
     }
 
+    /// Reads and drops `n` bytes without holding them (a request too large to keep);
+    /// false if the client went away first.
+    pub fn discard(&mut self, mut n: usize) -> bool {
+        let mut sink = [0u8; 16 * 1024];
+        while n > 0 {
+            let k = n.min(sink.len());
+            if self.reader.read_exact(&mut sink[..k]).is_err() {
+                return false;
+            }
+            n -= k;
+        }
+        true
+    }
+
+    /// A second handle on the connection's socket, for a test that writes to the client at
+    /// moments of its own choosing (a stray reply while the client is idle).
+    ///
+    /// # Panics
+    /// If the socket cannot be duplicated.
+    pub fn writer(&self) -> TcpStream {
+        self.writer
+            .try_clone()
+            .expect("duplicate the fake connection's socket")
+    }
+
     /// Writes `total` bytes of `fill` in chunks, stopping early if the client goes away.
     /// Returns how many were written.
     pub fn write_repeated(&mut self, fill: u8, total: usize) -> usize {
@@ -147,6 +172,9 @@ impl FakeServer {
                 }
                 let Ok(conn) = conn else { continue };
                 a.fetch_add(1, Ordering::SeqCst);
+                // As a real server does: each write goes out at once, not held back until
+                // the client acknowledges the last one.
+                let _ = conn.set_nodelay(true);
                 let Ok(writer) = conn.try_clone() else {
                     continue;
                 };

@@ -494,6 +494,44 @@ async fn a_call_budget_bounds_retries() {
 }
 
 #[tokio::test]
+async fn calls_that_need_a_pooled_connection_stop_at_the_call_budget() {
+    // The pool's one connection is held: WATCH, a transaction and a pipeline holding a
+    // blocking command must each give up at the 300 ms budget, not wait out the pool's
+    // 5 s checkout timeout.
+    let server = TestServer::start();
+    let budget = Duration::from_millis(300);
+    let r = Redis::with_pool_options(
+        ConnectionInfo::tcp("127.0.0.1", server.port()),
+        PoolOptions::default().with_max_size(1),
+    )
+    .with_retry_policy(redis_client::RetryPolicy::default().with_budget(Some(budget)));
+    let _held = r.pool().get().await.unwrap();
+    let in_budget = |what: &str, took: Duration, err: &Error| {
+        assert!(
+            took >= budget && took < budget + Duration::from_millis(400),
+            "{what} took {took:?} under a {budget:?} budget: {err}"
+        );
+        assert!(matches!(err, Error::Timeout), "{what}: {err:?}");
+    };
+    let start = Instant::now();
+    let err = r.pipeline().watch("k").await.unwrap_err();
+    in_budget("WATCH", start.elapsed(), &err);
+
+    let start = Instant::now();
+    let err = r
+        .transaction("k", |w| async move { Ok(w.multi()) })
+        .await
+        .unwrap_err();
+    in_budget("transaction", start.elapsed(), &err);
+
+    let start = Instant::now();
+    let mut pipe = r.pipeline();
+    pipe.blpop("list", 1.0);
+    let err = pipe.execute().await.unwrap_err();
+    in_budget("pipeline with BLPOP", start.elapsed(), &err);
+}
+
+#[tokio::test]
 async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply() {
     let server = TestServer::start();
     let r = Redis::with_pool_options(

@@ -359,22 +359,27 @@ struct AsyncAlternating {
 }
 
 impl redis_client::redis_conn::aio::Connector for AsyncAlternating {
-    fn resolve(
-        &self,
-        _deadline: Option<Instant>,
-    ) -> redis_client::redis_conn::aio::BoxFuture<'_, Result<(redis_client::Addr, u64), ConnError>>
-    {
+    fn connect<'a>(
+        &'a self,
+        dialer: &'a redis_client::redis_conn::aio::Dialer,
+        deadline: Option<Instant>,
+    ) -> redis_client::redis_conn::aio::BoxFuture<
+        'a,
+        Result<redis_client::redis_conn::aio::Opened, ConnError>,
+    > {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % 2;
         self.opened[i].fetch_add(1, Ordering::Relaxed);
         let addr = redis_client::Addr::Tcp {
             host: "127.0.0.1".into(),
             port: self.ports[i],
         };
-        Box::pin(async move { Ok((addr, 0)) })
-    }
-
-    fn is_current(&self, _epoch: u64) -> bool {
-        true
+        Box::pin(async move {
+            let transport = dialer.dial(&addr, deadline).await?;
+            Ok(redis_client::redis_conn::aio::Opened {
+                transport,
+                epoch: 0,
+            })
+        })
     }
 }
 

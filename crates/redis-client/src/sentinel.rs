@@ -852,16 +852,19 @@ impl fmt::Debug for AsyncSentinelConnector {
 
 #[cfg(feature = "tokio")]
 impl redis_conn::aio::Connector for AsyncSentinelConnector {
-    fn resolve(
-        &self,
+    fn connect<'a>(
+        &'a self,
+        dialer: &'a redis_conn::aio::Dialer,
         deadline: Option<Instant>,
-    ) -> redis_conn::aio::BoxFuture<'_, Result<(Addr, u64), redis_conn::Error>> {
+    ) -> redis_conn::aio::BoxFuture<'a, Result<redis_conn::aio::Opened, redis_conn::Error>> {
         let shared = Arc::clone(&self.shared);
         let role = self.role;
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || shared.pick(role, deadline))
+            let (addr, epoch) = tokio::task::spawn_blocking(move || shared.pick(role, deadline))
                 .await
-                .map_err(|e| redis_conn::Error::Io(io::Error::other(e.to_string())))?
+                .map_err(|e| redis_conn::Error::Io(io::Error::other(e.to_string())))??;
+            let transport = dialer.dial(&addr, deadline).await?;
+            Ok(redis_conn::aio::Opened { transport, epoch })
         })
     }
 

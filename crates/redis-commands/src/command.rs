@@ -94,8 +94,11 @@ pub struct Cmd {
     flags: Flags,
     block: Block,
     argc: usize,
+    /// The arguments while they are being written.
     body: BytesMut,
-    /// Byte ranges in `body` of the arguments that are keys (payload only).
+    /// The arguments once [`Cmd::share_body`] handed them out (`body` is empty then).
+    shared: Option<Bytes>,
+    /// Byte ranges in the arguments of those that are keys (payload only).
     keys: KeyRanges,
 }
 
@@ -135,6 +138,7 @@ impl Cmd {
             block: Block::No,
             argc: 0,
             body: BytesMut::with_capacity(INITIAL_CAPACITY),
+            shared: None,
             keys: KeyRanges::default(),
         };
         for word in name.split(' ') {
@@ -151,6 +155,7 @@ impl Cmd {
             block: Block::No,
             argc: 0,
             body: BytesMut::with_capacity(INITIAL_CAPACITY),
+            shared: None,
             keys: KeyRanges::default(),
         };
         args.write_args(&mut cmd);
@@ -171,7 +176,7 @@ impl Cmd {
 
     /// Appends arguments that are key names (recorded for cluster routing).
     pub fn key<A: ToArgs>(&mut self, k: A) -> &mut Self {
-        let start = self.body.len();
+        let start = self.buf().len();
         k.write_args(self);
         // Walk the bulk strings just written (`$<len>\r\n<payload>\r\n`) to record each
         // payload's range.
@@ -215,8 +220,38 @@ impl Cmd {
     /// Appends one already-encoded-as-bytes argument.
     #[inline]
     pub fn push_arg(&mut self, data: &[u8]) {
-        resp_proto::write_bulk(&mut self.body, data);
+        resp_proto::write_bulk(self.buf(), data);
         self.argc += 1;
+    }
+
+    /// The arguments' buffer, to append to: taken back (copied) from the shared form if
+    /// [`Cmd::share_body`] handed them out.
+    #[inline]
+    fn buf(&mut self) -> &mut BytesMut {
+        if let Some(shared) = self.shared.take() {
+            self.body = BytesMut::from(&shared[..]);
+        }
+        &mut self.body
+    }
+
+    /// The arguments as a [`Bytes`] sharing this command's storage, so a driver can
+    /// write a large value without copying it (the async client's multiplexed
+    /// connection); later calls return the same storage. Appending an argument afterwards
+    /// copies the arguments back into a buffer of the command's own.
+    ///
+    /// Cost: O(1); the first call may allocate a small shared header.
+    pub fn share_body(&mut self) -> Bytes {
+        if let Some(shared) = &self.shared {
+            return shared.clone();
+        }
+        let shared = std::mem::take(&mut self.body).freeze();
+        self.shared = Some(shared.clone());
+        shared
+    }
+
+    /// The arguments as shared by [`Cmd::share_body`], if they were.
+    pub fn shared_body(&self) -> Option<&Bytes> {
+        self.shared.as_ref()
     }
 
     /// The command's name as declared ("" when built by [`Cmd::from_args`]).
@@ -241,12 +276,16 @@ impl Cmd {
 
     /// The arguments, encoded as RESP bulk strings, without the array header.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        match &self.shared {
+            Some(shared) => shared,
+            None => &self.body,
+        }
     }
 
     /// The key arguments.
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.keys.iter().map(|r| &self.body[r.clone()])
+        let body = self.body();
+        self.keys.iter().map(move |r| &body[r.clone()])
     }
 
     /// The first argument (the command name as sent), upper-cased for callback lookup.
@@ -259,7 +298,7 @@ impl Cmd {
 
     /// The arguments' payloads, in order.
     pub fn args(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let body = &self.body[..];
+        let body = self.body();
         let mut pos = 0;
         std::iter::from_fn(move || {
             if pos >= body.len() {
@@ -278,9 +317,10 @@ impl Cmd {
 
     /// Appends the whole command (array header and arguments) to `out`.
     pub fn encode_into(&self, out: &mut BytesMut) {
-        out.reserve(self.body.len() + 16);
+        let body = self.body();
+        out.reserve(body.len() + 16);
         resp_proto::write_array_len(out, self.argc);
-        out.extend_from_slice(&self.body);
+        out.extend_from_slice(body);
     }
 
     /// The array header, written into `buf`, for sending header and body without copying
@@ -356,7 +396,7 @@ macro_rules! integer_like {
         impl ToArgs for $t {
             #[inline]
             fn write_args(&self, cmd: &mut Cmd) {
-                resp_proto::write_bulk_i64(&mut cmd.body, *self as i64);
+                resp_proto::write_bulk_i64(cmd.buf(), *self as i64);
                 cmd.argc += 1;
             }
         }
@@ -369,7 +409,7 @@ macro_rules! wide_unsigned {
         impl ToArgs for $t {
             fn write_args(&self, cmd: &mut Cmd) {
                 match i64::try_from(*self) {
-                    Ok(n) => { resp_proto::write_bulk_i64(&mut cmd.body, n); cmd.argc += 1; }
+                    Ok(n) => { resp_proto::write_bulk_i64(cmd.buf(), n); cmd.argc += 1; }
                     Err(_) => cmd.push_arg(self.to_string().as_bytes()),
                 }
             }
@@ -381,7 +421,7 @@ wide_unsigned!(u64, usize);
 impl ToArgs for f64 {
     #[inline]
     fn write_args(&self, cmd: &mut Cmd) {
-        resp_proto::write_bulk_f64(&mut cmd.body, *self);
+        resp_proto::write_bulk_f64(cmd.buf(), *self);
         cmd.argc += 1;
     }
 }

@@ -297,10 +297,7 @@ impl Connection {
         match self.transport.read(buf) {
             Ok(0) => {
                 self.core.handle_closed();
-                Err(Error::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "server closed the connection",
-                )))
+                Err(Error::closed())
             }
             Ok(n) => {
                 self.core.handle_input(n);

@@ -85,4 +85,34 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Connect { .. } | Error::PoolExhausted(_))
     }
+
+    /// The server closed the stream.
+    pub(crate) fn closed() -> Error {
+        Error::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "server closed the connection",
+        ))
+    }
+
+    /// A copy for each of several callers (a failure every waiting caller is told about):
+    /// `io::Error` is not `Clone`, so an I/O error is copied as its kind and message.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Connect { addr, source } => Error::Connect {
+                addr: addr.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+            Error::Timeout => Error::Timeout,
+            Error::Protocol(p) => Error::Protocol(p.clone()),
+            Error::Server(s) => Error::Server(s.clone()),
+            Error::Auth(s) => Error::Auth(s.clone()),
+            Error::OutOfStep(s) => Error::OutOfStep(s.clone()),
+            Error::Unsupported(s) => Error::Unsupported(s),
+            Error::Broken => Error::Broken,
+            Error::Tls(s) => Error::Tls(s.clone()),
+            Error::PoolExhausted(d) => Error::PoolExhausted(*d),
+            Error::Url(u) => Error::Io(io::Error::other(u.to_string())),
+        }
+    }
 }

@@ -64,6 +64,7 @@ mod conn;
 mod error;
 mod info;
 mod machine;
+pub mod mux;
 pub mod observe;
 mod pool;
 mod tls;

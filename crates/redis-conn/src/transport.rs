@@ -92,6 +92,20 @@ fn peek_socket(
     }
 }
 
+/// A look at a socket that is non-blocking already (an async runtime's): one `MSG_PEEK`
+/// system call, consuming nothing.
+#[cfg(feature = "tokio")]
+pub(crate) fn peek_nonblocking(sock: socket2::SockRef<'_>) -> Readiness {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match sock.peek(&mut byte) {
+        Ok(0) => Readiness::Closed,
+        Ok(_) => Readiness::Readable,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Readiness::Quiet,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Readiness::Unknown,
+        Err(_) => Readiness::Closed,
+    }
+}
+
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)

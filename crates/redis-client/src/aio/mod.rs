@@ -49,6 +49,7 @@ use redis_commands::{
     Block, Callbacks, Cmd, Executor, Flags, FromValue, FromValueError, ScanOptions, ScanState,
     ToArgs, Typed,
 };
+use redis_conn::mux::Parts;
 use redis_conn::{ConnectionInfo, PoolOptions, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 use std::future::Future;
@@ -222,7 +223,7 @@ impl Redis {
     /// # Errors
     /// Connection errors, or [`Error::Server`] when the server answers with an error.
     pub fn execute_command<A: ToArgs>(&self, args: A) -> Request<'_, Value> {
-        let cmd = Cmd::from_args(args);
+        let cmd = shared_if_large(Cmd::from_args(args));
         Request::new(Box::pin(async move {
             let v = self.raw(&cmd).await?;
             let v = dynamic_reply(&self.callbacks, &cmd, v).map_err(|source| Error::Reply {
@@ -375,6 +376,7 @@ impl Redis {
 
     /// A typed command: the reply after this client's override callback, for conversion.
     fn call<T>(&self, cmd: Cmd) -> Request<'_, T> {
+        let cmd = shared_if_large(cmd);
         Request::new(Box::pin(async move {
             let v = self.raw(&cmd).await?;
             let v = overridden(&self.callbacks, &cmd, v)?;
@@ -410,6 +412,33 @@ impl Redis {
     pub(crate) fn call_deadline(&self, cmd: &Cmd) -> Option<std::time::Instant> {
         call_budget(&self.retry, self.connection_info(), Some(cmd))
             .map(|b| std::time::Instant::now() + b)
+    }
+
+    /// A pooled connection for a call that needs one to itself (WATCH, a pipeline holding
+    /// a blocking or state-changing command): waiting no longer than the call's budget,
+    /// and trying again as the policy allows when none can be opened, as the blocking
+    /// client's checkout.
+    pub(crate) async fn checkout(&self) -> Result<PooledConnection> {
+        let deadline = call_budget(&self.retry, self.connection_info(), None)
+            .map(|b| redis_conn::aio::now() + b);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let err = match self.pool.get_until(deadline).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => Error::from(e),
+            };
+            let backoff = self.retry.backoff(attempts - 1);
+            let out_of_time = deadline.is_some_and(|d| redis_conn::aio::now() + backoff >= d);
+            if attempts > self.retry.max_retries
+                || !self.retry.allows(&err, Stage::Checkout, None)
+                || out_of_time
+            {
+                return Err(err.after_attempts(attempts));
+            }
+            crate::observe::retry(self.connection_info(), attempts + 1, &err);
+            tokio::time::sleep(backoff).await;
+        }
     }
 
     /// [`Redis::raw`]'s attempts, retried as the policy allows.
@@ -491,9 +520,22 @@ impl Redis {
             // Boxed: the rare path's state stays out of every request's future.
             return Box::pin(self.dedicated(cmd, timeout)).await;
         }
-        let mut out = BytesMut::with_capacity(cmd.body().len() + 24);
-        cmd.encode_into(&mut out);
-        match self.mux.request(out.freeze(), timeout).await {
+        let parts = match cmd.shared_body() {
+            // A large value is written from the command's own storage: held once.
+            Some(body) => {
+                let mut header = [0u8; 24];
+                Parts {
+                    head: Bytes::copy_from_slice(cmd.header(&mut header)),
+                    body: body.clone(),
+                }
+            }
+            None => {
+                let mut out = BytesMut::with_capacity(cmd.body().len() + 24);
+                cmd.encode_into(&mut out);
+                Parts::whole(out.freeze())
+            }
+        };
+        match self.mux.request_parts(parts, timeout).await {
             Ok(v) => Ok(v),
             Err(e @ (redis_conn::Error::Server(_) | redis_conn::Error::Auth(_))) => {
                 Err(Error::from(e).for_command(cmd))
@@ -517,6 +559,15 @@ impl Redis {
             v => Ok(v),
         }
     }
+}
+
+/// `cmd`, its arguments made shareable when they are large, so that the multiplexed
+/// connection writes them without a copy of its own.
+fn shared_if_large(mut cmd: Cmd) -> Cmd {
+    if cmd.body().len() >= redis_conn::mux::SHARED_PART {
+        cmd.share_body();
+    }
+    cmd
 }
 
 /// Whether `cmd` cannot share the multiplexed connection: it blocks (its reply would hold

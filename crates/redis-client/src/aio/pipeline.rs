@@ -134,7 +134,7 @@ impl Pipeline {
 
     pub(crate) async fn watch_cmd(mut self, cmd: Cmd) -> Result<Watched> {
         if self.conn.is_none() {
-            self.conn = Some(self.client.pool.get().await?);
+            self.conn = Some(self.client.checkout().await?);
         }
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("bound just above")
@@ -241,7 +241,7 @@ impl Pipeline {
                 bound.set_call_deadline(None);
                 Some(bound)
             }
-            None if own => Some(pooled.insert(self.client.pool.get().await?)),
+            None if own => Some(pooled.insert(self.client.checkout().await?)),
             None => None,
         };
         // Every reply is read before any is judged, so the connection ends in step.

@@ -7,7 +7,7 @@ use super::listener::{Dial, Link};
 use super::{Shared, Ticket};
 use crate::{Error, Result};
 use redis_commands::Cmd;
-use redis_conn::aio::{BoxFuture, Connection, Connector, Pool, PooledConnection};
+use redis_conn::aio::{BoxFuture, Connection, Connector, Dialer, Opened, Pool, PooledConnection};
 use redis_conn::{Addr, ConnectionInfo, PoolOptions, Protocol, ReplyTimeout};
 use resp_proto::Value;
 use std::sync::{Arc, Weak};
@@ -56,16 +56,20 @@ struct AsyncVia {
 }
 
 impl Connector for AsyncVia {
-    fn resolve(
-        &self,
+    fn connect<'a>(
+        &'a self,
+        dialer: &'a Dialer,
         deadline: Option<std::time::Instant>,
-    ) -> BoxFuture<'_, std::result::Result<(Addr, u64), redis_conn::Error>> {
+    ) -> BoxFuture<'a, std::result::Result<Opened, redis_conn::Error>> {
         match &self.inner {
-            Some(c) => c.resolve(deadline),
-            None => {
-                let addr = self.addr.clone();
-                Box::pin(async move { Ok((addr, 0)) })
-            }
+            Some(c) => c.connect(dialer, deadline),
+            None => Box::pin(async move {
+                let transport = dialer.dial(&self.addr, deadline).await?;
+                Ok(Opened {
+                    transport,
+                    epoch: 0,
+                })
+            }),
         }
     }
 

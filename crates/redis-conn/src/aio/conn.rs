@@ -1,18 +1,15 @@
 //! One async connection: a tokio stream driven by the connection core, with the same
 //! handshake, deadlines and verdict as the blocking [`Connection`](crate::Connection).
 
-use super::stream::{AsyncStream, Opener};
+use super::transport::{Opener, Transport};
 use super::until;
 use crate::machine::{Core, Poll, ReplyTimeout, Verdict};
 use crate::{ConnState, ConnectionInfo, Error, Protocol, Readiness};
 use bytes::BytesMut;
 use resp_proto::Value;
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A single async connection to a server, owned by one task at a time.
 ///
@@ -37,7 +34,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 /// # Ok(()) }
 /// ```
 pub struct Connection {
-    stream: Box<dyn AsyncStream>,
+    stream: Box<dyn Transport>,
     core: Core,
     write_buf: BytesMut,
     read_timeout: Option<Duration>,
@@ -82,16 +79,9 @@ impl Connection {
         let info = opener.info();
         // One deadline bounds connecting and the handshake, so a peer that accepts and then
         // says nothing (or trickles its answer) cannot hang the caller.
-        let start = Instant::now();
+        let start = super::now();
         let deadline = earliest(info.connect_timeout.map(|t| start + t), deadline);
-        let (stream, epoch) = match opener.connector() {
-            Some(c) => {
-                let (addr, epoch) = c.resolve(deadline).await?;
-                let stream = opener.open_to(&addr, deadline).await?;
-                (stream, Some((std::sync::Arc::clone(c), epoch)))
-            }
-            None => (opener.open(deadline).await?, None),
-        };
+        let (stream, epoch) = opener.open(deadline).await?;
         let mut conn = Connection {
             stream,
             core: Core::new(info, start),
@@ -154,7 +144,7 @@ impl Connection {
         replies: usize,
         timeout: ReplyTimeout,
     ) -> Result<(), Error> {
-        self.core.queue(parts, replies, timeout, Instant::now())?;
+        self.core.queue(parts, replies, timeout, super::now())?;
         self.write_request(parts).await
     }
 
@@ -210,7 +200,7 @@ impl Connection {
     async fn read_reply_inner(&mut self, timeout: ReplyTimeout) -> Result<Value, Error> {
         self.core.expect_within(timeout);
         loop {
-            match self.core.poll_reply(Instant::now())? {
+            match self.core.poll_reply(super::now())? {
                 Poll::Reply(v) => return Ok(v),
                 Poll::Idle => return Err(Error::Unsupported("no reply is owed")),
                 Poll::NeedInput(deadline) => self.fill(deadline).await?,
@@ -221,7 +211,7 @@ impl Connection {
     /// Reads the replies the core owes itself (handshake, restore).
     async fn read_internal(&mut self) -> Result<(), Error> {
         loop {
-            match self.core.poll_reply(Instant::now())? {
+            match self.core.poll_reply(super::now())? {
                 Poll::Idle => return Ok(()),
                 Poll::NeedInput(deadline) => self.fill(deadline).await?,
                 // The caller owed nothing before an internal request was queued.
@@ -321,7 +311,7 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
         self.begin();
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| super::now() + t);
         let out = self.core.restore_request(info, deadline);
         let r = async {
             self.write_request(&[&out]).await?;
@@ -349,12 +339,12 @@ impl Connection {
     /// broken), or [`Error::Broken`].
     pub async fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, Error> {
         self.check_no_dropped_call();
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| super::now() + t);
         loop {
             if let Some(v) = self.core.poll_push()? {
                 return Ok(Some(v));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| super::now() >= d) {
                 return Ok(None);
             }
             self.fill(deadline).await?;
@@ -374,33 +364,15 @@ impl Connection {
         matches!(self.readiness(), Readiness::Readable | Readiness::Closed)
     }
 
-    /// One poll of the stream with a waker that does nothing: what has arrived is taken
-    /// into the core's buffer (where the verdict sees it), nothing is waited for.
+    /// The transport's look at what it holds now ([`Transport::readiness`]): a system
+    /// call for the built-in ones, not the reactor's last report, which can lag behind
+    /// while the runtime is busy. Anything but quiet marks the connection broken.
     fn readiness(&mut self) -> Readiness {
-        struct Nothing;
-        impl Wake for Nothing {
-            fn wake(self: Arc<Self>) {}
+        let r = self.stream.readiness();
+        if matches!(r, Readiness::Readable | Readiness::Closed) {
+            self.core.mark_broken();
         }
-        let waker = Waker::from(Arc::new(Nothing));
-        let mut cx = Context::from_waker(&waker);
-        let mut buf = ReadBuf::new(self.core.input_buffer());
-        match Pin::new(&mut self.stream).poll_read(&mut cx, &mut buf) {
-            std::task::Poll::Pending => Readiness::Quiet,
-            std::task::Poll::Ready(Ok(())) => {
-                let n = buf.filled().len();
-                if n == 0 {
-                    self.core.handle_closed();
-                    Readiness::Closed
-                } else {
-                    self.core.handle_input(n);
-                    Readiness::Readable
-                }
-            }
-            std::task::Poll::Ready(Err(_)) => {
-                self.core.mark_broken();
-                Readiness::Closed
-            }
-        }
+        r
     }
 
     /// What to do with this connection now that its user is done with it (see
@@ -490,16 +462,13 @@ impl Connection {
 
     /// The stream and the core, for the multiplexed driver, which splits the stream
     /// between a reader and a writer task.
-    pub(crate) fn into_parts(self) -> (Box<dyn AsyncStream>, Core) {
+    pub(crate) fn into_parts(self) -> (Box<dyn Transport>, Core) {
         (self.stream, self.core)
     }
 }
 
-pub(crate) fn closed() -> Error {
-    Error::Io(io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "server closed the connection",
-    ))
+fn closed() -> Error {
+    Error::closed()
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -15,34 +15,19 @@ mod conn;
 mod connector;
 mod mux;
 mod pool;
-mod stream;
+mod transport;
 
 pub use conn::Connection;
-pub use connector::{BoxFuture, Connector};
+pub use connector::{BoxFuture, Connector, Opened};
 pub use mux::Multiplexed;
 pub use pool::{Pool, PooledConnection};
+pub use transport::{Dialer, Transport};
 
-/// A copy of `e` for each of several callers (a failure every waiting caller is told
-/// about): `io::Error` is not `Clone`, so an I/O error is copied as its kind and message.
-pub(crate) fn copy_error(e: &crate::Error) -> crate::Error {
-    use crate::Error as E;
-    match e {
-        E::Connect { addr, source } => E::Connect {
-            addr: addr.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        E::Io(io) => E::Io(std::io::Error::new(io.kind(), io.to_string())),
-        E::Timeout => E::Timeout,
-        E::Protocol(p) => E::Protocol(p.clone()),
-        E::Server(s) => E::Server(s.clone()),
-        E::Auth(s) => E::Auth(s.clone()),
-        E::OutOfStep(s) => E::OutOfStep(s.clone()),
-        E::Unsupported(s) => E::Unsupported(s),
-        E::Broken => E::Broken,
-        E::Tls(s) => E::Tls(s.clone()),
-        E::PoolExhausted(d) => E::PoolExhausted(*d),
-        E::Url(u) => E::Io(std::io::Error::other(u.to_string())),
-    }
+/// The time, as tokio's clock gives it: the system's, or the paused and advanced clock of
+/// a test runtime (`tokio::time::pause`), so that every deadline of the async drivers
+/// follows simulated time in a simulation.
+pub fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// `fut`, given up at `deadline` (`None`: never); `Err(())` when the deadline passed.

@@ -1,43 +1,34 @@
 //! The multiplexed connection: many tasks share one connection; their requests are
 //! written together and the replies matched to them in order, as the core owes them.
 //!
-//! Two tasks drive the core of each live connection. The writer takes whatever requests
-//! are queued, records each with the core (`Core::queue`) and with the list of waiting
-//! callers, in one step under the lock, then writes them all in one write. The reader
-//! feeds what arrives to the core and hands each reply the core gives
-//! (`Core::poll_reply`) to the caller at the head of the list: the core decides what is
-//! a reply, a push, out of step or late; the driver only knows whose turn it is.
+//! Every decision is the sans-I/O [`Mux`](crate::mux::Mux)'s: which requests go in a
+//! batch, when the transport must be looked at before one (the idle look), whose turn a
+//! reply is, what a failure does to each caller, when to try connecting again. This
+//! driver only moves bytes between the machine and the transport, reads the clock and
+//! sleeps: one task per connection polls the requests channel, the transport's write and
+//! read sides and one timer, and the machine tells it what each means.
 
-use super::conn::closed;
-use super::stream::{AsyncStream, Opener};
-use super::{copy_error, until, Connection};
-use crate::machine::{Core, Poll, ReplyTimeout};
+use super::transport::{Opener, Transport};
+use super::{now, Connection};
+use crate::machine::ReplyTimeout;
+use crate::mux::{Backoff, Mux, Outcome, Parts, Request, Step, Transmit, Waiter};
 use crate::{ConnectionInfo, Error};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use parking_lot::Mutex;
 use resp_proto::Value;
-use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{mpsc, oneshot};
 
-/// Most bytes gathered into one write; what is queued beyond goes in the next one.
-const MAX_BATCH: usize = 1 << 20;
-
-/// Read buffer of the reader task.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// Wait before the first reconnect attempt after a failed one, doubled after each further
-/// failure up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-
-/// Longest wait between reconnect attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Replies to one request: all of them, or the error that ended the connection.
-type Answer = Result<Vec<Value>, Error>;
+/// Attempts at sending one request whose earlier tries were refused unsent (the
+/// connection failed, or its idle look found bytes nobody asked for, before the request's
+/// write began).
+const SEND_ATTEMPTS: usize = 3;
 
 /// A connection shared by any number of tasks: cheap to clone, every clone uses the same
 /// connection.
@@ -49,6 +40,11 @@ type Answer = Result<Vec<Value>, Error>;
 /// failed attempts (10 ms, doubling up to 1 s; a call in the backoff window fails at once
 /// with [`Error::Connect`]).
 ///
+/// Before a connection that owes nothing carries a new request, its transport is looked
+/// at without waiting ([`Transport::readiness`]: one system call for the built-in ones):
+/// bytes found there were sent before the request and belong to nobody, so the connection
+/// is dropped and the request sent on a new one instead of reading them as its reply.
+///
 /// Requests must leave the connection as they found it: commands that change connection
 /// state (SELECT, WATCH, CLIENT SETNAME …) or block (BLPOP) belong on a dedicated
 /// connection from a [`Pool`](super::Pool), which `redis_client::aio::Redis` chooses by
@@ -59,7 +55,7 @@ type Answer = Result<Vec<Value>, Error>;
 /// RESP3 pushes never reach a caller: they go to the channel given with
 /// [`Multiplexed::with_pushes`], or are dropped.
 ///
-/// Must be used inside a tokio runtime: each connection runs a reader and a writer task.
+/// Must be used inside a tokio runtime: each connection runs a task.
 #[derive(Clone, Debug)]
 pub struct Multiplexed {
     shared: Arc<Shared>,
@@ -74,96 +70,62 @@ struct Shared {
     pushes: Option<mpsc::UnboundedSender<Value>>,
 }
 
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-    next_attempt: Option<Instant>,
-}
-
-/// The way to the tasks of the live connection.
+/// The way to the task of the live connection.
 #[derive(Clone, Debug)]
 struct Link {
-    tx: mpsc::UnboundedSender<Request>,
-    driver: Arc<Driver>,
+    tx: mpsc::UnboundedSender<Request<Answer>>,
+    alive: Arc<AtomicBool>,
     /// The connector that picked the server, and the connection's epoch.
     epoch: Option<(Arc<dyn super::Connector>, u64)>,
 }
 
 impl Link {
-    /// Whether requests may go over it: its tasks run and, where a connector picked its
+    /// Whether requests may go over it: its task runs and, where a connector picked its
     /// server, that choice still stands (a Sentinel failover ends it).
     fn usable(&self) -> bool {
-        self.driver.alive.load(Ordering::Acquire)
+        self.alive.load(Ordering::Acquire)
             && self.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e))
     }
 }
 
-/// One caller's request.
+/// A caller waiting for its request's outcome.
 #[derive(Debug)]
-struct Request {
-    bytes: Bytes,
-    replies: usize,
-    timeout: ReplyTimeout,
-    answer: oneshot::Sender<Answer>,
-}
+struct Answer(oneshot::Sender<Outcome>);
 
-/// A caller waiting for replies, in the order the core owes them.
-#[derive(Debug)]
-struct Waiting {
-    answer: oneshot::Sender<Answer>,
-    want: usize,
-    got: Vec<Value>,
-}
+impl Waiter for Answer {
+    fn answer(self, outcome: Outcome) {
+        // A caller that gave up is gone: what it was owed is dropped here.
+        let _ = self.0.send(outcome);
+    }
 
-/// What the reader and writer tasks of one connection share.
-#[derive(Debug)]
-struct Driver {
-    state: Mutex<DriverState>,
-    alive: AtomicBool,
-    /// The writer queued requests, or the connection failed: the reader looks again.
-    wake_reader: Notify,
-    /// The connection failed: the writer stops.
-    wake_writer: Notify,
-    pushes: Option<mpsc::UnboundedSender<Value>>,
-}
-
-#[derive(Debug)]
-struct DriverState {
-    core: Core,
-    waiting: VecDeque<Waiting>,
-    failure: Option<Error>,
-    /// The reader waits with no deadline (nothing was owed at its last step): requests
-    /// the writer queues must wake it to start their reply deadline. A reader that has a
-    /// deadline steps again when a reply arrives or the deadline passes, and sees them then.
-    reader_idle: bool,
+    fn is_gone(&self) -> bool {
+        self.0.is_closed()
+    }
 }
 
 impl Multiplexed {
     /// A multiplexed connection to the server `info` describes, opened on first use.
     pub fn new(info: ConnectionInfo) -> Multiplexed {
-        Self::build(info, None)
+        Self::build(Opener::new(info), None)
     }
 
     /// As [`Multiplexed::new`], sending every RESP3 push the server sends on it (client
     /// tracking invalidations, say) to `pushes`.
     pub fn with_pushes(info: ConnectionInfo, pushes: mpsc::UnboundedSender<Value>) -> Multiplexed {
-        Self::build(info, Some(pushes))
+        Self::build(Opener::new(info), Some(pushes))
     }
 
-    /// As [`Multiplexed::new`], each connection going to the server `connector` picks
-    /// when it is opened, and replaced once `connector` says its epoch is over.
+    /// As [`Multiplexed::new`], each connection's transport opened by `connector` (to the
+    /// server it picks, or over a stream of its own), and replaced once `connector` says
+    /// its epoch is over.
     pub fn with_connector(
         info: ConnectionInfo,
         connector: Arc<dyn super::Connector>,
     ) -> Multiplexed {
-        Self::build_with(Opener::with_connector(info, connector), None)
+        Self::build(Opener::with_connector(info, connector), None)
     }
 
-    fn build(info: ConnectionInfo, pushes: Option<mpsc::UnboundedSender<Value>>) -> Multiplexed {
-        Self::build_with(Opener::new(info), pushes)
-    }
-
-    fn build_with(opener: Opener, pushes: Option<mpsc::UnboundedSender<Value>>) -> Multiplexed {
+    fn build(opener: Opener, pushes: Option<mpsc::UnboundedSender<Value>>) -> Multiplexed {
         Multiplexed {
             shared: Arc::new(Shared {
                 opener,
@@ -209,6 +171,23 @@ impl Multiplexed {
         replies: usize,
         timeout: ReplyTimeout,
     ) -> Result<Vec<Value>, Error> {
+        self.send_parts(Parts::whole(bytes), replies, timeout).await
+    }
+
+    /// As [`Multiplexed::send`], the request given as a header and a body: a long body is
+    /// written from its own buffer rather than copied into the batch, so a large value is
+    /// held once (by the caller's `Bytes`, which the connection shares).
+    ///
+    /// Cancellation: cancel-safe, as [`Multiplexed::send`].
+    ///
+    /// # Errors
+    /// As [`Multiplexed::send`].
+    pub async fn send_parts(
+        &self,
+        parts: Parts,
+        replies: usize,
+        timeout: ReplyTimeout,
+    ) -> Result<Vec<Value>, Error> {
         if replies == 0 {
             // The core would take it for a subscriber's request, and the connection every
             // caller shares would become a stream of pushes.
@@ -216,38 +195,40 @@ impl Multiplexed {
                 "a request on a shared connection must announce its replies",
             ));
         }
-        let (answer, rx) = oneshot::channel();
-        let mut request = Request {
-            bytes,
-            replies,
-            timeout,
-            answer,
-        };
-        // A connection that failed between the look and the send refuses the request
-        // unsent: try once more on a fresh one.
-        for _ in 0..2 {
-            // The common case sends under the lock, without cloning the link.
-            let sent = match self.shared.link.lock().as_ref() {
-                Some(link) if link.usable() => Ok(link.tx.send(request)),
-                _ => Err(request),
+        let mut last = Error::Broken;
+        for _ in 0..SEND_ATTEMPTS {
+            let (tx, rx) = oneshot::channel();
+            let request = Request {
+                parts: parts.clone(),
+                replies,
+                timeout,
+                waiter: Answer(tx),
             };
-            let result = match sent {
-                Ok(sent) => sent,
+            // The common case sends under the lock, without cloning the link.
+            let refused = match self.shared.link.lock().as_ref() {
+                Some(link) if link.usable() => link.tx.send(request).err().map(|e| e.0),
+                _ => Some(request),
+            };
+            if let Some(request) = refused {
                 // Boxed: opening a connection takes far more state than sending, and
                 // would otherwise make every request's future as large.
-                Err(request) => Box::pin(self.link()).await?.tx.send(request),
-            };
-            match result {
-                Ok(()) => return rx.await.unwrap_or(Err(Error::Broken)),
-                Err(mpsc::error::SendError(back)) => {
-                    if let Some(link) = self.shared.link.lock().as_ref() {
-                        link.driver.alive.store(false, Ordering::Release);
-                    }
-                    request = back;
+                let link = Box::pin(self.link()).await?;
+                if link.tx.send(request).is_err() {
+                    // Its task ended between the look and the send: nothing went out.
+                    link.alive.store(false, Ordering::Release);
+                    continue;
                 }
             }
+            match rx.await {
+                Ok(Outcome::Replies(replies)) => return Ok(replies),
+                Ok(Outcome::Failed(e) | Outcome::Refused(e)) => return Err(e),
+                // Never written: it goes on the next connection.
+                Ok(Outcome::Unsent(e)) => last = e,
+                // Dropped in the channel by a task that ended: never written either.
+                Err(_) => last = Error::Broken,
+            }
         }
-        Err(Error::Broken)
+        Err(last)
     }
 
     /// Sends one encoded command and returns its reply; an error reply becomes
@@ -258,7 +239,18 @@ impl Multiplexed {
     /// # Errors
     /// As [`Multiplexed::send`], plus [`Error::Server`].
     pub async fn request(&self, packed: Bytes, timeout: ReplyTimeout) -> Result<Value, Error> {
-        let mut replies = self.send(packed, 1, timeout).await?;
+        self.request_parts(Parts::whole(packed), timeout).await
+    }
+
+    /// As [`Multiplexed::request`], the command given as a header and a body (see
+    /// [`Multiplexed::send_parts`]).
+    ///
+    /// Cancellation: cancel-safe, as [`Multiplexed::send`].
+    ///
+    /// # Errors
+    /// As [`Multiplexed::request`].
+    pub async fn request_parts(&self, parts: Parts, timeout: ReplyTimeout) -> Result<Value, Error> {
+        let mut replies = self.send_parts(parts, 1, timeout).await?;
         match replies.pop() {
             Some(Value::Error(e)) => Err(Error::from_server_error(e)),
             Some(v) => Ok(v),
@@ -272,7 +264,7 @@ impl Multiplexed {
             .link
             .lock()
             .as_ref()
-            .is_some_and(|l| l.driver.alive.load(Ordering::Acquire))
+            .is_some_and(|l| l.alive.load(Ordering::Acquire))
     }
 
     /// The live connection, opening one if there is none.
@@ -285,25 +277,22 @@ impl Multiplexed {
         if let Some(link) = self.live() {
             return Ok(link);
         }
-        if let Some(next) = backoff.next_attempt {
-            let now = Instant::now();
-            if now < next {
-                return Err(Error::Connect {
-                    addr: self.info().addr.to_string(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::ConnectionRefused,
-                        format!(
-                            "reconnecting after {} failed attempts: next attempt in {} ms",
-                            backoff.failures,
-                            (next - now).as_millis()
-                        ),
+        if let Err(wait) = backoff.check(now()) {
+            return Err(Error::Connect {
+                addr: self.info().addr.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    format!(
+                        "reconnecting after {} failed attempts: next attempt in {} ms",
+                        backoff.failures(),
+                        wait.as_millis()
                     ),
-                });
-            }
+                ),
+            });
         }
         match Connection::open_until(&self.shared.opener, None).await {
             Ok(conn) => {
-                *backoff = Backoff::default();
+                backoff.succeeded();
                 let link = spawn(conn, self.shared.pushes.clone());
                 if self.shared.link.lock().replace(link.clone()).is_some() {
                     // A connection that failed is replaced.
@@ -312,11 +301,7 @@ impl Multiplexed {
                 Ok(link)
             }
             Err(e) => {
-                backoff.failures += 1;
-                let wait = FIRST_BACKOFF
-                    .saturating_mul(1 << (backoff.failures - 1).min(16))
-                    .min(MAX_BACKOFF);
-                backoff.next_attempt = Some(Instant::now() + wait);
+                backoff.failed(now());
                 Err(e)
             }
         }
@@ -328,254 +313,189 @@ impl Multiplexed {
     }
 }
 
-/// Starts the reader and writer tasks of an open connection.
+/// Starts the task of an open connection.
 fn spawn(conn: Connection, pushes: Option<mpsc::UnboundedSender<Value>>) -> Link {
     let epoch = conn.epoch();
     let (stream, core) = conn.into_parts();
-    let (rd, wr) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
-    let driver = Arc::new(Driver {
-        state: Mutex::new(DriverState {
-            core,
-            waiting: VecDeque::new(),
-            failure: None,
-            reader_idle: true,
-        }),
-        alive: AtomicBool::new(true),
-        wake_reader: Notify::new(),
-        wake_writer: Notify::new(),
+    let alive = Arc::new(AtomicBool::new(true));
+    tokio::spawn(Driver {
+        mux: Mux::new(core),
+        stream,
+        requests: rx,
         pushes,
+        alive: Arc::clone(&alive),
+        timer: Box::pin(tokio::time::sleep_until(far())),
+        armed: None,
+        flush: false,
     });
-    tokio::spawn(write_loop(rx, wr, Arc::clone(&driver)));
-    tokio::spawn(read_loop(rd, Arc::clone(&driver)));
-    Link { tx, driver, epoch }
+    Link { tx, alive, epoch }
 }
 
-async fn write_loop(
-    mut rx: mpsc::UnboundedReceiver<Request>,
-    mut wr: WriteHalf<Box<dyn AsyncStream>>,
-    driver: Arc<Driver>,
-) {
-    let mut buf = BytesMut::new();
-    let mut batch = Vec::new();
-    loop {
-        let first = tokio::select! {
-            r = rx.recv() => r,
-            () = driver.wake_writer.notified() => break,
-        };
-        let Some(first) = first else {
-            // Every handle is gone: close the stream; the server closes its side and the
-            // reader ends.
-            let _ = wr.shutdown().await;
-            driver.fail(Error::Broken);
-            break;
-        };
-        // Let the tasks that are ready run first: those a burst of replies just woke send
-        // their next requests, and they go out in this write instead of one write each.
-        tokio::task::yield_now().await;
-        let mut size = first.bytes.len();
-        batch.push(first);
-        while size < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => {
-                    size += r.bytes.len();
-                    batch.push(r);
-                }
-                Err(_) => break,
-            }
-        }
-        buf.clear();
-        let (deadline, reader_idle) = {
-            let mut st = driver.state.lock();
-            if st.failure.is_some() {
-                for r in batch.drain(..) {
-                    let _ = r.answer.send(Err(st.failure_copy()));
-                }
-                break;
-            }
-            let now = Instant::now();
-            for r in batch.drain(..) {
-                // A caller that already gave up is not sent at all.
-                if r.answer.is_closed() {
-                    continue;
-                }
-                // Recorded with the core and in the waiting list in one step, in the
-                // order the bytes go out: the core's owed queue and this list agree.
-                match st.core.queue(&[&r.bytes], r.replies, r.timeout, now) {
-                    Ok(()) => {
-                        buf.extend_from_slice(&r.bytes);
-                        st.waiting.push_back(Waiting {
-                            answer: r.answer,
-                            want: r.replies,
-                            got: Vec::with_capacity(r.replies),
-                        });
-                    }
-                    Err(e) => {
-                        let _ = r.answer.send(Err(e));
-                    }
-                }
-            }
-            // Only a batch that queued something gives the reader a deadline to start.
-            let wake = !buf.is_empty() && std::mem::take(&mut st.reader_idle);
-            (st.core.write_deadline(), wake)
-        };
-        if reader_idle {
-            // The reader starts the reply deadline now.
-            driver.wake_reader.notify_one();
-        }
-        if buf.is_empty() {
-            continue;
-        }
-        match until(deadline, wr.write_all(&buf)).await {
-            Ok(Ok(())) => driver.state.lock().core.handle_written(),
-            Ok(Err(e)) => {
-                driver.fail(Error::Io(e));
-                break;
-            }
-            Err(()) => {
-                driver.fail(Error::Timeout);
-                break;
-            }
-        }
-        if buf.capacity() > MAX_BATCH * 2 {
-            buf = BytesMut::new();
-        }
-    }
-    // Whatever is still queued is answered, so no caller waits for a dead connection.
-    rx.close();
-    while let Ok(r) = rx.try_recv() {
-        let e = driver.state.lock().failure_copy();
-        let _ = r.answer.send(Err(e));
-    }
+/// A deadline far enough away to mean "none", for the timer while it is not armed.
+fn far() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
-async fn read_loop(mut rd: ReadHalf<Box<dyn AsyncStream>>, driver: Arc<Driver>) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    // One timer for the life of the reader, moved only when the deadline moves.
-    let far = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
-    let sleep = tokio::time::sleep_until(far());
-    tokio::pin!(sleep);
-    let mut armed = None;
-    loop {
-        let Some(deadline) = driver.step() else {
-            return;
-        };
-        if deadline != armed {
-            armed = deadline;
-            sleep
-                .as_mut()
-                .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
-        }
-        tokio::select! {
-            r = rd.read(&mut buf) => match r {
-                Ok(0) => {
-                    driver.state.lock().core.handle_closed();
-                    driver.fail(closed());
-                    return;
+/// The task of one connection: moves bytes between the machine and the transport.
+struct Driver {
+    mux: Mux<Answer>,
+    stream: Box<dyn Transport>,
+    requests: mpsc::UnboundedReceiver<Request<Answer>>,
+    pushes: Option<mpsc::UnboundedSender<Value>>,
+    alive: Arc<AtomicBool>,
+    /// One timer for the life of the connection, moved only when the deadline moves.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+    /// Bytes were written since the transport was last flushed (TLS buffers them).
+    flush: bool,
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if this.mux.is_failed() {
+                this.end();
+                return Poll::Ready(());
+            }
+            if !this.take_requests(cx) {
+                // Every handle is gone: nobody can be waiting.
+                this.mux.fail(Error::Broken);
+                continue;
+            }
+            let now = now();
+            this.write(cx, now);
+            let read = this.read(cx);
+            let deadline = loop {
+                match this.mux.poll(now) {
+                    Step::Push(v) => {
+                        if let Some(tx) = &this.pushes {
+                            let _ = tx.send(v);
+                        }
+                    }
+                    Step::Wait(deadline) => break deadline,
+                    Step::Failed => break None,
                 }
-                Ok(n) => driver.state.lock().core.handle_bytes(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    driver.fail(Error::Io(e));
-                    return;
-                }
-            },
-            // The core judges the deadline at the next step.
-            () = sleep.as_mut(), if armed.is_some() => armed = None,
-            () = driver.wake_reader.notified() => {}
+            };
+            if this.mux.is_failed() {
+                continue;
+            }
+            if deadline != this.armed {
+                this.armed = deadline;
+                let at = deadline.map_or_else(far, tokio::time::Instant::from_std);
+                this.timer.as_mut().reset(at);
+            }
+            if this.armed.is_some() && this.timer.as_mut().poll(cx).is_ready() {
+                this.armed = None;
+                this.mux.handle_timeout(super::now());
+                continue;
+            }
+            // A read that took bytes may be followed by more; every other source has
+            // registered this task's waker by now.
+            if !read {
+                return Poll::Pending;
+            }
         }
     }
 }
 
 impl Driver {
-    /// Hands out every reply and push the core has; returns the deadline of the next
-    /// read (`None` inside: none), or `None` once the connection failed.
-    ///
-    /// Callers are woken while the lock is held: waking them after letting it go measured
-    /// slower on the async benchmark (50 tasks, 2 cores).
-    fn step(&self) -> Option<Option<Instant>> {
-        let mut st = self.state.lock();
-        if st.failure.is_some() {
-            return None;
-        }
-        let now = Instant::now();
-        let deadline = loop {
-            match st.core.poll_reply(now) {
-                Ok(Poll::Reply(v)) => {
-                    let Some(head) = st.waiting.front_mut() else {
-                        drop(st);
-                        self.fail(Error::OutOfStep("a reply with no caller waiting".into()));
-                        return None;
-                    };
-                    head.got.push(v);
-                    if head.got.len() == head.want {
-                        if let Some(done) = st.waiting.pop_front() {
-                            // A caller that gave up is gone: its replies are dropped here.
-                            let _ = done.answer.send(Ok(done.got));
-                        }
-                    }
-                }
-                Ok(Poll::NeedInput(d)) => break d,
-                Ok(Poll::Idle) => break None,
-                Err(e) => {
-                    drop(st);
-                    self.fail(e);
-                    return None;
-                }
-            }
-        };
+    /// Moves new requests into the machine; false once every handle is gone.
+    fn take_requests(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
-            match st.core.poll_push() {
-                Ok(Some(push)) => {
-                    if let Some(tx) = &self.pushes {
-                        let _ = tx.send(push);
+            match self.requests.poll_recv(cx) {
+                Poll::Ready(Some(request)) => {
+                    if let Err(request) = self.mux.submit(request) {
+                        request.waiter.answer(Outcome::Unsent(Error::Broken));
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    drop(st);
-                    self.fail(e);
-                    return None;
-                }
+                Poll::Ready(None) => return false,
+                Poll::Pending => return true,
             }
         }
-        if st.core.pending_replies() == 0 && st.core.state() != st.core.configured() {
-            // A request changed what every later caller would run in: no one may use
-            // this connection again.
-            drop(st);
-            self.fail(Error::Unsupported(
-                "a command changed the state of a shared connection; it was closed",
-            ));
-            return None;
-        }
-        st.reader_idle = deadline.is_none();
-        Some(deadline)
     }
 
-    /// Ends the connection: every waiting caller gets a copy of `e`, the next call opens
-    /// a new connection.
-    fn fail(&self, e: Error) {
-        self.alive.store(false, Ordering::Release);
-        let waiting = {
-            let mut st = self.state.lock();
-            st.core.mark_broken();
-            if st.failure.is_none() {
-                st.failure = Some(e);
+    /// Writes what the machine has until it has nothing or the transport would block.
+    fn write(&mut self, cx: &mut Context<'_>, now: Instant) {
+        loop {
+            match self.mux.poll_transmit(now) {
+                Transmit::Idle => break,
+                // Now, with no await between the look and the batch's write.
+                Transmit::Look => self.mux.handle_look(self.stream.readiness()),
+                Transmit::Write(bytes) => match Pin::new(&mut self.stream).poll_write(cx, bytes) {
+                    Poll::Ready(Ok(0)) => {
+                        let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                        self.mux.fail(Error::Io(e));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.mux.transmitted(n);
+                        self.flush = true;
+                    }
+                    Poll::Ready(Err(e)) => self.mux.fail(Error::Io(e)),
+                    Poll::Pending => break,
+                },
             }
-            std::mem::take(&mut st.waiting)
-        };
-        let st = self.state.lock();
-        for w in waiting {
-            let _ = w.answer.send(Err(st.failure_copy()));
         }
-        drop(st);
-        self.wake_reader.notify_one();
-        self.wake_writer.notify_one();
+        if self.flush && !self.mux.is_failed() {
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.flush = false,
+                Poll::Ready(Err(e)) => self.mux.fail(Error::Io(e)),
+                Poll::Pending => {}
+            }
+        }
+    }
+
+    /// Reads once into the machine; true when bytes came.
+    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.mux.is_failed() {
+            return false;
+        }
+        let mut buf = ReadBuf::new(self.mux.input_buffer());
+        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                if n == 0 {
+                    self.mux.handle_closed();
+                    false
+                } else {
+                    self.mux.handle_input(n);
+                    true
+                }
+            }
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => true,
+            Poll::Ready(Err(e)) => {
+                self.mux.fail(Error::Io(e));
+                false
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// The connection failed: no new request may come, and whatever is still in the
+    /// channel is answered unsent.
+    fn end(&mut self) {
+        self.alive.store(false, Ordering::Release);
+        self.requests.close();
+        let failure = self.mux.failure().map_or(Error::Broken, Error::duplicate);
+        while let Ok(r) = self.requests.try_recv() {
+            r.waiter.answer(Outcome::Unsent(failure.duplicate()));
+        }
     }
 }
 
-impl DriverState {
-    fn failure_copy(&self) -> Error {
-        self.failure.as_ref().map_or(Error::Broken, copy_error)
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // A runtime shut down with the task still running: no new request may come (the
+        // machine's own drop answers those it holds).
+        self.alive.store(false, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
     }
 }

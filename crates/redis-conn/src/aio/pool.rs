@@ -3,7 +3,7 @@
 //! connection gets a look before it is handed out (and a `PING` when the health check
 //! applies), and the core's verdict decides at hand-back.
 
-use super::stream::Opener;
+use super::transport::Opener;
 use super::Connection;
 use crate::machine::Verdict;
 use crate::observe::{self, Sink};
@@ -153,17 +153,21 @@ impl Pool {
     pub async fn get_until(&self, deadline: Option<Instant>) -> Result<PooledConnection, Error> {
         let shared = &*self.shared;
         let timeout = shared.options.checkout_timeout;
-        let until = Instant::now() + timeout;
+        let until = super::now() + timeout;
         let wait = deadline.map_or(until, |d| d.min(until));
         let permit = match Arc::clone(&shared.permits).try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                let start = Instant::now();
+                let start = super::now();
                 let waiting = Waiting::new(self);
                 let acquire = Arc::clone(&shared.permits).acquire_owned();
                 let got = super::until(Some(wait), acquire).await;
                 drop(waiting);
-                observe::pool_wait(self.info(), start.elapsed(), matches!(got, Ok(Ok(_))));
+                observe::pool_wait(
+                    self.info(),
+                    super::now().saturating_duration_since(start),
+                    matches!(got, Ok(Ok(_))),
+                );
                 match got {
                     Ok(Ok(p)) => p,
                     // The semaphore is never closed.
@@ -184,7 +188,7 @@ impl Pool {
                 continue;
             }
             let ping = matches!(shared.options.health_check,
-                Some(after) if conn.last_used().elapsed() >= after);
+                Some(after) if super::now().saturating_duration_since(conn.last_used()) >= after);
             if ping {
                 let info = self.info();
                 // Bounded even without a read timeout, so a silent peer cannot hang it.
@@ -310,7 +314,7 @@ impl Pool {
                     // The restore ran the handshake again: the connector checks it as it
                     // checks a new connection.
                     if let (true, Some(c)) = (sound, pool.connector()) {
-                        conn.set_call_deadline(Some(Instant::now() + t));
+                        conn.set_call_deadline(Some(super::now() + t));
                         sound = c.verify(&mut conn).await.is_ok();
                         conn.set_call_deadline(None);
                     }
