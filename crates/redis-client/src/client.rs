@@ -264,7 +264,12 @@ impl Redis {
     /// A connection from the pool, retrying connect failures as the policy allows (nothing
     /// has been sent, so any request may follow), within one call's budget.
     pub(crate) fn checkout(&self) -> Result<PooledConnection> {
-        let deadline = self.call_deadline(None);
+        self.checkout_until(self.call_deadline(None))
+    }
+
+    /// As [`Redis::checkout`], within a call's `deadline` already running (a WATCH, whose
+    /// one budget covers the checkout and the command).
+    pub(crate) fn checkout_until(&self, deadline: Option<Instant>) -> Result<PooledConnection> {
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -355,6 +360,32 @@ pub(crate) fn call_budget(
         (Some(c), Some(w)) => Some(c + w),
         _ => None,
     }
+}
+
+/// The budget of a pipeline of `commands` (with MULTI and EXEC when `transactional`):
+/// the policy's budget if it sets one, else connecting plus, for each reply, the longest
+/// wait any of them may take, since each reply of a pipeline has a deadline of its own
+/// (a pipeline sharing a connection may also wait behind other callers' replies).
+pub(crate) fn pipeline_budget(
+    retry: &RetryPolicy,
+    info: &ConnectionInfo,
+    commands: &[crate::pipeline::Queued],
+    transactional: bool,
+) -> Option<Duration> {
+    if retry.budget.is_some() {
+        return retry.budget;
+    }
+    let mut wait = info.read_timeout?;
+    for q in commands {
+        match reply_wait(info.read_timeout, &q.cmd) {
+            ReplyTimeout::Exactly(Some(w)) => wait = wait.max(w),
+            ReplyTimeout::Exactly(None) => return None,
+            ReplyTimeout::Default => {}
+        }
+    }
+    let replies = commands.len() + if transactional { 2 } else { 0 };
+    let replies = u32::try_from(replies).unwrap_or(u32::MAX);
+    Some(info.connect_timeout? + wait.saturating_mul(replies))
 }
 
 /// Sends one command and reads its reply, waiting past the read timeout for blocking ones.

@@ -1,7 +1,9 @@
 //! Pipelines: commands queued on the client side and sent in one write, wrapped in
 //! MULTI … EXEC by default.
 
-use crate::client::{convert, dynamic_reply, longer, reply_timeout, send_and_read};
+use crate::client::{
+    convert, dynamic_reply, longer, pipeline_budget, reply_timeout, send_and_read,
+};
 use crate::observe::{Batch, Op};
 use crate::script::{Script, ScriptCall};
 use crate::transaction::Watched;
@@ -189,8 +191,10 @@ impl Pipeline {
     pub fn watch<K: ToArgs>(&mut self, keys: K) -> Result<Watched<'_>> {
         let mut cmd = Cmd::new("WATCH");
         cmd.key(keys);
+        // One budget for the call: the checkout and the command.
+        let deadline = self.client.call_deadline(Some(&cmd));
         if self.conn.is_none() {
-            self.conn = Some(self.client.checkout()?);
+            self.conn = Some(self.client.checkout_until(deadline)?);
         }
         // Set before sending: should the reply never come, reset still knows to clean up.
         self.watching = true;
@@ -198,7 +202,7 @@ impl Pipeline {
             unreachable!("bound just above")
         };
         // Each command of the WATCH is a call of its own, bounded by the call's budget.
-        conn.set_call_deadline(self.client.call_deadline(Some(&cmd)));
+        conn.set_call_deadline(deadline);
         send_and_read(self.client.pool().info(), conn, &cmd)?;
         Ok(Watched::new(self))
     }
@@ -295,16 +299,35 @@ impl Pipeline {
 
     fn run_unobserved(&mut self, commands: &[Queued]) -> Result<Vec<Value>> {
         let transactional = self.transaction || self.explicit_multi;
-        // The bound connection while watching, else one from the pool for this call.
-        let mut pooled = None;
-        let conn: &mut PooledConnection = match self.conn.as_mut() {
-            Some(bound) => {
-                // The WATCH-mode commands' deadline was theirs alone.
-                bound.set_call_deadline(None);
-                bound
-            }
-            None => pooled.insert(self.client.checkout()?),
+        // One budget for the whole pipeline: checkout, write and every reply.
+        let deadline = pipeline_budget(
+            self.client.retry_policy(),
+            self.client.pool().info(),
+            commands,
+            transactional,
+        )
+        .map(|b| std::time::Instant::now() + b);
+        // The bound connection while watching (taken out for the call and put back, so
+        // `reset` still finds it), else one from the pool for this call.
+        let mut conn = match self.conn.take() {
+            Some(bound) => bound,
+            None => self.client.checkout_until(deadline)?,
         };
+        conn.set_call_deadline(deadline);
+        let result = self.send_queued(&mut conn, commands, transactional);
+        conn.set_call_deadline(None);
+        // `execute` resets the pipeline next, which hands it back (UNWATCHing if needed).
+        self.conn = Some(conn);
+        result
+    }
+
+    /// Writes the queued commands on `conn` and reads every reply.
+    fn send_queued(
+        &mut self,
+        conn: &mut PooledConnection,
+        commands: &[Queued],
+        transactional: bool,
+    ) -> Result<Vec<Value>> {
 
         if !self.scripts.is_empty() {
             ensure_scripts(self.client.pool().info(), conn, &self.scripts)?;

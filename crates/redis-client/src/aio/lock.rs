@@ -7,7 +7,7 @@ use crate::lock::{new_token, scripts, LockSpec};
 use crate::{Error, LockError, Result};
 use bytes::Bytes;
 use redis_commands::{SetOptions, StringCommands};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How to take a lock: made by [`Redis::lock`], taken with [`acquire`](LockBuilder::acquire).
 ///
@@ -93,7 +93,7 @@ impl LockBuilder {
     /// [`Error::Lock`] with [`LockError::Timeout`] when not acquired in time; connection and
     /// server errors.
     pub async fn acquire(&self) -> Result<LockGuard> {
-        let start = Instant::now();
+        let start = redis_conn::aio::now();
         loop {
             if let Some(guard) = self.try_acquire().await? {
                 return Ok(guard);

@@ -411,16 +411,17 @@ impl Redis {
     /// attempt's worth (the connect timeout plus the reply's wait).
     pub(crate) fn call_deadline(&self, cmd: &Cmd) -> Option<std::time::Instant> {
         call_budget(&self.retry, self.connection_info(), Some(cmd))
-            .map(|b| std::time::Instant::now() + b)
+            .map(|b| redis_conn::aio::now() + b)
     }
 
     /// A pooled connection for a call that needs one to itself (WATCH, a pipeline holding
-    /// a blocking or state-changing command): waiting no longer than the call's budget,
-    /// and trying again as the policy allows when none can be opened, as the blocking
-    /// client's checkout.
-    pub(crate) async fn checkout(&self) -> Result<PooledConnection> {
-        let deadline = call_budget(&self.retry, self.connection_info(), None)
-            .map(|b| redis_conn::aio::now() + b);
+    /// a blocking or state-changing command), within the call's `deadline` (its budget,
+    /// which covers the checkout and what follows), trying again as the policy allows
+    /// when none can be opened, as the blocking client's checkout.
+    pub(crate) async fn checkout_until(
+        &self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<PooledConnection> {
         let mut attempts = 0;
         loop {
             attempts += 1;

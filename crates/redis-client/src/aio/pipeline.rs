@@ -2,7 +2,7 @@
 //! by default, and WATCH in immediate mode on a dedicated connection.
 
 use super::{needs_own_connection, BoxFuture, Redis, Request};
-use crate::client::{dynamic_reply, longer, overridden, reply_wait};
+use crate::client::{dynamic_reply, longer, overridden, pipeline_budget, reply_wait};
 use crate::observe::{Batch, Op};
 use crate::pipeline::{check, convert_results, finish, judge, Queued};
 use crate::{Error, Result, Script, ScriptCall};
@@ -133,14 +133,16 @@ impl Pipeline {
     }
 
     pub(crate) async fn watch_cmd(mut self, cmd: Cmd) -> Result<Watched> {
+        // One budget for the call: the checkout and the command.
+        let deadline = self.client.call_deadline(&cmd);
         if self.conn.is_none() {
-            self.conn = Some(self.client.checkout().await?);
+            self.conn = Some(self.client.checkout_until(deadline).await?);
         }
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("bound just above")
         };
         // Each command of the WATCH is a call of its own, bounded by the call's budget.
-        conn.set_call_deadline(self.client.call_deadline(&cmd));
+        conn.set_call_deadline(deadline);
         send_and_read(self.client.connection_info(), conn, &cmd).await?;
         Ok(Watched { pipe: self })
     }
@@ -234,27 +236,41 @@ impl Pipeline {
             Cmd::new("EXEC").encode_into(&mut out);
         }
         let replies = commands.len() + if transactional { 2 } else { 0 };
+        // One budget for the whole pipeline: checkout, write and every reply (on the
+        // shared connection, the wait behind other callers' replies too).
+        let deadline = pipeline_budget(
+            &self.client.retry,
+            self.client.connection_info(),
+            commands,
+            transactional,
+        )
+        .map(|b| redis_conn::aio::now() + b);
         let mut pooled = None;
         let conn = match self.conn.as_mut() {
-            Some(bound) => {
-                // The WATCH-mode commands' deadline was theirs alone.
-                bound.set_call_deadline(None);
-                Some(bound)
-            }
-            None if own => Some(pooled.insert(self.client.checkout().await?)),
+            Some(bound) => Some(bound),
+            None if own => Some(pooled.insert(self.client.checkout_until(deadline).await?)),
             None => None,
         };
         // Every reply is read before any is judged, so the connection ends in step.
         let raw = match conn {
             Some(conn) => {
-                conn.send(&[&out], replies, timeout).await?;
-                let mut raw = Vec::with_capacity(replies);
-                for _ in 0..replies {
-                    raw.push(conn.read_reply(ReplyTimeout::Default).await?);
-                }
-                raw
+                conn.set_call_deadline(deadline);
+                let raw = read_all(conn, &out, replies, timeout).await;
+                conn.set_call_deadline(None);
+                raw?
             }
-            None => self.client.mux.send(out.freeze(), replies, timeout).await?,
+            None => {
+                let send = self.client.mux.send(out.freeze(), replies, timeout);
+                match deadline {
+                    // Given up at the deadline, the replies are read and dropped by the
+                    // connection, never handed to anyone.
+                    Some(d) => match tokio::time::timeout_at(d.into(), send).await {
+                        Ok(raw) => raw?,
+                        Err(_) => return Err(Error::Timeout),
+                    },
+                    None => send.await?,
+                }
+            }
         };
         let results = judge(commands, raw, transactional)?;
         finish(
@@ -264,6 +280,21 @@ impl Pipeline {
             results,
         )
     }
+}
+
+/// Writes a pipeline's request on a dedicated connection and reads every reply.
+async fn read_all(
+    conn: &mut PooledConnection,
+    out: &[u8],
+    replies: usize,
+    timeout: ReplyTimeout,
+) -> Result<Vec<Value>> {
+    conn.send(&[out], replies, timeout).await?;
+    let mut raw = Vec::with_capacity(replies);
+    for _ in 0..replies {
+        raw.push(conn.read_reply(ReplyTimeout::Default).await?);
+    }
+    Ok(raw)
 }
 
 /// Loads whichever of `scripts` the server lacks: one SCRIPT EXISTS, then a SCRIPT LOAD

@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An async subscriber: one dedicated connection, opened on first use.
 ///
@@ -204,7 +204,7 @@ impl PubSub {
     /// Connection errors that persist after reconnecting; [`Error::PubSub`] for a reply
     /// that is not a pub/sub message.
     pub async fn get_message(&mut self, timeout: Option<Duration>) -> Result<Option<Message>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| redis_conn::aio::now() + t);
         loop {
             if let Some(m) = self.queued.pop_front() {
                 if self.wanted(&m) {
@@ -214,7 +214,7 @@ impl PubSub {
             }
             let left = match deadline {
                 None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(d) => match d.checked_duration_since(redis_conn::aio::now()) {
                     Some(left) if !left.is_zero() => Some(left),
                     _ => return Ok(None),
                 },

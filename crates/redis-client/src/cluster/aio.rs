@@ -225,7 +225,7 @@ impl ClusterClient {
 
     fn deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
         call_budget(&self.inner.options.retry, &self.inner.seeds[0], cmd)
-            .map(|b| Instant::now() + b)
+            .map(|b| redis_conn::aio::now() + b)
     }
 
     fn read_from(&self, cmd: &Cmd) -> ReadFrom {
@@ -297,7 +297,7 @@ impl ClusterClient {
     /// As `refresh`, within a call's `deadline`: waiting for a refresh another task runs,
     /// and every node asked, fit in it (`None`: each node asked gets a whole budget).
     async fn refresh_within(&self, force: bool, deadline: Option<Instant>) -> Result<()> {
-        let started = Instant::now();
+        let started = redis_conn::aio::now();
         let mut last = within(deadline, async { Ok(self.inner.refreshed.lock().await) }).await?;
         if !force && last.is_some_and(|t| t + MIN_REFRESH_INTERVAL > started) {
             return Ok(());
@@ -312,7 +312,7 @@ impl ClusterClient {
         }
         let mut last_error = None;
         for addr in candidates {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| redis_conn::aio::now() >= d) {
                 return Err(Error::Timeout);
             }
             match self.fetch_map(&addr, deadline).await {
@@ -322,14 +322,14 @@ impl ClusterClient {
                         .lock()
                         .retain(|(a, _), _| super::still_needed(&map, a));
                     *self.inner.map.write() = Arc::new(map);
-                    *last = Some(Instant::now());
+                    *last = Some(redis_conn::aio::now());
                     return Ok(());
                 }
                 Ok(_) => last_error = Some(format!("{addr}: the map does not cover every slot")),
                 Err(e) => last_error = Some(format!("{addr}: {e}")),
             }
         }
-        *last = Some(Instant::now());
+        *last = Some(redis_conn::aio::now());
         Err(Error::Cluster(format!(
             "no node gave a slot map (last: {})",
             last_error.unwrap_or_default()
@@ -407,7 +407,7 @@ impl ClusterClient {
             let may_repeat = failed.unsent
                 || self.inner.options.retry.retry_writes
                 || router::facts(cmd).contains(Flags::READONLY);
-            match attempts.next(&failure, may_repeat, Instant::now()) {
+            match attempts.next(&failure, may_repeat, redis_conn::aio::now()) {
                 Next::GiveUp => {
                     let tries = attempts.retries() + 1;
                     return Err(give_up(failed.error, busy, deadline, tries));
@@ -642,7 +642,7 @@ async fn refresh_periodically(
         let due = {
             let Some(inner) = inner.upgrade() else { return };
             let last = *inner.refreshed.lock().await;
-            match router::refresh_due(Some(interval), last, Instant::now()) {
+            match router::refresh_due(Some(interval), last, redis_conn::aio::now()) {
                 Refresh::Now => {
                     let client = ClusterClient {
                         inner,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An async cluster subscriber, from [`ClusterClient::pubsub`].
 ///
@@ -215,7 +215,7 @@ impl ClusterPubSub {
     /// cluster serves them again, with a
     /// [`MessageKind::Reconnected`](crate::MessageKind::Reconnected) marker.
     pub async fn get_message(&mut self, timeout: Option<Duration>) -> Result<Option<Message>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| redis_conn::aio::now() + t);
         loop {
             if let Some(m) = self.queued.pop_front() {
                 return Ok(Some(m));
@@ -238,7 +238,7 @@ impl ClusterPubSub {
                 self.turn = self.turn.wrapping_add(1);
                 self.arrived(conn, result)?;
             }
-            if self.queued.is_empty() && deadline.is_some_and(|d| Instant::now() >= d) {
+            if self.queued.is_empty() && deadline.is_some_and(|d| redis_conn::aio::now() >= d) {
                 return Ok(None);
             }
         }
@@ -254,7 +254,7 @@ impl ClusterPubSub {
     /// Acts on what a connection's read gave: queue a message, or close a connection that
     /// failed or whose slot moved, to be renewed.
     fn arrived(&mut self, conn: Conn, result: Result<Option<Message>>) -> Result<()> {
-        let now = Instant::now();
+        let now = redis_conn::aio::now();
         let arrival = match result {
             Ok(Some(m)) => self.subs.arrived(conn, m, now),
             Ok(None) => Arrival::Skip,
@@ -282,7 +282,7 @@ impl ClusterPubSub {
     /// Renews every connection whose renewal is due: a fresh slot map, a connection to the
     /// node serving its names now, the names subscribed again, and the gap markers.
     async fn renew_due(&mut self) {
-        let due = self.subs.due(Instant::now());
+        let due = self.subs.due(redis_conn::aio::now());
         if due.is_empty() {
             return;
         }
@@ -290,13 +290,13 @@ impl ClusterPubSub {
         for conn in due {
             let renewal = self.subs.renewal(conn);
             if renewal.is_empty() {
-                self.subs.renewed(conn, Instant::now());
+                self.subs.renewed(conn, redis_conn::aio::now());
                 continue;
             }
             let mut s = match self.open(conn) {
                 Ok(s) => s,
                 Err(_) => {
-                    self.subs.renew_failed(conn, Instant::now());
+                    self.subs.renew_failed(conn, redis_conn::aio::now());
                     continue;
                 }
             };
@@ -307,7 +307,7 @@ impl ClusterPubSub {
             }
             .await;
             if subscribed.is_err() {
-                self.subs.renew_failed(conn, Instant::now());
+                self.subs.renew_failed(conn, redis_conn::aio::now());
                 continue;
             }
             match conn {
@@ -316,7 +316,7 @@ impl ClusterPubSub {
                     self.shards.insert(slot, s);
                 }
             }
-            let markers = self.subs.renewed(conn, Instant::now());
+            let markers = self.subs.renewed(conn, redis_conn::aio::now());
             self.queued.extend(markers);
         }
     }

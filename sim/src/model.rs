@@ -1,0 +1,501 @@
+//! The model server: a small in-process Redis with the commands the scenarios need
+//! (PING, HELLO, ECHO, GET, SET, INCR, INCRBY, DEL, LPUSH, BLPOP, MULTI, EXEC, DISCARD,
+//! WATCH, UNWATCH, RESET, SELECT 0, CLIENT SETNAME/GETNAME), small enough to be
+//! obviously right, and a log of every command it answered: the answer each request got,
+//! which the checker compares with what each caller received.
+
+use crate::net::{self, LinkRef};
+use crate::rng::Rng;
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use redis_client::redis_conn::aio::now;
+use resp_proto::{Decode, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A key's value.
+#[derive(Clone, Debug)]
+enum Entry {
+    Str(Bytes),
+    List(VecDeque<Bytes>),
+}
+
+/// One command the model answered.
+#[derive(Debug)]
+pub struct Exec {
+    /// The connection it came on.
+    pub link: u64,
+    /// Its arguments (for EXEC: see [`exec_key`]).
+    pub args: Vec<Bytes>,
+    /// The answer sent.
+    pub reply: Value,
+    /// Sent after an extra reply on a connection that owed replies: no client can tell
+    /// the two apart, so whoever receives it may have received another's.
+    pub exposed: bool,
+    /// A caller has matched it to its own request.
+    pub claimed: bool,
+}
+
+/// What the checker found for a caller's reply.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    /// The model's answer to this very request.
+    Own,
+    /// Not the model's answer, but the request went over a connection made ambiguous by
+    /// an extra reply while replies were owed.
+    Exposed,
+    /// Not any answer the model gave this request.
+    Wrong,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    data: BTreeMap<Bytes, Entry>,
+    /// Bumped at every write of a key, for WATCH.
+    versions: BTreeMap<Bytes, u64>,
+    log: Vec<Exec>,
+    /// Connections given an extra reply while they owed replies, and when.
+    desynced: Vec<(u64, Instant)>,
+    /// Connections that ended, and when.
+    ended: BTreeMap<u64, Instant>,
+}
+
+/// The model server's state, shared by the tasks serving its connections.
+#[derive(Debug, Default)]
+pub struct Model {
+    state: Mutex<State>,
+    /// Woken when a list gets an element (BLPOP waiters).
+    pushed: tokio::sync::Notify,
+}
+
+/// How often the model misbehaves, in percent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerFaults {
+    /// Before answering a request, it waits past the client's deadlines.
+    pub stall: u64,
+    /// After answering, the reactor reports its bytes late (the runtime was busy).
+    pub lag: u64,
+    /// After answering on a RESP3 connection, a push frame follows.
+    pub push: u64,
+}
+
+/// The per-connection state the model keeps.
+#[derive(Debug, Default)]
+struct Session {
+    resp3: bool,
+    multi: Option<Vec<Vec<Bytes>>>,
+    watched: Vec<(Bytes, u64)>,
+    name: Option<Bytes>,
+}
+
+/// The log key of an EXEC: its queued commands, in order.
+pub fn exec_key(queued: &[Vec<Bytes>]) -> Vec<Bytes> {
+    let mut key = vec![Bytes::from_static(b"EXEC")];
+    for cmd in queued {
+        key.push(Bytes::from_static(b"|"));
+        key.extend(cmd.iter().cloned());
+    }
+    key
+}
+
+impl Model {
+    /// A new, empty model.
+    pub fn new() -> Arc<Model> {
+        Arc::new(Model::default())
+    }
+
+    /// The server restarts: its data is gone (the log stays: it is the record).
+    pub fn forget(&self) {
+        let mut st = self.state.lock();
+        st.data.clear();
+        for v in st.versions.values_mut() {
+            *v += 1;
+        }
+    }
+
+    /// Marks connection `link` as having received an extra reply while it owed replies.
+    pub fn desync(&self, link: u64) {
+        self.state.lock().desynced.push((link, now()));
+    }
+
+    /// Notes that connection `link` ended.
+    pub fn ended(&self, link: u64) {
+        self.state.lock().ended.entry(link).or_insert_with(now);
+    }
+
+    /// Finds and claims the model's answer to a caller's request `args` that `matches`
+    /// its reply; the call ran from `start` until now.
+    pub fn claim(&self, args: &[Bytes], start: Instant, matches: impl Fn(&Value) -> bool) -> Found {
+        let mut st = self.state.lock();
+        if let Some(e) = st
+            .log
+            .iter_mut()
+            .find(|e| !e.claimed && e.args == args && matches(&e.reply))
+        {
+            e.claimed = true;
+            return if e.exposed { Found::Exposed } else { Found::Own };
+        }
+        // A desynced connection alive while the call ran may have handed it anything.
+        let ended = &st.ended;
+        let overlaps = st.desynced.iter().any(|(link, at)| {
+            *at <= now() && ended.get(link).map_or(true, |end| *end >= start)
+        });
+        if overlaps {
+            Found::Exposed
+        } else {
+            Found::Wrong
+        }
+    }
+
+    /// Every answer of the log for `args` (for a failure's report).
+    pub fn answers(&self, args: &[Bytes]) -> Vec<Value> {
+        let st = self.state.lock();
+        st.log
+            .iter()
+            .filter(|e| e.args == args)
+            .map(|e| e.reply.clone())
+            .collect()
+    }
+
+    fn log(&self, st: &mut State, link: u64, args: Vec<Bytes>, reply: &Value) {
+        let exposed = st.desynced.iter().any(|(l, _)| *l == link);
+        st.log.push(Exec {
+            link,
+            args,
+            reply: reply.clone(),
+            exposed,
+            claimed: false,
+        });
+    }
+
+    /// Serves one connection until it ends.
+    pub async fn serve(self: Arc<Self>, link: LinkRef, mut rng: Rng, faults: ServerFaults) {
+        let id = link.lock().id;
+        let mut session = Session::default();
+        let mut buf = BytesMut::new();
+        let mut decoder = resp_proto::Decoder::new();
+        'serve: loop {
+            loop {
+                let args = match decoder.decode(&mut buf) {
+                    Ok(Some(Value::Array(items))) => items
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::BulkString(b) => Some(b),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<Bytes>>>(),
+                    Ok(None) => break,
+                    _ => None,
+                };
+                let Some(args) = args.filter(|a| !a.is_empty()) else {
+                    // Not a request a client of ours sends: hang up.
+                    break 'serve;
+                };
+                link.lock().server_busy = true;
+                // The network's and the server's own time.
+                if rng.chance(50) {
+                    tokio::time::sleep(Duration::from_micros(rng.between(10, 500))).await;
+                }
+                if rng.chance(faults.stall) {
+                    tokio::time::sleep(Duration::from_millis(rng.between(50, 3_000))).await;
+                }
+                let reply = self.execute(&mut session, id, args, &link).await;
+                let mut out = BytesMut::new();
+                encode(&mut out, &reply, session.resp3);
+                if session.resp3 && rng.chance(faults.push) {
+                    let push = Value::Push(vec![
+                        Value::BulkString(Bytes::from_static(b"message")),
+                        Value::BulkString(Bytes::from_static(b"news")),
+                        Value::BulkString(Bytes::from(format!("push-{}", rng.below(1000)))),
+                    ]);
+                    encode(&mut out, &push, true);
+                }
+                if rng.chance(faults.lag) {
+                    net::lag(&link, Duration::from_millis(rng.between(1, 200)));
+                }
+                if !link.lock().server_write(&out, now()) {
+                    break 'serve;
+                }
+            }
+            link.lock().server_busy = !buf.is_empty();
+            match net::read(&link).await {
+                Some(bytes) => buf.extend_from_slice(&bytes),
+                None => break,
+            }
+        }
+        link.lock().server_close();
+        self.ended(id);
+    }
+
+    async fn execute(&self, s: &mut Session, link: u64, args: Vec<Bytes>, l: &LinkRef) -> Value {
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        if let Some(queued) = &mut s.multi {
+            match name.as_str() {
+                "EXEC" | "DISCARD" | "MULTI" | "WATCH" => {}
+                _ => {
+                    queued.push(args.clone());
+                    let reply = Value::SimpleString(Bytes::from_static(b"QUEUED"));
+                    self.log(&mut self.state.lock(), link, args, &reply);
+                    return reply;
+                }
+            }
+        }
+        if name == "BLPOP" {
+            return self.blpop(link, &args, l).await;
+        }
+        let mut st = self.state.lock();
+        let reply = match name.as_str() {
+            "EXEC" => match s.multi.take() {
+                None => error("ERR EXEC without MULTI"),
+                Some(queued) => {
+                    let aborted = s
+                        .watched
+                        .drain(..)
+                        .any(|(k, v)| st.versions.get(&k).copied().unwrap_or(0) != v);
+                    let reply = if aborted {
+                        Value::Nil
+                    } else {
+                        Value::Array(queued.iter().map(|c| apply(&mut st, s, c)).collect())
+                    };
+                    self.log(&mut st, link, exec_key(&queued), &reply);
+                    if !aborted {
+                        self.pushed.notify_waiters();
+                    }
+                    return reply;
+                }
+            },
+            "MULTI" if s.multi.is_some() => error("ERR MULTI calls can not be nested"),
+            "MULTI" => {
+                s.multi = Some(Vec::new());
+                ok()
+            }
+            "DISCARD" => {
+                s.multi = None;
+                s.watched.clear();
+                ok()
+            }
+            "WATCH" if s.multi.is_some() => error("ERR WATCH inside MULTI is not allowed"),
+            _ => apply(&mut st, s, &args),
+        };
+        self.log(&mut st, link, args, &reply);
+        if name == "LPUSH" {
+            self.pushed.notify_waiters();
+        }
+        reply
+    }
+
+    async fn blpop(&self, link: u64, args: &[Bytes], l: &LinkRef) -> Value {
+        let secs: f64 = std::str::from_utf8(args.last().map_or(&b""[..], |a| a))
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0.0);
+        let keys = &args[1..args.len().saturating_sub(1)];
+        let deadline = (secs > 0.0).then(|| now() + Duration::from_secs_f64(secs));
+        loop {
+            {
+                let mut st = self.state.lock();
+                for key in keys {
+                    let popped = match st.data.get_mut(key) {
+                        Some(Entry::List(items)) => items.pop_front(),
+                        _ => None,
+                    };
+                    if let Some(v) = popped {
+                        if matches!(st.data.get(key), Some(Entry::List(i)) if i.is_empty()) {
+                            st.data.remove(key);
+                        }
+                        *st.versions.entry(key.clone()).or_default() += 1;
+                        let reply = Value::Array(vec![Value::BulkString(key.clone()), Value::BulkString(v)]);
+                        self.log(&mut st, link, args.to_vec(), &reply);
+                        return reply;
+                    }
+                }
+                if deadline.is_some_and(|d| now() >= d) || l.lock().is_dead() {
+                    // RESP2 sends a null array, RESP3 a null: both are `Nil` here.
+                    self.log(&mut st, link, args.to_vec(), &Value::Nil);
+                    return Value::Nil;
+                }
+            }
+            // Woken by a push, or at the deadline, or every 10 ms to see whether the
+            // client went away.
+            let wait = deadline
+                .map_or(Duration::from_millis(10), |d| d.saturating_duration_since(now()))
+                .min(Duration::from_millis(10));
+            tokio::select! {
+                biased;
+                () = self.pushed.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+fn ok() -> Value {
+    Value::SimpleString(Bytes::from_static(b"OK"))
+}
+
+fn error(text: &str) -> Value {
+    Value::Error(resp_proto::ServerError::new(Bytes::copy_from_slice(text.as_bytes())))
+}
+
+/// Runs one command (outside MULTI, or at EXEC) on the data.
+fn apply(st: &mut State, s: &mut Session, args: &[Bytes]) -> Value {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    let touch = |st: &mut State, k: &Bytes| *st.versions.entry(k.clone()).or_default() += 1;
+    match name.as_str() {
+        "PING" => Value::SimpleString(Bytes::from_static(b"PONG")),
+        "HELLO" => {
+            s.resp3 = &arg(1)[..] == b"3";
+            let fields = vec![
+                (bulk("server"), bulk("redis")),
+                (bulk("version"), bulk("7.0.15")),
+                (bulk("proto"), Value::Integer(if s.resp3 { 3 } else { 2 })),
+            ];
+            if s.resp3 {
+                Value::Map(fields)
+            } else {
+                Value::Array(fields.into_iter().flat_map(|(k, v)| [k, v]).collect())
+            }
+        }
+        "ECHO" => Value::BulkString(arg(1)),
+        "GET" => match st.data.get(&arg(1)) {
+            None => Value::Nil,
+            Some(Entry::Str(v)) => Value::BulkString(v.clone()),
+            Some(Entry::List(_)) => wrongtype(),
+        },
+        "SET" => {
+            let k = arg(1);
+            st.data.insert(k.clone(), Entry::Str(arg(2)));
+            touch(st, &k);
+            ok()
+        }
+        "INCR" | "INCRBY" => {
+            let k = arg(1);
+            let by: i64 = if name == "INCR" {
+                1
+            } else {
+                match std::str::from_utf8(&arg(2)).ok().and_then(|t| t.parse().ok()) {
+                    Some(n) => n,
+                    None => return error("ERR value is not an integer or out of range"),
+                }
+            };
+            let current = match st.data.get(&k) {
+                None => 0,
+                Some(Entry::Str(v)) => match std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()) {
+                    Some(n) => n,
+                    None => return error("ERR value is not an integer or out of range"),
+                },
+                Some(Entry::List(_)) => return wrongtype(),
+            };
+            let Some(next) = current.checked_add(by) else {
+                return error("ERR increment or decrement would overflow");
+            };
+            st.data.insert(k.clone(), Entry::Str(Bytes::from(next.to_string())));
+            touch(st, &k);
+            Value::Integer(next)
+        }
+        "DEL" => {
+            let mut n = 0;
+            for k in &args[1..] {
+                if st.data.remove(k).is_some() {
+                    n += 1;
+                    touch(st, k);
+                }
+            }
+            Value::Integer(n)
+        }
+        "LPUSH" => {
+            let k = arg(1);
+            let len = match st.data.entry(k.clone()).or_insert_with(|| Entry::List(VecDeque::new())) {
+                Entry::List(items) => {
+                    for v in &args[2..] {
+                        items.push_front(v.clone());
+                    }
+                    items.len()
+                }
+                Entry::Str(_) => return wrongtype(),
+            };
+            touch(st, &k);
+            Value::Integer(len as i64)
+        }
+        "WATCH" => {
+            for k in &args[1..] {
+                let v = st.versions.get(k).copied().unwrap_or(0);
+                s.watched.push((k.clone(), v));
+            }
+            ok()
+        }
+        "UNWATCH" => {
+            s.watched.clear();
+            ok()
+        }
+        "RESET" => {
+            *s = Session::default();
+            Value::SimpleString(Bytes::from_static(b"RESET"))
+        }
+        "SELECT" if &arg(1)[..] == b"0" => ok(),
+        "SELECT" => error("ERR DB index is out of range"),
+        "CLIENT" => match String::from_utf8_lossy(&arg(1)).to_ascii_uppercase().as_str() {
+            "SETNAME" => {
+                s.name = Some(arg(2));
+                ok()
+            }
+            "GETNAME" => s.name.clone().map_or(Value::Nil, Value::BulkString),
+            _ => error("ERR unknown subcommand"),
+        },
+        _ => error("ERR unknown command"),
+    }
+}
+
+fn bulk(text: &str) -> Value {
+    Value::BulkString(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+fn wrongtype() -> Value {
+    error("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+/// Encodes a reply as the connection's protocol has it.
+pub fn encode(out: &mut BytesMut, v: &Value, resp3: bool) {
+    match v {
+        Value::Nil if resp3 => out.extend_from_slice(b"_\r\n"),
+        Value::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Value::SimpleString(s) => {
+            out.extend_from_slice(b"+");
+            out.extend_from_slice(s);
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Error(e) => {
+            out.extend_from_slice(b"-");
+            out.extend_from_slice(e.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Integer(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
+        Value::BulkString(b) => {
+            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Array(items) => {
+            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+            for i in items {
+                encode(out, i, resp3);
+            }
+        }
+        Value::Map(pairs) => {
+            out.extend_from_slice(format!("%{}\r\n", pairs.len()).as_bytes());
+            for (k, v) in pairs {
+                encode(out, k, resp3);
+                encode(out, v, resp3);
+            }
+        }
+        Value::Push(items) => {
+            out.extend_from_slice(format!(">{}\r\n", items.len()).as_bytes());
+            for i in items {
+                encode(out, i, resp3);
+            }
+        }
+        other => unreachable!("the model never answers with {other:?}"),
+    }
+}

@@ -1,0 +1,463 @@
+//! The simulated network: in-memory connections between the client's transports and the
+//! model server, with every choice drawn from the run's seed: how many bytes each read
+//! and write moves, how full a pipe may get (a slow reader), where a connection is cut,
+//! and a reactor that reports bytes later than they arrive in the socket.
+//!
+//! The client side is an [`aio::Transport`](redis_client::redis_conn::aio::Transport):
+//! `poll_read` sees only the bytes the "reactor" has reported (`visible`), while
+//! `readiness`, the look the client makes before an idle connection carries a request,
+//! sees everything in the socket, as a `MSG_PEEK` system call does.
+
+use crate::rng::Rng;
+use parking_lot::Mutex;
+use redis_client::redis_conn::aio::{BoxFuture, Connector, Dialer, Opened, Transport};
+use redis_client::redis_conn::Readiness;
+use redis_client::ConnError;
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// One direction of a connection.
+#[derive(Debug, Default)]
+struct Pipe {
+    buf: VecDeque<u8>,
+    /// Bytes at the front of `buf` the reading side has been told about.
+    visible: usize,
+    /// The writing side shut down: end of stream once `buf` is drained.
+    closed: bool,
+    /// Most bytes buffered; writes beyond wait for the reader.
+    capacity: usize,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    /// Bytes ever written.
+    total: usize,
+}
+
+impl Pipe {
+    fn new(capacity: usize) -> Pipe {
+        Pipe {
+            capacity,
+            ..Pipe::default()
+        }
+    }
+
+    fn wake_reader(&mut self) {
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+
+    fn wake_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Where a connection will be cut, if it will.
+#[derive(Clone, Copy, Debug)]
+pub struct Cut {
+    /// The direction: `true` for server to client.
+    pub down: bool,
+    /// After this many bytes in that direction.
+    pub after: usize,
+}
+
+/// One connection between a client transport and the model server.
+#[derive(Debug)]
+pub struct Link {
+    /// Its number, in the order connections were opened.
+    pub id: u64,
+    up: Pipe,
+    down: Pipe,
+    /// Cut: both sides fail from now on.
+    reset: bool,
+    cut: Option<Cut>,
+    /// Reported bytes of `down` stay hidden from the client's reads until then.
+    hidden_until: Option<Instant>,
+    /// Most bytes one client read takes (byte splits).
+    max_read: usize,
+    /// Most bytes one client write gives (partial writes).
+    max_write: usize,
+    rng: Rng,
+    /// The model is in the middle of a request (bytes of it buffered, or executing it).
+    pub server_busy: bool,
+    /// The client dropped its transport.
+    pub client_gone: bool,
+}
+
+/// A shared handle on a [`Link`].
+pub type LinkRef = Arc<Mutex<Link>>;
+
+impl Link {
+    fn new(id: u64, rng: &mut Rng, faults: &Faults) -> Link {
+        let mut own = rng.fork();
+        let capacity = if own.chance(faults.slow_reader) {
+            own.between(1, 64) as usize
+        } else {
+            1 << 20
+        };
+        let cut = own.chance(faults.cut).then(|| Cut {
+            down: own.chance(50),
+            after: own.below(400) as usize,
+        });
+        let max_read = if own.chance(50) {
+            own.between(1, 16) as usize
+        } else {
+            usize::MAX
+        };
+        let max_write = if own.chance(30) {
+            own.between(1, 16) as usize
+        } else {
+            usize::MAX
+        };
+        Link {
+            id,
+            up: Pipe::new(capacity),
+            down: Pipe::new(usize::MAX),
+            reset: false,
+            cut,
+            hidden_until: None,
+            max_read,
+            max_write,
+            rng: own,
+            server_busy: false,
+            client_gone: false,
+        }
+    }
+
+    /// Fails both sides at once, as a reset connection does.
+    pub fn reset(&mut self) {
+        self.reset = true;
+        self.up.wake_reader();
+        self.up.wake_writer();
+        self.down.wake_reader();
+        self.down.wake_writer();
+    }
+
+    /// True once the connection was reset, or both sides have closed.
+    pub fn is_dead(&self) -> bool {
+        self.reset || self.client_gone
+    }
+
+    /// Nothing is in flight either way, the server is between requests, and the client
+    /// has read every byte sent to it: an extra reply now reaches a connection that owes
+    /// nothing, which the client must notice before it carries a new request.
+    /// Nothing is in flight either way, the server is between requests, and the client
+    /// has read every byte sent to it: an extra reply now reaches a connection that owes
+    /// nothing, which the client must notice before it carries a new request.
+    pub fn is_idle(&self) -> bool {
+        !self.is_dead() && !self.server_busy && self.up.buf.is_empty() && self.down.buf.is_empty()
+    }
+
+    /// The bytes the client wrote, for the server; `None` at the end of the stream.
+    pub fn server_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        if self.reset {
+            return Poll::Ready(None);
+        }
+        if !self.up.buf.is_empty() {
+            let n = self.up.buf.len().min(self.rng.between(1, 256) as usize);
+            let bytes: Vec<u8> = self.up.buf.drain(..n).collect();
+            self.up.visible = self.up.buf.len();
+            self.up.wake_writer();
+            return Poll::Ready(Some(bytes));
+        }
+        if self.up.closed {
+            return Poll::Ready(None);
+        }
+        self.up.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Sends `bytes` to the client, visible to its reads at once unless a reactor lag is
+    /// in force. Returns false once the connection is cut (the bytes past the cut are
+    /// lost).
+    pub fn server_write(&mut self, bytes: &[u8], now: Instant) -> bool {
+        if self.reset {
+            return false;
+        }
+        let mut bytes = bytes;
+        let mut cut_now = false;
+        if let Some(cut) = self.cut.filter(|c| c.down) {
+            let left = cut.after.saturating_sub(self.down.total);
+            if bytes.len() >= left {
+                bytes = &bytes[..left];
+                cut_now = true;
+            }
+        }
+        self.down.buf.extend(bytes);
+        self.down.total += bytes.len();
+        if self.hidden_until.map_or(true, |t| now >= t) {
+            self.hidden_until = None;
+            self.down.visible = self.down.buf.len();
+            self.down.wake_reader();
+        }
+        if cut_now {
+            self.reset();
+            return false;
+        }
+        true
+    }
+
+    /// Keeps what the server sends from now until `until` from the client's reads (its
+    /// socket has the bytes; its reactor has not said so).
+    pub fn hide_until(&mut self, until: Instant) {
+        self.hidden_until = Some(self.hidden_until.map_or(until, |t| t.max(until)));
+    }
+
+    /// The reactor catches up: every byte in the socket is reported.
+    pub fn reveal(&mut self, now: Instant) {
+        if self.hidden_until.is_some_and(|t| now >= t) {
+            self.hidden_until = None;
+            self.down.visible = self.down.buf.len();
+            self.down.wake_reader();
+        }
+    }
+
+    /// The server closes its side: the client reads the end of the stream once it has
+    /// read what was sent.
+    pub fn server_close(&mut self) {
+        self.down.closed = true;
+        self.down.wake_reader();
+        self.up.closed = true;
+        self.up.wake_writer();
+    }
+}
+
+/// How often each fault happens, in percent.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// A connection is cut at some byte.
+    pub cut: u64,
+    /// A connection's client-to-server pipe is tiny (writes wait for the server to read).
+    pub slow_reader: u64,
+}
+
+/// The simulated network's connector: each connection the client opens is a new
+/// [`Link`], served by a task the `accept` callback starts.
+pub struct SimConnector {
+    state: Mutex<NetState>,
+    accept: Box<dyn Fn(LinkRef, &str) + Send + Sync>,
+}
+
+impl std::fmt::Debug for SimConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConnector").finish_non_exhaustive()
+    }
+}
+
+struct NetState {
+    rng: Rng,
+    faults: Faults,
+    links: Vec<LinkRef>,
+    /// Connections to these addresses are refused (a server down).
+    refused: Vec<String>,
+}
+
+impl SimConnector {
+    /// A network whose connections `accept` serves (given the link and the address the
+    /// client asked for).
+    pub fn new(
+        rng: Rng,
+        faults: Faults,
+        accept: impl Fn(LinkRef, &str) + Send + Sync + 'static,
+    ) -> Arc<SimConnector> {
+        Arc::new(SimConnector {
+            state: Mutex::new(NetState {
+                rng,
+                faults,
+                links: Vec::new(),
+                refused: Vec::new(),
+            }),
+            accept: Box::new(accept),
+        })
+    }
+
+    /// Every connection opened so far.
+    pub fn links(&self) -> Vec<LinkRef> {
+        self.state.lock().links.clone()
+    }
+
+    /// Refuses new connections to `addr` until [`SimConnector::accept_again`].
+    pub fn refuse(&self, addr: &str) {
+        self.state.lock().refused.push(addr.to_owned());
+    }
+
+    /// Accepts connections to `addr` again.
+    pub fn accept_again(&self, addr: &str) {
+        self.state.lock().refused.retain(|a| a != addr);
+    }
+}
+
+impl Connector for SimConnector {
+    fn connect<'a>(
+        &'a self,
+        dialer: &'a Dialer,
+        _deadline: Option<Instant>,
+    ) -> BoxFuture<'a, Result<Opened, ConnError>> {
+        let addr = dialer.info().addr.to_string();
+        let opened = {
+            let mut st = self.state.lock();
+            if st.refused.contains(&addr) {
+                Err(ConnError::Connect {
+                    addr: addr.clone(),
+                    source: io::Error::from(io::ErrorKind::ConnectionRefused),
+                })
+            } else {
+                let id = st.links.len() as u64;
+                let faults = st.faults.clone();
+                let link = Arc::new(Mutex::new(Link::new(id, &mut st.rng, &faults)));
+                st.links.push(Arc::clone(&link));
+                Ok(link)
+            }
+        };
+        Box::pin(async move {
+            let link = opened?;
+            (self.accept)(Arc::clone(&link), &addr);
+            Ok(Opened {
+                transport: Box::new(SimStream { link }),
+                epoch: 0,
+            })
+        })
+    }
+}
+
+/// The client's end of a [`Link`].
+#[derive(Debug)]
+pub struct SimStream {
+    link: LinkRef,
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut l = self.link.lock();
+        if l.reset {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        if l.down.visible > 0 {
+            let split = l.max_read;
+            let n = l.down.visible.min(buf.remaining()).min(split);
+            let n = if split < usize::MAX {
+                n.min(l.rng.between(1, split as u64) as usize)
+            } else {
+                n
+            };
+            let (front, back) = l.down.buf.as_slices();
+            let from_front = n.min(front.len());
+            buf.put_slice(&front[..from_front]);
+            buf.put_slice(&back[..n - from_front]);
+            l.down.buf.drain(..n);
+            l.down.visible -= n;
+            return Poll::Ready(Ok(()));
+        }
+        if l.down.closed && l.down.buf.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        l.down.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut l = self.link.lock();
+        if l.reset || l.up.closed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let room = l.up.capacity.saturating_sub(l.up.buf.len());
+        if room == 0 {
+            l.up.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let split = l.max_write;
+        let mut n = data.len().min(room);
+        if split < usize::MAX {
+            n = n.min(l.rng.between(1, split as u64) as usize);
+        }
+        let mut cut_now = false;
+        if let Some(cut) = l.cut.filter(|c| !c.down) {
+            let left = cut.after.saturating_sub(l.up.total);
+            if n >= left {
+                n = left;
+                cut_now = true;
+            }
+        }
+        l.up.buf.extend(&data[..n]);
+        l.up.total += n;
+        l.up.visible = l.up.buf.len();
+        l.up.wake_reader();
+        if cut_now {
+            l.reset();
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut l = self.link.lock();
+        l.up.closed = true;
+        l.up.wake_reader();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for SimStream {
+    /// What a `MSG_PEEK` system call would see: every byte in the socket, reported to the
+    /// reactor or not.
+    fn readiness(&mut self) -> Readiness {
+        let l = self.link.lock();
+        if l.reset {
+            Readiness::Closed
+        } else if !l.down.buf.is_empty() {
+            Readiness::Readable
+        } else if l.down.closed {
+            Readiness::Closed
+        } else {
+            Readiness::Quiet
+        }
+    }
+}
+
+impl Drop for SimStream {
+    fn drop(&mut self) {
+        let mut l = self.link.lock();
+        l.client_gone = true;
+        l.up.closed = true;
+        l.up.wake_reader();
+    }
+}
+
+/// Reads from the client side until the server closes, for the model's tasks.
+pub async fn read(link: &LinkRef) -> Option<Vec<u8>> {
+    std::future::poll_fn(|cx| link.lock().server_read(cx)).await
+}
+
+/// A lag of the reactor: what the server sends on `link` in the next `lag` stays hidden
+/// from the client's reads, then is revealed.
+pub fn lag(link: &LinkRef, lag: Duration) {
+    let until = redis_client::redis_conn::aio::now() + lag;
+    link.lock().hide_until(until);
+    let link = Arc::clone(link);
+    tokio::spawn(async move {
+        tokio::time::sleep(lag).await;
+        link.lock().reveal(redis_client::redis_conn::aio::now());
+    });
+}

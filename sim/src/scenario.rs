@@ -1,0 +1,526 @@
+//! The runs: a client, the model server behind the simulated network, callers doing
+//! random work, and a chaos task injecting faults, all on one thread in simulated time.
+
+use crate::model::{exec_key, Found, Model, ServerFaults};
+use crate::net::{Faults, LinkRef, SimConnector};
+use crate::rng::Rng;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis_client::aio::Redis;
+use redis_client::prelude::*;
+use redis_client::redis_commands::cmd;
+use redis_client::redis_conn::aio::now;
+use redis_client::{Cmd, ConnectionInfo, Error, FromValue, PoolOptions, Protocol, RetryPolicy, Value};
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a run exercises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Many callers on the multiplexed connection: single commands and pipelines.
+    Mux,
+    /// Calls that take a pooled connection: blocking commands, WATCH transactions,
+    /// connection-state commands restored at hand-back, under a small pool.
+    Pool,
+}
+
+impl Target {
+    /// Every target.
+    pub const ALL: [Target; 2] = [Target::Mux, Target::Pool];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Mux => "mux",
+            Target::Pool => "pool",
+        }
+    }
+
+    /// The target named `name`.
+    pub fn from_name(name: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// What went wrong in a run.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    /// When, in simulated time since the start.
+    pub at: Duration,
+    /// What.
+    pub what: String,
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that ended with an error (connection lost, timeout …), which faults allow.
+    pub errors: u64,
+    /// Calls whose reply could not be attributed because an extra reply reached their
+    /// connection while it owed replies (no client can tell those apart).
+    pub exposed: u64,
+    /// Faults injected: extra replies while idle.
+    pub strays: u64,
+    /// Broken promises: a wrong reply, a call past its budget.
+    pub violations: Vec<Violation>,
+}
+
+/// The settings a seed drew.
+#[derive(Debug)]
+struct Setup {
+    info: ConnectionInfo,
+    pool: PoolOptions,
+    callers: u64,
+    calls_each: u64,
+    drop_percent: u64,
+    stray_idle: u64,
+    stray_owed: u64,
+    restart: u64,
+}
+
+fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
+    let protocol = if rng.chance(50) {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    let read = Duration::from_millis(rng.between(100, 1_000));
+    let connect = Duration::from_millis(rng.between(100, 1_000));
+    let info = ConnectionInfo::tcp("model", 6379)
+        .with_protocol(protocol)
+        .with_read_timeout(Some(read))
+        .with_connect_timeout(Some(connect));
+    // A fault is off in about half the runs, so calm runs test the common paths too.
+    let mut pct = |max: u64| if rng.chance(50) { 0 } else { rng.between(1, max) };
+    let faults = Faults {
+        cut: pct(10),
+        slow_reader: pct(30),
+    };
+    let server = ServerFaults {
+        stall: pct(3),
+        lag: pct(30),
+        push: pct(30),
+    };
+    let stray_idle = pct(40);
+    let restart = pct(3);
+    let drop_percent = pct(20);
+    let stray_owed = if rng.chance(90) { 0 } else { rng.between(1, 10) };
+    let (callers, calls_each, pool) = match target {
+        Target::Mux => (
+            rng.between(1, 10),
+            rng.between(5, 30),
+            PoolOptions::default(),
+        ),
+        Target::Pool => (
+            rng.between(1, 6),
+            rng.between(5, 20),
+            PoolOptions::default().with_max_size(rng.between(1, 3) as usize),
+        ),
+    };
+    let setup = Setup {
+        info,
+        pool,
+        callers,
+        calls_each,
+        drop_percent,
+        stray_idle,
+        stray_owed,
+        restart,
+    };
+    (setup, faults, server)
+}
+
+/// Runs `target` with the choices `seed` gives, on a current-thread runtime in paused
+/// (simulated) time.
+pub fn run(target: Target, seed: u64) -> Report {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(world(target, seed))
+}
+
+struct Shared {
+    model: Arc<Model>,
+    report: Mutex<Report>,
+    start: Instant,
+}
+
+impl Shared {
+    fn violation(&self, what: String) {
+        let at = now().saturating_duration_since(self.start);
+        self.report.lock().violations.push(Violation { at, what });
+    }
+
+    /// Checks one call: its reply is the model's answer to its request `args` (as `T`,
+    /// the type the caller asked for), and it ended within `bound` of `start`.
+    fn check<T: FromValue + PartialEq + Debug>(
+        &self,
+        args: &[Bytes],
+        start: Instant,
+        bound: Duration,
+        got: &Result<T, Error>,
+    ) {
+        self.report.lock().calls += 1;
+        self.within(args, start, bound);
+        match got {
+            Ok(v) => {
+                let found = self.model.claim(args, start, |reply| {
+                    T::from_value(reply.clone()).is_ok_and(|r| r == *v)
+                });
+                self.judge(found, args, || format!("{v:?}"));
+            }
+            // A reply that does not convert, or an error reply the model never sent for
+            // this request, was someone else's.
+            Err(e @ (Error::Reply { .. } | Error::Server(_))) => {
+                let found = self.model.claim(args, start, |reply| {
+                    matches!((reply, e), (Value::Error(a), Error::Server(b)) if a.as_bytes() == b.as_bytes())
+                });
+                self.judge(found, args, || format!("{e}"));
+            }
+            Err(_) => self.report.lock().errors += 1,
+        }
+    }
+
+    fn judge(&self, found: Found, args: &[Bytes], got: impl Fn() -> String) {
+        match found {
+            Found::Own => {}
+            Found::Exposed => self.report.lock().exposed += 1,
+            Found::Wrong => self.violation(format!(
+                "a caller of {} received {}, which the model never answered it (its answers: {:?})",
+                show(args),
+                got(),
+                self.model.answers(args)
+            )),
+        }
+    }
+
+    fn within(&self, args: &[Bytes], start: Instant, bound: Duration) {
+        let took = now().saturating_duration_since(start);
+        // The timer wheel's granularity.
+        if took > bound + Duration::from_millis(2) {
+            self.violation(format!(
+                "a call of {} took {took:?}, past its bound of {bound:?}",
+                show(args)
+            ));
+        }
+    }
+}
+
+fn show(args: &[Bytes]) -> String {
+    args.iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn args_of(cmd: &Cmd) -> Vec<Bytes> {
+    cmd.args().map(Bytes::copy_from_slice).collect()
+}
+
+async fn world(target: Target, seed: u64) -> Report {
+    let mut rng = Rng::new(seed ^ (target as u64) << 56);
+    let (setup, faults, server_faults) = setup(target, &mut rng);
+    let model = Model::new();
+    let serving = Arc::clone(&model);
+    let server_rng = Mutex::new(rng.fork());
+    let net = SimConnector::new(rng.fork(), faults, move |link: LinkRef, _addr: &str| {
+        let rng = server_rng.lock().fork();
+        tokio::spawn(Arc::clone(&serving).serve(link, rng, server_faults));
+    });
+    let retry = RetryPolicy::default()
+        // No jitter: every wait is drawn from the seed or none.
+        .with_backoff(Duration::ZERO, Duration::ZERO);
+    let client = Redis::with_connector(setup.info.clone(), net.clone(), setup.pool.clone())
+        .with_retry_policy(retry);
+    let shared = Arc::new(Shared {
+        model: Arc::clone(&model),
+        report: Mutex::new(Report::default()),
+        start: now(),
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chaos = tokio::spawn(chaos(
+        Arc::clone(&net),
+        Arc::clone(&model),
+        Arc::clone(&shared),
+        rng.fork(),
+        [setup.stray_idle, setup.stray_owed, setup.restart],
+        Arc::clone(&stop),
+    ));
+    let mut callers = Vec::new();
+    for caller in 0..setup.callers {
+        let work = Caller {
+            id: caller,
+            client: client.clone(),
+            shared: Arc::clone(&shared),
+            rng: rng.fork(),
+            info: setup.info.clone(),
+            drop_percent: setup.drop_percent,
+        };
+        callers.push(tokio::spawn(work.run(target, setup.calls_each)));
+    }
+    for c in callers {
+        if let Err(e) = c.await {
+            shared.violation(format!("a caller panicked: {e}"));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = chaos.await;
+    drop(client);
+    // Let every connection's task see its end.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Arc::try_unwrap(shared)
+        .map(|s| s.report.into_inner())
+        .unwrap_or_else(|s| std::mem::take(&mut *s.report.lock()))
+}
+
+/// Injects faults at random moments until told to stop: extra replies on idle
+/// connections (with the reactor lagging, as a busy runtime's does), extra replies on
+/// connections owing replies, server restarts.
+async fn chaos(
+    net: Arc<SimConnector>,
+    model: Arc<Model>,
+    shared: Arc<Shared>,
+    mut rng: Rng,
+    [stray_idle, stray_owed, restart]: [u64; 3],
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(rng.between(1, 10))).await;
+        let links = net.links();
+        if links.is_empty() {
+            continue;
+        }
+        let link = &links[rng.below(links.len() as u64) as usize];
+        let stray: &[u8] = match rng.below(3) {
+            0 => b"+OK\r\n",
+            1 => b":1\r\n",
+            _ => b"$5\r\nstray\r\n",
+        };
+        let (idle, dead, id) = {
+            let l = link.lock();
+            (l.is_idle(), l.is_dead(), l.id)
+        };
+        if idle && rng.chance(stray_idle) {
+            // The runtime is busy: its reactor reports the bytes late.
+            let lag = Duration::from_millis(rng.between(1, 100));
+            crate::net::lag(link, lag);
+            link.lock().server_write(stray, now());
+            shared.report.lock().strays += 1;
+        } else if !dead && !idle && rng.chance(stray_owed) {
+            link.lock().server_write(stray, now());
+            model.desync(id);
+        } else if rng.chance(restart) {
+            model.forget();
+            for link in &links {
+                link.lock().reset();
+            }
+            net.refuse("model:6379");
+            tokio::time::sleep(Duration::from_millis(rng.between(0, 300))).await;
+            net.accept_again("model:6379");
+        }
+    }
+}
+
+/// One task calling the client.
+struct Caller {
+    id: u64,
+    client: Redis,
+    shared: Arc<Shared>,
+    rng: Rng,
+    info: ConnectionInfo,
+    drop_percent: u64,
+}
+
+impl Caller {
+    async fn run(mut self, target: Target, calls: u64) {
+        for n in 0..calls {
+            // Time between calls, so faults find connections both busy and idle.
+            match self.rng.below(8) {
+                0 => tokio::task::yield_now().await,
+                1 => {}
+                2 => tokio::time::sleep(Duration::from_millis(self.rng.between(20, 200))).await,
+                _ => tokio::time::sleep(Duration::from_millis(self.rng.below(20))).await,
+            }
+            let token = format!("c{}-{n}", self.id);
+            let op = match target {
+                Target::Mux => self.rng.below(5),
+                Target::Pool => 5 + self.rng.below(4),
+            };
+            match op {
+                0 => self.echo(&token).await,
+                1 => self.get().await,
+                2 => self.incrby().await,
+                3 => self.transaction(true).await,
+                4 => self.transaction(false).await,
+                5 => self.blpop(&token).await,
+                6 => self.watch().await,
+                7 => self.setname(&token).await,
+                _ => self.echo(&token).await,
+            }
+        }
+    }
+
+    /// The longest a single call may take: the default budget, the connect timeout plus
+    /// the reply's wait.
+    fn budget(&self, block: Option<f64>) -> Duration {
+        let read = self.info.read_timeout.unwrap_or_default();
+        let wait = match block {
+            Some(secs) => read.max(Duration::from_secs_f64(secs) + Duration::from_secs(1)),
+            None => read,
+        };
+        self.info.connect_timeout.unwrap_or_default() + wait
+    }
+
+    /// The longest a pipeline of `replies` replies may take: connecting, then each reply's
+    /// own deadline (a pipeline is not one call of the retry policy's budget).
+    fn pipeline_bound(&self, replies: u32) -> Duration {
+        self.info.connect_timeout.unwrap_or_default() + self.info.read_timeout.unwrap_or_default() * replies
+    }
+
+    /// Runs `call`, or drops it part way when the seed says so (at whatever await it
+    /// has reached after a random wait); `None` when dropped.
+    async fn maybe_drop<T>(&mut self, call: impl Future<Output = T>) -> Option<T> {
+        if self.rng.chance(self.drop_percent) {
+            let after = Duration::from_millis(self.rng.below(50));
+            tokio::time::timeout(after, call).await.ok()
+        } else {
+            Some(call.await)
+        }
+    }
+
+    async fn single<T: FromValue + PartialEq + Debug>(&mut self, cmd: Cmd, block: Option<f64>) {
+        let args = args_of(&cmd);
+        let bound = self.budget(block);
+        let start = now();
+        let client = self.client.clone();
+        let call = async move { client.query::<T, T>(redis_client::Typed::new(cmd)).await };
+        if let Some(got) = self.maybe_drop(call).await {
+            self.shared.check(&args, start, bound, &got);
+        }
+    }
+
+    async fn echo(&mut self, token: &str) {
+        self.single::<Bytes>(cmd::connection::echo(token).cmd, None).await;
+    }
+
+    fn key(&mut self) -> String {
+        // A few keys per caller, and some shared by all.
+        if self.rng.chance(20) {
+            format!("shared-{}", self.rng.below(3))
+        } else {
+            format!("k{}-{}", self.id, self.rng.below(3))
+        }
+    }
+
+    async fn get(&mut self) {
+        let key = self.key();
+        self.single::<Option<Bytes>>(cmd::strings::get(key).cmd, None).await;
+    }
+
+    async fn incrby(&mut self) {
+        let key = self.key();
+        let by = self.rng.between(1, 9) as i64;
+        self.single::<i64>(cmd::strings::incrby(key, by).cmd, None).await;
+    }
+
+    /// A pipeline on the multiplexed connection: MULTI … EXEC, or only buffered.
+    async fn transaction(&mut self, atomic: bool) {
+        let key = self.key();
+        let by = self.rng.between(1, 9) as i64;
+        let cmds = [
+            cmd::strings::incrby(key.as_str(), by).cmd,
+            cmd::strings::get(key.as_str()).cmd,
+            cmd::connection::echo(format!("p{}-{}", self.id, self.rng.below(1 << 30))).cmd,
+        ];
+        let queued: Vec<Vec<Bytes>> = cmds.iter().map(args_of).collect();
+        let mut pipe = self.client.pipeline().transaction(atomic);
+        for c in &cmds {
+            pipe.queue(c.clone());
+        }
+        // A pipeline's replies each wait up to a read timeout (one deadline per reply).
+        let bound = self.pipeline_bound(if atomic { 5 } else { 3 });
+        let start = now();
+        let Some(got) = self.maybe_drop(async move { pipe.execute().await }).await else {
+            return;
+        };
+        if atomic {
+            let key = exec_key(&queued);
+            let got = got.map(Value::Array);
+            self.shared.check::<Value>(&key, start, bound, &got);
+        } else {
+            match got {
+                Ok(values) => {
+                    for (args, v) in queued.iter().zip(values) {
+                        self.shared.check::<Value>(args, start, bound, &Ok(v));
+                    }
+                }
+                Err(e) => self.shared.check::<Value>(&queued[0], start, bound, &Err(e)),
+            }
+        }
+    }
+
+    /// A blocking pop (on a pooled connection) from a list of the caller's own, pushed to
+    /// first or not.
+    async fn blpop(&mut self, token: &str) {
+        let list = format!("list-{}", self.id);
+        if self.rng.chance(60) {
+            self.single::<i64>(cmd::lists::lpush(list.as_str(), token).cmd, None).await;
+        }
+        let secs = [0.05, 0.2, 0.5][self.rng.below(3) as usize];
+        self.single::<Option<(Bytes, Bytes)>>(cmd::lists::blpop(list.as_str(), secs).cmd, Some(secs))
+            .await;
+    }
+
+    /// WATCH, a read in immediate mode, and MULTI … EXEC, on a pooled connection; another
+    /// caller's write to the key in between aborts it.
+    async fn watch(&mut self) {
+        let key = format!("shared-{}", self.rng.below(2));
+        let by = self.rng.between(1, 9) as i64;
+        let budget = self.budget(None);
+        // MULTI, the command and EXEC, on the connection already held.
+        let exec_bound = self.pipeline_bound(3);
+        let shared = Arc::clone(&self.shared);
+        let client = self.client.clone();
+        let work = async move {
+            let start = now();
+            let watching = client.pipeline().watch(key.as_str()).await;
+            let mut watch = Cmd::new("WATCH");
+            watch.key(key.as_str());
+            let watch_args = args_of(&watch);
+            shared.within(&watch_args, start, budget);
+            let Ok(mut w) = watching else {
+                shared.report.lock().errors += 1;
+                return;
+            };
+            let get = cmd::strings::get(key.as_str()).cmd;
+            let start = now();
+            let got = w.get(key.as_str()).await;
+            shared.check(&args_of(&get), start, budget, &got);
+            if got.is_err() {
+                return;
+            }
+            let incr = cmd::strings::incrby(key.as_str(), by).cmd;
+            let queued = vec![args_of(&incr)];
+            let mut pipe = w.multi();
+            pipe.queue(incr);
+            let start = now();
+            let got = match pipe.execute().await {
+                Err(Error::Watch) => Ok(Value::Nil),
+                other => other.map(Value::Array),
+            };
+            shared.check::<Value>(&exec_key(&queued), start, exec_bound, &got);
+        };
+        let _ = self.maybe_drop(work).await;
+    }
+
+    /// A connection-state command on a pooled connection, restored at hand-back.
+    async fn setname(&mut self, token: &str) {
+        self.single::<()>(cmd::connection::client_setname(token).cmd, None).await;
+    }
+}
