@@ -10,14 +10,16 @@
 //! ([`rng`]). The same seed replays the same run.
 //!
 //! After every call the checker asks: is the reply the model's answer to this caller's
-//! own request, and did the call end within its budget? A run's [`Report`] lists every
-//! broken promise; `cargo xtask sim --seed S` replays one run, `--seeds N` runs many.
+//! own request, and did the call end within its budget? At the end of a run: did the
+//! client's memory stay within what its limits allow (with [`memory::Counting`]
+//! installed)? A run's [`Report`] lists every broken promise; `cargo xtask sim --seed S` replays one run, `--seeds N` runs many.
 //!
 //! ```
 //! let report = redis_sim::run(redis_sim::Target::Mux, 7);
 //! assert!(report.violations.is_empty(), "{:?}", report.violations);
 //! ```
 
+pub mod memory;
 pub mod model;
 pub mod net;
 pub mod rng;

@@ -5,6 +5,9 @@
 //! one. Targets: `mux`, `pool` (default: all).
 
 use redis_sim::{run, Target};
+
+#[global_allocator]
+static ALLOCATOR: redis_sim::memory::Counting = redis_sim::memory::Counting;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -42,7 +45,11 @@ fn main() -> ExitCode {
             println!("{} seed {seed}: {report:#?}", t.name());
             failed |= !report.violations.is_empty();
         }
-        return if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        return if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
     }
     let (Some(seeds), Some(from)) = (parse("--seeds", 1000), parse("--from", 0)) else {
         eprintln!("usage: redis-sim --seed S | --seeds N [--from S] [--target mux|pool]");

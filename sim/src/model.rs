@@ -78,6 +78,9 @@ pub struct ServerFaults {
     pub lag: u64,
     /// After answering on a RESP3 connection, a push frame follows.
     pub push: u64,
+    /// An ECHO is answered with a reply past the client's limits: a declared length too
+    /// long, or (RESP3) a streamed string that never ends.
+    pub hostile: u64,
 }
 
 /// The per-connection state the model keeps.
@@ -134,13 +137,18 @@ impl Model {
             .find(|e| !e.claimed && e.args == args && matches(&e.reply))
         {
             e.claimed = true;
-            return if e.exposed { Found::Exposed } else { Found::Own };
+            return if e.exposed {
+                Found::Exposed
+            } else {
+                Found::Own
+            };
         }
         // A desynced connection alive while the call ran may have handed it anything.
         let ended = &st.ended;
-        let overlaps = st.desynced.iter().any(|(link, at)| {
-            *at <= now() && ended.get(link).map_or(true, |end| *end >= start)
-        });
+        let overlaps = st
+            .desynced
+            .iter()
+            .any(|(link, at)| *at <= now() && ended.get(link).map_or(true, |end| *end >= start));
         if overlaps {
             Found::Exposed
         } else {
@@ -200,8 +208,14 @@ impl Model {
                 if rng.chance(faults.stall) {
                     tokio::time::sleep(Duration::from_millis(rng.between(50, 3_000))).await;
                 }
+                let echo = args[0].eq_ignore_ascii_case(b"ECHO");
                 let reply = self.execute(&mut session, id, args, &link).await;
                 let mut out = BytesMut::new();
+                if echo && rng.chance(faults.hostile) {
+                    hostile(&mut out, session.resp3 && rng.chance(50));
+                    link.lock().server_write(&out, now());
+                    break 'serve;
+                }
                 encode(&mut out, &reply, session.resp3);
                 if session.resp3 && rng.chance(faults.push) {
                     let push = Value::Push(vec![
@@ -305,7 +319,10 @@ impl Model {
                             st.data.remove(key);
                         }
                         *st.versions.entry(key.clone()).or_default() += 1;
-                        let reply = Value::Array(vec![Value::BulkString(key.clone()), Value::BulkString(v)]);
+                        let reply = Value::Array(vec![
+                            Value::BulkString(key.clone()),
+                            Value::BulkString(v),
+                        ]);
                         self.log(&mut st, link, args.to_vec(), &reply);
                         return reply;
                     }
@@ -319,7 +336,9 @@ impl Model {
             // Woken by a push, or at the deadline, or every 10 ms to see whether the
             // client went away.
             let wait = deadline
-                .map_or(Duration::from_millis(10), |d| d.saturating_duration_since(now()))
+                .map_or(Duration::from_millis(10), |d| {
+                    d.saturating_duration_since(now())
+                })
                 .min(Duration::from_millis(10));
             tokio::select! {
                 biased;
@@ -330,12 +349,28 @@ impl Model {
     }
 }
 
+/// A reply past the simulation's client limits (64 KiB strings, 256 KiB replies): a
+/// declared length of a megabyte with nothing after it, or a streamed string of
+/// half a megabyte in 4-byte chunks.
+fn hostile(out: &mut BytesMut, streamed: bool) {
+    if streamed {
+        out.extend_from_slice(b"$?\r\n");
+        for _ in 0..(512 << 10) / 9 {
+            out.extend_from_slice(b";4\r\nxxxx\r\n");
+        }
+    } else {
+        out.extend_from_slice(b"$1048576\r\n");
+    }
+}
+
 fn ok() -> Value {
     Value::SimpleString(Bytes::from_static(b"OK"))
 }
 
 fn error(text: &str) -> Value {
-    Value::Error(resp_proto::ServerError::new(Bytes::copy_from_slice(text.as_bytes())))
+    Value::Error(resp_proto::ServerError::new(Bytes::copy_from_slice(
+        text.as_bytes(),
+    )))
 }
 
 /// Runs one command (outside MULTI, or at EXEC) on the data.
@@ -375,14 +410,20 @@ fn apply(st: &mut State, s: &mut Session, args: &[Bytes]) -> Value {
             let by: i64 = if name == "INCR" {
                 1
             } else {
-                match std::str::from_utf8(&arg(2)).ok().and_then(|t| t.parse().ok()) {
+                match std::str::from_utf8(&arg(2))
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                {
                     Some(n) => n,
                     None => return error("ERR value is not an integer or out of range"),
                 }
             };
             let current = match st.data.get(&k) {
                 None => 0,
-                Some(Entry::Str(v)) => match std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()) {
+                Some(Entry::Str(v)) => match std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|t| t.parse::<i64>().ok())
+                {
                     Some(n) => n,
                     None => return error("ERR value is not an integer or out of range"),
                 },
@@ -391,7 +432,8 @@ fn apply(st: &mut State, s: &mut Session, args: &[Bytes]) -> Value {
             let Some(next) = current.checked_add(by) else {
                 return error("ERR increment or decrement would overflow");
             };
-            st.data.insert(k.clone(), Entry::Str(Bytes::from(next.to_string())));
+            st.data
+                .insert(k.clone(), Entry::Str(Bytes::from(next.to_string())));
             touch(st, &k);
             Value::Integer(next)
         }
@@ -407,7 +449,11 @@ fn apply(st: &mut State, s: &mut Session, args: &[Bytes]) -> Value {
         }
         "LPUSH" => {
             let k = arg(1);
-            let len = match st.data.entry(k.clone()).or_insert_with(|| Entry::List(VecDeque::new())) {
+            let len = match st
+                .data
+                .entry(k.clone())
+                .or_insert_with(|| Entry::List(VecDeque::new()))
+            {
                 Entry::List(items) => {
                     for v in &args[2..] {
                         items.push_front(v.clone());
@@ -436,7 +482,10 @@ fn apply(st: &mut State, s: &mut Session, args: &[Bytes]) -> Value {
         }
         "SELECT" if &arg(1)[..] == b"0" => ok(),
         "SELECT" => error("ERR DB index is out of range"),
-        "CLIENT" => match String::from_utf8_lossy(&arg(1)).to_ascii_uppercase().as_str() {
+        "CLIENT" => match String::from_utf8_lossy(&arg(1))
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "SETNAME" => {
                 s.name = Some(arg(2));
                 ok()

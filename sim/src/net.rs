@@ -237,11 +237,14 @@ pub struct Faults {
     pub slow_reader: u64,
 }
 
+/// What serves a new connection: given its link and the address the client asked for.
+type Accept = dyn Fn(LinkRef, &str) + Send + Sync;
+
 /// The simulated network's connector: each connection the client opens is a new
 /// [`Link`], served by a task the `accept` callback starts.
 pub struct SimConnector {
     state: Mutex<NetState>,
-    accept: Box<dyn Fn(LinkRef, &str) + Send + Sync>,
+    accept: Box<Accept>,
 }
 
 impl std::fmt::Debug for SimConnector {

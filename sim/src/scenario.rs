@@ -10,7 +10,9 @@ use redis_client::aio::Redis;
 use redis_client::prelude::*;
 use redis_client::redis_commands::cmd;
 use redis_client::redis_conn::aio::now;
-use redis_client::{Cmd, ConnectionInfo, Error, FromValue, PoolOptions, Protocol, RetryPolicy, Value};
+use redis_client::{
+    Cmd, ConnectionInfo, Error, FromValue, PoolOptions, Protocol, RetryPolicy, Value,
+};
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
@@ -90,12 +92,24 @@ fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
     };
     let read = Duration::from_millis(rng.between(100, 1_000));
     let connect = Duration::from_millis(rng.between(100, 1_000));
+    let limits = redis_client::Limits {
+        max_bulk_len: 64 << 10,
+        max_reply_bytes: 256 << 10,
+        ..redis_client::Limits::default()
+    };
     let info = ConnectionInfo::tcp("model", 6379)
+        .with_limits(limits)
         .with_protocol(protocol)
         .with_read_timeout(Some(read))
         .with_connect_timeout(Some(connect));
     // A fault is off in about half the runs, so calm runs test the common paths too.
-    let mut pct = |max: u64| if rng.chance(50) { 0 } else { rng.between(1, max) };
+    let mut pct = |max: u64| {
+        if rng.chance(50) {
+            0
+        } else {
+            rng.between(1, max)
+        }
+    };
     let faults = Faults {
         cut: pct(10),
         slow_reader: pct(30),
@@ -104,11 +118,16 @@ fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
         stall: pct(3),
         lag: pct(30),
         push: pct(30),
+        hostile: pct(5),
     };
     let stray_idle = pct(40);
     let restart = pct(3);
     let drop_percent = pct(20);
-    let stray_owed = if rng.chance(90) { 0 } else { rng.between(1, 10) };
+    let stray_owed = if rng.chance(90) {
+        0
+    } else {
+        rng.between(1, 10)
+    };
     let (callers, calls_each, pool) = match target {
         Target::Mux => (
             rng.between(1, 10),
@@ -223,7 +242,12 @@ fn args_of(cmd: &Cmd) -> Vec<Bytes> {
     cmd.args().map(Bytes::copy_from_slice).collect()
 }
 
+/// Most bytes a run may have live at once beyond what it started with: the model, the
+/// network's buffers and the client, whose replies are limited to 256 KiB each.
+const MEMORY_LIMIT: isize = 16 << 20;
+
 async fn world(target: Target, seed: u64) -> Report {
+    let baseline = crate::memory::reset_peak();
     let mut rng = Rng::new(seed ^ (target as u64) << 56);
     let (setup, faults, server_faults) = setup(target, &mut rng);
     let model = Model::new();
@@ -274,6 +298,12 @@ async fn world(target: Target, seed: u64) -> Report {
     drop(client);
     // Let every connection's task see its end.
     tokio::time::sleep(Duration::from_secs(30)).await;
+    let peak = crate::memory::peak() - baseline;
+    if peak > MEMORY_LIMIT {
+        shared.violation(format!(
+            "{peak} bytes were live at once, past the run's limit of {MEMORY_LIMIT}"
+        ));
+    }
     Arc::try_unwrap(shared)
         .map(|s| s.report.into_inner())
         .unwrap_or_else(|s| std::mem::take(&mut *s.report.lock()))
@@ -380,7 +410,8 @@ impl Caller {
     /// The longest a pipeline of `replies` replies may take: connecting, then each reply's
     /// own deadline (a pipeline is not one call of the retry policy's budget).
     fn pipeline_bound(&self, replies: u32) -> Duration {
-        self.info.connect_timeout.unwrap_or_default() + self.info.read_timeout.unwrap_or_default() * replies
+        self.info.connect_timeout.unwrap_or_default()
+            + self.info.read_timeout.unwrap_or_default() * replies
     }
 
     /// Runs `call`, or drops it part way when the seed says so (at whatever await it
@@ -406,7 +437,8 @@ impl Caller {
     }
 
     async fn echo(&mut self, token: &str) {
-        self.single::<Bytes>(cmd::connection::echo(token).cmd, None).await;
+        self.single::<Bytes>(cmd::connection::echo(token).cmd, None)
+            .await;
     }
 
     fn key(&mut self) -> String {
@@ -420,13 +452,15 @@ impl Caller {
 
     async fn get(&mut self) {
         let key = self.key();
-        self.single::<Option<Bytes>>(cmd::strings::get(key).cmd, None).await;
+        self.single::<Option<Bytes>>(cmd::strings::get(key).cmd, None)
+            .await;
     }
 
     async fn incrby(&mut self) {
         let key = self.key();
         let by = self.rng.between(1, 9) as i64;
-        self.single::<i64>(cmd::strings::incrby(key, by).cmd, None).await;
+        self.single::<i64>(cmd::strings::incrby(key, by).cmd, None)
+            .await;
     }
 
     /// A pipeline on the multiplexed connection: MULTI … EXEC, or only buffered.
@@ -460,7 +494,9 @@ impl Caller {
                         self.shared.check::<Value>(args, start, bound, &Ok(v));
                     }
                 }
-                Err(e) => self.shared.check::<Value>(&queued[0], start, bound, &Err(e)),
+                Err(e) => self
+                    .shared
+                    .check::<Value>(&queued[0], start, bound, &Err(e)),
             }
         }
     }
@@ -470,11 +506,15 @@ impl Caller {
     async fn blpop(&mut self, token: &str) {
         let list = format!("list-{}", self.id);
         if self.rng.chance(60) {
-            self.single::<i64>(cmd::lists::lpush(list.as_str(), token).cmd, None).await;
+            self.single::<i64>(cmd::lists::lpush(list.as_str(), token).cmd, None)
+                .await;
         }
         let secs = [0.05, 0.2, 0.5][self.rng.below(3) as usize];
-        self.single::<Option<(Bytes, Bytes)>>(cmd::lists::blpop(list.as_str(), secs).cmd, Some(secs))
-            .await;
+        self.single::<Option<(Bytes, Bytes)>>(
+            cmd::lists::blpop(list.as_str(), secs).cmd,
+            Some(secs),
+        )
+        .await;
     }
 
     /// WATCH, a read in immediate mode, and MULTI … EXEC, on a pooled connection; another
@@ -521,6 +561,7 @@ impl Caller {
 
     /// A connection-state command on a pooled connection, restored at hand-back.
     async fn setname(&mut self, token: &str) {
-        self.single::<()>(cmd::connection::client_setname(token).cmd, None).await;
+        self.single::<()>(cmd::connection::client_setname(token).cmd, None)
+            .await;
     }
 }

@@ -9,6 +9,9 @@
 //!   costs, written to docs/benchmarks.md; then `bench-cache`, the cluster and the Sentinel
 //!   comparisons.
 //! - `cargo xtask bench-cache [--quick]`: the client-side cache on a read-mostly workload.
+//! - `cargo xtask sim --seed S | --seeds N [--from S] [--target mux|pool|...]`: the
+//!   deterministic simulation of the async client (crate `redis-sim`), one seed replayed
+//!   or many run, in release mode.
 
 mod bench;
 mod bench_async;
@@ -29,10 +32,11 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("bench") => bench::run(&args[1..]),
         Some("bench-cache") => bench_cache::run(&args[1..]),
+        Some("sim") => sim(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()).map_err(|problems| problems.join("\n")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|demo|bench [--quick] [--only async]|bench-cache [--quick]|tidy>"
+                "usage: cargo xtask <test|demo|bench [--quick] [--only async]|bench-cache [--quick]|sim --seed S|--seeds N|tidy>"
             );
             return ExitCode::from(2);
         }
@@ -161,6 +165,26 @@ fn count(line: &str, label: &str) -> u64 {
         })
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Runs the simulation's binary with `args`, built in release mode (a run of many seeds
+/// is ten times faster than in debug).
+fn sim(args: &[String]) -> Result<(), String> {
+    let mut run = cargo();
+    run.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "redis-sim",
+        "--",
+    ])
+    .args(args);
+    if step("redis-sim", run) {
+        Ok(())
+    } else {
+        Err("the simulation found a broken promise (or was given bad arguments)".to_owned())
+    }
 }
 
 fn demo() -> Result<(), String> {

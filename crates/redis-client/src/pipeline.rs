@@ -328,7 +328,6 @@ impl Pipeline {
         commands: &[Queued],
         transactional: bool,
     ) -> Result<Vec<Value>> {
-
         if !self.scripts.is_empty() {
             ensure_scripts(self.client.pool().info(), conn, &self.scripts)?;
         }

@@ -636,8 +636,14 @@ mod tests {
         mux.transmitted(command(&["GET", "b"]).len());
         mux.handle_bytes(b"$1\r\nA\r\n$1\r\nB\r\n");
         assert!(matches!(mux.poll(now), Step::Wait(None)));
-        assert_eq!(replies(&a), vec![Value::BulkString(Bytes::from_static(b"A"))]);
-        assert_eq!(replies(&b), vec![Value::BulkString(Bytes::from_static(b"B"))]);
+        assert_eq!(
+            replies(&a),
+            vec![Value::BulkString(Bytes::from_static(b"A"))]
+        );
+        assert_eq!(
+            replies(&b),
+            vec![Value::BulkString(Bytes::from_static(b"B"))]
+        );
         // Idle again: the next request needs a fresh look.
         submit(&mut mux, &["GET", "c"]);
         assert!(matches!(mux.poll_transmit(now), Transmit::Look));
@@ -651,7 +657,10 @@ mod tests {
         let b = submit(&mut mux, &["GET", "b"]);
         assert!(drain(&mut mux, now, Readiness::Readable).is_empty());
         for slot in [&a, &b] {
-            assert!(matches!(slot.take(), Some(Outcome::Unsent(Error::OutOfStep(_)))));
+            assert!(matches!(
+                slot.take(),
+                Some(Outcome::Unsent(Error::OutOfStep(_)))
+            ));
         }
         assert!(mux.is_failed());
         // A failed machine takes nothing more.
@@ -720,7 +729,10 @@ mod tests {
         assert!(matches!(mux.poll(now), Step::Wait(None)));
         // The caller that left is still answered (its channel drops the reply); the next
         // caller gets its own.
-        assert_eq!(replies(&next), vec![Value::BulkString(Bytes::from_static(b"next"))]);
+        assert_eq!(
+            replies(&next),
+            vec![Value::BulkString(Bytes::from_static(b"next"))]
+        );
     }
 
     #[test]
@@ -731,7 +743,10 @@ mod tests {
         drain(&mut mux, now, Readiness::Quiet);
         let queued = submit(&mut mux, &["INCR", "n"]);
         mux.handle_closed();
-        assert!(matches!(written.take(), Some(Outcome::Failed(Error::Io(_)))));
+        assert!(matches!(
+            written.take(),
+            Some(Outcome::Failed(Error::Io(_)))
+        ));
         assert!(matches!(queued.take(), Some(Outcome::Unsent(Error::Io(_)))));
     }
 
@@ -756,7 +771,9 @@ mod tests {
         assert_eq!(deadline, now + Duration::from_millis(100));
         // Half a reply does not extend it.
         mux.handle_bytes(b"$5\r\nhe");
-        assert!(matches!(mux.poll(now + Duration::from_millis(50)), Step::Wait(Some(d)) if d == deadline));
+        assert!(
+            matches!(mux.poll(now + Duration::from_millis(50)), Step::Wait(Some(d)) if d == deadline)
+        );
         mux.handle_timeout(deadline);
         assert!(matches!(mux.poll(deadline), Step::Failed));
         assert!(matches!(a.take(), Some(Outcome::Failed(Error::Timeout))));
@@ -815,7 +832,10 @@ mod tests {
         assert!(mux.submit(none).is_err());
         let subscribe = submit(&mut mux, &["SUBSCRIBE", "c"]);
         assert!(drain(&mut mux, now, Readiness::Quiet).is_empty());
-        assert!(matches!(subscribe.take(), Some(Outcome::Refused(Error::Unsupported(_)))));
+        assert!(matches!(
+            subscribe.take(),
+            Some(Outcome::Refused(Error::Unsupported(_)))
+        ));
         assert!(!mux.is_failed());
     }
 
@@ -828,7 +848,10 @@ mod tests {
         mux.handle_bytes(b"+OK\r\n");
         assert!(matches!(mux.poll(now), Step::Failed));
         // Its own reply was handed out first.
-        assert_eq!(replies(&select), vec![Value::SimpleString(Bytes::from_static(b"OK"))]);
+        assert_eq!(
+            replies(&select),
+            vec![Value::SimpleString(Bytes::from_static(b"OK"))]
+        );
     }
 
     #[test]
