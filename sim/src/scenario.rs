@@ -257,9 +257,8 @@ async fn world(target: Target, seed: u64) -> Report {
         let rng = server_rng.lock().fork();
         tokio::spawn(Arc::clone(&serving).serve(link, rng, server_faults));
     });
-    let retry = RetryPolicy::default()
-        // No jitter: every wait is drawn from the seed or none.
-        .with_backoff(Duration::ZERO, Duration::ZERO);
+    // No jitter: a run must repeat exactly.
+    let retry = RetryPolicy::default().with_jitter(false);
     let client = Redis::with_connector(setup.info.clone(), net.clone(), setup.pool.clone())
         .with_retry_policy(retry);
     let shared = Arc::new(Shared {

@@ -51,8 +51,8 @@ pub(crate) enum Stage {
 /// message how many attempts were made (its variant is the last attempt's).
 ///
 /// Waits grow exponentially from `base_backoff`, capped at `max_backoff`, with full jitter
-/// (a uniformly random wait up to the current bound), so clients that failed together do
-/// not retry together.
+/// (a uniformly random wait up to the current bound, unless `jitter` is off), so clients
+/// that failed together do not retry together.
 ///
 /// ```
 /// use redis_client::RetryPolicy;
@@ -76,6 +76,10 @@ pub struct RetryPolicy {
     /// default): the connect timeout plus the reply's wait; with neither configured the
     /// call is not bounded.
     pub budget: Option<Duration>,
+    /// Draw each wait at random up to its bound (`true`, the default), so that clients
+    /// that failed together do not retry together; `false` waits exactly the bound, for
+    /// a run that must repeat exactly (a simulation, a test).
+    pub jitter: bool,
 }
 
 impl Default for RetryPolicy {
@@ -86,6 +90,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(1),
             retry_writes: false,
             budget: None,
+            jitter: true,
         }
     }
 }
@@ -124,6 +129,13 @@ impl RetryPolicy {
         self
     }
 
+    /// Turns the random part of each wait on (the default) or off (see
+    /// [`RetryPolicy::jitter`]).
+    pub fn with_jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
     /// Whether `cmd` (`None`: a checkout, before any command) that failed with `err` at
     /// `stage` may be sent again.
     pub(crate) fn allows(&self, err: &Error, stage: Stage, cmd: Option<&Cmd>) -> bool {
@@ -153,8 +165,8 @@ impl RetryPolicy {
             .saturating_mul(1u32 << attempt.min(20))
             .min(self.max_backoff);
         let nanos = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
-        if nanos == 0 {
-            return Duration::ZERO;
+        if nanos == 0 || !self.jitter {
+            return bound;
         }
         Duration::from_nanos(random() % (nanos + 1))
     }
@@ -267,5 +279,15 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = (0..100).map(|_| p.backoff(3)).collect();
         assert!(distinct.len() > 50, "waits are spread out");
+    }
+
+    #[test]
+    fn without_jitter_each_wait_is_its_bound() {
+        let p = RetryPolicy::default()
+            .with_backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .with_jitter(false);
+        let waits: Vec<_> = (0..4).map(|a| p.backoff(a)).collect();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(waits, [ms(10), ms(20), ms(40), ms(50)]);
     }
 }

@@ -13,7 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use redis_commands::{Callbacks, Cmd, Executor, Flags, FromValue, ToArgs, Typed};
 use redis_conn::{Addr, ConnectionInfo, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,7 +61,10 @@ struct Inner {
     seeds: Vec<ConnectionInfo>,
     options: ClusterOptions,
     map: RwLock<Arc<SlotMap>>,
-    nodes: Mutex<HashMap<(String, bool), Redis>>,
+    /// Ordered, so that whatever walks them does so in the same order every run.
+    nodes: Mutex<BTreeMap<(String, bool), Redis>>,
+    /// Opens every node connection's transport, when given.
+    connector: Option<Arc<dyn redis_conn::aio::Connector>>,
     /// When the map was last refreshed; held across a refresh so one runs at a time.
     refreshed: tokio::sync::Mutex<Option<Instant>>,
     next: AtomicUsize,
@@ -88,6 +91,28 @@ impl ClusterClient {
     /// # Errors
     /// [`Error::Cluster`] when there is no seed or no seed gives a map.
     pub async fn with_options(seeds: Vec<ConnectionInfo>, options: ClusterOptions) -> Result<Self> {
+        Self::build(seeds, options, None).await
+    }
+
+    /// As [`ClusterClient::with_options`], every node connection's transport opened by
+    /// `connector`, which is given a [`Dialer`](redis_conn::aio::Dialer) whose settings
+    /// name the node (`dialer.info().addr`): a tunnel to each node, an in-memory cluster.
+    ///
+    /// # Errors
+    /// As [`ClusterClient::with_options`].
+    pub async fn with_connector(
+        seeds: Vec<ConnectionInfo>,
+        options: ClusterOptions,
+        connector: Arc<dyn redis_conn::aio::Connector>,
+    ) -> Result<Self> {
+        Self::build(seeds, options, Some(connector)).await
+    }
+
+    async fn build(
+        seeds: Vec<ConnectionInfo>,
+        options: ClusterOptions,
+        connector: Option<Arc<dyn redis_conn::aio::Connector>>,
+    ) -> Result<Self> {
         if seeds.is_empty() {
             return Err(Error::Cluster("no seed node given".into()));
         }
@@ -98,7 +123,8 @@ impl ClusterClient {
                 seeds,
                 options,
                 map: RwLock::new(Arc::new(SlotMap::empty())),
-                nodes: Mutex::new(HashMap::new()),
+                nodes: Mutex::new(BTreeMap::new()),
+                connector,
                 refreshed: tokio::sync::Mutex::new(None),
                 next: AtomicUsize::new(0),
                 callbacks: Callbacks::new(),
@@ -250,8 +276,12 @@ impl ClusterClient {
                     port: port.parse().unwrap_or(6379),
                 };
                 info.readonly = readonly;
-                Redis::with_pool_options(info, self.inner.options.pool.clone())
-                    .with_retry_policy(RetryPolicy::none())
+                let pool = self.inner.options.pool.clone();
+                let node = match &self.inner.connector {
+                    Some(c) => Redis::with_connector(info, Arc::clone(c), pool),
+                    None => Redis::with_pool_options(info, pool),
+                };
+                node.with_retry_policy(RetryPolicy::none())
             })
             .clone()
     }
