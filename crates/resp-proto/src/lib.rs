@@ -88,6 +88,7 @@ mod error;
 mod fast;
 mod limits;
 mod reference;
+mod scan;
 mod value;
 
 pub use decode::{AnyDecoder, Decode, DecoderKind};
