@@ -35,11 +35,19 @@
 //! for value and error for error. Both implement [`Decode`]; [`AnyDecoder`] picks one at
 //! run time.
 //!
+//! # Frames without values
+//! A proxy forwards what it receives; a traffic analyser counts it. [`FrameSplitter`]
+//! finds where the next complete frame ends (any RESP2 or RESP3 type, streamed ones
+//! included, under the same [`Limits`]) and splits it off the buffer as the bytes
+//! received, without copying and without building a [`Value`]. It shares the fast
+//! decoder's resumable scan, so a frame arriving in many reads is scanned once, and it
+//! ends every frame where the decoders do, with the same errors.
+//!
 //! # Input safety
-//! No input, however malformed, makes either decoder panic or loop; both are run against
-//! each other on random and mutated bytes in the test suite, and under `cargo fuzz` (see
-//! `fuzz/` in the repository). Both enforce the same [`Limits`] with the same error kinds
-//! and offsets, however the input is split into reads.
+//! No input, however malformed, makes either decoder or the splitter panic or loop; the
+//! three are run against each other on random and mutated bytes in the test suite, and
+//! under `cargo fuzz` (see `fuzz/` in the repository). They enforce the same [`Limits`]
+//! with the same error kinds and offsets, however the input is split into reads.
 //!
 //! - Every declared length is checked against [`Limits`] before anything is allocated: a
 //!   bulk string over [`Limits::max_bulk_len`] (512 MiB by default, Redis's
@@ -58,8 +66,9 @@
 //!   at hand can hold (each takes at least three bytes), so `*16777216` followed by a
 //!   few bytes costs a few bytes.
 //! - Nesting is bounded by [`Limits::max_depth`] (128 by default); an attribute counts as a
-//!   level for the value it annotates. The fast decoder keeps its nesting on a heap stack,
-//!   never the call stack; the reference decoder recurses at most `max_depth` deep.
+//!   level for the value it annotates. The fast decoder and the splitter keep their
+//!   nesting on a heap stack, never the call stack; the reference decoder recurses at most
+//!   `max_depth` deep.
 //! - A line (simple string, error, number, length) that never ends is refused past
 //!   [`Limits::max_line_len`] rather than buffered forever.
 //! - A caller may clear, truncate or replace the buffer between calls: the next call
@@ -89,6 +98,7 @@ mod fast;
 mod limits;
 mod reference;
 mod scan;
+mod split;
 mod value;
 
 pub use decode::{AnyDecoder, Decode, DecoderKind};
@@ -100,4 +110,5 @@ pub use error::{ProtocolError, ProtocolErrorKind};
 pub use fast::Decoder;
 pub use limits::Limits;
 pub use reference::ReferenceDecoder;
+pub use split::FrameSplitter;
 pub use value::{ErrorCode, ServerError, Value};
