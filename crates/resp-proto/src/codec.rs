@@ -1,12 +1,17 @@
 //! tokio-util's `Decoder` and `Encoder` for [`Value`] (feature `codec`), for a proxy, a
 //! server or a tool that frames RESP over an async stream with `resp-proto` alone.
 
-use crate::{encode_value, AnyDecoder, Decode, DecoderKind, Limits, ProtocolError, Value};
+use crate::{
+    encode_value_as, AnyDecoder, Decode, DecoderKind, Limits, Protocol, ProtocolError, Value,
+};
 use bytes::BytesMut;
 use std::io;
 
 /// Frames RESP2 and RESP3 values: decodes with the crate's decoders and their
-/// [`Limits`], encodes with [`encode_value`].
+/// [`Limits`], encodes with [`encode_value_as`] for the protocol the peer speaks (RESP3
+/// unless [`with_protocol`](Codec::with_protocol) says otherwise).
+///
+/// [`encode_value`]: crate::encode_value
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -23,6 +28,7 @@ use std::io;
 #[derive(Debug)]
 pub struct Codec {
     decoder: AnyDecoder,
+    protocol: Protocol,
 }
 
 impl Default for Codec {
@@ -41,7 +47,31 @@ impl Codec {
     pub fn with_decoder(kind: DecoderKind, limits: Limits) -> Codec {
         Codec {
             decoder: AnyDecoder::new(kind, limits),
+            protocol: Protocol::Resp3,
         }
+    }
+
+    /// The same codec, encoding values for a peer that speaks `protocol`: RESP3 writes
+    /// every type as it is ([`encode_value`](crate::encode_value), the default); RESP2
+    /// writes each RESP3 type as a Redis server writes it for a RESP2 client, every null as
+    /// `$-1` (see [`encode_value_as_resp2`](crate::encode_value_as_resp2) for the table and
+    /// for nulls of the other shape).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use resp_proto::{codec::Codec, Protocol, Value};
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = Codec::new().with_protocol(Protocol::Resp2);
+    /// let mut out = BytesMut::new();
+    /// codec.encode(Value::Boolean(true), &mut out)?;
+    /// codec.encode(Value::Nil, &mut out)?;
+    /// assert_eq!(&out[..], b":1\r\n$-1\r\n");
+    /// # Ok::<(), resp_proto::codec::CodecError>(())
+    /// ```
+    pub fn with_protocol(mut self, protocol: Protocol) -> Codec {
+        self.protocol = protocol;
+        self
     }
 }
 
@@ -71,7 +101,7 @@ impl tokio_util::codec::Encoder<Value> for Codec {
     type Error = CodecError;
 
     fn encode(&mut self, item: Value, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode_value(dst, &item);
+        encode_value_as(dst, &item, self.protocol);
         Ok(())
     }
 }
@@ -80,7 +110,7 @@ impl tokio_util::codec::Encoder<&Value> for Codec {
     type Error = CodecError;
 
     fn encode(&mut self, item: &Value, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode_value(dst, item);
+        encode_value_as(dst, item, self.protocol);
         Ok(())
     }
 }
@@ -119,6 +149,19 @@ mod tests {
         }
         assert_eq!(out, sample());
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn encodes_for_the_peers_protocol() {
+        let map = Value::Map(vec![(Value::Integer(1), Value::Boolean(false))]);
+        let mut out = BytesMut::new();
+        Codec::new().encode(&map, &mut out).unwrap();
+        assert_eq!(&out[..], b"%1\r\n:1\r\n#f\r\n");
+        out.clear();
+        let mut resp2 = Codec::new().with_protocol(Protocol::Resp2);
+        resp2.encode(&map, &mut out).unwrap();
+        resp2.encode(map, &mut out).unwrap();
+        assert_eq!(&out[..], b"*2\r\n:1\r\n:0\r\n*2\r\n:1\r\n:0\r\n");
     }
 
     #[test]

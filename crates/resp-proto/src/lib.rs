@@ -35,6 +35,35 @@
 //! for value and error for error. Both implement [`Decode`]; [`AnyDecoder`] picks one at
 //! run time.
 //!
+//! # Encoding for a protocol
+//! [`encode_command`] writes a command; [`encode_value`] writes any [`Value`] in RESP3.
+//! A server, or a proxy whose client speaks RESP2 while its server speaks RESP3, writes
+//! values with [`encode_value_as`] for the protocol the peer speaks: in RESP2 each RESP3
+//! type becomes what a Redis server sends a RESP2 client (a map a flat array, a set or a
+//! push an array, a double, big number or verbatim string a bulk string, a boolean `:1` or
+//! `:0`, an attribute left out; the table is on [`encode_value_as_resp2`]).
+//! RESP2 has two nulls, `$-1` and `*-1`, and a [`Value::Nil`] does not say which it was:
+//! [`encode_value_as`] writes `$-1`, and [`encode_value_as_resp2`] asks which for each
+//! null ([`Resp2Null`] lists the replies Redis 7 sends as `*-1`).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use resp_proto::{encode_value_as, Decode, Decoder, Protocol};
+//!
+//! // ZRANGE … WITHSCORES of one member as a RESP3 server sends it ...
+//! let mut from_server = BytesMut::from(&b"*1\r\n*2\r\n$1\r\na\r\n,1.5\r\n"[..]);
+//! let reply = Decoder::new().decode(&mut from_server)?.expect("complete");
+//! // ... and what a RESP2 client is given for it: the score as a bulk string.
+//! let mut to_client = BytesMut::new();
+//! encode_value_as(&mut to_client, &reply, Protocol::Resp2);
+//! assert_eq!(&to_client[..], b"*1\r\n*2\r\n$1\r\na\r\n$3\r\n1.5\r\n");
+//! # Ok::<(), resp_proto::ProtocolError>(())
+//! ```
+//!
+//! A few commands also nest their reply differently in the two protocols (ZRANGE
+//! WITHSCORES is flat in RESP2, XREAD's map is an array of pairs): see
+//! [`encode_value_as_resp2`] for the list, which a caller that knows the command applies.
+//!
 //! # Frames without values
 //! A proxy forwards what it receives; a traffic analyser counts it. [`FrameSplitter`]
 //! finds where the next complete frame ends (any RESP2 or RESP3 type, streamed ones
@@ -79,11 +108,14 @@
 //!
 //! # What this crate does not do
 //! It does not read sockets, know Redis commands, or convert values into Rust types beyond
-//! the variants of [`Value`]: those belong to `redis-conn` and `redis-commands`.
+//! the variants of [`Value`]: those belong to `redis-conn` and `redis-commands`. So what
+//! depends on the command when translating between protocols (the shape of a null, the
+//! nesting of a few replies) is the caller's to say.
 //!
 //! # Crate features
 //! - `codec`: [`codec::Codec`], tokio-util's `Decoder` and `Encoder` for [`Value`], for
-//!   framing RESP over an async stream. Off by default: without it the crate depends on
+//!   framing RESP over an async stream (encoding for RESP3, or RESP2 with
+//!   [`codec::Codec::with_protocol`]). Off by default: without it the crate depends on
 //!   `bytes`, `memchr` and `thiserror` only.
 
 #![forbid(unsafe_code)]
@@ -103,8 +135,8 @@ mod value;
 
 pub use decode::{AnyDecoder, Decode, DecoderKind};
 pub use encode::{
-    bulk_len, encode_command, encode_value, write_array_len, write_bulk, write_bulk_f64,
-    write_bulk_i64,
+    bulk_len, encode_command, encode_value, encode_value_as, encode_value_as_resp2,
+    write_array_len, write_bulk, write_bulk_f64, write_bulk_i64, Protocol, Resp2Null,
 };
 pub use error::{ProtocolError, ProtocolErrorKind};
 pub use fast::Decoder;
