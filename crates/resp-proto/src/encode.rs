@@ -183,7 +183,7 @@ pub fn encode_value_as(out: &mut BytesMut, v: &Value, protocol: Protocol) {
 /// ZPOPMIN and ZPOPMAX with a count, and HRANDFIELD WITHVALUES give RESP3 an array of
 /// `[member, score]` pairs and RESP2 one flat array; XREAD and XREADGROUP give RESP3 a map
 /// of streams and RESP2 an array of `[stream, entries]` pairs. A proxy reshapes those
-/// values before encoding them.
+/// values before encoding them, as `examples/proxy.rs` in the repository does.
 ///
 /// ```
 /// use bytes::BytesMut;

@@ -64,6 +64,12 @@
 //! WITHSCORES is flat in RESP2, XREAD's map is an array of pairs): see
 //! [`encode_value_as_resp2`] for the list, which a caller that knows the command applies.
 //!
+//! `examples/proxy.rs` in the repository is a proxy built on this crate alone (std
+//! threads and sockets): it speaks RESP3 to the server, forwards frames byte for byte
+//! between the server and a RESP3 client, and re-encodes replies for a RESP2 client,
+//! nulls and nesting as Redis itself sends them. The test suite runs it between
+//! redis-client and a real server in both protocols.
+//!
 //! # Frames without values
 //! A proxy forwards what it receives; a traffic analyser counts it. [`FrameSplitter`]
 //! finds where the next complete frame ends (any RESP2 or RESP3 type, streamed ones
