@@ -121,7 +121,8 @@
 //! # Crate features
 //! - `codec`: [`codec::Codec`], tokio-util's `Decoder` and `Encoder` for [`Value`], for
 //!   framing RESP over an async stream (encoding for RESP3, or RESP2 with
-//!   [`codec::Codec::with_protocol`]). Off by default: without it the crate depends on
+//!   [`codec::Codec::with_protocol`]); and [`codec::FrameCodec`], the same for frames as
+//!   the bytes received ([`FrameSplitter`]). Off by default: without it the crate depends on
 //!   `bytes`, `memchr` and `thiserror` only.
 
 #![forbid(unsafe_code)]
