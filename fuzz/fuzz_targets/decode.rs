@@ -1,25 +1,66 @@
-//! Differential fuzzing of the two decoders: on any input, fed whole and split at a point
-//! the input chooses, under default and tight limits, the fast decoder and the reference
-//! decoder must give the same values and the same error, and neither may panic.
+//! Differential fuzzing of the two decoders and the frame splitter: on any input, fed whole
+//! and split at a point the input chooses, under default and tight limits, the fast
+//! decoder and the reference decoder must give the same values and the same error, the
+//! frame splitter must split off frames that the reference decoder reads whole as those
+//! same values (so it ends every frame where the decoders do) and give the same error, and
+//! none may panic.
 //!
 //! Then the buffer is changed between two calls, as the input chooses (cleared, cut,
 //! replaced by the rest of the input in a new or the same allocation, or rewritten in
-//! place), and every call after must give what a new reference decoder gives for the
-//! bytes then in the buffer, as `Decode`'s contract says: the one exception it allows, an
-//! `Ok(None)` after a rewrite that left the buffer no shorter, must end at `reset`.
+//! place), and every call after, of the fast decoder and of the splitter, must give what a
+//! new reference decoder gives for the bytes then in the buffer, as `Decode`'s contract
+//! says: the one exception it allows, an `Ok(None)` after a rewrite that left the buffer no
+//! shorter, must end at `reset`.
 
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use resp_proto::{
-    AnyDecoder, Decode, Decoder, DecoderKind, Limits, ProtocolError, ReferenceDecoder, Value,
+    AnyDecoder, Decode, Decoder, DecoderKind, FrameSplitter, Limits, ProtocolError,
+    ReferenceDecoder, Value,
 };
 
 type Outcome = (Vec<Value>, Option<ProtocolError>);
 
+/// A decoder, or the frame splitter with each frame it splits off decoded by a new
+/// reference decoder, which must take the whole frame.
+enum Subject {
+    Decoder(AnyDecoder),
+    Splitter(FrameSplitter),
+}
+
+impl Subject {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, ProtocolError> {
+        match self {
+            Subject::Decoder(d) => d.decode(buf),
+            Subject::Splitter(s) => {
+                let Some(frame) = s.split(buf)? else {
+                    return Ok(None);
+                };
+                let mut whole = BytesMut::from(&frame[..]);
+                let v = ReferenceDecoder::with_limits(*s.limits()).decode(&mut whole);
+                match v {
+                    Ok(Some(v)) if whole.is_empty() => Ok(Some(v)),
+                    other => panic!("split off {frame:?}, which decodes to {other:?}"),
+                }
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Subject::Decoder(d) => d.reset(),
+            Subject::Splitter(s) => s.reset(),
+        }
+    }
+}
+
 fn run(kind: DecoderKind, limits: Limits, input: &[u8], split: usize) -> Outcome {
-    let mut d = AnyDecoder::new(kind, limits);
+    drive(Subject::Decoder(AnyDecoder::new(kind, limits)), input, split)
+}
+
+fn drive(mut d: Subject, input: &[u8], split: usize) -> Outcome {
     let mut buf = BytesMut::from(&input[..split]);
     let mut rest = &input[split..];
     let mut values = Vec::new();
@@ -36,10 +77,10 @@ fn run(kind: DecoderKind, limits: Limits, input: &[u8], split: usize) -> Outcome
     }
 }
 
-/// Feeds `input[..split]` to the fast decoder, changes the buffer as `op` says, then checks
-/// each following call against a new reference decoder given the same bytes.
-fn changed(limits: Limits, input: &[u8], split: usize, op: u8, cut: usize) {
-    let mut d = Decoder::with_limits(limits);
+/// Feeds `input[..split]` to `d` (the fast decoder or the splitter), changes the buffer as
+/// `op` says, then checks each following call against a new reference decoder given the
+/// same bytes.
+fn changed(mut d: Subject, limits: Limits, input: &[u8], split: usize, op: u8, cut: usize) {
     let mut buf = BytesMut::from(&input[..split]);
     loop {
         match d.decode(&mut buf) {
@@ -110,10 +151,17 @@ fuzz_target!(|data: &[u8]| {
         let reference = run(DecoderKind::Reference, limits, input, input.len());
         let fast = run(DecoderKind::Fast, limits, input, input.len());
         let fast_split = run(DecoderKind::Fast, limits, input, split);
+        let splitter = || Subject::Splitter(FrameSplitter::with_limits(limits));
+        let frames = drive(splitter(), input, input.len());
+        let frames_split = drive(splitter(), input, split);
         // Debug text, so that NaN doubles compare equal to themselves.
         let show = |o: &Outcome| format!("{o:?}");
         assert_eq!(show(&reference), show(&fast), "decoders disagree");
         assert_eq!(show(&fast), show(&fast_split), "split at {split} changes the result");
-        changed(limits, input, split, op, cut);
+        assert_eq!(show(&reference), show(&frames), "the splitter disagrees");
+        assert_eq!(show(&frames), show(&frames_split), "split at {split} moves a frame");
+        let fast = Subject::Decoder(AnyDecoder::Fast(Decoder::with_limits(limits)));
+        changed(fast, limits, input, split, op, cut);
+        changed(splitter(), limits, input, split, op, cut);
     }
 });

@@ -35,15 +35,9 @@ impl fmt::Display for Addr {
     }
 }
 
-/// The protocol version spoken after the handshake.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// RESP2, what every server speaks without being asked. The default.
-    #[default]
-    Resp2,
-    /// RESP3, negotiated with `HELLO 3` (Redis 6 and newer).
-    Resp3,
-}
+/// The protocol version spoken after the handshake: resp-proto's, the one its encoder
+/// writes for, so a program using both names one type.
+pub use resp_proto::Protocol;
 
 /// Everything needed to open and set up a connection.
 ///

@@ -1,4 +1,4 @@
-//! Writing RESP: commands (arrays of bulk strings) and any [`Value`].
+//! Writing RESP: commands (arrays of bulk strings) and any [`Value`], in RESP3 or RESP2.
 //!
 //! Numbers are formatted on the stack, never through a heap `String`.
 
@@ -82,11 +82,199 @@ pub fn write_bulk_f64(out: &mut BytesMut, x: f64) {
     write_bulk(out, buf.format(x));
 }
 
+/// A version of the protocol, as a peer speaks it: what [`encode_value_as`] writes for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// RESP2, what every Redis server speaks to a connection until it sends `HELLO 3`.
+    /// The default.
+    #[default]
+    Resp2,
+    /// RESP3, negotiated with `HELLO 3` (Redis 6 and newer).
+    Resp3,
+}
+
+/// Which of RESP2's two nulls a [`Value::Nil`] is written as, for a RESP2 peer.
+///
+/// RESP3 has one null (`_`); RESP2 has two, and Redis picks one per reply, as the reply's
+/// shape would be if it were there: the null bulk string `$-1` for a missing string (GET,
+/// HGET, ZSCORE, LPOP without a count, each missing key of MGET …), the null array `*-1`
+/// for a missing list of things. Both decode to [`Value::Nil`], so which one was meant is
+/// not in the value: a RESP3 server's `_` does not say, and a decoder that kept the
+/// difference would have to change [`Value`] (every match on it, in every crate that
+/// uses it) for a distinction that only matters when writing RESP2 again.
+///
+/// So the shape is a choice of the writer: [`encode_value_as`] writes every null as
+/// `$-1`, the one Redis uses for nearly every null, and [`encode_value_as_resp2`] asks
+/// for each null which to write. A proxy that reads replies from a RESP3 server and
+/// serves a RESP2 client knows the command each reply answers, and so which nulls are
+/// arrays. What Redis 7 answers a RESP2 client with `*-1`:
+///
+/// - the whole reply, when a blocking pop times out (BLPOP, BRPOP, BRPOPLPUSH, BLMOVE,
+///   BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP), when LPOP or RPOP with a count, LMPOP or ZMPOP
+///   find nothing, when XREAD or XREADGROUP have nothing to read, and when EXEC is
+///   aborted by a WATCH-ed key;
+/// - inside a reply: each missing member of GEOPOS (`[[lon, lat], *-1]`), the consumers
+///   of XPENDING's summary of an empty group (its fourth element), the fields of an entry
+///   deleted from a stream but still pending, read from XREADGROUP's history (`[id, *-1]`);
+///   and inside EXEC's array, each of those at the position of its command.
+///
+/// Every other null Redis 7 sends a RESP2 client is `$-1`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Resp2Null {
+    /// `$-1`, the null bulk string. The default.
+    #[default]
+    Bulk,
+    /// `*-1`, the null array.
+    Array,
+}
+
+/// Appends `v` as a peer speaking `protocol` reads it: [`encode_value`] for RESP3, and for
+/// RESP2 each RESP3 type as a Redis server writes it for a RESP2 client (see
+/// [`encode_value_as_resp2`]), every null as `$-1`.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use resp_proto::{encode_value_as, Protocol, Value};
+///
+/// // HGETALL's reply, as a RESP3 server sends it.
+/// let reply = Value::Map(vec![(Value::BulkString("f".into()), Value::BulkString("1".into()))]);
+/// let mut out = BytesMut::new();
+/// encode_value_as(&mut out, &reply, Protocol::Resp3);
+/// assert_eq!(&out[..], b"%1\r\n$1\r\nf\r\n$1\r\n1\r\n");
+/// out.clear();
+/// encode_value_as(&mut out, &reply, Protocol::Resp2);
+/// assert_eq!(&out[..], b"*2\r\n$1\r\nf\r\n$1\r\n1\r\n");
+/// ```
+pub fn encode_value_as(out: &mut BytesMut, v: &Value, protocol: Protocol) {
+    match protocol {
+        Protocol::Resp3 => encode_value(out, v),
+        Protocol::Resp2 => encode_value_as_resp2(out, v, |_| Resp2Null::Bulk),
+    }
+}
+
+/// Appends `v` in RESP2, each type as Redis 7 writes it for a RESP2 client, asking
+/// `null_shape` which null to write for each [`Value::Nil`].
+///
+/// | `Value` | RESP2 |
+/// | --- | --- |
+/// | `Nil` | `$-1` or `*-1`, as `null_shape` says (see [`Resp2Null`]) |
+/// | `SimpleString` | `+text` (a bulk string if it holds CR or LF, which a line cannot) |
+/// | `Error` | `-text`; CR and LF become spaces, as Redis does to error text, since RESP2 has no blob error |
+/// | `Integer` | `:n` |
+/// | `BulkString` | `$len` and the bytes |
+/// | `Array` | `*n` and the elements |
+/// | `Double` | a bulk string: the shortest decimal that reads back as the same `f64` (as Redis 7.2 and later write it; 7.0 and 7.1 write 17 significant digits, the same number), `inf`, `-inf` or `nan` |
+/// | `Boolean` | `:1` or `:0` |
+/// | `BigNumber` | a bulk string of its digits |
+/// | `Verbatim` | a bulk string of its text, without the format |
+/// | `Map` | a flat array of 2n elements: key, value, key, value … |
+/// | `Set` | an array |
+/// | `Attribute` | left out: only the value it annotates is written |
+/// | `Push` | an array (pub/sub messages are arrays in RESP2) |
+///
+/// `null_shape` is called once per null with its position: the index of the element
+/// in each enclosing RESP2 array, outermost first (empty for a null that is the whole
+/// value; a map's key `i` is at `2 * i` and its value at `2 * i + 1`, as in the flat array
+/// written; an attribute adds no level).
+///
+/// What a type-by-type mapping cannot know, since it depends on the command: a few Redis 7
+/// commands also change the nesting of their reply between protocols. The sorted set
+/// commands WITHSCORES (ZRANGE and its variants, ZRANDMEMBER, ZINTER, ZUNION, ZDIFF),
+/// ZPOPMIN and ZPOPMAX with a count, and HRANDFIELD WITHVALUES give RESP3 an array of
+/// `[member, score]` pairs and RESP2 one flat array; XREAD and XREADGROUP give RESP3 a map
+/// of streams and RESP2 an array of `[stream, entries]` pairs. A proxy reshapes those
+/// values before encoding them, as `examples/proxy.rs` in the repository does.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use resp_proto::{encode_value_as_resp2, Resp2Null, Value};
+///
+/// // GEOPOS of a member and of a missing one: the missing one is a null array.
+/// let reply = Value::Array(vec![
+///     Value::Array(vec![Value::Double(13.5), Value::Double(38.25)]),
+///     Value::Nil,
+/// ]);
+/// let mut out = BytesMut::new();
+/// encode_value_as_resp2(&mut out, &reply, |_| Resp2Null::Array);
+/// assert_eq!(&out[..], &b"*2\r\n*2\r\n$4\r\n13.5\r\n$5\r\n38.25\r\n*-1\r\n"[..]);
+///
+/// // XPENDING's summary of an empty group: only its fourth element is an array.
+/// let reply = Value::Array(vec![Value::Integer(0), Value::Nil, Value::Nil, Value::Nil]);
+/// out.clear();
+/// encode_value_as_resp2(&mut out, &reply, |at| match at {
+///     [3] => Resp2Null::Array,
+///     _ => Resp2Null::Bulk,
+/// });
+/// assert_eq!(&out[..], b"*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
+/// ```
+pub fn encode_value_as_resp2(
+    out: &mut BytesMut,
+    v: &Value,
+    mut null_shape: impl FnMut(&[usize]) -> Resp2Null,
+) {
+    let mut at = Vec::new();
+    resp2(out, v, &mut at, &mut null_shape);
+}
+
+/// [`encode_value_as_resp2`] at position `at`, which it leaves as it found it.
+fn resp2(
+    out: &mut BytesMut,
+    v: &Value,
+    at: &mut Vec<usize>,
+    null_shape: &mut dyn FnMut(&[usize]) -> Resp2Null,
+) {
+    match v {
+        Value::Nil => out.put_slice(match null_shape(at) {
+            Resp2Null::Bulk => b"$-1\r\n",
+            Resp2Null::Array => b"*-1\r\n",
+        }),
+        // RESP2 types, written as in RESP3.
+        Value::SimpleString(_) | Value::Integer(_) | Value::BulkString(_) => encode_value(out, v),
+        Value::Error(e) => {
+            // RESP2 has no blob error: an error is one line, so CR and LF cannot be in it.
+            // Redis replaces them with spaces in the error text it sends.
+            let text = e.as_bytes();
+            out.reserve(text.len() + 3);
+            out.put_u8(b'-');
+            for &b in text.iter() {
+                out.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            }
+            out.put_slice(b"\r\n");
+        }
+        Value::Array(items) | Value::Set(items) | Value::Push(items) => {
+            write_header(out, b'*', items.len() as i64);
+            for (i, item) in items.iter().enumerate() {
+                at.push(i);
+                resp2(out, item, at, null_shape);
+                at.pop();
+            }
+        }
+        Value::Map(pairs) => {
+            write_header(out, b'*', 2 * pairs.len() as i64);
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                at.push(2 * i);
+                resp2(out, k, at, null_shape);
+                at.pop();
+                at.push(2 * i + 1);
+                resp2(out, v, at, null_shape);
+                at.pop();
+            }
+        }
+        Value::Double(x) => write_bulk_f64(out, *x),
+        Value::Boolean(b) => out.put_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
+        Value::BigNumber(digits) => write_bulk(out, digits),
+        Value::Verbatim { text, .. } => write_bulk(out, text),
+        // Attributes are RESP3 only: a RESP2 client is sent the annotated value alone.
+        Value::Attribute { value, .. } => resp2(out, value, at, null_shape),
+    }
+}
+
 /// Appends any value in its RESP3 form (RESP2 types keep their RESP2 markers).
 ///
 /// [`Value::Nil`] is written as RESP3 `_`; an error whose text holds CR or LF is written
-/// as a blob error. `decode(encode(v)) == v` for every value (NaN aside, which is never
-/// equal to itself).
+/// as a blob error; a simple string holding CR or LF as a bulk string. `decode(encode(v))
+/// == v` for every other value (NaN aside, which is never equal to itself), sized forms
+/// standing for streamed ones. For a RESP2 peer, see [`encode_value_as`].
 pub fn encode_value(out: &mut BytesMut, v: &Value) {
     match v {
         Value::Nil => out.put_slice(b"_\r\n"),

@@ -35,11 +35,54 @@
 //! for value and error for error. Both implement [`Decode`]; [`AnyDecoder`] picks one at
 //! run time.
 //!
+//! # Encoding for a protocol
+//! [`encode_command`] writes a command; [`encode_value`] writes any [`Value`] in RESP3.
+//! A server, or a proxy whose client speaks RESP2 while its server speaks RESP3, writes
+//! values with [`encode_value_as`] for the protocol the peer speaks: in RESP2 each RESP3
+//! type becomes what a Redis server sends a RESP2 client (a map a flat array, a set or a
+//! push an array, a double, big number or verbatim string a bulk string, a boolean `:1` or
+//! `:0`, an attribute left out; the table is on [`encode_value_as_resp2`]).
+//! RESP2 has two nulls, `$-1` and `*-1`, and a [`Value::Nil`] does not say which it was:
+//! [`encode_value_as`] writes `$-1`, and [`encode_value_as_resp2`] asks which for each
+//! null ([`Resp2Null`] lists the replies Redis 7 sends as `*-1`).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use resp_proto::{encode_value_as, Decode, Decoder, Protocol};
+//!
+//! // ZRANGE … WITHSCORES of one member as a RESP3 server sends it ...
+//! let mut from_server = BytesMut::from(&b"*1\r\n*2\r\n$1\r\na\r\n,1.5\r\n"[..]);
+//! let reply = Decoder::new().decode(&mut from_server)?.expect("complete");
+//! // ... and what a RESP2 client is given for it: the score as a bulk string.
+//! let mut to_client = BytesMut::new();
+//! encode_value_as(&mut to_client, &reply, Protocol::Resp2);
+//! assert_eq!(&to_client[..], b"*1\r\n*2\r\n$1\r\na\r\n$3\r\n1.5\r\n");
+//! # Ok::<(), resp_proto::ProtocolError>(())
+//! ```
+//!
+//! A few commands also nest their reply differently in the two protocols (ZRANGE
+//! WITHSCORES is flat in RESP2, XREAD's map is an array of pairs): see
+//! [`encode_value_as_resp2`] for the list, which a caller that knows the command applies.
+//!
+//! `examples/proxy.rs` in the repository is a proxy built on this crate alone (std
+//! threads and sockets): it speaks RESP3 to the server, forwards frames byte for byte
+//! between the server and a RESP3 client, and re-encodes replies for a RESP2 client,
+//! nulls and nesting as Redis itself sends them. The test suite runs it between
+//! redis-client and a real server in both protocols.
+//!
+//! # Frames without values
+//! A proxy forwards what it receives; a traffic analyser counts it. [`FrameSplitter`]
+//! finds where the next complete frame ends (any RESP2 or RESP3 type, streamed ones
+//! included, under the same [`Limits`]) and splits it off the buffer as the bytes
+//! received, without copying and without building a [`Value`]. It shares the fast
+//! decoder's resumable scan, so a frame arriving in many reads is scanned once, and it
+//! ends every frame where the decoders do, with the same errors.
+//!
 //! # Input safety
-//! No input, however malformed, makes either decoder panic or loop; both are run against
-//! each other on random and mutated bytes in the test suite, and under `cargo fuzz` (see
-//! `fuzz/` in the repository). Both enforce the same [`Limits`] with the same error kinds
-//! and offsets, however the input is split into reads.
+//! No input, however malformed, makes either decoder or the splitter panic or loop; the
+//! three are run against each other on random and mutated bytes in the test suite, and
+//! under `cargo fuzz` (see `fuzz/` in the repository). They enforce the same [`Limits`]
+//! with the same error kinds and offsets, however the input is split into reads.
 //!
 //! - Every declared length is checked against [`Limits`] before anything is allocated: a
 //!   bulk string over [`Limits::max_bulk_len`] (512 MiB by default, Redis's
@@ -58,8 +101,9 @@
 //!   at hand can hold (each takes at least three bytes), so `*16777216` followed by a
 //!   few bytes costs a few bytes.
 //! - Nesting is bounded by [`Limits::max_depth`] (128 by default); an attribute counts as a
-//!   level for the value it annotates. The fast decoder keeps its nesting on a heap stack,
-//!   never the call stack; the reference decoder recurses at most `max_depth` deep.
+//!   level for the value it annotates. The fast decoder and the splitter keep their
+//!   nesting on a heap stack, never the call stack; the reference decoder recurses at most
+//!   `max_depth` deep.
 //! - A line (simple string, error, number, length) that never ends is refused past
 //!   [`Limits::max_line_len`] rather than buffered forever.
 //! - A caller may clear, truncate or replace the buffer between calls: the next call
@@ -70,11 +114,15 @@
 //!
 //! # What this crate does not do
 //! It does not read sockets, know Redis commands, or convert values into Rust types beyond
-//! the variants of [`Value`]: those belong to `redis-conn` and `redis-commands`.
+//! the variants of [`Value`]: those belong to `redis-conn` and `redis-commands`. So what
+//! depends on the command when translating between protocols (the shape of a null, the
+//! nesting of a few replies) is the caller's to say.
 //!
 //! # Crate features
 //! - `codec`: [`codec::Codec`], tokio-util's `Decoder` and `Encoder` for [`Value`], for
-//!   framing RESP over an async stream. Off by default: without it the crate depends on
+//!   framing RESP over an async stream (encoding for RESP3, or RESP2 with
+//!   [`codec::Codec::with_protocol`]); and [`codec::FrameCodec`], the same for frames as
+//!   the bytes received ([`FrameSplitter`]). Off by default: without it the crate depends on
 //!   `bytes`, `memchr` and `thiserror` only.
 
 #![forbid(unsafe_code)]
@@ -88,15 +136,18 @@ mod error;
 mod fast;
 mod limits;
 mod reference;
+mod scan;
+mod split;
 mod value;
 
 pub use decode::{AnyDecoder, Decode, DecoderKind};
 pub use encode::{
-    bulk_len, encode_command, encode_value, write_array_len, write_bulk, write_bulk_f64,
-    write_bulk_i64,
+    bulk_len, encode_command, encode_value, encode_value_as, encode_value_as_resp2,
+    write_array_len, write_bulk, write_bulk_f64, write_bulk_i64, Protocol, Resp2Null,
 };
 pub use error::{ProtocolError, ProtocolErrorKind};
 pub use fast::Decoder;
 pub use limits::Limits;
 pub use reference::ReferenceDecoder;
+pub use split::FrameSplitter;
 pub use value::{ErrorCode, ServerError, Value};

@@ -9,7 +9,8 @@ use std::fmt;
 /// a value or keeping a payload does not copy it.
 ///
 /// RESP2's null bulk string (`$-1`), null array (`*-1`) and RESP3's null (`_`) all decode
-/// to [`Value::Nil`]: no Redis command gives them different meanings.
+/// to [`Value::Nil`]: no Redis command gives them different meanings. Only writing RESP2
+/// again needs the shape, which the writer chooses (see [`Resp2Null`](crate::Resp2Null)).
 /// Streamed strings and aggregates (`$?`, `*?`, `%?`, `~?`) decode to the same variants as
 /// their sized forms.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,16 +1,15 @@
 //! The contract of `Decode` for a buffer changed between calls: cleared, truncated,
 //! replaced by other bytes (shorter, longer or as long, same allocation or a new one), in
-//! the middle of a large array and of a large bulk string, for both decoders. After any
-//! change the next call gives what a new decoder gives for the bytes now in the buffer;
-//! it never panics, never hangs on a complete value, never returns bytes no longer there.
+//! the middle of a large array and of a large bulk string, for both decoders and the frame
+//! splitter. After any change the next call gives what a new decoder gives for the bytes
+//! now in the buffer; it never panics, never hangs on a complete value, never returns
+//! bytes no longer there.
 
 mod common;
 
 use bytes::BytesMut;
-use common::{decode_with_changes, encode_streamy, random_value, Rng};
+use common::{decode_with_changes, encode_streamy, random_value, Kind, Rng, Subject, KINDS};
 use resp_proto::{AnyDecoder, Decode, DecoderKind, Limits, ProtocolError, Value};
-
-const KINDS: [DecoderKind; 2] = [DecoderKind::Reference, DecoderKind::Fast];
 
 fn show(r: &Result<Option<Value>, ProtocolError>) -> String {
     match r {
@@ -29,8 +28,8 @@ fn fresh(buf: &BytesMut) -> (String, BytesMut) {
 
 /// A decoder of `kind` that has decoded nothing yet from `buf`, which holds the start of
 /// a frame: it said "need more" after every piece of `first` it was fed.
-fn started(kind: DecoderKind, first: &[u8]) -> (AnyDecoder, BytesMut) {
-    let mut d = AnyDecoder::new(kind, Limits::default());
+fn started(kind: Kind, first: &[u8]) -> (Subject, BytesMut) {
+    let mut d = kind.start(Limits::default());
     let mut buf = BytesMut::new();
     // Large pieces: the reference decoder parses the whole buffer again on every call.
     for piece in first.chunks(64 * 1024) {
@@ -269,25 +268,29 @@ fn a_rewrite_in_place_out_of_sight_is_caught_by_the_next_bytes_or_reset() {
     let rewrite = |buf: &mut BytesMut| buf[element..element + 6].copy_from_slice(b"_\r\n_\r\n");
     let expected = "Array([SimpleString(b\"aaaaaaaaaaaaaaaaaaaaaaaa\"), Nil, Nil, SimpleString(";
 
-    let (mut d, mut buf) = started(DecoderKind::Fast, &first);
-    rewrite(&mut buf);
-    assert!(fresh(&buf).0.starts_with(expected));
-    // The documented limit of the contract: the rewrite is not seen yet.
-    assert_eq!(show(&d.decode(&mut buf)), "need more");
-    d.reset();
-    assert!(show(&d.decode(&mut buf)).starts_with(expected));
+    // The frame splitter shares the fast decoder's scan, and so its one limit.
+    for kind in [Kind::Fast, Kind::Splitter] {
+        let (mut d, mut buf) = started(kind, &first);
+        rewrite(&mut buf);
+        assert!(fresh(&buf).0.starts_with(expected));
+        // The documented limit of the contract: the rewrite is not seen yet.
+        assert_eq!(show(&d.decode(&mut buf)), "need more", "{kind:?}");
+        d.reset();
+        assert!(show(&d.decode(&mut buf)).starts_with(expected), "{kind:?}");
 
-    // Without `reset`, the next bytes bring the decoder back in step: the value is built
-    // from the bytes now there and checked, never from what was scanned before.
-    let (mut d, mut buf) = started(DecoderKind::Fast, &first);
-    rewrite(&mut buf);
-    assert_eq!(show(&d.decode(&mut buf)), "need more");
-    buf.extend_from_slice(b"\r\n");
-    assert!(show(&d.decode(&mut buf)).starts_with(expected));
-    assert_eq!(&buf[..], &[&[b'+'][..], &[b'd'; 40], b"\r\n"].concat()[..]);
+        // Without `reset`, the next bytes bring it back in step: the value is built (the
+        // frame's end confirmed) from the bytes now there, never from what was scanned
+        // before.
+        let (mut d, mut buf) = started(kind, &first);
+        rewrite(&mut buf);
+        assert_eq!(show(&d.decode(&mut buf)), "need more", "{kind:?}");
+        buf.extend_from_slice(b"\r\n");
+        assert!(show(&d.decode(&mut buf)).starts_with(expected), "{kind:?}");
+        assert_eq!(&buf[..], &[&[b'+'][..], &[b'd'; 40], b"\r\n"].concat()[..]);
+    }
 
     // The reference decoder keeps no place, so it sees the rewrite at once.
-    let (mut d, mut buf) = started(DecoderKind::Reference, &first);
+    let (mut d, mut buf) = started(Kind::Reference, &first);
     rewrite(&mut buf);
     assert!(show(&d.decode(&mut buf)).starts_with(expected));
 }
@@ -394,7 +397,7 @@ fn random_changes_between_calls() {
             total.changes += s.changes;
             total.checked += s.checked;
             total.missed_rewrites += s.missed_rewrites;
-            if kind == DecoderKind::Reference {
+            if kind == Kind::Reference {
                 assert_eq!(s.missed_rewrites, 0, "the reference decoder keeps no place");
             }
         }

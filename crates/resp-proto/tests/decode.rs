@@ -1,14 +1,13 @@
 //! Decoding: one-line vectors per type and per error, each fed whole, split at every byte
-//! offset and byte by byte to both decoders; round trips; the decoders against each other
-//! on random valid values and on random and mutated bytes.
+//! offset and byte by byte to both decoders and the frame splitter; round trips; the
+//! decoders and the splitter against each other on random valid values and on random and
+//! mutated bytes.
 
 mod common;
 
 use bytes::BytesMut;
-use common::{decode_all, differential, encode_streamy, random_value, Rng};
-use resp_proto::{encode_value, AnyDecoder, Decode, DecoderKind, Limits, ProtocolError, Value};
-
-const KINDS: [DecoderKind; 2] = [DecoderKind::Reference, DecoderKind::Fast];
+use common::{decode_all, differential, encode_streamy, random_value, Kind, Rng, KINDS};
+use resp_proto::{encode_value, Decode, Limits, ProtocolError, Value};
 
 /// What decoding one frame gives, as text: the value's `Debug`, or `error: <message>`.
 fn show(r: &Result<Option<Value>, ProtocolError>) -> String {
@@ -23,13 +22,14 @@ fn check(input: &str, expected: &str) {
     check_with(Limits::default(), input, expected)
 }
 
-/// Decodes `input` with both decoders, whole, split at every offset and byte by byte; each
-/// must give `expected`, and before the input is complete only "need more" (or, for
-/// invalid input, the same error early).
+/// Decodes `input` with both decoders and the frame splitter, whole, split at every offset
+/// and byte by byte; each must give `expected` (the splitter: a frame of the whole input,
+/// whose value it is), and before the input is complete only "need more" (or, for invalid
+/// input, the same error early).
 fn check_with(limits: Limits, input: &str, expected: &str) {
     let input = input.as_bytes();
     for kind in KINDS {
-        let mut d = AnyDecoder::new(kind, limits);
+        let mut d = kind.start(limits);
         let mut buf = BytesMut::from(input);
         let got = show(&d.decode(&mut buf));
         assert_eq!(got, expected, "{kind:?} on {input:?}");
@@ -37,7 +37,7 @@ fn check_with(limits: Limits, input: &str, expected: &str) {
             assert!(buf.is_empty(), "{kind:?} left {buf:?} of {input:?}");
         }
         for split in 0..input.len() {
-            let mut d = AnyDecoder::new(kind, limits);
+            let mut d = kind.start(limits);
             let mut buf = BytesMut::from(&input[..split]);
             let early = show(&d.decode(&mut buf));
             if early == expected && expected.starts_with("error") {
@@ -48,7 +48,7 @@ fn check_with(limits: Limits, input: &str, expected: &str) {
             let got = show(&d.decode(&mut buf));
             assert_eq!(got, expected, "{kind:?} on {input:?} split at {split}");
         }
-        let mut d = AnyDecoder::new(kind, limits);
+        let mut d = kind.start(limits);
         let mut buf = BytesMut::new();
         let mut got = "need more".to_string();
         for &b in input {
@@ -467,7 +467,8 @@ fn round_trip_random_values() {
         encode_value(&mut out, &v);
         for kind in KINDS {
             let mut buf = out.clone();
-            let got = AnyDecoder::new(kind, Limits::default())
+            let got = kind
+                .start(Limits::default())
                 .decode(&mut buf)
                 .expect("encoder output decodes");
             assert_eq!(got.as_ref(), Some(&v), "{kind:?} on {out:?}");
@@ -486,7 +487,7 @@ fn decoders_agree_on_random_valid_streams() {
             encode_streamy(&mut out, &v, &mut rng);
         }
         differential(&out, Limits::default(), &mut rng);
-        let (_, end, left) = decode_all(DecoderKind::Fast, Limits::default(), &out);
+        let (_, end, left) = decode_all(Kind::Fast, Limits::default(), &out);
         assert_eq!((end, left), (Ok(()), 0), "{out:?}");
     }
 }

@@ -1,12 +1,12 @@
 //! Replays the inputs kept in `tests/fuzz_regressions/` (fuzzing finds and hand-made tricky
-//! cases) through both decoders: they must agree, and neither may panic or hang, fed
-//! whole, in pieces, and with the buffer cleared, cut or replaced (by the next input)
-//! between calls.
+//! cases) through both decoders and the frame splitter: they must agree, and none may panic
+//! or hang, fed whole, in pieces, and with the buffer cleared, cut or replaced (by the next
+//! input) between calls.
 
 mod common;
 
-use common::{decode_with_changes, differential, Rng};
-use resp_proto::{DecoderKind, Limits};
+use common::{decode_with_changes, differential, Rng, KINDS};
+use resp_proto::Limits;
 use std::fs;
 use std::path::Path;
 
@@ -41,7 +41,7 @@ fn replay_fuzz_regressions() {
         let next = &inputs[(i + 1) % inputs.len()];
         for limits in [Limits::default(), tight] {
             differential(input, limits, &mut rng);
-            for kind in [DecoderKind::Reference, DecoderKind::Fast] {
+            for kind in KINDS {
                 for _ in 0..20 {
                     decode_with_changes(kind, limits, input, next, &mut rng);
                     decode_with_changes(kind, limits, input, input, &mut rng);

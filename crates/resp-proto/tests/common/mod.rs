@@ -1,12 +1,85 @@
 //! Helpers shared by the decoder tests: a tiny deterministic PRNG, random values, a
-//! streaming-form encoder and the differential runner.
+//! streaming-form encoder, the frame splitter seen as a decoder, and the differential
+//! runner.
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use bytes::{BufMut, BytesMut};
 use resp_proto::{
-    encode_value, AnyDecoder, Decode, DecoderKind, Limits, ProtocolError, ServerError, Value,
+    encode_value, AnyDecoder, Decode, DecoderKind, FrameSplitter, Limits, ProtocolError,
+    ReferenceDecoder, ServerError, Value,
 };
+
+/// What the differential tests run: the two decoders, and the frame splitter.
+///
+/// The splitter is seen as a decoder: each frame it splits off is decoded by a new
+/// reference decoder, which must take the whole frame and find it complete. So every check
+/// that holds the decoders together (values, errors and their offsets, bytes left, any
+/// split of the input, buffers changed between calls) also holds the splitter to the same
+/// frame ends and errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Reference,
+    Fast,
+    Splitter,
+}
+
+pub const KINDS: [Kind; 3] = [Kind::Reference, Kind::Fast, Kind::Splitter];
+
+impl Kind {
+    /// A new decoder (or splitter) of this kind enforcing `limits`.
+    pub fn start(self, limits: Limits) -> Subject {
+        match self {
+            Kind::Reference => Subject::Decoder(AnyDecoder::new(DecoderKind::Reference, limits)),
+            Kind::Fast => Subject::Decoder(AnyDecoder::new(DecoderKind::Fast, limits)),
+            Kind::Splitter => Subject::Splitter(FrameSplitter::with_limits(limits)),
+        }
+    }
+}
+
+/// A decoder, or a frame splitter whose frames are decoded by a new reference decoder.
+#[derive(Debug)]
+pub enum Subject {
+    Decoder(AnyDecoder),
+    Splitter(FrameSplitter),
+}
+
+impl Decode for Subject {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, ProtocolError> {
+        match self {
+            Subject::Decoder(d) => d.decode(buf),
+            Subject::Splitter(s) => {
+                let before = buf.len();
+                let Some(frame) = s.split(buf)? else {
+                    return Ok(None);
+                };
+                assert_eq!(frame.len() + buf.len(), before, "the frame is the front");
+                Ok(Some(frame_value(&frame, *s.limits())))
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Subject::Decoder(d) => d.reset(),
+            Subject::Splitter(s) => s.reset(),
+        }
+    }
+}
+
+/// The value of a frame the splitter split off: a new reference decoder must find it
+/// complete and take every byte of it, or the splitter ended it in the wrong place.
+pub fn frame_value(frame: &[u8], limits: Limits) -> Value {
+    let mut buf = BytesMut::from(frame);
+    match ReferenceDecoder::with_limits(limits).decode(&mut buf) {
+        Ok(Some(v)) if buf.is_empty() => v,
+        other => panic!(
+            "the splitter split off {:?}, which decodes to {other:?} leaving {} bytes",
+            String::from_utf8_lossy(frame),
+            buf.len()
+        ),
+    }
+}
 
 /// xorshift64*: deterministic, no dependency, good enough to pick test cases.
 pub struct Rng(u64);
@@ -170,8 +243,8 @@ pub fn encode_streamy(out: &mut BytesMut, v: &Value, rng: &mut Rng) {
 /// Everything a decoder makes of `input` fed whole: the values, then how it stopped.
 pub type Outcome = (Vec<Value>, Result<(), ProtocolError>, usize);
 
-pub fn decode_all(kind: DecoderKind, limits: Limits, input: &[u8]) -> Outcome {
-    let mut d = AnyDecoder::new(kind, limits);
+pub fn decode_all(kind: Kind, limits: Limits, input: &[u8]) -> Outcome {
+    let mut d = kind.start(limits);
     let mut buf = BytesMut::from(input);
     let mut values = Vec::new();
     loop {
@@ -184,8 +257,8 @@ pub fn decode_all(kind: DecoderKind, limits: Limits, input: &[u8]) -> Outcome {
 }
 
 /// The same, fed in pieces whose sizes `rng` picks.
-pub fn decode_in_pieces(kind: DecoderKind, limits: Limits, input: &[u8], rng: &mut Rng) -> Outcome {
-    let mut d = AnyDecoder::new(kind, limits);
+pub fn decode_in_pieces(kind: Kind, limits: Limits, input: &[u8], rng: &mut Rng) -> Outcome {
+    let mut d = kind.start(limits);
     let mut buf = BytesMut::new();
     let mut values = Vec::new();
     let mut rest = input;
@@ -208,21 +281,24 @@ pub fn same(a: &Outcome, b: &Outcome) -> bool {
     format!("{a:?}") == format!("{b:?}")
 }
 
-/// Both decoders, fed whole and in pieces, must agree on `input`; neither may panic.
+/// Both decoders and the splitter, fed whole and in pieces, must agree on `input`: the same
+/// values (so the same frame ends), the same error, the same bytes left. None may panic.
 pub fn differential(input: &[u8], limits: Limits, rng: &mut Rng) {
-    let reference = decode_all(DecoderKind::Reference, limits, input);
-    let fast = decode_all(DecoderKind::Fast, limits, input);
-    assert!(
-        same(&reference, &fast),
-        "decoders disagree on {:?}\nreference: {reference:?}\nfast: {fast:?}",
-        String::from_utf8_lossy(input)
-    );
-    let pieces = decode_in_pieces(DecoderKind::Fast, limits, input, rng);
-    assert!(
-        same(&fast, &pieces),
-        "fed in pieces, the fast decoder differs on {:?}\nwhole: {fast:?}\npieces: {pieces:?}",
-        String::from_utf8_lossy(input)
-    );
+    let reference = decode_all(Kind::Reference, limits, input);
+    for kind in [Kind::Fast, Kind::Splitter] {
+        let whole = decode_all(kind, limits, input);
+        assert!(
+            same(&reference, &whole),
+            "{kind:?} disagrees with the reference decoder on {:?}\nreference: {reference:?}\n{kind:?}: {whole:?}",
+            String::from_utf8_lossy(input)
+        );
+        let pieces = decode_in_pieces(kind, limits, input, rng);
+        assert!(
+            same(&whole, &pieces),
+            "fed in pieces, {kind:?} differs on {:?}\nwhole: {whole:?}\npieces: {pieces:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
 }
 
 /// What happened when a buffer was changed between calls.
@@ -251,14 +327,14 @@ fn shown(r: &Result<Option<Value>, ProtocolError>) -> String {
 /// except that after a rewrite that left the buffer no shorter the decoder may still
 /// answer `Ok(None)`; then `reset` must bring it back in step.
 pub fn decode_with_changes(
-    kind: DecoderKind,
+    kind: Kind,
     limits: Limits,
     input: &[u8],
     other: &[u8],
     rng: &mut Rng,
 ) -> ChangeStats {
     let mut stats = ChangeStats::default();
-    let mut d = AnyDecoder::new(kind, limits);
+    let mut d = kind.start(limits);
     let mut buf = BytesMut::new();
     let mut rest = input;
     // A rewrite in place since the decoder last consumed a value or failed.
@@ -337,7 +413,7 @@ pub fn decode_with_changes(
             Ok(None) => {}
             Err(_) => {
                 // The stream is out of step: a caller drops it and starts a new one.
-                d = AnyDecoder::new(kind, limits);
+                d = kind.start(limits);
                 buf.clear();
                 rewritten = false;
             }
