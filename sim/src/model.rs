@@ -59,6 +59,8 @@ struct State {
     desynced: Vec<(u64, Instant)>,
     /// Connections that ended, and when.
     ended: BTreeMap<u64, Instant>,
+    /// Which node serves which slot, when the model is a cluster.
+    cluster: Option<ClusterMap>,
 }
 
 /// The model server's state, shared by the tasks serving its connections.
@@ -90,6 +92,225 @@ struct Session {
     multi: Option<Vec<Vec<Bytes>>>,
     watched: Vec<(Bytes, u64)>,
     name: Option<Bytes>,
+    /// ASKING came before this command.
+    asking: bool,
+}
+
+/// The slots of a model cluster: which node serves each, the nodes that died, and the
+/// migration in progress.
+#[derive(Clone, Debug)]
+pub struct ClusterMap {
+    /// Every node's `host:port`, in the order they joined.
+    pub nodes: Vec<String>,
+    /// Nodes that died (they answer nothing; their slots wait for a failover).
+    pub dead: Vec<bool>,
+    /// Who serves what: `(first, last, node)`, in slot order, covering every slot.
+    ranges: Vec<(u16, u16, usize)>,
+    migrating: Option<Migration>,
+}
+
+/// Slots moving from one node to another: keys whose hash is even have moved already.
+#[derive(Clone, Debug)]
+struct Migration {
+    first: u16,
+    last: u16,
+    from: usize,
+    to: usize,
+}
+
+/// Slots in a cluster.
+const SLOTS: usize = 16384;
+
+impl ClusterMap {
+    /// `n` nodes, `node0:7000` …, each serving an equal share of the slots.
+    pub fn new(n: usize) -> ClusterMap {
+        let nodes = (0..n).map(|i| format!("node{i}:7000")).collect();
+        let ranges = (0..n)
+            .map(|i| ((i * SLOTS / n) as u16, ((i + 1) * SLOTS / n - 1) as u16, i))
+            .collect();
+        ClusterMap {
+            nodes,
+            dead: vec![false; n],
+            ranges,
+            migrating: None,
+        }
+    }
+
+    /// The node at `addr`, if it is one.
+    pub fn node(&self, addr: &str) -> Option<usize> {
+        self.nodes.iter().position(|a| a == addr)
+    }
+
+    /// The node serving `slot`.
+    pub fn owner_of(&self, slot: u16) -> Option<usize> {
+        self.ranges
+            .iter()
+            .find(|(a, b, _)| (*a..=*b).contains(&slot))
+            .map(|r| r.2)
+    }
+
+    /// The nodes serving slots now.
+    pub fn primaries(&self) -> Vec<usize> {
+        let mut p: Vec<usize> = self.ranges.iter().map(|r| r.2).collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    }
+
+    /// The slots `node` serves, first and last of each range.
+    pub fn ranges(&self, node: usize) -> Vec<(u16, u16)> {
+        self.ranges
+            .iter()
+            .filter(|r| r.2 == node)
+            .map(|r| (r.0, r.1))
+            .collect()
+    }
+
+    /// Gives slots `first..=last` to `node`, keeping the ranges in order and merged.
+    fn assign(&mut self, first: u16, last: u16, node: usize) {
+        let mut out = Vec::with_capacity(self.ranges.len() + 2);
+        for &(a, b, n) in &self.ranges {
+            if b < first || a > last {
+                out.push((a, b, n));
+                continue;
+            }
+            if a < first {
+                out.push((a, first - 1, n));
+            }
+            if a <= first {
+                out.push((first, last, node));
+            }
+            if b > last {
+                out.push((last + 1, b, n));
+            }
+        }
+        out.sort_unstable();
+        let mut merged: Vec<(u16, u16, usize)> = Vec::with_capacity(out.len());
+        for r in out {
+            match merged.last_mut() {
+                Some(m) if m.2 == r.2 && m.1 + 1 == r.0 => m.1 = r.1,
+                _ => merged.push(r),
+            }
+        }
+        self.ranges = merged;
+    }
+
+    fn slots_reply(&self) -> Value {
+        let entries = self
+            .ranges
+            .iter()
+            .map(|&(first, last, node)| {
+                let addr = &self.nodes[node];
+                let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "7000"));
+                Value::Array(vec![
+                    Value::Integer(i64::from(first)),
+                    Value::Integer(i64::from(last)),
+                    Value::Array(vec![
+                        bulk(host),
+                        Value::Integer(port.parse().unwrap_or(7000)),
+                        bulk(&format!("id-{node}")),
+                    ]),
+                ])
+            })
+            .collect();
+        Value::Array(entries)
+    }
+
+    /// Slots `first..=last` (all `from`'s) start moving to `to`.
+    pub fn start_migration(&mut self, first: u16, last: u16, from: usize, to: usize) {
+        self.migrating = Some(Migration {
+            first,
+            last,
+            from,
+            to,
+        });
+    }
+
+    /// The migration in progress ends: its slots are the target's.
+    pub fn finish_migration(&mut self) {
+        if let Some(m) = self.migrating.take() {
+            self.assign(m.first, m.last, m.to);
+        }
+    }
+
+    /// `node` dies.
+    pub fn kill(&mut self, node: usize) {
+        self.dead[node] = true;
+        if self
+            .migrating
+            .as_ref()
+            .is_some_and(|m| m.from == node || m.to == node)
+        {
+            self.migrating = None;
+        }
+    }
+
+    /// A replica of dead `node` is promoted: a new node serves its slots. Returns it.
+    pub fn promote(&mut self, node: usize) -> usize {
+        let new = self.nodes.len();
+        self.nodes.push(format!("node{new}:7000"));
+        self.dead.push(false);
+        for r in &mut self.ranges {
+            if r.2 == node {
+                r.2 = new;
+            }
+        }
+        new
+    }
+
+    /// The redirection or refusal `node` answers a command on `keys` with, if any.
+    fn route(&self, node: usize, keys: &[Bytes], asking: bool) -> Option<Value> {
+        let slot = redis_client::cluster::key_slot(keys.first()?);
+        if keys
+            .iter()
+            .any(|k| redis_client::cluster::key_slot(k) != slot)
+        {
+            return Some(error(
+                "CROSSSLOT Keys in request don't hash to the same slot",
+            ));
+        }
+        if let Some(m) = self
+            .migrating
+            .as_ref()
+            .filter(|m| (m.first..=m.last).contains(&slot))
+        {
+            if node == m.from {
+                let moved = keys.iter().filter(|k| moved_already(k)).count();
+                if moved == keys.len() {
+                    return Some(error(&format!("ASK {slot} {}", self.nodes[m.to])));
+                }
+                if moved > 0 {
+                    return Some(error(
+                        "TRYAGAIN Multiple keys request during rehashing of slot",
+                    ));
+                }
+                return None;
+            }
+            if node == m.to && asking {
+                return None;
+            }
+        }
+        let owner = self.owner_of(slot)?;
+        (owner != node).then(|| error(&format!("MOVED {slot} {}", self.nodes[owner])))
+    }
+}
+
+/// Whether `key` counts as moved to the target of its slot's migration.
+fn moved_already(key: &[u8]) -> bool {
+    key.iter()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(*b)))
+        % 2
+        == 0
+}
+
+/// The key arguments of the commands the model knows.
+fn keys_of(name: &str, args: &[Bytes]) -> Vec<Bytes> {
+    match name {
+        "GET" | "SET" | "INCR" | "INCRBY" | "LPUSH" => args.get(1).cloned().into_iter().collect(),
+        "MGET" | "DEL" | "WATCH" => args[1..].to_vec(),
+        "BLPOP" => args[1..args.len().saturating_sub(1)].to_vec(),
+        _ => Vec::new(),
+    }
 }
 
 /// The log key of an EXEC: its queued commands, in order.
@@ -106,6 +327,18 @@ impl Model {
     /// A new, empty model.
     pub fn new() -> Arc<Model> {
         Arc::new(Model::default())
+    }
+
+    /// A new, empty model cluster of `nodes` primaries.
+    pub fn cluster(nodes: usize) -> Arc<Model> {
+        let model = Model::default();
+        model.state.lock().cluster = Some(ClusterMap::new(nodes));
+        Arc::new(model)
+    }
+
+    /// Changes the cluster's map (a migration, a failover) and returns what `change` gave.
+    pub fn with_cluster<T>(&self, change: impl FnOnce(&mut ClusterMap) -> T) -> Option<T> {
+        self.state.lock().cluster.as_mut().map(change)
     }
 
     /// The server restarts: its data is gone (the log stays: it is the record).
@@ -156,6 +389,19 @@ impl Model {
         }
     }
 
+    /// How many answers were a redirection or a refusal to wait (`MOVED`, `ASK`,
+    /// `TRYAGAIN`).
+    pub fn redirections(&self) -> u64 {
+        let st = self.state.lock();
+        st.log
+            .iter()
+            .filter(|e| {
+                matches!(&e.reply, Value::Error(err)
+                    if ["MOVED", "ASK", "TRYAGAIN"].iter().any(|c| err.as_bytes().starts_with(c.as_bytes())))
+            })
+            .count() as u64
+    }
+
     /// Every answer of the log for `args` (for a failure's report).
     pub fn answers(&self, args: &[Bytes]) -> Vec<Value> {
         let st = self.state.lock();
@@ -178,7 +424,13 @@ impl Model {
     }
 
     /// Serves one connection until it ends.
-    pub async fn serve(self: Arc<Self>, link: LinkRef, mut rng: Rng, faults: ServerFaults) {
+    pub async fn serve(
+        self: Arc<Self>,
+        link: LinkRef,
+        mut rng: Rng,
+        faults: ServerFaults,
+        node: Option<usize>,
+    ) {
         let id = link.lock().id;
         let mut session = Session::default();
         let mut buf = BytesMut::new();
@@ -209,7 +461,7 @@ impl Model {
                     tokio::time::sleep(Duration::from_millis(rng.between(50, 3_000))).await;
                 }
                 let echo = args[0].eq_ignore_ascii_case(b"ECHO");
-                let reply = self.execute(&mut session, id, args, &link).await;
+                let reply = self.execute(&mut session, id, args, &link, node).await;
                 let mut out = BytesMut::new();
                 if echo && rng.chance(faults.hostile) {
                     hostile(&mut out, session.resp3 && rng.chance(50));
@@ -242,8 +494,41 @@ impl Model {
         self.ended(id);
     }
 
-    async fn execute(&self, s: &mut Session, link: u64, args: Vec<Bytes>, l: &LinkRef) -> Value {
+    async fn execute(
+        &self,
+        s: &mut Session,
+        link: u64,
+        args: Vec<Bytes>,
+        l: &LinkRef,
+        node: Option<usize>,
+    ) -> Value {
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        let asking = std::mem::take(&mut s.asking);
+        if let Some(node) = node {
+            let mut st = self.state.lock();
+            let refusal = match (name.as_str(), &st.cluster) {
+                ("ASKING", _) => {
+                    s.asking = true;
+                    Some(ok())
+                }
+                ("CLUSTER", Some(map)) => Some(
+                    if args
+                        .get(1)
+                        .is_some_and(|a| a.eq_ignore_ascii_case(b"SLOTS"))
+                    {
+                        map.slots_reply()
+                    } else {
+                        error("ERR unknown subcommand")
+                    },
+                ),
+                (_, Some(map)) => map.route(node, &keys_of(&name, &args), asking),
+                (_, None) => None,
+            };
+            if let Some(reply) = refusal {
+                self.log(&mut st, link, args, &reply);
+                return reply;
+            }
+        }
         if let Some(queued) = &mut s.multi {
             match name.as_str() {
                 "EXEC" | "DISCARD" | "MULTI" | "WATCH" => {}
@@ -546,5 +831,54 @@ pub fn encode(out: &mut BytesMut, v: &Value, resp3: bool) {
             }
         }
         other => unreachable!("the model never answers with {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_migration_moves_exactly_its_slots_and_a_failover_all_of_a_node() {
+        let mut map = ClusterMap::new(3);
+        assert_eq!(map.ranges(1), vec![(5461, 10921)]);
+        map.start_migration(6000, 6010, 1, 2);
+        assert_eq!(map.owner_of(6005), Some(1), "still the source's until it ends");
+        map.finish_migration();
+        assert_eq!(map.owner_of(5999), Some(1));
+        assert_eq!(map.owner_of(6000), Some(2));
+        assert_eq!(map.owner_of(6010), Some(2));
+        assert_eq!(map.owner_of(6011), Some(1));
+        assert_eq!(map.ranges(1), vec![(5461, 5999), (6011, 10921)]);
+        // Slots moved back join their neighbours again.
+        map.start_migration(6000, 6010, 2, 1);
+        map.finish_migration();
+        assert_eq!(map.ranges(1), vec![(5461, 10921)]);
+        map.kill(0);
+        let new = map.promote(0);
+        assert_eq!(map.ranges(new), vec![(0, 5460)]);
+        assert_eq!(map.primaries(), vec![1, 2, new]);
+    }
+
+    #[test]
+    fn a_node_redirects_what_it_does_not_serve_and_asks_for_what_moved() {
+        let mut map = ClusterMap::new(2);
+        let key = Bytes::from_static(b"foo");
+        let slot = redis_client::cluster::key_slot(&key);
+        let owner = map.owner_of(slot).unwrap();
+        let other = 1 - owner;
+        assert!(map.route(owner, &[key.clone()], false).is_none());
+        let moved = map.route(other, &[key.clone()], false);
+        assert!(matches!(moved, Some(Value::Error(e)) if e.as_bytes().starts_with(b"MOVED")));
+        map.start_migration(slot, slot, owner, other);
+        let expect = if moved_already(&key) { "ASK" } else { "" };
+        match map.route(owner, &[key.clone()], false) {
+            Some(Value::Error(e)) => assert!(e.as_bytes().starts_with(expect.as_bytes())),
+            None => assert_eq!(expect, ""),
+            other => panic!("{other:?}"),
+        }
+        // The target serves it only after ASKING.
+        assert!(map.route(other, &[key.clone()], true).is_none());
+        assert!(map.route(other, &[key], false).is_some());
     }
 }

@@ -7,11 +7,14 @@ use crate::rng::Rng;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use redis_client::aio::Redis;
+use redis_client::cluster::aio::ClusterClient;
+use redis_client::cluster::ClusterOptions;
 use redis_client::prelude::*;
 use redis_client::redis_commands::cmd;
 use redis_client::redis_conn::aio::now;
 use redis_client::{
-    Cmd, ConnectionInfo, Error, FromValue, PoolOptions, Protocol, RetryPolicy, Value,
+    Cmd, ConnectionInfo, Error, Executor, FromValue, PoolOptions, Protocol, RetryPolicy, Typed,
+    Value,
 };
 use std::fmt::Debug;
 use std::future::Future;
@@ -26,17 +29,21 @@ pub enum Target {
     /// Calls that take a pooled connection: blocking commands, WATCH transactions,
     /// connection-state commands restored at hand-back, under a small pool.
     Pool,
+    /// The async cluster client's router over a model cluster whose slots migrate
+    /// (`ASK`, `TRYAGAIN`, then `MOVED`) and whose primaries fail over.
+    Cluster,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 2] = [Target::Mux, Target::Pool];
+    pub const ALL: [Target; 3] = [Target::Mux, Target::Pool, Target::Cluster];
 
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Target::Mux => "mux",
             Target::Pool => "pool",
+            Target::Cluster => "cluster",
         }
     }
 
@@ -67,6 +74,8 @@ pub struct Report {
     pub exposed: u64,
     /// Faults injected: extra replies while idle.
     pub strays: u64,
+    /// Redirections the model cluster answered (`MOVED`, `ASK`, `TRYAGAIN`).
+    pub redirections: u64,
     /// Broken promises: a wrong reply, a call past its budget.
     pub violations: Vec<Violation>,
 }
@@ -82,6 +91,8 @@ struct Setup {
     stray_idle: u64,
     stray_owed: u64,
     restart: u64,
+    migrate: u64,
+    failover: u64,
 }
 
 fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
@@ -121,14 +132,29 @@ fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
         hostile: pct(5),
     };
     let stray_idle = pct(40);
-    let restart = pct(3);
+    let restart = if target == Target::Cluster { 0 } else { pct(3) };
     let drop_percent = pct(20);
     let stray_owed = if rng.chance(90) {
         0
     } else {
         rng.between(1, 10)
     };
+    let migrate = if rng.chance(30) {
+        0
+    } else {
+        rng.between(5, 50)
+    };
+    let failover = if rng.chance(50) {
+        0
+    } else {
+        rng.between(1, 10)
+    };
     let (callers, calls_each, pool) = match target {
+        Target::Cluster => (
+            rng.between(1, 6),
+            rng.between(5, 30),
+            PoolOptions::default(),
+        ),
         Target::Mux => (
             rng.between(1, 10),
             rng.between(5, 30),
@@ -149,6 +175,8 @@ fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
         stray_idle,
         stray_owed,
         restart,
+        migrate,
+        failover,
     };
     (setup, faults, server)
 }
@@ -250,17 +278,66 @@ async fn world(target: Target, seed: u64) -> Report {
     let baseline = crate::memory::reset_peak();
     let mut rng = Rng::new(seed ^ (target as u64) << 56);
     let (setup, faults, server_faults) = setup(target, &mut rng);
-    let model = Model::new();
+    let model = if target == Target::Cluster {
+        Model::cluster(3)
+    } else {
+        Model::new()
+    };
     let serving = Arc::clone(&model);
     let server_rng = Mutex::new(rng.fork());
-    let net = SimConnector::new(rng.fork(), faults, move |link: LinkRef, _addr: &str| {
+    let node_links: Arc<Mutex<Vec<(LinkRef, usize)>>> = Arc::default();
+    let noted = Arc::clone(&node_links);
+    let net = SimConnector::new(rng.fork(), faults, move |link: LinkRef, addr: &str| {
         let rng = server_rng.lock().fork();
-        tokio::spawn(Arc::clone(&serving).serve(link, rng, server_faults));
+        let node = serving.with_cluster(|m| m.node(addr)).flatten();
+        if let Some(node) = node {
+            noted.lock().push((Arc::clone(&link), node));
+        }
+        tokio::spawn(Arc::clone(&serving).serve(link, rng, server_faults, node));
     });
     // No jitter: a run must repeat exactly.
     let retry = RetryPolicy::default().with_jitter(false);
-    let client = Redis::with_connector(setup.info.clone(), net.clone(), setup.pool.clone())
-        .with_retry_policy(retry);
+    let budget = Duration::from_millis(rng.between(500, 4_000));
+    let client = match target {
+        Target::Cluster => {
+            let seeds = (0..3)
+                .map(|i| {
+                    let mut info = setup.info.clone();
+                    info.addr = redis_client::Addr::Tcp {
+                        host: format!("node{i}"),
+                        port: 7000,
+                    };
+                    info
+                })
+                .collect();
+            let refresh = rng
+                .chance(50)
+                .then(|| Duration::from_millis(rng.between(500, 5_000)));
+            let options = ClusterOptions::default()
+                .with_retry_policy(
+                    ClusterOptions::default()
+                        .retry
+                        .with_jitter(false)
+                        .with_budget(Some(budget)),
+                )
+                .with_refresh_interval(refresh);
+            match ClusterClient::with_connector(seeds, options, net.clone()).await {
+                Ok(c) => Client::Cluster(c, budget),
+                Err(e) => {
+                    let mut report = Report::default();
+                    report.violations.push(Violation {
+                        at: Duration::ZERO,
+                        what: format!("the cluster client could not start: {e}"),
+                    });
+                    return report;
+                }
+            }
+        }
+        _ => Client::Single(
+            Redis::with_connector(setup.info.clone(), net.clone(), setup.pool.clone())
+                .with_retry_policy(retry),
+        ),
+    };
     let shared = Arc::new(Shared {
         model: Arc::clone(&model),
         report: Mutex::new(Report::default()),
@@ -275,6 +352,16 @@ async fn world(target: Target, seed: u64) -> Report {
         [setup.stray_idle, setup.stray_owed, setup.restart],
         Arc::clone(&stop),
     ));
+    let topology = (target == Target::Cluster).then(|| {
+        tokio::spawn(topology(
+            Arc::clone(&net),
+            Arc::clone(&model),
+            node_links,
+            rng.fork(),
+            [setup.migrate, setup.failover],
+            Arc::clone(&stop),
+        ))
+    });
     let mut callers = Vec::new();
     for caller in 0..setup.callers {
         let work = Caller {
@@ -294,9 +381,13 @@ async fn world(target: Target, seed: u64) -> Report {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = chaos.await;
+    if let Some(t) = topology {
+        let _ = t.await;
+    }
     drop(client);
     // Let every connection's task see its end.
     tokio::time::sleep(Duration::from_secs(30)).await;
+    shared.report.lock().redirections = model.redirections();
     let peak = crate::memory::peak() - baseline;
     if peak > MEMORY_LIMIT {
         shared.violation(format!(
@@ -356,10 +447,112 @@ async fn chaos(
     }
 }
 
+/// The client a run drives.
+#[derive(Clone, Debug)]
+enum Client {
+    /// One server: the multiplexed connection and the pool.
+    Single(Redis),
+    /// A cluster, with the budget of its calls.
+    Cluster(ClusterClient, Duration),
+}
+
+impl Client {
+    async fn call<T: FromValue>(&self, cmd: Cmd) -> Result<T, Error> {
+        match self {
+            Client::Single(r) => r.run(Typed::new(cmd)).await,
+            Client::Cluster(c, _) => c.run(Typed::new(cmd)).await,
+        }
+    }
+
+    /// The one-server client (the targets that use pipelines, WATCH and the pool).
+    fn single(&self) -> &Redis {
+        match self {
+            Client::Single(r) => r,
+            Client::Cluster(..) => unreachable!("the cluster target makes single calls only"),
+        }
+    }
+}
+
+/// Moves slots and fails primaries over until told to stop: a migration answers `ASK`
+/// (and `TRYAGAIN` for keys split across it) then `MOVED`; a failover kills a primary
+/// (its connections cut, new ones refused) and, after a while, promotes a new node to
+/// its slots.
+async fn topology(
+    net: Arc<SimConnector>,
+    model: Arc<Model>,
+    links: Arc<Mutex<Vec<(LinkRef, usize)>>>,
+    mut rng: Rng,
+    [migrate, failover]: [u64; 2],
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut failovers = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(rng.between(5, 50))).await;
+        let Some((live, nodes)) = model.with_cluster(|m| {
+            let live: Vec<usize> = m.primaries().into_iter().filter(|n| !m.dead[*n]).collect();
+            (live, m.nodes.clone())
+        }) else {
+            return;
+        };
+        if live.len() >= 2 && rng.chance(migrate) {
+            // A slot the callers' keys live in, and a few around it of the same node.
+            let hot = redis_client::cluster::key_slot(hot_tag(rng.below(HOT_TAGS)).as_bytes());
+            let Some(from) = model
+                .with_cluster(|m| m.owner_of(hot))
+                .flatten()
+                .filter(|n| live.contains(n))
+            else {
+                continue;
+            };
+            let to = loop {
+                let t = live[rng.below(live.len() as u64) as usize];
+                if t != from {
+                    break t;
+                }
+            };
+            let Some((first, last)) = model
+                .with_cluster(|m| m.ranges(from))
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(a, b)| (*a..=*b).contains(&hot))
+            else {
+                continue;
+            };
+            let first = first.max(hot.saturating_sub(rng.below(50) as u16));
+            let last = last.min(hot.saturating_add(rng.below(50) as u16));
+            model.with_cluster(|m| m.start_migration(first, last, from, to));
+            tokio::time::sleep(Duration::from_millis(rng.between(10, 500))).await;
+            model.with_cluster(|m| m.finish_migration());
+        } else if failovers == 0 && live.len() >= 2 && rng.chance(failover) {
+            failovers += 1;
+            let node = live[rng.below(live.len() as u64) as usize];
+            let addr = nodes[node].clone();
+            model.with_cluster(|m| m.kill(node));
+            net.refuse(&addr);
+            for (link, n) in links.lock().iter() {
+                if *n == node {
+                    link.lock().reset();
+                }
+            }
+            // The cluster notices and promotes a replica.
+            tokio::time::sleep(Duration::from_millis(rng.between(100, 2_000))).await;
+            model.with_cluster(|m| m.promote(node));
+        }
+    }
+}
+
+/// Hash tags the cluster target's keys carry, so that they live in a few slots, which
+/// migrations and failovers then move.
+const HOT_TAGS: u64 = 8;
+
+fn hot_tag(n: u64) -> String {
+    format!("{{t{n}}}")
+}
+
 /// One task calling the client.
 struct Caller {
     id: u64,
-    client: Redis,
+    client: Client,
     shared: Arc<Shared>,
     rng: Rng,
     info: ConnectionInfo,
@@ -380,6 +573,7 @@ impl Caller {
             let op = match target {
                 Target::Mux => self.rng.below(5),
                 Target::Pool => 5 + self.rng.below(4),
+                Target::Cluster => [0, 1, 2, 9][self.rng.below(4) as usize],
             };
             match op {
                 0 => self.echo(&token).await,
@@ -390,6 +584,7 @@ impl Caller {
                 5 => self.blpop(&token).await,
                 6 => self.watch().await,
                 7 => self.setname(&token).await,
+                9 => self.mget().await,
                 _ => self.echo(&token).await,
             }
         }
@@ -398,6 +593,9 @@ impl Caller {
     /// The longest a single call may take: the default budget, the connect timeout plus
     /// the reply's wait.
     fn budget(&self, block: Option<f64>) -> Duration {
+        if let Client::Cluster(_, budget) = &self.client {
+            return *budget;
+        }
         let read = self.info.read_timeout.unwrap_or_default();
         let wait = match block {
             Some(secs) => read.max(Duration::from_secs_f64(secs) + Duration::from_secs(1)),
@@ -429,7 +627,7 @@ impl Caller {
         let bound = self.budget(block);
         let start = now();
         let client = self.client.clone();
-        let call = async move { client.query::<T, T>(redis_client::Typed::new(cmd)).await };
+        let call = async move { client.call::<T>(cmd).await };
         if let Some(got) = self.maybe_drop(call).await {
             self.shared.check(&args, start, bound, &got);
         }
@@ -441,6 +639,10 @@ impl Caller {
     }
 
     fn key(&mut self) -> String {
+        if let Client::Cluster(..) = self.client {
+            let tag = hot_tag(self.rng.below(HOT_TAGS));
+            return format!("{tag}k{}-{}", self.id, self.rng.below(3));
+        }
         // A few keys per caller, and some shared by all.
         if self.rng.chance(20) {
             format!("shared-{}", self.rng.below(3))
@@ -472,7 +674,7 @@ impl Caller {
             cmd::connection::echo(format!("p{}-{}", self.id, self.rng.below(1 << 30))).cmd,
         ];
         let queued: Vec<Vec<Bytes>> = cmds.iter().map(args_of).collect();
-        let mut pipe = self.client.pipeline().transaction(atomic);
+        let mut pipe = self.client.single().pipeline().transaction(atomic);
         for c in &cmds {
             pipe.queue(c.clone());
         }
@@ -525,7 +727,7 @@ impl Caller {
         // MULTI, the command and EXEC, on the connection already held.
         let exec_bound = self.pipeline_bound(3);
         let shared = Arc::clone(&self.shared);
-        let client = self.client.clone();
+        let client = self.client.single().clone();
         let work = async move {
             let start = now();
             let watching = client.pipeline().watch(key.as_str()).await;
@@ -556,6 +758,14 @@ impl Caller {
             shared.check::<Value>(&exec_key(&queued), start, exec_bound, &got);
         };
         let _ = self.maybe_drop(work).await;
+    }
+
+    /// MGET of two keys of one slot (a hash tag), which a migration can split.
+    async fn mget(&mut self) {
+        let tag = hot_tag(self.rng.below(HOT_TAGS));
+        let keys = [format!("{tag}a"), format!("{tag}b")];
+        self.single::<Vec<Option<Bytes>>>(cmd::strings::mget(keys).cmd, None)
+            .await;
     }
 
     /// A connection-state command on a pooled connection, restored at hand-back.

@@ -71,3 +71,23 @@ fn pool_seeds_2() {
 fn pool_seeds_3() {
     slice(Target::Pool, 3);
 }
+
+#[test]
+fn cluster_seeds_0() {
+    slice(Target::Cluster, 0);
+}
+
+#[test]
+fn cluster_seeds_1() {
+    slice(Target::Cluster, 1);
+}
+
+#[test]
+fn cluster_seeds_2() {
+    slice(Target::Cluster, 2);
+}
+
+#[test]
+fn cluster_seeds_3() {
+    slice(Target::Cluster, 3);
+}
