@@ -864,21 +864,22 @@ mod tests {
     fn a_node_redirects_what_it_does_not_serve_and_asks_for_what_moved() {
         let mut map = ClusterMap::new(2);
         let key = Bytes::from_static(b"foo");
+        let keys = std::slice::from_ref(&key);
         let slot = redis_client::cluster::key_slot(&key);
         let owner = map.owner_of(slot).unwrap();
         let other = 1 - owner;
-        assert!(map.route(owner, &[key.clone()], false).is_none());
-        let moved = map.route(other, &[key.clone()], false);
+        assert!(map.route(owner, keys, false).is_none());
+        let moved = map.route(other, keys, false);
         assert!(matches!(moved, Some(Value::Error(e)) if e.as_bytes().starts_with(b"MOVED")));
         map.start_migration(slot, slot, owner, other);
         let expect = if moved_already(&key) { "ASK" } else { "" };
-        match map.route(owner, &[key.clone()], false) {
+        match map.route(owner, keys, false) {
             Some(Value::Error(e)) => assert!(e.as_bytes().starts_with(expect.as_bytes())),
             None => assert_eq!(expect, ""),
             other => panic!("{other:?}"),
         }
         // The target serves it only after ASKING.
-        assert!(map.route(other, &[key.clone()], true).is_none());
-        assert!(map.route(other, &[key], false).is_some());
+        assert!(map.route(other, keys, true).is_none());
+        assert!(map.route(other, keys, false).is_some());
     }
 }
