@@ -18,7 +18,37 @@ use redis::AsyncCommands as _;
 use redis_benches::live::{key, report, Args, VALUE16};
 use redis_client::prelude::*;
 use redis_client::{Bytes, ConnectionInfo};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// Counts heap allocations, so each run reports how many its requests cost.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call forwards to `System` with the caller's arguments; only a counter is
+// added.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// Tasks sharing the one connection.
 const TASKS: usize = 50;
@@ -87,11 +117,18 @@ fn main() {
                 if !needed {
                     continue;
                 }
+                let allocations = ALLOCATIONS.load(Ordering::Relaxed);
                 let start = Instant::now();
                 rt.block_on(run(&shared, workload == "async_set", ops));
                 let secs = start.elapsed().as_secs_f64();
+                let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
                 if args.selected(workload) {
                     report(workload, t.name, client, ops as f64, secs, 0);
+                    println!(
+                        "ALLOCS\t{workload}\t{}\t{client}\t{:.2}",
+                        t.name,
+                        allocations as f64 / ops as f64
+                    );
                 }
             }
         }

@@ -843,7 +843,11 @@ mod tests {
         let mut map = ClusterMap::new(3);
         assert_eq!(map.ranges(1), vec![(5461, 10921)]);
         map.start_migration(6000, 6010, 1, 2);
-        assert_eq!(map.owner_of(6005), Some(1), "still the source's until it ends");
+        assert_eq!(
+            map.owner_of(6005),
+            Some(1),
+            "still the source's until it ends"
+        );
         map.finish_migration();
         assert_eq!(map.owner_of(5999), Some(1));
         assert_eq!(map.owner_of(6000), Some(2));

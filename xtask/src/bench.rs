@@ -134,7 +134,7 @@ pub(crate) fn run_workloads(
     bench: &str,
     args: &[String],
     samples: &mut Samples,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let mut cmd = crate::cargo();
     cmd.args([
         "bench",
@@ -159,7 +159,7 @@ pub(crate) fn run_workloads(
                 .push((ops, peak));
         }
     }
-    Ok(())
+    Ok(stdout)
 }
 
 /// Builds the workload binary `bench` without running it, so the timed runs do not

@@ -8,6 +8,7 @@ use crate::bench::{
     bench_csv, benchmark_targets, build_workloads, cell, machine, run_workloads, stat,
     workload_targets, write_between, Samples,
 };
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 const BEGIN: &str = "<!-- async-bench:begin (written by cargo xtask bench) -->";
@@ -48,6 +49,9 @@ pub(crate) fn run(
 ) -> Result<(), String> {
     build_workloads("async_client")?;
     let mut samples = Samples::new();
+    // Heap allocations per request, per (workload, transport, client): the same in every
+    // repetition up to noise, so the last one is kept.
+    let mut allocs: BTreeMap<(String, String, String), f64> = BTreeMap::new();
     for rep in 1..=reps {
         println!("==> async repetition {rep}/{reps}");
         let benchmark_first = rep % 2 == 0;
@@ -56,13 +60,21 @@ pub(crate) fn run(
         }
         let mut args = workload_targets(server, quick);
         args.extend(["--round".to_owned(), rep.to_string()]);
-        run_workloads("async_client", &args, &mut samples)?;
+        let out = run_workloads("async_client", &args, &mut samples)?;
+        for line in out.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            if let ["ALLOCS", workload, transport, client, per_op] = f[..] {
+                if let Ok(per_op) = per_op.parse() {
+                    allocs.insert((workload.into(), transport.into(), client.into()), per_op);
+                }
+            }
+        }
         if have_benchmark && !benchmark_first {
             redis_benchmark(server, quick, &mut samples)?;
         }
     }
     let path = crate::workspace_root().join("docs/benchmarks.md");
-    write_between(&path, BEGIN, END, &report(&samples, quick, reps))?;
+    write_between(&path, BEGIN, END, &report(&samples, &allocs, quick, reps))?;
     println!("wrote the async section of docs/benchmarks.md");
     Ok(())
 }
@@ -94,7 +106,12 @@ fn redis_benchmark(
     Ok(())
 }
 
-fn report(samples: &Samples, quick: bool, reps: usize) -> String {
+fn report(
+    samples: &Samples,
+    allocs: &BTreeMap<(String, String, String), f64>,
+    quick: bool,
+    reps: usize,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -149,6 +166,38 @@ fn report(samples: &Samples, quick: bool, reps: usize) -> String {
             s += &row;
         }
     }
+    if !allocs.is_empty() {
+        let _ = writeln!(s, "\n### Heap allocations per request\n");
+        let _ = writeln!(s, "Counted by a counting global allocator in the workload binary over each timed run (every task, the runtime and the client's connection task included), divided by the requests made.\n");
+        let mut header = "| workload | transport |".to_owned();
+        for (_, title) in RUST {
+            let _ = write!(header, " {title} |");
+        }
+        let _ = writeln!(s, "{header}");
+        let _ = writeln!(s, "|{}", " --- |".repeat(RUST.len() + 2));
+        for (workload, test) in WORKLOADS {
+            for transport in ["tcp", "unix"] {
+                let mut row = format!("| {test} | {transport} |");
+                let mut any = false;
+                for (client, _) in RUST {
+                    match allocs.get(&(
+                        workload.to_owned(),
+                        transport.to_owned(),
+                        client.to_owned(),
+                    )) {
+                        Some(a) => {
+                            any = true;
+                            let _ = write!(row, " {a:.2} |");
+                        }
+                        None => row += " – |",
+                    }
+                }
+                if any {
+                    let _ = writeln!(s, "{row}");
+                }
+            }
+        }
+    }
     let _ = writeln!(s, "\n{END}");
     s
 }
@@ -171,7 +220,10 @@ mod tests {
                 vec![(ops, 0)],
             );
         }
-        let text = report(&s, true, 1);
+        let mut allocs = BTreeMap::new();
+        allocs.insert(("async_set".into(), "tcp".into(), "ours".into()), 1.0);
+        let text = report(&s, &allocs, true, 1);
+        assert!(text.contains("| SET | tcp | 1.00 | – | – |"), "{text}");
         assert!(text.contains("1.50x (redis crate)"), "{text}");
         assert!(text.contains("0.50x |"), "{text}");
         assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
