@@ -19,6 +19,7 @@
 //! assert!(report.violations.is_empty(), "{:?}", report.violations);
 //! ```
 
+mod blocking;
 pub mod memory;
 pub mod model;
 pub mod net;

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Some(name) => match Target::from_name(&name) {
             Some(t) => vec![t],
             None => {
-                eprintln!("unknown target {name}: mux, pool, cluster");
+                eprintln!("unknown target {name}: mux, pool, cluster, blocking");
                 return ExitCode::from(2);
             }
         },

@@ -218,6 +218,94 @@ impl Link {
         }
     }
 
+    /// A read by the client: only what the reactor has reported, split as the seed says;
+    /// `Ok(0)` at the end of the stream.
+    pub fn client_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if self.reset {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        if self.down.visible > 0 {
+            let split = self.max_read;
+            let mut n = self.down.visible.min(buf.len());
+            if split < usize::MAX {
+                n = n.min(self.rng.between(1, split as u64) as usize);
+            }
+            for (slot, byte) in buf.iter_mut().zip(self.down.buf.drain(..n)) {
+                *slot = byte;
+            }
+            self.down.visible -= n;
+            return Poll::Ready(Ok(n));
+        }
+        if self.down.closed && self.down.buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.down.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// A write by the client: as much as the pipe has room for and the seed allows; the
+    /// connection is cut once its cut point is reached.
+    pub fn client_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if self.reset || self.up.closed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let room = self.up.capacity.saturating_sub(self.up.buf.len());
+        if room == 0 {
+            self.up.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let split = self.max_write;
+        let mut n = data.len().min(room);
+        if split < usize::MAX {
+            n = n.min(self.rng.between(1, split as u64) as usize);
+        }
+        let mut cut_now = false;
+        if let Some(cut) = self.cut.filter(|c| !c.down) {
+            let left = cut.after.saturating_sub(self.up.total);
+            if n >= left {
+                n = left;
+                cut_now = true;
+            }
+        }
+        self.up.buf.extend(&data[..n]);
+        self.up.total += n;
+        self.up.visible = self.up.buf.len();
+        self.up.wake_reader();
+        if cut_now {
+            self.reset();
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// What a `MSG_PEEK` system call would see: every byte in the socket, reported to the
+    /// reactor or not.
+    pub fn client_readiness(&self) -> Readiness {
+        if self.reset {
+            Readiness::Closed
+        } else if !self.down.buf.is_empty() {
+            Readiness::Readable
+        } else if self.down.closed {
+            Readiness::Closed
+        } else {
+            Readiness::Quiet
+        }
+    }
+
+    /// The client closes its side.
+    pub fn client_shutdown(&mut self) {
+        self.up.closed = true;
+        self.up.wake_reader();
+    }
+
+    /// The client dropped its transport.
+    pub fn client_drop(&mut self) {
+        self.client_gone = true;
+        self.client_shutdown();
+    }
+
     /// The server closes its side: the client reads the end of the stream once it has
     /// read what was sent.
     pub fn server_close(&mut self) {
@@ -296,33 +384,41 @@ impl SimConnector {
     }
 }
 
+impl SimConnector {
+    /// Opens a connection to `addr` and has it served; refused while `addr` is.
+    ///
+    /// # Errors
+    /// [`ConnError::Connect`] for a refused address.
+    pub fn open_link(&self, addr: &str) -> Result<LinkRef, ConnError> {
+        let link = {
+            let mut st = self.state.lock();
+            if st.refused.iter().any(|a| a == addr) {
+                return Err(ConnError::Connect {
+                    addr: addr.to_owned(),
+                    source: io::Error::from(io::ErrorKind::ConnectionRefused),
+                });
+            }
+            let id = st.links.len() as u64;
+            let faults = st.faults.clone();
+            let link = Arc::new(Mutex::new(Link::new(id, &mut st.rng, &faults)));
+            st.links.push(Arc::clone(&link));
+            link
+        };
+        (self.accept)(Arc::clone(&link), addr);
+        Ok(link)
+    }
+}
+
 impl Connector for SimConnector {
     fn connect<'a>(
         &'a self,
         dialer: &'a Dialer,
         _deadline: Option<Instant>,
     ) -> BoxFuture<'a, Result<Opened, ConnError>> {
-        let addr = dialer.info().addr.to_string();
-        let opened = {
-            let mut st = self.state.lock();
-            if st.refused.contains(&addr) {
-                Err(ConnError::Connect {
-                    addr: addr.clone(),
-                    source: io::Error::from(io::ErrorKind::ConnectionRefused),
-                })
-            } else {
-                let id = st.links.len() as u64;
-                let faults = st.faults.clone();
-                let link = Arc::new(Mutex::new(Link::new(id, &mut st.rng, &faults)));
-                st.links.push(Arc::clone(&link));
-                Ok(link)
-            }
-        };
+        let opened = self.open_link(&dialer.info().addr.to_string());
         Box::pin(async move {
-            let link = opened?;
-            (self.accept)(Arc::clone(&link), &addr);
             Ok(Opened {
-                transport: Box::new(SimStream { link }),
+                transport: Box::new(SimStream { link: opened? }),
                 epoch: 0,
             })
         })
@@ -341,31 +437,13 @@ impl AsyncRead for SimStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut l = self.link.lock();
-        if l.reset {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
-        }
-        if l.down.visible > 0 {
-            let split = l.max_read;
-            let n = l.down.visible.min(buf.remaining()).min(split);
-            let n = if split < usize::MAX {
-                n.min(l.rng.between(1, split as u64) as usize)
-            } else {
-                n
-            };
-            let (front, back) = l.down.buf.as_slices();
-            let from_front = n.min(front.len());
-            buf.put_slice(&front[..from_front]);
-            buf.put_slice(&back[..n - from_front]);
-            l.down.buf.drain(..n);
-            l.down.visible -= n;
-            return Poll::Ready(Ok(()));
-        }
-        if l.down.closed && l.down.buf.is_empty() {
-            return Poll::Ready(Ok(()));
-        }
-        l.down.reader = Some(cx.waker().clone());
-        Poll::Pending
+        let n = match self.link.lock().client_read(cx, buf.initialize_unfilled()) {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        buf.advance(n);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -375,39 +453,7 @@ impl AsyncWrite for SimStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut l = self.link.lock();
-        if l.reset || l.up.closed {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        }
-        let room = l.up.capacity.saturating_sub(l.up.buf.len());
-        if room == 0 {
-            l.up.writer = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-        let split = l.max_write;
-        let mut n = data.len().min(room);
-        if split < usize::MAX {
-            n = n.min(l.rng.between(1, split as u64) as usize);
-        }
-        let mut cut_now = false;
-        if let Some(cut) = l.cut.filter(|c| !c.down) {
-            let left = cut.after.saturating_sub(l.up.total);
-            if n >= left {
-                n = left;
-                cut_now = true;
-            }
-        }
-        l.up.buf.extend(&data[..n]);
-        l.up.total += n;
-        l.up.visible = l.up.buf.len();
-        l.up.wake_reader();
-        if cut_now {
-            l.reset();
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
-            }
-        }
-        Poll::Ready(Ok(n))
+        self.link.lock().client_write(cx, data)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -415,36 +461,20 @@ impl AsyncWrite for SimStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut l = self.link.lock();
-        l.up.closed = true;
-        l.up.wake_reader();
+        self.link.lock().client_shutdown();
         Poll::Ready(Ok(()))
     }
 }
 
 impl Transport for SimStream {
-    /// What a `MSG_PEEK` system call would see: every byte in the socket, reported to the
-    /// reactor or not.
     fn readiness(&mut self) -> Readiness {
-        let l = self.link.lock();
-        if l.reset {
-            Readiness::Closed
-        } else if !l.down.buf.is_empty() {
-            Readiness::Readable
-        } else if l.down.closed {
-            Readiness::Closed
-        } else {
-            Readiness::Quiet
-        }
+        self.link.lock().client_readiness()
     }
 }
 
 impl Drop for SimStream {
     fn drop(&mut self) {
-        let mut l = self.link.lock();
-        l.client_gone = true;
-        l.up.closed = true;
-        l.up.wake_reader();
+        self.link.lock().client_drop();
     }
 }
 

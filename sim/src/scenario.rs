@@ -32,11 +32,15 @@ pub enum Target {
     /// The async cluster client's router over a model cluster whose slots migrate
     /// (`ASK`, `TRYAGAIN`, then `MOVED`) and whose primaries fail over.
     Cluster,
+    /// The blocking client (`redis_client::Redis`, its pool and connections, the core
+    /// under them) on simulated time: single commands, pipelines, WATCH, blocking pops
+    /// and state commands from one caller.
+    Blocking,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 3] = [Target::Mux, Target::Pool, Target::Cluster];
+    pub const ALL: [Target; 4] = [Target::Mux, Target::Pool, Target::Cluster, Target::Blocking];
 
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Target {
             Target::Mux => "mux",
             Target::Pool => "pool",
             Target::Cluster => "cluster",
+            Target::Blocking => "blocking",
         }
     }
 
@@ -82,20 +87,35 @@ pub struct Report {
 
 /// The settings a seed drew.
 #[derive(Debug)]
-struct Setup {
-    info: ConnectionInfo,
-    pool: PoolOptions,
-    callers: u64,
-    calls_each: u64,
+pub(crate) struct Knobs {
+    pub(crate) info: ConnectionInfo,
+    pub(crate) pool: PoolOptions,
+    pub(crate) callers: u64,
+    pub(crate) calls_each: u64,
     drop_percent: u64,
     stray_idle: u64,
     stray_owed: u64,
     restart: u64,
     migrate: u64,
     failover: u64,
+    faults: Faults,
+    server: ServerFaults,
 }
 
-fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
+impl Knobs {
+    /// The settings `target` runs with, drawn from `rng`.
+    pub(crate) fn draw(target: Target, rng: &mut Rng) -> Knobs {
+        setup(target, rng)
+    }
+
+    /// The chaos task's fault rates: extra replies on idle connections, on connections
+    /// owing replies, restarts.
+    pub(crate) fn chaos(&self) -> [u64; 3] {
+        [self.stray_idle, self.stray_owed, self.restart]
+    }
+}
+
+fn setup(target: Target, rng: &mut Rng) -> Knobs {
     let protocol = if rng.chance(50) {
         Protocol::Resp3
     } else {
@@ -150,14 +170,19 @@ fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
         rng.between(1, 10)
     };
     let (callers, calls_each, pool) = match target {
+        Target::Blocking => (
+            1,
+            rng.between(10, 60),
+            PoolOptions::default().with_max_size(rng.between(1, 3) as usize),
+        ),
         Target::Cluster => (
             rng.between(1, 6),
-            rng.between(5, 30),
+            rng.between(5, 20),
             PoolOptions::default(),
         ),
         Target::Mux => (
-            rng.between(1, 10),
-            rng.between(5, 30),
+            rng.between(1, 8),
+            rng.between(5, 20),
             PoolOptions::default(),
         ),
         Target::Pool => (
@@ -166,7 +191,7 @@ fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
             PoolOptions::default().with_max_size(rng.between(1, 3) as usize),
         ),
     };
-    let setup = Setup {
+    Knobs {
         info,
         pool,
         callers,
@@ -177,13 +202,17 @@ fn setup(target: Target, rng: &mut Rng) -> (Setup, Faults, ServerFaults) {
         restart,
         migrate,
         failover,
-    };
-    (setup, faults, server)
+        faults,
+        server,
+    }
 }
 
 /// Runs `target` with the choices `seed` gives, on a current-thread runtime in paused
 /// (simulated) time.
 pub fn run(target: Target, seed: u64) -> Report {
+    if target == Target::Blocking {
+        return crate::blocking::run(seed);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -192,13 +221,47 @@ pub fn run(target: Target, seed: u64) -> Report {
     runtime.block_on(world(target, seed))
 }
 
-struct Shared {
+/// What the callers and the checker share: the model and the report.
+pub(crate) struct Shared {
     model: Arc<Model>,
     report: Mutex<Report>,
     start: Instant,
+    /// Bytes live when the run started, for the memory check at its end.
+    baseline: isize,
 }
 
+/// Most bytes a run may have live at once beyond what it started with: the model, the
+/// network's buffers and the client, whose replies are limited to 256 KiB each.
+const MEMORY_LIMIT: isize = 16 << 20;
+
 impl Shared {
+    pub(crate) fn new(model: Arc<Model>) -> Shared {
+        Shared {
+            model,
+            report: Mutex::new(Report::default()),
+            start: now(),
+            baseline: crate::memory::reset_peak(),
+        }
+    }
+
+    /// A call ended with an error that faults allow.
+    pub(crate) fn error(&self) {
+        self.report.lock().errors += 1;
+    }
+
+    /// The run's report, with the end-of-run checks.
+    pub(crate) fn finish(&self, model: &Model) -> Report {
+        let peak = crate::memory::peak() - self.baseline;
+        if peak > MEMORY_LIMIT {
+            self.violation(format!(
+                "{peak} bytes were live at once, past the run's limit of {MEMORY_LIMIT}"
+            ));
+        }
+        let mut report = std::mem::take(&mut *self.report.lock());
+        report.redirections = model.redirections();
+        report
+    }
+
     fn violation(&self, what: String) {
         let at = now().saturating_duration_since(self.start);
         self.report.lock().violations.push(Violation { at, what });
@@ -206,7 +269,7 @@ impl Shared {
 
     /// Checks one call: its reply is the model's answer to its request `args` (as `T`,
     /// the type the caller asked for), and it ended within `bound` of `start`.
-    fn check<T: FromValue + PartialEq + Debug>(
+    pub(crate) fn check<T: FromValue + PartialEq + Debug>(
         &self,
         args: &[Bytes],
         start: Instant,
@@ -247,7 +310,7 @@ impl Shared {
         }
     }
 
-    fn within(&self, args: &[Bytes], start: Instant, bound: Duration) {
+    pub(crate) fn within(&self, args: &[Bytes], start: Instant, bound: Duration) {
         let took = now().saturating_duration_since(start);
         // The timer wheel's granularity.
         if took > bound + Duration::from_millis(2) {
@@ -266,35 +329,49 @@ fn show(args: &[Bytes]) -> String {
         .join(" ")
 }
 
-fn args_of(cmd: &Cmd) -> Vec<Bytes> {
+pub(crate) fn args_of(cmd: &Cmd) -> Vec<Bytes> {
     cmd.args().map(Bytes::copy_from_slice).collect()
 }
 
-/// Most bytes a run may have live at once beyond what it started with: the model, the
-/// network's buffers and the client, whose replies are limited to 256 KiB each.
-const MEMORY_LIMIT: isize = 16 << 20;
+/// Every connection to a node of the model cluster, with the node.
+type NodeLinks = Arc<Mutex<Vec<(LinkRef, usize)>>>;
+
+/// The simulated network to the model: each link served by a task of the model (for a
+/// cluster, the node its address names, noted in `node_links`).
+pub(crate) fn network(
+    knobs: &Knobs,
+    model: &Arc<Model>,
+    rng: &mut Rng,
+    node_links: Option<NodeLinks>,
+) -> Arc<SimConnector> {
+    let serving = Arc::clone(model);
+    let server_rng = Mutex::new(rng.fork());
+    let server_faults = knobs.server;
+    SimConnector::new(
+        rng.fork(),
+        knobs.faults.clone(),
+        move |link: LinkRef, addr: &str| {
+            let rng = server_rng.lock().fork();
+            let node = serving.with_cluster(|m| m.node(addr)).flatten();
+            if let (Some(node), Some(noted)) = (node, &node_links) {
+                noted.lock().push((Arc::clone(&link), node));
+            }
+            tokio::spawn(Arc::clone(&serving).serve(link, rng, server_faults, node));
+        },
+    )
+}
 
 async fn world(target: Target, seed: u64) -> Report {
-    let baseline = crate::memory::reset_peak();
     let mut rng = Rng::new(seed ^ (target as u64) << 56);
-    let (setup, faults, server_faults) = setup(target, &mut rng);
+    let knobs = Knobs::draw(target, &mut rng);
     let model = if target == Target::Cluster {
         Model::cluster(3)
     } else {
         Model::new()
     };
-    let serving = Arc::clone(&model);
-    let server_rng = Mutex::new(rng.fork());
-    let node_links: Arc<Mutex<Vec<(LinkRef, usize)>>> = Arc::default();
-    let noted = Arc::clone(&node_links);
-    let net = SimConnector::new(rng.fork(), faults, move |link: LinkRef, addr: &str| {
-        let rng = server_rng.lock().fork();
-        let node = serving.with_cluster(|m| m.node(addr)).flatten();
-        if let Some(node) = node {
-            noted.lock().push((Arc::clone(&link), node));
-        }
-        tokio::spawn(Arc::clone(&serving).serve(link, rng, server_faults, node));
-    });
+    let node_links: NodeLinks = Arc::default();
+    let net = network(&knobs, &model, &mut rng, Some(Arc::clone(&node_links)));
+    let shared = Arc::new(Shared::new(Arc::clone(&model)));
     // No jitter: a run must repeat exactly.
     let retry = RetryPolicy::default().with_jitter(false);
     let budget = Duration::from_millis(rng.between(500, 4_000));
@@ -302,7 +379,7 @@ async fn world(target: Target, seed: u64) -> Report {
         Target::Cluster => {
             let seeds = (0..3)
                 .map(|i| {
-                    let mut info = setup.info.clone();
+                    let mut info = knobs.info.clone();
                     info.addr = redis_client::Addr::Tcp {
                         host: format!("node{i}"),
                         port: 7000,
@@ -323,33 +400,26 @@ async fn world(target: Target, seed: u64) -> Report {
                 .with_refresh_interval(refresh);
             match ClusterClient::with_connector(seeds, options, net.clone()).await {
                 Ok(c) => Client::Cluster(c, budget),
-                Err(e) => {
-                    let mut report = Report::default();
-                    report.violations.push(Violation {
-                        at: Duration::ZERO,
-                        what: format!("the cluster client could not start: {e}"),
-                    });
-                    return report;
+                // Faults can keep every seed from answering (stalls, cuts): a client that
+                // cannot start is an error the faults allow, and the run ends there.
+                Err(_) => {
+                    shared.error();
+                    return shared.finish(&model);
                 }
             }
         }
         _ => Client::Single(
-            Redis::with_connector(setup.info.clone(), net.clone(), setup.pool.clone())
+            Redis::with_connector(knobs.info.clone(), net.clone(), knobs.pool.clone())
                 .with_retry_policy(retry),
         ),
     };
-    let shared = Arc::new(Shared {
-        model: Arc::clone(&model),
-        report: Mutex::new(Report::default()),
-        start: now(),
-    });
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let chaos = tokio::spawn(chaos(
         Arc::clone(&net),
         Arc::clone(&model),
         Arc::clone(&shared),
         rng.fork(),
-        [setup.stray_idle, setup.stray_owed, setup.restart],
+        knobs.chaos(),
         Arc::clone(&stop),
     ));
     let topology = (target == Target::Cluster).then(|| {
@@ -358,21 +428,21 @@ async fn world(target: Target, seed: u64) -> Report {
             Arc::clone(&model),
             node_links,
             rng.fork(),
-            [setup.migrate, setup.failover],
+            [knobs.migrate, knobs.failover],
             Arc::clone(&stop),
         ))
     });
     let mut callers = Vec::new();
-    for caller in 0..setup.callers {
+    for caller in 0..knobs.callers {
         let work = Caller {
             id: caller,
             client: client.clone(),
             shared: Arc::clone(&shared),
             rng: rng.fork(),
-            info: setup.info.clone(),
-            drop_percent: setup.drop_percent,
+            info: knobs.info.clone(),
+            drop_percent: knobs.drop_percent,
         };
-        callers.push(tokio::spawn(work.run(target, setup.calls_each)));
+        callers.push(tokio::spawn(work.run(target, knobs.calls_each)));
     }
     for c in callers {
         if let Err(e) = c.await {
@@ -387,22 +457,13 @@ async fn world(target: Target, seed: u64) -> Report {
     drop(client);
     // Let every connection's task see its end.
     tokio::time::sleep(Duration::from_secs(30)).await;
-    shared.report.lock().redirections = model.redirections();
-    let peak = crate::memory::peak() - baseline;
-    if peak > MEMORY_LIMIT {
-        shared.violation(format!(
-            "{peak} bytes were live at once, past the run's limit of {MEMORY_LIMIT}"
-        ));
-    }
-    Arc::try_unwrap(shared)
-        .map(|s| s.report.into_inner())
-        .unwrap_or_else(|s| std::mem::take(&mut *s.report.lock()))
+    shared.finish(&model)
 }
 
 /// Injects faults at random moments until told to stop: extra replies on idle
 /// connections (with the reactor lagging, as a busy runtime's does), extra replies on
 /// connections owing replies, server restarts.
-async fn chaos(
+pub(crate) async fn chaos(
     net: Arc<SimConnector>,
     model: Arc<Model>,
     shared: Arc<Shared>,
@@ -480,7 +541,7 @@ impl Client {
 async fn topology(
     net: Arc<SimConnector>,
     model: Arc<Model>,
-    links: Arc<Mutex<Vec<(LinkRef, usize)>>>,
+    links: NodeLinks,
     mut rng: Rng,
     [migrate, failover]: [u64; 2],
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -574,6 +635,7 @@ impl Caller {
                 Target::Mux => self.rng.below(5),
                 Target::Pool => 5 + self.rng.below(4),
                 Target::Cluster => [0, 1, 2, 9][self.rng.below(4) as usize],
+                Target::Blocking => unreachable!("the blocking target has its own caller"),
             };
             match op {
                 0 => self.echo(&token).await,

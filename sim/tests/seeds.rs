@@ -91,3 +91,23 @@ fn cluster_seeds_2() {
 fn cluster_seeds_3() {
     slice(Target::Cluster, 3);
 }
+
+#[test]
+fn blocking_seeds_0() {
+    slice(Target::Blocking, 0);
+}
+
+#[test]
+fn blocking_seeds_1() {
+    slice(Target::Blocking, 1);
+}
+
+#[test]
+fn blocking_seeds_2() {
+    slice(Target::Blocking, 2);
+}
+
+#[test]
+fn blocking_seeds_3() {
+    slice(Target::Blocking, 3);
+}

@@ -286,7 +286,7 @@ impl Redis {
     /// When a call that starts now must be over: the policy's budget, or one attempt's
     /// worth (the connect timeout plus the reply's wait).
     pub(crate) fn call_deadline(&self, cmd: Option<&Cmd>) -> Option<Instant> {
-        call_budget(&self.retry, self.pool.info(), cmd).map(|b| Instant::now() + b)
+        call_budget(&self.retry, self.pool.info(), cmd).map(|b| redis_conn::clock::now() + b)
     }
 
     /// Whether to try again after attempt number `attempts` failed, and if so wait the
@@ -303,11 +303,11 @@ impl Redis {
             return false;
         }
         let backoff = self.retry.backoff(attempts - 1);
-        if deadline.is_some_and(|d| Instant::now() + backoff >= d) {
+        if deadline.is_some_and(|d| redis_conn::clock::now() + backoff >= d) {
             return false;
         }
         observe::retry(self.pool.info(), attempts + 1, err);
-        std::thread::sleep(backoff);
+        redis_conn::clock::sleep(backoff);
         true
     }
 

@@ -306,7 +306,7 @@ impl Pipeline {
             commands,
             transactional,
         )
-        .map(|b| std::time::Instant::now() + b);
+        .map(|b| redis_conn::clock::now() + b);
         // The bound connection while watching (taken out for the call and put back, so
         // `reset` still finds it), else one from the pool for this call.
         let mut conn = match self.conn.take() {

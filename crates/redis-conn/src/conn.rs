@@ -105,7 +105,7 @@ impl Connection {
         let info = connector.info();
         // One deadline bounds connecting and the handshake, so a peer that accepts and then
         // says nothing (or trickles its answer) cannot hang the caller.
-        let start = Instant::now();
+        let start = crate::clock::now();
         let deadline = earliest(info.connect_timeout.map(|t| start + t), deadline);
         let transport = connector.connect(deadline)?;
         let mut conn = Connection::from_transport(transport, info);
@@ -122,7 +122,7 @@ impl Connection {
 
     /// Wraps an already connected transport without any handshake.
     pub fn from_transport(transport: Box<dyn Transport>, info: &ConnectionInfo) -> Connection {
-        let now = Instant::now();
+        let now = crate::clock::now();
         Connection {
             transport,
             core: Core::new(info, now),
@@ -158,7 +158,8 @@ impl Connection {
         replies: usize,
         timeout: ReplyTimeout,
     ) -> Result<(), Error> {
-        self.core.queue(parts, replies, timeout, Instant::now())?;
+        self.core
+            .queue(parts, replies, timeout, crate::clock::now())?;
         self.write_request(parts)
     }
 
@@ -204,7 +205,7 @@ impl Connection {
         while !buf.is_empty() {
             let timeout = match deadline {
                 None => None,
-                Some(_) => time_left(deadline, Instant::now())?,
+                Some(_) => time_left(deadline, crate::clock::now())?,
             };
             if needs_update(self.applied_write_timeout, timeout) {
                 self.transport.set_write_timeout(timeout)?;
@@ -252,7 +253,7 @@ impl Connection {
             return Ok(v);
         }
         loop {
-            let now = Instant::now();
+            let now = crate::clock::now();
             match self.core.poll_reply(now)? {
                 Poll::Reply(v) => return Ok(v),
                 Poll::Idle => return Err(Error::Unsupported("no reply is owed")),
@@ -264,7 +265,7 @@ impl Connection {
     /// Reads the replies the core owes itself (handshake, restore).
     fn read_internal(&mut self) -> Result<(), Error> {
         loop {
-            let now = Instant::now();
+            let now = crate::clock::now();
             match self.core.poll_reply(now)? {
                 Poll::Idle => return Ok(()),
                 Poll::NeedInput(deadline) => self.fill(deadline, now)?,
@@ -436,7 +437,7 @@ impl Connection {
         info: &ConnectionInfo,
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| crate::clock::now() + t);
         let out = self.core.restore_request(info, deadline);
         self.write_request(&[&out])?;
         self.read_internal()?;
@@ -539,25 +540,25 @@ impl Connection {
     /// [`Error::Io`], [`Error::Protocol`] or [`Error::OutOfStep`] (the connection is then
     /// broken), or [`Error::Broken`].
     pub fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, Error> {
-        let start = Instant::now();
+        let start = crate::clock::now();
         let mut deadline = timeout.map(|t| start + t);
         let mut extended = false;
         loop {
             if let Some(v) = self.core.poll_push()? {
                 return Ok(Some(v));
             }
-            if !extended && deadline.is_some_and(|d| Instant::now() >= d) {
+            if !extended && deadline.is_some_and(|d| crate::clock::now() >= d) {
                 // Out of time: still take what has already arrived, once, without
                 // blocking on a quiet socket.
                 extended = true;
                 match self.transport.readiness() {
                     Readiness::Readable | Readiness::Closed => {
-                        deadline = Some(Instant::now() + POLL_READ);
+                        deadline = Some(crate::clock::now() + POLL_READ);
                     }
                     Readiness::Quiet | Readiness::Unknown => return Ok(None),
                 }
             }
-            let now = Instant::now();
+            let now = crate::clock::now();
             if time_left(deadline, now).is_err() {
                 return Ok(None);
             }

@@ -60,6 +60,7 @@
 
 #[cfg(feature = "tokio")]
 pub mod aio;
+pub mod clock;
 mod conn;
 mod error;
 mod info;

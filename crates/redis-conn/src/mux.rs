@@ -6,9 +6,8 @@
 //! ([`Mux::poll_transmit`]), takes the bytes read ([`Mux::input_buffer`],
 //! [`Mux::handle_input`]), and gives each reply the core produces to the caller at the
 //! head of the list of those waiting ([`Mux::poll`]). It reads no clock and touches no
-//! socket: a driver passes the time in, moves the bytes and sleeps until
-//! [`Mux::next_deadline`]. The tokio driver is `aio::Multiplexed`; a deterministic
-//! simulation drives the same machine.
+//! socket: a driver passes the time in, moves the bytes and sleeps until the deadline
+//! [`Step::Wait`] gives. The tokio driver is `aio::Multiplexed`.
 //!
 //! The idle look: before a connection that owes nothing carries a new request, the
 //! machine asks the driver to look at the transport without waiting

@@ -277,7 +277,7 @@ impl ConnectionPool {
         let mut waited = None;
         let result = self.checkout(deadline, &mut waited);
         if let Some(start) = waited {
-            observe::pool_wait(self.info(), start.elapsed(), result.is_ok());
+            observe::pool_wait(self.info(), crate::clock::since(start), result.is_ok());
         }
         if self.shared.metrics.is_some() {
             self.report(&self.shared.state.lock());
@@ -320,7 +320,7 @@ impl ConnectionPool {
                 // A transport that cannot look (`Readiness::Unknown`) gets a PING instead
                 // once the connection has been idle a while, so a connection the server
                 // closed meanwhile is found without the caller's help.
-                let idle = || conn.last_used().elapsed();
+                let idle = || crate::clock::since(conn.last_used());
                 let ping = !conn.is_broken()
                     && (matches!(shared.options.health_check, Some(after) if idle() >= after)
                         || (look == Readiness::Unknown && idle() >= PING_UNSEEN_AFTER));
@@ -358,7 +358,7 @@ impl ConnectionPool {
             }
             let timeout = shared.options.checkout_timeout;
             let until = *wait_until.get_or_insert_with(|| {
-                let now = Instant::now();
+                let now = crate::clock::now();
                 *waited = Some(now);
                 now + timeout
             });
@@ -517,7 +517,7 @@ impl ConnectionPool {
                     // registration among it): the connector checks the result as it checks
                     // a new connection.
                     conn.restore(info, Some(timeout)).is_ok() && {
-                        conn.set_call_deadline(Some(Instant::now() + timeout));
+                        conn.set_call_deadline(Some(crate::clock::now() + timeout));
                         let verified = self.shared.connector.verify(&mut conn).is_ok();
                         conn.set_call_deadline(None);
                         verified

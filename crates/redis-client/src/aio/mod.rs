@@ -521,22 +521,7 @@ impl Redis {
             // Boxed: the rare path's state stays out of every request's future.
             return Box::pin(self.dedicated(cmd, timeout)).await;
         }
-        let parts = match cmd.shared_body() {
-            // A large value is written from the command's own storage: held once.
-            Some(body) => {
-                let mut header = [0u8; 24];
-                Parts {
-                    head: Bytes::copy_from_slice(cmd.header(&mut header)),
-                    body: body.clone(),
-                }
-            }
-            None => {
-                let mut out = BytesMut::with_capacity(cmd.body().len() + 24);
-                cmd.encode_into(&mut out);
-                Parts::whole(out.freeze())
-            }
-        };
-        match self.mux.request_parts(parts, timeout).await {
+        match self.mux.request_parts(request_parts(cmd), timeout).await {
             Ok(v) => Ok(v),
             Err(e @ (redis_conn::Error::Server(_) | redis_conn::Error::Auth(_))) => {
                 Err(Error::from(e).for_command(cmd))
@@ -558,6 +543,25 @@ impl Redis {
                 Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
             }
             v => Ok(v),
+        }
+    }
+}
+
+/// The bytes of `cmd` for the multiplexed connection: a large body shared with the command
+/// (held once), a small command encoded whole.
+fn request_parts(cmd: &Cmd) -> Parts {
+    match cmd.shared_body() {
+        Some(body) => {
+            let mut header = [0u8; 24];
+            Parts {
+                head: Bytes::copy_from_slice(cmd.header(&mut header)),
+                body: body.clone(),
+            }
+        }
+        None => {
+            let mut out = BytesMut::with_capacity(cmd.body().len() + 24);
+            cmd.encode_into(&mut out);
+            Parts::whole(out.freeze())
         }
     }
 }
