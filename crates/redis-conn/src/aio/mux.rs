@@ -328,6 +328,7 @@ fn spawn(conn: Connection, pushes: Option<mpsc::UnboundedSender<Value>>) -> Link
         timer: Box::pin(tokio::time::sleep_until(far())),
         armed: None,
         flush: false,
+        yielded: false,
     });
     Link { tx, alive, epoch }
 }
@@ -349,6 +350,9 @@ struct Driver {
     armed: Option<Instant>,
     /// Bytes were written since the transport was last flushed (TLS buffers them).
     flush: bool,
+    /// The task let the others run once since new requests came, so that the callers the
+    /// last replies woke queue theirs and go out in the same write.
+    yielded: bool,
 }
 
 impl Future for Driver {
@@ -361,10 +365,19 @@ impl Future for Driver {
                 this.end();
                 return Poll::Ready(());
             }
-            if !this.take_requests(cx) {
+            let (open, new) = this.take_requests(cx);
+            if !open {
                 // Every handle is gone: nobody can be waiting.
                 this.mux.fail(Error::Broken);
                 continue;
+            }
+            if new && !this.yielded {
+                // Let the tasks that are ready run first: those a burst of replies just
+                // woke send their next requests, and they go out in this write instead
+                // of one write each.
+                this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             let now = now();
             this.write(cx, now);
@@ -403,23 +416,27 @@ impl Future for Driver {
 }
 
 impl Driver {
-    /// Moves new requests into the machine; false once every handle is gone.
-    fn take_requests(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Moves new requests into the machine: whether the channel is still open (false once
+    /// every handle is gone), and whether any came.
+    fn take_requests(&mut self, cx: &mut Context<'_>) -> (bool, bool) {
+        let mut new = false;
         loop {
             match self.requests.poll_recv(cx) {
                 Poll::Ready(Some(request)) => {
+                    new = true;
                     if let Err(request) = self.mux.submit(request) {
                         request.waiter.answer(Outcome::Unsent(Error::Broken));
                     }
                 }
-                Poll::Ready(None) => return false,
-                Poll::Pending => return true,
+                Poll::Ready(None) => return (false, new),
+                Poll::Pending => return (true, new),
             }
         }
     }
 
     /// Writes what the machine has until it has nothing or the transport would block.
     fn write(&mut self, cx: &mut Context<'_>, now: Instant) {
+        self.yielded = false;
         loop {
             match self.mux.poll_transmit(now) {
                 Transmit::Idle => break,
