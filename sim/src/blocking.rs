@@ -170,7 +170,7 @@ fn world(seed: u64) -> Report {
     );
     let client =
         Redis::from_pool(pool).with_retry_policy(RetryPolicy::default().with_jitter(false));
-    let shared = Arc::new(Shared::new(Arc::clone(&model)));
+    let shared = Arc::new(Shared::new(Arc::clone(&model), knobs.calm));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let faults = tokio::spawn(chaos(
         Arc::clone(&net),
@@ -314,9 +314,9 @@ impl Caller {
         let mut watch = Cmd::new("WATCH");
         watch.key(key.as_str());
         self.shared.within(&args_of(&watch), start, budget);
-        let Ok(mut w) = watching else {
-            self.shared.error();
-            return;
+        let mut w = match watching {
+            Ok(w) => w,
+            Err(e) => return self.shared.error(|| format!("WATCH gave {e}")),
         };
         let get = cmd::strings::get(key.as_str()).cmd;
         let start = now();

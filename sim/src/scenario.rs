@@ -100,6 +100,10 @@ pub(crate) struct Knobs {
     failover: u64,
     faults: Faults,
     server: ServerFaults,
+    /// No fault that may make a call fail (cuts, stalls, lags, replies past the limits,
+    /// extra replies, restarts, failovers, a pool smaller than its callers): every call
+    /// must then succeed.
+    pub(crate) calm: bool,
 }
 
 impl Knobs {
@@ -191,7 +195,7 @@ fn setup(target: Target, rng: &mut Rng) -> Knobs {
             PoolOptions::default().with_max_size(rng.between(1, 3) as usize),
         ),
     };
-    Knobs {
+    let mut knobs = Knobs {
         info,
         pool,
         callers,
@@ -204,6 +208,30 @@ fn setup(target: Target, rng: &mut Rng) -> Knobs {
         failover,
         faults,
         server,
+        calm: false,
+    };
+    // One run in five is calm, so that a call failing for no reason is caught too.
+    if rng.chance(20) {
+        knobs.calm();
+    }
+    knobs
+}
+
+impl Knobs {
+    /// Turns off every fault that may make a call fail.
+    fn calm(&mut self) {
+        self.calm = true;
+        self.faults.cut = 0;
+        self.server.stall = 0;
+        self.server.lag = 0;
+        self.server.hostile = 0;
+        self.stray_idle = 0;
+        self.stray_owed = 0;
+        self.restart = 0;
+        self.failover = 0;
+        if self.pool.max_size < self.callers as usize {
+            self.pool = self.pool.clone().with_max_size(self.callers as usize);
+        }
     }
 }
 
@@ -226,6 +254,8 @@ pub(crate) struct Shared {
     model: Arc<Model>,
     report: Mutex<Report>,
     start: Instant,
+    /// Every call must succeed (see [`Knobs::calm`]).
+    calm: bool,
     /// Bytes live when the run started, for the memory check at its end.
     baseline: isize,
 }
@@ -235,17 +265,21 @@ pub(crate) struct Shared {
 const MEMORY_LIMIT: isize = 16 << 20;
 
 impl Shared {
-    pub(crate) fn new(model: Arc<Model>) -> Shared {
+    pub(crate) fn new(model: Arc<Model>, calm: bool) -> Shared {
         Shared {
             model,
             report: Mutex::new(Report::default()),
             start: now(),
+            calm,
             baseline: crate::memory::reset_peak(),
         }
     }
 
-    /// A call ended with an error that faults allow.
-    pub(crate) fn error(&self) {
+    /// A call ended with an error, which faults allow and a calm run does not.
+    pub(crate) fn error(&self, what: impl Fn() -> String) {
+        if self.calm {
+            self.violation(format!("a call failed in a run without faults: {}", what()));
+        }
         self.report.lock().errors += 1;
     }
 
@@ -293,7 +327,7 @@ impl Shared {
                 });
                 self.judge(found, args, || format!("{e}"));
             }
-            Err(_) => self.report.lock().errors += 1,
+            Err(e) => self.error(|| format!("{} gave {e}", show(args))),
         }
     }
 
@@ -324,7 +358,14 @@ impl Shared {
 
 fn show(args: &[Bytes]) -> String {
     args.iter()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .map(|a| {
+            // A large value is shown by its length.
+            if a.len() > 40 {
+                format!("<{} bytes>", a.len())
+            } else {
+                String::from_utf8_lossy(a).into_owned()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -371,7 +412,7 @@ async fn world(target: Target, seed: u64) -> Report {
     };
     let node_links: NodeLinks = Arc::default();
     let net = network(&knobs, &model, &mut rng, Some(Arc::clone(&node_links)));
-    let shared = Arc::new(Shared::new(Arc::clone(&model)));
+    let shared = Arc::new(Shared::new(Arc::clone(&model), knobs.calm));
     // No jitter: a run must repeat exactly.
     let retry = RetryPolicy::default().with_jitter(false);
     let budget = Duration::from_millis(rng.between(500, 4_000));
@@ -402,8 +443,8 @@ async fn world(target: Target, seed: u64) -> Report {
                 Ok(c) => Client::Cluster(c, budget),
                 // Faults can keep every seed from answering (stalls, cuts): a client that
                 // cannot start is an error the faults allow, and the run ends there.
-                Err(_) => {
-                    shared.error();
+                Err(e) => {
+                    shared.error(|| format!("the cluster client could not start: {e}"));
                     return shared.finish(&model);
                 }
             }
@@ -428,7 +469,12 @@ async fn world(target: Target, seed: u64) -> Report {
             Arc::clone(&model),
             node_links,
             rng.fork(),
-            [knobs.migrate, knobs.failover],
+            // A calm run's migrations end well within any call's budget.
+            [
+                knobs.migrate,
+                knobs.failover,
+                if knobs.calm { 100 } else { 500 },
+            ],
             Arc::clone(&stop),
         ))
     });
@@ -543,7 +589,7 @@ async fn topology(
     model: Arc<Model>,
     links: NodeLinks,
     mut rng: Rng,
-    [migrate, failover]: [u64; 2],
+    [migrate, failover, migration_ms]: [u64; 3],
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut failovers = 0;
@@ -582,7 +628,7 @@ async fn topology(
             let first = first.max(hot.saturating_sub(rng.below(50) as u16));
             let last = last.min(hot.saturating_add(rng.below(50) as u16));
             model.with_cluster(|m| m.start_migration(first, last, from, to));
-            tokio::time::sleep(Duration::from_millis(rng.between(10, 500))).await;
+            tokio::time::sleep(Duration::from_millis(rng.between(10, migration_ms))).await;
             model.with_cluster(|m| m.finish_migration());
         } else if failovers == 0 && live.len() >= 2 && rng.chance(failover) {
             failovers += 1;
@@ -632,7 +678,7 @@ impl Caller {
             }
             let token = format!("c{}-{n}", self.id);
             let op = match target {
-                Target::Mux => self.rng.below(5),
+                Target::Mux => [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 10][self.rng.below(11) as usize],
                 Target::Pool => 5 + self.rng.below(4),
                 Target::Cluster => [0, 1, 2, 9][self.rng.below(4) as usize],
                 Target::Blocking => unreachable!("the blocking target has its own caller"),
@@ -647,6 +693,7 @@ impl Caller {
                 6 => self.watch().await,
                 7 => self.setname(&token).await,
                 9 => self.mget().await,
+                10 => self.big_set().await,
                 _ => self.echo(&token).await,
             }
         }
@@ -797,9 +844,9 @@ impl Caller {
             watch.key(key.as_str());
             let watch_args = args_of(&watch);
             shared.within(&watch_args, start, budget);
-            let Ok(mut w) = watching else {
-                shared.report.lock().errors += 1;
-                return;
+            let mut w = match watching {
+                Ok(w) => w,
+                Err(e) => return shared.error(|| format!("WATCH gave {e}")),
             };
             let get = cmd::strings::get(key.as_str()).cmd;
             let start = now();
@@ -820,6 +867,16 @@ impl Caller {
             shared.check::<Value>(&exec_key(&queued), start, exec_bound, &got);
         };
         let _ = self.maybe_drop(work).await;
+    }
+
+    /// A SET of a value large enough to be written from its own buffer rather than
+    /// copied into the batch.
+    async fn big_set(&mut self) {
+        let len = redis_client::redis_conn::mux::SHARED_PART + self.rng.below(4096) as usize;
+        let value = vec![b'v'; len];
+        let key = format!("big{}", self.id);
+        self.single::<bool>(cmd::strings::set(key, value).cmd, None)
+            .await;
     }
 
     /// MGET of two keys of one slot (a hash tag), which a migration can split.

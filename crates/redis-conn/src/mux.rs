@@ -1,13 +1,14 @@
 //! The multiplexer: the decisions of one connection shared by many callers, as a sans-I/O
 //! state machine beside the connection core.
 //!
-//! Callers' requests are queued ([`Mux::submit`]); the machine gathers them into batches,
-//! records each with the core in the order its bytes go out, hands out the bytes to write
-//! ([`Mux::poll_transmit`]), takes the bytes read ([`Mux::input_buffer`],
-//! [`Mux::handle_input`]), and gives each reply the core produces to the caller at the
-//! head of the list of those waiting ([`Mux::poll`]). It reads no clock and touches no
-//! socket: a driver passes the time in, moves the bytes and sleeps until the deadline
-//! [`Step::Wait`] gives. The tokio driver is `aio::Multiplexed`.
+//! Callers' requests are queued ([`Mux::submit`], their bytes copied, a large value
+//! shared); the machine gathers them into batches, records each with the core in the
+//! order its bytes go out, hands out the bytes to write ([`Mux::poll_transmit`]), takes the
+//! bytes read ([`Mux::input_buffer`], [`Mux::handle_input`]), and answers the caller at the
+//! head of the list of those waiting with each reply the core produces ([`Mux::poll`],
+//! [`Mux::next_answer`]). It reads no clock and touches no socket: a driver passes the time
+//! in, moves the bytes and sleeps until the deadline [`Step::Wait`] gives. The tokio driver
+//! is `aio::Multiplexed`.
 //!
 //! The idle look: before a connection that owes nothing carries a new request, the
 //! machine asks the driver to look at the transport without waiting
@@ -38,11 +39,11 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest wait between reconnect attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-/// How a request ended, given to its [`Waiter`].
+/// How a request ended, as [`Mux::next_answer`] gives it for its waiter.
 #[derive(Debug)]
 pub enum Outcome {
     /// Its replies, in order; server errors as [`Value::Error`].
-    Replies(Vec<Value>),
+    Replies(Replies),
     /// The connection failed after the request's bytes began to go out: it may have run.
     Failed(Error),
     /// The connection failed (or a look found it unusable) before any byte of the request
@@ -53,53 +54,76 @@ pub enum Outcome {
     Refused(Error),
 }
 
-/// Whoever waits for a request's replies: a channel's sending half in a driver, a cell in
-/// a test.
-pub trait Waiter {
-    /// The request ended; called once.
-    fn answer(self, outcome: Outcome);
-
-    /// True once nobody will read the answer: a request whose caller has gone before its
-    /// write begins is not sent at all. The default: never gone.
-    fn is_gone(&self) -> bool {
-        false
-    }
-}
-
-/// One caller's request: `replies` commands, encoded, in `parts` (written in order).
+/// The replies to one request: one held inline (the common case costs no allocation), or
+/// several.
 #[derive(Debug)]
-pub struct Request<W> {
-    /// The encoded commands; a long part is written without being copied.
-    pub parts: Parts,
-    /// How many replies the commands owe (at least 1).
-    pub replies: usize,
-    /// How long each reply may take.
-    pub timeout: ReplyTimeout,
-    /// Who gets the outcome.
-    pub waiter: W,
+pub enum Replies {
+    /// Nothing yet (only while replies are being gathered).
+    None,
+    /// One reply.
+    One(Value),
+    /// Several, in order.
+    Many(Vec<Value>),
 }
 
-/// The bytes of a request: a short header and a body, either of which may be empty.
-#[derive(Clone, Debug, Default)]
-pub struct Parts {
-    /// Written first (a command's array header).
-    pub head: Bytes,
-    /// Written second (a command's arguments, or a whole encoded request).
-    pub body: Bytes,
-}
+impl Replies {
+    fn push(&mut self, v: Value, want: usize) {
+        *self = match std::mem::replace(self, Replies::None) {
+            Replies::None if want == 1 => Replies::One(v),
+            Replies::None => {
+                let mut all = Vec::with_capacity(want);
+                all.push(v);
+                Replies::Many(all)
+            }
+            Replies::One(first) => Replies::Many(vec![first, v]),
+            Replies::Many(mut all) => {
+                all.push(v);
+                Replies::Many(all)
+            }
+        };
+    }
 
-impl Parts {
-    /// A request already encoded whole.
-    pub fn whole(bytes: Bytes) -> Parts {
-        Parts {
-            head: Bytes::new(),
-            body: bytes,
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        match self {
+            Replies::None => 0,
+            Replies::One(_) => 1,
+            Replies::Many(all) => all.len(),
         }
     }
 
-    fn len(&self) -> usize {
-        self.head.len() + self.body.len()
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
+
+    /// The replies as a vector.
+    pub fn into_vec(self) -> Vec<Value> {
+        match self {
+            Replies::None => Vec::new(),
+            Replies::One(v) => vec![v],
+            Replies::Many(all) => all,
+        }
+    }
+
+    /// The last reply, if any (the only one of a single command).
+    pub fn into_last(self) -> Option<Value> {
+        match self {
+            Replies::None => None,
+            Replies::One(v) => Some(v),
+            Replies::Many(mut all) => all.pop(),
+        }
+    }
+}
+
+/// The body of a request as a caller gives it to [`Mux::submit`].
+#[derive(Clone, Copy, Debug)]
+pub enum Body<'a> {
+    /// Copied into the machine's buffer when the request is queued.
+    Copied(&'a [u8]),
+    /// Written from its own buffer, which the machine shares: a large value (64 KiB or
+    /// more, [`SHARED_PART`]) is then held once.
+    Shared(&'a Bytes),
 }
 
 /// What the driver must write next, from [`Mux::poll_transmit`].
@@ -113,6 +137,9 @@ pub enum Transmit<'a> {
     /// Write these bytes (as many as the transport takes) and report how many went with
     /// [`Mux::transmitted`].
     Write(&'a [u8]),
+    /// As `Write`, from a buffer the driver may keep a handle on while it writes (a large
+    /// value), instead of copying it.
+    WriteShared(&'a Bytes),
 }
 
 /// What [`Mux::poll`] has for the driver.
@@ -127,12 +154,23 @@ pub enum Step {
     Failed,
 }
 
+/// A request submitted and not yet written: its bytes in the machine's `pending` buffer
+/// (and a shared body, if it has one).
+#[derive(Debug)]
+struct Queued<W> {
+    copied: usize,
+    shared: Option<Bytes>,
+    replies: usize,
+    timeout: ReplyTimeout,
+    waiter: W,
+}
+
 /// A caller whose request was written, in the order the core owes the replies.
 #[derive(Debug)]
 struct Waiting<W> {
     waiter: W,
     want: usize,
-    got: Vec<Value>,
+    got: Replies,
 }
 
 /// Bytes to write: the batch buffer, and large parts written from their own buffers.
@@ -155,12 +193,8 @@ impl Outgoing {
         self.chunks.is_empty()
     }
 
-    fn push(&mut self, bytes: &Bytes) {
+    fn push_copied(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
-            return;
-        }
-        if bytes.len() >= SHARED_PART {
-            self.chunks.push_back(Chunk::Shared(bytes.clone()));
             return;
         }
         self.batch.extend_from_slice(bytes);
@@ -170,10 +204,16 @@ impl Outgoing {
         }
     }
 
-    fn front(&self) -> Option<&[u8]> {
+    fn push_shared(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.chunks.push_back(Chunk::Shared(bytes));
+        }
+    }
+
+    fn front(&self) -> Option<Transmit<'_>> {
         match self.chunks.front()? {
-            Chunk::Batch(n) => Some(&self.batch[..*n]),
-            Chunk::Shared(b) => Some(b),
+            Chunk::Batch(n) => Some(Transmit::Write(&self.batch[..*n])),
+            Chunk::Shared(b) => Some(Transmit::WriteShared(b)),
         }
     }
 
@@ -218,10 +258,11 @@ impl Outgoing {
 }
 
 /// One connection shared by many callers, as a sans-I/O machine (see the [module
-/// docs](self)).
+/// docs](self)); `W` names a caller (a slot of the driver's, a cell in a test).
 ///
 /// The driver's loop, in any order that repeats until nothing changes:
-/// - new requests: [`submit`](Mux::submit);
+/// - new requests: [`submit`](Mux::submit) (and [`cancel`](Mux::cancel) for a caller that
+///   gave up);
 /// - writing: [`poll_transmit`](Mux::poll_transmit) until [`Transmit::Idle`] or the
 ///   transport would block, answering [`Transmit::Look`] with
 ///   [`handle_look`](Mux::handle_look) and reporting writes with
@@ -229,17 +270,20 @@ impl Outgoing {
 /// - reading: into [`input_buffer`](Mux::input_buffer), then
 ///   [`handle_input`](Mux::handle_input) (or [`handle_closed`](Mux::handle_closed),
 ///   [`fail`](Mux::fail) on an I/O error);
-/// - handing out: [`poll`](Mux::poll) until [`Step::Wait`] or [`Step::Failed`];
+/// - handing out: [`poll`](Mux::poll) until [`Step::Wait`] or [`Step::Failed`], then every
+///   [`next_answer`](Mux::next_answer) to its caller;
 /// - timers: at the deadline the last [`Step::Wait`] gave,
 ///   [`handle_timeout`](Mux::handle_timeout), then [`poll`](Mux::poll) again.
 ///
-/// Every failure answers every caller once: those whose bytes began to go out with
-/// [`Outcome::Failed`], those not yet written with [`Outcome::Unsent`].
+/// Every request submitted is answered once: with its replies, or, on a failure,
+/// [`Outcome::Failed`] if its bytes began to go out and [`Outcome::Unsent`] if not.
 #[derive(Debug)]
-pub struct Mux<W: Waiter> {
+pub struct Mux<W> {
     core: Core,
     /// Submitted, not yet recorded with the core: nothing of them was written.
-    queued: VecDeque<Request<W>>,
+    queued: VecDeque<Queued<W>>,
+    /// The copied bytes of the queued requests, in order.
+    pending: BytesMut,
     /// Recorded with the core, in the order their replies are owed.
     waiting: VecDeque<Waiting<W>>,
     out: Outgoing,
@@ -247,33 +291,81 @@ pub struct Mux<W: Waiter> {
     /// may go. Consumed by that batch.
     looked: bool,
     failure: Option<Error>,
+    /// Answers for the driver to hand out.
+    answers: VecDeque<(W, Outcome)>,
 }
 
-impl<W: Waiter> Mux<W> {
+impl<W> Mux<W> {
     /// A machine over an open connection's core (its handshake done).
     pub fn new(core: Core) -> Mux<W> {
         Mux {
             core,
             queued: VecDeque::new(),
+            pending: BytesMut::new(),
             waiting: VecDeque::new(),
             out: Outgoing::default(),
             looked: false,
             failure: None,
+            answers: VecDeque::new(),
         }
     }
 
-    /// Queues a request to be written with the next batch.
+    /// Queues a request of `replies` commands (`head` then `body`, encoded) to be written
+    /// with the next batch; copies what it keeps, except a [`Body::Shared`].
     ///
     /// # Errors
-    /// The request back, unsent, when the connection has failed, or when it announces no
-    /// replies (the core would take it for a subscriber's and every caller's connection
-    /// would become a stream of pushes).
-    pub fn submit(&mut self, request: Request<W>) -> Result<(), Request<W>> {
-        if self.failure.is_some() || request.replies == 0 {
-            return Err(request);
+    /// The waiter back, nothing queued, when the connection has failed, or when the
+    /// request announces no replies (the core would take it for a subscriber's and every
+    /// caller's connection would become a stream of pushes).
+    pub fn submit(
+        &mut self,
+        head: &[u8],
+        body: Body<'_>,
+        replies: usize,
+        timeout: ReplyTimeout,
+        waiter: W,
+    ) -> Result<(), W> {
+        if self.failure.is_some() || replies == 0 {
+            return Err(waiter);
         }
-        self.queued.push_back(request);
+        self.pending.extend_from_slice(head);
+        let (copied, shared) = match body {
+            Body::Copied(b) => {
+                self.pending.extend_from_slice(b);
+                (head.len() + b.len(), None)
+            }
+            Body::Shared(b) => (head.len(), Some(b.clone())),
+        };
+        self.queued.push_back(Queued {
+            copied,
+            shared,
+            replies,
+            timeout,
+            waiter,
+        });
         Ok(())
+    }
+
+    /// A caller gave up: if its request is not written yet, it is taken out and never
+    /// sent (true); otherwise its replies will be read and answered as usual, for the
+    /// driver to drop (false).
+    pub fn cancel(&mut self, waiter: &W) -> bool
+    where
+        W: PartialEq,
+    {
+        let mut offset = 0;
+        for (i, q) in self.queued.iter().enumerate() {
+            if q.waiter == *waiter {
+                let len = q.copied;
+                // The bytes after it move down over its own.
+                let tail = self.pending.split_off(offset);
+                self.pending.extend_from_slice(&tail[len..]);
+                self.queued.remove(i);
+                return true;
+            }
+            offset += q.copied;
+        }
+        false
     }
 
     /// The bytes to write next, recording a new batch with the core when the last one is
@@ -283,10 +375,6 @@ impl<W: Waiter> Mux<W> {
             return Transmit::Idle;
         }
         if self.out.is_empty() {
-            // Callers that left before their write began are not sent.
-            while self.queued.front().is_some_and(|r| r.waiter.is_gone()) {
-                self.queued.pop_front();
-            }
             if self.queued.is_empty() {
                 return Transmit::Idle;
             }
@@ -296,10 +384,7 @@ impl<W: Waiter> Mux<W> {
             self.looked = false;
             self.take_batch(now);
         }
-        match self.out.front() {
-            Some(bytes) => Transmit::Write(bytes),
-            None => Transmit::Idle,
-        }
+        self.out.front().unwrap_or(Transmit::Idle)
     }
 
     /// What the look [`Transmit::Look`] asked for found. Bytes waiting, or a closed
@@ -328,30 +413,37 @@ impl<W: Waiter> Mux<W> {
     fn take_batch(&mut self, now: Instant) {
         let mut size = 0;
         while size < MAX_BATCH {
-            let Some(r) = self.queued.pop_front() else {
+            let Some(q) = self.queued.pop_front() else {
                 break;
             };
-            if r.waiter.is_gone() {
-                continue;
-            }
-            let parts: [&[u8]; 2] = [&r.parts.head, &r.parts.body];
+            let copied = self.pending.split_to(q.copied);
+            let shared = q.shared.as_deref().unwrap_or_default();
             // Recorded with the core and in the waiting list in one step, in the order the
             // bytes go out: the core's owed queue and the list agree.
-            match self.core.queue(&parts, r.replies, r.timeout, now) {
+            match self
+                .core
+                .queue(&[&copied, shared], q.replies, q.timeout, now)
+            {
                 Ok(()) => {
-                    size += r.parts.len();
-                    self.out.push(&r.parts.head);
-                    self.out.push(&r.parts.body);
+                    size += copied.len() + shared.len();
+                    self.out.push_copied(&copied);
+                    if let Some(b) = q.shared {
+                        self.out.push_shared(b);
+                    }
                     self.waiting.push_back(Waiting {
-                        waiter: r.waiter,
-                        want: r.replies,
-                        got: Vec::with_capacity(r.replies),
+                        waiter: q.waiter,
+                        want: q.replies,
+                        got: Replies::None,
                     });
                 }
                 // Refused by the core (a SUBSCRIBE, a count that does not match): nothing
                 // of it was recorded or sent.
-                Err(e) => r.waiter.answer(Outcome::Refused(e)),
+                Err(e) => self.answers.push_back((q.waiter, Outcome::Refused(e))),
             }
+        }
+        if self.queued.is_empty() {
+            // Its space is reused from the start for the next requests.
+            self.pending.clear();
         }
     }
 
@@ -376,8 +468,8 @@ impl<W: Waiter> Mux<W> {
         self.fail(Error::closed());
     }
 
-    /// Hands every complete reply to its caller and returns the next thing the driver
-    /// must act on: a push, a wait for more bytes, or the failure.
+    /// Gives every complete reply to its caller (see [`Mux::next_answer`]) and returns the
+    /// next thing the driver must act on: a push, a wait for more bytes, or the failure.
     pub fn poll(&mut self, now: Instant) -> Step {
         if self.failure.is_some() {
             return Step::Failed;
@@ -389,11 +481,11 @@ impl<W: Waiter> Mux<W> {
                         self.fail(Error::OutOfStep("a reply with no caller waiting".into()));
                         return Step::Failed;
                     };
-                    head.got.push(v);
+                    head.got.push(v, head.want);
                     if head.got.len() == head.want {
                         if let Some(done) = self.waiting.pop_front() {
-                            // A caller that gave up is gone: its replies are dropped here.
-                            done.waiter.answer(Outcome::Replies(done.got));
+                            self.answers
+                                .push_back((done.waiter, Outcome::Replies(done.got)));
                         }
                     }
                 }
@@ -424,6 +516,12 @@ impl<W: Waiter> Mux<W> {
         Step::Wait(earliest(deadline, self.write_deadline()))
     }
 
+    /// The next answer for a caller: its waiter and how its request ended. Every request
+    /// submitted gets one, once.
+    pub fn next_answer(&mut self) -> Option<(W, Outcome)> {
+        self.answers.pop_front()
+    }
+
     fn write_deadline(&self) -> Option<Instant> {
         if self.out.is_empty() {
             None
@@ -452,11 +550,14 @@ impl<W: Waiter> Mux<W> {
         self.core.mark_broken();
         let e = self.failure.get_or_insert(e);
         for w in self.waiting.drain(..) {
-            w.waiter.answer(Outcome::Failed(e.duplicate()));
+            self.answers
+                .push_back((w.waiter, Outcome::Failed(e.duplicate())));
         }
-        for r in self.queued.drain(..) {
-            r.waiter.answer(Outcome::Unsent(e.duplicate()));
+        for q in self.queued.drain(..) {
+            self.answers
+                .push_back((q.waiter, Outcome::Unsent(e.duplicate())));
         }
+        self.pending.clear();
         self.out.clear();
     }
 
@@ -480,19 +581,15 @@ impl<W: Waiter> Mux<W> {
         self.queued.len()
     }
 
+    /// True while [`Mux::poll_transmit`] has bytes to give: requests queued, or a batch
+    /// not yet written whole.
+    pub fn wants_to_write(&self) -> bool {
+        self.failure.is_none() && !(self.queued.is_empty() && self.out.is_empty())
+    }
+
     /// The connection core.
     pub fn core(&self) -> &Core {
         &self.core
-    }
-}
-
-impl<W: Waiter> Drop for Mux<W> {
-    fn drop(&mut self) {
-        // Every caller gets an answer, even from a machine dropped while it worked (a
-        // runtime shut down under it).
-        if self.failure.is_none() {
-            self.fail(Error::Broken);
-        }
     }
 }
 
@@ -547,34 +644,87 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 mod tests {
     use super::*;
     use crate::ConnectionInfo;
-    use std::cell::{Cell, RefCell};
-    use std::rc::Rc;
+    use std::collections::HashMap;
 
-    /// A caller as a test sees it: the outcome once given, and whether it left.
-    #[derive(Clone, Default)]
-    struct Slot {
-        outcome: Rc<RefCell<Option<Outcome>>>,
-        gone: Rc<Cell<bool>>,
+    /// A machine whose callers are numbers, with the answers each got.
+    struct Harness {
+        mux: Mux<u32>,
+        next: u32,
+        answers: HashMap<u32, Outcome>,
     }
 
-    impl Waiter for Slot {
-        fn answer(self, outcome: Outcome) {
-            let old = self.outcome.borrow_mut().replace(outcome);
-            assert!(old.is_none(), "answered twice");
+    impl Harness {
+        fn new(now: Instant) -> Harness {
+            Self::with(ConnectionInfo::tcp("127.0.0.1", 6379), now)
         }
-        fn is_gone(&self) -> bool {
-            self.gone.get()
-        }
-    }
 
-    impl Slot {
-        fn take(&self) -> Option<Outcome> {
-            self.outcome.borrow_mut().take()
+        fn with(info: ConnectionInfo, now: Instant) -> Harness {
+            Harness {
+                mux: Mux::new(Core::new(&info, now)),
+                next: 0,
+                answers: HashMap::new(),
+            }
         }
-    }
 
-    fn machine(now: Instant) -> Mux<Slot> {
-        Mux::new(Core::new(&ConnectionInfo::tcp("127.0.0.1", 6379), now))
+        fn submit(&mut self, args: &[&str]) -> u32 {
+            let id = self.next;
+            self.next += 1;
+            let bytes = command(args);
+            let r = self
+                .mux
+                .submit(&[], Body::Copied(&bytes), 1, ReplyTimeout::Default, id);
+            assert!(r.is_ok());
+            id
+        }
+
+        /// Writes everything the machine has, answering looks with `look`; returns the
+        /// bytes.
+        fn drain(&mut self, now: Instant, look: Readiness) -> Vec<u8> {
+            let mut wire = Vec::new();
+            loop {
+                let n = match self.mux.poll_transmit(now) {
+                    Transmit::Idle => break,
+                    Transmit::Look => {
+                        self.mux.handle_look(look);
+                        continue;
+                    }
+                    Transmit::Write(bytes) => {
+                        wire.extend_from_slice(bytes);
+                        bytes.len()
+                    }
+                    Transmit::WriteShared(bytes) => {
+                        wire.extend_from_slice(bytes);
+                        bytes.len()
+                    }
+                };
+                self.mux.transmitted(n);
+            }
+            self.collect();
+            wire
+        }
+
+        fn poll(&mut self, now: Instant) -> Step {
+            let step = self.mux.poll(now);
+            self.collect();
+            step
+        }
+
+        fn collect(&mut self) {
+            while let Some((id, outcome)) = self.mux.next_answer() {
+                assert!(self.answers.insert(id, outcome).is_none(), "answered twice");
+            }
+        }
+
+        fn take(&mut self, id: u32) -> Option<Outcome> {
+            self.answers.remove(&id)
+        }
+
+        fn replies(&mut self, id: u32) -> Vec<Value> {
+            match self.take(id) {
+                Some(Outcome::Replies(r)) => r.into_vec(),
+                other => panic!("expected replies, got {other:?}"),
+            }
+        }
     }
 
     fn command(args: &[&str]) -> Bytes {
@@ -583,117 +733,78 @@ mod tests {
         out.freeze()
     }
 
-    fn submit(mux: &mut Mux<Slot>, args: &[&str]) -> Slot {
-        let slot = Slot::default();
-        let request = Request {
-            parts: Parts::whole(command(args)),
-            replies: 1,
-            timeout: ReplyTimeout::Default,
-            waiter: slot.clone(),
-        };
-        assert!(mux.submit(request).is_ok());
-        slot
-    }
-
-    /// Writes everything the machine has, answering looks with `look`; returns the bytes.
-    fn drain(mux: &mut Mux<Slot>, now: Instant, look: Readiness) -> Vec<u8> {
-        let mut wire = Vec::new();
-        loop {
-            match mux.poll_transmit(now) {
-                Transmit::Idle => return wire,
-                Transmit::Look => mux.handle_look(look),
-                Transmit::Write(bytes) => {
-                    let n = bytes.len();
-                    wire.extend_from_slice(bytes);
-                    mux.transmitted(n);
-                }
-            }
-        }
-    }
-
-    fn replies(slot: &Slot) -> Vec<Value> {
-        match slot.take() {
-            Some(Outcome::Replies(v)) => v,
-            other => panic!("expected replies, got {other:?}"),
-        }
+    fn bulk(s: &'static str) -> Value {
+        Value::BulkString(Bytes::from_static(s.as_bytes()))
     }
 
     #[test]
     fn an_idle_connection_is_looked_at_before_it_carries_a_request() {
         let now = Instant::now();
-        let mut mux = machine(now);
-        let a = submit(&mut mux, &["GET", "a"]);
-        assert!(matches!(mux.poll_transmit(now), Transmit::Look));
+        let mut h = Harness::new(now);
+        let a = h.submit(&["GET", "a"]);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
         // Asked again without an answer, it asks again: no batch goes unlooked.
-        assert!(matches!(mux.poll_transmit(now), Transmit::Look));
-        mux.handle_look(Readiness::Quiet);
-        assert!(matches!(mux.poll_transmit(now), Transmit::Write(_)));
-        mux.transmitted(command(&["GET", "a"]).len());
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+        h.mux.handle_look(Readiness::Quiet);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Write(_)));
+        h.mux.transmitted(command(&["GET", "a"]).len());
         // While a reply is owed, more requests go without a look.
-        let b = submit(&mut mux, &["GET", "b"]);
-        assert!(matches!(mux.poll_transmit(now), Transmit::Write(_)));
-        mux.transmitted(command(&["GET", "b"]).len());
-        mux.handle_bytes(b"$1\r\nA\r\n$1\r\nB\r\n");
-        assert!(matches!(mux.poll(now), Step::Wait(None)));
-        assert_eq!(
-            replies(&a),
-            vec![Value::BulkString(Bytes::from_static(b"A"))]
-        );
-        assert_eq!(
-            replies(&b),
-            vec![Value::BulkString(Bytes::from_static(b"B"))]
-        );
+        let b = h.submit(&["GET", "b"]);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Write(_)));
+        h.mux.transmitted(command(&["GET", "b"]).len());
+        h.mux.handle_bytes(b"$1\r\nA\r\n$1\r\nB\r\n");
+        assert!(matches!(h.poll(now), Step::Wait(None)));
+        assert_eq!(h.replies(a), vec![bulk("A")]);
+        assert_eq!(h.replies(b), vec![bulk("B")]);
         // Idle again: the next request needs a fresh look.
-        submit(&mut mux, &["GET", "c"]);
-        assert!(matches!(mux.poll_transmit(now), Transmit::Look));
+        h.submit(&["GET", "c"]);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
     }
 
     #[test]
     fn bytes_found_by_the_look_fail_the_connection_and_leave_requests_unsent() {
         let now = Instant::now();
-        let mut mux = machine(now);
-        let a = submit(&mut mux, &["GET", "a"]);
-        let b = submit(&mut mux, &["GET", "b"]);
-        assert!(drain(&mut mux, now, Readiness::Readable).is_empty());
-        for slot in [&a, &b] {
+        let mut h = Harness::new(now);
+        let a = h.submit(&["GET", "a"]);
+        let b = h.submit(&["GET", "b"]);
+        assert!(h.drain(now, Readiness::Readable).is_empty());
+        for id in [a, b] {
             assert!(matches!(
-                slot.take(),
+                h.take(id),
                 Some(Outcome::Unsent(Error::OutOfStep(_)))
             ));
         }
-        assert!(mux.is_failed());
+        assert!(h.mux.is_failed());
         // A failed machine takes nothing more.
-        let refused = Request {
-            parts: Parts::whole(command(&["PING"])),
-            replies: 1,
-            timeout: ReplyTimeout::Default,
-            waiter: Slot::default(),
-        };
-        assert!(mux.submit(refused).is_err());
+        let ping = command(&["PING"]);
+        let refused = h
+            .mux
+            .submit(&[], Body::Copied(&ping), 1, ReplyTimeout::Default, 99);
+        assert_eq!(refused, Err(99));
         // A closed transport likewise.
-        let mut mux = machine(now);
-        let c = submit(&mut mux, &["GET", "c"]);
-        drain(&mut mux, now, Readiness::Closed);
-        assert!(matches!(c.take(), Some(Outcome::Unsent(Error::Io(_)))));
+        let mut h = Harness::new(now);
+        let c = h.submit(&["GET", "c"]);
+        h.drain(now, Readiness::Closed);
+        assert!(matches!(h.take(c), Some(Outcome::Unsent(Error::Io(_)))));
     }
 
     #[test]
     fn bytes_already_read_while_nothing_is_owed_fail_the_connection() {
         let now = Instant::now();
-        let mut mux = machine(now);
-        mux.handle_bytes(b"+OK\r\n");
-        assert!(matches!(mux.poll(now), Step::Failed));
-        assert!(matches!(mux.failure(), Some(Error::OutOfStep(_))));
+        let mut h = Harness::new(now);
+        h.mux.handle_bytes(b"+OK\r\n");
+        assert!(matches!(h.poll(now), Step::Failed));
+        assert!(matches!(h.mux.failure(), Some(Error::OutOfStep(_))));
     }
 
     #[test]
     fn replies_split_anywhere_reach_their_callers_in_order() {
         let now = Instant::now();
-        let mut mux = machine(now);
-        let slots: Vec<Slot> = (0..5)
-            .map(|i| submit(&mut mux, &["ECHO", &format!("v{i}")]))
+        let mut h = Harness::new(now);
+        let ids: Vec<u32> = (0..5)
+            .map(|i| h.submit(&["ECHO", &format!("v{i}")]))
             .collect();
-        let wire = drain(&mut mux, now, Readiness::Quiet);
+        let wire = h.drain(now, Readiness::Quiet);
         let mut expected = BytesMut::new();
         for i in 0..5 {
             expected.extend_from_slice(&command(&["ECHO", &format!("v{i}")]));
@@ -702,51 +813,67 @@ mod tests {
         assert_eq!(wire, expected.to_vec());
         let answers = b"$2\r\nv0\r\n$2\r\nv1\r\n$2\r\nv2\r\n$2\r\nv3\r\n$2\r\nv4\r\n";
         for byte in answers.chunks(3) {
-            mux.handle_bytes(byte);
-            assert!(matches!(mux.poll(now), Step::Wait(_)));
+            h.mux.handle_bytes(byte);
+            assert!(matches!(h.poll(now), Step::Wait(_)));
         }
-        for (i, slot) in slots.iter().enumerate() {
+        for (i, id) in ids.into_iter().enumerate() {
             let want = Value::BulkString(Bytes::from(format!("v{i}")));
-            assert_eq!(replies(slot), vec![want]);
+            assert_eq!(h.replies(id), vec![want]);
         }
     }
 
     #[test]
-    fn a_caller_gone_before_its_write_is_not_sent_and_one_gone_after_loses_only_its_reply() {
+    fn a_request_cancelled_before_its_write_is_not_sent_and_one_cancelled_after_loses_only_its_reply(
+    ) {
         let now = Instant::now();
-        let mut mux = machine(now);
-        let early = submit(&mut mux, &["GET", "early"]);
-        early.gone.set(true);
-        let late = submit(&mut mux, &["GET", "late"]);
-        let wire = drain(&mut mux, now, Readiness::Quiet);
+        let mut h = Harness::new(now);
+        let early = h.submit(&["GET", "early"]);
+        let late = h.submit(&["GET", "late"]);
+        assert!(h.mux.cancel(&early));
+        let wire = h.drain(now, Readiness::Quiet);
         assert_eq!(wire, command(&["GET", "late"]).to_vec());
-        assert!(early.take().is_none(), "never sent, never answered");
-        let next = submit(&mut mux, &["GET", "next"]);
-        drain(&mut mux, now, Readiness::Quiet);
-        late.gone.set(true);
-        mux.handle_bytes(b"$4\r\nlate\r\n$4\r\nnext\r\n");
-        assert!(matches!(mux.poll(now), Step::Wait(None)));
-        // The caller that left is still answered (its channel drops the reply); the next
-        // caller gets its own.
+        assert!(h.take(early).is_none(), "never sent, never answered");
+        let next = h.submit(&["GET", "next"]);
+        h.drain(now, Readiness::Quiet);
+        // Already written: cancelling cannot take it back; its reply is still read.
+        assert!(!h.mux.cancel(&late));
+        h.mux.handle_bytes(b"$4\r\nlate\r\n$4\r\nnext\r\n");
+        assert!(matches!(h.poll(now), Step::Wait(None)));
+        assert_eq!(h.replies(late), vec![bulk("late")]);
+        assert_eq!(h.replies(next), vec![bulk("next")]);
+        // One in the middle of those queued leaves the others' bytes whole.
+        let a = h.submit(&["ECHO", "a"]);
+        let b = h.submit(&["ECHO", "bb"]);
+        let c = h.submit(&["ECHO", "ccc"]);
+        assert!(h.mux.cancel(&b));
+        let wire = h.drain(now, Readiness::Quiet);
         assert_eq!(
-            replies(&next),
-            vec![Value::BulkString(Bytes::from_static(b"next"))]
+            wire,
+            [command(&["ECHO", "a"]), command(&["ECHO", "ccc"])].concat()
         );
+        h.mux.handle_bytes(b"$1\r\na\r\n$3\r\nccc\r\n");
+        h.poll(now);
+        assert_eq!(h.replies(a), vec![bulk("a")]);
+        assert_eq!(h.replies(c), vec![bulk("ccc")]);
     }
 
     #[test]
     fn a_failure_tells_written_callers_failed_and_queued_ones_unsent() {
         let now = Instant::now();
-        let mut mux = machine(now);
-        let written = submit(&mut mux, &["INCR", "n"]);
-        drain(&mut mux, now, Readiness::Quiet);
-        let queued = submit(&mut mux, &["INCR", "n"]);
-        mux.handle_closed();
+        let mut h = Harness::new(now);
+        let written = h.submit(&["INCR", "n"]);
+        h.drain(now, Readiness::Quiet);
+        let queued = h.submit(&["INCR", "n"]);
+        h.mux.handle_closed();
+        h.collect();
         assert!(matches!(
-            written.take(),
+            h.take(written),
             Some(Outcome::Failed(Error::Io(_)))
         ));
-        assert!(matches!(queued.take(), Some(Outcome::Unsent(Error::Io(_)))));
+        assert!(matches!(
+            h.take(queued),
+            Some(Outcome::Unsent(Error::Io(_)))
+        ));
     }
 
     #[test]
@@ -754,103 +881,101 @@ mod tests {
         let now = Instant::now();
         let info = ConnectionInfo::tcp("127.0.0.1", 6379)
             .with_read_timeout(Some(Duration::from_millis(100)));
-        let mut mux = Mux::new(Core::new(&info, now));
-        let a = Slot::default();
-        let request = Request {
-            parts: Parts::whole(command(&["GET", "a"])),
-            replies: 1,
-            timeout: ReplyTimeout::Default,
-            waiter: a.clone(),
-        };
-        assert!(mux.submit(request).is_ok());
-        drain(&mut mux, now, Readiness::Quiet);
-        let Step::Wait(Some(deadline)) = mux.poll(now) else {
+        let mut h = Harness::with(info, now);
+        let a = h.submit(&["GET", "a"]);
+        h.drain(now, Readiness::Quiet);
+        let Step::Wait(Some(deadline)) = h.poll(now) else {
             panic!("a reply owed has a deadline")
         };
         assert_eq!(deadline, now + Duration::from_millis(100));
         // Half a reply does not extend it.
-        mux.handle_bytes(b"$5\r\nhe");
+        h.mux.handle_bytes(b"$5\r\nhe");
         assert!(
-            matches!(mux.poll(now + Duration::from_millis(50)), Step::Wait(Some(d)) if d == deadline)
+            matches!(h.poll(now + Duration::from_millis(50)), Step::Wait(Some(d)) if d == deadline)
         );
-        mux.handle_timeout(deadline);
-        assert!(matches!(mux.poll(deadline), Step::Failed));
-        assert!(matches!(a.take(), Some(Outcome::Failed(Error::Timeout))));
+        h.mux.handle_timeout(deadline);
+        assert!(matches!(h.poll(deadline), Step::Failed));
+        assert!(matches!(h.take(a), Some(Outcome::Failed(Error::Timeout))));
     }
 
     #[test]
-    fn a_large_part_is_written_from_its_own_buffer() {
+    fn a_large_body_is_written_from_its_own_buffer() {
         let now = Instant::now();
-        let mut mux = machine(now);
+        let mut h = Harness::new(now);
         let mut body = BytesMut::new();
         resp_proto::write_bulk(&mut body, b"SET");
         resp_proto::write_bulk(&mut body, b"k");
         resp_proto::write_bulk(&mut body, &vec![b'x'; SHARED_PART]);
         let body = body.freeze();
-        let request = Request {
-            parts: Parts {
-                head: Bytes::from_static(b"*3\r\n"),
-                body: body.clone(),
-            },
-            replies: 1,
-            timeout: ReplyTimeout::Default,
-            waiter: Slot::default(),
-        };
-        assert!(mux.submit(request).is_ok());
+        let r = h
+            .mux
+            .submit(b"*3\r\n", Body::Shared(&body), 1, ReplyTimeout::Default, 7);
+        assert!(r.is_ok());
         let mut writes = Vec::new();
         loop {
-            match mux.poll_transmit(now) {
+            let (ptr, len) = match h.mux.poll_transmit(now) {
                 Transmit::Idle => break,
-                Transmit::Look => mux.handle_look(Readiness::Quiet),
-                Transmit::Write(bytes) => {
-                    // A transport that takes a little at a time.
-                    let n = bytes.len().min(40_000);
-                    writes.push((bytes.as_ptr(), n));
-                    mux.transmitted(n);
+                Transmit::Look => {
+                    h.mux.handle_look(Readiness::Quiet);
+                    continue;
                 }
-            }
+                Transmit::Write(bytes) => (bytes.as_ptr(), bytes.len()),
+                Transmit::WriteShared(bytes) => (bytes.as_ptr(), bytes.len()),
+            };
+            // A transport that takes a little at a time.
+            let n = len.min(40_000);
+            writes.push((ptr, n));
+            h.mux.transmitted(n);
         }
         // The header was copied into the batch; the body went from the caller's buffer.
         assert_eq!(writes[0].1, 4);
         assert_eq!(writes[1].0, body.as_ptr());
         let total: usize = writes.iter().map(|w| w.1).sum();
         assert_eq!(total, 4 + body.len());
-        assert_eq!(mux.core().write_deadline(), None, "written whole");
+        assert_eq!(h.mux.core().write_deadline(), None, "written whole");
     }
 
     #[test]
     fn a_request_announcing_no_replies_or_refused_by_the_core_is_never_sent() {
         let now = Instant::now();
-        let mut mux = machine(now);
-        let none = Request {
-            parts: Parts::whole(command(&["GET", "a"])),
-            replies: 0,
-            timeout: ReplyTimeout::Default,
-            waiter: Slot::default(),
-        };
-        assert!(mux.submit(none).is_err());
-        let subscribe = submit(&mut mux, &["SUBSCRIBE", "c"]);
-        assert!(drain(&mut mux, now, Readiness::Quiet).is_empty());
+        let mut h = Harness::new(now);
+        let get = command(&["GET", "a"]);
+        let none = h
+            .mux
+            .submit(&[], Body::Copied(&get), 0, ReplyTimeout::Default, 50);
+        assert_eq!(none, Err(50));
+        let subscribe = h.submit(&["SUBSCRIBE", "c"]);
+        assert!(h.drain(now, Readiness::Quiet).is_empty());
         assert!(matches!(
-            subscribe.take(),
+            h.take(subscribe),
             Some(Outcome::Refused(Error::Unsupported(_)))
         ));
-        assert!(!mux.is_failed());
+        assert!(!h.mux.is_failed());
     }
 
     #[test]
     fn a_command_that_changes_the_shared_state_closes_the_connection_once_answered() {
         let now = Instant::now();
-        let mut mux = machine(now);
-        let select = submit(&mut mux, &["SELECT", "2"]);
-        drain(&mut mux, now, Readiness::Quiet);
-        mux.handle_bytes(b"+OK\r\n");
-        assert!(matches!(mux.poll(now), Step::Failed));
+        let mut h = Harness::new(now);
+        let select = h.submit(&["SELECT", "2"]);
+        h.drain(now, Readiness::Quiet);
+        h.mux.handle_bytes(b"+OK\r\n");
+        assert!(matches!(h.poll(now), Step::Failed));
         // Its own reply was handed out first.
-        assert_eq!(
-            replies(&select),
-            vec![Value::SimpleString(Bytes::from_static(b"OK"))]
-        );
+        let ok = Value::SimpleString(Bytes::from_static(b"OK"));
+        assert_eq!(h.replies(select), vec![ok]);
+    }
+
+    #[test]
+    fn one_reply_is_held_inline_and_several_in_order() {
+        let mut one = Replies::None;
+        one.push(bulk("a"), 1);
+        assert!(matches!(one, Replies::One(_)));
+        let mut many = Replies::None;
+        for v in ["a", "b", "c"] {
+            many.push(bulk(v), 3);
+        }
+        assert_eq!(many.into_vec(), vec![bulk("a"), bulk("b"), bulk("c")]);
     }
 
     #[test]

@@ -44,12 +44,12 @@ use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait}
 use crate::observe::Op;
 use crate::retry::Stage;
 use crate::{Error, Result, RetryPolicy, Script, ScriptCall};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use redis_commands::{
     Block, Callbacks, Cmd, Executor, Flags, FromValue, FromValueError, ScanOptions, ScanState,
     ToArgs, Typed,
 };
-use redis_conn::mux::Parts;
+use redis_conn::mux::Body;
 use redis_conn::{ConnectionInfo, PoolOptions, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 use std::future::Future;
@@ -521,7 +521,14 @@ impl Redis {
             // Boxed: the rare path's state stays out of every request's future.
             return Box::pin(self.dedicated(cmd, timeout)).await;
         }
-        match self.mux.request_parts(request_parts(cmd), timeout).await {
+        let mut header = [0u8; 24];
+        let head = cmd.header(&mut header);
+        // A large value is written from the command's own storage: held once.
+        let body = match cmd.shared_body() {
+            Some(shared) => Body::Shared(shared),
+            None => Body::Copied(cmd.body()),
+        };
+        match self.mux.request_parts(head, body, timeout).await {
             Ok(v) => Ok(v),
             Err(e @ (redis_conn::Error::Server(_) | redis_conn::Error::Auth(_))) => {
                 Err(Error::from(e).for_command(cmd))
@@ -543,25 +550,6 @@ impl Redis {
                 Err(Error::from(redis_conn::Error::from_server_error(e)).for_command(cmd))
             }
             v => Ok(v),
-        }
-    }
-}
-
-/// The bytes of `cmd` for the multiplexed connection: a large body shared with the command
-/// (held once), a small command encoded whole.
-fn request_parts(cmd: &Cmd) -> Parts {
-    match cmd.shared_body() {
-        Some(body) => {
-            let mut header = [0u8; 24];
-            Parts {
-                head: Bytes::copy_from_slice(cmd.header(&mut header)),
-                body: body.clone(),
-            }
-        }
-        None => {
-            let mut out = BytesMut::with_capacity(cmd.body().len() + 24);
-            cmd.encode_into(&mut out);
-            Parts::whole(out.freeze())
         }
     }
 }

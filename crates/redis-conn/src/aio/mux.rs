@@ -5,30 +5,35 @@
 //! batch, when the transport must be looked at before one (the idle look), whose turn a
 //! reply is, what a failure does to each caller, when to try connecting again. This
 //! driver only moves bytes between the machine and the transport, reads the clock and
-//! sleeps: one task per connection polls the requests channel, the transport's write and
-//! read sides and one timer, and the machine tells it what each means.
+//! sleeps. Callers and the connection's one task share the machine under a lock: a caller
+//! copies its request in and waits on a slot of its own; the task writes, reads, and
+//! fills the slots with the answers the machine gives. In steady state a request costs no
+//! allocation here: the slots, the buffers and the machine's queues are reused.
 
 use super::transport::{Opener, Transport};
 use super::{now, Connection};
 use crate::machine::ReplyTimeout;
-use crate::mux::{Backoff, Mux, Outcome, Parts, Request, Step, Transmit, Waiter};
+use crate::mux::{Backoff, Body, Mux, Outcome, Replies, Step, Transmit};
 use crate::{ConnectionInfo, Error};
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use resp_proto::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Attempts at sending one request whose earlier tries were refused unsent (the
 /// connection failed, or its idle look found bytes nobody asked for, before the request's
 /// write began).
 const SEND_ATTEMPTS: usize = 3;
+
+/// Read buffer of the connection's task.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// A connection shared by any number of tasks: cheap to clone, every clone uses the same
 /// connection.
@@ -70,11 +75,19 @@ struct Shared {
     pushes: Option<mpsc::UnboundedSender<Value>>,
 }
 
-/// The way to the task of the live connection.
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Every handle is gone: the connection's task closes it.
+        if let Some(link) = self.link.get_mut().take() {
+            link.conn.close();
+        }
+    }
+}
+
+/// The way to the live connection.
 #[derive(Clone, Debug)]
 struct Link {
-    tx: mpsc::UnboundedSender<Request<Answer>>,
-    alive: Arc<AtomicBool>,
+    conn: Arc<Conn>,
     /// The connector that picked the server, and the connection's epoch.
     epoch: Option<(Arc<dyn super::Connector>, u64)>,
 }
@@ -83,23 +96,194 @@ impl Link {
     /// Whether requests may go over it: its task runs and, where a connector picked its
     /// server, that choice still stands (a Sentinel failover ends it).
     fn usable(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
+        self.conn.alive.load(Ordering::Acquire)
             && self.epoch.as_ref().map_or(true, |(c, e)| c.is_current(*e))
     }
 }
 
-/// A caller waiting for its request's outcome.
+/// What the callers of one connection and its task share.
 #[derive(Debug)]
-struct Answer(oneshot::Sender<Outcome>);
+struct Conn {
+    state: Mutex<State>,
+    alive: AtomicBool,
+}
 
-impl Waiter for Answer {
-    fn answer(self, outcome: Outcome) {
-        // A caller that gave up is gone: what it was owed is dropped here.
-        let _ = self.0.send(outcome);
+#[derive(Debug)]
+struct State {
+    mux: Mux<Slot>,
+    slots: Slots,
+    /// The task's waker while it waits: a caller that queues a request wakes it.
+    task: Option<Waker>,
+    /// Every handle is gone: the task closes the connection.
+    closing: bool,
+}
+
+impl Conn {
+    fn close(&self) {
+        let task = {
+            let mut st = self.state.lock();
+            st.closing = true;
+            st.task.take()
+        };
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+}
+
+/// A caller's place for its answer: an index into the slots and the generation it was
+/// given in, so a reused index is never taken for an old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    index: u32,
+    generation: u32,
+}
+
+/// The answer slots of one connection, reused: a request costs no allocation once as many
+/// slots exist as requests are ever in flight at once.
+#[derive(Debug, Default)]
+struct Slots {
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    generation: u32,
+    state: SlotState,
+}
+
+#[derive(Debug)]
+enum SlotState {
+    Free,
+    /// Its caller waits (with its waker once it has polled).
+    Waiting(Option<Waker>),
+    /// The answer, for its caller to take.
+    Done(Outcome),
+    /// Its caller gave up after the request was written: the answer is dropped.
+    Abandoned,
+}
+
+impl Slots {
+    fn insert(&mut self) -> Slot {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push(Entry {
+                    generation: 0,
+                    state: SlotState::Free,
+                });
+                u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let entry = &mut self.entries[index as usize];
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.state = SlotState::Waiting(None);
+        Slot {
+            index,
+            generation: entry.generation,
+        }
     }
 
-    fn is_gone(&self) -> bool {
-        self.0.is_closed()
+    fn entry(&mut self, slot: Slot) -> Option<&mut Entry> {
+        self.entries
+            .get_mut(slot.index as usize)
+            .filter(|e| e.generation == slot.generation)
+    }
+
+    fn release(&mut self, slot: Slot) {
+        if let Some(e) = self.entry(slot) {
+            e.state = SlotState::Free;
+            self.free.push(slot.index);
+        }
+    }
+
+    /// Stores `outcome` for its caller and gives the waker to wake; a caller that gave up
+    /// has its answer dropped here.
+    fn complete(&mut self, slot: Slot, outcome: Outcome) -> Option<Waker> {
+        let e = self.entry(slot)?;
+        match std::mem::replace(&mut e.state, SlotState::Free) {
+            SlotState::Waiting(waker) => {
+                e.state = SlotState::Done(outcome);
+                waker
+            }
+            _ => {
+                self.free.push(slot.index);
+                None
+            }
+        }
+    }
+
+    fn poll(&mut self, slot: Slot, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let Some(e) = self.entry(slot) else {
+            return Poll::Ready(Outcome::Failed(Error::Broken));
+        };
+        match &mut e.state {
+            SlotState::Done(_) => {
+                let SlotState::Done(outcome) = std::mem::replace(&mut e.state, SlotState::Free)
+                else {
+                    unreachable!("matched just above")
+                };
+                self.free.push(slot.index);
+                Poll::Ready(outcome)
+            }
+            SlotState::Waiting(waker) => {
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            SlotState::Free | SlotState::Abandoned => Poll::Ready(Outcome::Failed(Error::Broken)),
+        }
+    }
+
+    /// The caller gave up after its request was written.
+    fn abandon(&mut self, slot: Slot) {
+        let Some(e) = self.entry(slot) else {
+            return;
+        };
+        match e.state {
+            SlotState::Done(_) => {
+                e.state = SlotState::Free;
+                self.free.push(slot.index);
+            }
+            _ => e.state = SlotState::Abandoned,
+        }
+    }
+}
+
+/// A caller's wait for its answer; dropped before the answer came, it cancels the request
+/// if it was not written yet, and leaves its replies to be read and dropped otherwise.
+struct Answer<'a> {
+    conn: &'a Conn,
+    slot: Slot,
+    done: bool,
+}
+
+impl Future for Answer<'_> {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let slot = self.slot;
+        let polled = self.conn.state.lock().slots.poll(slot, cx);
+        if polled.is_ready() {
+            self.done = true;
+        }
+        polled
+    }
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut st = self.conn.state.lock();
+        if st.mux.cancel(&self.slot) {
+            st.slots.release(self.slot);
+        } else {
+            st.slots.abandon(self.slot);
+        }
     }
 }
 
@@ -171,12 +355,19 @@ impl Multiplexed {
         replies: usize,
         timeout: ReplyTimeout,
     ) -> Result<Vec<Value>, Error> {
-        self.send_parts(Parts::whole(bytes), replies, timeout).await
+        let body = if bytes.len() >= crate::mux::SHARED_PART {
+            Body::Shared(&bytes)
+        } else {
+            Body::Copied(&bytes)
+        };
+        self.send_parts(&[], body, replies, timeout)
+            .await
+            .map(Replies::into_vec)
     }
 
-    /// As [`Multiplexed::send`], the request given as a header and a body: a long body is
-    /// written from its own buffer rather than copied into the batch, so a large value is
-    /// held once (by the caller's `Bytes`, which the connection shares).
+    /// As [`Multiplexed::send`], the request given as a header (copied) and a body:
+    /// copied too, or written from its own buffer ([`Body::Shared`]), so that a large value
+    /// is held once. The replies come as [`Replies`], one held without an allocation.
     ///
     /// Cancellation: cancel-safe, as [`Multiplexed::send`].
     ///
@@ -184,10 +375,11 @@ impl Multiplexed {
     /// As [`Multiplexed::send`].
     pub async fn send_parts(
         &self,
-        parts: Parts,
+        head: &[u8],
+        body: Body<'_>,
         replies: usize,
         timeout: ReplyTimeout,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<Replies, Error> {
         if replies == 0 {
             // The core would take it for a subscriber's request, and the connection every
             // caller shares would become a stream of pushes.
@@ -197,35 +389,39 @@ impl Multiplexed {
         }
         let mut last = Error::Broken;
         for _ in 0..SEND_ATTEMPTS {
-            let (tx, rx) = oneshot::channel();
-            let request = Request {
-                parts: parts.clone(),
-                replies,
-                timeout,
-                waiter: Answer(tx),
-            };
-            // The common case sends under the lock, without cloning the link.
-            let refused = match self.shared.link.lock().as_ref() {
-                Some(link) if link.usable() => link.tx.send(request).err().map(|e| e.0),
-                _ => Some(request),
-            };
-            if let Some(request) = refused {
+            let link = match self.live() {
+                Some(link) => link,
                 // Boxed: opening a connection takes far more state than sending, and
                 // would otherwise make every request's future as large.
-                let link = Box::pin(self.link()).await?;
-                if link.tx.send(request).is_err() {
-                    // Its task ended between the look and the send: nothing went out.
-                    link.alive.store(false, Ordering::Release);
-                    continue;
+                None => Box::pin(self.link()).await?,
+            };
+            let (slot, task) = {
+                let mut st = link.conn.state.lock();
+                let slot = st.slots.insert();
+                match st.mux.submit(head, body, replies, timeout, slot) {
+                    Ok(()) => (slot, st.task.take()),
+                    Err(slot) => {
+                        // The connection failed between the look and the submit: nothing
+                        // went out; try a fresh one.
+                        st.slots.release(slot);
+                        link.conn.alive.store(false, Ordering::Release);
+                        continue;
+                    }
                 }
+            };
+            if let Some(task) = task {
+                task.wake();
             }
-            match rx.await {
-                Ok(Outcome::Replies(replies)) => return Ok(replies),
-                Ok(Outcome::Failed(e) | Outcome::Refused(e)) => return Err(e),
+            let answer = Answer {
+                conn: &link.conn,
+                slot,
+                done: false,
+            };
+            match answer.await {
+                Outcome::Replies(replies) => return Ok(replies),
+                Outcome::Failed(e) | Outcome::Refused(e) => return Err(e),
                 // Never written: it goes on the next connection.
-                Ok(Outcome::Unsent(e)) => last = e,
-                // Dropped in the channel by a task that ended: never written either.
-                Err(_) => last = Error::Broken,
+                Outcome::Unsent(e) => last = e,
             }
         }
         Err(last)
@@ -239,7 +435,12 @@ impl Multiplexed {
     /// # Errors
     /// As [`Multiplexed::send`], plus [`Error::Server`].
     pub async fn request(&self, packed: Bytes, timeout: ReplyTimeout) -> Result<Value, Error> {
-        self.request_parts(Parts::whole(packed), timeout).await
+        let body = if packed.len() >= crate::mux::SHARED_PART {
+            Body::Shared(&packed)
+        } else {
+            Body::Copied(&packed)
+        };
+        self.request_parts(&[], body, timeout).await
     }
 
     /// As [`Multiplexed::request`], the command given as a header and a body (see
@@ -249,9 +450,14 @@ impl Multiplexed {
     ///
     /// # Errors
     /// As [`Multiplexed::request`].
-    pub async fn request_parts(&self, parts: Parts, timeout: ReplyTimeout) -> Result<Value, Error> {
-        let mut replies = self.send_parts(parts, 1, timeout).await?;
-        match replies.pop() {
+    pub async fn request_parts(
+        &self,
+        head: &[u8],
+        body: Body<'_>,
+        timeout: ReplyTimeout,
+    ) -> Result<Value, Error> {
+        let replies = self.send_parts(head, body, 1, timeout).await?;
+        match replies.into_last() {
             Some(Value::Error(e)) => Err(Error::from_server_error(e)),
             Some(v) => Ok(v),
             None => Err(Error::OutOfStep("no reply for a request".into())),
@@ -264,7 +470,7 @@ impl Multiplexed {
             .link
             .lock()
             .as_ref()
-            .is_some_and(|l| l.alive.load(Ordering::Acquire))
+            .is_some_and(|l| l.conn.alive.load(Ordering::Acquire))
     }
 
     /// The live connection, opening one if there is none.
@@ -294,8 +500,10 @@ impl Multiplexed {
             Ok(conn) => {
                 backoff.succeeded();
                 let link = spawn(conn, self.shared.pushes.clone());
-                if self.shared.link.lock().replace(link.clone()).is_some() {
-                    // A connection that failed is replaced.
+                let old = self.shared.link.lock().replace(link.clone());
+                if let Some(old) = old {
+                    // A connection that failed (or whose epoch ended) is replaced.
+                    old.conn.close();
                     crate::observe::reconnect(self.info(), "multiplexed");
                 }
                 Ok(link)
@@ -317,20 +525,32 @@ impl Multiplexed {
 fn spawn(conn: Connection, pushes: Option<mpsc::UnboundedSender<Value>>) -> Link {
     let epoch = conn.epoch();
     let (stream, core) = conn.into_parts();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let alive = Arc::new(AtomicBool::new(true));
+    let shared = Arc::new(Conn {
+        state: Mutex::new(State {
+            mux: Mux::new(core),
+            slots: Slots::default(),
+            task: None,
+            closing: false,
+        }),
+        alive: AtomicBool::new(true),
+    });
     tokio::spawn(Driver {
-        mux: Mux::new(core),
+        conn: Arc::clone(&shared),
         stream,
-        requests: rx,
         pushes,
-        alive: Arc::clone(&alive),
         timer: Box::pin(tokio::time::sleep_until(far())),
         armed: None,
         flush: false,
         yielded: false,
+        writing: BytesMut::new(),
+        writing_shared: None,
+        read_buf: vec![0; READ_CHUNK],
+        wake: Vec::new(),
     });
-    Link { tx, alive, epoch }
+    Link {
+        conn: shared,
+        epoch,
+    }
 }
 
 /// A deadline far enough away to mean "none", for the timer while it is not armed.
@@ -338,13 +558,12 @@ fn far() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
-/// The task of one connection: moves bytes between the machine and the transport.
+/// The task of one connection: moves bytes between the machine and the transport, and
+/// answers into the callers' slots.
 struct Driver {
-    mux: Mux<Answer>,
+    conn: Arc<Conn>,
     stream: Box<dyn Transport>,
-    requests: mpsc::UnboundedReceiver<Request<Answer>>,
     pushes: Option<mpsc::UnboundedSender<Value>>,
-    alive: Arc<AtomicBool>,
     /// One timer for the life of the connection, moved only when the deadline moves.
     timer: Pin<Box<tokio::time::Sleep>>,
     armed: Option<Instant>,
@@ -353,6 +572,21 @@ struct Driver {
     /// The task let the others run once since new requests came, so that the callers the
     /// last replies woke queue theirs and go out in the same write.
     yielded: bool,
+    /// The bytes being written: a copy of the machine's next chunk, taken under the lock
+    /// so the write itself happens outside it.
+    writing: BytesMut,
+    /// Or a large chunk, shared rather than copied.
+    writing_shared: Option<Bytes>,
+    read_buf: Vec<u8>,
+    /// Callers to wake once the lock is let go (reused, so waking costs no allocation).
+    wake: Vec<Waker>,
+}
+
+/// What one turn of the task did.
+struct Turn {
+    wrote: usize,
+    read: Option<usize>,
+    io_error: Option<Error>,
 }
 
 impl Future for Driver {
@@ -360,40 +594,85 @@ impl Future for Driver {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A handle of its own, so the lock's guard does not borrow the task.
+        let conn = Arc::clone(&this.conn);
         loop {
-            if this.mux.is_failed() {
-                this.end();
-                return Poll::Ready(());
-            }
-            let (open, new) = this.take_requests(cx);
-            if !open {
-                // Every handle is gone: nobody can be waiting.
-                this.mux.fail(Error::Broken);
-                continue;
-            }
-            if new && !this.yielded {
-                // Let the tasks that are ready run first: those a burst of replies just
-                // woke send their next requests, and they go out in this write instead
-                // of one write each.
-                this.yielded = true;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
             let now = now();
-            this.write(cx, now);
-            let read = this.read(cx);
-            let deadline = loop {
-                match this.mux.poll(now) {
-                    Step::Push(v) => {
-                        if let Some(tx) = &this.pushes {
-                            let _ = tx.send(v);
-                        }
-                    }
-                    Step::Wait(deadline) => break deadline,
-                    Step::Failed => break None,
+            // Under the lock: what to do, and the next bytes to write.
+            {
+                let mut st = conn.state.lock();
+                if st.closing && !st.mux.is_failed() {
+                    // Every handle is gone: nobody can be waiting.
+                    st.mux.fail(Error::Broken);
                 }
+                if st.mux.is_failed() {
+                    this.answer(&mut st);
+                    conn.alive.store(false, Ordering::Release);
+                    drop(st);
+                    this.wake_callers();
+                    return Poll::Ready(());
+                }
+                let idle = this.writing.is_empty() && this.writing_shared.is_none();
+                if idle && st.mux.queued() > 0 && !this.yielded {
+                    // Let the tasks that are ready run first: those a burst of replies
+                    // just woke send their next requests, and they go out in this write
+                    // instead of one write each.
+                    this.yielded = true;
+                    drop(st);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                if idle {
+                    this.take_chunk(&mut st, now);
+                }
+            }
+            // Outside the lock: the system calls.
+            let turn = this.io(cx);
+            // Under the lock again: what the system calls did, and the answers.
+            let deadline = {
+                let mut st = conn.state.lock();
+                if turn.wrote > 0 {
+                    st.mux.transmitted(turn.wrote);
+                }
+                match turn.read {
+                    Some(0) => st.mux.handle_closed(),
+                    Some(n) => st.mux.handle_bytes(&this.read_buf[..n]),
+                    None => {}
+                }
+                if let Some(e) = turn.io_error {
+                    st.mux.fail(e);
+                }
+                let deadline = loop {
+                    match st.mux.poll(now) {
+                        Step::Push(v) => {
+                            if let Some(tx) = &this.pushes {
+                                let _ = tx.send(v);
+                            }
+                        }
+                        Step::Wait(deadline) => break deadline,
+                        Step::Failed => break None,
+                    }
+                };
+                this.answer(&mut st);
+                let more = st.mux.wants_to_write()
+                    || !this.writing.is_empty()
+                    || this.writing_shared.is_some();
+                // Another turn follows at once after bytes came in, a failure, or a write
+                // that left more to write.
+                let again = turn.read.is_some_and(|n| n > 0)
+                    || st.mux.is_failed()
+                    || (more && turn.wrote > 0);
+                if !again {
+                    // Nothing more to do now: a caller that queues a request wakes the
+                    // task (the check and the waker are under one lock).
+                    if !st.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        st.task = Some(cx.waker().clone());
+                    }
+                }
+                deadline
             };
-            if this.mux.is_failed() {
+            this.wake_callers();
+            if conn.state.lock().mux.is_failed() {
                 continue;
             }
             if deadline != this.armed {
@@ -403,12 +682,15 @@ impl Future for Driver {
             }
             if this.armed.is_some() && this.timer.as_mut().poll(cx).is_ready() {
                 this.armed = None;
-                this.mux.handle_timeout(super::now());
+                conn.state.lock().mux.handle_timeout(super::now());
                 continue;
             }
-            // A read that took bytes may be followed by more; every other source has
-            // registered this task's waker by now.
-            if !read {
+            let read_more = turn.read.is_some_and(|n| n > 0);
+            let write_more = turn.wrote > 0
+                && (!this.writing.is_empty()
+                    || this.writing_shared.is_some()
+                    || conn.state.lock().mux.wants_to_write());
+            if !read_more && !write_more {
                 return Poll::Pending;
             }
         }
@@ -416,98 +698,123 @@ impl Future for Driver {
 }
 
 impl Driver {
-    /// Moves new requests into the machine: whether the channel is still open (false once
-    /// every handle is gone), and whether any came.
-    fn take_requests(&mut self, cx: &mut Context<'_>) -> (bool, bool) {
-        let mut new = false;
+    /// Takes the machine's next chunk to write (a copy, or a share of a large one),
+    /// answering its looks on the way.
+    fn take_chunk(&mut self, st: &mut State, now: Instant) {
         loop {
-            match self.requests.poll_recv(cx) {
-                Poll::Ready(Some(request)) => {
-                    new = true;
-                    if let Err(request) = self.mux.submit(request) {
-                        request.waiter.answer(Outcome::Unsent(Error::Broken));
-                    }
+            match st.mux.poll_transmit(now) {
+                Transmit::Idle => return,
+                // Now, before the batch is recorded: nothing is awaited between the look
+                // and the write.
+                Transmit::Look => st.mux.handle_look(self.stream.readiness()),
+                Transmit::Write(bytes) => {
+                    self.writing.extend_from_slice(bytes);
+                    self.yielded = false;
+                    return;
                 }
-                Poll::Ready(None) => return (false, new),
-                Poll::Pending => return (true, new),
+                Transmit::WriteShared(bytes) => {
+                    self.writing_shared = Some(bytes.clone());
+                    self.yielded = false;
+                    return;
+                }
             }
         }
     }
 
-    /// Writes what the machine has until it has nothing or the transport would block.
-    fn write(&mut self, cx: &mut Context<'_>, now: Instant) {
-        self.yielded = false;
+    /// Writes what is in hand and reads once, without the lock.
+    fn io(&mut self, cx: &mut Context<'_>) -> Turn {
+        let mut turn = Turn {
+            wrote: 0,
+            read: None,
+            io_error: None,
+        };
         loop {
-            match self.mux.poll_transmit(now) {
-                Transmit::Idle => break,
-                // Now, with no await between the look and the batch's write.
-                Transmit::Look => self.mux.handle_look(self.stream.readiness()),
-                Transmit::Write(bytes) => match Pin::new(&mut self.stream).poll_write(cx, bytes) {
-                    Poll::Ready(Ok(0)) => {
-                        let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
-                        self.mux.fail(Error::Io(e));
+            let chunk: &[u8] = match &self.writing_shared {
+                Some(b) => b,
+                None => &self.writing,
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            match Pin::new(&mut self.stream).poll_write(cx, chunk) {
+                Poll::Ready(Ok(0)) => {
+                    turn.io_error = Some(Error::Io(std::io::ErrorKind::WriteZero.into()));
+                    return turn;
+                }
+                Poll::Ready(Ok(n)) => {
+                    turn.wrote += n;
+                    self.flush = true;
+                    match &mut self.writing_shared {
+                        Some(b) => {
+                            b.advance(n);
+                            if b.is_empty() {
+                                self.writing_shared = None;
+                            }
+                        }
+                        None => {
+                            self.writing.advance(n);
+                            if self.writing.is_empty() {
+                                self.writing.clear();
+                            }
+                        }
                     }
-                    Poll::Ready(Ok(n)) => {
-                        self.mux.transmitted(n);
-                        self.flush = true;
-                    }
-                    Poll::Ready(Err(e)) => self.mux.fail(Error::Io(e)),
-                    Poll::Pending => break,
-                },
+                }
+                Poll::Ready(Err(e)) => {
+                    turn.io_error = Some(Error::Io(e));
+                    return turn;
+                }
+                Poll::Pending => break,
             }
         }
-        if self.flush && !self.mux.is_failed() {
+        if self.flush {
             match Pin::new(&mut self.stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.flush = false,
-                Poll::Ready(Err(e)) => self.mux.fail(Error::Io(e)),
+                Poll::Ready(Err(e)) => {
+                    turn.io_error = Some(Error::Io(e));
+                    return turn;
+                }
                 Poll::Pending => {}
             }
         }
-    }
-
-    /// Reads once into the machine; true when bytes came.
-    fn read(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.mux.is_failed() {
-            return false;
-        }
-        let mut buf = ReadBuf::new(self.mux.input_buffer());
+        let mut buf = ReadBuf::new(&mut self.read_buf);
         match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len();
-                if n == 0 {
-                    self.mux.handle_closed();
-                    false
-                } else {
-                    self.mux.handle_input(n);
-                    true
-                }
+            Poll::Ready(Ok(())) => turn.read = Some(buf.filled().len()),
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(e)) => turn.io_error = Some(Error::Io(e)),
+            Poll::Pending => {}
+        }
+        turn
+    }
+
+    /// Moves the machine's answers into their slots, noting whom to wake.
+    fn answer(&mut self, st: &mut State) {
+        while let Some((slot, outcome)) = st.mux.next_answer() {
+            if let Some(w) = st.slots.complete(slot, outcome) {
+                self.wake.push(w);
             }
-            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => true,
-            Poll::Ready(Err(e)) => {
-                self.mux.fail(Error::Io(e));
-                false
-            }
-            Poll::Pending => false,
         }
     }
 
-    /// The connection failed: no new request may come, and whatever is still in the
-    /// channel is answered unsent.
-    fn end(&mut self) {
-        self.alive.store(false, Ordering::Release);
-        self.requests.close();
-        let failure = self.mux.failure().map_or(Error::Broken, Error::duplicate);
-        while let Ok(r) = self.requests.try_recv() {
-            r.waiter.answer(Outcome::Unsent(failure.duplicate()));
+    fn wake_callers(&mut self) {
+        for w in self.wake.drain(..) {
+            w.wake();
         }
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // A runtime shut down with the task still running: no new request may come (the
-        // machine's own drop answers those it holds).
-        self.alive.store(false, Ordering::Release);
+        // A runtime shut down with the task still running: every caller is told, and no
+        // new request may come.
+        self.conn.alive.store(false, Ordering::Release);
+        let conn = Arc::clone(&self.conn);
+        let mut st = conn.state.lock();
+        if !st.mux.is_failed() {
+            st.mux.fail(Error::Broken);
+        }
+        self.answer(&mut st);
+        drop(st);
+        self.wake_callers();
     }
 }
 
