@@ -552,6 +552,56 @@ fn this_clients_raw_write_swapdb_and_flushall_clear_the_whole_cache() {
 }
 
 #[test]
+fn commands_built_by_hand_in_lower_case_clear_the_cache_as_their_upper_case_names_do() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());
+    let other = Redis::open(&server.url()).unwrap();
+    let mut db1 = other.dedicated_connection().unwrap();
+    db1.select(1).unwrap();
+    for (i, name) in ["swapdb", "SwapDB", "flushdb", "flushall"]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("k{i}");
+        let swap = name.eq_ignore_ascii_case("swapdb");
+        if swap {
+            // Written before any tracked read of the key, so the server reports nothing.
+            db1.set(&key, "2").unwrap();
+        }
+        cache.clear();
+        r.set(&key, "1").unwrap();
+        assert_eq!(r.get(&key).unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(cache.stats().entries, 1, "{name}: cached");
+        let flushes = cache.stats().flushes;
+        let mut cmd = redis_client::Cmd::new(name);
+        if swap {
+            cmd.arg(0).arg(1);
+        }
+        r.run(redis_client::Typed::<redis_client::Value>::new(cmd))
+            .unwrap();
+        assert_eq!(cache.stats().entries, 0, "{name} clears the cache");
+        let want = swap.then_some(&b"2"[..]);
+        assert_eq!(r.get(&key).unwrap().as_deref(), want, "{name}");
+        if swap {
+            r.run(redis_client::Typed::<redis_client::Value>::new({
+                let mut back = redis_client::Cmd::new("SWAPDB");
+                back.arg(0).arg(1);
+                back
+            }))
+            .unwrap();
+        } else {
+            // The server's own report of the flush comes on the invalidation connection:
+            // taken before the next round caches anything (the client cleared twice).
+            let start = Instant::now();
+            while cache.stats().flushes < flushes + 3 {
+                assert!(start.elapsed() < SETTLE, "the flush was reported");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+#[test]
 fn transactions_watched_reads_raw_reads_and_connections_are_never_answered_from_memory() {
     let server = TestServer::start();
     let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());

@@ -745,7 +745,12 @@ impl Scope {
         if cmd.flags().contains(Flags::READONLY) {
             return;
         }
-        if matches!(cmd.name(), "FLUSHALL" | "FLUSHDB" | "SWAPDB") {
+        // A name given by hand (`Cmd::new("swapdb")`) may be in any case, as the server
+        // takes it.
+        if ["FLUSHALL", "FLUSHDB", "SWAPDB"]
+            .iter()
+            .any(|n| cmd.name().eq_ignore_ascii_case(n))
+        {
             *self = Scope::All;
             return;
         }
