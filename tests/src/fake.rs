@@ -64,6 +64,11 @@ impl FakeConn {
         let _ = self.writer.flush();
     }
 
+    /// Writes raw bytes; false once the client went away.
+    pub fn write_all(&mut self, bytes: &[u8]) -> bool {
+        self.writer.write_all(bytes).is_ok()
+    }
+
     /// Writes `total` bytes of `fill` in chunks, stopping early if the client goes away.
     /// Returns how many were written.
     pub fn write_repeated(&mut self, fill: u8, total: usize) -> usize {

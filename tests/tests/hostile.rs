@@ -390,6 +390,76 @@ fn an_endless_streamed_reply_is_refused_with_bounded_memory() {
     }
 }
 
+/// A RESP3 fake server (it answers `HELLO 3`) that answers the first command with
+/// `header`, then `element` over and over until the client goes away, and a client with
+/// the default limits speaking RESP3 to it.
+fn endless_resp3(header: &'static [u8], element: &'static [u8]) -> (FakeServer, Redis) {
+    let fake = FakeServer::start(move |mut c: FakeConn| {
+        if c.read_request().is_none() {
+            return;
+        }
+        c.write(b"%0\r\n");
+        if c.read_request().is_none() {
+            return;
+        }
+        c.write(header);
+        let chunk = element.repeat((64 * 1024) / element.len());
+        while c.write_all(&chunk) {}
+    });
+    let r = Redis::from_info(
+        ConnectionInfo::tcp("127.0.0.1", fake.port())
+            .with_protocol(redis_client::Protocol::Resp3)
+            .with_timeout(Some(Duration::from_secs(10))),
+    )
+    .with_retry_policy(RetryPolicy::none());
+    (fake, r)
+}
+
+#[test]
+fn aggregates_nested_past_the_default_element_bound_are_refused_from_their_headers() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Each within the aggregate limit, together more than one reply may hold: refused at
+    // the second header, before any element arrives (the client would otherwise wait).
+    let (err, took, peak, r, fake) = attempt(b"*16777216\r\n*16777216\r\n");
+    assert_eq!(
+        protocol_kind(&err),
+        &ProtocolErrorKind::TooManyElements { limit: 1 << 24 },
+        "{err:?}"
+    );
+    assert!(took < READ_TIMEOUT, "refused at once, took {took:?}");
+    assert!(peak < MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn an_endless_stream_of_nested_aggregates_is_refused_at_the_default_element_bound() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A streamed array whose elements are arrays of three: four decoded values per 16
+    // bytes of input. With the default limits the reply is refused once it holds 2^24
+    // elements (64 MiB of input), not at 1 GiB of input, which would decode into 2.5 GiB
+    // of values had it ended there.
+    let (_fake, r) = endless_resp3(b"*?\r\n", b"*3\r\n:1\r\n:2\r\n:3\r\n");
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let start = Instant::now();
+    let err = r.get("k").unwrap_err();
+    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+    assert_eq!(
+        protocol_kind(&err),
+        &ProtocolErrorKind::TooManyElements { limit: 1 << 24 },
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    // The input buffer, grown as the bytes came (64 MiB of them, in an allocation that
+    // doubles): under 200 MiB measured, where 256 MiB of input (the aggregate's own
+    // limit) would take three times that.
+    assert!(peak < 320 * MIB, "peak allocation {} MiB", peak / MIB);
+}
+
 /// Answers every SCAN-family command with a page of no items and the cursor after the
 /// one it was given in the cycle 7 → 9 → 11 → 7 …, so a walk would never end.
 fn scan_going_round() -> FakeServer {

@@ -248,6 +248,9 @@ struct Scan {
     stream: Option<(usize, u64)>,
     /// The aggregates opened and not yet complete, outermost first.
     open: Vec<Open>,
+    /// Elements of the frame so far, at every depth: declared ones from their header,
+    /// streamed ones as they complete.
+    elements: u64,
     /// The buffer length when the last call returned `Ok(None)`: a shorter buffer was cut.
     seen: usize,
     /// [`Decoder::fingerprint`] when the last call returned `Ok(None)`.
@@ -265,6 +268,7 @@ impl Scan {
         self.need = 0;
         self.stream = None;
         self.open.clear();
+        self.elements = 0;
         self.seen = 0;
         self.sig = 0;
     }
@@ -331,6 +335,11 @@ impl Decoder {
                             },
                             elem_start,
                         ));
+                    }
+                    self.scan.elements += 1;
+                    let limit = self.limits.max_reply_elements;
+                    if self.scan.elements > limit as u64 {
+                        return err(K::TooManyElements { limit }, elem_start);
                     }
                     break;
                 }
@@ -554,9 +563,14 @@ impl Decoder {
                 len_at,
             );
         }
-        self.scan.advance_to(end);
         // An attribute is followed by the value it annotates.
         let left = len as u64 * u64::from(per_entry) + u64::from(attribute);
+        let limit = self.limits.max_reply_elements;
+        if self.scan.elements + left > limit as u64 {
+            return err(K::TooManyElements { limit }, len_at);
+        }
+        self.scan.elements += left;
+        self.scan.advance_to(end);
         if left == 0 {
             return Ok(Some(Some(at)));
         }
@@ -827,6 +841,9 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
         return None;
     }
     let max_entries = limits.max_aggregate_len as u64;
+    let max_elements = limits.max_reply_elements as u64;
+    // Elements of the reply so far, counted as the scan counts them.
+    let mut elements: u64 = 0;
     // In a frame no longer than the bulk limit no string can pass it, and the lengths the
     // hot loops read (at most 19 characters, see `int_crlf`) pass no line limit of 19 or
     // more: with the usual limits the loops check only the bytes.
@@ -839,7 +856,9 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
             // closes the array; a streamed one may take elements up to its limit.
             if matches!(top.marker, b'*' | b'~' | b'>') {
                 let room = if top.streamed {
-                    max_entries.saturating_sub(top.count)
+                    max_entries
+                        .saturating_sub(top.count)
+                        .min(max_elements.saturating_sub(elements))
                 } else {
                     top.left - 1
                 };
@@ -855,13 +874,17 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                 }
                 // Counted once after the loop, which then touches only the `Vec`.
                 top.count += taken;
-                if !top.streamed {
+                if top.streamed {
+                    elements += taken;
+                } else {
                     top.left -= taken;
                 }
             } else if top.marker == b'%' && top.key.is_none() {
                 // The same for maps of bulk strings (HGETALL, CONFIG GET over RESP3).
                 let room = if top.streamed {
-                    max_entries.saturating_sub(top.count / 2)
+                    max_entries
+                        .saturating_sub(top.count / 2)
+                        .min(max_elements.saturating_sub(elements) / 2)
                 } else {
                     (top.left - 1) / 2
                 };
@@ -881,7 +904,9 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                     pos = after_v;
                 }
                 top.count += 2 * taken;
-                if !top.streamed {
+                if top.streamed {
+                    elements += 2 * taken;
+                } else {
                     top.left -= 2 * taken;
                 }
             }
@@ -992,7 +1017,15 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                     Some(u64::MAX) => Value::Nil,
                     Some(0) if marker != b'|' => Building::new(marker, Some(0), 0).finish(),
                     n => {
-                        stack.push(Building::new(marker, n, b.len() - pos));
+                        let building = Building::new(marker, n, b.len() - pos);
+                        // A sized aggregate's elements count from its header, as in the scan.
+                        if !building.streamed {
+                            elements += building.left;
+                            if elements > max_elements {
+                                return None;
+                            }
+                        }
+                        stack.push(building);
                         continue;
                     }
                 }
@@ -1017,8 +1050,11 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                 v = stack.pop()?.finish();
                 continue;
             }
-            if top.streamed && top.count / top.per_entry() > max_entries {
-                return None;
+            if top.streamed {
+                elements += 1;
+                if top.count / top.per_entry() > max_entries || elements > max_elements {
+                    return None;
+                }
             }
             break;
         }
@@ -1218,7 +1254,8 @@ mod tests {
 
     #[test]
     fn size_of_scan_state() {
-        // The decoder is embedded in every connection: keep it small.
-        assert!(std::mem::size_of::<Decoder>() <= 160);
+        // The decoder is embedded in every connection: keep it small (its limits and the
+        // scan's place, about two dozen words).
+        assert!(std::mem::size_of::<Decoder>() <= 192);
     }
 }

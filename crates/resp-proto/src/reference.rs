@@ -31,6 +31,7 @@ impl Decode for ReferenceDecoder {
             buf,
             pos: 0,
             limits: &self.limits,
+            elements: 0,
         };
         match p.value(0)? {
             Some(Item::Value(v)) => {
@@ -54,6 +55,9 @@ struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
     limits: &'a Limits,
+    /// Elements of the reply so far, at every depth: declared ones from their header,
+    /// streamed ones as they arrive.
+    elements: u64,
 }
 
 type Step<T> = Result<Option<T>, ProtocolError>;
@@ -110,6 +114,17 @@ impl Parser<'_> {
             Some(n) if !line.starts_with(b"+") => Ok(Some(n)),
             _ => self.err(K::InvalidInteger, at),
         }
+    }
+
+    /// Counts `n` more elements of the reply, refused at `at` past
+    /// [`Limits::max_reply_elements`].
+    fn count_elements(&mut self, n: u64, at: usize) -> Result<(), ProtocolError> {
+        let limit = self.limits.max_reply_elements;
+        self.elements += n;
+        if self.elements > limit as u64 {
+            return self.err(K::TooManyElements { limit }, at);
+        }
+        Ok(())
     }
 
     /// `len` payload bytes followed by CRLF.
@@ -310,6 +325,11 @@ impl Parser<'_> {
         };
         let pairs = matches!(marker, b'%' | b'|');
         let per_entry = if pairs { 2 } else { 1 };
+        if let Some(n) = declared {
+            // An attribute's annotated value is one more element.
+            let n = n as u64 * per_entry as u64 + u64::from(marker == b'|');
+            self.count_elements(n, len_at)?;
+        }
         let mut items = Vec::new();
         loop {
             if let Some(n) = declared {
@@ -324,15 +344,18 @@ impl Parser<'_> {
                 Some(Item::End) if declared.is_none() && items.len() % per_entry == 0 => break,
                 Some(Item::End) => return self.err(K::UnexpectedEnd, item_at),
             }
-            if declared.is_none() && items.len() / per_entry > self.limits.max_aggregate_len {
-                let limit = self.limits.max_aggregate_len;
-                return self.err(
-                    K::AggregateTooLong {
-                        len: (items.len() / per_entry) as u64,
-                        limit,
-                    },
-                    item_at,
-                );
+            if declared.is_none() {
+                if items.len() / per_entry > self.limits.max_aggregate_len {
+                    let limit = self.limits.max_aggregate_len;
+                    return self.err(
+                        K::AggregateTooLong {
+                            len: (items.len() / per_entry) as u64,
+                            limit,
+                        },
+                        item_at,
+                    );
+                }
+                self.count_elements(1, item_at)?;
             }
         }
         let v = if pairs {

@@ -354,6 +354,7 @@ fn random_changes_between_calls() {
         max_depth: 5,
         max_line_len: 32,
         max_reply_bytes: 200,
+        max_reply_elements: 12,
     };
     let mut total = common::ChangeStats::default();
     for case in 0..3000 {

@@ -239,6 +239,7 @@ fn limits() {
         max_depth: 2,
         max_line_len: 8,
         max_reply_bytes: 24,
+        max_reply_elements: 16,
     };
     check_with(small, "$4\r\nabcd\r\n", r#"BulkString(b"abcd")"#);
     check_with(
@@ -435,6 +436,7 @@ fn element_limit_and_defaults() {
     assert_eq!(d.max_bulk_len, 512 << 20);
     assert_eq!(d.max_aggregate_len, 1 << 24);
     assert_eq!(d.max_reply_bytes, 1 << 30);
+    assert_eq!(d.max_reply_elements, 1 << 24);
     assert!(
         d.max_reply_bytes > d.max_bulk_len + 32,
         "a longest string must fit"
@@ -443,6 +445,101 @@ fn element_limit_and_defaults() {
     if cfg!(target_pointer_width = "64") {
         assert_eq!(std::mem::size_of::<Value>(), 40);
     }
+}
+
+/// `max_reply_elements` counts the elements of one whole reply at every depth: a declared
+/// aggregate from its header, a streamed one's as each completes.
+#[test]
+fn reply_element_limit() {
+    let five = Limits {
+        max_reply_elements: 5,
+        ..Limits::default()
+    };
+    check_with(
+        five,
+        "*2\r\n*2\r\n:1\r\n:2\r\n:3\r\n",
+        "Array([Array([Integer(1), Integer(2)]), Integer(3)])",
+    );
+    // Each aggregate within its own limit, but not all of them together: refused from the
+    // header that passes the bound, before its elements arrive.
+    check_with(
+        five,
+        "*2\r\n*2\r\n:1\r\n:2\r\n*2\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 17",
+    );
+    check_with(
+        five,
+        "*6\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 1",
+    );
+    // A map counts its keys and values, an attribute also the value it annotates.
+    check_with(
+        five,
+        "%3\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 1",
+    );
+    check_with(
+        five,
+        "|2\r\n+a\r\n:1\r\n+b\r\n:2\r\n:0\r\n",
+        r#"Attribute { attributes: [(SimpleString(b"a"), Integer(1)), (SimpleString(b"b"), Integer(2))], value: Integer(0) }"#,
+    );
+    check_with(
+        five,
+        "|2\r\n+a\r\n:1\r\n+b\r\n:2\r\n*0\r\n",
+        r#"Attribute { attributes: [(SimpleString(b"a"), Integer(1)), (SimpleString(b"b"), Integer(2))], value: Array([]) }"#,
+    );
+    check_with(
+        five,
+        "|2\r\n+a\r\n:1\r\n+b\r\n:2\r\n*1\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 21",
+    );
+    // Streamed elements count as they complete, nested ones before their parent.
+    check_with(
+        five,
+        "*?\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n.\r\n",
+        "Array([Integer(1), Integer(2), Integer(3), Integer(4), Integer(5)])",
+    );
+    check_with(
+        five,
+        "*?\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 24",
+    );
+    check_with(
+        five,
+        "*?\r\n*3\r\n:1\r\n:2\r\n:3\r\n*?\r\n:1\r\n.\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 20",
+    );
+    check_with(
+        five,
+        "~?\r\n%?\r\n:1\r\n:2\r\n:3\r\n:4\r\n.\r\n:5\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 27",
+    );
+    // A streamed aggregate's own limit is checked first when both are passed at once.
+    let both = Limits {
+        max_aggregate_len: 2,
+        max_reply_elements: 2,
+        ..Limits::default()
+    };
+    check_with(
+        both,
+        "*?\r\n:1\r\n:2\r\n:3\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 12",
+    );
+    // The bound is per reply: replies back to back each start from zero.
+    for kind in KINDS {
+        let (values, end, left) =
+            decode_all(kind, five, b"*5\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n*5\r\n");
+        assert_eq!((values.len(), end, left), (1, Ok(()), 4), "{kind:?}");
+    }
+    // By default a reply may declare 2^24 elements in all, however nested.
+    for kind in KINDS {
+        let (values, end, left) = decode_all(kind, Limits::default(), b"*2\r\n*16777214\r\n");
+        assert_eq!((values.len(), end, left), (0, Ok(()), 15), "{kind:?}");
+    }
+    check(
+        "*2\r\n*16777214\r\n*2\r\n",
+        "error: reply holds more than the limit of 16777216 elements at byte 16",
+    );
 }
 
 #[test]
@@ -502,6 +599,7 @@ fn decoders_agree_on_mutated_and_random_bytes() {
         max_depth: 5,
         max_line_len: 32,
         max_reply_bytes: 200,
+        max_reply_elements: 12,
     };
     for case in 0..20_000 {
         let mut bytes = BytesMut::new();
