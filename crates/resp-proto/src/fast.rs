@@ -16,7 +16,7 @@
 //! [`Limits::max_depth`]), never call-stack depth. The checks and the error offsets are the
 //! same as [`ReferenceDecoder`](crate::ReferenceDecoder)'s; tests hold the two together.
 
-use crate::reference::{line_bound, open_line_bound, parse_double};
+use crate::reference::{is_resp2_type, line_bound, open_line_bound, parse_double};
 use crate::{Decode, Limits, ProtocolError, ProtocolErrorKind as K, ServerError, Value};
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -361,6 +361,9 @@ impl Decoder {
         let Some(&marker) = buf.get(at) else {
             return Ok(None);
         };
+        if !self.limits.resp3 && !is_resp2_type(marker) {
+            return err(K::InvalidTypeByte(marker), at);
+        }
         let end = match marker {
             b'+' | b'-' => match self.line(buf, at + 1)? {
                 None => return Ok(None),
@@ -410,6 +413,10 @@ impl Decoder {
     fn blob(&mut self, buf: &[u8], marker: u8, at: usize) -> Step<Option<usize>> {
         let len_at = at + 1;
         if buf.get(len_at) == Some(&b'?') {
+            // RESP2 has no streamed strings: `?` is no digit.
+            if !self.limits.resp3 {
+                return err(K::InvalidInteger, len_at);
+            }
             if marker != b'$' {
                 return err(K::InvalidLength(-1), len_at);
             }
@@ -523,6 +530,10 @@ impl Decoder {
         let per_entry = if matches!(marker, b'%' | b'|') { 2 } else { 1 };
         let attribute = marker == b'|';
         if buf.get(len_at) == Some(&b'?') {
+            // RESP2 has no streamed aggregates: `?` is no digit.
+            if !self.limits.resp3 {
+                return err(K::InvalidInteger, len_at);
+            }
             // RESP3 streams arrays, sets and maps only.
             if !matches!(marker, b'*' | b'~' | b'%') {
                 return err(K::InvalidLength(-1), len_at);
@@ -913,6 +924,11 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
         }
         let at = pos;
         let marker = *b.get(at)?;
+        // What the scan refuses on a RESP2 connection: RESP3's types and streams.
+        let streamed = matches!(marker, b'$' | b'*') && b.get(at + 1) == Some(&b'?');
+        if !limits.resp3 && (!is_resp2_type(marker) || streamed) {
+            return None;
+        }
         let mut v = match marker {
             b'$' | b'!' | b'=' => {
                 if b.get(at + 1) == Some(&b'?') {

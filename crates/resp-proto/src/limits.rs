@@ -70,6 +70,15 @@ pub struct Limits {
     /// beside its input.
     /// Exceeding it gives [`TooManyElements`](crate::ProtocolErrorKind::TooManyElements).
     pub max_reply_elements: usize,
+    /// Whether the types only RESP3 has are accepted: `_ , # ! = ( % ~ | >`, streamed
+    /// strings (`$?`) and aggregates (`*?`, `~?`, `%?`) with their `;` chunks and `.` end.
+    /// Default `true`. A RESP2 peer never sends them, so a decoder for a RESP2 connection
+    /// refuses them at once: `redis-conn`'s connection core sets this from the protocol
+    /// the connection speaks, whatever it is given.
+    /// A refused type byte gives [`InvalidTypeByte`](crate::ProtocolErrorKind::InvalidTypeByte)
+    /// at its offset, a streamed length (`$?`, `*?`)
+    /// [`InvalidInteger`](crate::ProtocolErrorKind::InvalidInteger) at the length's.
+    pub resp3: bool,
 }
 
 impl Limits {
@@ -81,7 +90,13 @@ impl Limits {
         max_line_len: 1024 * 1024,
         max_reply_bytes: 1024 * 1024 * 1024,
         max_reply_elements: 1 << 24,
+        resp3: true,
     };
+
+    /// These limits with RESP3's own types accepted or refused (see [`Limits::resp3`]).
+    pub const fn with_resp3(self, resp3: bool) -> Limits {
+        Limits { resp3, ..self }
+    }
 }
 
 impl Default for Limits {

@@ -145,6 +145,9 @@ impl Parser<'_> {
         let Some(&marker) = self.buf.get(at) else {
             return Ok(None);
         };
+        if !self.limits.resp3 && !is_resp2_type(marker) {
+            return self.err(K::InvalidTypeByte(marker), at);
+        }
         self.pos += 1;
         let v = match marker {
             b'+' => self
@@ -196,6 +199,10 @@ impl Parser<'_> {
     fn blob(&mut self, marker: u8) -> Step<Item> {
         let len_at = self.pos;
         if self.buf.get(len_at) == Some(&b'?') {
+            // RESP2 has no streamed strings: `?` is no digit.
+            if !self.limits.resp3 {
+                return self.err(K::InvalidInteger, len_at);
+            }
             if marker != b'$' {
                 return self.err(K::InvalidLength(-1), len_at);
             }
@@ -294,6 +301,10 @@ impl Parser<'_> {
         let len_at = self.pos;
         let streamed = self.buf.get(len_at) == Some(&b'?');
         let declared = if streamed {
+            // RESP2 has no streamed aggregates: `?` is no digit.
+            if !self.limits.resp3 {
+                return self.err(K::InvalidInteger, len_at);
+            }
             if !matches!(marker, b'*' | b'~' | b'%') {
                 return self.err(K::InvalidLength(-1), len_at);
             }
@@ -387,6 +398,12 @@ impl Parser<'_> {
         };
         Ok(Some(Item::Value(v)))
     }
+}
+
+/// Whether `marker` starts a value in RESP2 too: simple strings, errors, integers, bulk
+/// strings and arrays. Every other type byte is RESP3's own.
+pub(crate) fn is_resp2_type(marker: u8) -> bool {
+    matches!(marker, b'+' | b'-' | b':' | b'$' | b'*')
 }
 
 /// Which bound, if any, a line starting at `start` breaks once the buffer holds `len`

@@ -240,6 +240,7 @@ fn limits() {
         max_line_len: 8,
         max_reply_bytes: 24,
         max_reply_elements: 16,
+        resp3: true,
     };
     check_with(small, "$4\r\nabcd\r\n", r#"BulkString(b"abcd")"#);
     check_with(
@@ -542,6 +543,71 @@ fn reply_element_limit() {
     );
 }
 
+/// With `resp3` off (a RESP2 connection), every type only RESP3 has, and streamed
+/// strings and aggregates, are refused at their first byte that RESP2 lacks; RESP2's own
+/// frames, nulls included, decode as before.
+#[test]
+fn resp2_refuses_what_only_resp3_has() {
+    let resp2 = Limits::default().with_resp3(false);
+    for (input, kind) in [
+        ("_\r\n", "_"),
+        (",1.5\r\n", ","),
+        ("#t\r\n", "#"),
+        ("!3\r\nerr\r\n", "!"),
+        ("=7\r\ntxt:abc\r\n", "="),
+        ("(12\r\n", "("),
+        ("%1\r\n+a\r\n:1\r\n", "%"),
+        ("~1\r\n:1\r\n", "~"),
+        ("|1\r\n+a\r\n:1\r\n:2\r\n", "|"),
+        (">2\r\n+a\r\n+b\r\n", ">"),
+        (".\r\n", "."),
+        (";1\r\n", ";"),
+    ] {
+        let byte = kind.as_bytes()[0];
+        check_with(
+            resp2,
+            input,
+            &format!("error: invalid type byte 0x{byte:02x} at byte 0"),
+        );
+        // The same inside an array, at its own offset.
+        check_with(
+            resp2,
+            &format!("*2\r\n:1\r\n{input}"),
+            &format!("error: invalid type byte 0x{byte:02x} at byte 8"),
+        );
+        // And a type RESP3 knows (a chunk or an end marker only inside a stream).
+        let resp3 = show(
+            &AnyDecoder::new(DecoderKind::Fast, Limits::default())
+                .decode(&mut BytesMut::from(input.as_bytes())),
+        );
+        assert!(
+            !resp3.starts_with("error: invalid type") || kind == ";",
+            "{input:?}: {resp3}"
+        );
+    }
+    // A streamed string or aggregate: refused at the `?`, before its line ends.
+    for input in ["$?", "$?\r\n;1\r\na\r\n;0\r\n", "*?", "*?\r\n:1\r\n.\r\n"] {
+        check_with(resp2, input, "error: invalid integer at byte 1");
+    }
+    check_with(
+        resp2,
+        "*1\r\n*?\r\n.\r\n",
+        "error: invalid integer at byte 5",
+    );
+    // RESP2 as servers send it.
+    check_with(
+        resp2,
+        "*4\r\n$-1\r\n*-1\r\n+?\r\n-ERR ?\r\n",
+        r#"Array([Nil, Nil, SimpleString(b"?"), Error(ServerError("ERR ?"))])"#,
+    );
+    check_with(
+        resp2,
+        "*1\r\n$3\r\nabc\r\n",
+        r#"Array([BulkString(b"abc")])"#,
+    );
+    assert!(Limits::default().resp3, "RESP3 is accepted by default");
+}
+
 #[test]
 fn frames_back_to_back() {
     let input = b"+OK\r\n:1\r\n*1\r\n$1\r\na\r\n:2\r\n";
@@ -583,6 +649,7 @@ fn decoders_agree_on_random_valid_streams() {
             encode_streamy(&mut out, &v, &mut rng);
         }
         differential(&out, Limits::default(), &mut rng);
+        differential(&out, Limits::default().with_resp3(false), &mut rng);
         let (_, end, left) = decode_all(DecoderKind::Fast, Limits::default(), &out);
         assert_eq!((end, left), (Ok(()), 0), "{out:?}");
     }
@@ -600,6 +667,7 @@ fn decoders_agree_on_mutated_and_random_bytes() {
         max_line_len: 32,
         max_reply_bytes: 200,
         max_reply_elements: 12,
+        resp3: true,
     };
     for case in 0..20_000 {
         let mut bytes = BytesMut::new();
@@ -631,10 +699,12 @@ fn decoders_agree_on_mutated_and_random_bytes() {
                 }
             }
         }
-        let limits = if case % 2 == 0 {
-            tight
-        } else {
-            Limits::default()
+        // Each also as a RESP2 connection's decoder sees it.
+        let limits = match case % 4 {
+            0 => tight,
+            1 => Limits::default(),
+            2 => tight.with_resp3(false),
+            _ => Limits::default().with_resp3(false),
         };
         differential(&bytes, limits, &mut rng);
     }

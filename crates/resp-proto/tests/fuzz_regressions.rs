@@ -33,6 +33,7 @@ fn replay_fuzz_regressions() {
         max_line_len: 32,
         max_reply_bytes: 200,
         max_reply_elements: 12,
+        resp3: true,
     };
     let inputs: Vec<Vec<u8>> = files
         .iter()
