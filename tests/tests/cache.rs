@@ -130,6 +130,100 @@ fn no_stale_read_when_the_invalidation_connection_is_killed_resp3() {
     no_stale_reads(Protocol::Resp3, 2_000, Some(1_000));
 }
 
+/// The longest a cached read may be stale after a fault the client can see, with the
+/// default options: the health check's interval plus its timeout (docs/caching.md).
+fn staleness_bound() -> Duration {
+    let d = CacheOptions::default();
+    d.ping_interval + d.ping_timeout
+}
+
+/// Scheduling slack on a busy machine, on top of the bound.
+const SLACK: Duration = Duration::from_millis(700);
+
+/// How long the run goes on after the stall: well past the bound, so that a client that
+/// never noticed the silence would be caught serving stale reads throughout.
+const AFTER_STALL: Duration = Duration::from_millis(4_500);
+
+/// The port the server sees client `id` coming from.
+fn client_port(admin: &Redis, id: i64) -> u16 {
+    let clients = admin.client_list_ids(&[id as u64]).unwrap();
+    let addr = clients[0].addr().expect("an addr field").to_owned();
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A cached client whose connections go through a proxy, whose invalidation connection
+/// then goes silent without closing (the proxy holds it open and forwards nothing), while
+/// another client writes new versions of a key and the cached client reads it: no read is
+/// stale longer than the documented bound after the write it missed was acknowledged; the
+/// cache notices, clears, opens a new invalidation connection and caches again.
+fn a_silent_invalidation_connection(protocol: Protocol) {
+    let server = TestServer::start();
+    let proxy = redis_tests::FaultProxy::start(server.port());
+    let r =
+        Redis::from_info(ConnectionInfo::tcp("127.0.0.1", proxy.port()).with_protocol(protocol))
+            .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    let id = wait_tracking(&cache);
+    let writer = Redis::open(&server.url()).unwrap();
+    writer.set("k", 0).unwrap();
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"0"[..]));
+    assert!(proxy.stall_connection_from(client_port(&writer, id)));
+    let stalled = Instant::now();
+    // When each version was acknowledged to the writer.
+    let mut acked: Vec<Instant> = vec![stalled];
+    let (mut stale_reads, mut worst) = (0, Duration::ZERO);
+    let mut version = 0u64;
+    while stalled.elapsed() < AFTER_STALL {
+        version += 1;
+        writer.set("k", version).unwrap();
+        acked.push(Instant::now());
+        for _ in 0..5 {
+            let got: u64 = std::str::from_utf8(&r.get("k").unwrap().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
+            if got < version {
+                // Stale since the first version it does not show was acknowledged.
+                stale_reads += 1;
+                worst = worst.max(acked[got as usize + 1].elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = cache.stats();
+    eprintln!(
+        "{protocol:?}: {stale_reads} stale reads, the worst {worst:?} after its write; {stats:?}"
+    );
+    assert!(
+        stale_reads > 0,
+        "the stall made reads stale until it was noticed"
+    );
+    assert!(
+        worst <= staleness_bound() + SLACK,
+        "a read stale {worst:?} after its write, past the bound of {:?}",
+        staleness_bound()
+    );
+    let now = wait_tracking(&cache);
+    assert_ne!(now, id, "a new invalidation connection");
+    // Caching again, and kept true by the new connection.
+    let hits = cache.stats().hits;
+    assert_eq!(r.get("k").unwrap().unwrap(), version.to_string().as_bytes());
+    assert_eq!(r.get("k").unwrap().unwrap(), version.to_string().as_bytes());
+    assert!(cache.stats().hits > hits, "served from memory again");
+    writer.set("k", "after").unwrap();
+    read_until(&r, "k", b"after");
+}
+
+#[test]
+fn a_silent_invalidation_connection_is_noticed_within_the_bound_resp2() {
+    a_silent_invalidation_connection(Protocol::Resp2);
+}
+
+#[test]
+fn a_silent_invalidation_connection_is_noticed_within_the_bound_resp3() {
+    a_silent_invalidation_connection(Protocol::Resp3);
+}
+
 /// The server forgets the keys a connection read once that connection is gone, and
 /// reports nobody their changes: whatever was read through a data connection the server
 /// closed must go, even while the connection sits idle and nobody reads through it.

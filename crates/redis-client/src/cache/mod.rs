@@ -66,6 +66,15 @@ pub struct CacheOptions {
     pub ttl: Option<Duration>,
     /// The `CLIENT TRACKING` mode. Default [`CacheMode::Default`].
     pub mode: CacheMode,
+    /// How often the invalidation connection is asked `PING` (counted from the last
+    /// answer). Default 1 s; at least 10 ms is used.
+    pub ping_interval: Duration,
+    /// How long the answer to that `PING` may take before the invalidation connection
+    /// counts as lost (the cache cleared, the connection replaced). Default 1 s; at least
+    /// 10 ms is used. A connection that goes silent without closing is so found within
+    /// `ping_interval + ping_timeout`: the longest a read can be stale after a fault the
+    /// client can see (see docs/caching.md).
+    pub ping_timeout: Duration,
 }
 
 impl Default for CacheOptions {
@@ -75,6 +84,8 @@ impl Default for CacheOptions {
             max_bytes: 64 << 20,
             ttl: Some(Duration::from_secs(300)),
             mode: CacheMode::Default,
+            ping_interval: Duration::from_secs(1),
+            ping_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -102,6 +113,14 @@ impl CacheOptions {
     /// prefixes are cached (all keys with no prefix).
     pub fn with_mode(mut self, mode: CacheMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Sets how often the invalidation connection is pinged and how long its answer may
+    /// take: their sum bounds how long a silent invalidation connection goes unnoticed.
+    pub fn with_health_check(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.ping_interval = interval;
+        self.ping_timeout = timeout;
         self
     }
 }
