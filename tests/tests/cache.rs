@@ -430,6 +430,54 @@ fn entries_expire_at_the_ttl_ceiling() {
     assert_eq!(stats.misses, 2);
 }
 
+/// Redis 7.0 reports no invalidation for another client's SWAPDB (docs/caching.md, "What
+/// it does not guarantee"): a cached read of a swapped database stays what it was, and
+/// the `ttl` ceiling is what bounds it, over RESP2 and RESP3.
+#[test]
+fn another_clients_swapdb_is_not_reported_and_the_ttl_ceiling_bounds_it() {
+    let ttl = Duration::from_millis(800);
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let server = TestServer::start();
+        let (r, cache) = cached(
+            &server,
+            protocol,
+            CacheOptions::default().with_ttl(Some(ttl)),
+        );
+        let other = Redis::open(&server.url()).unwrap();
+        // Database 1 is written before any tracked read of the key: nothing to report.
+        let mut db1 = other.dedicated_connection().unwrap();
+        db1.select(1).unwrap();
+        db1.set("s", "db1").unwrap();
+        other.set("s", "db0").unwrap();
+        assert_eq!(r.get("s").unwrap().as_deref(), Some(&b"db0"[..]));
+        let cached_at = Instant::now();
+        assert_eq!(r.get("s").unwrap().as_deref(), Some(&b"db0"[..]));
+        assert!(cache.stats().hits >= 1);
+        other.swapdb(0, 1).unwrap();
+        assert_eq!(
+            other.get("s").unwrap().as_deref(),
+            Some(&b"db1"[..]),
+            "swapped"
+        );
+        if server.version() < (7, 2, 0) {
+            // The gap: the server said nothing, so memory still has the old database's.
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(
+                r.get("s").unwrap().as_deref(),
+                Some(&b"db0"[..]),
+                "{protocol:?}: a SWAPDB by another client is not reported"
+            );
+        }
+        // Past the ceiling, the entry is not served any more.
+        std::thread::sleep((cached_at + ttl).saturating_duration_since(Instant::now()));
+        assert_eq!(
+            r.get("s").unwrap().as_deref(),
+            Some(&b"db1"[..]),
+            "{protocol:?}: fresh once the ttl ceiling passed"
+        );
+    }
+}
+
 #[test]
 fn broadcast_mode_caches_only_its_prefixes() {
     let server = TestServer::start();
