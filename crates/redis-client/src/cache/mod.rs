@@ -57,7 +57,9 @@ pub use redis_conn::TrackingMode as CacheMode;
 pub struct CacheOptions {
     /// Most entries (one per distinct command) kept. Default 10,000.
     pub max_entries: usize,
-    /// Most bytes kept: keys, commands and values, plus a fixed overhead per entry.
+    /// Most bytes kept: what the entries take as the allocator sees them (each one's
+    /// command and value in one buffer, its headers, its aggregates' `Vec`s) and the
+    /// cache's tables at their capacity, about 310 bytes for an entry of a 16-byte value.
     /// Default 64 MiB.
     pub max_bytes: usize,
     /// Longest an entry is served, however quiet its key: a bound on staleness should an
