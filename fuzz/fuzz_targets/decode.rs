@@ -146,6 +146,8 @@ fuzz_target!(|data: &[u8]| {
         max_depth: 5,
         max_line_len: 32,
         max_reply_bytes: 200,
+        max_reply_elements: 12,
+        resp3: true,
     };
     for limits in [Limits::default(), tight] {
         let reference = run(DecoderKind::Reference, limits, input, input.len());

@@ -36,13 +36,30 @@ impl TestCluster {
     /// # Panics
     /// If a node does not start or the cluster does not form in time.
     pub fn start_with(replicas: usize) -> TestCluster {
+        Self::start_configured(replicas, Duration::from_millis(NODE_TIMEOUT_MS))
+    }
+
+    /// Starts three primaries with one replica each, as [`start`](TestCluster::start)
+    /// does, with `cluster-node-timeout` set to `node_timeout`: how long a primary must be
+    /// unreachable before it is failed over (a production-like 3 s, say).
+    ///
+    /// # Panics
+    /// If a node does not start or the cluster does not form in time.
+    pub fn start_with_node_timeout(node_timeout: Duration) -> TestCluster {
+        Self::start_configured(1, node_timeout)
+    }
+
+    fn start_configured(replicas: usize, node_timeout: Duration) -> TestCluster {
         let nodes: Vec<TestServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 ServerConfig::default()
                     .line("cluster-enabled yes")
                     .line(&format!("cluster-port {}", free_port()))
                     .line("cluster-config-file nodes.conf")
-                    .line(&format!("cluster-node-timeout {NODE_TIMEOUT_MS}"))
+                    .line(&format!(
+                        "cluster-node-timeout {}",
+                        node_timeout.as_millis()
+                    ))
                     // A replica may take over however long it was cut off from its primary.
                     .line("cluster-replica-validity-factor 0")
                     .start()

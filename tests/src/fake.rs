@@ -36,6 +36,22 @@ impl FakeConn {
         }
     }
 
+    /// As [`FakeConn::read_request`], answering a `HELLO` too (with an empty map, as a
+    /// RESP3 server does), so a client speaking RESP3 gets through its handshake.
+    pub fn read_request_resp3(&mut self) -> Option<Vec<Vec<u8>>> {
+        loop {
+            let args = self.read_request()?;
+            if args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"HELLO"))
+            {
+                self.write(b"%0\r\n");
+                continue;
+            }
+            return Some(args);
+        }
+    }
+
     /// Reads one request, whatever it is, `PING` included.
     pub fn read_any_request(&mut self) -> Option<Vec<Vec<u8>>> {
         let n: usize = self.line()?.strip_prefix('*')?.parse().ok()?;
@@ -87,6 +103,11 @@ impl FakeConn {
         self.writer
             .try_clone()
             .expect("duplicate the fake connection's socket")
+    }
+
+    /// Writes raw bytes; false once the client went away.
+    pub fn write_all(&mut self, bytes: &[u8]) -> bool {
+        self.writer.write_all(bytes).is_ok()
     }
 
     /// Writes `total` bytes of `fill` in chunks, stopping early if the client goes away.

@@ -1,6 +1,6 @@
 //! A loopback TCP proxy that injects faults between a client and a real server: cut the
-//! stream after N bytes, stall it, delay it, send a chunk of replies twice, or drop every
-//! connection.
+//! stream after N bytes, stall it (every connection, or one), delay it, send a chunk of
+//! replies twice, or drop every connection.
 //!
 //! It only ever listens on and connects to 127.0.0.1.
 
@@ -37,6 +37,9 @@ struct Shared {
     forwarded: AtomicU64,
     /// The next chunk from the server is sent twice: replies nobody asked for.
     duplicate: AtomicBool,
+    /// Each connection's port on the proxy's side towards the server (what the server
+    /// sees as the client's address) and its own stall switch.
+    upstream: Mutex<Vec<(u16, Arc<AtomicBool>)>>,
 }
 
 impl FaultProxy {
@@ -88,6 +91,21 @@ impl FaultProxy {
     /// Ends a stall.
     pub fn resume(&self) {
         self.shared.stalled.store(false, Ordering::SeqCst);
+    }
+
+    /// Holds back everything in both directions on the one connection the server sees
+    /// coming from `port` (the port of its `addr` in `CLIENT LIST`), leaving it open: a
+    /// connection gone silent without closing. The others flow on. False when no
+    /// connection has that port.
+    pub fn stall_connection_from(&self, port: u16) -> bool {
+        let upstream = self.shared.upstream.lock().expect("proxy lock");
+        match upstream.iter().find(|(p, _)| *p == port) {
+            Some((_, stalled)) => {
+                stalled.store(true, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Waits `d` before forwarding each chunk.
@@ -160,10 +178,19 @@ fn accept_loop(listener: TcpListener, target_port: u16, shared: Arc<Shared>) {
             (Ok(c), Ok(s)) => (c, s),
             _ => continue,
         };
+        let own_stall = Arc::new(AtomicBool::new(false));
+        if let Ok(local) = server.local_addr() {
+            shared
+                .upstream
+                .lock()
+                .expect("proxy lock")
+                .push((local.port(), Arc::clone(&own_stall)));
+        }
         let up = Arc::clone(&shared);
-        std::thread::spawn(move || pump(client, server, up, generation, false));
+        let up_stall = Arc::clone(&own_stall);
+        std::thread::spawn(move || pump(client, server, up, up_stall, generation, false));
         let down = Arc::clone(&shared);
-        std::thread::spawn(move || pump(s2, c2, down, generation, true));
+        std::thread::spawn(move || pump(s2, c2, down, own_stall, generation, true));
     }
 }
 
@@ -172,6 +199,7 @@ fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
     shared: Arc<Shared>,
+    own_stall: Arc<AtomicBool>,
     generation: u64,
     towards_client: bool,
 ) {
@@ -183,7 +211,7 @@ fn pump(
         {
             break;
         }
-        if shared.stalled.load(Ordering::SeqCst) {
+        if shared.stalled.load(Ordering::SeqCst) || own_stall.load(Ordering::SeqCst) {
             std::thread::sleep(TICK);
             continue;
         }

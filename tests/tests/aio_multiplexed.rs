@@ -249,6 +249,25 @@ async fn an_endless_reply_is_a_protocol_error_not_a_wait() {
 }
 
 #[tokio::test]
+async fn a_resp2_connection_refuses_a_resp3_frame_at_once() {
+    // A map to a connection whose handshake sent no HELLO: no RESP2 server sends one.
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        if c.read_request().is_some() {
+            c.write(b"%1\r\n");
+            c.hold(Duration::from_secs(5));
+        }
+    });
+    let m = mux(&fake, Duration::from_secs(2));
+    let start = Instant::now();
+    let r = m.request(GET.into(), ReplyTimeout::Default).await;
+    assert!(
+        matches!(&r, Err(ConnError::Protocol(p)) if *p.kind() == resp_proto::ProtocolErrorKind::InvalidTypeByte(b'%')),
+        "{r:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
 async fn resp3_pushes_go_to_the_push_channel_never_to_a_caller() {
     let fake = FakeServer::start(|mut c: FakeConn| {
         if c.read_request().is_some() {
@@ -412,7 +431,7 @@ async fn hostile_replies_give_the_blocking_clients_errors_in_the_same_time() {
 /// over and over (up to 64 MiB, or until the client goes away).
 fn endless(header: &'static [u8], element: &'static [u8]) -> FakeServer {
     FakeServer::start(move |mut c: FakeConn| {
-        if c.read_request().is_none() {
+        if c.read_request_resp3().is_none() {
             return;
         }
         c.write(header);
@@ -436,11 +455,12 @@ async fn endless_replies_give_the_blocking_clients_errors_in_the_same_time() {
     };
     let info = |fake: &FakeServer| {
         ConnectionInfo::tcp("127.0.0.1", fake.port())
+            .with_protocol(Protocol::Resp3)
             .with_timeout(Some(Duration::from_secs(5)))
             .with_limits(limits)
     };
     // A status line that never ends, a streamed array and a streamed string that never
-    // end (RESP3's `*?` and `$?`).
+    // end (RESP3's `*?` and `$?`, so both clients speak RESP3).
     let cases: [(&'static [u8], &'static [u8]); 3] = [
         (b"+", b"a"),
         (b"*?\r\n", b":1\r\n"),

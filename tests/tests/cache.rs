@@ -130,6 +130,100 @@ fn no_stale_read_when_the_invalidation_connection_is_killed_resp3() {
     no_stale_reads(Protocol::Resp3, 2_000, Some(1_000));
 }
 
+/// The longest a cached read may be stale after a fault the client can see, with the
+/// default options: the health check's interval plus its timeout (docs/caching.md).
+fn staleness_bound() -> Duration {
+    let d = CacheOptions::default();
+    d.ping_interval + d.ping_timeout
+}
+
+/// Scheduling slack on a busy machine, on top of the bound.
+const SLACK: Duration = Duration::from_millis(700);
+
+/// How long the run goes on after the stall: well past the bound, so that a client that
+/// never noticed the silence would be caught serving stale reads throughout.
+const AFTER_STALL: Duration = Duration::from_millis(4_500);
+
+/// The port the server sees client `id` coming from.
+fn client_port(admin: &Redis, id: i64) -> u16 {
+    let clients = admin.client_list_ids(&[id as u64]).unwrap();
+    let addr = clients[0].addr().expect("an addr field").to_owned();
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A cached client whose connections go through a proxy, whose invalidation connection
+/// then goes silent without closing (the proxy holds it open and forwards nothing), while
+/// another client writes new versions of a key and the cached client reads it: no read is
+/// stale longer than the documented bound after the write it missed was acknowledged; the
+/// cache notices, clears, opens a new invalidation connection and caches again.
+fn a_silent_invalidation_connection(protocol: Protocol) {
+    let server = TestServer::start();
+    let proxy = redis_tests::FaultProxy::start(server.port());
+    let r =
+        Redis::from_info(ConnectionInfo::tcp("127.0.0.1", proxy.port()).with_protocol(protocol))
+            .with_cache(CacheOptions::default());
+    let cache = r.cache().unwrap();
+    let id = wait_tracking(&cache);
+    let writer = Redis::open(&server.url()).unwrap();
+    writer.set("k", 0).unwrap();
+    assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"0"[..]));
+    assert!(proxy.stall_connection_from(client_port(&writer, id)));
+    let stalled = Instant::now();
+    // When each version was acknowledged to the writer.
+    let mut acked: Vec<Instant> = vec![stalled];
+    let (mut stale_reads, mut worst) = (0, Duration::ZERO);
+    let mut version = 0u64;
+    while stalled.elapsed() < AFTER_STALL {
+        version += 1;
+        writer.set("k", version).unwrap();
+        acked.push(Instant::now());
+        for _ in 0..5 {
+            let got: u64 = std::str::from_utf8(&r.get("k").unwrap().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
+            if got < version {
+                // Stale since the first version it does not show was acknowledged.
+                stale_reads += 1;
+                worst = worst.max(acked[got as usize + 1].elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = cache.stats();
+    eprintln!(
+        "{protocol:?}: {stale_reads} stale reads, the worst {worst:?} after its write; {stats:?}"
+    );
+    assert!(
+        stale_reads > 0,
+        "the stall made reads stale until it was noticed"
+    );
+    assert!(
+        worst <= staleness_bound() + SLACK,
+        "a read stale {worst:?} after its write, past the bound of {:?}",
+        staleness_bound()
+    );
+    let now = wait_tracking(&cache);
+    assert_ne!(now, id, "a new invalidation connection");
+    // Caching again, and kept true by the new connection.
+    let hits = cache.stats().hits;
+    assert_eq!(r.get("k").unwrap().unwrap(), version.to_string().as_bytes());
+    assert_eq!(r.get("k").unwrap().unwrap(), version.to_string().as_bytes());
+    assert!(cache.stats().hits > hits, "served from memory again");
+    writer.set("k", "after").unwrap();
+    read_until(&r, "k", b"after");
+}
+
+#[test]
+fn a_silent_invalidation_connection_is_noticed_within_the_bound_resp2() {
+    a_silent_invalidation_connection(Protocol::Resp2);
+}
+
+#[test]
+fn a_silent_invalidation_connection_is_noticed_within_the_bound_resp3() {
+    a_silent_invalidation_connection(Protocol::Resp3);
+}
+
 /// The server forgets the keys a connection read once that connection is gone, and
 /// reports nobody their changes: whatever was read through a data connection the server
 /// closed must go, even while the connection sits idle and nobody reads through it.
@@ -334,6 +428,54 @@ fn entries_expire_at_the_ttl_ceiling() {
     assert_eq!(stats.expired, 1);
     assert_eq!(stats.hits, 1);
     assert_eq!(stats.misses, 2);
+}
+
+/// Redis 7.0 reports no invalidation for another client's SWAPDB (docs/caching.md, "What
+/// it does not guarantee"): a cached read of a swapped database stays what it was, and
+/// the `ttl` ceiling is what bounds it, over RESP2 and RESP3.
+#[test]
+fn another_clients_swapdb_is_not_reported_and_the_ttl_ceiling_bounds_it() {
+    let ttl = Duration::from_millis(800);
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let server = TestServer::start();
+        let (r, cache) = cached(
+            &server,
+            protocol,
+            CacheOptions::default().with_ttl(Some(ttl)),
+        );
+        let other = Redis::open(&server.url()).unwrap();
+        // Database 1 is written before any tracked read of the key: nothing to report.
+        let mut db1 = other.dedicated_connection().unwrap();
+        db1.select(1).unwrap();
+        db1.set("s", "db1").unwrap();
+        other.set("s", "db0").unwrap();
+        assert_eq!(r.get("s").unwrap().as_deref(), Some(&b"db0"[..]));
+        let cached_at = Instant::now();
+        assert_eq!(r.get("s").unwrap().as_deref(), Some(&b"db0"[..]));
+        assert!(cache.stats().hits >= 1);
+        other.swapdb(0, 1).unwrap();
+        assert_eq!(
+            other.get("s").unwrap().as_deref(),
+            Some(&b"db1"[..]),
+            "swapped"
+        );
+        if server.version() < (7, 2, 0) {
+            // The gap: the server said nothing, so memory still has the old database's.
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(
+                r.get("s").unwrap().as_deref(),
+                Some(&b"db0"[..]),
+                "{protocol:?}: a SWAPDB by another client is not reported"
+            );
+        }
+        // Past the ceiling, the entry is not served any more.
+        std::thread::sleep((cached_at + ttl).saturating_duration_since(Instant::now()));
+        assert_eq!(
+            r.get("s").unwrap().as_deref(),
+            Some(&b"db1"[..]),
+            "{protocol:?}: fresh once the ttl ceiling passed"
+        );
+    }
 }
 
 #[test]
@@ -549,6 +691,56 @@ fn this_clients_raw_write_swapdb_and_flushall_clear_the_whole_cache() {
     r.flushall(None).unwrap();
     assert_eq!(cache.stats().entries, 0, "FLUSHALL");
     assert_eq!(r.get("b").unwrap(), None);
+}
+
+#[test]
+fn commands_built_by_hand_in_lower_case_clear_the_cache_as_their_upper_case_names_do() {
+    let server = TestServer::start();
+    let (r, cache) = cached(&server, Protocol::Resp3, CacheOptions::default());
+    let other = Redis::open(&server.url()).unwrap();
+    let mut db1 = other.dedicated_connection().unwrap();
+    db1.select(1).unwrap();
+    for (i, name) in ["swapdb", "SwapDB", "flushdb", "flushall"]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("k{i}");
+        let swap = name.eq_ignore_ascii_case("swapdb");
+        if swap {
+            // Written before any tracked read of the key, so the server reports nothing.
+            db1.set(&key, "2").unwrap();
+        }
+        cache.clear();
+        r.set(&key, "1").unwrap();
+        assert_eq!(r.get(&key).unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(cache.stats().entries, 1, "{name}: cached");
+        let flushes = cache.stats().flushes;
+        let mut cmd = redis_client::Cmd::new(name);
+        if swap {
+            cmd.arg(0).arg(1);
+        }
+        r.run(redis_client::Typed::<redis_client::Value>::new(cmd))
+            .unwrap();
+        assert_eq!(cache.stats().entries, 0, "{name} clears the cache");
+        let want = swap.then_some(&b"2"[..]);
+        assert_eq!(r.get(&key).unwrap().as_deref(), want, "{name}");
+        if swap {
+            r.run(redis_client::Typed::<redis_client::Value>::new({
+                let mut back = redis_client::Cmd::new("SWAPDB");
+                back.arg(0).arg(1);
+                back
+            }))
+            .unwrap();
+        } else {
+            // The server's own report of the flush comes on the invalidation connection:
+            // taken before the next round caches anything (the client cleared twice).
+            let start = Instant::now();
+            while cache.stats().flushes < flushes + 3 {
+                assert!(start.elapsed() < SETTLE, "the flush was reported");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 #[test]

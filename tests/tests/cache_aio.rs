@@ -82,6 +82,80 @@ async fn no_stale_read_over_resp2_and_resp3() {
     no_stale_reads(Protocol::Resp3, 2_000, None).await;
 }
 
+/// As the blocking client's test (`cache.rs`): the invalidation connection goes silent
+/// without closing (a proxy holds it open and forwards nothing) while another client
+/// writes new versions of a key; no read is stale longer than the health check's interval
+/// plus its timeout (plus scheduling slack) after the write it missed was acknowledged,
+/// and caching resumes on a new invalidation connection.
+async fn a_silent_invalidation_connection(protocol: Protocol) {
+    let defaults = CacheOptions::default();
+    let bound = defaults.ping_interval + defaults.ping_timeout;
+    let server = TestServer::start();
+    let proxy = redis_tests::FaultProxy::start(server.port());
+    let r =
+        Redis::from_info(ConnectionInfo::tcp("127.0.0.1", proxy.port()).with_protocol(protocol))
+            .with_cache(defaults);
+    let cache = r.cache().unwrap();
+    let id = wait_tracking(&cache).await;
+    let writer = Redis::open(&server.url()).unwrap();
+    writer.set("k", 0).await.unwrap();
+    assert_eq!(r.get("k").await.unwrap().as_deref(), Some(&b"0"[..]));
+    let clients = writer.client_list_ids(&[id as u64]).await.unwrap();
+    let addr = clients[0].addr().unwrap().to_owned();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(proxy.stall_connection_from(port));
+    let stalled = Instant::now();
+    let mut acked: Vec<Instant> = vec![stalled];
+    let (mut stale_reads, mut worst) = (0, Duration::ZERO);
+    let mut version = 0u64;
+    while stalled.elapsed() < Duration::from_millis(4_500) {
+        version += 1;
+        writer.set("k", version).await.unwrap();
+        acked.push(Instant::now());
+        for _ in 0..5 {
+            let got: u64 = std::str::from_utf8(&r.get("k").await.unwrap().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
+            if got < version {
+                stale_reads += 1;
+                worst = worst.max(acked[got as usize + 1].elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    eprintln!(
+        "{protocol:?}: {stale_reads} stale reads, the worst {worst:?} after its write; {:?}",
+        cache.stats()
+    );
+    assert!(
+        stale_reads > 0,
+        "the stall made reads stale until it was noticed"
+    );
+    assert!(
+        worst <= bound + Duration::from_millis(700),
+        "a read stale {worst:?} after its write, past the bound of {bound:?}"
+    );
+    assert_ne!(
+        wait_tracking(&cache).await,
+        id,
+        "a new invalidation connection"
+    );
+    let hits = cache.stats().hits;
+    let want = version.to_string();
+    assert_eq!(r.get("k").await.unwrap().unwrap(), want.as_bytes());
+    assert_eq!(r.get("k").await.unwrap().unwrap(), want.as_bytes());
+    assert!(cache.stats().hits > hits, "served from memory again");
+    writer.set("k", "after").await.unwrap();
+    read_until(&r, "k", b"after").await;
+}
+
+#[tokio::test]
+async fn a_silent_invalidation_connection_is_noticed_within_the_bound() {
+    a_silent_invalidation_connection(Protocol::Resp2).await;
+    a_silent_invalidation_connection(Protocol::Resp3).await;
+}
+
 #[tokio::test]
 async fn no_stale_read_when_the_invalidation_connection_is_killed() {
     no_stale_reads(Protocol::Resp2, 1_000, Some(500)).await;

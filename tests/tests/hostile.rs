@@ -353,25 +353,11 @@ fn an_endless_streamed_reply_is_refused_with_bounded_memory() {
         (&b"*?\r\n"[..], &b":1\r\n"[..]),
         (b"$?\r\n", b";1\r\nx\r\n"),
     ] {
-        let fake = FakeServer::start(move |mut c: FakeConn| {
-            if c.read_request().is_some() {
-                c.write(header);
-                let chunk = element.repeat(4096);
-                for _ in 0..100_000 {
-                    c.write(&chunk);
-                }
-            }
-        });
         let limits = resp_proto::Limits {
             max_reply_bytes: MIB,
             ..resp_proto::Limits::default()
         };
-        let r = Redis::from_info(
-            ConnectionInfo::tcp("127.0.0.1", fake.port())
-                .with_timeout(Some(Duration::from_secs(5)))
-                .with_limits(limits),
-        )
-        .with_retry_policy(RetryPolicy::none());
+        let (_fake, r) = endless_resp3(header, element, limits);
         let base = CURRENT.load(Ordering::SeqCst);
         PEAK.store(base, Ordering::SeqCst);
         let start = Instant::now();
@@ -388,6 +374,163 @@ fn an_endless_streamed_reply_is_refused_with_bounded_memory() {
         );
         assert!(peak < 16 * MIB, "peak allocation {peak}");
     }
+}
+
+#[test]
+fn a_resp2_connection_refuses_every_frame_only_resp3_has_at_once() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // What a RESP2 server never sends, each answered to a GET on a connection whose
+    // handshake sent no HELLO: a protocol error at the first byte RESP2 lacks, without
+    // waiting for the rest (which never comes) or for the read timeout.
+    for reply in [
+        &b"_"[..],
+        b",1.5",
+        b"#t",
+        b"!5\r\nerror",
+        b"=7\r\ntxt:a",
+        b"(123",
+        b"%1\r\n",
+        b"~1\r\n",
+        b"|1\r\n",
+        b">2\r\n",
+        b"*1\r\n_",
+    ] {
+        let (err, took, _, r, fake) = attempt(reply);
+        let byte = reply[if reply[0] == b'*' { 4 } else { 0 }];
+        assert_eq!(
+            protocol_kind(&err),
+            &ProtocolErrorKind::InvalidTypeByte(byte),
+            "{:?}",
+            String::from_utf8_lossy(reply)
+        );
+        assert!(took < READ_TIMEOUT, "refused at once, took {took:?}");
+        assert_not_reused(&r, &fake);
+    }
+    // Streamed strings and aggregates: refused at the `?`.
+    for reply in [&b"$?"[..], b"*?", b"*2\r\n:1\r\n*?"] {
+        let (err, took, _, r, fake) = attempt(reply);
+        assert_eq!(protocol_kind(&err), &ProtocolErrorKind::InvalidInteger);
+        assert!(took < READ_TIMEOUT, "refused at once, took {took:?}");
+        assert_not_reused(&r, &fake);
+    }
+}
+
+#[test]
+fn a_connection_that_negotiates_resp3_takes_resp3_frames() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The same replies to a client whose handshake sent HELLO 3: values, as RESP3 says.
+    let fake = FakeServer::start(|mut c: FakeConn| {
+        let mut replies = [
+            &b"_\r\n"[..],
+            b"#t\r\n",
+            b"%1\r\n+a\r\n:1\r\n",
+            b"$?\r\n;2\r\nab\r\n;0\r\n",
+            b"*?\r\n,1.5\r\n.\r\n",
+        ]
+        .into_iter();
+        while c.read_request_resp3().is_some() {
+            match replies.next() {
+                Some(reply) => c.write(reply),
+                None => return,
+            }
+        }
+    });
+    let r = Redis::from_info(
+        ConnectionInfo::tcp("127.0.0.1", fake.port())
+            .with_protocol(redis_client::Protocol::Resp3)
+            .with_timeout(Some(READ_TIMEOUT)),
+    )
+    .with_retry_policy(RetryPolicy::none());
+    use redis_client::Value;
+    let got: Vec<Value> = (0..5)
+        .map(|_| r.execute_command(("GET", "k")).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            Value::Nil,
+            Value::Boolean(true),
+            Value::Map(vec![(Value::SimpleString("a".into()), Value::Integer(1))]),
+            Value::BulkString("ab".into()),
+            Value::Array(vec![Value::Double(1.5)]),
+        ]
+    );
+    assert_eq!(fake.accepted(), 1, "one connection throughout");
+}
+
+/// A RESP3 fake server (it answers `HELLO 3`) that answers the first command with
+/// `header`, then `element` over and over until the client goes away, and a client with
+/// `limits` speaking RESP3 to it.
+fn endless_resp3(
+    header: &'static [u8],
+    element: &'static [u8],
+    limits: resp_proto::Limits,
+) -> (FakeServer, Redis) {
+    let fake = FakeServer::start(move |mut c: FakeConn| {
+        if c.read_request_resp3().is_none() {
+            return;
+        }
+        c.write(header);
+        let chunk = element.repeat((64 * 1024) / element.len());
+        while c.write_all(&chunk) {}
+    });
+    let r = Redis::from_info(
+        ConnectionInfo::tcp("127.0.0.1", fake.port())
+            .with_protocol(redis_client::Protocol::Resp3)
+            .with_timeout(Some(Duration::from_secs(10)))
+            .with_limits(limits),
+    )
+    .with_retry_policy(RetryPolicy::none());
+    (fake, r)
+}
+
+#[test]
+fn aggregates_nested_past_the_default_element_bound_are_refused_from_their_headers() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Each within the aggregate limit, together more than one reply may hold: refused at
+    // the second header, before any element arrives (the client would otherwise wait).
+    let (err, took, peak, r, fake) = attempt(b"*16777216\r\n*16777216\r\n");
+    assert_eq!(
+        protocol_kind(&err),
+        &ProtocolErrorKind::TooManyElements { limit: 1 << 24 },
+        "{err:?}"
+    );
+    assert!(took < READ_TIMEOUT, "refused at once, took {took:?}");
+    assert!(peak < MIB, "peak allocation {peak}");
+    assert_not_reused(&r, &fake);
+}
+
+#[test]
+fn an_endless_stream_of_nested_aggregates_is_refused_at_the_default_element_bound() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A streamed array whose elements are arrays of three: four decoded values per 16
+    // bytes of input. With the default limits the reply is refused once it holds 2^24
+    // elements (64 MiB of input), not at 1 GiB of input, which would decode into 2.5 GiB
+    // of values had it ended there.
+    let (_fake, r) = endless_resp3(
+        b"*?\r\n",
+        b"*3\r\n:1\r\n:2\r\n:3\r\n",
+        resp_proto::Limits::default(),
+    );
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let start = Instant::now();
+    let err = r.get("k").unwrap_err();
+    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+    assert_eq!(
+        protocol_kind(&err),
+        &ProtocolErrorKind::TooManyElements { limit: 1 << 24 },
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    // The input buffer, grown as the bytes came (64 MiB of them, in an allocation that
+    // doubles): under 200 MiB measured, where 256 MiB of input (the aggregate's own
+    // limit) would take three times that.
+    assert!(peak < 320 * MIB, "peak allocation {} MiB", peak / MIB);
 }
 
 /// Answers every SCAN-family command with a page of no items and the cursor after the

@@ -69,7 +69,12 @@ impl Callbacks {
         if !cmd.name().is_empty() {
             // A declared command's name already holds its subcommand ("CONFIG GET"), so
             // nothing else can match: no need to look at (and allocate for) the arguments.
-            return self.map.get(cmd.name());
+            // One built by hand (`Cmd::new("config get")`) may be in any case.
+            let name = cmd.name();
+            if name.bytes().any(|b| b.is_ascii_lowercase()) {
+                return self.map.get(&name.to_ascii_uppercase());
+            }
+            return self.map.get(name);
         }
         let mut args = cmd.args();
         let first = String::from_utf8_lossy(args.next()?).to_ascii_uppercase();
@@ -500,5 +505,19 @@ mod tests {
             Value::SimpleString("OK".into()),
         );
         assert_eq!(v, Value::Boolean(true));
+    }
+
+    #[test]
+    fn a_command_named_by_hand_finds_its_callback_in_any_case() {
+        let ok = || Value::SimpleString("OK".into());
+        for name in ["CONFIG SET", "config set", "Config Set"] {
+            let mut cmd = Cmd::new(name);
+            cmd.arg("a").arg("b");
+            assert_eq!(
+                Callbacks::defaults().apply(&cmd, ok()).unwrap(),
+                Value::Boolean(true),
+                "{name}"
+            );
+        }
     }
 }

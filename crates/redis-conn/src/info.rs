@@ -92,7 +92,8 @@ pub struct ConnectionInfo {
     pub protocol: Protocol,
     /// Which reply decoder to use. Default the fast one.
     pub decoder: DecoderKind,
-    /// Decoding limits. Default [`Limits::DEFAULT`].
+    /// Decoding limits. Default [`Limits::DEFAULT`]. Their `resp3` is not taken from here:
+    /// the connection core sets it from the protocol the connection speaks.
     pub limits: Limits,
     /// TLS settings; `None` for a plain connection. Set by `rediss://` URLs. Needs the
     /// `tls` feature.

@@ -12,7 +12,7 @@ use crate::observe::Sink;
 use crate::tracking::TrackingRegistration;
 use crate::{ConnectionInfo, Error, Protocol};
 use bytes::{Bytes, BytesMut};
-use resp_proto::{AnyDecoder, Decode, Value};
+use resp_proto::{AnyDecoder, Decode, DecoderKind, Limits, Value};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -189,7 +189,12 @@ enum Effect {
     ReplyOn,
     Tracking(bool),
     ReadOnly(bool),
-    Hello(Option<Protocol>),
+    /// `HELLO`: the protocol it asks for, if it names one; with options (AUTH, SETNAME)
+    /// it also changes who the connection is.
+    Hello {
+        protocol: Option<Protocol>,
+        taint: bool,
+    },
     Taint,
     /// The last step of a restore: the configured state is back.
     Configured,
@@ -229,6 +234,13 @@ enum Kind {
 #[derive(Debug)]
 pub struct Core {
     decoder: AnyDecoder,
+    /// Which decoder, and the limits it enforces: `limits.resp3` follows the protocol
+    /// (see [`Core::sync_decoder`]), the rest is the configuration's.
+    decoder_kind: DecoderKind,
+    limits: Limits,
+    /// A `HELLO` was queued and not every reply since is read: its answer (and what
+    /// follows) may be RESP3 whatever the protocol now.
+    hello_pending: bool,
     /// Bytes read and not yet decoded.
     read_buf: BytesMut,
     /// Initialized bytes directly after `read_buf` in the same allocation, which reads
@@ -283,8 +295,13 @@ impl Core {
     /// A core for a connection opened with `info`, before any handshake: RESP2, database 0.
     pub fn new(info: &ConnectionInfo, now: Instant) -> Core {
         let state = ConnState::fresh(Protocol::Resp2, 0);
+        // A new connection speaks RESP2 until a HELLO 3 is queued.
+        let limits = info.limits.with_resp3(false);
         Core {
-            decoder: AnyDecoder::new(info.decoder, info.limits),
+            decoder: AnyDecoder::new(info.decoder, limits),
+            decoder_kind: info.decoder,
+            limits,
+            hello_pending: false,
             read_buf: BytesMut::new(),
             spare: BytesMut::new(),
             allocation: 0,
@@ -333,6 +350,7 @@ impl Core {
         self.state.db = info.db;
         self.state.readonly = info.readonly;
         self.configured = self.state.clone();
+        self.sync_decoder();
         self.count_out(out.len());
         out
     }
@@ -370,6 +388,7 @@ impl Core {
         }
         self.last_used = now;
         self.write_deadline = self.cap(self.write_timeout.map(|t| now + t));
+        self.sync_decoder();
         if self.metrics.is_some() {
             self.count_out(parts.iter().map(|p| p.len()).sum());
         }
@@ -427,6 +446,10 @@ impl Core {
                     }
                 }
                 Kind::Plain(effect) => {
+                    // Even inside MULTI: its answer may come in RESP3 (at EXEC).
+                    if let Effect::Hello { .. } = effect {
+                        self.hello_pending = true;
+                    }
                     let effect = match effect {
                         Effect::Multi => {
                             self.multi_queued = true;
@@ -442,7 +465,13 @@ impl Core {
                         _ if self.multi_queued => Effect::Taint,
                         _ => effect,
                     };
-                    if matches!(effect, Effect::Reset | Effect::Tracking(_) | Effect::Taint) {
+                    if matches!(
+                        effect,
+                        Effect::Reset
+                            | Effect::Tracking(_)
+                            | Effect::Taint
+                            | Effect::Hello { taint: true, .. }
+                    ) {
                         // The server may stop reporting changes to the keys read so far
                         // where the registration said: ended before the command is sent.
                         self.set_tracking(None);
@@ -635,6 +664,10 @@ impl Core {
             self.reply_deadline = None;
             let ok = !matches!(value, Value::Error(_));
             self.apply(head.effect, ok);
+            if self.owed.is_empty() {
+                self.hello_pending = false;
+            }
+            self.sync_decoder();
             if self.owed.is_empty() && !self.quiet_after_reply() {
                 return Err(self.fail(Error::OutOfStep(
                     "bytes nobody asked for followed the last reply".into(),
@@ -782,10 +815,11 @@ impl Core {
                 }
             }
             Effect::ReadOnly(on) => s.readonly = on,
-            Effect::Hello(protocol) => {
+            Effect::Hello { protocol, taint } => {
                 if let Some(p) = protocol {
                     s.protocol = p;
                 }
+                s.tainted |= taint;
             }
             Effect::Taint => s.tainted = true,
         }
@@ -832,6 +866,11 @@ impl Core {
             silent: false,
         });
         let (steps, tracking) = encode_handshake(info, &mut out);
+        // RESET answers in RESP2; the handshake's HELLO 3 then answers in RESP3.
+        if info.protocol == Protocol::Resp3 {
+            self.hello_pending = true;
+            self.sync_decoder();
+        }
         // The redirect target may have changed since the connection was opened: the
         // configured state is what this handshake sets up. The RESET ends what the
         // server remembered for the old registration.
@@ -906,6 +945,18 @@ impl Core {
     fn set_tracking(&mut self, tracking: Option<Arc<TrackingRegistration>>) {
         if let Some(old) = std::mem::replace(&mut self.tracking, tracking) {
             old.end();
+        }
+    }
+
+    /// Has the decoder accept RESP3's own types only while the connection speaks RESP3 or
+    /// a HELLO's answer may still come: a RESP2 server never sends them, so on a RESP2
+    /// connection they are a protocol error at their first byte. Called between replies,
+    /// where a new decoder loses nothing (the next reply is scanned from its start).
+    fn sync_decoder(&mut self) {
+        let resp3 = self.state.protocol == Protocol::Resp3 || self.hello_pending;
+        if resp3 != self.limits.resp3 {
+            self.limits.resp3 = resp3;
+            self.decoder = AnyDecoder::new(self.decoder_kind, self.limits);
         }
     }
 
@@ -1369,10 +1420,10 @@ fn classify(argc: usize, w0: Option<&[u8]>, w1: Option<&[u8]>, w2: Option<&[u8]>
             _ => None,
         };
         // AUTH or SETNAME among its options change who the connection is.
-        if argc > 2 {
-            return plain(Effect::Taint);
-        }
-        return plain(Effect::Hello(protocol));
+        return plain(Effect::Hello {
+            protocol,
+            taint: argc > 2,
+        });
     }
     if is(w0, "CLIENT") {
         if is(w1, "REPLY") {
@@ -1558,9 +1609,9 @@ mod tests {
         core.handle_bytes(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
         assert!(matches!(core.poll_push(), Ok(Some(Value::Array(_)))));
         assert_eq!(core.verdict(), Verdict::Restore);
-        // RESP2 has no push frames: one is out of step even for a subscriber.
+        // RESP2 has no push frames: one is refused even for a subscriber.
         core.handle_bytes(b">1\r\n$1\r\nx\r\n");
-        assert!(matches!(core.poll_push(), Err(Error::OutOfStep(_))));
+        assert!(matches!(core.poll_push(), Err(Error::Protocol(_))));
     }
 
     #[test]
@@ -1606,8 +1657,13 @@ mod tests {
         assert!(matches!(core.poll_push(), Err(Error::OutOfStep(_))));
     }
 
+    /// The protocol error a RESP2 connection gives for a frame only RESP3 has.
+    fn refused_as_resp3(e: &Error, byte: u8) -> bool {
+        matches!(e, Error::Protocol(p) if *p.kind() == resp_proto::ProtocolErrorKind::InvalidTypeByte(byte))
+    }
+
     #[test]
-    fn resp2_push_frames_are_out_of_step_and_resp3_pushes_are_set_aside() {
+    fn resp2_push_frames_are_refused_and_resp3_pushes_are_set_aside() {
         let mut core = Core::new(&info(), Instant::now());
         let e = run(
             &mut core,
@@ -1615,7 +1671,7 @@ mod tests {
             b">2\r\n$3\r\nfoo\r\n$3\r\nbar\r\n",
         )
         .unwrap_err();
-        assert!(matches!(e, Error::OutOfStep(_)));
+        assert!(refused_as_resp3(&e, b'>'), "{e:?}");
         let i3 = info().with_protocol(Protocol::Resp3);
         let mut core = Core::new(&i3, Instant::now());
         core.handshake(&i3, None);
@@ -1633,6 +1689,70 @@ mod tests {
         assert_eq!(v, Value::BulkString("v".into()));
         assert!(matches!(core.poll_push(), Ok(Some(Value::Push(_)))));
         assert_eq!(core.verdict(), Verdict::Reuse);
+    }
+
+    #[test]
+    fn a_resp2_connection_refuses_resp3_frames_until_a_hello_3_is_answered() {
+        // A HELLO-less handshake (AUTH, SELECT, PING), answered in RESP2.
+        let i2 = info().with_auth(None, "pw").with_db(2);
+        for (reply, byte) in [
+            (&b"%1\r\n+a\r\n:1\r\n"[..], b'%'),
+            (b"_\r\n", b'_'),
+            (b"*2\r\n:1\r\n#t\r\n", b'#'),
+            (b"$?\r\n", b'$'),
+        ] {
+            let mut core = Core::new(&i2, Instant::now());
+            core.handshake(&i2, None);
+            core.handle_bytes(b"+OK\r\n+OK\r\n+PONG\r\n");
+            assert!(matches!(core.poll_reply(Instant::now()), Ok(Poll::Idle)));
+            let e = run(&mut core, &["GET", "a"], reply).unwrap_err();
+            if byte == b'$' {
+                // A streamed string: refused at its `?`, before the line ends.
+                assert!(
+                    matches!(&e, Error::Protocol(p) if *p.kind() == resp_proto::ProtocolErrorKind::InvalidInteger),
+                    "{e:?}"
+                );
+            } else {
+                assert!(refused_as_resp3(&e, byte), "{e:?}");
+            }
+            assert!(core.is_broken());
+        }
+        let mut core = Core::new(&info(), Instant::now());
+        // A raw HELLO 3 answers with a map, and from then on the connection is RESP3 ...
+        let v = run(&mut core, &["HELLO", "3"], b"%1\r\n+proto\r\n:3\r\n").unwrap();
+        assert!(matches!(v, Value::Map(_)));
+        assert_eq!(core.state().protocol, Protocol::Resp3);
+        assert_eq!(run(&mut core, &["GET", "a"], b"_\r\n").unwrap(), Value::Nil);
+        // ... until RESET, whose answer and what follows are RESP2 again.
+        run(&mut core, &["RESET"], b"+RESET\r\n").unwrap();
+        let e = run(&mut core, &["GET", "a"], b"_\r\n").unwrap_err();
+        assert!(refused_as_resp3(&e, b'_'), "{e:?}");
+        // A HELLO 3 refused by the server leaves it RESP2.
+        let mut core = Core::new(&info(), Instant::now());
+        run(&mut core, &["HELLO", "3"], b"-NOPROTO sorry\r\n").unwrap();
+        let e = run(&mut core, &["GET", "a"], b",1.5\r\n").unwrap_err();
+        assert!(refused_as_resp3(&e, b','), "{e:?}");
+        // HELLO 3 with options: RESP3 too, and the connection is no longer the configured one.
+        let mut core = Core::new(&info(), Instant::now());
+        run(&mut core, &["HELLO", "3", "SETNAME", "x"], b"%0\r\n").unwrap();
+        assert_eq!(
+            run(&mut core, &["GET", "a"], b"#t\r\n").unwrap(),
+            Value::Boolean(true)
+        );
+        assert!(core.state().tainted);
+        // A RESP3 connection restored: RESET (answered in RESP2), then HELLO 3 again.
+        let i3 = info().with_protocol(Protocol::Resp3);
+        let mut core = Core::new(&i3, Instant::now());
+        core.handshake(&i3, None);
+        core.handle_bytes(b"%0\r\n+PONG\r\n");
+        assert!(matches!(core.poll_reply(Instant::now()), Ok(Poll::Idle)));
+        run(&mut core, &["SELECT", "1"], b"+OK\r\n").unwrap();
+        assert_eq!(core.verdict(), Verdict::Restore);
+        core.restore_request(&i3, None);
+        core.handle_bytes(b"+RESET\r\n%0\r\n+PONG\r\n");
+        assert!(matches!(core.poll_reply(Instant::now()), Ok(Poll::Idle)));
+        assert_eq!(core.verdict(), Verdict::Reuse);
+        assert_eq!(run(&mut core, &["GET", "a"], b"_\r\n").unwrap(), Value::Nil);
     }
 
     #[test]

@@ -104,4 +104,13 @@ pub enum ProtocolErrorKind {
         /// The configured limit.
         limit: usize,
     },
+    /// One reply would hold more elements, at every depth, than
+    /// [`Limits::max_reply_elements`](crate::Limits): the offset is that of the length
+    /// field of the aggregate whose elements would pass the limit, or of the streamed
+    /// element that passed it.
+    #[error("reply holds more than the limit of {limit} elements")]
+    TooManyElements {
+        /// The configured limit.
+        limit: usize,
+    },
 }

@@ -16,7 +16,7 @@
 //! [`Limits::max_depth`]), never call-stack depth. The checks and the error offsets are the
 //! same as [`ReferenceDecoder`](crate::ReferenceDecoder)'s; tests hold the two together.
 
-use crate::reference::{line_bound, parse_double};
+use crate::reference::{is_resp2_type, line_bound, parse_double};
 use crate::scan::{err, int_crlf, is_big_number, parse_i64, Scanner};
 use crate::{Decode, Limits, ProtocolError, ProtocolErrorKind as K, ServerError, Value};
 use bytes::{Buf, Bytes, BytesMut};
@@ -273,6 +273,9 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
         return None;
     }
     let max_entries = limits.max_aggregate_len as u64;
+    let max_elements = limits.max_reply_elements as u64;
+    // Elements of the reply so far, counted as the scan counts them.
+    let mut elements: u64 = 0;
     // In a frame no longer than the bulk limit no string can pass it, and the lengths the
     // hot loops read (at most 19 characters, see `int_crlf`) pass no line limit of 19 or
     // more: with the usual limits the loops check only the bytes.
@@ -285,7 +288,9 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
             // closes the array; a streamed one may take elements up to its limit.
             if matches!(top.marker, b'*' | b'~' | b'>') {
                 let room = if top.streamed {
-                    max_entries.saturating_sub(top.count)
+                    max_entries
+                        .saturating_sub(top.count)
+                        .min(max_elements.saturating_sub(elements))
                 } else {
                     top.left - 1
                 };
@@ -301,13 +306,17 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                 }
                 // Counted once after the loop, which then touches only the `Vec`.
                 top.count += taken;
-                if !top.streamed {
+                if top.streamed {
+                    elements += taken;
+                } else {
                     top.left -= taken;
                 }
             } else if top.marker == b'%' && top.key.is_none() {
                 // The same for maps of bulk strings (HGETALL, CONFIG GET over RESP3).
                 let room = if top.streamed {
-                    max_entries.saturating_sub(top.count / 2)
+                    max_entries
+                        .saturating_sub(top.count / 2)
+                        .min(max_elements.saturating_sub(elements) / 2)
                 } else {
                     (top.left - 1) / 2
                 };
@@ -327,13 +336,20 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                     pos = after_v;
                 }
                 top.count += 2 * taken;
-                if !top.streamed {
+                if top.streamed {
+                    elements += 2 * taken;
+                } else {
                     top.left -= 2 * taken;
                 }
             }
         }
         let at = pos;
         let marker = *b.get(at)?;
+        // What the scan refuses on a RESP2 connection: RESP3's types and streams.
+        let streamed = matches!(marker, b'$' | b'*') && b.get(at + 1) == Some(&b'?');
+        if !limits.resp3 && (!is_resp2_type(marker) || streamed) {
+            return None;
+        }
         let mut v = match marker {
             b'$' | b'!' | b'=' => {
                 if b.get(at + 1) == Some(&b'?') {
@@ -438,7 +454,15 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                     Some(u64::MAX) => Value::Nil,
                     Some(0) if marker != b'|' => Building::new(marker, Some(0), 0).finish(),
                     n => {
-                        stack.push(Building::new(marker, n, b.len() - pos));
+                        let building = Building::new(marker, n, b.len() - pos);
+                        // A sized aggregate's elements count from its header, as in the scan.
+                        if !building.streamed {
+                            elements += building.left;
+                            if elements > max_elements {
+                                return None;
+                            }
+                        }
+                        stack.push(building);
                         continue;
                     }
                 }
@@ -463,8 +487,11 @@ fn build(frame: &Bytes, stack: &mut Vec<Building>, limits: &Limits) -> Option<Va
                 v = stack.pop()?.finish();
                 continue;
             }
-            if top.streamed && top.count / top.per_entry() > max_entries {
-                return None;
+            if top.streamed {
+                elements += 1;
+                if top.count / top.per_entry() > max_entries || elements > max_elements {
+                    return None;
+                }
             }
             break;
         }
@@ -664,7 +691,8 @@ mod tests {
 
     #[test]
     fn size_of_scan_state() {
-        // The decoder is embedded in every connection: keep it small.
-        assert!(std::mem::size_of::<Decoder>() <= 160);
+        // The decoder is embedded in every connection: keep it small (its limits and the
+        // scan's place, about two dozen words).
+        assert!(std::mem::size_of::<Decoder>() <= 192);
     }
 }

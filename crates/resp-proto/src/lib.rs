@@ -95,8 +95,10 @@
 //!   [`Limits::max_reply_bytes`] (1 GiB by default): a reply is refused as soon as a part of
 //!   it would end past the limit, a payload from its header and a line once the limit is
 //!   passed without its end, so an endless stream fails at the limit, not at its end.
-//!   The decoded value adds at most one [`Value`] (40 bytes) per three bytes of input, since
-//!   payloads are views of the input.
+//!   The decoded value adds one [`Value`] (40 bytes) per element to the input its payloads
+//!   view, and the elements of one whole reply, at every depth, are bounded by
+//!   [`Limits::max_reply_elements`] (2^24 by default, so 640 MiB of values), counted from a
+//!   declared aggregate's header and as a streamed one's arrive.
 //! - A declared aggregate length reserves memory only for as many elements as the bytes
 //!   at hand can hold (each takes at least three bytes), so `*16777216` followed by a
 //!   few bytes costs a few bytes.

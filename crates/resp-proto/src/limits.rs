@@ -13,14 +13,17 @@
 /// ```
 ///
 /// What the defaults bound: the input one reply may hold ([`max_reply_bytes`], 1 GiB), and
-/// the memory of its decoded form. Payloads are views of the input, so the decoded form
-/// adds one [`Value`](crate::Value) (40 bytes on 64-bit targets) per element, and every
-/// element takes at least three bytes of input: at most about 14 times the input, and one
-/// aggregate's `Vec` at most [`max_aggregate_len`] elements (640 MiB).
+/// the memory of its decoded form. Payloads are views of the input (a streamed string is
+/// joined into a copy of its chunks), so the decoded form adds one
+/// [`Value`](crate::Value) (40 bytes on 64-bit targets) per element, and the elements of
+/// one whole reply, at every depth, are at most [`max_reply_elements`] (2^24: 640 MiB of
+/// `Value`s). So one reply takes at most its input (1 GiB) plus 640 MiB with the defaults;
+/// without the element bound, the three-byte elements of a 1 GiB reply would decode into
+/// about 14 GiB.
 ///
 /// [`ProtocolErrorKind`]: crate::ProtocolErrorKind
 /// [`max_reply_bytes`]: Limits::max_reply_bytes
-/// [`max_aggregate_len`]: Limits::max_aggregate_len
+/// [`max_reply_elements`]: Limits::max_reply_elements
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Longest bulk string, blob error or verbatim string, in bytes; for a streamed string
@@ -57,6 +60,25 @@ pub struct Limits {
     /// longest strings cannot arrive.
     /// Exceeding it gives [`ReplyTooLong`](crate::ProtocolErrorKind::ReplyTooLong).
     pub max_reply_bytes: usize,
+    /// Most elements one top-level reply may hold, counted at every depth: the elements of
+    /// every array, set and push, the keys and values of every map and attribute, and the
+    /// value an attribute annotates (each becomes one [`Value`](crate::Value), 40 bytes on
+    /// 64-bit targets). A declared aggregate is refused from its header when its elements
+    /// would take the reply past the bound; a streamed one's are counted as they arrive.
+    /// Default 2^24, as [`max_aggregate_len`](Limits::max_aggregate_len): the longest
+    /// aggregate still fits, and the decoded values of one reply take at most 640 MiB
+    /// beside its input.
+    /// Exceeding it gives [`TooManyElements`](crate::ProtocolErrorKind::TooManyElements).
+    pub max_reply_elements: usize,
+    /// Whether the types only RESP3 has are accepted: `_ , # ! = ( % ~ | >`, streamed
+    /// strings (`$?`) and aggregates (`*?`, `~?`, `%?`) with their `;` chunks and `.` end.
+    /// Default `true`. A RESP2 peer never sends them, so a decoder for a RESP2 connection
+    /// refuses them at once: `redis-conn`'s connection core sets this from the protocol
+    /// the connection speaks, whatever it is given.
+    /// A refused type byte gives [`InvalidTypeByte`](crate::ProtocolErrorKind::InvalidTypeByte)
+    /// at its offset, a streamed length (`$?`, `*?`)
+    /// [`InvalidInteger`](crate::ProtocolErrorKind::InvalidInteger) at the length's.
+    pub resp3: bool,
 }
 
 impl Limits {
@@ -67,7 +89,14 @@ impl Limits {
         max_depth: 128,
         max_line_len: 1024 * 1024,
         max_reply_bytes: 1024 * 1024 * 1024,
+        max_reply_elements: 1 << 24,
+        resp3: true,
     };
+
+    /// These limits with RESP3's own types accepted or refused (see [`Limits::resp3`]).
+    pub const fn with_resp3(self, resp3: bool) -> Limits {
+        Limits { resp3, ..self }
+    }
 }
 
 impl Default for Limits {

@@ -31,6 +31,7 @@ impl Decode for ReferenceDecoder {
             buf,
             pos: 0,
             limits: &self.limits,
+            elements: 0,
         };
         match p.value(0)? {
             Some(Item::Value(v)) => {
@@ -54,6 +55,9 @@ struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
     limits: &'a Limits,
+    /// Elements of the reply so far, at every depth: declared ones from their header,
+    /// streamed ones as they arrive.
+    elements: u64,
 }
 
 type Step<T> = Result<Option<T>, ProtocolError>;
@@ -112,6 +116,17 @@ impl Parser<'_> {
         }
     }
 
+    /// Counts `n` more elements of the reply, refused at `at` past
+    /// [`Limits::max_reply_elements`].
+    fn count_elements(&mut self, n: u64, at: usize) -> Result<(), ProtocolError> {
+        let limit = self.limits.max_reply_elements;
+        self.elements += n;
+        if self.elements > limit as u64 {
+            return self.err(K::TooManyElements { limit }, at);
+        }
+        Ok(())
+    }
+
     /// `len` payload bytes followed by CRLF.
     fn payload(&mut self, len: usize) -> Step<Bytes> {
         let start = self.pos;
@@ -130,6 +145,9 @@ impl Parser<'_> {
         let Some(&marker) = self.buf.get(at) else {
             return Ok(None);
         };
+        if !self.limits.resp3 && !is_resp2_type(marker) {
+            return self.err(K::InvalidTypeByte(marker), at);
+        }
         self.pos += 1;
         let v = match marker {
             b'+' => self
@@ -181,6 +199,10 @@ impl Parser<'_> {
     fn blob(&mut self, marker: u8) -> Step<Item> {
         let len_at = self.pos;
         if self.buf.get(len_at) == Some(&b'?') {
+            // RESP2 has no streamed strings: `?` is no digit.
+            if !self.limits.resp3 {
+                return self.err(K::InvalidInteger, len_at);
+            }
             if marker != b'$' {
                 return self.err(K::InvalidLength(-1), len_at);
             }
@@ -279,6 +301,10 @@ impl Parser<'_> {
         let len_at = self.pos;
         let streamed = self.buf.get(len_at) == Some(&b'?');
         let declared = if streamed {
+            // RESP2 has no streamed aggregates: `?` is no digit.
+            if !self.limits.resp3 {
+                return self.err(K::InvalidInteger, len_at);
+            }
             if !matches!(marker, b'*' | b'~' | b'%') {
                 return self.err(K::InvalidLength(-1), len_at);
             }
@@ -310,6 +336,11 @@ impl Parser<'_> {
         };
         let pairs = matches!(marker, b'%' | b'|');
         let per_entry = if pairs { 2 } else { 1 };
+        if let Some(n) = declared {
+            // An attribute's annotated value is one more element.
+            let n = n as u64 * per_entry as u64 + u64::from(marker == b'|');
+            self.count_elements(n, len_at)?;
+        }
         let mut items = Vec::new();
         loop {
             if let Some(n) = declared {
@@ -324,15 +355,18 @@ impl Parser<'_> {
                 Some(Item::End) if declared.is_none() && items.len() % per_entry == 0 => break,
                 Some(Item::End) => return self.err(K::UnexpectedEnd, item_at),
             }
-            if declared.is_none() && items.len() / per_entry > self.limits.max_aggregate_len {
-                let limit = self.limits.max_aggregate_len;
-                return self.err(
-                    K::AggregateTooLong {
-                        len: (items.len() / per_entry) as u64,
-                        limit,
-                    },
-                    item_at,
-                );
+            if declared.is_none() {
+                if items.len() / per_entry > self.limits.max_aggregate_len {
+                    let limit = self.limits.max_aggregate_len;
+                    return self.err(
+                        K::AggregateTooLong {
+                            len: (items.len() / per_entry) as u64,
+                            limit,
+                        },
+                        item_at,
+                    );
+                }
+                self.count_elements(1, item_at)?;
             }
         }
         let v = if pairs {
@@ -364,6 +398,12 @@ impl Parser<'_> {
         };
         Ok(Some(Item::Value(v)))
     }
+}
+
+/// Whether `marker` starts a value in RESP2 too: simple strings, errors, integers, bulk
+/// strings and arrays. Every other type byte is RESP3's own.
+pub(crate) fn is_resp2_type(marker: u8) -> bool {
+    matches!(marker, b'+' | b'-' | b':' | b'$' | b'*')
 }
 
 /// Which bound, if any, a line starting at `start` breaks once the buffer holds `len`

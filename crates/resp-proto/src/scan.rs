@@ -8,7 +8,7 @@
 //! and error offsets are [`ReferenceDecoder`](crate::ReferenceDecoder)'s; tests hold them
 //! together.
 
-use crate::reference::{line_bound, open_line_bound, parse_double};
+use crate::reference::{is_resp2_type, line_bound, open_line_bound, parse_double};
 use crate::{Limits, ProtocolError, ProtocolErrorKind as K};
 
 /// The scan of one frame at a time, resumable across calls on a buffer that grows.
@@ -145,6 +145,9 @@ struct Scan {
     stream: Option<(usize, u64)>,
     /// The aggregates opened and not yet complete, outermost first.
     open: Vec<Open>,
+    /// Elements of the frame so far, at every depth: declared ones from their header,
+    /// streamed ones as they complete.
+    elements: u64,
     /// The buffer length when the last call returned `Ok(None)`: a shorter buffer was cut.
     seen: usize,
     /// [`Scanner::fingerprint`] when the last call returned `Ok(None)`.
@@ -162,6 +165,7 @@ impl Scan {
         self.need = 0;
         self.stream = None;
         self.open.clear();
+        self.elements = 0;
         self.seen = 0;
         self.sig = 0;
     }
@@ -229,6 +233,11 @@ impl Scanner {
                             elem_start,
                         ));
                     }
+                    self.scan.elements += 1;
+                    let limit = self.limits.max_reply_elements;
+                    if self.scan.elements > limit as u64 {
+                        return err(K::TooManyElements { limit }, elem_start);
+                    }
                     break;
                 }
                 top.left -= 1;
@@ -249,6 +258,9 @@ impl Scanner {
         let Some(&marker) = buf.get(at) else {
             return Ok(None);
         };
+        if !self.limits.resp3 && !is_resp2_type(marker) {
+            return err(K::InvalidTypeByte(marker), at);
+        }
         let end = match marker {
             b'+' | b'-' => match self.line(buf, at + 1)? {
                 None => return Ok(None),
@@ -298,6 +310,10 @@ impl Scanner {
     fn blob(&mut self, buf: &[u8], marker: u8, at: usize) -> Step<Option<usize>> {
         let len_at = at + 1;
         if buf.get(len_at) == Some(&b'?') {
+            // RESP2 has no streamed strings: `?` is no digit.
+            if !self.limits.resp3 {
+                return err(K::InvalidInteger, len_at);
+            }
             if marker != b'$' {
                 return err(K::InvalidLength(-1), len_at);
             }
@@ -411,6 +427,10 @@ impl Scanner {
         let per_entry = if matches!(marker, b'%' | b'|') { 2 } else { 1 };
         let attribute = marker == b'|';
         if buf.get(len_at) == Some(&b'?') {
+            // RESP2 has no streamed aggregates: `?` is no digit.
+            if !self.limits.resp3 {
+                return err(K::InvalidInteger, len_at);
+            }
             // RESP3 streams arrays, sets and maps only.
             if !matches!(marker, b'*' | b'~' | b'%') {
                 return err(K::InvalidLength(-1), len_at);
@@ -451,9 +471,14 @@ impl Scanner {
                 len_at,
             );
         }
-        self.scan.advance_to(end);
         // An attribute is followed by the value it annotates.
         let left = len as u64 * u64::from(per_entry) + u64::from(attribute);
+        let limit = self.limits.max_reply_elements;
+        if self.scan.elements + left > limit as u64 {
+            return err(K::TooManyElements { limit }, len_at);
+        }
+        self.scan.elements += left;
+        self.scan.advance_to(end);
         if left == 0 {
             return Ok(Some(Some(at)));
         }

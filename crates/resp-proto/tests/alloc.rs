@@ -271,13 +271,26 @@ fn declared_huge_lengths_reserve_nothing() {
     assert_eq!(r, Ok(None));
     assert!(bytes < 1024, "{bytes} bytes reserved");
 
-    // Nested declarations at every level: still bounded by the bytes at hand.
+    // Nested declarations at every level, with no bound on a reply's elements: still
+    // bounded by the bytes at hand.
     let mut input = Vec::new();
     for _ in 0..100 {
         input.extend_from_slice(b"%16777216\r\n");
     }
+    let unbounded = resp_proto::Limits {
+        max_reply_elements: usize::MAX,
+        ..resp_proto::Limits::default()
+    };
     let mut buf = BytesMut::from(&input[..]);
-    let ((_, bytes), r) = allocations(|| Decoder::new().decode(&mut buf));
+    let ((_, bytes), r) = allocations(|| Decoder::with_limits(unbounded).decode(&mut buf));
     assert_eq!(r, Ok(None));
     assert!(bytes < 16 * 1024, "{bytes} bytes reserved");
+    // By default the first header already declares more than one reply may hold.
+    let mut buf = BytesMut::from(&input[..]);
+    let ((count, _), r) = allocations(|| Decoder::new().decode(&mut buf));
+    assert_eq!(
+        r.map_err(|e| e.kind().clone()),
+        Err(resp_proto::ProtocolErrorKind::TooManyElements { limit: 1 << 24 })
+    );
+    assert_eq!(count, 0);
 }

@@ -357,6 +357,8 @@ fn random_changes_between_calls() {
         max_depth: 5,
         max_line_len: 32,
         max_reply_bytes: 200,
+        max_reply_elements: 12,
+        resp3: true,
     };
     let mut total = common::ChangeStats::default();
     for case in 0..3000 {

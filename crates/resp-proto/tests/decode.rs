@@ -239,6 +239,8 @@ fn limits() {
         max_depth: 2,
         max_line_len: 8,
         max_reply_bytes: 24,
+        max_reply_elements: 16,
+        resp3: true,
     };
     check_with(small, "$4\r\nabcd\r\n", r#"BulkString(b"abcd")"#);
     check_with(
@@ -435,6 +437,7 @@ fn element_limit_and_defaults() {
     assert_eq!(d.max_bulk_len, 512 << 20);
     assert_eq!(d.max_aggregate_len, 1 << 24);
     assert_eq!(d.max_reply_bytes, 1 << 30);
+    assert_eq!(d.max_reply_elements, 1 << 24);
     assert!(
         d.max_reply_bytes > d.max_bulk_len + 32,
         "a longest string must fit"
@@ -443,6 +446,166 @@ fn element_limit_and_defaults() {
     if cfg!(target_pointer_width = "64") {
         assert_eq!(std::mem::size_of::<Value>(), 40);
     }
+}
+
+/// `max_reply_elements` counts the elements of one whole reply at every depth: a declared
+/// aggregate from its header, a streamed one's as each completes.
+#[test]
+fn reply_element_limit() {
+    let five = Limits {
+        max_reply_elements: 5,
+        ..Limits::default()
+    };
+    check_with(
+        five,
+        "*2\r\n*2\r\n:1\r\n:2\r\n:3\r\n",
+        "Array([Array([Integer(1), Integer(2)]), Integer(3)])",
+    );
+    // Each aggregate within its own limit, but not all of them together: refused from the
+    // header that passes the bound, before its elements arrive.
+    check_with(
+        five,
+        "*2\r\n*2\r\n:1\r\n:2\r\n*2\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 17",
+    );
+    check_with(
+        five,
+        "*6\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 1",
+    );
+    // A map counts its keys and values, an attribute also the value it annotates.
+    check_with(
+        five,
+        "%3\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 1",
+    );
+    check_with(
+        five,
+        "|2\r\n+a\r\n:1\r\n+b\r\n:2\r\n:0\r\n",
+        r#"Attribute { attributes: [(SimpleString(b"a"), Integer(1)), (SimpleString(b"b"), Integer(2))], value: Integer(0) }"#,
+    );
+    check_with(
+        five,
+        "|2\r\n+a\r\n:1\r\n+b\r\n:2\r\n*0\r\n",
+        r#"Attribute { attributes: [(SimpleString(b"a"), Integer(1)), (SimpleString(b"b"), Integer(2))], value: Array([]) }"#,
+    );
+    check_with(
+        five,
+        "|2\r\n+a\r\n:1\r\n+b\r\n:2\r\n*1\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 21",
+    );
+    // Streamed elements count as they complete, nested ones before their parent.
+    check_with(
+        five,
+        "*?\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n.\r\n",
+        "Array([Integer(1), Integer(2), Integer(3), Integer(4), Integer(5)])",
+    );
+    check_with(
+        five,
+        "*?\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 24",
+    );
+    check_with(
+        five,
+        "*?\r\n*3\r\n:1\r\n:2\r\n:3\r\n*?\r\n:1\r\n.\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 20",
+    );
+    check_with(
+        five,
+        "~?\r\n%?\r\n:1\r\n:2\r\n:3\r\n:4\r\n.\r\n:5\r\n",
+        "error: reply holds more than the limit of 5 elements at byte 27",
+    );
+    // A streamed aggregate's own limit is checked first when both are passed at once.
+    let both = Limits {
+        max_aggregate_len: 2,
+        max_reply_elements: 2,
+        ..Limits::default()
+    };
+    check_with(
+        both,
+        "*?\r\n:1\r\n:2\r\n:3\r\n",
+        "error: aggregate length 3 exceeds the limit of 2 at byte 12",
+    );
+    // The bound is per reply: replies back to back each start from zero.
+    for kind in KINDS {
+        let (values, end, left) =
+            decode_all(kind, five, b"*5\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n*5\r\n");
+        assert_eq!((values.len(), end, left), (1, Ok(()), 4), "{kind:?}");
+    }
+    // By default a reply may declare 2^24 elements in all, however nested.
+    for kind in KINDS {
+        let (values, end, left) = decode_all(kind, Limits::default(), b"*2\r\n*16777214\r\n");
+        assert_eq!((values.len(), end, left), (0, Ok(()), 15), "{kind:?}");
+    }
+    check(
+        "*2\r\n*16777214\r\n*2\r\n",
+        "error: reply holds more than the limit of 16777216 elements at byte 16",
+    );
+}
+
+/// With `resp3` off (a RESP2 connection), every type only RESP3 has, and streamed
+/// strings and aggregates, are refused at their first byte that RESP2 lacks; RESP2's own
+/// frames, nulls included, decode as before.
+#[test]
+fn resp2_refuses_what_only_resp3_has() {
+    let resp2 = Limits::default().with_resp3(false);
+    for (input, kind) in [
+        ("_\r\n", "_"),
+        (",1.5\r\n", ","),
+        ("#t\r\n", "#"),
+        ("!3\r\nerr\r\n", "!"),
+        ("=7\r\ntxt:abc\r\n", "="),
+        ("(12\r\n", "("),
+        ("%1\r\n+a\r\n:1\r\n", "%"),
+        ("~1\r\n:1\r\n", "~"),
+        ("|1\r\n+a\r\n:1\r\n:2\r\n", "|"),
+        (">2\r\n+a\r\n+b\r\n", ">"),
+        (".\r\n", "."),
+        (";1\r\n", ";"),
+    ] {
+        let byte = kind.as_bytes()[0];
+        check_with(
+            resp2,
+            input,
+            &format!("error: invalid type byte 0x{byte:02x} at byte 0"),
+        );
+        // The same inside an array, at its own offset.
+        check_with(
+            resp2,
+            &format!("*2\r\n:1\r\n{input}"),
+            &format!("error: invalid type byte 0x{byte:02x} at byte 8"),
+        );
+        // And a type RESP3 knows (a chunk or an end marker only inside a stream).
+        let resp3 = show(
+            &resp_proto::Decoder::with_limits(Limits::default())
+                .decode(&mut BytesMut::from(input.as_bytes())),
+        );
+        assert!(
+            !resp3.starts_with("error: invalid type") || kind == ";",
+            "{input:?}: {resp3}"
+        );
+    }
+    // A streamed string or aggregate: refused at the `?`, before its line ends.
+    for input in ["$?", "$?\r\n;1\r\na\r\n;0\r\n", "*?", "*?\r\n:1\r\n.\r\n"] {
+        check_with(resp2, input, "error: invalid integer at byte 1");
+    }
+    check_with(
+        resp2,
+        "*1\r\n*?\r\n.\r\n",
+        "error: invalid integer at byte 5",
+    );
+    // RESP2 as servers send it.
+    check_with(
+        resp2,
+        "*4\r\n$-1\r\n*-1\r\n+?\r\n-ERR ?\r\n",
+        r#"Array([Nil, Nil, SimpleString(b"?"), Error(ServerError("ERR ?"))])"#,
+    );
+    check_with(
+        resp2,
+        "*1\r\n$3\r\nabc\r\n",
+        r#"Array([BulkString(b"abc")])"#,
+    );
+    assert!(Limits::default().resp3, "RESP3 is accepted by default");
 }
 
 #[test]
@@ -487,6 +650,7 @@ fn decoders_agree_on_random_valid_streams() {
             encode_streamy(&mut out, &v, &mut rng);
         }
         differential(&out, Limits::default(), &mut rng);
+        differential(&out, Limits::default().with_resp3(false), &mut rng);
         let (_, end, left) = decode_all(Kind::Fast, Limits::default(), &out);
         assert_eq!((end, left), (Ok(()), 0), "{out:?}");
     }
@@ -503,6 +667,8 @@ fn decoders_agree_on_mutated_and_random_bytes() {
         max_depth: 5,
         max_line_len: 32,
         max_reply_bytes: 200,
+        max_reply_elements: 12,
+        resp3: true,
     };
     for case in 0..20_000 {
         let mut bytes = BytesMut::new();
@@ -534,10 +700,12 @@ fn decoders_agree_on_mutated_and_random_bytes() {
                 }
             }
         }
-        let limits = if case % 2 == 0 {
-            tight
-        } else {
-            Limits::default()
+        // Each also as a RESP2 connection's decoder sees it.
+        let limits = match case % 4 {
+            0 => tight,
+            1 => Limits::default(),
+            2 => tight.with_resp3(false),
+            _ => Limits::default().with_resp3(false),
         };
         differential(&bytes, limits, &mut rng);
     }

@@ -32,6 +32,8 @@ fn replay_fuzz_regressions() {
         max_depth: 5,
         max_line_len: 32,
         max_reply_bytes: 200,
+        max_reply_elements: 12,
+        resp3: true,
     };
     let inputs: Vec<Vec<u8>> = files
         .iter()

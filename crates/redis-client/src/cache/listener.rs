@@ -2,10 +2,18 @@
 //! server reports about the keys the data connections read, and telling the cache.
 //!
 //! RESP2: it subscribes to `__redis__:invalidate` and reads pub/sub messages. RESP3: it
-//! reads `invalidate` pushes. Either way a message names the keys that changed, or is
-//! null for a flush. Losing the connection clears the cache (invalidations may have been
-//! missed meanwhile) and stops caching until it is back; a new connection has a new client
-//! id, so the data connections still redirecting to the old one are closed.
+//! reads `invalidate` pushes (and subscribes too, so the answer to its `PING` comes among
+//! them). Either way a message names the keys that changed, or is null for a flush.
+//! Losing the connection clears the cache (invalidations may have been missed meanwhile)
+//! and stops caching until it is back; a new connection has a new client id, so the data
+//! connections still redirecting to the old one are closed.
+//!
+//! A connection can also go silent without closing (a stalled network path, a proxy that
+//! stops forwarding): nothing would ever say so, and invalidations would be missed with
+//! no end. So it is pinged every `CacheOptions::ping_interval`, and an answer that does
+//! not come within `ping_timeout` counts as a lost connection. The server answers a
+//! `PING` after every invalidation it sent before, on the same connection, so an answer
+//! proves nothing was missed up to then.
 //!
 //! It is opened the way the client's pool opens its connections ([`Dial`]: through the
 //! pool's connector, so after a Sentinel failover to the new primary), and learns its
@@ -16,7 +24,7 @@
 
 use super::Shared;
 use bytes::Bytes;
-use redis_conn::{Connection, Protocol, Readiness};
+use redis_conn::{Connection, Readiness};
 use resp_proto::Value;
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -34,6 +42,30 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The channel RESP2 invalidations are published on.
 const CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// The health check's request.
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+/// The shortest ping interval and timeout used, whatever the options say: a check every
+/// few microseconds would only burn the thread.
+const MIN_PING: Duration = Duration::from_millis(10);
+
+/// How the invalidation connection is health-checked: a `PING` every `interval` after the
+/// last answer, which must come within `timeout`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Health {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+}
+
+impl Health {
+    pub(crate) fn of(options: &crate::CacheOptions) -> Health {
+        Health {
+            interval: options.ping_interval.max(MIN_PING),
+            timeout: options.ping_timeout.max(MIN_PING),
+        }
+    }
+}
 
 /// What an invalidation message says.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,12 +86,10 @@ pub(crate) trait Dial: Send + 'static {
 pub(crate) trait Link {
     /// Sends a command and reads its reply; an error reply is an error.
     fn command(&mut self, args: &[&[u8]]) -> Result<Value, redis_conn::Error>;
-    /// Sends encoded bytes owing no reply (SUBSCRIBE).
+    /// Sends encoded bytes owing no reply (SUBSCRIBE, and PING once subscribed).
     fn send_unanswered(&mut self, out: &[u8]) -> Result<(), redis_conn::Error>;
     /// The next push or pub/sub message, waiting at most `timeout`.
     fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, redis_conn::Error>;
-    /// The protocol the handshake settled on (RESP2 subscribes, RESP3 gets pushes).
-    fn protocol(&self) -> Protocol;
     /// The configured read timeout: how long the subscription's confirmation may take.
     fn read_timeout(&self) -> Option<Duration>;
     /// Whether the connector that picked this connection's server says it is not the
@@ -87,9 +117,6 @@ impl Link for Connection {
     }
     fn read_push(&mut self, timeout: Option<Duration>) -> Result<Option<Value>, redis_conn::Error> {
         Connection::read_push(self, timeout)
-    }
-    fn protocol(&self) -> Protocol {
-        Connection::protocol(self)
     }
     fn read_timeout(&self) -> Option<Duration> {
         Connection::read_timeout(self)
@@ -122,9 +149,10 @@ fn run(cache: &Weak<Shared>, mut dial: Box<dyn Dial>) {
                 let Some(shared) = cache.upgrade() else {
                     return;
                 };
+                let health = Health::of(&shared.options);
                 shared.connected(id, run_id);
                 drop(shared);
-                listen(cache, link);
+                listen(cache, link, health);
                 if let Some(shared) = cache.upgrade() {
                     shared.lost();
                 }
@@ -138,7 +166,9 @@ fn run(cache: &Weak<Shared>, mut dial: Box<dyn Dial>) {
 }
 
 /// Learns the client id and the server's `run_id` (`None` when the server does not
-/// answer `INFO`), and subscribes (RESP2).
+/// answer `INFO`), and subscribes: over RESP2 that is how invalidations come; over RESP3
+/// they come as pushes anyway, and subscribed, the connection gets the answer to its
+/// `PING` among them instead of as a reply owed.
 fn open(conn: &mut dyn Link) -> Result<(i64, Option<String>), redis_conn::Error> {
     let id = match conn.command(&[b"CLIENT", b"ID"])? {
         Value::Integer(id) => id,
@@ -154,32 +184,34 @@ fn open(conn: &mut dyn Link) -> Result<(i64, Option<String>), redis_conn::Error>
         Err(redis_conn::Error::Server(_)) => None,
         Err(e) => return Err(e),
     };
-    if conn.protocol() == Protocol::Resp2 {
-        let mut out = bytes::BytesMut::new();
-        resp_proto::encode_command(&mut out, &[b"SUBSCRIBE".as_slice(), CHANNEL]);
-        conn.send_unanswered(&out)?;
-        // Caching starts only once the subscription is confirmed: before that, an
-        // invalidation would be lost.
-        let wait = conn.read_timeout().or(Some(MAX_BACKOFF));
-        loop {
-            match conn.read_push(wait)? {
-                Some(Value::Array(items)) | Some(Value::Push(items))
-                    if items.first().is_some_and(|k| bulk_is(k, b"subscribe")) =>
-                {
-                    break
-                }
-                Some(_) => {}
-                None => return Err(redis_conn::Error::Timeout),
+    let mut out = bytes::BytesMut::new();
+    resp_proto::encode_command(&mut out, &[b"SUBSCRIBE".as_slice(), CHANNEL]);
+    conn.send_unanswered(&out)?;
+    // Caching starts only once the subscription is confirmed: before that, an
+    // invalidation would be lost.
+    let wait = conn.read_timeout().or(Some(MAX_BACKOFF));
+    loop {
+        match conn.read_push(wait)? {
+            Some(Value::Array(items)) | Some(Value::Push(items))
+                if items.first().is_some_and(|k| bulk_is(k, b"subscribe")) =>
+            {
+                break
             }
+            Some(_) => {}
+            None => return Err(redis_conn::Error::Timeout),
         }
     }
     Ok((id, run_id))
 }
 
-/// Reads messages until the connection fails, its server is not the one to use any more,
-/// or the cache is dropped; sweeps the data connections every [`SWEEP`] meanwhile.
-fn listen(cache: &Weak<Shared>, mut conn: Box<dyn Link>) {
+/// Reads messages until the connection fails, does not answer its `PING` in time, its
+/// server is not the one to use any more, or the cache is dropped; sweeps the data
+/// connections every [`SWEEP`] meanwhile.
+fn listen(cache: &Weak<Shared>, mut conn: Box<dyn Link>, health: Health) {
     let mut swept = Instant::now();
+    let mut next_ping = Instant::now() + health.interval;
+    // When the answer to the `PING` in flight is due.
+    let mut pong_due: Option<Instant> = None;
     loop {
         if swept.elapsed() >= SWEEP {
             let Some(shared) = cache.upgrade() else {
@@ -191,7 +223,28 @@ fn listen(cache: &Weak<Shared>, mut conn: Box<dyn Link>) {
             shared.sweep();
             swept = Instant::now();
         }
-        match conn.read_push(Some(POLL)) {
+        let now = Instant::now();
+        match pong_due {
+            // Silent: whatever was sent meanwhile may be lost.
+            Some(due) if now >= due => return,
+            None if now >= next_ping => {
+                if conn.send_unanswered(PING).is_err() {
+                    return;
+                }
+                pong_due = Some(now + health.timeout);
+            }
+            _ => {}
+        }
+        // Wake in time for the answer's deadline or the next ping.
+        let wake = pong_due.unwrap_or(next_ping);
+        let wait = wake
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(1), POLL);
+        match conn.read_push(Some(wait)) {
+            Ok(Some(v)) if is_pong(&v) => {
+                pong_due = None;
+                next_ping = Instant::now() + health.interval;
+            }
             Ok(Some(v)) => {
                 let Some(shared) = cache.upgrade() else {
                     return;
@@ -254,6 +307,18 @@ pub(crate) fn redirect_broken(v: &Value) -> Option<Option<i64>> {
             })
         }
         _ => None,
+    }
+}
+
+/// The answer to `PING` on a subscribed connection: `pong` and an empty message over
+/// RESP2, `PONG` over RESP3.
+fn is_pong(v: &Value) -> bool {
+    match v {
+        Value::SimpleString(s) => s.eq_ignore_ascii_case(b"PONG"),
+        Value::Array(items) | Value::Push(items) => {
+            items.len() == 2 && items.first().is_some_and(|k| bulk_is(k, b"pong"))
+        }
+        _ => false,
     }
 }
 
@@ -321,5 +386,19 @@ mod tests {
             redirect_broken(&Value::Push(vec![bulk("invalidate")])),
             None
         );
+    }
+
+    #[test]
+    fn the_answer_to_ping_is_known_over_resp2_and_resp3() {
+        assert!(is_pong(&Value::Array(vec![bulk("pong"), bulk("")])));
+        assert!(is_pong(&Value::SimpleString(Bytes::from("PONG"))));
+        // An invalidation, a message or a confirmation is not.
+        assert!(!is_pong(&Value::Push(vec![bulk("invalidate"), Value::Nil])));
+        assert!(!is_pong(&Value::Array(vec![
+            bulk("message"),
+            bulk("__redis__:invalidate"),
+            Value::Nil
+        ])));
+        assert!(!is_pong(&Value::SimpleString(Bytes::from("OK"))));
     }
 }

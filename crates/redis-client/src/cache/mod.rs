@@ -57,7 +57,9 @@ pub use redis_conn::TrackingMode as CacheMode;
 pub struct CacheOptions {
     /// Most entries (one per distinct command) kept. Default 10,000.
     pub max_entries: usize,
-    /// Most bytes kept: keys, commands and values, plus a fixed overhead per entry.
+    /// Most bytes kept: what the entries take as the allocator sees them (each one's
+    /// command and value in one buffer, its headers, its aggregates' `Vec`s) and the
+    /// cache's tables at their capacity, about 310 bytes for an entry of a 16-byte value.
     /// Default 64 MiB.
     pub max_bytes: usize,
     /// Longest an entry is served, however quiet its key: a bound on staleness should an
@@ -66,6 +68,15 @@ pub struct CacheOptions {
     pub ttl: Option<Duration>,
     /// The `CLIENT TRACKING` mode. Default [`CacheMode::Default`].
     pub mode: CacheMode,
+    /// How often the invalidation connection is asked `PING` (counted from the last
+    /// answer). Default 1 s; at least 10 ms is used.
+    pub ping_interval: Duration,
+    /// How long the answer to that `PING` may take before the invalidation connection
+    /// counts as lost (the cache cleared, the connection replaced). Default 1 s; at least
+    /// 10 ms is used. A connection that goes silent without closing is so found within
+    /// `ping_interval + ping_timeout`: the longest a read can be stale after a fault the
+    /// client can see (see docs/caching.md).
+    pub ping_timeout: Duration,
 }
 
 impl Default for CacheOptions {
@@ -75,6 +86,8 @@ impl Default for CacheOptions {
             max_bytes: 64 << 20,
             ttl: Some(Duration::from_secs(300)),
             mode: CacheMode::Default,
+            ping_interval: Duration::from_secs(1),
+            ping_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -102,6 +115,14 @@ impl CacheOptions {
     /// prefixes are cached (all keys with no prefix).
     pub fn with_mode(mut self, mode: CacheMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Sets how often the invalidation connection is pinged and how long its answer may
+    /// take: their sum bounds how long a silent invalidation connection goes unnoticed.
+    pub fn with_health_check(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.ping_interval = interval;
+        self.ping_timeout = timeout;
         self
     }
 }
@@ -745,7 +766,12 @@ impl Scope {
         if cmd.flags().contains(Flags::READONLY) {
             return;
         }
-        if matches!(cmd.name(), "FLUSHALL" | "FLUSHDB" | "SWAPDB") {
+        // A name given by hand (`Cmd::new("swapdb")`) may be in any case, as the server
+        // takes it.
+        if ["FLUSHALL", "FLUSHDB", "SWAPDB"]
+            .iter()
+            .any(|n| cmd.name().eq_ignore_ascii_case(n))
+        {
             *self = Scope::All;
             return;
         }

@@ -8,7 +8,7 @@ use super::{Shared, Ticket};
 use crate::{Error, Result};
 use redis_commands::Cmd;
 use redis_conn::aio::{BoxFuture, Connection, Connector, Dialer, Opened, Pool, PooledConnection};
-use redis_conn::{Addr, ConnectionInfo, PoolOptions, Protocol, ReplyTimeout};
+use redis_conn::{Addr, ConnectionInfo, PoolOptions, ReplyTimeout};
 use resp_proto::Value;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -185,9 +185,6 @@ impl Link for AsyncLink {
         timeout: Option<Duration>,
     ) -> std::result::Result<Option<Value>, redis_conn::Error> {
         self.runtime.block_on(self.conn.read_push(timeout))
-    }
-    fn protocol(&self) -> Protocol {
-        self.conn.protocol()
     }
     fn read_timeout(&self) -> Option<Duration> {
         self.conn.read_timeout()

@@ -28,8 +28,11 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 #[non_exhaustive]
 pub struct ClusterOptions {
     /// Retries of a busy cluster (`TRYAGAIN`, `CLUSTERDOWN`) and of lost nodes, within the
-    /// call's one budget (see [`RetryPolicy`]). Default: 20 retries, waits from 10 ms up to
-    /// 500 ms, writes not repeated once they may have run.
+    /// call's one budget (see [`RetryPolicy`]). Default: as many retries as the budget
+    /// (the policy's, else the connect timeout plus the read timeout: 15 s) has room for,
+    /// waits from 10 ms up to 500 ms, writes not repeated once they may have run; so a
+    /// call waits out a failover that ends within its budget. A policy with a retry count
+    /// stops at the count or the budget, whichever comes first.
     pub retry: RetryPolicy,
     /// Redirections (`MOVED`, `ASK`) one call follows before failing. Default 16.
     pub max_redirects: u32,
@@ -47,8 +50,10 @@ pub struct ClusterOptions {
 impl Default for ClusterOptions {
     fn default() -> Self {
         ClusterOptions {
+            // No count: a failover (a node timeout, then an election) takes seconds, and
+            // what bounds the wait for it is the call's budget.
             retry: RetryPolicy::default()
-                .with_max_retries(20)
+                .with_max_retries(u32::MAX)
                 .with_backoff(Duration::from_millis(10), Duration::from_millis(500)),
             max_redirects: 16,
             read_from_replicas: false,
