@@ -15,10 +15,11 @@
 
 use fred::interfaces::{ClientLike as _, KeysInterface as _};
 use redis::AsyncCommands as _;
-use redis_benches::live::{key, report, Args, VALUE16};
+use redis_benches::live::{report, Args, VALUE16};
 use redis_client::prelude::*;
 use redis_client::{Bytes, ConnectionInfo};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -160,7 +161,7 @@ async fn connect(t: &Target, client: &str) -> Shared {
         }
     };
     let mut shared = shared;
-    one(&mut shared, true, 0).await;
+    one(&mut shared, true, "key:000000000000").await;
     shared
 }
 
@@ -172,8 +173,13 @@ async fn run(shared: &Shared, set: bool, ops: usize) {
         .map(|t| {
             let mut shared = shared.clone();
             tokio::spawn(async move {
+                // One key buffer per task, so that the allocations counted are the
+                // clients' own.
+                let mut k = String::with_capacity(32);
                 for i in t * per_task..(t + 1) * per_task {
-                    one(&mut shared, set, i).await;
+                    k.clear();
+                    let _ = write!(k, "key:{i:012}");
+                    one(&mut shared, set, &k).await;
                 }
             })
         })
@@ -183,9 +189,8 @@ async fn run(shared: &Shared, set: bool, ops: usize) {
     }
 }
 
-/// One command: SET of key `i` to the 16-byte value, or GET of it, checked.
-async fn one(shared: &mut Shared, set: bool, i: usize) {
-    let k = key(i);
+/// One command: SET of key `k` to the 16-byte value, or GET of it, checked.
+async fn one(shared: &mut Shared, set: bool, k: &str) {
     match shared {
         Shared::Ours(r) => {
             if set {

@@ -41,10 +41,12 @@ fn naming_server() -> (FakeServer, Arc<Mutex<Option<TcpStream>>>) {
                 "RESET" => b"+RESET\r\n".to_vec(),
                 _ => b"+OK\r\n".to_vec(),
             };
-            c.write(&reply);
+            // Kept before the reply goes out, so the test, which takes it once the reply
+            // is in, always finds it.
             if matches!(name.as_str(), "ECHO" | "GET" | "BLPOP") {
                 *slot.lock().unwrap() = Some(c.writer());
             }
+            c.write(&reply);
         }
     });
     (fake, last)
