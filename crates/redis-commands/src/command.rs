@@ -95,7 +95,7 @@ pub struct Cmd {
     block: Block,
     argc: usize,
     /// The arguments while they are being written.
-    body: BytesMut,
+    body: Store,
     /// The arguments once [`Cmd::share_body`] handed them out (`body` is empty then).
     shared: Option<Bytes>,
     /// Byte ranges in the arguments of those that are keys (payload only).
@@ -124,9 +124,93 @@ impl KeyRanges {
     }
 }
 
-/// Room a new command starts with: enough for a typical small command, so building one
-/// allocates once.
-const INITIAL_CAPACITY: usize = 64;
+/// Bytes of arguments a command holds inline: enough for a GET or a SET of a short value
+/// (`$3\r\nSET\r\n$16\r\n<key>\r\n$16\r\n<value>\r\n` is 55), so building one does not
+/// allocate at all.
+const INLINE: usize = 80;
+
+/// Where a command's arguments are written: inline while they are short, in a buffer of
+/// their own beyond.
+#[derive(Clone, Debug)]
+enum Store {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(BytesMut),
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::Inline {
+            len: 0,
+            buf: [0; INLINE],
+        }
+    }
+}
+
+impl Store {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Store::Inline { len, buf } => &buf[..usize::from(*len)],
+            Store::Heap(b) => b,
+        }
+    }
+
+    /// Appends `parts`, moving to the heap if they no longer fit inline.
+    fn extend(&mut self, parts: &[&[u8]]) {
+        let add: usize = parts.iter().map(|p| p.len()).sum();
+        if let Store::Inline { len, buf } = self {
+            let at = usize::from(*len);
+            if at + add <= INLINE {
+                let mut pos = at;
+                for p in parts {
+                    buf[pos..pos + p.len()].copy_from_slice(p);
+                    pos += p.len();
+                }
+                // At most INLINE (80), so it fits.
+                *len = pos as u8;
+                return;
+            }
+        }
+        let heap = self.heap(add);
+        for p in parts {
+            heap.extend_from_slice(p);
+        }
+    }
+
+    /// The arguments in a buffer of their own, with room for `more` bytes.
+    fn heap(&mut self, more: usize) -> &mut BytesMut {
+        if let Store::Inline { len, buf } = self {
+            let used = usize::from(*len);
+            let mut heap = BytesMut::with_capacity((used + more).max(2 * INLINE));
+            heap.extend_from_slice(&buf[..used]);
+            *self = Store::Heap(heap);
+        }
+        match self {
+            Store::Heap(b) => b,
+            Store::Inline { .. } => unreachable!("moved to the heap just above"),
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Store::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+            Store::Heap(b) => b.freeze(),
+        }
+    }
+}
+
+/// The decimal digits of `n`, written into `buf`.
+fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = n;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
 
 impl Cmd {
     /// A command whose first argument is `name` (which may hold a subcommand, e.g.
@@ -137,7 +221,7 @@ impl Cmd {
             flags: Flags::NONE,
             block: Block::No,
             argc: 0,
-            body: BytesMut::with_capacity(INITIAL_CAPACITY),
+            body: Store::default(),
             shared: None,
             keys: KeyRanges::default(),
         };
@@ -154,7 +238,7 @@ impl Cmd {
             flags: Flags::NONE,
             block: Block::No,
             argc: 0,
-            body: BytesMut::with_capacity(INITIAL_CAPACITY),
+            body: Store::default(),
             shared: None,
             keys: KeyRanges::default(),
         };
@@ -176,15 +260,17 @@ impl Cmd {
 
     /// Appends arguments that are key names (recorded for cluster routing).
     pub fn key<A: ToArgs>(&mut self, k: A) -> &mut Self {
-        let start = self.buf().len();
+        self.unshare();
+        let start = self.body.as_slice().len();
         k.write_args(self);
         // Walk the bulk strings just written (`$<len>\r\n<payload>\r\n`) to record each
         // payload's range.
         let mut pos = start;
-        while pos < self.body.len() {
+        let body = self.body.as_slice();
+        while pos < body.len() {
             let mut len = 0usize;
             let mut i = pos + 1;
-            while let Some(&d) = self.body.get(i).filter(|d| d.is_ascii_digit()) {
+            while let Some(&d) = body.get(i).filter(|d| d.is_ascii_digit()) {
                 len = len * 10 + usize::from(d - b'0');
                 i += 1;
             }
@@ -220,18 +306,49 @@ impl Cmd {
     /// Appends one already-encoded-as-bytes argument.
     #[inline]
     pub fn push_arg(&mut self, data: &[u8]) {
-        resp_proto::write_bulk(self.buf(), data);
+        self.unshare();
+        let mut digits = [0u8; 20];
+        let len = decimal(data.len() as u64, &mut digits);
+        self.body.extend(&[b"$", len, b"\r\n", data, b"\r\n"]);
         self.argc += 1;
     }
 
-    /// The arguments' buffer, to append to: taken back (copied) from the shared form if
-    /// [`Cmd::share_body`] handed them out.
+    /// Takes the arguments back (copied) from the shared form if [`Cmd::share_body`]
+    /// handed them out, so more can be appended.
     #[inline]
-    fn buf(&mut self) -> &mut BytesMut {
+    fn unshare(&mut self) {
         if let Some(shared) = self.shared.take() {
-            self.body = BytesMut::from(&shared[..]);
+            let mut heap = BytesMut::with_capacity(shared.len() + INLINE);
+            heap.extend_from_slice(&shared);
+            self.body = Store::Heap(heap);
         }
-        &mut self.body
+    }
+
+    /// The arguments' buffer on the heap, to append to with the protocol crate's writers.
+    fn buf(&mut self) -> &mut BytesMut {
+        self.unshare();
+        self.body.heap(32)
+    }
+
+    /// Appends an integer argument, in the decimal form Redis parses.
+    fn push_i64(&mut self, n: i64) {
+        // 19 digits and a sign at most.
+        let mut text = [0u8; 20];
+        let mut at = text.len();
+        let mut rest = n.unsigned_abs();
+        loop {
+            at -= 1;
+            text[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            at -= 1;
+            text[at] = b'-';
+        }
+        self.push_arg(&text[at..]);
     }
 
     /// The arguments as a [`Bytes`] sharing this command's storage, so a driver can
@@ -278,7 +395,7 @@ impl Cmd {
     pub fn body(&self) -> &[u8] {
         match &self.shared {
             Some(shared) => shared,
-            None => &self.body,
+            None => self.body.as_slice(),
         }
     }
 
@@ -396,8 +513,7 @@ macro_rules! integer_like {
         impl ToArgs for $t {
             #[inline]
             fn write_args(&self, cmd: &mut Cmd) {
-                resp_proto::write_bulk_i64(cmd.buf(), *self as i64);
-                cmd.argc += 1;
+                cmd.push_i64(*self as i64);
             }
         }
     )*};
@@ -409,7 +525,7 @@ macro_rules! wide_unsigned {
         impl ToArgs for $t {
             fn write_args(&self, cmd: &mut Cmd) {
                 match i64::try_from(*self) {
-                    Ok(n) => { resp_proto::write_bulk_i64(cmd.buf(), n); cmd.argc += 1; }
+                    Ok(n) => cmd.push_i64(n),
                     Err(_) => cmd.push_arg(self.to_string().as_bytes()),
                 }
             }
@@ -562,6 +678,42 @@ tuple_args!(A B C D E F G H);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The arguments as resp-proto writes them, for comparison.
+    fn reference(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for a in args {
+            resp_proto::write_bulk(&mut out, a);
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn arguments_stay_inline_until_they_outgrow_it_and_read_the_same_after() {
+        let mut cmd = Cmd::new("SET");
+        cmd.key("k").arg(-42i64).arg(0u16).arg(i64::MIN);
+        assert!(matches!(cmd.body, Store::Inline { .. }), "{cmd:?}");
+        let min = i64::MIN.to_string();
+        let max = u64::MAX.to_string();
+        let mut args: Vec<&[u8]> = vec![b"SET", b"k", b"-42", b"0", min.as_bytes()];
+        assert_eq!(cmd.body(), &reference(&args)[..]);
+        cmd.arg(u64::MAX);
+        args.push(max.as_bytes());
+        assert_eq!(cmd.body(), &reference(&args)[..]);
+        // A long argument moves everything to the heap, keys and all.
+        let long = vec![b'x'; INLINE];
+        cmd.key(&long[..]);
+        args.push(&long);
+        assert!(matches!(cmd.body, Store::Heap(_)));
+        assert_eq!(cmd.body(), &reference(&args)[..]);
+        assert_eq!(cmd.keys().collect::<Vec<_>>(), vec![&b"k"[..], &long[..]]);
+        // Shared, then appended to: copied back, nothing lost.
+        let shared = cmd.share_body();
+        assert_eq!(&shared[..], &reference(&args)[..]);
+        cmd.arg("more");
+        args.push(b"more");
+        assert_eq!(cmd.body(), &reference(&args)[..]);
+    }
 
     #[test]
     fn header_matches_encoder() {
