@@ -532,6 +532,36 @@ async fn calls_that_need_a_pooled_connection_stop_at_the_call_budget() {
 }
 
 #[tokio::test]
+async fn a_pipeline_is_one_call_within_the_policys_budget() {
+    // A server that takes the requests and never answers: each reply alone would wait the
+    // 10 s read timeout; the whole pipeline stops at the 300 ms budget, on the shared
+    // connection and on a pooled one alike.
+    let silent = redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
+        while c.read_request().is_some() {}
+    });
+    let budget = Duration::from_millis(300);
+    let r = Redis::open(&silent.url())
+        .unwrap()
+        .with_retry_policy(redis_client::RetryPolicy::default().with_budget(Some(budget)));
+    for pooled in [false, true] {
+        let mut pipe = r.pipeline();
+        pipe.get("a").get("b");
+        if pooled {
+            // A blocking command takes the pipeline to a pooled connection.
+            pipe.blpop("list", 1.0);
+        }
+        let start = Instant::now();
+        let err = pipe.execute().await.unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, Error::Timeout), "pooled {pooled}: {err:?}");
+        assert!(
+            took >= budget && took < budget + Duration::from_millis(500),
+            "pooled {pooled}: took {took:?} under a {budget:?} budget"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply() {
     let server = TestServer::start();
     let r = Redis::with_pool_options(

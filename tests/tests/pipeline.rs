@@ -283,3 +283,26 @@ fn a_pipeline_that_times_out_does_not_return_its_connection_dirty() {
     assert_eq!(r.get("k").unwrap().as_deref(), Some(&b"mine"[..]));
     assert_eq!(r.incr("n").unwrap(), 2);
 }
+
+#[test]
+fn a_pipeline_is_one_call_within_the_policys_budget() {
+    // A server that takes the requests and never answers: each reply alone would wait the
+    // 10 s read timeout; the whole pipeline stops at the 300 ms budget.
+    let silent = redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
+        while c.read_request().is_some() {}
+    });
+    let budget = Duration::from_millis(300);
+    let r = redis_client::Redis::open(&silent.url())
+        .unwrap()
+        .with_retry_policy(redis_client::RetryPolicy::default().with_budget(Some(budget)));
+    let mut pipe = r.pipeline();
+    pipe.get("a").get("b").get("c");
+    let start = Instant::now();
+    let err = pipe.execute().unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(err, redis_client::Error::Timeout), "{err:?}");
+    assert!(
+        took >= budget && took < budget + Duration::from_millis(500),
+        "took {took:?} under a {budget:?} budget"
+    );
+}
