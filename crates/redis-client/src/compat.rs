@@ -7,7 +7,7 @@
 
 use crate::client::convert;
 use crate::{Pipeline, Redis, Result};
-use redis_commands::{Cmd, Executor, Flags, FromValue, ToArgs, Typed};
+use redis_commands::{Cmd, Executor, Flags, FromValue, Number, ToArgs, Typed};
 use redis_conn::{ConnectionInfo, ConnectionPool};
 use resp_proto::Value;
 use std::ops::{Deref, DerefMut};
@@ -84,16 +84,17 @@ impl LegacyRedis {
     }
 
     /// Adds `(member, score)` pairs to the sorted set at `key`, in redis-py 2.7.6's legacy
-    /// order (`name1, score1, …`); returns how many were new. The score is an `f64`, so
-    /// the strict order `(score, member)` does not compile here.
+    /// order (`name1, score1, …`); returns how many were new. The score is any number and
+    /// the member never is, so the strict order `(score, member)` does not compile here.
     ///
     /// # Errors
     /// As every command.
-    pub fn zadd<K, I, M>(&self, key: K, members: I) -> Result<i64>
+    pub fn zadd<K, I, M, S>(&self, key: K, members: I) -> Result<i64>
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, f64)>,
+        I: IntoIterator<Item = (M, S)>,
         M: ToArgs,
+        S: Number,
     {
         (&self.inner).run(zadd(key, members))
     }
@@ -216,11 +217,12 @@ impl LegacyPipeline {
     }
 
     /// Queues [`LegacyRedis::zadd`].
-    pub fn zadd<K, I, M>(&mut self, key: K, members: I) -> &mut Self
+    pub fn zadd<K, I, M, S>(&mut self, key: K, members: I) -> &mut Self
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, f64)>,
+        I: IntoIterator<Item = (M, S)>,
         M: ToArgs,
+        S: Number,
     {
         self.inner.push_typed(zadd(key, members), None);
         self
@@ -283,16 +285,18 @@ fn lrem<K: ToArgs, V: ToArgs>(key: K, value: V, num: i64) -> Typed<i64> {
 }
 
 /// `ZADD key score member …`, from `(member, score)` pairs.
-fn zadd<K, I, M>(key: K, members: I) -> Typed<i64>
+fn zadd<K, I, M, S>(key: K, members: I) -> Typed<i64>
 where
     K: ToArgs,
-    I: IntoIterator<Item = (M, f64)>,
+    I: IntoIterator<Item = (M, S)>,
     M: ToArgs,
+    S: Number,
 {
     let mut cmd = Cmd::new("ZADD");
     cmd.key(key);
     for (member, score) in members {
-        cmd.arg(score).arg(member);
+        score.write_number(&mut cmd);
+        cmd.arg(member);
     }
     Typed::new(cmd)
 }
@@ -341,6 +345,10 @@ mod tests {
         assert_eq!(
             args(&zadd("z", [("a", 1.5), ("b", 2.0)]).cmd),
             [&b"ZADD"[..], b"z", b"1.5", b"a", b"2", b"b"]
+        );
+        assert_eq!(
+            args(&zadd("z", [("a", 3)]).cmd),
+            [&b"ZADD"[..], b"z", b"3", b"a"]
         );
     }
 

@@ -5,7 +5,9 @@ use crate::compat::LegacyRedis;
 use crate::typed::TypedPipeline;
 use crate::{Connection, Error, Message, Pipeline, Redis, Result, ScanIter, ScanOptions, Watched};
 use bytes::Bytes;
-use redis_commands::{Executor, FromValue, FromValueError, ScanState, TextMode, ToArgs, Typed};
+use redis_commands::{
+    Executor, FromValue, FromValueError, Number, ScanState, TextMode, ToArgs, Typed,
+};
 use resp_proto::Value;
 use std::ops::{Deref, DerefMut};
 
@@ -232,11 +234,12 @@ impl Text<LegacyRedis> {
     ///
     /// # Errors
     /// As every command.
-    pub fn zadd<K, I, M>(&self, key: K, members: I) -> Result<i64>
+    pub fn zadd<K, I, M, S>(&self, key: K, members: I) -> Result<i64>
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, f64)>,
+        I: IntoIterator<Item = (M, S)>,
         M: ToArgs,
+        S: Number,
     {
         self.0.zadd(key, members)
     }

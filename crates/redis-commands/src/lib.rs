@@ -83,8 +83,8 @@ pub use stream_types::{
     XPendingSummary, XReadGroupOptions, XReadOptions, XSetIdOptions,
 };
 pub use zset_types::{
-    Aggregate, LexBound, Limit, MinMax, ScoreBound, ScoredMembers, ZAggregateOptions, ZRange,
-    ZaddOptions,
+    Aggregate, LexBound, Limit, MinMax, Number, ScoreBound, ScoredMembers, ZAggregateOptions,
+    ZRange, ZaddOptions,
 };
 
 /// One row of the command table: a declared command and its facts.

@@ -1,11 +1,12 @@
 //! Commands on sorted sets.
 //!
-//! Scores are `f64`, sent as Redis parses them (`inf`, `-inf`, exponents). Commands whose
+//! Scores, increments and weights are any [`Number`](crate::Number) (`10`, `2.5`), sent as
+//! Redis parses them (`inf`, `-inf`, exponents); scores in replies are `f64`. Commands whose
 //! reply carries scores (`WITHSCORES`, pops) return `(member, score)` pairs, the same over
 //! RESP2 (a flat array, scores as strings) and RESP3 (pairs, scores as doubles).
 
 use crate::zset_types::count_args;
-use crate::{Limit, MinMax, ScoredMembers, ToArgs, ZAggregateOptions, ZRange, ZaddOptions};
+use crate::{Limit, MinMax, Number, ScoredMembers, ToArgs, ZAggregateOptions, ZRange, ZaddOptions};
 use bytes::Bytes;
 
 commands! {
@@ -13,9 +14,9 @@ commands! {
     pub trait SortedSetCommands, table SORTED_SETS;
 
     /// Adds members to the sorted set at `key`, updating the scores of members already
-    /// there; returns how many were added. `items` are `(score, member)` pairs (the score
-    /// an `f64`, so the pair cannot be written the other way round) or a map from member
-    /// to score; see [`ScoredMembers`].
+    /// there; returns how many were added. `items` are `(score, member)` pairs, the score
+    /// any number (`[(10, "ada"), (7.5, "bob")]`; a pair written the other way round does
+    /// not compile), or a map from member to score; see [`ScoredMembers`].
     /// See <https://redis.io/commands/zadd/>.
     "ZADD" [] fn zadd<K: ToArgs, M: ScoredMembers>(key: K, items: M) -> i64
         => |c| { c.key(key); items.write_scored(c); }
@@ -29,8 +30,8 @@ commands! {
     /// `ZADD … INCR`: adds `increment` to `member`'s score and returns the new score, or
     /// `None` when the options prevented the update.
     /// See <https://redis.io/commands/zadd/>.
-    "ZADD" [] fn zadd_incr<K: ToArgs, M: ToArgs>(key: K, options: ZaddOptions, increment: f64, member: M) -> Option<f64>
-        => |c| { c.key(key).arg(options).arg("INCR").arg(increment).arg(member); }
+    "ZADD" [] fn zadd_incr<K: ToArgs, N: Number, M: ToArgs>(key: K, options: ZaddOptions, increment: N, member: M) -> Option<f64>
+        => |c| { c.key(key).arg(options).arg("INCR"); increment.write_number(c); c.arg(member); }
 
     /// Returns the number of members.
     /// See <https://redis.io/commands/zcard/>.
@@ -61,8 +62,8 @@ commands! {
     /// Adds `increment` to `member`'s score (adding the member if needed) and returns the
     /// new score.
     /// See <https://redis.io/commands/zincrby/>.
-    "ZINCRBY" [] fn zincrby<K: ToArgs, M: ToArgs>(key: K, increment: f64, member: M) -> f64
-        => |c| { c.key(key).arg(increment).arg(member); }
+    "ZINCRBY" [] fn zincrby<K: ToArgs, N: Number, M: ToArgs>(key: K, increment: N, member: M) -> f64
+        => |c| { c.key(key); increment.write_number(c); c.arg(member); }
 
     /// Returns `member`'s rank, lowest score first, or `None` if it is not in the set.
     /// See <https://redis.io/commands/zrank/>.

@@ -1,7 +1,7 @@
 //! Commands on string values (and the numbers stored in them).
 
 use crate::options::write_key_values;
-use crate::{GetExpiry, LcsMatches, LcsOptions, SetOptions, ToArgs};
+use crate::{GetExpiry, LcsMatches, LcsOptions, Number, SetOptions, ToArgs};
 use bytes::Bytes;
 
 commands! {
@@ -49,9 +49,10 @@ commands! {
     /// See <https://redis.io/commands/incrby/>.
     "INCRBY" [] fn incrby<K: ToArgs>(key: K, increment: i64) -> i64 => |c| { c.key(key).arg(increment); }
 
-    /// Increments the number at `key` by the float `increment` and returns the new value.
+    /// Increments the number at `key` by `increment` (any number: `2`, `0.5`) and returns
+    /// the new value.
     /// See <https://redis.io/commands/incrbyfloat/>.
-    "INCRBYFLOAT" [] fn incrbyfloat<K: ToArgs>(key: K, increment: f64) -> f64 => |c| { c.key(key).arg(increment); }
+    "INCRBYFLOAT" [] fn incrbyfloat<K: ToArgs, N: Number>(key: K, increment: N) -> f64 => |c| { c.key(key); increment.write_number(c); }
 
     /// Returns the longest common subsequence of the strings at `key1` and `key2`.
     /// See <https://redis.io/commands/lcs/>.
