@@ -510,7 +510,7 @@ impl Caller {
         }
         let secs = [0.05, 0.2, 0.5][self.rng.below(3) as usize];
         self.single::<Option<(Bytes, Bytes)>>(
-            cmd::lists::blpop(list.as_str(), secs).cmd,
+            cmd::lists::blpop(list.as_str(), std::time::Duration::from_secs_f64(secs)).cmd,
             Some(secs),
         )
         .await;

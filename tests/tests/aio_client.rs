@@ -326,8 +326,11 @@ async fn a_client_built_on_a_shared_pool_uses_its_connections() {
     let a = Redis::from_pool(pool.clone());
     let b2 = Redis::from_parts(a.multiplexed().clone(), pool.clone());
     // Blocking commands of both clients take the one pooled connection in turn.
-    assert_eq!(a.blpop("q", 0.05).await.unwrap(), None);
-    assert_eq!(b2.blpop("q", 0.05).await.unwrap(), None);
+    assert_eq!(a.blpop("q", Duration::from_millis(50)).await.unwrap(), None);
+    assert_eq!(
+        b2.blpop("q", Duration::from_millis(50)).await.unwrap(),
+        None
+    );
     assert_eq!(
         pool.stats().created,
         1,
@@ -347,7 +350,7 @@ async fn blocking_commands_take_a_pooled_connection_and_never_hold_up_the_shared
     r.set("k", "v").await.unwrap();
     let blocked = {
         let r = r.clone();
-        tokio::spawn(async move { r.blpop("jobs", 2.0).await })
+        tokio::spawn(async move { r.blpop("jobs", Duration::from_secs(2)).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     // On the shared connection this GET would wait behind BLPOP for up to 2 s.
@@ -400,11 +403,14 @@ async fn the_pool_is_bounded_and_checkouts_wait_up_to_their_timeout() {
     );
     let held = r.pool().get().await.unwrap();
     let start = Instant::now();
-    let e = r.blpop("q", 1.0).await.unwrap_err();
+    let e = r.blpop("q", Duration::from_secs(1)).await.unwrap_err();
     assert!(matches!(e, Error::PoolExhausted(_)), "{e:?}");
     assert!(start.elapsed() >= Duration::from_millis(200));
     drop(held);
-    assert_eq!(r.blpop("q", 0.1).await.unwrap(), None);
+    assert_eq!(
+        r.blpop("q", Duration::from_millis(100)).await.unwrap(),
+        None
+    );
     assert_eq!(r.pool().stats().created, 1, "the one connection was reused");
 }
 
@@ -425,7 +431,10 @@ async fn the_pool_replaces_a_connection_the_server_closed_while_idle() {
     server.raw(&["CLIENT", "KILL", "ID", &id.to_string()]);
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The look at checkout sees the closed socket: a fresh connection serves instead.
-    assert_eq!(r.blpop("q", 0.1).await.unwrap(), None);
+    assert_eq!(
+        r.blpop("q", Duration::from_millis(100)).await.unwrap(),
+        None
+    );
     assert_eq!(r.pool().stats().discarded, 1);
     assert_eq!(r.pool().stats().created, 2);
 }
@@ -526,7 +535,7 @@ async fn calls_that_need_a_pooled_connection_stop_at_the_call_budget() {
 
     let start = Instant::now();
     let mut pipe = r.pipeline();
-    pipe.blpop("list", 1.0);
+    pipe.blpop("list", Duration::from_secs(1));
     let err = pipe.execute().await.unwrap_err();
     in_budget("pipeline with BLPOP", start.elapsed(), &err);
 }
@@ -540,7 +549,11 @@ async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply
     );
     // BLPOP would wait 2 s; its caller gives up after 50 ms, the request written and the
     // reply owed.
-    let gave_up = tokio::time::timeout(Duration::from_millis(50), r.blpop("late", 2.0)).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        r.blpop("late", Duration::from_secs(2)),
+    )
+    .await;
     assert!(gave_up.is_err());
     let stats = r.pool().stats();
     assert_eq!(
@@ -552,7 +565,7 @@ async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply
     server.raw(&["RPUSH", "late", "for-nobody"]);
     server.raw(&["RPUSH", "mine", "for-me"]);
     assert_eq!(
-        r.blpop("mine", 1.0).await.unwrap(),
+        r.blpop("mine", Duration::from_secs(1)).await.unwrap(),
         Some((b("mine"), b("for-me")))
     );
     assert_eq!(r.pool().stats().created, 2);

@@ -7,6 +7,7 @@ use redis_client::prelude::*;
 use redis_client::{Bytes, ConnectionInfo, ErrorKind, ScanOptions, Script, Value};
 use redis_tests::TestCluster;
 use std::collections::HashSet;
+use std::time::Duration;
 
 mod capture;
 use capture::Capture;
@@ -57,7 +58,7 @@ fn every_group_works(c: &ClusterClient) {
     assert_eq!(c.get("s:1").unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(c.incr("s:n").unwrap(), 1);
     assert_eq!(c.append("s:1", "w").unwrap(), 2);
-    assert!(c.expire("s:1", 100).unwrap());
+    assert!(c.expire("s:1", Duration::from_secs(100)).unwrap());
     assert_eq!(c.exists("s:1").unwrap(), 1);
     // Hashes, lists, sets, sorted sets.
     c.hset("h:1", "f", "v").unwrap();
@@ -90,7 +91,7 @@ fn every_group_works(c: &ClusterClient) {
     assert_eq!(c.spublish("chan", "m").unwrap(), 0);
     c.rpush("q:1", "job").unwrap();
     assert_eq!(
-        c.blpop("q:1", 1.0).unwrap(),
+        c.blpop("q:1", Duration::from_secs(1)).unwrap(),
         Some((Bytes::from("q:1"), Bytes::from("job")))
     );
 }

@@ -104,7 +104,8 @@ fn client_no_evict_pause_reply() {
         assert!(r.client_info().unwrap().get("flags").unwrap().contains('e'));
         r.client_no_evict(Toggle::Off).unwrap();
         assert!(!r.client_info().unwrap().get("flags").unwrap().contains('e'));
-        r.client_pause(5000, Some(PauseMode::Write)).unwrap();
+        r.client_pause(Duration::from_millis(5000), Some(PauseMode::Write))
+            .unwrap();
         let start = Instant::now();
         r.client_unpause().unwrap();
         r.set("k", "v").unwrap();
@@ -113,7 +114,7 @@ fn client_no_evict_pause_reply() {
             start.elapsed() < Duration::from_secs(4),
             "unpause lifted the pause"
         );
-        r.client_pause(10, None).unwrap();
+        r.client_pause(Duration::from_millis(10), None).unwrap();
         r.client_reply(ReplyMode::On).unwrap();
     });
 }

@@ -324,7 +324,8 @@ fn pops_and_random_members() {
         );
         assert_eq!(r.zpopmin("missing", 3).unwrap(), vec![]);
         assert_eq!(
-            r.bzpopmax(["missing", "z"], 1.0).unwrap(),
+            r.bzpopmax(["missing", "z"], Duration::from_secs(1))
+                .unwrap(),
             Some((b("z"), b("b"), 2.0))
         );
         seed(r);
@@ -334,7 +335,8 @@ fn pops_and_random_members() {
         );
         assert_eq!(r.zmpop(["missing"], MinMax::Max, 1).unwrap(), None);
         assert_eq!(
-            r.bzmpop(1.0, ["z"], MinMax::Max, 1).unwrap(),
+            r.bzmpop(Duration::from_secs(1), ["z"], MinMax::Max, 1)
+                .unwrap(),
             Some((b("z"), scored(&[("d", 4.0)])))
         );
         assert_eq!(r.zrandmember("z").unwrap(), Some(b("c")));
@@ -412,7 +414,11 @@ fn bzpopmin_waits_past_the_read_timeout() {
         let r = slow_client(&server, protocol);
         r.del("bz").unwrap();
         let start = Instant::now();
-        assert_eq!(r.bzpopmin("bz", 2.0).unwrap(), None, "{protocol:?}");
+        assert_eq!(
+            r.bzpopmin("bz", Duration::from_secs(2)).unwrap(),
+            None,
+            "{protocol:?}"
+        );
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(1900), "{waited:?}");
         assert!(waited < Duration::from_secs(5), "{waited:?}");
@@ -424,7 +430,7 @@ fn bzpopmin_waits_past_the_read_timeout() {
         });
         let start = Instant::now();
         assert_eq!(
-            r.bzpopmin("bz", 5.0).unwrap(),
+            r.bzpopmin("bz", Duration::from_secs(5)).unwrap(),
             Some((b("bz"), b("late"), 5.0)),
             "{protocol:?}"
         );

@@ -366,7 +366,7 @@ fn blocking_commands_wait_their_own_timeout_past_the_read_timeout() {
         .with_timeout(Some(Duration::from_millis(300)));
     let r = Redis::from_info(info);
     let start = Instant::now();
-    assert_eq!(r.blpop("empty", 1.0).unwrap(), None);
+    assert_eq!(r.blpop("empty", Duration::from_secs(1)).unwrap(), None);
     assert!(
         start.elapsed() >= Duration::from_millis(900),
         "{:?}",
@@ -494,7 +494,7 @@ fn a_blocking_command_on_a_silent_server_gives_up_after_its_timeout_plus_the_mar
         .with_timeout(Some(Duration::from_millis(300)));
     let r = Redis::from_info(info).with_retry_policy(RetryPolicy::none());
     let start = Instant::now();
-    let err = r.blpop("k", 1.0).unwrap_err();
+    let err = r.blpop("k", Duration::from_secs(1)).unwrap_err();
     let took = start.elapsed();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     // BLPOP's own 1 s plus the 1 s margin; not the 300 ms read timeout, not forever.

@@ -253,7 +253,7 @@ fn blocking_command_in_a_pipeline_waits_past_the_read_timeout() {
         .with_read_timeout(Some(Duration::from_millis(500)));
     let r = Redis::from_info(info);
     let mut blpop = Cmd::new("BLPOP");
-    blpop.key("queue").arg(2).block_secs(2.0);
+    blpop.key("queue").arg(2).block_for(Duration::from_secs(2));
     let mut pipe = r.pipeline().transaction(false);
     pipe.incr("n").queue(blpop);
     let started = Instant::now();

@@ -9,6 +9,7 @@ use redis_client::redis_commands::ZRange;
 use redis_client::{Error, FromValueError, Redis, Value};
 use redis_tests::TestServer;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 mod common;
 
@@ -102,7 +103,7 @@ fn legacy_client_in_text_mode_keeps_its_argument_orders() {
     let r = LegacyRedis::open(&server.url()).unwrap().text();
     // The legacy order: name, score.
     assert_eq!(r.zadd("z", [("a", 1.0)]).unwrap(), 1);
-    assert!(r.setex("k", "v", 100).unwrap());
+    assert!(r.setex("k", "v", Duration::from_secs(100)).unwrap());
     assert!(r.ttl("k").unwrap().is_some());
     r.set("p", "q").unwrap();
     assert_eq!(r.ttl("p").unwrap(), None);

@@ -11,6 +11,7 @@ use redis_commands::{Cmd, Executor, Flags, FromValue, Number, ToArgs, Typed};
 use redis_conn::{ConnectionInfo, ConnectionPool};
 use resp_proto::Value;
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 /// The legacy client: [`Redis`] in every respect but five commands, whose inherent methods
 /// here shadow the strict ones:
@@ -19,7 +20,7 @@ use std::ops::{Deref, DerefMut};
 /// | --- | --- |
 /// | `lrem(key, value, num)` | `LREM key num value` |
 /// | `zadd(key, [(member, score), …])` | `ZADD key score member …` |
-/// | `setex(key, value, time)` | `SETEX key time value` |
+/// | `setex(key, value, time)` | `SETEX key time value` (`time` a `Duration`, as everywhere) |
 /// | `ttl(key)`, `pttl(key)` | `TTL key`, `PTTL key`; `None` where the server says -1 (no expiry) |
 ///
 /// A missing key still gives `Some(-2)`, as the server says. Every other command, the
@@ -31,9 +32,10 @@ use std::ops::{Deref, DerefMut};
 /// ```no_run
 /// use redis_client::compat::LegacyRedis;
 /// use redis_client::prelude::*;
+/// use std::time::Duration;
 ///
 /// let r = LegacyRedis::open("redis://localhost")?;
-/// r.setex("session", "data", 60)?; // value before time
+/// r.setex("session", "data", Duration::from_secs(60))?; // value before time
 /// r.zadd("ranking", [("alice", 10.0), ("bob", 7.5)])?; // member before score
 /// assert_eq!(r.ttl("ranking")?, None); // no expiry
 /// # Ok::<(), redis_client::Error>(())
@@ -99,11 +101,12 @@ impl LegacyRedis {
         (&self.inner).run(zadd(key, members))
     }
 
-    /// Sets `key` to `value`, expiring after `time` seconds.
+    /// Sets `key` to `value`, expiring after `time` (sent in seconds, rounded up, at least
+    /// 1, as the strict `setex`).
     ///
     /// # Errors
     /// As every command.
-    pub fn setex<K: ToArgs, V: ToArgs>(&self, key: K, value: V, time: i64) -> Result<bool> {
+    pub fn setex<K: ToArgs, V: ToArgs>(&self, key: K, value: V, time: Duration) -> Result<bool> {
         (&self.inner).run(setex(key, value, time))
     }
 
@@ -170,9 +173,10 @@ impl Executor for &LegacyRedis {
 ///
 /// ```no_run
 /// # use redis_client::{compat::LegacyRedis, prelude::*};
+/// # use std::time::Duration;
 /// # let r = LegacyRedis::open("redis://localhost")?;
 /// let mut pipe = r.pipeline();
-/// pipe.setex("k", "v", 60).ttl("k").set("other", 1).ttl("other");
+/// pipe.setex("k", "v", Duration::from_secs(60)).ttl("k").set("other", 1).ttl("other");
 /// let (_, ttl, _, none): (bool, Option<i64>, bool, Option<i64>) = pipe.query()?;
 /// assert_eq!(none, None);
 /// # Ok::<(), redis_client::Error>(())
@@ -229,7 +233,7 @@ impl LegacyPipeline {
     }
 
     /// Queues [`LegacyRedis::setex`].
-    pub fn setex<K: ToArgs, V: ToArgs>(&mut self, key: K, value: V, time: i64) -> &mut Self {
+    pub fn setex<K: ToArgs, V: ToArgs>(&mut self, key: K, value: V, time: Duration) -> &mut Self {
         self.inner.push_typed(setex(key, value, time), None);
         self
     }
@@ -301,11 +305,10 @@ where
     Typed::new(cmd)
 }
 
-/// `SETEX key time value`, from the legacy order.
-fn setex<K: ToArgs, V: ToArgs>(key: K, value: V, time: i64) -> Typed<bool> {
-    let mut cmd = Cmd::new("SETEX");
-    cmd.key(key).arg(time).arg(value);
-    Typed::new(cmd)
+/// `SETEX key time value`, from the legacy order: the strict definition with its
+/// arguments swapped, so the time is sent as the strict `setex` sends it.
+fn setex<K: ToArgs, V: ToArgs>(key: K, value: V, time: Duration) -> Typed<bool> {
+    redis_commands::cmd::strings::setex(key, time, value)
 }
 
 /// `TTL key` or `PTTL key`.
@@ -339,7 +342,7 @@ mod tests {
             [&b"LREM"[..], b"l", b"2", b"v"]
         );
         assert_eq!(
-            args(&setex("k", "v", 30).cmd),
+            args(&setex("k", "v", Duration::from_secs(30)).cmd),
             [&b"SETEX"[..], b"k", b"30", b"v"]
         );
         assert_eq!(

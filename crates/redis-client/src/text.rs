@@ -248,7 +248,12 @@ impl Text<LegacyRedis> {
     ///
     /// # Errors
     /// As every command.
-    pub fn setex<K: ToArgs, V: ToArgs>(&self, key: K, value: V, time: i64) -> Result<bool> {
+    pub fn setex<K: ToArgs, V: ToArgs>(
+        &self,
+        key: K,
+        value: V,
+        time: std::time::Duration,
+    ) -> Result<bool> {
         self.0.setex(key, value, time)
     }
 

@@ -37,6 +37,7 @@ mod mode;
 mod options;
 mod reply;
 mod stream_types;
+mod time;
 pub mod types;
 mod types_keys;
 mod zset_types;

@@ -683,7 +683,9 @@ mod tests {
     fn routing_follows_declared_flags_and_raw_first_words() {
         use redis_commands::cmd;
         assert!(!needs_own_connection(&cmd::strings::get("k").cmd));
-        assert!(needs_own_connection(&cmd::lists::blpop("k", 1.0).cmd));
+        assert!(needs_own_connection(
+            &cmd::lists::blpop("k", std::time::Duration::from_secs(1)).cmd
+        ));
         assert!(needs_own_connection(
             &cmd::connection::client_setname("n").cmd
         ));

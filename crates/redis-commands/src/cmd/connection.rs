@@ -5,12 +5,14 @@
 //! a different connection, so run those on a dedicated connection when the state matters.
 //! AUTH, HELLO and SELECT are not here: the connection layer sends them in its handshake.
 
+use crate::time::millis;
 use crate::types::{
     ClientInfo, ClientKillFilter, ClientType, PauseMode, ReplyMode, Toggle, TrackingOptions,
     UnblockMode,
 };
 use crate::ToArgs;
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Connection commands. See <https://redis.io/commands/?group=connection>.
@@ -83,10 +85,11 @@ commands! {
     /// See <https://redis.io/commands/client-no-evict/>.
     "CLIENT NO-EVICT" [ADMIN | CONNECTION_STATE] fn client_no_evict(mode: Toggle) -> () => |c| { c.arg(mode); }
 
-    /// Holds back clients' commands (all, or only writes) for `timeout_ms`.
+    /// Holds back clients' commands (all, or only writes) for `timeout` (sent in
+    /// milliseconds).
     /// See <https://redis.io/commands/client-pause/>.
-    "CLIENT PAUSE" [ADMIN] fn client_pause(timeout_ms: u64, mode: Option<PauseMode>) -> ()
-        => |c| { c.arg(timeout_ms).arg(mode); }
+    "CLIENT PAUSE" [ADMIN] fn client_pause(timeout: Duration, mode: Option<PauseMode>) -> ()
+        => |c| { c.arg(millis(timeout)).arg(mode); }
 
     /// Sets whether the server replies on this connection. `Off` and `Skip` leave the
     /// next replies unsent, which a request/response client cannot match: use them only

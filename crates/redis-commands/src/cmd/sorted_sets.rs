@@ -5,9 +5,11 @@
 //! reply carries scores (`WITHSCORES`, pops) return `(member, score)` pairs, the same over
 //! RESP2 (a flat array, scores as strings) and RESP3 (pairs, scores as doubles).
 
+use crate::time::TimeoutSecs;
 use crate::zset_types::count_args;
 use crate::{Limit, MinMax, Number, ScoredMembers, ToArgs, ZAggregateOptions, ZRange, ZaddOptions};
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Commands on sorted sets. See <https://redis.io/commands/?group=sorted-set>.
@@ -163,16 +165,16 @@ commands! {
         => |c| { c.key(key).arg(count); }
 
     /// Pops the lowest-scored member of the first non-empty set of `keys`, waiting up to
-    /// `timeout` seconds (0: forever); returns `(key, member, score)`, or `None` on timeout.
+    /// `timeout` (`Duration::ZERO`: forever); returns `(key, member, score)`, or `None` on timeout.
     /// See <https://redis.io/commands/bzpopmin/>.
-    "BZPOPMIN" [BLOCKING] fn bzpopmin<K: ToArgs>(keys: K, timeout: f64) -> Option<(Bytes, Bytes, f64)>
-        => |c| { c.key(keys).arg(timeout).block_secs(timeout); }
+    "BZPOPMIN" [BLOCKING] fn bzpopmin<K: ToArgs>(keys: K, timeout: Duration) -> Option<(Bytes, Bytes, f64)>
+        => |c| { c.key(keys).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Pops the highest-scored member of the first non-empty set of `keys`, waiting up to
-    /// `timeout` seconds (0: forever); returns `(key, member, score)`, or `None` on timeout.
+    /// `timeout` (`Duration::ZERO`: forever); returns `(key, member, score)`, or `None` on timeout.
     /// See <https://redis.io/commands/bzpopmax/>.
-    "BZPOPMAX" [BLOCKING] fn bzpopmax<K: ToArgs>(keys: K, timeout: f64) -> Option<(Bytes, Bytes, f64)>
-        => |c| { c.key(keys).arg(timeout).block_secs(timeout); }
+    "BZPOPMAX" [BLOCKING] fn bzpopmax<K: ToArgs>(keys: K, timeout: Duration) -> Option<(Bytes, Bytes, f64)>
+        => |c| { c.key(keys).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Pops up to `count` members from the first non-empty set of `keys`, from the `MIN`
     /// or `MAX` end; returns the key and the popped pairs, or `None` if all are empty.
@@ -180,12 +182,12 @@ commands! {
     "ZMPOP" [] fn zmpop<K: ToArgs>(keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
         => |c| { c.arg(count_args(&keys)).key(keys).arg(side).arg("COUNT").arg(count); }
 
-    /// `zmpop`, waiting up to `timeout` seconds (0: forever) for a
+    /// `zmpop`, waiting up to `timeout` (`Duration::ZERO`: forever) for a
     /// non-empty set; `None` on timeout.
     /// See <https://redis.io/commands/bzmpop/>.
-    "BZMPOP" [BLOCKING] fn bzmpop<K: ToArgs>(timeout: f64, keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
+    "BZMPOP" [BLOCKING] fn bzmpop<K: ToArgs>(timeout: Duration, keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
         => |c| {
-            c.arg(timeout).block_secs(timeout);
+            c.arg(TimeoutSecs(timeout)).block_for(timeout);
             c.arg(count_args(&keys)).key(keys).arg(side).arg("COUNT").arg(count);
         }
 
@@ -289,14 +291,20 @@ mod tests {
 
     #[test]
     fn blocking_pops_carry_their_timeout() {
-        let t = bzmpop(1.5, ["z"], MinMax::Max, 2);
+        let t = bzmpop(Duration::from_millis(1500), ["z"], MinMax::Max, 2);
         assert_eq!(words(&t), ["BZMPOP", "1.5", "1", "z", "MAX", "COUNT", "2"]);
         assert_eq!(
             t.cmd.blocking_timeout(),
             Block::For(std::time::Duration::from_millis(1500))
         );
-        assert!(bzpopmin("z", 0.0).cmd.flags().contains(Flags::BLOCKING));
-        assert_eq!(bzpopmin("z", 0.0).cmd.blocking_timeout(), Block::Forever);
+        assert!(bzpopmin("z", Duration::ZERO)
+            .cmd
+            .flags()
+            .contains(Flags::BLOCKING));
+        assert_eq!(
+            bzpopmin("z", Duration::ZERO).cmd.blocking_timeout(),
+            Block::Forever
+        );
     }
 
     #[test]

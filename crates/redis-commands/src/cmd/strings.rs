@@ -1,8 +1,10 @@
 //! Commands on string values (and the numbers stored in them).
 
 use crate::options::write_key_values;
+use crate::time::{expiry_millis, expiry_secs};
 use crate::{GetExpiry, LcsMatches, LcsOptions, Number, SetOptions, ToArgs};
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Commands on string values. See <https://redis.io/commands/?group=string>.
@@ -80,10 +82,11 @@ commands! {
     /// See <https://redis.io/commands/msetnx/>.
     "MSETNX" [] fn msetnx<I: ToArgs>(items: I) -> bool => |c| { write_key_values(c, items); }
 
-    /// Sets `key` to `value` expiring after `milliseconds`.
+    /// Sets `key` to `value` expiring after `ttl` (sent in milliseconds, rounded up, at
+    /// least 1).
     /// See <https://redis.io/commands/psetex/>.
-    "PSETEX" [] fn psetex<K: ToArgs, V: ToArgs>(key: K, milliseconds: i64, value: V) -> bool
-        => |c| { c.key(key).arg(milliseconds).arg(value); }
+    "PSETEX" [] fn psetex<K: ToArgs, V: ToArgs>(key: K, ttl: Duration, value: V) -> bool
+        => |c| { c.key(key).arg(expiry_millis(ttl)).arg(value); }
 
     /// Sets `key` to `value`; true when it was set.
     /// See <https://redis.io/commands/set/>.
@@ -101,10 +104,11 @@ commands! {
     "SET" [] fn set_get<K: ToArgs, V: ToArgs>(key: K, value: V, options: SetOptions) -> Option<Bytes>
         => |c| { c.key(key).arg(value).arg(options.get()); }
 
-    /// Sets `key` to `value` expiring after `seconds`.
+    /// Sets `key` to `value` expiring after `ttl` (sent in seconds, rounded up, at least
+    /// 1: `Duration::from_secs(60)`); [`psetex`](Self::psetex) for milliseconds.
     /// See <https://redis.io/commands/setex/>.
-    "SETEX" [] fn setex<K: ToArgs, V: ToArgs>(key: K, seconds: i64, value: V) -> bool
-        => |c| { c.key(key).arg(seconds).arg(value); }
+    "SETEX" [] fn setex<K: ToArgs, V: ToArgs>(key: K, ttl: Duration, value: V) -> bool
+        => |c| { c.key(key).arg(expiry_secs(ttl)).arg(value); }
 
     /// Sets `key` to `value` only if it does not exist; true when it set it.
     /// See <https://redis.io/commands/setnx/>.
