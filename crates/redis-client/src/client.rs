@@ -173,8 +173,13 @@ impl Redis {
     }
 
     /// Runs a command and converts its reply into a type of the caller's choosing, instead
-    /// of the command method's own: the equivalent of redis-py 2.7.6's
-    /// `decode_responses=True` where text is wanted.
+    /// of the command method's own: one reply read as text, a number, a tuple …
+    ///
+    /// For text everywhere, the counterpart of redis-py 2.7.6's `decode_responses=True`,
+    /// use [`Redis::text`] instead: the same client in text mode, whose every command
+    /// method, pipeline, connection and iterator gives `String`s. For one reply of a
+    /// command method as another type, [`reply_as`](Executor::reply_as)
+    /// (`r.reply_as::<i64>().get("visits")?`) needs no builder from [`cmd`](crate::cmd).
     ///
     /// ```no_run
     /// use redis_client::{cmd, prelude::*, Redis};
@@ -186,9 +191,7 @@ impl Redis {
     /// ```
     ///
     /// Strings are checked as UTF-8; a reply that is not gives [`Error::Reply`] naming the
-    /// command. Values stay bytes unless asked for as text because Redis strings are
-    /// binary: a client-wide text mode would turn a binary value into an error far from
-    /// the code that chose the type.
+    /// command.
     ///
     /// # Errors
     /// As the command method, and [`Error::Reply`] when the reply does not convert to `U`.

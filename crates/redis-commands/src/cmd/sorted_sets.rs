@@ -1,6 +1,6 @@
 //! Commands on sorted sets.
 //!
-//! Scores, increments and weights are any [`Number`](crate::Number) (`10`, `2.5`), sent as
+//! Scores, increments and weights are any [`Number`] (`10`, `2.5`), sent as
 //! Redis parses them (`inf`, `-inf`, exponents); scores in replies are `f64`. Commands whose
 //! reply carries scores (`WITHSCORES`, pops) return `(member, score)` pairs, the same over
 //! RESP2 (a flat array, scores as strings) and RESP3 (pairs, scores as doubles).

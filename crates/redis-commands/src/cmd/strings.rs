@@ -105,7 +105,7 @@ commands! {
         => |c| { c.key(key).arg(value).arg(options.get()); }
 
     /// Sets `key` to `value` expiring after `ttl` (sent in seconds, rounded up, at least
-    /// 1: `Duration::from_secs(60)`); [`psetex`](Self::psetex) for milliseconds.
+    /// 1: `Duration::from_secs(60)`); `psetex` for milliseconds.
     /// See <https://redis.io/commands/setex/>.
     "SETEX" [] fn setex<K: ToArgs, V: ToArgs>(key: K, ttl: Duration, value: V) -> bool
         => |c| { c.key(key).arg(expiry_secs(ttl)).arg(value); }
