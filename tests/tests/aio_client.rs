@@ -379,7 +379,13 @@ async fn state_changing_commands_never_change_the_shared_connection() {
     let server = TestServer::start();
     let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
     let shared = r.client_id().await.unwrap();
-    r.client_setname("renamed").await.unwrap();
+    // The command method is refused before sending (it would be undone); the raw form
+    // runs on a pooled connection.
+    let refused = r.client_setname("renamed").await.unwrap_err();
+    assert!(matches!(refused, Error::Unsupported(_)), "{refused:?}");
+    r.execute_command(("CLIENT", "SETNAME", "renamed"))
+        .await
+        .unwrap();
     assert_eq!(
         r.client_getname().await.unwrap(),
         None,

@@ -3,7 +3,9 @@
 use crate::observe::{self, Op};
 use crate::retry::{RetryPolicy, Stage};
 use crate::{Error, Pipeline, Result};
-use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
+use redis_commands::{
+    Block, Callbacks, Cmd, Executor, Flags, FromValue, FromValueError, ToArgs, Typed,
+};
 use redis_conn::{
     Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
 };
@@ -477,11 +479,45 @@ pub(crate) fn convert<T: FromValue>(cmd: &Cmd, v: Value) -> Result<T> {
     })
 }
 
+/// Refuses, before anything is sent, a command method whose only effect is the state of
+/// the one connection it runs on (CLIENT SETNAME, CLIENT TRACKING, READONLY, RESET …): a
+/// pooled client hands that connection back at once and the pool restores it, so the
+/// call would look like it worked and change nothing. The error says what to use instead.
+/// Shared by every pooled client (blocking, async, cluster); pipelines, WATCH-ed
+/// pipelines and connections keep the state for their own commands and are not refused.
+pub(crate) fn refuse_on_pool(cmd: &Cmd) -> Result<()> {
+    if !cmd.flags().contains(Flags::CONNECTION_STATE) {
+        return Ok(());
+    }
+    Err(Error::Unsupported(match cmd.name() {
+        "CLIENT SETNAME" => {
+            "CLIENT SETNAME on a pooled client would be undone when its connection goes back \
+             to the pool: name every connection with `ConnectionInfo::with_client_name` (or \
+             `?client_name=` in the URL), or call it on `dedicated_connection()`"
+        }
+        "CLIENT TRACKING" => {
+            "CLIENT TRACKING on a pooled client would be undone when its connection goes back \
+             to the pool: use `with_cache` for client-side caching, or call it on \
+             `dedicated_connection()`"
+        }
+        "READONLY" | "READWRITE" => {
+            "READONLY and READWRITE on a pooled client would be undone when its connection \
+             goes back to the pool: read from replicas with `ConnectionInfo::readonly` or the \
+             cluster's `with_read_from_replicas`, or call it on `dedicated_connection()`"
+        }
+        _ => {
+            "this command changes only the connection it runs on, which a pooled client \
+             restores when it goes back to the pool: call it on `dedicated_connection()`"
+        }
+    }))
+}
+
 impl Executor for &Redis {
     type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        refuse_on_pool(&typed.cmd)?;
         let v = self.request(&typed.cmd)?;
         self.typed_reply(&typed.cmd, v)
     }

@@ -70,7 +70,11 @@
 //! # What this crate does not do
 //! `SELECT` is not a client method: the database is part of the connection settings, so
 //! a pooled connection never carries a choice made by someone else. Use a dedicated
-//! [`Connection`] to switch databases.
+//! [`Connection`] to switch databases. Likewise a pooled client refuses, before sending,
+//! the other command methods whose only effect is the state of one connection
+//! (`client_setname`, `client_tracking`, `readonly`, `reset` …), naming what to use
+//! instead: the pool would undo them. A name for every connection is
+//! [`ConnectionInfo::with_client_name`] (or `?client_name=` in the URL).
 //!
 //! # Crate features
 //! - `tls`: TLS connections (`rediss://` URLs, [`ConnectionInfo::tls`]) through rustls.

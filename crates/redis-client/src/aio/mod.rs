@@ -647,7 +647,10 @@ impl<'a> Executor for &'a Redis {
     type Output<T> = Request<'a, T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Request<'a, T> {
-        self.call(typed.cmd)
+        match crate::client::refuse_on_pool(&typed.cmd) {
+            Ok(()) => self.call(typed.cmd),
+            Err(e) => Request::new(Box::pin(std::future::ready(Err(e)))),
+        }
     }
 }
 

@@ -1025,6 +1025,7 @@ impl Executor for &ClusterClient {
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        crate::client::refuse_on_pool(&typed.cmd)?;
         let v = self.request(&typed.cmd)?;
         convert(
             &typed.cmd,
