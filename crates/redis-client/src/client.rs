@@ -92,11 +92,14 @@ impl Redis {
     /// (one `INFO server`) to be on the invalidation connection's server and refused
     /// otherwise. Clones share the cache.
     ///
+    /// The cache is ready when this returns: a first cacheable read waits for the
+    /// invalidation connection (up to the connect timeout), so it is cached too.
+    ///
     /// ```no_run
     /// use redis_client::{prelude::*, CacheOptions, Redis};
     /// let r = Redis::open("redis://localhost:6379")?.with_cache(CacheOptions::default());
     /// r.get("greeting")?; // from the server
-    /// r.get("greeting")?; // from memory, once the invalidation connection is up
+    /// r.get("greeting")?; // from memory
     /// # Ok::<(), redis_client::Error>(())
     /// ```
     pub fn with_cache(mut self, options: crate::CacheOptions) -> Redis {
@@ -248,7 +251,10 @@ impl Redis {
         let _writes = match &self.cache {
             Some(cache) => match cache.lookup(cmd) {
                 Some(v) => return Ok(v),
-                None => Some(cache.writes([cmd])),
+                None => {
+                    cache.wait_first_listen(cmd, self.pool.info().connect_timeout);
+                    Some(cache.writes([cmd]))
+                }
             },
             None => None,
         };

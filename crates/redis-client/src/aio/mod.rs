@@ -399,6 +399,8 @@ impl Redis {
                 if let Some(v) = cache.lookup(cmd) {
                     return Ok(v);
                 }
+                let timeout = self.connection_info().connect_timeout;
+                Box::pin(crate::cache::tokio::wait_first_listen(cache, cmd, timeout)).await;
                 let _writes = cache.writes([cmd]);
                 // Boxed: the guard's state stays out of the uncached client's requests.
                 Box::pin(self.attempts(cmd)).await
