@@ -472,7 +472,8 @@ impl Caller {
             cmd::connection::echo(format!("p{}-{}", self.id, self.rng.below(1 << 30))).cmd,
         ];
         let queued: Vec<Vec<Bytes>> = cmds.iter().map(args_of).collect();
-        let mut pipe = self.client.pipeline().transaction(atomic);
+        let mut pipe = self.client.pipeline();
+        pipe.transaction(atomic);
         for c in &cmds {
             pipe.queue(c.clone());
         }

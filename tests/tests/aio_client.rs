@@ -127,7 +127,8 @@ async fn pipelines_and_transactions() {
         assert_eq!((set, added, n), (true, 1, 1));
 
         // A failing command: every reply is read, the error names the command.
-        let mut pipe = r.pipeline().transaction(false);
+        let mut pipe = r.pipeline();
+        pipe.transaction(false);
         pipe.set("a", "1").lpush("a", "x").get("a");
         let e = pipe.execute().await.unwrap_err();
         assert!(

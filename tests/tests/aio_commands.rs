@@ -396,7 +396,8 @@ macro_rules! pipeline_case {
             ]
         );
         // Without MULTI, converted into a tuple.
-        let mut pipe = $r.pipeline().transaction(false);
+        let mut pipe = $r.pipeline();
+        pipe.transaction(false);
         pipe.incr("a").get("missing");
         let (n, missing): (i64, Option<Bytes>) = $c!(pipe.query()).unwrap();
         assert_eq!((n, missing), (3, None));
@@ -407,7 +408,8 @@ macro_rules! pipeline_case {
         assert!(matches!(e, Error::PipelineCommand { .. }), "{e:?}");
         assert_eq!($c!($r.get("a")).unwrap(), Some(b("4")));
         // With raise_on_error(false) the error is in place.
-        let mut pipe = $r.pipeline().raise_on_error(false);
+        let mut pipe = $r.pipeline();
+        pipe.raise_on_error(false);
         pipe.lpush("str", "y").incr("a");
         let results = $c!(pipe.execute()).unwrap();
         assert!(matches!(results[0], Value::Error(_)), "{results:?}");

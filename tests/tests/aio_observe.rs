@@ -54,7 +54,8 @@ async fn a_pipeline_a_transaction_and_a_watched_transaction() {
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(capture.subscriber());
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.set("a", 1).incr("a").get("a");
     pipe.execute().await.unwrap();
     let mut tx = r.pipeline();

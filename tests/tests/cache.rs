@@ -227,7 +227,8 @@ fn pipelines_are_not_served_from_memory() {
     r.get("p").unwrap();
     r.get("p").unwrap();
     let hits = cache.stats().hits;
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.get("p").get("p");
     let values = pipe.execute().unwrap();
     assert_eq!(values.len(), 2);

@@ -69,6 +69,7 @@ async fn async_cluster_client_end_to_end() {
 
     // Pipelines over mixed slots, in queue order; transactions in one slot only.
     let mut pipe = c.pipeline();
+    pipe.transaction(false);
     pipe.set("p:a", 1)
         .incr("p:a")
         .mget(["p:a", "k:500", "nope"])

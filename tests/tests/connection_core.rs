@@ -228,7 +228,8 @@ fn state_changed_on_a_pooled_connection_pipeline_or_watch_is_restored() {
             .unwrap();
     }
     {
-        let mut pipe = r.pipeline().transaction(false);
+        let mut pipe = r.pipeline();
+        pipe.transaction(false);
         pipe.execute_command(("SELECT", 8));
         pipe.execute().unwrap();
     }

@@ -141,7 +141,8 @@ fn legacy_pipeline_uses_the_legacy_orders() {
 fn legacy_pipeline_typed_and_without_transaction() {
     let server = TestServer::start();
     let legacy = LegacyRedis::open(&server.url()).unwrap();
-    let mut pipe = legacy.pipeline().transaction(false);
+    let mut pipe = legacy.pipeline();
+    pipe.transaction(false);
     pipe.set("k", "v")
         .ttl("k")
         .setex("e", "v", Duration::from_secs(50))

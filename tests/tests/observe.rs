@@ -84,7 +84,8 @@ fn a_pipeline_and_a_transaction_are_one_span_each_with_their_batch_size() {
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.subscriber(), || {
-        let mut pipe = r.pipeline().transaction(false);
+        let mut pipe = r.pipeline();
+        pipe.transaction(false);
         pipe.set("a", 1).incr("a").get("a");
         pipe.execute().unwrap();
         let mut tx = r.pipeline();

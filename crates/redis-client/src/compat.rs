@@ -189,17 +189,15 @@ pub struct LegacyPipeline {
 
 impl LegacyPipeline {
     /// As [`Pipeline::transaction`].
-    pub fn transaction(self, transaction: bool) -> Self {
-        LegacyPipeline {
-            inner: self.inner.transaction(transaction),
-        }
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
+        self.inner.transaction(transaction);
+        self
     }
 
     /// As [`Pipeline::raise_on_error`].
-    pub fn raise_on_error(self, raise: bool) -> Self {
-        LegacyPipeline {
-            inner: self.inner.raise_on_error(raise),
-        }
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.inner.raise_on_error(raise);
+        self
     }
 
     /// As [`Pipeline::execute_command`].

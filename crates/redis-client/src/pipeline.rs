@@ -90,16 +90,20 @@ impl Pipeline {
         }
     }
 
-    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them.
-    pub fn transaction(mut self, transaction: bool) -> Self {
+    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them
+    /// (`false`). Takes the pipeline by `&mut` and returns it, like every command method,
+    /// so it is set in a chain (`r.pipeline().transaction(false).set("a", 1).execute()?`)
+    /// or on a pipeline kept in a variable (`pipe.transaction(false);`), the same way on
+    /// every client's pipeline.
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
         self.transaction = transaction;
         self
     }
 
     /// Makes [`execute`](Pipeline::execute) fail on the first command that failed on the
     /// server (`true`, the default) or return every result with errors in place as
-    /// [`Value::Error`] (`false`).
-    pub fn raise_on_error(mut self, raise: bool) -> Self {
+    /// [`Value::Error`] (`false`). Set as [`transaction`](Pipeline::transaction) is.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
         self.raise_on_error = raise;
         self
     }

@@ -177,6 +177,18 @@ impl Pipeline {
 }
 
 impl Text<Pipeline> {
+    /// [`Pipeline::transaction`], keeping the pipeline in text mode.
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
+        self.0.transaction(transaction);
+        self
+    }
+
+    /// [`Pipeline::raise_on_error`], keeping the pipeline in text mode.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.0.raise_on_error(raise);
+        self
+    }
+
     /// [`Pipeline::watch`], with the immediate-mode pipeline in text mode.
     ///
     /// # Errors
@@ -375,6 +387,23 @@ impl Text<crate::aio::Redis> {
             let attempt = f(Text(w));
             async move { attempt.await.map(Text::into_inner) }
         })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Text<crate::aio::Pipeline> {
+    /// [`aio::Pipeline::transaction`](crate::aio::Pipeline::transaction), keeping the
+    /// pipeline in text mode.
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
+        self.0.transaction(transaction);
+        self
+    }
+
+    /// [`aio::Pipeline::raise_on_error`](crate::aio::Pipeline::raise_on_error), keeping the
+    /// pipeline in text mode.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.0.raise_on_error(raise);
+        self
     }
 }
 
