@@ -210,8 +210,9 @@ fn this_clients_writes_are_read_back_at_once() {
     r.transaction("mine", |mut w| {
         let v = w.get("mine")?;
         assert_eq!(v.as_deref(), Some(&b"4"[..]));
-        w.multi().set("mine", "5");
-        Ok(())
+        let mut tx = w.multi();
+        tx.set("mine", "5");
+        Ok(tx)
     })
     .unwrap();
     assert_eq!(r.get("mine").unwrap().as_deref(), Some(&b"5"[..]));
@@ -567,8 +568,9 @@ fn transactions_watched_reads_raw_reads_and_connections_are_never_answered_from_
     assert_eq!(tx.execute().unwrap().len(), 1);
     r.transaction("k", |mut w| {
         assert_eq!(w.get("k")?.as_deref(), Some(&b"1"[..]));
-        w.multi().get("k");
-        Ok(())
+        let mut tx = w.multi();
+        tx.get("k");
+        Ok(tx)
     })
     .unwrap();
     r.execute_command(("GET", "k")).unwrap();

@@ -317,7 +317,9 @@ fn cross_slot_requests_refused_before_sending(c: &ClusterClient) {
     assert_eq!(c.get("bar").unwrap(), None, "nothing was sent");
 
     c.config_resetstat().unwrap();
-    let err = c.transaction(["foo", "bar"], |_| Ok(())).unwrap_err();
+    let err = c
+        .transaction(["foo", "bar"], |w| Ok(w.multi()))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CrossSlot, "{err}");
     for node in c.slot_map().primaries() {
         let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
@@ -384,9 +386,9 @@ fn transactions_in_one_slot(c: &ClusterClient) {
     let out = c
         .transaction(["{acct}:a", "{acct}:b"], |mut w| {
             let a: i64 = w.reply_as::<i64>().get("{acct}:a")?;
-            let pipe = w.multi();
+            let mut pipe = w.multi();
             pipe.set("{acct}:a", a * 2);
-            Ok(())
+            Ok(pipe)
         })
         .unwrap();
     assert_eq!(out, vec![Value::Boolean(true)]);

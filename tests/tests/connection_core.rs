@@ -234,8 +234,7 @@ fn state_changed_on_a_pooled_connection_pipeline_or_watch_is_restored() {
         pipe.execute().unwrap();
     }
     {
-        let mut pipe = r.pipeline();
-        let mut watched = pipe.watch("w").unwrap();
+        let mut watched = r.pipeline().watch("w").unwrap();
         watched.execute_command(("SELECT", 9)).unwrap();
     }
     r.set("k", "v").unwrap();

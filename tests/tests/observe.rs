@@ -118,8 +118,9 @@ fn a_watched_transaction_has_a_span_per_immediate_command_and_one_for_exec() {
     tracing::subscriber::with_default(capture.subscriber(), || {
         r.transaction("counter", |mut w| {
             let n = w.get("counter")?.map_or(0, |v| v.len() as i64);
-            w.multi().set("counter", n + 1);
-            Ok(())
+            let mut tx = w.multi();
+            tx.set("counter", n + 1);
+            Ok(tx)
         })
         .unwrap();
     });

@@ -110,16 +110,18 @@ impl Text<Redis> {
         TypedPipeline::new(self.0.pipeline())
     }
 
-    /// [`Redis::transaction`] with `f` given the WATCH-ed pipeline in text mode.
+    /// [`Redis::transaction`] with `f` given the WATCH-ed pipeline in text mode, and
+    /// returning the text pipeline to execute.
     ///
     /// # Errors
     /// As [`Redis::transaction`].
     pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
     where
         K: ToArgs,
-        F: FnMut(Text<Watched<'_>>) -> Result<()>,
+        F: FnMut(Text<Watched>) -> Result<Text<Pipeline>>,
     {
-        self.0.transaction(keys, |pipe| f(Text(pipe)))
+        self.0
+            .transaction(keys, |w| f(Text(w)).map(Text::into_inner))
     }
 
     /// Iterates over the key names of the database as `String`s, lazily (see
@@ -193,22 +195,22 @@ impl Text<Pipeline> {
     ///
     /// # Errors
     /// As [`Pipeline::watch`].
-    pub fn watch<K: ToArgs>(&mut self, keys: K) -> Result<Text<Watched<'_>>> {
+    pub fn watch<K: ToArgs>(self, keys: K) -> Result<Text<Watched>> {
         self.0.watch(keys).map(Text)
     }
 }
 
-impl<'p> Watched<'p> {
+impl Watched {
     /// This WATCH-ed pipeline in text mode: reads give `String`s.
-    pub fn text(self) -> Text<Watched<'p>> {
+    pub fn text(self) -> Text<Watched> {
         Text(self)
     }
 }
 
-impl<'p> Text<Watched<'p>> {
-    /// Switches back to buffering, as [`Watched::multi`].
-    pub fn multi(self) -> &'p mut Pipeline {
-        self.0.multi()
+impl Text<Watched> {
+    /// Switches back to buffering, as [`Watched::multi`], in text mode.
+    pub fn multi(self) -> Text<Pipeline> {
+        Text(self.0.multi())
     }
 
     /// UNWATCHes and empties the pipeline, as [`Watched::reset`].
@@ -391,7 +393,36 @@ impl Text<crate::aio::Redis> {
 }
 
 #[cfg(feature = "tokio")]
+impl crate::aio::Pipeline {
+    /// This pipeline in text mode (see the blocking [`Pipeline::text`]).
+    pub fn text(self) -> Text<crate::aio::Pipeline> {
+        Text(self)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl crate::aio::Watched {
+    /// This WATCH-ed pipeline in text mode: reads give `String`s.
+    pub fn text(self) -> Text<crate::aio::Watched> {
+        Text(self)
+    }
+}
+
+#[cfg(feature = "tokio")]
 impl Text<crate::aio::Pipeline> {
+    /// [`aio::Pipeline::watch`](crate::aio::Pipeline::watch), with the immediate-mode
+    /// pipeline in text mode.
+    ///
+    /// # Errors
+    /// As [`aio::Pipeline::watch`](crate::aio::Pipeline::watch).
+    pub fn watch<K: ToArgs>(
+        self,
+        keys: K,
+    ) -> impl std::future::Future<Output = Result<Text<crate::aio::Watched>>> + Send {
+        let watched = self.0.watch(keys);
+        async move { watched.await.map(Text) }
+    }
+
     /// [`aio::Pipeline::transaction`](crate::aio::Pipeline::transaction), keeping the
     /// pipeline in text mode.
     pub fn transaction(&mut self, transaction: bool) -> &mut Self {
@@ -413,5 +444,10 @@ impl Text<crate::aio::Watched> {
     /// [`aio::Watched::multi`](crate::aio::Watched::multi)).
     pub fn multi(self) -> Text<crate::aio::Pipeline> {
         Text(self.0.multi())
+    }
+
+    /// UNWATCHes (by handing the connection back) and drops the queued commands.
+    pub fn reset(self) {
+        self.0.reset();
     }
 }

@@ -797,6 +797,18 @@ impl Text<ClusterPipeline> {
         self.0.raise_on_error(raise);
         self
     }
+
+    /// [`ClusterPipeline::watch`], with the immediate-mode pipeline in text mode.
+    ///
+    /// # Errors
+    /// As [`ClusterPipeline::watch`].
+    pub fn watch<K: ToArgs>(
+        self,
+        keys: K,
+    ) -> impl Future<Output = Result<Text<crate::aio::Watched>>> + Send {
+        let watched = self.0.watch(keys);
+        async move { watched.await.map(Text) }
+    }
 }
 
 /// Commands queued for a cluster, sent at [`execute`](ClusterPipeline::execute) as the
@@ -833,6 +845,34 @@ impl ClusterPipeline {
     /// Makes the queued commands a transaction (here the same as `transaction(true)`).
     pub fn multi(&mut self) -> &mut Self {
         self.transaction(true)
+    }
+
+    /// WATCHes `keys` (all in one slot) on the primary serving them, as the blocking
+    /// [`ClusterPipeline::watch`](super::ClusterPipeline::watch): the returned
+    /// [`Watched`](crate::aio::Watched) runs commands at once on that node, and its
+    /// `multi` gives back a pipeline of that node. Commands queued before the call stay
+    /// queued.
+    ///
+    /// Cancellation: as [`aio::Pipeline::watch`](crate::aio::Pipeline::watch).
+    ///
+    /// # Errors
+    /// [`Error::CrossSlot`] when the keys are in several slots (nothing sent); pool,
+    /// connection and server errors.
+    pub fn watch<K: ToArgs>(
+        self,
+        keys: K,
+    ) -> impl Future<Output = Result<crate::aio::Watched>> + Send {
+        let mut watch = Cmd::new("WATCH");
+        watch.key(keys);
+        async move {
+            let node = self.client.watching_node(&watch).await?;
+            let mut pipe = node.pipeline();
+            pipe.raise_on_error(self.raise_on_error);
+            for q in &self.commands {
+                pipe.queue(q.cmd.clone());
+            }
+            pipe.watch_cmd(watch).await
+        }
     }
 
     /// Queues any command given as its arguments, routed as

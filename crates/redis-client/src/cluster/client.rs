@@ -10,7 +10,9 @@ use crate::observe::{Batch, Op};
 use crate::pipeline::{check, convert_results, describe, Queued};
 use crate::retry::RetryPolicy;
 use crate::typed::{sealed, Queues};
-use crate::{Error, Redis, Replies, Result, Script, ScriptCall, Text, TypedPipeline, Watched};
+use crate::{
+    Error, Pipeline, Redis, Replies, Result, Script, ScriptCall, Text, TypedPipeline, Watched,
+};
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use redis_commands::{
@@ -278,25 +280,55 @@ impl ClusterClient {
         TypedPipeline::new(self.pipeline())
     }
 
-    /// WATCHes `keys` and runs `f` as [`Redis::transaction`] does, on the node serving
-    /// their slot.
+    /// WATCHes `keys` and runs `f` as [`Redis::transaction`] does (retrying while a
+    /// watched key changes), on the primary serving their slot: the same closure as on one
+    /// server, returning the pipeline [`Watched::multi`] gave back with the writes queued.
+    ///
+    /// Every key must be in one slot: the watched keys are checked before anything is
+    /// sent, and the commands `f` queues are checked against that slot before MULTI … EXEC
+    /// is sent. Commands `f` runs at once (the reads) go to the watching node as they are.
+    ///
+    /// ```no_run
+    /// use redis_client::cluster::ClusterClient;
+    /// use redis_client::prelude::*;
+    ///
+    /// let c = ClusterClient::open(&["redis://127.0.0.1:7000"])?;
+    /// c.transaction("{user:1}:visits", |mut w| {
+    ///     let n = w.reply_as::<Option<i64>>().get("{user:1}:visits")?;
+    ///     let mut pipe = w.multi();
+    ///     pipe.set("{user:1}:visits", n.unwrap_or(0) + 1);
+    ///     Ok(pipe)
+    /// })?;
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::CrossSlot`] before anything is sent when the keys are in several slots;
-    /// otherwise as [`Redis::transaction`].
-    pub fn transaction<K, F>(&self, keys: K, f: F) -> Result<Vec<Value>>
+    /// [`Error::CrossSlot`] when the keys are in several slots (nothing sent) or `f`
+    /// queues a command of another slot (MULTI … EXEC not sent); otherwise as
+    /// [`Redis::transaction`].
+    pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
     where
         K: ToArgs,
-        F: FnMut(Watched<'_>) -> Result<()>,
+        F: FnMut(Watched) -> Result<Pipeline>,
     {
-        let mut probe = Cmd::new("WATCH");
-        probe.key(&keys);
-        let slot = one_slot(std::iter::once(&probe))?;
+        let mut watch = Cmd::new("WATCH");
+        watch.key(&keys);
+        let node = self.watching_node(&watch)?;
+        node.transaction(keys, |w| {
+            let pipe = f(w)?;
+            // Refused here, the pipeline is dropped unsent, which ends the WATCH.
+            one_slot(std::iter::once(&watch).chain(pipe.commands()))?;
+            Ok(pipe)
+        })
+    }
+
+    /// The primary serving the slot of `watch`'s keys, as a client of that one node whose
+    /// every command is bounded by the cluster's budget, as a command is.
+    fn watching_node(&self, watch: &Cmd) -> Result<Redis> {
+        let slot = one_slot(std::iter::once(watch))?;
         let addr = self.addr_for(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)?;
-        // Each of its commands is bounded by the cluster's budget, as a command is.
         let once = RetryPolicy::none().with_budget(self.inner.options.retry.budget);
-        let node = Redis::from_pool(self.pool(&addr, false)).with_retry_policy(once);
-        node.transaction(keys, f)
+        Ok(Redis::from_pool(self.pool(&addr, false)).with_retry_policy(once))
     }
 
     /// Runs a script call ([`Script::key`](crate::Script::key) …) on the node serving its
@@ -1058,6 +1090,20 @@ impl Text<ClusterClient> {
     pub fn typed_pipeline(&self) -> TypedPipeline<(), TextMode, ClusterPipeline> {
         TypedPipeline::new(self.0.pipeline())
     }
+
+    /// [`ClusterClient::transaction`] with `f` given the WATCH-ed pipeline in text mode,
+    /// and returning the text pipeline to execute.
+    ///
+    /// # Errors
+    /// As [`ClusterClient::transaction`].
+    pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
+    where
+        K: ToArgs,
+        F: FnMut(Text<Watched>) -> Result<Text<Pipeline>>,
+    {
+        self.0
+            .transaction(keys, |w| f(Text(w)).map(Text::into_inner))
+    }
 }
 
 impl Text<ClusterPipeline> {
@@ -1071,6 +1117,14 @@ impl Text<ClusterPipeline> {
     pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
         self.0.raise_on_error(raise);
         self
+    }
+
+    /// [`ClusterPipeline::watch`], with the immediate-mode pipeline in text mode.
+    ///
+    /// # Errors
+    /// As [`ClusterPipeline::watch`].
+    pub fn watch<K: ToArgs>(self, keys: K) -> Result<Text<Watched>> {
+        self.0.watch(keys).map(Text)
     }
 }
 
@@ -1133,6 +1187,28 @@ impl ClusterPipeline {
     /// (here the same as `transaction(true)`).
     pub fn multi(&mut self) -> &mut Self {
         self.transaction(true)
+    }
+
+    /// WATCHes `keys` (all in one slot) on the primary serving them, as
+    /// [`Pipeline::watch`](crate::Pipeline::watch) does on one server: the returned
+    /// [`Watched`] runs commands at once on that node, and its
+    /// [`multi`](Watched::multi) gives back a pipeline of that node, whose commands must
+    /// be in the same slot. Commands queued before the call stay queued.
+    /// [`ClusterClient::transaction`] is the retry loop around it.
+    ///
+    /// # Errors
+    /// [`Error::CrossSlot`] when the keys are in several slots (nothing sent); pool,
+    /// connection and server errors.
+    pub fn watch<K: ToArgs>(self, keys: K) -> Result<Watched> {
+        let mut watch = Cmd::new("WATCH");
+        watch.key(&keys);
+        let node = self.client.watching_node(&watch)?;
+        let mut pipe = node.pipeline();
+        pipe.raise_on_error(self.raise_on_error);
+        for q in &self.commands {
+            pipe.queue(q.cmd.clone());
+        }
+        pipe.watch(keys)
     }
 
     /// Queues any command given as its arguments; its result is the raw reply after the
