@@ -305,6 +305,20 @@ impl Message {
     pub fn channel_str(&self) -> Result<&str> {
         utf8("channel", &self.channel)
     }
+
+    /// The pattern that matched, as text: `Some` for a [`MessageKind::PMessage`]
+    /// (`psubscribe`), `None` otherwise.
+    ///
+    /// [`MessageKind::PMessage`]: crate::MessageKind::PMessage
+    ///
+    /// # Errors
+    /// [`Error::Reply`] when the pattern is not UTF-8.
+    pub fn pattern_str(&self) -> Result<Option<&str>> {
+        self.pattern
+            .as_deref()
+            .map(|p| utf8("pattern", p))
+            .transpose()
+    }
 }
 
 fn utf8<'a>(what: &str, b: &'a [u8]) -> Result<&'a str> {

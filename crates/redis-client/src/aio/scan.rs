@@ -28,10 +28,14 @@ use std::task::{Context, Poll};
 /// # Ok(()) }
 /// ```
 ///
+/// `T` is what it yields; `C` the client it runs on: an [`aio::Redis`](Redis), or an
+/// async [`ClusterClient`](crate::cluster::aio::ClusterClient) for the SSCAN, HSCAN and
+/// ZSCAN of one key, sent to the node serving it.
+///
 /// Cancellation: dropping a pending `poll_next` loses nothing: the page being fetched
 /// is fetched on the next poll.
-pub struct ScanStream<'a, T> {
-    client: &'a Redis,
+pub struct ScanStream<'a, T, C = Redis> {
+    client: &'a C,
     state: ScanState<T>,
     page: VecDeque<T>,
     fetching: Option<Request<'a, (u64, Vec<T>)>>,
@@ -39,7 +43,7 @@ pub struct ScanStream<'a, T> {
     name: &'static str,
 }
 
-impl<T> std::fmt::Debug for ScanStream<'_, T> {
+impl<T, C> std::fmt::Debug for ScanStream<'_, T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScanStream")
             .field("buffered", &self.page.len())
@@ -48,8 +52,8 @@ impl<T> std::fmt::Debug for ScanStream<'_, T> {
     }
 }
 
-impl<'a, T> ScanStream<'a, T> {
-    pub(crate) fn new(client: &'a Redis, state: ScanState<T>) -> Self {
+impl<'a, T, C> ScanStream<'a, T, C> {
+    pub(crate) fn new(client: &'a C, state: ScanState<T>) -> Self {
         ScanStream {
             client,
             state,
@@ -60,7 +64,10 @@ impl<'a, T> ScanStream<'a, T> {
     }
 }
 
-impl<T: ScanItem + Unpin> Stream for ScanStream<'_, T> {
+impl<'a, T: ScanItem + Unpin, C> Stream for ScanStream<'a, T, C>
+where
+    &'a C: Executor<Output<(u64, Vec<T>)> = Request<'a, (u64, Vec<T>)>>,
+{
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {

@@ -11,12 +11,14 @@ use crate::pipeline::{check, convert_results, describe, Queued};
 use crate::retry::RetryPolicy;
 use crate::typed::{sealed, Queues};
 use crate::{
-    Error, Pipeline, Redis, Replies, Result, Script, ScriptCall, Text, TypedPipeline, Watched,
+    Error, Pipeline, Redis, Replies, Result, ScanIter, Script, ScriptCall, Text, TypedPipeline,
+    Watched,
 };
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use redis_commands::{
-    BinaryMode, Callbacks, Cmd, Executor, Flags, FromValue, ScanOptions, TextMode, ToArgs, Typed,
+    BinaryMode, Callbacks, Cmd, Executor, Flags, FromValue, ScanItem, ScanOptions, ScanState,
+    TextMode, ToArgs, Typed,
 };
 use redis_conn::{Addr, ConnectionInfo, ConnectionPool, PoolOptions, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
@@ -362,12 +364,46 @@ impl ClusterClient {
     /// is fetched again and every node now serving a slot that changed hands meanwhile is
     /// walked again (keys may then be seen twice, as SCAN allows).
     pub fn scan_iter(&self, options: ScanOptions) -> ClusterScan<'_> {
+        self.walk(options)
+    }
+
+    fn walk<T>(&self, options: ScanOptions) -> ClusterScan<'_, T> {
         ClusterScan {
             client: self,
             options,
             walk: ScanWalk::new(&self.slot_map()),
             page: Vec::new().into_iter(),
         }
+    }
+
+    /// Iterates over the members of the set at `key`, lazily (SSCAN on the node serving
+    /// it), as [`Redis::sscan_iter`].
+    pub fn sscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, Bytes, ClusterClient> {
+        ScanIter::new(self, ScanState::sscan(key, options))
+    }
+
+    /// Iterates over the `(field, value)` pairs of the hash at `key`, lazily (HSCAN on the
+    /// node serving it), as [`Redis::hscan_iter`].
+    pub fn hscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (Bytes, Bytes), ClusterClient> {
+        ScanIter::new(self, ScanState::hscan(key, options))
+    }
+
+    /// Iterates over the `(member, score)` pairs of the sorted set at `key`, lazily (ZSCAN
+    /// on the node serving it), as [`Redis::zscan_iter`].
+    pub fn zscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (Bytes, f64), ClusterClient> {
+        ScanIter::new(self, ScanState::zscan(key, options))
     }
 
     /// Sends `cmd` where it belongs and returns its reply.
@@ -1091,6 +1127,40 @@ impl Text<ClusterClient> {
         TypedPipeline::new(self.0.pipeline())
     }
 
+    /// Iterates over the key names of the whole cluster as `String`s (see
+    /// [`ClusterClient::scan_iter`]). A name that is not UTF-8 is an error item.
+    pub fn scan_iter(&self, options: ScanOptions) -> ClusterScan<'_, String> {
+        self.0.walk(options)
+    }
+
+    /// Iterates over the members of the set at `key` as `String`s (SSCAN).
+    pub fn sscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, String, ClusterClient> {
+        ScanIter::new(&self.0, ScanState::sscan(key, options).items_as())
+    }
+
+    /// Iterates over the `(field, value)` pairs of the hash at `key` as `String`s (HSCAN).
+    pub fn hscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (String, String), ClusterClient> {
+        ScanIter::new(&self.0, ScanState::hscan(key, options).items_as())
+    }
+
+    /// Iterates over the `(member, score)` pairs of the sorted set at `key`, members as
+    /// `String`s (ZSCAN).
+    pub fn zscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (String, f64), ClusterClient> {
+        ScanIter::new(&self.0, ScanState::zscan(key, options).items_as())
+    }
+
     /// [`ClusterClient::transaction`] with `f` given the WATCH-ed pipeline in text mode,
     /// and returning the text pipeline to execute.
     ///
@@ -1475,19 +1545,22 @@ impl<L, M> TypedPipeline<L, M, ClusterPipeline> {
     }
 }
 
-/// The key names of a whole cluster, from [`ClusterClient::scan_iter`].
+/// The key names of a whole cluster, from [`ClusterClient::scan_iter`] (`Bytes`) or
+/// [`Text<ClusterClient>::scan_iter`] (`String`: a name that is not UTF-8 is an error
+/// item).
 #[derive(Debug)]
-pub struct ClusterScan<'c> {
+#[must_use = "iterators are lazy and scan nothing unless consumed"]
+pub struct ClusterScan<'c, T = Bytes> {
     client: &'c ClusterClient,
     options: ScanOptions,
     walk: ScanWalk,
-    page: std::vec::IntoIter<Bytes>,
+    page: std::vec::IntoIter<T>,
 }
 
-impl Iterator for ClusterScan<'_> {
-    type Item = Result<Bytes>;
+impl<T: ScanItem> Iterator for ClusterScan<'_, T> {
+    type Item = Result<T>;
 
-    fn next(&mut self) -> Option<Result<Bytes>> {
+    fn next(&mut self) -> Option<Result<T>> {
         loop {
             if let Some(k) = self.page.next() {
                 return Some(Ok(k));
@@ -1504,13 +1577,13 @@ impl Iterator for ClusterScan<'_> {
                 }
                 Step::Done => return None,
             };
-            let cmd = redis_commands::cmd::scan::scan(cursor, self.options.clone()).cmd;
+            let cmd = T::page(None, cursor, &self.options).cmd;
             let deadline = self.client.deadline(Some(&cmd));
             let reply = self
                 .client
                 .one(&cmd, Target::Node(addr), deadline, None)
                 .and_then(|v| {
-                    <(u64, Vec<Bytes>)>::from_value(v).map_err(|source| Error::Reply {
+                    <(u64, Vec<T>)>::from_value(v).map_err(|source| Error::Reply {
                         command: "SCAN".into(),
                         source,
                     })
