@@ -4,9 +4,9 @@
 //!
 //! Each case is a macro whose calls are wrapped in `$c!(…)` (the call as it is, or the call
 //! `.await`ed), as `aio_commands.rs` does, so the blocking and async forms are held to the
-//! same code. Beside it, `$all!(…)` collects a SCAN iterator or stream, and `$f!(|w| …)`
-//! makes a transaction closure (`async move` on the async clients): the only places the
-//! two forms differ. Replies are bound to explicit types (`Option<String>`, `Vec<(String,
+//! same code. The only places the two forms differ are the SCAN methods' names
+//! (`scan_iter` and `scan_stream`, both read with `next()`, see `all!`) and `$f!(|w| …)`,
+//! which makes a transaction closure (`async move` on the async clients). Replies are bound to explicit types (`Option<String>`, `Vec<(String,
 //! f64)>` …), so a builder or iterator that falls back to bytes on some client is a
 //! compile error here, and a behaviour that differs is a failed assertion.
 //!
@@ -17,12 +17,9 @@
 //! integer scores, and the refusal of a connection-state command on a pooled client.
 
 use bytes::Bytes;
-use redis_client::futures_core::Stream;
 use redis_client::prelude::*;
 use redis_client::{Error, MessageKind, ScanOptions, Sentinel, Value};
 use redis_tests::{SentinelSet, TestCluster, TestServer, SENTINEL_SERVICE};
-use std::future::poll_fn;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// The blocking client's call, as it is.
@@ -39,18 +36,16 @@ macro_rules! awaited {
     };
 }
 
-/// Every item of a blocking SCAN iterator.
-macro_rules! iter_all {
-    ($e:expr) => {
-        $e.collect::<Result<Vec<_>, Error>>().unwrap()
-    };
-}
-
-/// Every item of an async SCAN stream.
-macro_rules! stream_all {
-    ($e:expr) => {
-        collect(std::pin::pin!($e)).await
-    };
+/// Every item of a SCAN iterator or stream: `next()`, or `next().await`.
+macro_rules! all {
+    ($c:ident, $e:expr) => {{
+        let mut walk = $e;
+        let mut items = Vec::new();
+        while let Some(item) = $c!(walk.next()) {
+            items.push(item.unwrap());
+        }
+        items
+    }};
 }
 
 /// A blocking transaction closure.
@@ -67,14 +62,6 @@ macro_rules! async_fn {
     };
 }
 
-async fn collect<T, S: Stream<Item = redis_client::Result<T>>>(mut s: Pin<&mut S>) -> Vec<T> {
-    let mut out = Vec::new();
-    while let Some(item) = poll_fn(|cx| s.as_mut().poll_next(cx)).await {
-        out.push(item.unwrap());
-    }
-    out
-}
-
 fn sorted<T: PartialOrd>(mut v: Vec<T>) -> Vec<T> {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v
@@ -83,7 +70,7 @@ fn sorted<T: PartialOrd>(mut v: Vec<T>) -> Vec<T> {
 /// The case: `$t` is a client in text mode; the keys with the `{m}` hash tag share a slot,
 /// so the transactions can run on a cluster too.
 macro_rules! one_surface_case {
-    ($t:ident, $c:ident, $all:ident, $f:ident, $scan:ident, $sscan:ident, $hscan:ident, $zscan:ident) => {{
+    ($t:ident, $c:ident, $f:ident, $scan:ident, $sscan:ident, $hscan:ident, $zscan:ident) => {{
         // Commands give text.
         assert!($c!($t.set("{m}:name", "ada")).unwrap());
         let name: Option<String> = $c!($t.get("{m}:name")).unwrap();
@@ -174,13 +161,13 @@ macro_rules! one_surface_case {
         // SCAN and its one-key forms yield text.
         $c!($t.sadd("{m}:set", ["a", "b"])).unwrap();
         $c!($t.hset("{m}:hash", "f", "v")).unwrap();
-        let keys: Vec<String> = $all!($t.$scan(ScanOptions::new().pattern("{m}:s*")));
+        let keys: Vec<String> = all!($c, $t.$scan(ScanOptions::new().pattern("{m}:s*")));
         assert_eq!(sorted(keys), ["{m}:session", "{m}:set"]);
-        let members: Vec<String> = $all!($t.$sscan("{m}:set", ScanOptions::new()));
+        let members: Vec<String> = all!($c, $t.$sscan("{m}:set", ScanOptions::new()));
         assert_eq!(sorted(members), ["a", "b"]);
-        let fields: Vec<(String, String)> = $all!($t.$hscan("{m}:hash", ScanOptions::new()));
+        let fields: Vec<(String, String)> = all!($c, $t.$hscan("{m}:hash", ScanOptions::new()));
         assert_eq!(fields, [("f".to_owned(), "v".to_owned())]);
-        let scored: Vec<(String, f64)> = $all!($t.$zscan("{m}:board", ScanOptions::new()));
+        let scored: Vec<(String, f64)> = all!($c, $t.$zscan("{m}:board", ScanOptions::new()));
         assert_eq!(
             sorted(scored),
             [("ada".to_owned(), 10.0), ("bob".to_owned(), 12.0)]
@@ -213,7 +200,7 @@ macro_rules! blocking_case {
     ($t:ident, $scan:ident) => {
         tokio::task::block_in_place(|| {
             one_surface_case!(
-                $t, blocking, iter_all, blocking_fn, $scan, sscan_iter, hscan_iter, zscan_iter
+                $t, blocking, blocking_fn, $scan, sscan_iter, hscan_iter, zscan_iter
             )
         })
     };
@@ -224,7 +211,6 @@ macro_rules! async_case {
         one_surface_case!(
             $t,
             awaited,
-            stream_all,
             async_fn,
             scan_stream,
             sscan_stream,

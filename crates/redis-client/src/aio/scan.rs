@@ -64,6 +64,18 @@ impl<'a, T, C> ScanStream<'a, T, C> {
     }
 }
 
+impl<'a, T: ScanItem + Unpin, C> ScanStream<'a, T, C>
+where
+    &'a C: Executor<Output<(u64, Vec<T>)> = Request<'a, (u64, Vec<T>)>>,
+{
+    /// The next item, or `None` once the walk is over: the blocking iterator's `next`,
+    /// awaited (`while let Some(key) = keys.next().await { … }`), with no other crate.
+    /// The same as `StreamExt::next`; cancel-safe as `poll_next` is.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
 impl<'a, T: ScanItem + Unpin, C> Stream for ScanStream<'a, T, C>
 where
     &'a C: Executor<Output<(u64, Vec<T>)> = Request<'a, (u64, Vec<T>)>>,

@@ -197,6 +197,14 @@ impl<'a, T: ScanItem + Send + 'static> ClusterScanStream<'a, T> {
     }
 }
 
+impl<T: ScanItem + Send + Unpin + 'static> ClusterScanStream<'_, T> {
+    /// The next key, or `None` once every node is walked: the blocking iterator's `next`,
+    /// awaited (`while let Some(key) = keys.next().await { … }`), with no other crate.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
 impl<T: ScanItem + Send + Unpin + 'static> Stream for ClusterScanStream<'_, T> {
     type Item = Result<T>;
 
