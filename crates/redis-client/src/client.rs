@@ -488,32 +488,48 @@ pub(crate) fn convert<T: FromValue>(cmd: &Cmd, v: Value) -> Result<T> {
 /// Refuses, before anything is sent, a command method whose only effect is the state of
 /// the one connection it runs on (CLIENT SETNAME, CLIENT TRACKING, READONLY, RESET …): a
 /// pooled client hands that connection back at once and the pool restores it, so the
-/// call would look like it worked and change nothing. The error says what to use instead.
-/// Shared by every pooled client (blocking, async, cluster); pipelines, WATCH-ed
-/// pipelines and connections keep the state for their own commands and are not refused.
-pub(crate) fn refuse_on_pool(cmd: &Cmd) -> Result<()> {
+/// call would look like it worked and change nothing. The error says what to use instead
+/// (a cluster client has no dedicated connection to offer). Shared by every pooled client
+/// (blocking, async, cluster); pipelines, WATCH-ed pipelines and connections keep the
+/// state for their own commands and are not refused.
+pub(crate) fn refuse_on_pool(cmd: &Cmd, cluster: bool) -> Result<()> {
     if !cmd.flags().contains(Flags::CONNECTION_STATE) {
         return Ok(());
     }
-    Err(Error::Unsupported(match cmd.name() {
-        "CLIENT SETNAME" => {
+    Err(Error::Unsupported(match (cmd.name(), cluster) {
+        ("CLIENT SETNAME", false) => {
             "CLIENT SETNAME on a pooled client would be undone when its connection goes back \
              to the pool: name every connection with `ConnectionInfo::with_client_name` (or \
              `?client_name=` in the URL), or call it on `dedicated_connection()`"
         }
-        "CLIENT TRACKING" => {
+        ("CLIENT SETNAME", true) => {
+            "CLIENT SETNAME on a cluster client would be undone when its connection goes back \
+             to its node's pool: name every connection with `ConnectionInfo::with_client_name` \
+             (or `?client_name=` in the seed URLs)"
+        }
+        ("CLIENT TRACKING", false) => {
             "CLIENT TRACKING on a pooled client would be undone when its connection goes back \
              to the pool: use `with_cache` for client-side caching, or call it on \
              `dedicated_connection()`"
         }
-        "READONLY" | "READWRITE" => {
+        ("READONLY" | "READWRITE", false) => {
             "READONLY and READWRITE on a pooled client would be undone when its connection \
-             goes back to the pool: read from replicas with `ConnectionInfo::readonly` or the \
-             cluster's `with_read_from_replicas`, or call it on `dedicated_connection()`"
+             goes back to the pool: read from replicas with `ConnectionInfo::readonly`, or \
+             call it on `dedicated_connection()`"
         }
-        _ => {
+        ("READONLY" | "READWRITE", true) => {
+            "READONLY and READWRITE on a cluster client would be undone when its connection \
+             goes back to its node's pool: read from replicas with \
+             `ClusterOptions::with_read_from_replicas` or `on_replicas(true)`"
+        }
+        (_, false) => {
             "this command changes only the connection it runs on, which a pooled client \
              restores when it goes back to the pool: call it on `dedicated_connection()`"
+        }
+        (_, true) => {
+            "this command changes only the connection it runs on, which a cluster client \
+             restores when it goes back to its node's pool: run it in a pipeline with the \
+             commands it is for"
         }
     }))
 }
@@ -523,7 +539,7 @@ impl Executor for &Redis {
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
-        refuse_on_pool(&typed.cmd)?;
+        refuse_on_pool(&typed.cmd, false)?;
         let v = self.request(&typed.cmd)?;
         self.typed_reply(&typed.cmd, v)
     }

@@ -16,13 +16,10 @@ use std::task::{Context, Poll};
 ///
 /// ```no_run
 /// use redis_client::{aio::Redis, ScanOptions};
-/// use std::future::poll_fn;
-/// use std::pin::pin;
-/// use redis_client::futures_core::Stream;
 ///
 /// # async fn demo(r: Redis) -> redis_client::Result<()> {
-/// let mut keys = pin!(r.scan_stream(ScanOptions::new().pattern("user:*")));
-/// while let Some(key) = poll_fn(|cx| keys.as_mut().poll_next(cx)).await {
+/// let mut keys = r.scan_stream(ScanOptions::new().pattern("user:*"));
+/// while let Some(key) = keys.next().await {
 ///     println!("{:?}", key?);
 /// }
 /// # Ok(()) }

@@ -28,14 +28,11 @@ impl ClusterClient {
     ///
     /// ```no_run
     /// use redis_client::cluster::aio::ClusterClient;
-    /// use redis_client::futures_core::Stream;
     /// use redis_client::ScanOptions;
-    /// use std::future::poll_fn;
-    /// use std::pin::pin;
     ///
     /// # async fn demo(c: ClusterClient) -> redis_client::Result<()> {
-    /// let mut keys = pin!(c.scan_stream(ScanOptions::new().pattern("user:*").count(100)));
-    /// while let Some(key) = poll_fn(|cx| keys.as_mut().poll_next(cx)).await {
+    /// let mut keys = c.scan_stream(ScanOptions::new().pattern("user:*").count(100));
+    /// while let Some(key) = keys.next().await {
     ///     println!("{:?}", key?);
     /// }
     /// # Ok(()) }
