@@ -485,52 +485,78 @@ pub(crate) fn convert<T: FromValue>(cmd: &Cmd, v: Value) -> Result<T> {
     })
 }
 
+/// The kinds of pooled client, for what [`refuse_on_pool`] can point to: only the
+/// blocking single-server client offers a dedicated connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pooled {
+    Blocking,
+    Async,
+    Cluster,
+}
+
 /// Refuses, before anything is sent, a command method whose only effect is the state of
 /// the one connection it runs on (CLIENT SETNAME, CLIENT TRACKING, READONLY, RESET …): a
 /// pooled client hands that connection back at once and the pool restores it, so the
-/// call would look like it worked and change nothing. The error says what to use instead
-/// (a cluster client has no dedicated connection to offer). Shared by every pooled client
-/// (blocking, async, cluster); pipelines, WATCH-ed pipelines and connections keep the
-/// state for their own commands and are not refused.
-pub(crate) fn refuse_on_pool(cmd: &Cmd, cluster: bool) -> Result<()> {
+/// call would look like it worked and change nothing. The error says what to use instead,
+/// among what that kind of client offers. Shared by every pooled client; pipelines,
+/// WATCH-ed pipelines and connections keep the state for their own commands and are not
+/// refused.
+pub(crate) fn refuse_on_pool(cmd: &Cmd, client: Pooled) -> Result<()> {
     if !cmd.flags().contains(Flags::CONNECTION_STATE) {
         return Ok(());
     }
-    Err(Error::Unsupported(match (cmd.name(), cluster) {
-        ("CLIENT SETNAME", false) => {
-            "CLIENT SETNAME on a pooled client would be undone when its connection goes back \
-             to the pool: name every connection with `ConnectionInfo::with_client_name` (or \
+    /// The first half of every message.
+    macro_rules! undone {
+        ($what:literal) => {
+            concat!(
+                $what,
+                " on a pooled client would be undone when its connection goes back to the \
+                 pool: "
+            )
+        };
+    }
+    use Pooled::{Async, Blocking, Cluster};
+    Err(Error::Unsupported(match (cmd.name(), client) {
+        ("CLIENT SETNAME", Blocking) => concat!(
+            undone!("CLIENT SETNAME"),
+            "name every connection with `ConnectionInfo::with_client_name` (or \
              `?client_name=` in the URL), or call it on `dedicated_connection()`"
-        }
-        ("CLIENT SETNAME", true) => {
-            "CLIENT SETNAME on a cluster client would be undone when its connection goes back \
-             to its node's pool: name every connection with `ConnectionInfo::with_client_name` \
-             (or `?client_name=` in the seed URLs)"
-        }
-        ("CLIENT TRACKING", false) => {
-            "CLIENT TRACKING on a pooled client would be undone when its connection goes back \
-             to the pool: use `with_cache` for client-side caching, or call it on \
+        ),
+        ("CLIENT SETNAME", Async | Cluster) => concat!(
+            undone!("CLIENT SETNAME"),
+            "name every connection with `ConnectionInfo::with_client_name` (or \
+             `?client_name=` in the URL)"
+        ),
+        ("CLIENT TRACKING", Blocking) => concat!(
+            undone!("CLIENT TRACKING"),
+            "use `with_cache` for client-side caching, or call it on `dedicated_connection()`"
+        ),
+        ("CLIENT TRACKING", Async) => concat!(
+            undone!("CLIENT TRACKING"),
+            "use `with_cache` for client-side caching"
+        ),
+        ("READONLY" | "READWRITE", Blocking) => concat!(
+            undone!("READONLY or READWRITE"),
+            "read from replicas with `ConnectionInfo::readonly`, or call it on \
              `dedicated_connection()`"
-        }
-        ("READONLY" | "READWRITE", false) => {
-            "READONLY and READWRITE on a pooled client would be undone when its connection \
-             goes back to the pool: read from replicas with `ConnectionInfo::readonly`, or \
-             call it on `dedicated_connection()`"
-        }
-        ("READONLY" | "READWRITE", true) => {
-            "READONLY and READWRITE on a cluster client would be undone when its connection \
-             goes back to its node's pool: read from replicas with \
-             `ClusterOptions::with_read_from_replicas` or `on_replicas(true)`"
-        }
-        (_, false) => {
-            "this command changes only the connection it runs on, which a pooled client \
-             restores when it goes back to the pool: call it on `dedicated_connection()`"
-        }
-        (_, true) => {
-            "this command changes only the connection it runs on, which a cluster client \
-             restores when it goes back to its node's pool: run it in a pipeline with the \
-             commands it is for"
-        }
+        ),
+        ("READONLY" | "READWRITE", Async) => concat!(
+            undone!("READONLY or READWRITE"),
+            "read from replicas with `ConnectionInfo::readonly`"
+        ),
+        ("READONLY" | "READWRITE", Cluster) => concat!(
+            undone!("READONLY or READWRITE"),
+            "read from replicas with `ClusterOptions::with_read_from_replicas` or \
+             `on_replicas(true)`"
+        ),
+        (_, Blocking) => concat!(
+            undone!("this command"),
+            "call it on `dedicated_connection()`, or in a pipeline with the commands it is for"
+        ),
+        (_, Async | Cluster) => concat!(
+            undone!("this command"),
+            "call it in a pipeline with the commands it is for"
+        ),
     }))
 }
 
@@ -539,7 +565,7 @@ impl Executor for &Redis {
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
-        refuse_on_pool(&typed.cmd, false)?;
+        refuse_on_pool(&typed.cmd, Pooled::Blocking)?;
         let v = self.request(&typed.cmd)?;
         self.typed_reply(&typed.cmd, v)
     }

@@ -649,7 +649,7 @@ impl<'a> Executor for &'a Redis {
     type Output<T> = Request<'a, T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Request<'a, T> {
-        match crate::client::refuse_on_pool(&typed.cmd, false) {
+        match crate::client::refuse_on_pool(&typed.cmd, crate::client::Pooled::Async) {
             Ok(()) => self.call(typed.cmd),
             Err(e) => Request::new(Box::pin(std::future::ready(Err(e)))),
         }

@@ -1107,7 +1107,7 @@ impl Executor for &ClusterClient {
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
-        crate::client::refuse_on_pool(&typed.cmd, true)?;
+        crate::client::refuse_on_pool(&typed.cmd, crate::client::Pooled::Cluster)?;
         let v = self.request(&typed.cmd)?;
         convert(
             &typed.cmd,
