@@ -399,14 +399,21 @@ impl Redis {
                 if let Some(v) = cache.lookup(cmd) {
                     return Ok(v);
                 }
-                let timeout = self.connection_info().connect_timeout;
-                Box::pin(crate::cache::tokio::wait_first_listen(cache, cmd, timeout)).await;
-                let _writes = cache.writes([cmd]);
                 // Boxed: the guard's state stays out of the uncached client's requests.
-                Box::pin(self.attempts(cmd)).await
+                Box::pin(self.cached_attempts(cache, cmd)).await
             }
             None => self.attempts(cmd).await,
         }
+    }
+
+    /// A cacheable read that missed (or a write), on a cached client: a first read waits for
+    /// the invalidation connection (so it is cached), and a write guard drops the keys'
+    /// entries around the call.
+    async fn cached_attempts(&self, cache: &Arc<crate::cache::Shared>, cmd: &Cmd) -> Result<Value> {
+        let timeout = self.connection_info().connect_timeout;
+        crate::cache::tokio::wait_first_listen(cache, cmd, timeout).await;
+        let _writes = cache.writes([cmd]);
+        self.attempts(cmd).await
     }
 
     /// When a call of `cmd` that starts now must be over: the policy's budget, or one
