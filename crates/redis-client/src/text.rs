@@ -18,12 +18,17 @@ use std::ops::{Deref, DerefMut};
 /// command. Numbers stay numbers; parsed replies ([`Info`](crate::redis_commands::Info),
 /// stream entries …) are the same as in byte mode.
 ///
-/// Made by `text()` on [`Redis`], [`Pipeline`], [`Watched`], [`Connection`] and
-/// [`LegacyRedis`]; what a text client makes ([`pipeline`](Text::pipeline),
-/// [`transaction`](Text::transaction), connections, [`typed_pipeline`](Text::typed_pipeline))
-/// is in text mode too. Everything else the wrapped value offers is reachable through
-/// `Deref`. Byte mode stays the default: keys and values are binary safe, and nothing is
-/// checked or copied.
+/// Made by `text()` on every client ([`Redis`], `aio::Redis`, both `ClusterClient`s, the
+/// clients a [`Sentinel`](crate::Sentinel) hands out, [`LegacyRedis`]) and on
+/// [`Pipeline`], [`Watched`] and [`Connection`]; what a text client makes
+/// ([`pipeline`](Text::pipeline), [`typed_pipeline`](Text::typed_pipeline), `watch`,
+/// [`transaction`](Text::transaction), connections, SCAN iterators and streams) is in
+/// text mode too, on every client. Everything else the wrapped value offers is reachable
+/// through `Deref`, and [`binary`](Text::binary) gives the byte client back. Byte mode
+/// stays the default: keys and values are binary safe, and nothing is checked or copied.
+/// Pub/sub messages stay bytes as published; [`Message::payload_str`],
+/// [`channel_str`](Message::channel_str) and [`pattern_str`](Message::pattern_str) read
+/// them as text.
 ///
 /// ```no_run
 /// use redis_client::{prelude::*, Redis};
