@@ -146,7 +146,8 @@ fn pipeline_set(t: &Target, c: &Counts, use_ours: bool) -> f64 {
     if use_ours {
         let r = ours(t);
         for p in 0..c.pipelines {
-            let mut pipe = r.pipeline().transaction(false);
+            let mut pipe = r.pipeline();
+            pipe.transaction(false);
             for i in 0..100 {
                 pipe.set(key(p * 100 + i), VALUE16);
             }

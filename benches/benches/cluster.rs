@@ -138,6 +138,7 @@ fn main() {
         let start = Instant::now();
         for p in 0..c.pipelines {
             let mut pipe = ours.pipeline();
+            pipe.transaction(false);
             for i in 0..100 {
                 pipe.set(format!("p:{p}:{i}"), "value-16-bytes!!");
             }

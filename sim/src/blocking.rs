@@ -204,7 +204,7 @@ fn world(seed: u64) -> Report {
             4 => caller.pipeline(false),
             5 => caller.blpop(&token),
             6 => caller.watch(),
-            _ => caller.single::<()>(cmd::connection::client_setname(token.as_str()).cmd, None),
+            _ => caller.setname(&token),
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -262,6 +262,17 @@ impl Caller {
         self.shared.check(&args, start, bound, &got);
     }
 
+    /// Through `query`, which sends it as given (the command method refuses it on a
+    /// pooled client), so that its connection is restored at hand-back.
+    fn setname(&mut self, token: &str) {
+        let cmd = cmd::connection::client_setname(token).cmd;
+        let args = args_of(&cmd);
+        let bound = self.budget(None);
+        let start = now();
+        let got = self.client.query::<(), ()>(Typed::new(cmd));
+        self.shared.check(&args, start, bound, &got);
+    }
+
     fn pipeline(&mut self, atomic: bool) {
         let key = self.key();
         let by = self.rng.between(1, 9) as i64;
@@ -271,7 +282,8 @@ impl Caller {
             cmd::connection::echo(format!("p-{}", self.rng.below(1 << 30))).cmd,
         ];
         let queued: Vec<Vec<Bytes>> = cmds.iter().map(args_of).collect();
-        let mut pipe = self.client.pipeline().transaction(atomic);
+        let mut pipe = self.client.pipeline();
+        pipe.transaction(atomic);
         for c in &cmds {
             pipe.queue(c.clone());
         }
@@ -301,14 +313,17 @@ impl Caller {
             self.single::<i64>(cmd::lists::lpush("list", token).cmd, None);
         }
         let secs = [0.05, 0.2, 0.5][self.rng.below(3) as usize];
-        self.single::<Option<(Bytes, Bytes)>>(cmd::lists::blpop("list", secs).cmd, Some(secs));
+        self.single::<Option<(Bytes, Bytes)>>(
+            cmd::lists::blpop("list", Duration::from_secs_f64(secs)).cmd,
+            Some(secs),
+        );
     }
 
     fn watch(&mut self) {
         let key = self.key();
         let by = self.rng.between(1, 9) as i64;
         let budget = self.budget(None);
-        let mut pipe = self.client.pipeline();
+        let pipe = self.client.pipeline();
         let start = now();
         let watching = pipe.watch(key.as_str());
         let mut watch = Cmd::new("WATCH");
@@ -327,7 +342,7 @@ impl Caller {
         }
         let incr = cmd::strings::incrby(key.as_str(), by).cmd;
         let queued = vec![args_of(&incr)];
-        let pipe = w.multi();
+        let mut pipe = w.multi();
         pipe.queue(incr);
         let start = now();
         let got = match pipe.execute() {

@@ -783,7 +783,8 @@ impl Caller {
             cmd::connection::echo(format!("p{}-{}", self.id, self.rng.below(1 << 30))).cmd,
         ];
         let queued: Vec<Vec<Bytes>> = cmds.iter().map(args_of).collect();
-        let mut pipe = self.client.single().pipeline().transaction(atomic);
+        let mut pipe = self.client.single().pipeline();
+        pipe.transaction(atomic);
         for c in &cmds {
             pipe.queue(c.clone());
         }
@@ -821,7 +822,7 @@ impl Caller {
         }
         let secs = [0.05, 0.2, 0.5][self.rng.below(3) as usize];
         self.single::<Option<(Bytes, Bytes)>>(
-            cmd::lists::blpop(list.as_str(), secs).cmd,
+            cmd::lists::blpop(list.as_str(), std::time::Duration::from_secs_f64(secs)).cmd,
             Some(secs),
         )
         .await;
@@ -888,8 +889,17 @@ impl Caller {
     }
 
     /// A connection-state command on a pooled connection, restored at hand-back.
+    /// Through `query`, which sends it as given (the command method refuses it on a
+    /// pooled client), so that its connection is restored at hand-back.
     async fn setname(&mut self, token: &str) {
-        self.single::<()>(cmd::connection::client_setname(token).cmd, None)
-            .await;
+        let cmd = cmd::connection::client_setname(token).cmd;
+        let args = args_of(&cmd);
+        let bound = self.budget(None);
+        let start = now();
+        let client = self.client.single().clone();
+        let call = async move { client.query::<(), ()>(Typed::new(cmd)).await };
+        if let Some(got) = self.maybe_drop(call).await {
+            self.shared.check(&args, start, bound, &got);
+        }
     }
 }

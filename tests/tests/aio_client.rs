@@ -127,7 +127,8 @@ async fn pipelines_and_transactions() {
         assert_eq!((set, added, n), (true, 1, 1));
 
         // A failing command: every reply is read, the error names the command.
-        let mut pipe = r.pipeline().transaction(false);
+        let mut pipe = r.pipeline();
+        pipe.transaction(false);
         pipe.set("a", "1").lpush("a", "x").get("a");
         let e = pipe.execute().await.unwrap_err();
         assert!(
@@ -326,8 +327,11 @@ async fn a_client_built_on_a_shared_pool_uses_its_connections() {
     let a = Redis::from_pool(pool.clone());
     let b2 = Redis::from_parts(a.multiplexed().clone(), pool.clone());
     // Blocking commands of both clients take the one pooled connection in turn.
-    assert_eq!(a.blpop("q", 0.05).await.unwrap(), None);
-    assert_eq!(b2.blpop("q", 0.05).await.unwrap(), None);
+    assert_eq!(a.blpop("q", Duration::from_millis(50)).await.unwrap(), None);
+    assert_eq!(
+        b2.blpop("q", Duration::from_millis(50)).await.unwrap(),
+        None
+    );
     assert_eq!(
         pool.stats().created,
         1,
@@ -347,7 +351,7 @@ async fn blocking_commands_take_a_pooled_connection_and_never_hold_up_the_shared
     r.set("k", "v").await.unwrap();
     let blocked = {
         let r = r.clone();
-        tokio::spawn(async move { r.blpop("jobs", 2.0).await })
+        tokio::spawn(async move { r.blpop("jobs", Duration::from_secs(2)).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     // On the shared connection this GET would wait behind BLPOP for up to 2 s.
@@ -376,7 +380,13 @@ async fn state_changing_commands_never_change_the_shared_connection() {
     let server = TestServer::start();
     let r = Redis::from_info(ConnectionInfo::tcp("127.0.0.1", server.port()));
     let shared = r.client_id().await.unwrap();
-    r.client_setname("renamed").await.unwrap();
+    // The command method is refused before sending (it would be undone); the raw form
+    // runs on a pooled connection.
+    let refused = r.client_setname("renamed").await.unwrap_err();
+    assert!(matches!(refused, Error::Unsupported(_)), "{refused:?}");
+    r.execute_command(("CLIENT", "SETNAME", "renamed"))
+        .await
+        .unwrap();
     assert_eq!(
         r.client_getname().await.unwrap(),
         None,
@@ -400,11 +410,14 @@ async fn the_pool_is_bounded_and_checkouts_wait_up_to_their_timeout() {
     );
     let held = r.pool().get().await.unwrap();
     let start = Instant::now();
-    let e = r.blpop("q", 1.0).await.unwrap_err();
+    let e = r.blpop("q", Duration::from_secs(1)).await.unwrap_err();
     assert!(matches!(e, Error::PoolExhausted(_)), "{e:?}");
     assert!(start.elapsed() >= Duration::from_millis(200));
     drop(held);
-    assert_eq!(r.blpop("q", 0.1).await.unwrap(), None);
+    assert_eq!(
+        r.blpop("q", Duration::from_millis(100)).await.unwrap(),
+        None
+    );
     assert_eq!(r.pool().stats().created, 1, "the one connection was reused");
 }
 
@@ -425,7 +438,10 @@ async fn the_pool_replaces_a_connection_the_server_closed_while_idle() {
     server.raw(&["CLIENT", "KILL", "ID", &id.to_string()]);
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The look at checkout sees the closed socket: a fresh connection serves instead.
-    assert_eq!(r.blpop("q", 0.1).await.unwrap(), None);
+    assert_eq!(
+        r.blpop("q", Duration::from_millis(100)).await.unwrap(),
+        None
+    );
     assert_eq!(r.pool().stats().discarded, 1);
     assert_eq!(r.pool().stats().created, 2);
 }
@@ -526,7 +542,7 @@ async fn calls_that_need_a_pooled_connection_stop_at_the_call_budget() {
 
     let start = Instant::now();
     let mut pipe = r.pipeline();
-    pipe.blpop("list", 1.0);
+    pipe.blpop("list", Duration::from_secs(1));
     let err = pipe.execute().await.unwrap_err();
     in_budget("pipeline with BLPOP", start.elapsed(), &err);
 }
@@ -536,9 +552,11 @@ async fn a_pipeline_is_one_call_within_the_policys_budget() {
     // A server that takes the requests and never answers: each reply alone would wait the
     // 10 s read timeout; the whole pipeline stops at the 300 ms budget, on the shared
     // connection and on a pooled one alike.
-    let silent = redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
-        while c.read_request().is_some() {}
-    });
+    let silent = redis_tests::FakeServer::start(
+        |mut c: redis_tests::FakeConn| {
+            while c.read_request().is_some() {}
+        },
+    );
     let budget = Duration::from_millis(300);
     let r = Redis::open(&silent.url())
         .unwrap()
@@ -548,7 +566,7 @@ async fn a_pipeline_is_one_call_within_the_policys_budget() {
         pipe.get("a").get("b");
         if pooled {
             // A blocking command takes the pipeline to a pooled connection.
-            pipe.blpop("list", 1.0);
+            pipe.blpop("list", Duration::from_secs(1));
         }
         let start = Instant::now();
         let err = pipe.execute().await.unwrap_err();
@@ -570,7 +588,11 @@ async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply
     );
     // BLPOP would wait 2 s; its caller gives up after 50 ms, the request written and the
     // reply owed.
-    let gave_up = tokio::time::timeout(Duration::from_millis(50), r.blpop("late", 2.0)).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        r.blpop("late", Duration::from_secs(2)),
+    )
+    .await;
     assert!(gave_up.is_err());
     let stats = r.pool().stats();
     assert_eq!(
@@ -582,7 +604,7 @@ async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply
     server.raw(&["RPUSH", "late", "for-nobody"]);
     server.raw(&["RPUSH", "mine", "for-me"]);
     assert_eq!(
-        r.blpop("mine", 1.0).await.unwrap(),
+        r.blpop("mine", Duration::from_secs(1)).await.unwrap(),
         Some((b("mine"), b("for-me")))
     );
     assert_eq!(r.pool().stats().created, 2);

@@ -16,6 +16,7 @@ use redis_client::redis_commands::{
 use redis_client::{ConnectionInfo, Error, ErrorCode, FromValue, Protocol, Ttl, Value};
 use redis_tests::TestServer;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 /// The blocking client's call, as it is.
 macro_rules! blocking {
@@ -88,7 +89,7 @@ macro_rules! strings_case {
             $c!($r.mget(["a", "nope", "b"])).unwrap(),
             vec![Some(b("1")), None, Some(b("2"))]
         );
-        assert!($c!($r.setex("e", 100, "v")).unwrap());
+        assert!($c!($r.setex("e", Duration::from_secs(100), "v")).unwrap());
         assert!($c!($r.ttl("e")).unwrap().expires_in().unwrap().as_secs() > 90);
         assert_eq!($c!($r.getdel("a")).unwrap(), Some(b("1")));
         // A server error is typed, with its code.
@@ -107,9 +108,9 @@ macro_rules! keys_case {
         assert_eq!($c!($r.exists(["a", "b", "a", "zz"])).unwrap(), 3);
         assert_eq!($c!($r.ttl("a")).unwrap(), Ttl::Persistent);
         assert_eq!($c!($r.ttl("missing")).unwrap(), Ttl::Missing);
-        assert!($c!($r.expire("a", 100)).unwrap());
+        assert!($c!($r.expire("a", Duration::from_secs(100))).unwrap());
         assert!($c!($r.persist("a")).unwrap());
-        assert!(!$c!($r.expire("missing", 100)).unwrap());
+        assert!(!$c!($r.expire("missing", Duration::from_secs(100))).unwrap());
         let mut users = $c!($r.keys("user:*")).unwrap();
         users.sort();
         assert_eq!(users, list(&["user:1", "user:2"]));
@@ -141,7 +142,10 @@ macro_rules! lists_case {
         assert_eq!($c!($r.lpop_count("l", 2)).unwrap(), None);
         // A blocking pop of a list that has an element answers at once.
         $c!($r.rpush("q", "job")).unwrap();
-        assert_eq!($c!($r.blpop("q", 1.0)).unwrap(), Some((b("q"), b("job"))));
+        assert_eq!(
+            $c!($r.blpop("q", Duration::from_secs(1))).unwrap(),
+            Some((b("q"), b("job")))
+        );
     };
 }
 
@@ -392,7 +396,8 @@ macro_rules! pipeline_case {
             ]
         );
         // Without MULTI, converted into a tuple.
-        let mut pipe = $r.pipeline().transaction(false);
+        let mut pipe = $r.pipeline();
+        pipe.transaction(false);
         pipe.incr("a").get("missing");
         let (n, missing): (i64, Option<Bytes>) = $c!(pipe.query()).unwrap();
         assert_eq!((n, missing), (3, None));
@@ -403,7 +408,8 @@ macro_rules! pipeline_case {
         assert!(matches!(e, Error::PipelineCommand { .. }), "{e:?}");
         assert_eq!($c!($r.get("a")).unwrap(), Some(b("4")));
         // With raise_on_error(false) the error is in place.
-        let mut pipe = $r.pipeline().raise_on_error(false);
+        let mut pipe = $r.pipeline();
+        pipe.raise_on_error(false);
         pipe.lpush("str", "y").incr("a");
         let results = $c!(pipe.execute()).unwrap();
         assert!(matches!(results[0], Value::Error(_)), "{results:?}");

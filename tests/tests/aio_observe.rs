@@ -54,7 +54,8 @@ async fn a_pipeline_a_transaction_and_a_watched_transaction() {
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(capture.subscriber());
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.set("a", 1).incr("a").get("a");
     pipe.execute().await.unwrap();
     let mut tx = r.pipeline();
@@ -162,7 +163,10 @@ async fn a_checkout_that_waits_is_reported_with_its_wait() {
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(capture.subscriber());
     // Blocking commands take a pooled connection each: the second waits for the first.
-    let (a, b) = tokio::join!(r.blpop("q", 0.2), r.blpop("q", 0.05));
+    let (a, b) = tokio::join!(
+        r.blpop("q", Duration::from_millis(200)),
+        r.blpop("q", Duration::from_millis(50))
+    );
     assert_eq!((a.unwrap(), b.unwrap()), (None, None));
     let waits = capture.events_named("redis.pool.wait");
     assert_eq!(waits.len(), 1, "{:#?}", capture.events());

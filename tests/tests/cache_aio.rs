@@ -227,3 +227,32 @@ async fn a_read_dropped_part_way_stores_nothing() {
     assert_eq!(r.get("big").await.unwrap().as_deref(), Some(&b"small"[..]));
     assert!(cache.stats().entries <= 1);
 }
+
+/// Issue 29: the async client's reads made right after `with_cache` returns are cached:
+/// the first cacheable read waits (within the connect timeout) for the invalidation
+/// connection, without blocking the runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn reads_right_after_with_cache_are_cached() {
+    let server = TestServer::start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        for run in 0..10 {
+            let info = ConnectionInfo::tcp("127.0.0.1", server.port()).with_protocol(protocol);
+            let r = Redis::from_info(info).with_cache(CacheOptions::default());
+            r.set("greeting", "hello").await.unwrap();
+            assert_eq!(
+                r.get("greeting").await.unwrap().as_deref(),
+                Some(&b"hello"[..])
+            );
+            assert_eq!(
+                r.get("greeting").await.unwrap().as_deref(),
+                Some(&b"hello"[..])
+            );
+            let stats = r.cache().unwrap().stats();
+            assert_eq!(
+                (stats.misses, stats.hits),
+                (1, 1),
+                "{protocol:?} run {run}: {stats:?}"
+            );
+        }
+    }
+}

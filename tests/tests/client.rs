@@ -68,7 +68,7 @@ fn blpop(key: &str, timeout_secs: u32) -> Typed<Option<(bytes::Bytes, bytes::Byt
     let mut cmd = Cmd::new("BLPOP");
     cmd.key(key)
         .arg(timeout_secs)
-        .block_secs(f64::from(timeout_secs));
+        .block_for(std::time::Duration::from_secs(u64::from(timeout_secs)));
     Typed::new(cmd)
 }
 

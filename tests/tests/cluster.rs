@@ -7,6 +7,7 @@ use redis_client::prelude::*;
 use redis_client::{Bytes, ConnectionInfo, ErrorKind, ScanOptions, Script, Value};
 use redis_tests::TestCluster;
 use std::collections::HashSet;
+use std::time::Duration;
 
 mod capture;
 use capture::Capture;
@@ -25,6 +26,7 @@ fn cluster_client_end_to_end() {
     fan_out_commands_merge(&c);
     cross_slot_requests_refused_before_sending(&c);
     pipelines_in_queue_order(&c);
+    pipelines_are_transactions_on_one_slot_unless_told(&c);
     transactions_in_one_slot(&c);
     scripts_routed_by_keys(&c);
     scan_walks_every_node(&c);
@@ -57,7 +59,7 @@ fn every_group_works(c: &ClusterClient) {
     assert_eq!(c.get("s:1").unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(c.incr("s:n").unwrap(), 1);
     assert_eq!(c.append("s:1", "w").unwrap(), 2);
-    assert!(c.expire("s:1", 100).unwrap());
+    assert!(c.expire("s:1", Duration::from_secs(100)).unwrap());
     assert_eq!(c.exists("s:1").unwrap(), 1);
     // Hashes, lists, sets, sorted sets.
     c.hset("h:1", "f", "v").unwrap();
@@ -90,7 +92,7 @@ fn every_group_works(c: &ClusterClient) {
     assert_eq!(c.spublish("chan", "m").unwrap(), 0);
     c.rpush("q:1", "job").unwrap();
     assert_eq!(
-        c.blpop("q:1", 1.0).unwrap(),
+        c.blpop("q:1", Duration::from_secs(1)).unwrap(),
         Some((Bytes::from("q:1"), Bytes::from("job")))
     );
 }
@@ -108,6 +110,7 @@ fn ten_thousand_keys_over_all_slots(c: &ClusterClient) {
         assert!(c.mset(&items).unwrap());
     }
     let mut pipe = c.pipeline();
+    pipe.transaction(false);
     for k in &keys {
         pipe.get(k);
     }
@@ -221,6 +224,85 @@ fn fan_out_commands_merge(c: &ClusterClient) {
     assert_eq!(c.dbsize().unwrap(), 0);
 }
 
+/// Issue 29: a cluster pipeline has the single-server pipeline's methods and defaults: a
+/// MULTI … EXEC transaction unless `transaction(false)`, refused before sending when its
+/// keys span slots with an error naming the way out; `raise_on_error`, `execute_command`,
+/// `invoke_script`, `query` and the typed pipeline, in byte and text mode.
+fn pipelines_are_transactions_on_one_slot_unless_told(c: &ClusterClient) {
+    let multi_calls = || -> i64 {
+        let mut calls = 0;
+        for node in c.slot_map().primaries() {
+            let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
+            let stats = one.info_section("commandstats").unwrap();
+            calls += stats
+                .get("cmdstat_multi")
+                .and_then(|v| v.fields()?.get("calls")?.as_int())
+                .unwrap_or(0);
+        }
+        calls
+    };
+    let before = multi_calls();
+    let mut pipe = c.pipeline();
+    pipe.set("{d}:a", 1).incr("{d}:a").get("{d}:a");
+    let (stored, n, got): (bool, i64, Option<i64>) = pipe.query().unwrap();
+    assert_eq!((stored, n, got), (true, 2, Some(2)));
+    assert_eq!(
+        multi_calls(),
+        before + 1,
+        "a default pipeline is MULTI … EXEC"
+    );
+
+    pipe.set("d:one", 1).set("d:two", 2);
+    let err = pipe.execute().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CrossSlot, "{err}");
+    assert!(err.to_string().contains("transaction(false)"), "{err}");
+    assert_eq!(c.exists(["d:one", "d:two"]).unwrap(), 0, "nothing was sent");
+    assert!(pipe.is_empty(), "the queue is emptied");
+
+    pipe.transaction(false)
+        .set("d:one", 1)
+        .set("d:two", "x")
+        .incr("d:two")
+        .execute_command(("GET", "d:one"));
+    let err = pipe.execute().unwrap_err();
+    assert!(
+        matches!(err, redis_client::Error::PipelineCommand { index: 2, .. }),
+        "{err:?}"
+    );
+    pipe.transaction(false)
+        .raise_on_error(false)
+        .incr("d:two")
+        .get("d:one");
+    let values = pipe.execute().unwrap();
+    assert!(matches!(values[0], Value::Error(_)), "{values:?}");
+    assert_eq!(values[1], Value::BulkString(Bytes::from("1")));
+
+    let script = Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    c.script_flush(None).unwrap();
+    let mut pipe = c.pipeline();
+    pipe.invoke_script(script.key("{d}:s").arg(5))
+        .invoke_script(script.key("{d}:s").arg(1));
+    assert_eq!(pipe.query::<(i64, i64)>().unwrap(), (5, 6));
+
+    let (stored, value, n) = c
+        .typed_pipeline()
+        .set("{d}:t", "v")
+        .get("{d}:t")
+        .incr("{d}:n")
+        .execute()
+        .unwrap();
+    assert_eq!((stored, value, n), (true, Some(Bytes::from("v")), 1));
+    let (value, other): (Option<String>, Option<String>) = c
+        .text()
+        .typed_pipeline()
+        .transaction(false)
+        .get("{d}:t")
+        .get("d:one")
+        .execute()
+        .unwrap();
+    assert_eq!((value.as_deref(), other.as_deref()), (Some("v"), Some("1")));
+}
+
 fn cross_slot_requests_refused_before_sending(c: &ClusterClient) {
     let err = c.sunion(["foo", "bar"]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CrossSlot, "{err}");
@@ -235,7 +317,9 @@ fn cross_slot_requests_refused_before_sending(c: &ClusterClient) {
     assert_eq!(c.get("bar").unwrap(), None, "nothing was sent");
 
     c.config_resetstat().unwrap();
-    let err = c.transaction(["foo", "bar"], |_| Ok(())).unwrap_err();
+    let err = c
+        .transaction(["foo", "bar"], |w| Ok(w.multi()))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CrossSlot, "{err}");
     for node in c.slot_map().primaries() {
         let one = redis_client::Redis::open(&format!("redis://{node}")).unwrap();
@@ -264,6 +348,7 @@ fn cross_slot_requests_refused_before_sending(c: &ClusterClient) {
 
 fn pipelines_in_queue_order(c: &ClusterClient) {
     let mut pipe = c.pipeline();
+    pipe.transaction(false);
     pipe.set("p:a", 1)
         .set("p:b", 2)
         .incr("p:a")
@@ -280,6 +365,7 @@ fn pipelines_in_queue_order(c: &ClusterClient) {
     assert!(pipe.is_empty());
 
     let mut pipe = c.pipeline();
+    pipe.transaction(false);
     pipe.set("p:a", "x").incr("p:a").get("p:a");
     let err = pipe.execute().unwrap_err();
     assert!(
@@ -300,9 +386,9 @@ fn transactions_in_one_slot(c: &ClusterClient) {
     let out = c
         .transaction(["{acct}:a", "{acct}:b"], |mut w| {
             let a: i64 = w.reply_as::<i64>().get("{acct}:a")?;
-            let pipe = w.multi();
+            let mut pipe = w.multi();
             pipe.set("{acct}:a", a * 2);
-            Ok(())
+            Ok(pipe)
         })
         .unwrap();
     assert_eq!(out, vec![Value::Boolean(true)]);
@@ -345,6 +431,7 @@ fn text_mode(c: &ClusterClient) {
     let all: Vec<Option<String>> = t.mget(["t:1", "t:2", "foo"]).unwrap();
     assert_eq!(all, vec![Some("héllo".to_owned()), None, None]);
     let mut pipe = t.pipeline();
+    pipe.transaction(false);
     pipe.get("t:1");
     assert_eq!(
         pipe.execute().unwrap(),
@@ -377,6 +464,7 @@ fn spans_name_their_node_and_redirections_are_events(c: &ClusterClient) {
                 .unwrap();
         }
         let mut pipe = c.pipeline();
+        pipe.transaction(false);
         pipe.set("obs:a", 1).set("obs:b", 2);
         pipe.execute().unwrap();
     });

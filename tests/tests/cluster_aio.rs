@@ -8,6 +8,7 @@ use redis_client::prelude::*;
 use redis_client::{Bytes, ErrorKind, Script, Value};
 use redis_tests::TestCluster;
 use std::collections::HashSet;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_cluster_client_end_to_end() {
@@ -26,7 +27,7 @@ async fn async_cluster_client_end_to_end() {
     assert_eq!(c.get("a:1").await.unwrap().as_deref(), Some(&b"v"[..]));
     c.rpush("q", "job").await.unwrap();
     assert_eq!(
-        c.blpop("q", 1.0).await.unwrap(),
+        c.blpop("q", Duration::from_secs(1)).await.unwrap(),
         Some((Bytes::from("q"), Bytes::from("job")))
     );
 
@@ -68,6 +69,7 @@ async fn async_cluster_client_end_to_end() {
 
     // Pipelines over mixed slots, in queue order; transactions in one slot only.
     let mut pipe = c.pipeline();
+    pipe.transaction(false);
     pipe.set("p:a", 1)
         .incr("p:a")
         .mget(["p:a", "k:500", "nope"])

@@ -686,7 +686,7 @@ fn a_watch_transaction_on_a_stalling_node_ends_within_the_budget() {
     let rt = rt();
     let fakes = fake_cluster(1, |_, _, c, _| c.hold(Duration::from_secs(5)));
     let c = blocking(&fakes);
-    fails_in_time("blocking", || c.transaction("k", |_| Ok(())));
+    fails_in_time("blocking", || c.transaction("k", |w| Ok(w.multi())));
     let c = asynchronous(&rt, &fakes);
     fails_in_time("async", || {
         rt.block_on(c.transaction("k", |w| async move { Ok(w.multi()) }))

@@ -193,6 +193,7 @@ fn resharding_under_load_loses_nothing() {
         })
         .unwrap();
     let mut pipe = stale.pipeline();
+    pipe.transaction(false);
     for (n, (_, k)) in moved_keys.iter().enumerate() {
         if n == moved_keys.len() / 2 {
             pipe.incr(unmoved.as_str());

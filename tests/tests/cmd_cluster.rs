@@ -26,12 +26,13 @@ fn client(server: &TestServer, protocol: Protocol) -> Redis {
 fn standalone_server_refuses_cluster_commands() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
+        let mut c = r.dedicated_connection().unwrap();
         for err in [
             r.cluster_keyslot("foo").unwrap_err(),
             r.cluster_info().unwrap_err(),
             r.cluster_myid().unwrap_err(),
-            r.readonly().unwrap_err(),
-            r.readwrite().unwrap_err(),
+            c.readonly().unwrap_err(),
+            c.readwrite().unwrap_err(),
             r.asking().unwrap_err(),
             r.cluster_help().unwrap_err(),
         ] {
@@ -105,8 +106,9 @@ fn slots_keys_and_introspection() {
             .contains(&me));
         assert!(!r.cluster_help().unwrap().is_empty());
         r.asking().unwrap();
-        r.readonly().unwrap();
-        r.readwrite().unwrap();
+        let mut c = r.dedicated_connection().unwrap();
+        c.readonly().unwrap();
+        c.readwrite().unwrap();
 
         let err = r.cluster_flushslots().unwrap_err();
         assert!(err.to_string().contains("DB must be empty"), "{err}");

@@ -8,7 +8,7 @@ use redis_client::prelude::*;
 use redis_client::redis_commands::{
     ClientKillFilter, ClientType, PauseMode, ReplyMode, Toggle, TrackingOptions, UnblockMode,
 };
-use redis_client::{ConnectionInfo, FromValue, Protocol, Redis, Value};
+use redis_client::{ConnectionInfo, Error, FromValue, Protocol, Redis, Value};
 use redis_tests::TestServer;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -100,11 +100,14 @@ fn client_kill_by_id() {
 fn client_no_evict_pause_reply() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
-        r.client_no_evict(Toggle::On).unwrap();
-        assert!(r.client_info().unwrap().get("flags").unwrap().contains('e'));
-        r.client_no_evict(Toggle::Off).unwrap();
-        assert!(!r.client_info().unwrap().get("flags").unwrap().contains('e'));
-        r.client_pause(5000, Some(PauseMode::Write)).unwrap();
+        // NO-EVICT and REPLY change one connection: a dedicated one keeps the change.
+        let mut c = r.dedicated_connection().unwrap();
+        c.client_no_evict(Toggle::On).unwrap();
+        assert!(c.client_info().unwrap().get("flags").unwrap().contains('e'));
+        c.client_no_evict(Toggle::Off).unwrap();
+        assert!(!c.client_info().unwrap().get("flags").unwrap().contains('e'));
+        r.client_pause(Duration::from_millis(5000), Some(PauseMode::Write))
+            .unwrap();
         let start = Instant::now();
         r.client_unpause().unwrap();
         r.set("k", "v").unwrap();
@@ -113,8 +116,8 @@ fn client_no_evict_pause_reply() {
             start.elapsed() < Duration::from_secs(4),
             "unpause lifted the pause"
         );
-        r.client_pause(10, None).unwrap();
-        r.client_reply(ReplyMode::On).unwrap();
+        r.client_pause(Duration::from_millis(10), None).unwrap();
+        c.client_reply(ReplyMode::On).unwrap();
     });
 }
 
@@ -186,10 +189,11 @@ fn quit_and_reset_on_their_own_clients() {
     for protocol in [Protocol::Resp2, Protocol::Resp3] {
         let info = ConnectionInfo::tcp("127.0.0.1", server.port()).with_protocol(protocol);
         let r = Redis::from_info(info.clone());
-        r.client_setname("before-reset").unwrap();
-        assert_eq!(r.reset().unwrap(), "RESET");
-        assert_eq!(r.client_getname().unwrap(), None);
-        let q = Redis::from_info(info);
+        let mut c = r.dedicated_connection().unwrap();
+        c.client_setname("before-reset").unwrap();
+        assert_eq!(c.reset().unwrap(), "RESET");
+        assert_eq!(c.client_getname().unwrap(), None);
+        let mut q = Redis::from_info(info).dedicated_connection().unwrap();
         let id = q.client_id().unwrap() as u64;
         q.quit().unwrap();
         let watcher = Redis::open(&server.url()).unwrap();
@@ -202,4 +206,54 @@ fn quit_and_reset_on_their_own_clients() {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// Issue 29: a command method whose only effect is the state of the one connection it runs
+/// on (CLIENT SETNAME, CLIENT TRACKING, READONLY, RESET …) is refused by a pooled client
+/// before anything is sent, blocking and async, in byte and text mode, with an error that
+/// names what to use instead: it used to answer OK and be undone when the connection went
+/// back to the pool. The alternatives it names work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_state_methods_on_a_pooled_client_are_refused_naming_the_alternative() {
+    let server = TestServer::start();
+    let info = ConnectionInfo::tcp("127.0.0.1", server.port());
+    let refused = |e: Error| match e {
+        Error::Unsupported(why) => why,
+        other => panic!("{other:?}"),
+    };
+    let r = Redis::from_info(info.clone());
+    tokio::task::block_in_place(|| {
+        let why = refused(r.client_setname("x").unwrap_err());
+        assert!(
+            why.contains("with_client_name") && why.contains("dedicated_connection()"),
+            "{why}"
+        );
+        assert!(refused(r.text().client_setname("x").unwrap_err()).contains("with_client_name"));
+        let tracking = r.client_tracking(Toggle::On, TrackingOptions::new());
+        assert!(refused(tracking.unwrap_err()).contains("with_cache"));
+        assert!(refused(r.readonly().unwrap_err()).contains("readonly"));
+        for e in [
+            r.reset().map(drop).unwrap_err(),
+            r.quit().unwrap_err(),
+            r.client_reply(ReplyMode::On).unwrap_err(),
+            r.client_no_evict(Toggle::On).unwrap_err(),
+        ] {
+            assert!(refused(e).contains("dedicated_connection()"));
+        }
+        // Nothing was sent: the server saw no CLIENT SETNAME.
+        let calls = server.raw(&["INFO", "commandstats"]);
+        assert!(!calls.contains("cmdstat_client|setname"), "{calls}");
+        // What the errors point to works, and lasts.
+        let named = Redis::from_info(info.clone().with_client_name("worker"));
+        assert_eq!(named.client_getname().unwrap().as_deref(), Some("worker"));
+        assert_eq!(named.client_getname().unwrap().as_deref(), Some("worker"));
+        let mut c = r.dedicated_connection().unwrap();
+        c.client_setname("mine").unwrap();
+        assert_eq!(c.client_getname().unwrap().as_deref(), Some("mine"));
+    });
+    let a = redis_client::aio::Redis::from_info(info);
+    assert!(refused(a.client_setname("x").await.unwrap_err()).contains("with_client_name"));
+    assert!(refused(a.text().readwrite().await.unwrap_err()).contains("readonly"));
+    // A command that only reads connection state still runs.
+    assert_eq!(a.client_getname().await.unwrap(), None);
 }

@@ -9,8 +9,9 @@ use redis_client::prelude::*;
 use redis_client::redis_commands::{
     cmd, CopyOptions, ExpireCondition, KeyType, MigrateOptions, RestoreOptions, SortOptions,
 };
-use redis_client::{PTtl, Redis, Ttl};
+use redis_client::{PTtl, Redis, SetOptions, Ttl};
 use redis_tests::{ServerConfig, TestServer};
+use std::time::{Duration, UNIX_EPOCH};
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
@@ -21,6 +22,36 @@ fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// Issue 29: every expiry and timeout is a `Duration` (a moment a `SystemTime`), sent in
+/// the command's unit rounded up, so a key never expires and a wait never ends earlier
+/// than asked: a sub-second expiry is not sent as 0 (which would delete the key), and a
+/// sub-second blocking timeout is not sent as 0 (which would wait forever).
+#[test]
+fn times_are_durations_rounded_up_to_the_commands_unit() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| {
+        r.set("k", "v").unwrap();
+        assert!(r.expire("k", Duration::from_millis(100)).unwrap());
+        assert_eq!(r.get("k").unwrap(), Some(b("v")), "not deleted by EXPIRE 0");
+        assert_eq!(r.ttl("k").unwrap(), Ttl::Expires(Duration::from_secs(1)));
+        assert!(r.setex("s", Duration::from_millis(1500), "v").unwrap());
+        assert_eq!(r.ttl("s").unwrap(), Ttl::Expires(Duration::from_secs(2)));
+        let options = SetOptions::default().ex(Duration::from_secs(60));
+        assert!(r.set_options("o", "v", options).unwrap());
+        assert_eq!(r.ttl("o").unwrap(), Ttl::Expires(Duration::from_secs(60)));
+        let in_an_hour = std::time::SystemTime::now() + Duration::from_secs(3600);
+        assert!(r.expireat("o", in_an_hour).unwrap());
+        assert!((3599..=3601).contains(&r.ttl("o").unwrap().expires_in().unwrap().as_secs()));
+        let started = std::time::Instant::now();
+        assert_eq!(r.blpop("empty", Duration::from_millis(100)).unwrap(), None);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    });
 }
 
 #[test]
@@ -45,29 +76,40 @@ fn expiry_commands_with_conditions() {
         assert_eq!(r.pttl("k").unwrap(), PTtl::Persistent);
         assert_eq!(r.ttl("missing").unwrap(), Ttl::Missing);
         assert_eq!(r.pttl("missing").unwrap(), PTtl::Missing);
-        assert!(!r.expire_options("k", 100, ExpireCondition::Xx).unwrap());
-        assert!(r.expire_options("k", 100, ExpireCondition::Nx).unwrap());
-        assert!(!r.expire_options("k", 50, ExpireCondition::Gt).unwrap());
-        assert!(r.expire_options("k", 50, ExpireCondition::Lt).unwrap());
+        assert!(!r
+            .expire_options("k", Duration::from_secs(100), ExpireCondition::Xx)
+            .unwrap());
+        assert!(r
+            .expire_options("k", Duration::from_secs(100), ExpireCondition::Nx)
+            .unwrap());
+        assert!(!r
+            .expire_options("k", Duration::from_secs(50), ExpireCondition::Gt)
+            .unwrap());
+        assert!(r
+            .expire_options("k", Duration::from_secs(50), ExpireCondition::Lt)
+            .unwrap());
         assert!((40..=50).contains(&r.ttl("k").unwrap().expires_in().unwrap().as_secs()));
-        assert!(r.expire("k", 200).unwrap());
-        assert!(!r.expire("missing", 200).unwrap());
-        assert!(r.pexpire("k", 300_000).unwrap());
+        assert!(r.expire("k", Duration::from_secs(200)).unwrap());
+        assert!(!r.expire("missing", Duration::from_secs(200)).unwrap());
+        assert!(r.pexpire("k", Duration::from_millis(300_000)).unwrap());
         assert!((290_000..=300_000).contains(
             &u64::try_from(r.pttl("k").unwrap().expires_in().unwrap().as_millis()).unwrap()
         ));
-        assert!(!r.pexpire_options("k", 1_000, ExpireCondition::Gt).unwrap());
+        assert!(!r
+            .pexpire_options("k", Duration::from_millis(1_000), ExpireCondition::Gt)
+            .unwrap());
 
         let at = now_secs() + 1000;
-        assert!(r.expireat("k", at).unwrap());
+        let moment = |ms: i64| UNIX_EPOCH + Duration::from_millis(ms as u64);
+        assert!(r.expireat("k", moment(at * 1000)).unwrap());
         assert_eq!(r.expiretime("k").unwrap(), at);
         assert!(!r
-            .expireat_options("k", at - 10, ExpireCondition::Gt)
+            .expireat_options("k", moment((at - 10) * 1000), ExpireCondition::Gt)
             .unwrap());
-        assert!(r.pexpireat("k", at * 1000 + 5).unwrap());
+        assert!(r.pexpireat("k", moment(at * 1000 + 5)).unwrap());
         assert_eq!(r.pexpiretime("k").unwrap(), at * 1000 + 5);
         assert!(r
-            .pexpireat_options("k", at * 1000 + 9, ExpireCondition::Gt)
+            .pexpireat_options("k", moment(at * 1000 + 9), ExpireCondition::Gt)
             .unwrap());
         assert_eq!(r.pexpiretime("k").unwrap(), at * 1000 + 9);
         assert!(r.persist("k").unwrap());
@@ -119,22 +161,19 @@ fn dump_restore_copy_move() {
         let payload = r.dump("src").unwrap().unwrap();
         assert_eq!(r.dump("missing").unwrap(), None);
         assert!(r
-            .restore("restored", 0, &payload, RestoreOptions::default())
+            .restore("restored", None, &payload, RestoreOptions::default())
             .unwrap());
         assert_eq!(r.lrange("restored", 0, -1).unwrap(), vec![b("a"), b("b")]);
         // Without REPLACE an existing key is an error (BUSYKEY).
         assert!(r
-            .restore("restored", 0, &payload, RestoreOptions::default())
+            .restore("restored", None, &payload, RestoreOptions::default())
             .is_err());
         let at = (now_secs() + 1000) * 1000;
-        assert!(r
-            .restore(
-                "restored",
-                at,
-                &payload,
-                RestoreOptions::default().replace().absttl().idletime(100)
-            )
-            .unwrap());
+        let options = RestoreOptions::default()
+            .replace()
+            .expire_at(UNIX_EPOCH + Duration::from_millis(at as u64))
+            .idletime(Duration::from_secs(100));
+        assert!(r.restore("restored", None, &payload, options).unwrap());
         assert_eq!(r.pexpiretime("restored").unwrap(), at);
         assert!(r.object_idletime("restored").unwrap().unwrap() >= 100);
 
@@ -254,15 +293,29 @@ fn migrate_to_another_server() {
         r.mset([("m1", "1"), ("m2", "2"), ("m3", "3")]).unwrap();
         let auth = MigrateOptions::default().auth("pw");
         assert_eq!(
-            r.migrate("127.0.0.1", target.port(), "m1", 0, 5000, auth.clone())
-                .unwrap(),
+            r.migrate(
+                "127.0.0.1",
+                target.port(),
+                "m1",
+                0,
+                Duration::from_secs(5),
+                auth.clone()
+            )
+            .unwrap(),
             "OK"
         );
         assert_eq!(r.exists("m1").unwrap(), 0);
         assert_eq!(to.get("m1").unwrap(), Some(b("1")));
         assert_eq!(
-            r.migrate("127.0.0.1", target.port(), "m1", 0, 5000, auth.clone())
-                .unwrap(),
+            r.migrate(
+                "127.0.0.1",
+                target.port(),
+                "m1",
+                0,
+                Duration::from_secs(5),
+                auth.clone()
+            )
+            .unwrap(),
             "NOKEY"
         );
         r.set("m1", "again").unwrap();
@@ -276,7 +329,7 @@ fn migrate_to_another_server() {
                 target.port(),
                 ["m1", "m2", "m3"],
                 0,
-                5000,
+                Duration::from_secs(5),
                 opts
             )
             .unwrap(),
@@ -288,6 +341,14 @@ fn migrate_to_another_server() {
             vec![Some(b("again")), Some(b("2")), Some(b("3"))]
         );
     });
-    let c = cmd::keys::migrate_keys("h", 1, ["a", "b"], 0, 10, MigrateOptions::default()).cmd;
+    let c = cmd::keys::migrate_keys(
+        "h",
+        1,
+        ["a", "b"],
+        0,
+        Duration::from_millis(10),
+        MigrateOptions::default(),
+    )
+    .cmd;
     assert_eq!(c.keys().collect::<Vec<_>>(), vec![&b"a"[..], b"b"]);
 }

@@ -150,20 +150,37 @@ fn blocking_commands_with_data_ready() {
     for_each_protocol(&server, |r| {
         r.rpush("q1", ["a", "b", "c", "d"]).unwrap();
         assert_eq!(
-            r.blpop(["empty", "q1"], 1.0).unwrap(),
+            r.blpop(["empty", "q1"], Duration::from_secs(1)).unwrap(),
             Some((b("q1"), b("a")))
         );
-        assert_eq!(r.brpop("q1", 1.0).unwrap(), Some((b("q1"), b("d"))));
         assert_eq!(
-            r.blmove("q1", "q2", ListDirection::Left, ListDirection::Left, 1.0)
-                .unwrap(),
+            r.brpop("q1", Duration::from_secs(1)).unwrap(),
+            Some((b("q1"), b("d")))
+        );
+        assert_eq!(
+            r.blmove(
+                "q1",
+                "q2",
+                ListDirection::Left,
+                ListDirection::Left,
+                Duration::from_secs(1)
+            )
+            .unwrap(),
             Some(b("b"))
         );
-        assert_eq!(r.brpoplpush("q1", "q2", 1.0).unwrap(), Some(b("c")));
+        assert_eq!(
+            r.brpoplpush("q1", "q2", Duration::from_secs(1)).unwrap(),
+            Some(b("c"))
+        );
         assert_eq!(r.lrange("q2", 0, -1).unwrap(), list(&["c", "b"]));
         assert_eq!(
-            r.blmpop(1.0, ["empty", "q2"], ListDirection::Right, 5)
-                .unwrap(),
+            r.blmpop(
+                Duration::from_secs(1),
+                ["empty", "q2"],
+                ListDirection::Right,
+                5
+            )
+            .unwrap(),
             Some((b("q2"), list(&["b", "c"])))
         );
     });
@@ -174,14 +191,28 @@ fn blocking_commands_time_out_with_none() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
         let start = Instant::now();
-        assert_eq!(r.brpop("none", 0.1).unwrap(), None);
+        assert_eq!(r.brpop("none", Duration::from_millis(100)).unwrap(), None);
         assert_eq!(
-            r.blmove("none", "d", ListDirection::Left, ListDirection::Left, 0.1)
+            r.blmove(
+                "none",
+                "d",
+                ListDirection::Left,
+                ListDirection::Left,
+                Duration::from_millis(100)
+            )
+            .unwrap(),
+            None
+        );
+        assert_eq!(
+            r.brpoplpush("none", "d", Duration::from_millis(100))
                 .unwrap(),
             None
         );
-        assert_eq!(r.brpoplpush("none", "d", 0.1).unwrap(), None);
-        assert_eq!(r.blmpop(0.1, "none", ListDirection::Left, 1).unwrap(), None);
+        assert_eq!(
+            r.blmpop(Duration::from_millis(100), "none", ListDirection::Left, 1)
+                .unwrap(),
+            None
+        );
         assert!(start.elapsed() >= Duration::from_millis(400));
     });
 }
@@ -203,7 +234,11 @@ fn blpop_waits_past_the_read_timeout() {
 
         // Nothing arrives: the server answers nil after its own 2 s, not the client at 500 ms.
         let start = Instant::now();
-        assert_eq!(r.blpop("never", 2.0).unwrap(), None, "{protocol:?}");
+        assert_eq!(
+            r.blpop("never", Duration::from_secs(2)).unwrap(),
+            None,
+            "{protocol:?}"
+        );
         let waited = start.elapsed();
         assert!(
             waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
@@ -218,7 +253,7 @@ fn blpop_waits_past_the_read_timeout() {
         });
         let start = Instant::now();
         assert_eq!(
-            r.blpop("soon", 2.0).unwrap(),
+            r.blpop("soon", Duration::from_secs(2)).unwrap(),
             Some((b("soon"), b("hello"))),
             "{protocol:?}"
         );
@@ -244,7 +279,7 @@ fn blpop_with_zero_timeout_waits_for_a_push() {
         });
         let start = Instant::now();
         assert_eq!(
-            r.blpop("later", 0.0).unwrap(),
+            r.blpop("later", Duration::ZERO).unwrap(),
             Some((b("later"), b("v"))),
             "{protocol:?}"
         );
@@ -255,15 +290,22 @@ fn blpop_with_zero_timeout_waits_for_a_push() {
 
 #[test]
 fn blocking_facts_are_recorded() {
-    let c = redis_client::redis_commands::cmd::lists::blpop(["a", "b"], 2.5).cmd;
+    let c =
+        redis_client::redis_commands::cmd::lists::blpop(["a", "b"], Duration::from_millis(2500))
+            .cmd;
     assert!(c.flags().contains(Flags::BLOCKING));
     assert_eq!(
         c.blocking_timeout(),
         Block::For(Duration::from_millis(2500))
     );
     assert_eq!(c.keys().collect::<Vec<_>>(), vec![&b"a"[..], b"b"]);
-    let c =
-        redis_client::redis_commands::cmd::lists::blmpop(0.0, ["x"], ListDirection::Left, 1).cmd;
+    let c = redis_client::redis_commands::cmd::lists::blmpop(
+        Duration::ZERO,
+        ["x"],
+        ListDirection::Left,
+        1,
+    )
+    .cmd;
     assert_eq!(c.blocking_timeout(), Block::Forever);
     assert_eq!(
         c.args().collect::<Vec<_>>(),

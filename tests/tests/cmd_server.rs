@@ -324,11 +324,11 @@ fn role_swapdb_lolwut_wait() {
         assert!(r.lolwut(None).unwrap().contains("Redis ver."));
         assert!(r.lolwut(Some(5)).unwrap().contains("Redis ver."));
         // No replicas: WAIT returns at once with 0 acknowledgements.
-        assert_eq!(r.wait(0, 100).unwrap(), 0);
+        assert_eq!(r.wait(0, Duration::from_millis(100)).unwrap(), 0);
         if server_version(r) >= (7, 2) {
-            assert_eq!(r.waitaof(0, 0, 100).unwrap(), (0, 0));
+            assert_eq!(r.waitaof(0, 0, Duration::from_millis(100)).unwrap(), (0, 0));
         } else {
-            let err = r.waitaof(0, 0, 100).unwrap_err();
+            let err = r.waitaof(0, 0, Duration::from_millis(100)).unwrap_err();
             assert!(err.to_string().contains("unknown command"), "{err}");
         }
     });
@@ -336,17 +336,19 @@ fn role_swapdb_lolwut_wait() {
 
 #[test]
 fn wait_is_blocking_for_its_timeout() {
-    let w = cmd::server::wait(1, 2500);
+    let w = cmd::server::wait(1, Duration::from_millis(2500));
     assert!(w.cmd.flags().contains(Flags::BLOCKING));
     assert_eq!(
         w.cmd.blocking_timeout(),
         Block::For(Duration::from_millis(2500))
     );
     assert_eq!(
-        cmd::server::wait(1, 0).cmd.blocking_timeout(),
+        cmd::server::wait(1, Duration::from_millis(0))
+            .cmd
+            .blocking_timeout(),
         Block::Forever
     );
-    let w = cmd::server::waitaof(1, 0, 10);
+    let w = cmd::server::waitaof(1, 0, Duration::from_millis(10));
     assert_eq!(
         w.cmd.blocking_timeout(),
         Block::For(Duration::from_millis(10))
@@ -378,7 +380,7 @@ fn restore_asking_restores_a_dump() {
     for_each_protocol(&server, |r| {
         r.set("k", "payload").unwrap();
         let dump = Bytes::from_value(r.execute_command(("DUMP", "k")).unwrap()).unwrap();
-        r.restore_asking("copy", 0, dump).unwrap();
+        r.restore_asking("copy", None, dump).unwrap();
         assert_eq!(r.get("copy").unwrap(), Some(Bytes::from("payload")));
     });
 }
@@ -401,7 +403,7 @@ fn replicaof_and_slaveof_switch_roles() {
             || matches!(p.role().unwrap(), Role::Master { replicas, .. } if replicas.len() == 1),
         );
         p.set("k2", "v2").unwrap();
-        assert_eq!(p.wait(1, 5000).unwrap(), 1);
+        assert_eq!(p.wait(1, Duration::from_millis(5000)).unwrap(), 1);
         eventually("replicated", || r.get("k2").unwrap().is_some());
         r.replicaof_no_one().unwrap();
         assert!(matches!(r.role().unwrap(), Role::Master { .. }));

@@ -62,6 +62,46 @@ fn zadd_takes_typed_pairs_and_maps() {
     });
 }
 
+/// Issue 29: scores, increments and weights are any number a user would write, integers
+/// as well as floats, with no `as f64`.
+#[test]
+fn scores_increments_and_weights_take_integers() {
+    let server = TestServer::start();
+    for_each_protocol(&server, |r| {
+        assert_eq!(r.zadd("board", [(10, "ada"), (7, "bob")]).unwrap(), 2);
+        let points: u32 = 3;
+        assert_eq!(r.zadd("board", vec![(points, "cy")]).unwrap(), 1);
+        let map = std::collections::HashMap::from([("dee", 12_i64)]);
+        assert_eq!(r.zadd("board", map).unwrap(), 1);
+        assert_eq!(r.zincrby("board", 5, "bob").unwrap(), 12.0);
+        assert_eq!(r.zincrby("board", 0.5, "bob").unwrap(), 12.5);
+        assert_eq!(
+            r.zadd_incr("board", ZaddOptions::default(), 2, "cy")
+                .unwrap(),
+            Some(5.0)
+        );
+        // Integers are sent exactly, however large (an `as f64` would round this one).
+        r.zadd("big", [(9_007_199_254_740_993_i64, "m")]).unwrap();
+        assert_eq!(
+            r.execute_command(("ZSCORE", "big", "m")).unwrap(),
+            redis_client::Value::Double(9_007_199_254_740_992.0)
+        );
+        r.zadd("other", [(1, "ada")]).unwrap();
+        let options = ZAggregateOptions::default().weights([2, 3]);
+        assert_eq!(
+            r.zunion_withscores(["board", "other"], options).unwrap()[..1],
+            scored(&[("cy", 10.0)])[..]
+        );
+        assert_eq!(r.incrbyfloat("n", 2).unwrap(), 2.0);
+        assert_eq!(r.hincrbyfloat("h", "f", 3).unwrap(), 3.0);
+        assert_eq!(
+            r.zrange_withscores("board", ZRange::by_index(0, -1))
+                .unwrap(),
+            scored(&[("cy", 5.0), ("ada", 10.0), ("dee", 12.0), ("bob", 12.5)])
+        );
+    });
+}
+
 #[test]
 fn zadd_forms() {
     let server = TestServer::start();
@@ -284,7 +324,8 @@ fn pops_and_random_members() {
         );
         assert_eq!(r.zpopmin("missing", 3).unwrap(), vec![]);
         assert_eq!(
-            r.bzpopmax(["missing", "z"], 1.0).unwrap(),
+            r.bzpopmax(["missing", "z"], Duration::from_secs(1))
+                .unwrap(),
             Some((b("z"), b("b"), 2.0))
         );
         seed(r);
@@ -294,7 +335,8 @@ fn pops_and_random_members() {
         );
         assert_eq!(r.zmpop(["missing"], MinMax::Max, 1).unwrap(), None);
         assert_eq!(
-            r.bzmpop(1.0, ["z"], MinMax::Max, 1).unwrap(),
+            r.bzmpop(Duration::from_secs(1), ["z"], MinMax::Max, 1)
+                .unwrap(),
             Some((b("z"), scored(&[("d", 4.0)])))
         );
         assert_eq!(r.zrandmember("z").unwrap(), Some(b("c")));
@@ -372,7 +414,11 @@ fn bzpopmin_waits_past_the_read_timeout() {
         let r = slow_client(&server, protocol);
         r.del("bz").unwrap();
         let start = Instant::now();
-        assert_eq!(r.bzpopmin("bz", 2.0).unwrap(), None, "{protocol:?}");
+        assert_eq!(
+            r.bzpopmin("bz", Duration::from_secs(2)).unwrap(),
+            None,
+            "{protocol:?}"
+        );
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(1900), "{waited:?}");
         assert!(waited < Duration::from_secs(5), "{waited:?}");
@@ -384,7 +430,7 @@ fn bzpopmin_waits_past_the_read_timeout() {
         });
         let start = Instant::now();
         assert_eq!(
-            r.bzpopmin("bz", 5.0).unwrap(),
+            r.bzpopmin("bz", Duration::from_secs(5)).unwrap(),
             Some((b("bz"), b("late"), 5.0)),
             "{protocol:?}"
         );

@@ -188,7 +188,9 @@ fn consumer_groups() {
                 "-",
                 "+",
                 10,
-                XPendingOptions::default().idle(0).consumer("bob"),
+                XPendingOptions::default()
+                    .idle(Duration::from_millis(0))
+                    .consumer("bob"),
             )
             .unwrap();
         assert!(filtered.is_empty());
@@ -204,7 +206,7 @@ fn consumer_groups() {
                 "s",
                 "g",
                 "bob",
-                0,
+                Duration::ZERO,
                 ["1-0"],
                 XClaimOptions::default().retry_count(5),
             )
@@ -215,9 +217,12 @@ fn consumer_groups() {
                 "s",
                 "g",
                 "bob",
-                0,
+                Duration::ZERO,
                 ["2-0", "3-0"],
-                XClaimOptions::default().idle(10).force().last_id("3-0"),
+                XClaimOptions::default()
+                    .idle(Duration::from_millis(10))
+                    .force()
+                    .last_id("3-0"),
             )
             .unwrap();
         assert_eq!(ids, [b("2-0"), b("3-0")]);
@@ -228,7 +233,9 @@ fn consumer_groups() {
         assert!(pending.iter().all(|p| p.consumer == b("bob")));
 
         r.xdel("s", ["2-0"]).unwrap();
-        let auto = r.xautoclaim("s", "g", "alice", 0, "0", Some(10)).unwrap();
+        let auto = r
+            .xautoclaim("s", "g", "alice", Duration::from_millis(0), "0", Some(10))
+            .unwrap();
         assert_eq!(auto.next_id, b("0-0"));
         assert_eq!(
             auto.entries
@@ -238,7 +245,9 @@ fn consumer_groups() {
             [b("1-0"), b("3-0")]
         );
         assert_eq!(auto.deleted_ids, [b("2-0")]);
-        let auto = r.xautoclaim_justid("s", "g", "bob", 0, "0", None).unwrap();
+        let auto = r
+            .xautoclaim_justid("s", "g", "bob", Duration::from_millis(0), "0", None)
+            .unwrap();
         assert_eq!(auto.ids, [b("1-0"), b("3-0")]);
         assert!(auto.deleted_ids.is_empty());
 
@@ -336,7 +345,7 @@ fn xread_block_waits_past_the_read_timeout() {
     for protocol in [Protocol::Resp2, Protocol::Resp3] {
         let r = slow_client(&server, protocol);
         r.del("bs").unwrap();
-        let block = XReadOptions::default().block(2000);
+        let block = XReadOptions::default().block(Duration::from_millis(2000));
         let start = Instant::now();
         assert_eq!(r.xread(block, "bs", "$").unwrap(), vec![], "{protocol:?}");
         let waited = start.elapsed();
@@ -372,7 +381,7 @@ fn xread_block_waits_past_the_read_timeout() {
             .xreadgroup(
                 "g",
                 "c",
-                XReadGroupOptions::default().block(1000),
+                XReadGroupOptions::default().block(Duration::from_millis(1000)),
                 "bs",
                 ">",
             )

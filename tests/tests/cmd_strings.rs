@@ -8,7 +8,7 @@ use redis_client::prelude::*;
 use redis_client::redis_commands::{GetExpiry, LcsMatch, LcsOptions};
 use redis_client::{SetOptions, Ttl};
 use redis_tests::TestServer;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
@@ -22,7 +22,11 @@ fn get_set_and_variants() {
         assert_eq!(r.get("k").unwrap(), Some(b("v1")));
         assert!(!r.set_options("k", "x", SetOptions::default().nx()).unwrap());
         assert!(r
-            .set_options("k", "v2", SetOptions::default().xx().ex(100))
+            .set_options(
+                "k",
+                "v2",
+                SetOptions::default().xx().ex(Duration::from_secs(100))
+            )
             .unwrap());
         assert!(r.ttl("k").unwrap().expires_in().unwrap().as_secs() > 90);
         assert_eq!(
@@ -44,16 +48,16 @@ fn get_set_and_variants() {
 fn expiring_sets_and_getex() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
-        assert!(r.setex("s", 100, "v").unwrap());
+        assert!(r.setex("s", Duration::from_secs(100), "v").unwrap());
         assert!((90..=100).contains(&r.ttl("s").unwrap().expires_in().unwrap().as_secs()));
-        assert!(r.psetex("p", 100_000, "v").unwrap());
+        assert!(r.psetex("p", Duration::from_millis(100_000), "v").unwrap());
         assert!((90_000..=100_000).contains(
             &u64::try_from(r.pttl("p").unwrap().expires_in().unwrap().as_millis()).unwrap()
         ));
 
         r.set("g", "val").unwrap();
         assert_eq!(
-            r.getex("g", GetExpiry::In(Duration::from_secs(50)))
+            r.getex("g", GetExpiry::Ex(Duration::from_secs(50)))
                 .unwrap(),
             Some(b("val"))
         );
@@ -61,12 +65,19 @@ fn expiring_sets_and_getex() {
         assert_eq!(r.getex("g", GetExpiry::Persist).unwrap(), Some(b("val")));
         assert_eq!(r.ttl("g").unwrap(), Ttl::Persistent);
         assert_eq!(
-            r.getex("g", GetExpiry::AtUnixSecs(4_000_000_000)).unwrap(),
+            r.getex(
+                "g",
+                GetExpiry::ExAt(UNIX_EPOCH + Duration::from_secs(4_000_000_000))
+            )
+            .unwrap(),
             Some(b("val"))
         );
         assert_eq!(r.expiretime("g").unwrap(), 4_000_000_000);
-        r.getex("g", GetExpiry::AtUnixMillis(4_000_000_000_123))
-            .unwrap();
+        r.getex(
+            "g",
+            GetExpiry::PxAt(UNIX_EPOCH + Duration::from_millis(4_000_000_000_123)),
+        )
+        .unwrap();
         assert_eq!(r.pexpiretime("g").unwrap(), 4_000_000_000_123);
         assert_eq!(r.getex("missing", GetExpiry::Persist).unwrap(), None);
     });

@@ -250,8 +250,9 @@ fn cluster() {
         "MGET across slots -> [Some(\"name-1\"), Some(\"name-500\"), Some(\"name-999\")]",
         "transaction on {cart:7} -> 2 replies",
         "cross-slot transaction refused",
+        "pipeline over two slots -> [Integer(1), Integer(1)]",
         "SCAN user:* over the cluster -> 1000 keys",
-        "DBSIZE over the primaries -> 1002",
+        "DBSIZE over the primaries -> 1004",
     ] {
         assert!(
             stdout.lines().any(|l| l == line),

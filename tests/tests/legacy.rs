@@ -8,6 +8,7 @@ use redis_client::compat::LegacyRedis;
 use redis_client::prelude::*;
 use redis_client::{Redis, Value};
 use redis_tests::TestServer;
+use std::time::Duration;
 
 /// Runs `check` with a legacy client over each protocol, on a flushed database.
 fn for_each_legacy(server: &TestServer, check: impl Fn(&LegacyRedis, &Redis)) {
@@ -65,7 +66,7 @@ fn zadd_takes_member_before_score() {
 fn setex_takes_value_before_time() {
     let server = TestServer::start();
     for_each_legacy(&server, |legacy, strict| {
-        assert!(legacy.setex("k", "v", 100).unwrap());
+        assert!(legacy.setex("k", "v", Duration::from_secs(100)).unwrap());
         assert_eq!(strict.get("k").unwrap().as_deref(), Some(&b"v"[..]));
         let ttl = legacy.ttl("k").unwrap().unwrap();
         assert!((1..=100).contains(&ttl), "{ttl}");
@@ -82,7 +83,7 @@ fn ttl_and_pttl_are_none_without_expiry() {
         // A missing key is -2, as the server says.
         assert_eq!(legacy.ttl("missing").unwrap(), Some(-2));
         assert_eq!(legacy.pttl("missing").unwrap(), Some(-2));
-        legacy.setex("k", "v", 100).unwrap();
+        legacy.setex("k", "v", Duration::from_secs(100)).unwrap();
         let pttl = legacy.pttl("k").unwrap().unwrap();
         assert!((1..=100_000).contains(&pttl), "{pttl}");
     });
@@ -112,7 +113,7 @@ fn legacy_pipeline_uses_the_legacy_orders() {
         let mut pipe = legacy.pipeline();
         // Strict and legacy commands chain in any order.
         pipe.set("plain", "v")
-            .setex("k", "v", 100)
+            .setex("k", "v", Duration::from_secs(100))
             .zadd("z", [("m", 2.5)])
             .lrem("l", "a", 0)
             .ttl("plain")
@@ -140,8 +141,12 @@ fn legacy_pipeline_uses_the_legacy_orders() {
 fn legacy_pipeline_typed_and_without_transaction() {
     let server = TestServer::start();
     let legacy = LegacyRedis::open(&server.url()).unwrap();
-    let mut pipe = legacy.pipeline().transaction(false);
-    pipe.set("k", "v").ttl("k").setex("e", "v", 50).ttl("e");
+    let mut pipe = legacy.pipeline();
+    pipe.transaction(false);
+    pipe.set("k", "v")
+        .ttl("k")
+        .setex("e", "v", Duration::from_secs(50))
+        .ttl("e");
     let (set, none, setex, ttl): (bool, Option<i64>, bool, Option<i64>) = pipe.query().unwrap();
     assert!(set && setex);
     assert_eq!(none, None);

@@ -84,7 +84,8 @@ fn a_pipeline_and_a_transaction_are_one_span_each_with_their_batch_size() {
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.subscriber(), || {
-        let mut pipe = r.pipeline().transaction(false);
+        let mut pipe = r.pipeline();
+        pipe.transaction(false);
         pipe.set("a", 1).incr("a").get("a");
         pipe.execute().unwrap();
         let mut tx = r.pipeline();
@@ -117,8 +118,9 @@ fn a_watched_transaction_has_a_span_per_immediate_command_and_one_for_exec() {
     tracing::subscriber::with_default(capture.subscriber(), || {
         r.transaction("counter", |mut w| {
             let n = w.get("counter")?.map_or(0, |v| v.len() as i64);
-            w.multi().set("counter", n + 1);
-            Ok(())
+            let mut tx = w.multi();
+            tx.set("counter", n + 1);
+            Ok(tx)
         })
         .unwrap();
     });

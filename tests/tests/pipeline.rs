@@ -70,7 +70,8 @@ fn chained_reference_example_gives_true_true_6() {
 fn typed_query_of_a_tuple() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
-        let mut pipe = r.pipeline().transaction(false);
+        let mut pipe = r.pipeline();
+        pipe.transaction(false);
         pipe.set("k", "v").get("k").get("missing");
         let (stored, value, missing): (bool, Option<Bytes>, Option<Bytes>) = pipe.query().unwrap();
         assert!(stored);
@@ -108,7 +109,8 @@ fn transaction_false_sends_no_multi() {
     let server = TestServer::start();
     let r = Redis::open(&server.url()).unwrap();
     let before = calls(&server, "multi");
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.set("a", 1).incr("a").incr("a");
     assert_eq!(
         pipe.execute().unwrap(),
@@ -128,7 +130,8 @@ fn transaction_false_sends_no_multi() {
 fn explicit_multi_makes_a_buffering_pipeline_transactional() {
     let server = TestServer::start();
     let r = Redis::open(&server.url()).unwrap();
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.multi().incr("a");
     pipe.execute().unwrap();
     assert_eq!(calls(&server, "multi"), 1);
@@ -141,7 +144,8 @@ fn error_in_the_middle_is_reported_with_its_index() {
         r.sadd("set", "x").unwrap();
         for transaction in [true, false] {
             r.del(("n",)).unwrap();
-            let mut pipe = r.pipeline().transaction(transaction);
+            let mut pipe = r.pipeline();
+            pipe.transaction(transaction);
             pipe.incr("n").get("set").incr("n");
             let err = pipe.execute().unwrap_err();
             match &err {
@@ -163,7 +167,8 @@ fn errors_in_place_on_request() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
         r.sadd("set", "x").unwrap();
-        let mut pipe = r.pipeline().raise_on_error(false);
+        let mut pipe = r.pipeline();
+        pipe.raise_on_error(false);
         pipe.incr("n").get("set").incr("n");
         let values = pipe.execute().unwrap();
         assert_eq!(values.len(), 3);
@@ -236,7 +241,8 @@ fn empty_pipeline_does_no_io() {
 fn a_thousand_commands_in_one_pipeline() {
     let server = TestServer::start();
     let r = Redis::open(&server.url()).unwrap();
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     for i in 0..1000 {
         pipe.set(format!("k{i}"), i);
     }
@@ -253,8 +259,9 @@ fn blocking_command_in_a_pipeline_waits_past_the_read_timeout() {
         .with_read_timeout(Some(Duration::from_millis(500)));
     let r = Redis::from_info(info);
     let mut blpop = Cmd::new("BLPOP");
-    blpop.key("queue").arg(2).block_secs(2.0);
-    let mut pipe = r.pipeline().transaction(false);
+    blpop.key("queue").arg(2).block_for(Duration::from_secs(2));
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.incr("n").queue(blpop);
     let started = Instant::now();
     let values = pipe.execute().unwrap();
@@ -272,7 +279,8 @@ fn a_pipeline_that_times_out_does_not_return_its_connection_dirty() {
     let r = Redis::from_pool(pool);
     r.set("k", "mine").unwrap();
     // BLPOP not marked as blocking: its reply comes after the read timeout.
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.incr("n")
         .execute_command(("BLPOP", "queue", "1"))
         .get("k");
@@ -288,9 +296,11 @@ fn a_pipeline_that_times_out_does_not_return_its_connection_dirty() {
 fn a_pipeline_is_one_call_within_the_policys_budget() {
     // A server that takes the requests and never answers: each reply alone would wait the
     // 10 s read timeout; the whole pipeline stops at the 300 ms budget.
-    let silent = redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
-        while c.read_request().is_some() {}
-    });
+    let silent = redis_tests::FakeServer::start(
+        |mut c: redis_tests::FakeConn| {
+            while c.read_request().is_some() {}
+        },
+    );
     let budget = Duration::from_millis(300);
     let r = redis_client::Redis::open(&silent.url())
         .unwrap()

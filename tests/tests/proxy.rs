@@ -332,7 +332,7 @@ fn redis_client_reads_every_type_through_the_proxy() {
         assert!(r.set("k", "v").unwrap());
         assert_eq!(r.get("k").unwrap(), Some(b("v")));
         assert_eq!(r.get("missing").unwrap(), None);
-        assert_eq!(r.blpop("nolist", 0.01).unwrap(), None);
+        assert_eq!(r.blpop("nolist", Duration::from_millis(10)).unwrap(), None);
         assert_eq!(r.incr("n").unwrap(), 1);
         let err = r.incr("k").unwrap_err();
         assert!(err.to_string().contains("not an integer"), "{err}");
@@ -369,7 +369,9 @@ fn redis_client_reads_every_type_through_the_proxy() {
         assert_eq!(truth, expected);
         // A transaction holding a nil of each shape.
         let mut pipe = r.pipeline();
-        pipe.get("missing").blpop("nolist", 0.01).incr("n");
+        pipe.get("missing")
+            .blpop("nolist", Duration::from_millis(10))
+            .incr("n");
         let results = pipe.execute().unwrap();
         assert_eq!(
             results,

@@ -221,7 +221,8 @@ fn a_pipeline_whose_reply_was_lost_is_not_resent_even_with_retry_writes() {
         assert_eq!(r.incr(key).unwrap(), 1);
         // The pipeline reaches the server, which runs it; the replies never come back.
         proxy.cut_after(0);
-        let mut pipe = r.pipeline().transaction(transaction);
+        let mut pipe = r.pipeline();
+        pipe.transaction(transaction);
         pipe.incr(key);
         let err = pipe.execute().unwrap_err();
         assert!(err.is_connection_lost(), "{err:?}");

@@ -85,7 +85,8 @@ fn scripts_in_pipelines_are_loaded_before_sending() {
         // Fresh server cache each time: the pipeline must load the script itself, since a
         // NOSCRIPT inside MULTI would abort the transaction.
         server.raw(&["SCRIPT", "FLUSH"]);
-        let mut pipe = r.pipeline().transaction(transactional);
+        let mut pipe = r.pipeline();
+        pipe.transaction(transactional);
         pipe.set("foo", 5).invoke_script(multiply.key("foo").arg(5));
         let results = pipe.execute().unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@ use redis_client::redis_commands::ZRange;
 use redis_client::{Error, FromValueError, Redis, Value};
 use redis_tests::TestServer;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 mod common;
 
@@ -79,18 +80,19 @@ fn connections_watched_pipelines_and_transactions_in_text_mode() {
     let v: Option<String> = conn.get("k").unwrap();
     assert_eq!(v.as_deref(), Some("v"));
 
-    let mut pipe = r.pipeline();
-    let mut watched = pipe.watch("k").unwrap();
+    let mut watched = r.pipeline().watch("k").unwrap();
     let seen: Option<String> = watched.get("k").unwrap();
     assert_eq!(seen.as_deref(), Some("v"));
-    watched.multi().set("k", "w");
+    let mut pipe = watched.multi();
+    pipe.set("k", "w");
     assert_eq!(pipe.execute().unwrap(), [Value::Boolean(true)]);
 
     let mut read = None;
     r.transaction("k", |mut w| {
         read = w.get("k")?;
-        w.multi().set("k", "x");
-        Ok(())
+        let mut tx = w.multi();
+        tx.set("k", "x");
+        Ok(tx)
     })
     .unwrap();
     assert_eq!(read.as_deref(), Some("w"));
@@ -102,7 +104,7 @@ fn legacy_client_in_text_mode_keeps_its_argument_orders() {
     let r = LegacyRedis::open(&server.url()).unwrap().text();
     // The legacy order: name, score.
     assert_eq!(r.zadd("z", [("a", 1.0)]).unwrap(), 1);
-    assert!(r.setex("k", "v", 100).unwrap());
+    assert!(r.setex("k", "v", Duration::from_secs(100)).unwrap());
     assert!(r.ttl("k").unwrap().is_some());
     r.set("p", "q").unwrap();
     assert_eq!(r.ttl("p").unwrap(), None);
@@ -125,8 +127,9 @@ fn reply_as_reads_a_counter_as_a_number_in_any_mode() {
     // Inside WATCH's immediate mode: the reference's client-side INCR, with no parsing.
     t.transaction("seq", |mut pipe| {
         let current = pipe.reply_as::<Option<i64>>().get("seq")?.unwrap_or(0);
-        pipe.multi().set("seq", current + 1);
-        Ok(())
+        let mut tx = pipe.multi();
+        tx.set("seq", current + 1);
+        Ok(tx)
     })
     .unwrap();
     assert_eq!(r.reply_as::<i64>().get("seq").unwrap(), 42);

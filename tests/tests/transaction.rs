@@ -28,11 +28,10 @@ fn reference_watch_loop_increments() {
     let server = TestServer::start();
     for_each_protocol(&server, |r| {
         r.set("OUR-SEQUENCE-KEY", 41).unwrap();
-        let mut pipe = r.pipeline();
         loop {
-            let mut watched = pipe.watch("OUR-SEQUENCE-KEY").unwrap();
+            let mut watched = r.pipeline().watch("OUR-SEQUENCE-KEY").unwrap();
             let current = int(watched.get("OUR-SEQUENCE-KEY").unwrap());
-            let tx = watched.multi();
+            let mut tx = watched.multi();
             tx.set("OUR-SEQUENCE-KEY", current + 1);
             match tx.execute() {
                 Ok(values) => {
@@ -52,8 +51,7 @@ fn immediate_mode_returns_values_at_once() {
     let server = TestServer::start();
     let r = Redis::open(&server.url()).unwrap();
     r.set("k", "v").unwrap();
-    let mut pipe = r.pipeline();
-    let mut watched = pipe.watch("k").unwrap();
+    let mut watched = r.pipeline().watch("k").unwrap();
     assert_eq!(watched.get("k").unwrap().as_deref(), Some(&b"v"[..]));
     // A write in immediate mode is visible to others before any EXEC.
     assert_eq!(watched.incr("counter").unwrap(), 1);
@@ -70,11 +68,11 @@ fn watch_error_when_another_client_writes_the_key() {
     for_each_protocol(&server, |r| {
         let other = Redis::open(&server.url()).unwrap();
         r.set("k", 1).unwrap();
-        let mut pipe = r.pipeline();
-        let mut watched = pipe.watch("k").unwrap();
+        let mut watched = r.pipeline().watch("k").unwrap();
         let current = int(watched.get("k").unwrap());
         other.set("k", 100).unwrap();
-        watched.multi().set("k", current + 1);
+        let mut pipe = watched.multi();
+        pipe.set("k", current + 1);
         let err = pipe.execute().unwrap_err();
         assert!(matches!(err, Error::Watch), "{err:?}");
         // Nothing ran.
@@ -90,11 +88,11 @@ fn watching_more_keys_in_immediate_mode() {
     let server = TestServer::start();
     let r = Redis::open(&server.url()).unwrap();
     let other = Redis::open(&server.url()).unwrap();
-    let mut pipe = r.pipeline();
-    let mut watched = pipe.watch("a").unwrap();
+    let mut watched = r.pipeline().watch("a").unwrap();
     watched.watch("b").unwrap();
     other.set("b", 1).unwrap();
-    watched.multi().set("a", 1);
+    let mut pipe = watched.multi();
+    pipe.set("a", 1);
     assert!(matches!(pipe.execute(), Err(Error::Watch)));
 }
 
@@ -105,8 +103,7 @@ fn dropping_a_watched_pipeline_leaves_no_watch() {
     let other = Redis::open(&server.url()).unwrap();
     let id = r.execute_command(("CLIENT", "ID")).unwrap();
     {
-        let mut pipe = r.pipeline();
-        let mut watched = pipe.watch("k").unwrap();
+        let mut watched = r.pipeline().watch("k").unwrap();
         watched.get("k").unwrap();
     }
     other.set("k", "changed").unwrap();
@@ -123,8 +120,9 @@ fn reset_unwatches_and_returns_the_connection() {
     let server = TestServer::start();
     let r = single_connection(&server);
     let other = Redis::open(&server.url()).unwrap();
-    let mut pipe = r.pipeline();
-    pipe.watch("k").unwrap().get("k").unwrap();
+    let mut watched = r.pipeline().watch("k").unwrap();
+    watched.get("k").unwrap();
+    let mut pipe = watched.multi();
     pipe.reset();
     other.set("k", "changed").unwrap();
     // The pool's only connection is free again (no checkout timeout) and unwatched.
@@ -132,7 +130,7 @@ fn reset_unwatches_and_returns_the_connection() {
     tx.set("k", "mine");
     assert_eq!(tx.execute().unwrap(), [Value::Boolean(true)]);
     // `Watched::reset` does the same.
-    pipe.watch("k").unwrap().reset();
+    r.pipeline().watch("k").unwrap().reset();
     other.set("k", "again").unwrap();
     tx.set("k", "mine");
     assert_eq!(tx.execute().unwrap(), [Value::Boolean(true)]);
@@ -143,8 +141,7 @@ fn watch_without_multi_executes_nothing_and_unwatches() {
     let server = TestServer::start();
     let r = single_connection(&server);
     let other = Redis::open(&server.url()).unwrap();
-    let mut pipe = r.pipeline();
-    pipe.watch("k").unwrap();
+    let mut pipe = r.pipeline().watch("k").unwrap().multi();
     assert_eq!(pipe.execute().unwrap(), Vec::<Value>::new());
     other.set("k", "changed").unwrap();
     pipe.set("k", "mine");
@@ -158,10 +155,9 @@ fn transaction_helper_returns_exec_results() {
         let values = r
             .transaction("OUR-SEQUENCE-KEY", |mut pipe| {
                 let current = int(pipe.get("OUR-SEQUENCE-KEY")?);
-                pipe.multi()
-                    .set("OUR-SEQUENCE-KEY", current + 1)
-                    .incr("calls");
-                Ok(())
+                let mut tx = pipe.multi();
+                tx.set("OUR-SEQUENCE-KEY", current + 1).incr("calls");
+                Ok(tx)
             })
             .unwrap();
         assert_eq!(values, [Value::Boolean(true), Value::Integer(1)]);
@@ -182,8 +178,9 @@ fn transaction_helper_retries_after_a_watch_error() {
             // Another client writes a watched key between the read and EXEC.
             other.set("b", "interference").unwrap();
         }
-        pipe.multi().set("a", current + 1);
-        Ok(())
+        let mut tx = pipe.multi();
+        tx.set("a", current + 1);
+        Ok(tx)
     })
     .unwrap();
     assert_eq!(attempts, 2);
@@ -199,7 +196,7 @@ fn transaction_helper_passes_other_errors_through_unwatched() {
     let err = r
         .transaction("k", |mut pipe| {
             pipe.get("set")?; // WRONGTYPE
-            Ok(())
+            Ok(pipe.multi())
         })
         .unwrap_err();
     assert!(matches!(err, Error::Server(_)), "{err:?}");
@@ -225,8 +222,9 @@ fn eight_threads_increment_through_transaction() {
                         let current = int(pipe.get("counter")?);
                         // Give the other threads a chance to get between read and EXEC.
                         std::thread::yield_now();
-                        pipe.multi().set("counter", current + 1);
-                        Ok(())
+                        let mut tx = pipe.multi();
+                        tx.set("counter", current + 1);
+                        Ok(tx)
                     })
                     .unwrap();
                 }

@@ -61,7 +61,8 @@ async fn main() -> Result<(), Error> {
     println!("chained SET, SADD, INCR -> [{set}, {added}, {number}]");
 
     // pipe = r.pipeline(transaction=False)
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     pipe.incr("auto_number").incr("auto_number");
     let (seven, eight): (i64, i64) = pipe.query().await?;
     println!("pipeline without MULTI/EXEC, INCR twice -> [{seven}, {eight}]");

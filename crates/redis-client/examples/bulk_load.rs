@@ -13,7 +13,8 @@ fn main() -> Result<(), redis_client::Error> {
     let started = Instant::now();
 
     // No MULTI/EXEC: a bulk load needs batching, not atomicity.
-    let mut pipe = r.pipeline().transaction(false);
+    let mut pipe = r.pipeline();
+    pipe.transaction(false);
     for i in 0..100_000 {
         pipe.set(format!("user:{i}:score"), i);
         if pipe.len() == 10_000 {

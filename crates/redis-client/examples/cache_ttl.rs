@@ -5,6 +5,7 @@
 
 use redis_client::prelude::*;
 use redis_client::Redis;
+use std::time::Duration;
 
 fn main() -> Result<(), redis_client::Error> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://localhost:6379/0".into());
@@ -18,7 +19,7 @@ fn main() -> Result<(), redis_client::Error> {
             None => {
                 // Stands in for a slow database query.
                 let profile = "name=Ada;lang=en".to_owned();
-                r.setex("cache:user:42", 60, &profile)?;
+                r.setex("cache:user:42", Duration::from_secs(60), &profile)?;
                 if let Some(left) = r.ttl("cache:user:42")?.expires_in() {
                     println!("cache miss: stored for {} seconds", left.as_secs());
                 }

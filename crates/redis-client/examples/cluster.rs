@@ -25,21 +25,24 @@ fn main() -> Result<(), redis_client::Error> {
     let names = c.mget(["user:1", "user:500", "user:999"])?;
     println!("MGET across slots -> {names:?}");
 
-    // Keys sharing a hash tag ({cart:7}) share a slot, so they can go in one transaction.
+    // Keys sharing a hash tag ({cart:7}) share a slot, so they can go in one transaction:
+    // a pipeline is MULTI … EXEC by default, as on one server.
     let mut tx = c.pipeline();
-    tx.transaction(true)
-        .rpush("{cart:7}:items", "apple")
-        .incr("{cart:7}:count");
+    tx.rpush("{cart:7}:items", "apple").incr("{cart:7}:count");
     let replies = tx.execute()?;
     println!("transaction on {{cart:7}} -> {} replies", replies.len());
 
-    // A transaction over keys of several slots cannot be atomic: refused before sending.
+    // A transaction over keys of several slots cannot be atomic: refused before sending,
+    // the error saying to use a hash tag or `transaction(false)`.
     let mut cross = c.pipeline();
-    cross.transaction(true).incr("a").incr("b");
+    cross.incr("a").incr("b");
     match cross.execute() {
         Err(e) if e.kind() == ErrorKind::CrossSlot => println!("cross-slot transaction refused"),
         other => println!("unexpected: {other:?}"),
     }
+    // Without MULTI … EXEC the commands go to their nodes, grouped per node (not atomic).
+    cross.transaction(false).incr("a").incr("b");
+    println!("pipeline over two slots -> {:?}", cross.execute()?);
 
     // SCAN walks every primary in turn; DBSIZE is summed over them.
     let found = c

@@ -72,12 +72,11 @@ fn main() -> Result<(), Error> {
     // The client-side INCR with WATCH, retried on a WatchError.
     r.set("OUR-SEQUENCE-KEY", 10)?;
     let mut attempts = 0;
-    // with r.pipeline() as pipe: the pipeline resets when it goes out of scope.
-    let mut pipe = r.pipeline();
     loop {
         attempts += 1;
-        // pipe.watch('OUR-SEQUENCE-KEY'): immediate mode from here on.
-        let mut watched = pipe.watch("OUR-SEQUENCE-KEY")?;
+        // pipe.watch('OUR-SEQUENCE-KEY'): immediate mode from here on; the pipeline (and
+        // its WATCH) is reset when it goes out of scope, as `with r.pipeline() as pipe:`.
+        let mut watched = r.pipeline().watch("OUR-SEQUENCE-KEY")?;
         // current_value = pipe.get('OUR-SEQUENCE-KEY'), read as a number.
         let current = watched.reply_as::<i64>().get("OUR-SEQUENCE-KEY")?;
         if attempts == 1 {
@@ -86,7 +85,7 @@ fn main() -> Result<(), Error> {
             a.incr("OUR-SEQUENCE-KEY")?;
         }
         // pipe.multi(); pipe.set('OUR-SEQUENCE-KEY', next_value); pipe.execute()
-        let tx = watched.multi();
+        let mut tx = watched.multi();
         tx.set("OUR-SEQUENCE-KEY", current + 1);
         match tx.execute() {
             Ok(_) => break,
@@ -100,8 +99,9 @@ fn main() -> Result<(), Error> {
     // r.transaction(client_side_incr, 'OUR-SEQUENCE-KEY')
     r.transaction("OUR-SEQUENCE-KEY", |mut pipe| {
         let current = pipe.reply_as::<i64>().get("OUR-SEQUENCE-KEY")?;
-        pipe.multi().set("OUR-SEQUENCE-KEY", current + 1);
-        Ok(())
+        let mut tx = pipe.multi();
+        tx.set("OUR-SEQUENCE-KEY", current + 1);
+        Ok(tx)
     })?;
     let now = r.reply_as::<i64>().get("OUR-SEQUENCE-KEY")?;
     println!("transaction(client_side_incr) -> OUR-SEQUENCE-KEY = {now}");

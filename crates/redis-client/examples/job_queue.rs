@@ -6,6 +6,7 @@
 use redis_client::prelude::*;
 use redis_client::Redis;
 use std::thread;
+use std::time::Duration;
 
 fn main() -> Result<(), redis_client::Error> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://localhost:6379/0".into());
@@ -17,7 +18,10 @@ fn main() -> Result<(), redis_client::Error> {
             let r = &r;
             s.spawn(move || loop {
                 // Waits up to 5 seconds for a job; None means the queue stayed empty.
-                match r.brpop("jobs", 5.0).expect("BRPOP failed") {
+                match r
+                    .brpop("jobs", Duration::from_secs(5))
+                    .expect("BRPOP failed")
+                {
                     Some((_queue, job)) if job == "stop" => break,
                     Some((_queue, job)) => {
                         println!("worker {worker} did {job}");

@@ -11,17 +11,13 @@ fn main() -> Result<(), redis_client::Error> {
     let r = Redis::open(&url)?.text();
     r.del("leaderboard")?;
 
+    // Points are whole numbers: scores take any number, integers included.
     r.zadd(
         "leaderboard",
-        [
-            (120.0, "ada"),
-            (95.0, "grace"),
-            (80.0, "linus"),
-            (60.0, "ken"),
-        ],
+        [(120, "ada"), (95, "grace"), (80, "linus"), (60, "ken")],
     )?;
     // Ken has a good round.
-    let ken = r.zincrby("leaderboard", 70.0, "ken")?;
+    let ken = r.zincrby("leaderboard", 70, "ken")?;
     println!("ken now has {ken}");
 
     for (place, (player, score)) in r

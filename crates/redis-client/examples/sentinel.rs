@@ -22,7 +22,7 @@ fn main() -> Result<(), redis_client::Error> {
     let primary = sentinel.primary().text();
     primary.set("greeting", "hello")?;
     // WAIT until the replica has the write, so the read below sees it.
-    let acked = primary.wait(1, 1000)?;
+    let acked = primary.wait(1, Duration::from_secs(1))?;
     println!("replicas that have the write: {acked}");
 
     // Reads from a replica: may lag behind the primary.

@@ -5,6 +5,7 @@
 
 use redis_client::prelude::*;
 use redis_client::Redis;
+use std::time::Duration;
 
 fn main() -> Result<(), redis_client::Error> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://localhost:6379/0".into());
@@ -16,7 +17,7 @@ fn main() -> Result<(), redis_client::Error> {
         key,
         [("user", "ada"), ("theme", "dark"), ("cart_items", "0")],
     )?;
-    r.expire(key, 30 * 60)?;
+    r.expire(key, Duration::from_secs(30 * 60))?;
     r.hincrby(key, "cart_items", 2)?;
 
     let session = r.hgetall(key)?; // HashMap<String, String>

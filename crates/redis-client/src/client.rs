@@ -3,7 +3,9 @@
 use crate::observe::{self, Op};
 use crate::retry::{RetryPolicy, Stage};
 use crate::{Error, Pipeline, Result};
-use redis_commands::{Block, Callbacks, Cmd, Executor, FromValue, FromValueError, ToArgs, Typed};
+use redis_commands::{
+    Block, Callbacks, Cmd, Executor, Flags, FromValue, FromValueError, ToArgs, Typed,
+};
 use redis_conn::{
     Connection, ConnectionInfo, ConnectionPool, PoolOptions, PooledConnection, ReplyTimeout,
 };
@@ -90,11 +92,14 @@ impl Redis {
     /// (one `INFO server`) to be on the invalidation connection's server and refused
     /// otherwise. Clones share the cache.
     ///
+    /// The cache is ready when this returns: a first cacheable read waits for the
+    /// invalidation connection (up to the connect timeout), so it is cached too.
+    ///
     /// ```no_run
     /// use redis_client::{prelude::*, CacheOptions, Redis};
     /// let r = Redis::open("redis://localhost:6379")?.with_cache(CacheOptions::default());
     /// r.get("greeting")?; // from the server
-    /// r.get("greeting")?; // from memory, once the invalidation connection is up
+    /// r.get("greeting")?; // from memory
     /// # Ok::<(), redis_client::Error>(())
     /// ```
     pub fn with_cache(mut self, options: crate::CacheOptions) -> Redis {
@@ -173,8 +178,13 @@ impl Redis {
     }
 
     /// Runs a command and converts its reply into a type of the caller's choosing, instead
-    /// of the command method's own: the equivalent of redis-py 2.7.6's
-    /// `decode_responses=True` where text is wanted.
+    /// of the command method's own: one reply read as text, a number, a tuple …
+    ///
+    /// For text everywhere, the counterpart of redis-py 2.7.6's `decode_responses=True`,
+    /// use [`Redis::text`] instead: the same client in text mode, whose every command
+    /// method, pipeline, connection and iterator gives `String`s. For one reply of a
+    /// command method as another type, [`reply_as`](Executor::reply_as)
+    /// (`r.reply_as::<i64>().get("visits")?`) needs no builder from [`cmd`](crate::cmd).
     ///
     /// ```no_run
     /// use redis_client::{cmd, prelude::*, Redis};
@@ -186,9 +196,7 @@ impl Redis {
     /// ```
     ///
     /// Strings are checked as UTF-8; a reply that is not gives [`Error::Reply`] naming the
-    /// command. Values stay bytes unless asked for as text because Redis strings are
-    /// binary: a client-wide text mode would turn a binary value into an error far from
-    /// the code that chose the type.
+    /// command.
     ///
     /// # Errors
     /// As the command method, and [`Error::Reply`] when the reply does not convert to `U`.
@@ -243,7 +251,10 @@ impl Redis {
         let _writes = match &self.cache {
             Some(cache) => match cache.lookup(cmd) {
                 Some(v) => return Ok(v),
-                None => Some(cache.writes([cmd])),
+                None => {
+                    cache.wait_first_listen(cmd, self.pool.info().connect_timeout);
+                    Some(cache.writes([cmd]))
+                }
             },
             None => None,
         };
@@ -474,11 +485,87 @@ pub(crate) fn convert<T: FromValue>(cmd: &Cmd, v: Value) -> Result<T> {
     })
 }
 
+/// The kinds of pooled client, for what [`refuse_on_pool`] can point to: only the
+/// blocking single-server client offers a dedicated connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pooled {
+    Blocking,
+    Async,
+    Cluster,
+}
+
+/// Refuses, before anything is sent, a command method whose only effect is the state of
+/// the one connection it runs on (CLIENT SETNAME, CLIENT TRACKING, READONLY, RESET …): a
+/// pooled client hands that connection back at once and the pool restores it, so the
+/// call would look like it worked and change nothing. The error says what to use instead,
+/// among what that kind of client offers. Shared by every pooled client; pipelines,
+/// WATCH-ed pipelines and connections keep the state for their own commands and are not
+/// refused.
+pub(crate) fn refuse_on_pool(cmd: &Cmd, client: Pooled) -> Result<()> {
+    if !cmd.flags().contains(Flags::CONNECTION_STATE) {
+        return Ok(());
+    }
+    /// The first half of every message.
+    macro_rules! undone {
+        ($what:literal) => {
+            concat!(
+                $what,
+                " on a pooled client would be undone when its connection goes back to the \
+                 pool: "
+            )
+        };
+    }
+    use Pooled::{Async, Blocking, Cluster};
+    Err(Error::Unsupported(match (cmd.name(), client) {
+        ("CLIENT SETNAME", Blocking) => concat!(
+            undone!("CLIENT SETNAME"),
+            "name every connection with `ConnectionInfo::with_client_name` (or \
+             `?client_name=` in the URL), or call it on `dedicated_connection()`"
+        ),
+        ("CLIENT SETNAME", Async | Cluster) => concat!(
+            undone!("CLIENT SETNAME"),
+            "name every connection with `ConnectionInfo::with_client_name` (or \
+             `?client_name=` in the URL)"
+        ),
+        ("CLIENT TRACKING", Blocking) => concat!(
+            undone!("CLIENT TRACKING"),
+            "use `with_cache` for client-side caching, or call it on `dedicated_connection()`"
+        ),
+        ("CLIENT TRACKING", Async) => concat!(
+            undone!("CLIENT TRACKING"),
+            "use `with_cache` for client-side caching"
+        ),
+        ("READONLY" | "READWRITE", Blocking) => concat!(
+            undone!("READONLY or READWRITE"),
+            "read from replicas with `ConnectionInfo::readonly`, or call it on \
+             `dedicated_connection()`"
+        ),
+        ("READONLY" | "READWRITE", Async) => concat!(
+            undone!("READONLY or READWRITE"),
+            "read from replicas with `ConnectionInfo::readonly`"
+        ),
+        ("READONLY" | "READWRITE", Cluster) => concat!(
+            undone!("READONLY or READWRITE"),
+            "read from replicas with `ClusterOptions::with_read_from_replicas` or \
+             `on_replicas(true)`"
+        ),
+        (_, Blocking) => concat!(
+            undone!("this command"),
+            "call it on `dedicated_connection()`, or in a pipeline with the commands it is for"
+        ),
+        (_, Async | Cluster) => concat!(
+            undone!("this command"),
+            "call it in a pipeline with the commands it is for"
+        ),
+    }))
+}
+
 impl Executor for &Redis {
     type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        refuse_on_pool(&typed.cmd, Pooled::Blocking)?;
         let v = self.request(&typed.cmd)?;
         self.typed_reply(&typed.cmd, v)
     }

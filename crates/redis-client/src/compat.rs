@@ -7,10 +7,11 @@
 
 use crate::client::convert;
 use crate::{Pipeline, Redis, Result};
-use redis_commands::{Cmd, Executor, Flags, FromValue, ToArgs, Typed};
+use redis_commands::{Cmd, Executor, Flags, FromValue, Number, ToArgs, Typed};
 use redis_conn::{ConnectionInfo, ConnectionPool};
 use resp_proto::Value;
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 /// The legacy client: [`Redis`] in every respect but five commands, whose inherent methods
 /// here shadow the strict ones:
@@ -19,7 +20,7 @@ use std::ops::{Deref, DerefMut};
 /// | --- | --- |
 /// | `lrem(key, value, num)` | `LREM key num value` |
 /// | `zadd(key, [(member, score), …])` | `ZADD key score member …` |
-/// | `setex(key, value, time)` | `SETEX key time value` |
+/// | `setex(key, value, time)` | `SETEX key time value` (`time` a `Duration`, as everywhere) |
 /// | `ttl(key)`, `pttl(key)` | `TTL key`, `PTTL key`; `None` where the server says -1 (no expiry) |
 ///
 /// A missing key still gives `Some(-2)`, as the server says. Every other command, the
@@ -31,9 +32,10 @@ use std::ops::{Deref, DerefMut};
 /// ```no_run
 /// use redis_client::compat::LegacyRedis;
 /// use redis_client::prelude::*;
+/// use std::time::Duration;
 ///
 /// let r = LegacyRedis::open("redis://localhost")?;
-/// r.setex("session", "data", 60)?; // value before time
+/// r.setex("session", "data", Duration::from_secs(60))?; // value before time
 /// r.zadd("ranking", [("alice", 10.0), ("bob", 7.5)])?; // member before score
 /// assert_eq!(r.ttl("ranking")?, None); // no expiry
 /// # Ok::<(), redis_client::Error>(())
@@ -84,25 +86,27 @@ impl LegacyRedis {
     }
 
     /// Adds `(member, score)` pairs to the sorted set at `key`, in redis-py 2.7.6's legacy
-    /// order (`name1, score1, …`); returns how many were new. The score is an `f64`, so
-    /// the strict order `(score, member)` does not compile here.
+    /// order (`name1, score1, …`); returns how many were new. The score is any number and
+    /// the member never is, so the strict order `(score, member)` does not compile here.
     ///
     /// # Errors
     /// As every command.
-    pub fn zadd<K, I, M>(&self, key: K, members: I) -> Result<i64>
+    pub fn zadd<K, I, M, S>(&self, key: K, members: I) -> Result<i64>
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, f64)>,
+        I: IntoIterator<Item = (M, S)>,
         M: ToArgs,
+        S: Number,
     {
         (&self.inner).run(zadd(key, members))
     }
 
-    /// Sets `key` to `value`, expiring after `time` seconds.
+    /// Sets `key` to `value`, expiring after `time` (sent in seconds, rounded up, at least
+    /// 1, as the strict `setex`).
     ///
     /// # Errors
     /// As every command.
-    pub fn setex<K: ToArgs, V: ToArgs>(&self, key: K, value: V, time: i64) -> Result<bool> {
+    pub fn setex<K: ToArgs, V: ToArgs>(&self, key: K, value: V, time: Duration) -> Result<bool> {
         (&self.inner).run(setex(key, value, time))
     }
 
@@ -169,9 +173,10 @@ impl Executor for &LegacyRedis {
 ///
 /// ```no_run
 /// # use redis_client::{compat::LegacyRedis, prelude::*};
+/// # use std::time::Duration;
 /// # let r = LegacyRedis::open("redis://localhost")?;
 /// let mut pipe = r.pipeline();
-/// pipe.setex("k", "v", 60).ttl("k").set("other", 1).ttl("other");
+/// pipe.setex("k", "v", Duration::from_secs(60)).ttl("k").set("other", 1).ttl("other");
 /// let (_, ttl, _, none): (bool, Option<i64>, bool, Option<i64>) = pipe.query()?;
 /// assert_eq!(none, None);
 /// # Ok::<(), redis_client::Error>(())
@@ -184,17 +189,15 @@ pub struct LegacyPipeline {
 
 impl LegacyPipeline {
     /// As [`Pipeline::transaction`].
-    pub fn transaction(self, transaction: bool) -> Self {
-        LegacyPipeline {
-            inner: self.inner.transaction(transaction),
-        }
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
+        self.inner.transaction(transaction);
+        self
     }
 
     /// As [`Pipeline::raise_on_error`].
-    pub fn raise_on_error(self, raise: bool) -> Self {
-        LegacyPipeline {
-            inner: self.inner.raise_on_error(raise),
-        }
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.inner.raise_on_error(raise);
+        self
     }
 
     /// As [`Pipeline::execute_command`].
@@ -216,18 +219,19 @@ impl LegacyPipeline {
     }
 
     /// Queues [`LegacyRedis::zadd`].
-    pub fn zadd<K, I, M>(&mut self, key: K, members: I) -> &mut Self
+    pub fn zadd<K, I, M, S>(&mut self, key: K, members: I) -> &mut Self
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, f64)>,
+        I: IntoIterator<Item = (M, S)>,
         M: ToArgs,
+        S: Number,
     {
         self.inner.push_typed(zadd(key, members), None);
         self
     }
 
     /// Queues [`LegacyRedis::setex`].
-    pub fn setex<K: ToArgs, V: ToArgs>(&mut self, key: K, value: V, time: i64) -> &mut Self {
+    pub fn setex<K: ToArgs, V: ToArgs>(&mut self, key: K, value: V, time: Duration) -> &mut Self {
         self.inner.push_typed(setex(key, value, time), None);
         self
     }
@@ -283,25 +287,26 @@ fn lrem<K: ToArgs, V: ToArgs>(key: K, value: V, num: i64) -> Typed<i64> {
 }
 
 /// `ZADD key score member …`, from `(member, score)` pairs.
-fn zadd<K, I, M>(key: K, members: I) -> Typed<i64>
+fn zadd<K, I, M, S>(key: K, members: I) -> Typed<i64>
 where
     K: ToArgs,
-    I: IntoIterator<Item = (M, f64)>,
+    I: IntoIterator<Item = (M, S)>,
     M: ToArgs,
+    S: Number,
 {
     let mut cmd = Cmd::new("ZADD");
     cmd.key(key);
     for (member, score) in members {
-        cmd.arg(score).arg(member);
+        score.write_number(&mut cmd);
+        cmd.arg(member);
     }
     Typed::new(cmd)
 }
 
-/// `SETEX key time value`, from the legacy order.
-fn setex<K: ToArgs, V: ToArgs>(key: K, value: V, time: i64) -> Typed<bool> {
-    let mut cmd = Cmd::new("SETEX");
-    cmd.key(key).arg(time).arg(value);
-    Typed::new(cmd)
+/// `SETEX key time value`, from the legacy order: the strict definition with its
+/// arguments swapped, so the time is sent as the strict `setex` sends it.
+fn setex<K: ToArgs, V: ToArgs>(key: K, value: V, time: Duration) -> Typed<bool> {
+    redis_commands::cmd::strings::setex(key, time, value)
 }
 
 /// `TTL key` or `PTTL key`.
@@ -335,12 +340,16 @@ mod tests {
             [&b"LREM"[..], b"l", b"2", b"v"]
         );
         assert_eq!(
-            args(&setex("k", "v", 30).cmd),
+            args(&setex("k", "v", Duration::from_secs(30)).cmd),
             [&b"SETEX"[..], b"k", b"30", b"v"]
         );
         assert_eq!(
             args(&zadd("z", [("a", 1.5), ("b", 2.0)]).cmd),
             [&b"ZADD"[..], b"z", b"1.5", b"a", b"2", b"b"]
+        );
+        assert_eq!(
+            args(&zadd("z", [("a", 3)]).cmd),
+            [&b"ZADD"[..], b"z", b"3", b"a"]
         );
     }
 

@@ -35,8 +35,16 @@
 //! ```
 //!
 //! Several commands at once: [`Redis::pipeline`] queues commands and sends them in one
-//! write, as a MULTI … EXEC transaction by default; [`Pipeline::watch`] and
-//! [`Redis::transaction`] add optimistic locking with WATCH. [`compat::LegacyRedis`] keeps
+//! write, as a MULTI … EXEC transaction by default ([`transaction(false)`](Pipeline::transaction)
+//! only buffers); [`Pipeline::watch`] and [`Redis::transaction`] add optimistic locking
+//! with WATCH. Times are [`Duration`](std::time::Duration)s everywhere (`setex`,
+//! `expire`, `blpop` …), scores any number.
+//!
+//! The five clients (this one, [`aio::Redis`], [`cluster::ClusterClient`], its async
+//! form, and the ones a [`Sentinel`] hands out) share their command methods, pipelines,
+//! typed pipelines, transactions, text mode and scans, with the same names, defaults and
+//! reply types; the async forms add `.await`. The repository's `docs/clients.md` shows
+//! one program on each. [`compat::LegacyRedis`] keeps
 //! the argument orders of redis-py 2.7.6's backward-compatible class.
 //!
 //! Beyond one server: [`cluster::ClusterClient`] for a Redis Cluster (the same command
@@ -70,7 +78,11 @@
 //! # What this crate does not do
 //! `SELECT` is not a client method: the database is part of the connection settings, so
 //! a pooled connection never carries a choice made by someone else. Use a dedicated
-//! [`Connection`] to switch databases.
+//! [`Connection`] to switch databases. Likewise a pooled client refuses, before sending,
+//! the other command methods whose only effect is the state of one connection
+//! (`client_setname`, `client_tracking`, `readonly`, `reset` …), naming what to use
+//! instead: the pool would undo them. A name for every connection is
+//! [`ConnectionInfo::with_client_name`] (or `?client_name=` in the URL).
 //!
 //! # Crate features
 //! - `tls`: TLS connections (`rediss://` URLs, [`ConnectionInfo::tls`]) through rustls.

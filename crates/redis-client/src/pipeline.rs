@@ -90,16 +90,20 @@ impl Pipeline {
         }
     }
 
-    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them.
-    pub fn transaction(mut self, transaction: bool) -> Self {
+    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them
+    /// (`false`). Takes the pipeline by `&mut` and returns it, like every command method,
+    /// so it is set in a chain (`r.pipeline().transaction(false).set("a", 1).execute()?`)
+    /// or on a pipeline kept in a variable (`pipe.transaction(false);`), the same way on
+    /// every client's pipeline.
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
         self.transaction = transaction;
         self
     }
 
     /// Makes [`execute`](Pipeline::execute) fail on the first command that failed on the
     /// server (`true`, the default) or return every result with errors in place as
-    /// [`Value::Error`] (`false`).
-    pub fn raise_on_error(mut self, raise: bool) -> Self {
+    /// [`Value::Error`] (`false`). Set as [`transaction`](Pipeline::transaction) is.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
         self.raise_on_error = raise;
         self
     }
@@ -172,23 +176,25 @@ impl Pipeline {
     }
 
     /// Makes the queued commands a transaction (MULTI … EXEC) even on a pipeline made with
-    /// `transaction(false)`. After [`watch`](Pipeline::watch), use [`Watched::multi`].
+    /// `transaction(false)`. After [`watch`](Pipeline::watch), [`Watched::multi`] does this
+    /// and gives the pipeline back.
     pub fn multi(&mut self) -> &mut Self {
         self.explicit_multi = true;
         self
     }
 
     /// WATCHes `keys` (one key or a list): binds the pipeline to one pooled connection and
-    /// returns it in immediate mode, where commands run at once and return their values.
-    /// [`Watched::multi`] returns to buffering; [`execute`](Pipeline::execute) then fails
-    /// with [`Error::Watch`] if any watched key changed in between.
+    /// returns it in immediate mode ([`Watched`], which owns it), where commands run at
+    /// once and return their values. [`Watched::multi`] gives the pipeline back for
+    /// buffering; its [`execute`](Pipeline::execute) then fails with [`Error::Watch`] if
+    /// any watched key changed in between. Takes the pipeline by value, as the async
+    /// client's does, so `r.pipeline().watch("key")?` is one expression on both.
     ///
     /// Commands queued before the call stay queued and run in the transaction.
     ///
     /// # Errors
-    /// Pool, connection and server errors; the pipeline stays bound (and is cleaned up by
-    /// [`reset`](Pipeline::reset) or drop).
-    pub fn watch<K: ToArgs>(&mut self, keys: K) -> Result<Watched<'_>> {
+    /// Pool, connection and server errors; the pipeline is dropped, which cleans it up.
+    pub fn watch<K: ToArgs>(mut self, keys: K) -> Result<Watched> {
         let mut cmd = Cmd::new("WATCH");
         cmd.key(keys);
         // One budget for the call: the checkout and the command.
@@ -205,6 +211,11 @@ impl Pipeline {
         conn.set_call_deadline(deadline);
         send_and_read(self.client.pool().info(), conn, &cmd)?;
         Ok(Watched::new(self))
+    }
+
+    /// The queued commands, in order (for the cluster client's one-slot check).
+    pub(crate) fn commands(&self) -> impl Iterator<Item = &Cmd> {
+        self.commands.iter().map(|q| &q.cmd)
     }
 
     /// Sends every queued command in one write and returns one result per command.

@@ -57,7 +57,12 @@ impl MessageKind {
     }
 }
 
-/// One message from a [`PubSub`] connection (redis-py 2.7.6's message dict).
+/// One message from a [`PubSub`] connection (redis-py 2.7.6's message dict), from every
+/// kind of subscriber alike (blocking, async, cluster).
+///
+/// Its fields are bytes, as published; [`payload_str`](Message::payload_str),
+/// [`channel_str`](Message::channel_str) and [`pattern_str`](Message::pattern_str) read
+/// them as text (checked as UTF-8), the subscriber's counterpart of a client's text mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// What it is.

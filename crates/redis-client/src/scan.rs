@@ -10,16 +10,34 @@ use std::collections::VecDeque;
 /// as the server returns it; SCAN's guarantees apply (an element present for the whole
 /// walk is returned at least once, and may be returned more than once).
 ///
+/// `T` is what it yields (`Bytes`, `String` in text mode, `(field, value)` or
+/// `(member, score)` pairs); `C` the client it runs on: a [`Redis`], or a
+/// [`ClusterClient`](crate::cluster::ClusterClient) for the SSCAN, HSCAN and ZSCAN of one
+/// key, sent to the node serving it.
+///
 /// After an error it yields that error and ends.
 #[derive(Debug)]
 #[must_use = "iterators are lazy and scan nothing unless consumed"]
-pub struct ScanIter<'a, T> {
-    client: &'a Redis,
+pub struct ScanIter<'a, T, C = Redis> {
+    client: &'a C,
     state: ScanState<T>,
     page: VecDeque<T>,
 }
 
-impl<T: ScanItem> Iterator for ScanIter<'_, T> {
+impl<'a, T, C> ScanIter<'a, T, C> {
+    pub(crate) fn new(client: &'a C, state: ScanState<T>) -> Self {
+        ScanIter {
+            client,
+            state,
+            page: VecDeque::new(),
+        }
+    }
+}
+
+impl<'a, T: ScanItem, C> Iterator for ScanIter<'a, T, C>
+where
+    &'a C: Executor<Output<(u64, Vec<T>)> = Result<(u64, Vec<T>)>>,
+{
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
@@ -51,11 +69,7 @@ impl<T: ScanItem> Iterator for ScanIter<'_, T> {
 
 impl Redis {
     pub(crate) fn walk<T: ScanItem>(&self, state: ScanState<T>) -> ScanIter<'_, T> {
-        ScanIter {
-            client: self,
-            state,
-            page: VecDeque::new(),
-        }
+        ScanIter::new(self, state)
     }
 
     /// Iterates over the key names of the database, lazily (SCAN).

@@ -5,7 +5,9 @@ use crate::compat::LegacyRedis;
 use crate::typed::TypedPipeline;
 use crate::{Connection, Error, Message, Pipeline, Redis, Result, ScanIter, ScanOptions, Watched};
 use bytes::Bytes;
-use redis_commands::{Executor, FromValue, FromValueError, ScanState, TextMode, ToArgs, Typed};
+use redis_commands::{
+    Executor, FromValue, FromValueError, Number, ScanState, TextMode, ToArgs, Typed,
+};
 use resp_proto::Value;
 use std::ops::{Deref, DerefMut};
 
@@ -16,12 +18,17 @@ use std::ops::{Deref, DerefMut};
 /// command. Numbers stay numbers; parsed replies ([`Info`](crate::redis_commands::Info),
 /// stream entries …) are the same as in byte mode.
 ///
-/// Made by `text()` on [`Redis`], [`Pipeline`], [`Watched`], [`Connection`] and
-/// [`LegacyRedis`]; what a text client makes ([`pipeline`](Text::pipeline),
-/// [`transaction`](Text::transaction), connections, [`typed_pipeline`](Text::typed_pipeline))
-/// is in text mode too. Everything else the wrapped value offers is reachable through
-/// `Deref`. Byte mode stays the default: keys and values are binary safe, and nothing is
-/// checked or copied.
+/// Made by `text()` on every client ([`Redis`], `aio::Redis`, both `ClusterClient`s, the
+/// clients a [`Sentinel`](crate::Sentinel) hands out, [`LegacyRedis`]) and on
+/// [`Pipeline`], [`Watched`] and [`Connection`]; what a text client makes
+/// ([`pipeline`](Text::pipeline), [`typed_pipeline`](Text::typed_pipeline), `watch`,
+/// [`transaction`](Text::transaction), connections, SCAN iterators and streams) is in
+/// text mode too, on every client. Everything else the wrapped value offers is reachable
+/// through `Deref`, and [`binary`](Text::binary) gives the byte client back. Byte mode
+/// stays the default: keys and values are binary safe, and nothing is checked or copied.
+/// Pub/sub messages stay bytes as published; [`Message::payload_str`],
+/// [`channel_str`](Message::channel_str) and [`pattern_str`](Message::pattern_str) read
+/// them as text.
 ///
 /// ```no_run
 /// use redis_client::{prelude::*, Redis};
@@ -108,16 +115,18 @@ impl Text<Redis> {
         TypedPipeline::new(self.0.pipeline())
     }
 
-    /// [`Redis::transaction`] with `f` given the WATCH-ed pipeline in text mode.
+    /// [`Redis::transaction`] with `f` given the WATCH-ed pipeline in text mode, and
+    /// returning the text pipeline to execute.
     ///
     /// # Errors
     /// As [`Redis::transaction`].
     pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
     where
         K: ToArgs,
-        F: FnMut(Text<Watched<'_>>) -> Result<()>,
+        F: FnMut(Text<Watched>) -> Result<Text<Pipeline>>,
     {
-        self.0.transaction(keys, |pipe| f(Text(pipe)))
+        self.0
+            .transaction(keys, |w| f(Text(w)).map(Text::into_inner))
     }
 
     /// Iterates over the key names of the database as `String`s, lazily (see
@@ -175,26 +184,38 @@ impl Pipeline {
 }
 
 impl Text<Pipeline> {
+    /// [`Pipeline::transaction`], keeping the pipeline in text mode.
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
+        self.0.transaction(transaction);
+        self
+    }
+
+    /// [`Pipeline::raise_on_error`], keeping the pipeline in text mode.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.0.raise_on_error(raise);
+        self
+    }
+
     /// [`Pipeline::watch`], with the immediate-mode pipeline in text mode.
     ///
     /// # Errors
     /// As [`Pipeline::watch`].
-    pub fn watch<K: ToArgs>(&mut self, keys: K) -> Result<Text<Watched<'_>>> {
+    pub fn watch<K: ToArgs>(self, keys: K) -> Result<Text<Watched>> {
         self.0.watch(keys).map(Text)
     }
 }
 
-impl<'p> Watched<'p> {
+impl Watched {
     /// This WATCH-ed pipeline in text mode: reads give `String`s.
-    pub fn text(self) -> Text<Watched<'p>> {
+    pub fn text(self) -> Text<Watched> {
         Text(self)
     }
 }
 
-impl<'p> Text<Watched<'p>> {
-    /// Switches back to buffering, as [`Watched::multi`].
-    pub fn multi(self) -> &'p mut Pipeline {
-        self.0.multi()
+impl Text<Watched> {
+    /// Switches back to buffering, as [`Watched::multi`], in text mode.
+    pub fn multi(self) -> Text<Pipeline> {
+        Text(self.0.multi())
     }
 
     /// UNWATCHes and empties the pipeline, as [`Watched::reset`].
@@ -232,11 +253,12 @@ impl Text<LegacyRedis> {
     ///
     /// # Errors
     /// As every command.
-    pub fn zadd<K, I, M>(&self, key: K, members: I) -> Result<i64>
+    pub fn zadd<K, I, M, S>(&self, key: K, members: I) -> Result<i64>
     where
         K: ToArgs,
-        I: IntoIterator<Item = (M, f64)>,
+        I: IntoIterator<Item = (M, S)>,
         M: ToArgs,
+        S: Number,
     {
         self.0.zadd(key, members)
     }
@@ -245,7 +267,12 @@ impl Text<LegacyRedis> {
     ///
     /// # Errors
     /// As every command.
-    pub fn setex<K: ToArgs, V: ToArgs>(&self, key: K, value: V, time: i64) -> Result<bool> {
+    pub fn setex<K: ToArgs, V: ToArgs>(
+        &self,
+        key: K,
+        value: V,
+        time: std::time::Duration,
+    ) -> Result<bool> {
         self.0.setex(key, value, time)
     }
 
@@ -282,6 +309,20 @@ impl Message {
     /// [`Error::Reply`] when the channel name is not UTF-8.
     pub fn channel_str(&self) -> Result<&str> {
         utf8("channel", &self.channel)
+    }
+
+    /// The pattern that matched, as text: `Some` for a [`MessageKind::PMessage`]
+    /// (`psubscribe`), `None` otherwise.
+    ///
+    /// [`MessageKind::PMessage`]: crate::MessageKind::PMessage
+    ///
+    /// # Errors
+    /// [`Error::Reply`] when the pattern is not UTF-8.
+    pub fn pattern_str(&self) -> Result<Option<&str>> {
+        self.pattern
+            .as_deref()
+            .map(|p| utf8("pattern", p))
+            .transpose()
     }
 }
 
@@ -371,10 +412,61 @@ impl Text<crate::aio::Redis> {
 }
 
 #[cfg(feature = "tokio")]
+impl crate::aio::Pipeline {
+    /// This pipeline in text mode (see the blocking [`Pipeline::text`]).
+    pub fn text(self) -> Text<crate::aio::Pipeline> {
+        Text(self)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl crate::aio::Watched {
+    /// This WATCH-ed pipeline in text mode: reads give `String`s.
+    pub fn text(self) -> Text<crate::aio::Watched> {
+        Text(self)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Text<crate::aio::Pipeline> {
+    /// [`aio::Pipeline::watch`](crate::aio::Pipeline::watch), with the immediate-mode
+    /// pipeline in text mode.
+    ///
+    /// # Errors
+    /// As [`aio::Pipeline::watch`](crate::aio::Pipeline::watch).
+    pub fn watch<K: ToArgs>(
+        self,
+        keys: K,
+    ) -> impl std::future::Future<Output = Result<Text<crate::aio::Watched>>> + Send {
+        let watched = self.0.watch(keys);
+        async move { watched.await.map(Text) }
+    }
+
+    /// [`aio::Pipeline::transaction`](crate::aio::Pipeline::transaction), keeping the
+    /// pipeline in text mode.
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
+        self.0.transaction(transaction);
+        self
+    }
+
+    /// [`aio::Pipeline::raise_on_error`](crate::aio::Pipeline::raise_on_error), keeping the
+    /// pipeline in text mode.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.0.raise_on_error(raise);
+        self
+    }
+}
+
+#[cfg(feature = "tokio")]
 impl Text<crate::aio::Watched> {
     /// Switches back to buffering, in text mode (see
     /// [`aio::Watched::multi`](crate::aio::Watched::multi)).
     pub fn multi(self) -> Text<crate::aio::Pipeline> {
         Text(self.0.multi())
+    }
+
+    /// UNWATCHes (by handing the connection back) and drops the queued commands.
+    pub fn reset(self) {
+        self.0.reset();
     }
 }

@@ -8,24 +8,25 @@ use resp_proto::Value;
 
 /// A pipeline that WATCHes keys, in immediate mode: every command runs at once on the
 /// pipeline's connection and returns its value, so the transaction can be computed from
-/// what is stored now. [`multi`](Watched::multi) goes back to buffering.
+/// what is stored now. [`multi`](Watched::multi) gives the pipeline back for buffering.
 ///
-/// Made by [`Pipeline::watch`]. redis-py 2.7.6's client-side INCR:
+/// Made by [`Pipeline::watch`], which it owns (with its connection), as the async
+/// client's [`aio::Watched`](crate::aio::Watched) does: the same code runs on both,
+/// `.await` aside. redis-py 2.7.6's client-side INCR:
 ///
 /// ```no_run
 /// use redis_client::{prelude::*, Error, Redis};
 ///
 /// let r = Redis::open("redis://localhost")?;
-/// let mut pipe = r.pipeline();
 /// loop {
-///     let mut watched = pipe.watch("OUR-SEQUENCE-KEY")?;
+///     let mut watched = r.pipeline().watch("OUR-SEQUENCE-KEY")?;
 ///     // Immediate mode: the value comes back at once, read as a number.
 ///     let current = watched
 ///         .reply_as::<Option<i64>>()
 ///         .get("OUR-SEQUENCE-KEY")?
 ///         .unwrap_or(0);
 ///     // Back to buffering: the SET is queued, then sent with MULTI … EXEC.
-///     let tx = watched.multi();
+///     let mut tx = watched.multi();
 ///     tx.set("OUR-SEQUENCE-KEY", current + 1);
 ///     match tx.execute() {
 ///         Ok(_) => break,
@@ -37,24 +38,25 @@ use resp_proto::Value;
 /// # Ok::<(), redis_client::Error>(())
 /// ```
 ///
-/// Dropping a `Watched` leaves the pipeline watching; the pipeline's
-/// [`execute`](Pipeline::execute), [`reset`](Pipeline::reset) or drop ends the WATCH and
-/// returns the connection to the pool.
+/// Dropping a `Watched` (or the pipeline [`multi`](Watched::multi) gave back) ends the
+/// WATCH and returns the connection to the pool; so does the pipeline's
+/// [`execute`](Pipeline::execute) or [`reset`](Pipeline::reset).
 #[derive(Debug)]
-pub struct Watched<'p> {
-    pipe: &'p mut Pipeline,
+pub struct Watched {
+    pipe: Pipeline,
 }
 
-impl<'p> Watched<'p> {
-    pub(crate) fn new(pipe: &'p mut Pipeline) -> Self {
+impl Watched {
+    pub(crate) fn new(pipe: Pipeline) -> Self {
         Watched { pipe }
     }
 
-    /// Switches back to buffering (redis-py 2.7.6's `multi()`): commands queued on
-    /// the returned pipeline run between MULTI and EXEC when it is executed, and only if
-    /// no watched key changed.
-    pub fn multi(self) -> &'p mut Pipeline {
-        self.pipe.multi()
+    /// Switches back to buffering (redis-py 2.7.6's `multi()`): gives the pipeline back;
+    /// commands queued on it run between MULTI and EXEC on the watching connection when
+    /// it is executed, and only if no watched key changed.
+    pub fn multi(mut self) -> Pipeline {
+        self.pipe.multi();
+        self.pipe
     }
 
     /// WATCHes more keys on the same connection.
@@ -85,13 +87,12 @@ impl<'p> Watched<'p> {
     }
 
     /// UNWATCHes, empties the pipeline and returns its connection to the pool.
-    pub fn reset(self) {
+    pub fn reset(mut self) {
         self.pipe.reset();
     }
 
     fn request(&mut self, cmd: &Cmd) -> Result<Value> {
-        // The connection stays bound from `Pipeline::watch` until the pipeline resets, and
-        // resetting needs the `&mut Pipeline` this value holds.
+        // The connection stays bound from `Pipeline::watch` until the pipeline resets.
         let _writes = self.pipe.client.cache_shared().map(|c| c.writes([cmd]));
         let Some(conn) = self.pipe.conn.as_mut() else {
             return Err(Error::ConnectionBroken);
@@ -102,7 +103,7 @@ impl<'p> Watched<'p> {
 }
 
 /// Each command method runs at once and returns its value, as on [`Redis`].
-impl Executor for &mut Watched<'_> {
+impl Executor for &mut Watched {
     type Mode = redis_commands::BinaryMode;
     type Output<T> = Result<T>;
 
@@ -116,25 +117,24 @@ impl Redis {
     /// Runs `f` as an optimistic transaction on `keys` and returns the EXEC results
     /// (redis-py 2.7.6's `transaction(func, *keys)`).
     ///
-    /// Each attempt WATCHes `keys` on a fresh pipeline and calls `f` with it in immediate
-    /// mode; `f` reads what it needs, calls [`Watched::multi`] and queues the writes. The
-    /// queued commands then run as one MULTI … EXEC. When a watched key changed in the
-    /// meantime ([`Error::Watch`], from EXEC or from `f` itself), the attempt is
-    /// discarded and `f` runs again, as often as it takes. Values `f` wants to hand out
-    /// can be written to variables it captures: the last attempt's writes are the ones
-    /// that count.
+    /// Each attempt WATCHes `keys` on a new pipeline and calls `f` with it in immediate
+    /// mode; `f` reads what it needs, calls [`Watched::multi`], queues the writes on the
+    /// pipeline it gives back and returns that pipeline, which then runs as one
+    /// MULTI … EXEC. When a watched key changed in the meantime ([`Error::Watch`], from
+    /// EXEC or from `f` itself), the attempt is discarded and `f` runs again, as often as
+    /// it takes. Values `f` wants to hand out can be written to variables it captures: the
+    /// last attempt's writes are the ones that count. The async client's
+    /// [`transaction`](crate::aio::Redis::transaction) takes the same closure, `async`.
     ///
     /// ```no_run
     /// use redis_client::{prelude::*, Redis};
     ///
     /// let r = Redis::open("redis://localhost")?;
-    /// r.transaction("OUR-SEQUENCE-KEY", |mut pipe| {
-    ///     let current: i64 = match pipe.get("OUR-SEQUENCE-KEY")? {
-    ///         Some(v) => String::from_utf8_lossy(&v).parse().unwrap_or(0),
-    ///         None => 0,
-    ///     };
-    ///     pipe.multi().set("OUR-SEQUENCE-KEY", current + 1);
-    ///     Ok(())
+    /// r.transaction("OUR-SEQUENCE-KEY", |mut w| {
+    ///     let current = w.reply_as::<Option<i64>>().get("OUR-SEQUENCE-KEY")?;
+    ///     let mut pipe = w.multi();
+    ///     pipe.set("OUR-SEQUENCE-KEY", current.unwrap_or(0) + 1);
+    ///     Ok(pipe)
     /// })?;
     /// # Ok::<(), redis_client::Error>(())
     /// ```
@@ -146,20 +146,15 @@ impl Redis {
     pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
     where
         K: ToArgs,
-        F: FnMut(Watched<'_>) -> Result<()>,
+        F: FnMut(Watched) -> Result<Pipeline>,
     {
-        let mut pipe = self.pipeline();
         loop {
-            let attempt = pipe.watch(&keys).and_then(&mut f);
-            let result = match attempt {
-                Ok(()) => pipe.execute(),
+            let result = match self.pipeline().watch(&keys).and_then(&mut f) {
+                Ok(mut pipe) => pipe.execute(),
                 Err(e) => Err(e),
             };
             match result {
-                Err(Error::Watch) => {
-                    pipe.reset();
-                    continue;
-                }
+                Err(Error::Watch) => continue,
                 other => return other,
             }
         }

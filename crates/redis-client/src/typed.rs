@@ -61,7 +61,7 @@ impl Redis {
 pub trait Queues: sealed::Sealed {
     /// As [`Pipeline::transaction`].
     #[doc(hidden)]
-    fn with_transaction(self, transaction: bool) -> Self;
+    fn with_transaction(&mut self, transaction: bool);
 
     /// As [`Pipeline::invoke_script`].
     #[doc(hidden)]
@@ -80,8 +80,8 @@ pub(crate) mod sealed {
 impl sealed::Sealed for Pipeline {}
 
 impl Queues for Pipeline {
-    fn with_transaction(self, transaction: bool) -> Self {
-        self.transaction(transaction)
+    fn with_transaction(&mut self, transaction: bool) {
+        self.transaction(transaction);
     }
 
     fn queue_script(&mut self, call: ScriptCall<'_>) {
@@ -106,9 +106,12 @@ impl<M, P> TypedPipeline<(), M, P> {
 impl<L, M, P: Queues> TypedPipeline<L, M, P> {
     /// `false` only buffers: the commands are sent together but not as a MULTI … EXEC
     /// transaction. As [`Pipeline::transaction`].
+    ///
+    /// A typed pipeline is built in one chain, each command adding to its type, so this
+    /// takes and returns it by value: `r.typed_pipeline().transaction(false).get("a")`.
     #[must_use]
     pub fn transaction(mut self, transaction: bool) -> Self {
-        self.pipe = self.pipe.with_transaction(transaction);
+        self.pipe.with_transaction(transaction);
         self
     }
 

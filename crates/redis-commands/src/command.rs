@@ -281,24 +281,16 @@ impl Cmd {
         self
     }
 
-    /// Marks the command as blocking on the server for `timeout` seconds (0 = forever).
-    pub fn block_secs(&mut self, timeout: f64) -> &mut Self {
+    /// Marks the command as blocking on the server for up to `timeout`
+    /// ([`Duration::ZERO`]: until served, as a timeout argument of 0 means), so a client
+    /// waits that long for its reply (plus a margin) instead of failing at its read
+    /// timeout.
+    pub fn block_for(&mut self, timeout: Duration) -> &mut Self {
         self.flags = self.flags | Flags::BLOCKING;
-        self.block = if timeout <= 0.0 || !timeout.is_finite() {
+        self.block = if timeout.is_zero() {
             Block::Forever
         } else {
-            Block::For(Duration::from_secs_f64(timeout.min(1e9)))
-        };
-        self
-    }
-
-    /// Marks the command as blocking for `ms` milliseconds (0 = forever), as XREAD BLOCK.
-    pub fn block_millis(&mut self, ms: u64) -> &mut Self {
-        self.flags = self.flags | Flags::BLOCKING;
-        self.block = if ms == 0 {
-            Block::Forever
-        } else {
-            Block::For(Duration::from_millis(ms))
+            Block::For(timeout)
         };
         self
     }

@@ -37,6 +37,7 @@ mod mode;
 mod options;
 mod reply;
 mod stream_types;
+mod time;
 pub mod types;
 mod types_keys;
 mod zset_types;
@@ -83,8 +84,8 @@ pub use stream_types::{
     XPendingSummary, XReadGroupOptions, XReadOptions, XSetIdOptions,
 };
 pub use zset_types::{
-    Aggregate, LexBound, Limit, MinMax, ScoreBound, ScoredMembers, ZAggregateOptions, ZRange,
-    ZaddOptions,
+    Aggregate, LexBound, Limit, MinMax, Number, ScoreBound, ScoredMembers, ZAggregateOptions,
+    ZRange, ZaddOptions,
 };
 
 /// One row of the command table: a declared command and its facts.

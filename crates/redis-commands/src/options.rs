@@ -1,13 +1,15 @@
 //! Typed options for commands that take many optional arguments.
 
+use crate::time::{expiry_millis, expiry_secs, unix_millis, unix_secs};
 use crate::{Cmd, ToArgs};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Expiry and condition options of `SET`.
 ///
-/// The expiry methods are named after the words they send: [`ex`](SetOptions::ex),
-/// [`px`](SetOptions::px), [`exat`](SetOptions::exat), [`pxat`](SetOptions::pxat) and
-/// [`keepttl`](SetOptions::keepttl).
+/// The expiry methods are named after the words they send: [`ex`](SetOptions::ex) and
+/// [`px`](SetOptions::px) take a [`Duration`] (sent in seconds or milliseconds, rounded
+/// up), [`exat`](SetOptions::exat) and [`pxat`](SetOptions::pxat) a [`SystemTime`], and
+/// [`keepttl`](SetOptions::keepttl) nothing.
 ///
 /// ```
 /// # use redis_commands as redis_client;
@@ -17,6 +19,8 @@ use std::time::Duration;
 /// let mut cmd = Cmd::new("SET");
 /// opts.write_args(&mut cmd);
 /// assert_eq!(cmd.args().skip(1).collect::<Vec<_>>(), [&b"PX"[..], b"2", b"NX"]);
+/// let session = SetOptions::default().ex(Duration::from_secs(60));
+/// # let _ = session;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use = "options do nothing until passed to a command"]
@@ -26,18 +30,18 @@ pub struct SetOptions {
     get: bool,
 }
 
-/// When a key expires, as `SET` takes it.
+/// When a key expires, as `SET` takes it. A length of time is sent rounded up (and at
+/// least 1: Redis refuses 0), so the key lives at least as long as asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expiry {
-    /// After this long, sent as `PX` with the milliseconds rounded up (at least 1: Redis
-    /// refuses 0), so the key lives at least this long.
-    In(Duration),
-    /// After this many seconds (`EX`).
-    InSecs(u64),
-    /// At this Unix time in seconds (`EXAT`).
-    AtUnixSecs(u64),
-    /// At this Unix time in milliseconds (`PXAT`).
-    AtUnixMillis(u64),
+    /// After this long, in whole seconds (`EX`).
+    Ex(Duration),
+    /// After this long, in whole milliseconds (`PX`).
+    Px(Duration),
+    /// At this moment, in Unix seconds (`EXAT`).
+    ExAt(SystemTime),
+    /// At this moment, in Unix milliseconds (`PXAT`).
+    PxAt(SystemTime),
     /// Keep the key's current time to live (`KEEPTTL`).
     KeepTtl,
 }
@@ -55,25 +59,25 @@ impl SetOptions {
         self
     }
 
-    /// Expire after `seconds` (`EX seconds`).
-    pub fn ex(self, seconds: u64) -> Self {
-        self.expiry(Expiry::InSecs(seconds))
+    /// Expire after `ttl` (`EX seconds`, rounded up to a whole second and at least 1).
+    pub fn ex(self, ttl: Duration) -> Self {
+        self.expiry(Expiry::Ex(ttl))
     }
 
     /// Expire after `ttl` (`PX milliseconds`, rounded up to a whole millisecond and at
     /// least 1, so 1.9 ms is sent as `PX 2`).
     pub fn px(self, ttl: Duration) -> Self {
-        self.expiry(Expiry::In(ttl))
+        self.expiry(Expiry::Px(ttl))
     }
 
-    /// Expire at Unix time `seconds` (`EXAT seconds`).
-    pub fn exat(self, seconds: u64) -> Self {
-        self.expiry(Expiry::AtUnixSecs(seconds))
+    /// Expire at the moment `at` (`EXAT`, in Unix seconds).
+    pub fn exat(self, at: SystemTime) -> Self {
+        self.expiry(Expiry::ExAt(at))
     }
 
-    /// Expire at Unix time `millis` in milliseconds (`PXAT millis`).
-    pub fn pxat(self, millis: u64) -> Self {
-        self.expiry(Expiry::AtUnixMillis(millis))
+    /// Expire at the moment `at` (`PXAT`, in Unix milliseconds).
+    pub fn pxat(self, at: SystemTime) -> Self {
+        self.expiry(Expiry::PxAt(at))
     }
 
     /// Keep the key's current time to live (`KEEPTTL`).
@@ -94,29 +98,21 @@ impl SetOptions {
     }
 }
 
+impl ToArgs for Expiry {
+    fn write_args(&self, cmd: &mut Cmd) {
+        match *self {
+            Expiry::Ex(d) => cmd.arg("EX").arg(expiry_secs(d)),
+            Expiry::Px(d) => cmd.arg("PX").arg(expiry_millis(d)),
+            Expiry::ExAt(t) => cmd.arg("EXAT").arg(unix_secs(t)),
+            Expiry::PxAt(t) => cmd.arg("PXAT").arg(unix_millis(t)),
+            Expiry::KeepTtl => cmd.arg("KEEPTTL"),
+        };
+    }
+}
+
 impl ToArgs for SetOptions {
     fn write_args(&self, cmd: &mut Cmd) {
-        match self.expiry {
-            Some(Expiry::In(d)) => {
-                cmd.arg("PX").arg(millis(d));
-            }
-            Some(Expiry::InSecs(s)) => {
-                cmd.arg("EX").arg(s);
-            }
-            Some(Expiry::AtUnixSecs(s)) => {
-                cmd.arg("EXAT").arg(s);
-            }
-            Some(Expiry::AtUnixMillis(ms)) => {
-                cmd.arg("PXAT").arg(ms);
-            }
-            Some(Expiry::KeepTtl) => {
-                cmd.arg("KEEPTTL");
-            }
-            None => {}
-        }
-        if let Some(c) = self.condition {
-            cmd.arg(c);
-        }
+        cmd.arg(self.expiry).arg(self.condition);
         if self.get {
             cmd.arg("GET");
         }
@@ -244,15 +240,18 @@ word_enum! {
     }
 }
 
-/// When GETEX sets or clears the key's expiry.
+/// When GETEX sets or clears the key's expiry; a length of time is sent rounded up (and
+/// at least 1), as [`Expiry`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GetExpiry {
-    /// Expire after this long (sent as `PX`, milliseconds rounded up, at least 1).
-    In(Duration),
-    /// Expire at this Unix time in seconds (`EXAT`).
-    AtUnixSecs(u64),
-    /// Expire at this Unix time in milliseconds (`PXAT`).
-    AtUnixMillis(u64),
+    /// Expire after this long, in whole seconds (`EX`).
+    Ex(Duration),
+    /// Expire after this long, in whole milliseconds (`PX`).
+    Px(Duration),
+    /// Expire at this moment, in Unix seconds (`EXAT`).
+    ExAt(SystemTime),
+    /// Expire at this moment, in Unix milliseconds (`PXAT`).
+    PxAt(SystemTime),
     /// Remove the expiry (`PERSIST`).
     Persist,
 }
@@ -260,32 +259,13 @@ pub enum GetExpiry {
 impl ToArgs for GetExpiry {
     fn write_args(&self, cmd: &mut Cmd) {
         match *self {
-            GetExpiry::In(d) => {
-                cmd.arg("PX").arg(millis(d));
-            }
-            GetExpiry::AtUnixSecs(s) => {
-                cmd.arg("EXAT").arg(s);
-            }
-            GetExpiry::AtUnixMillis(ms) => {
-                cmd.arg("PXAT").arg(ms);
-            }
-            GetExpiry::Persist => {
-                cmd.arg("PERSIST");
-            }
-        }
+            GetExpiry::Ex(d) => cmd.arg(Expiry::Ex(d)),
+            GetExpiry::Px(d) => cmd.arg(Expiry::Px(d)),
+            GetExpiry::ExAt(t) => cmd.arg(Expiry::ExAt(t)),
+            GetExpiry::PxAt(t) => cmd.arg(Expiry::PxAt(t)),
+            GetExpiry::Persist => cmd.arg("PERSIST"),
+        };
     }
-}
-
-/// A duration in whole milliseconds, rounded up so a key lives at least as long as asked,
-/// and at least 1: Redis refuses an expiry of 0.
-pub(crate) fn millis(d: Duration) -> u64 {
-    let whole = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let rounded = if d.subsec_nanos() % 1_000_000 == 0 {
-        whole
-    } else {
-        whole.saturating_add(1)
-    };
-    rounded.max(1)
 }
 
 /// Options of `LCS … IDX`.
@@ -562,8 +542,8 @@ impl ToArgs for CopyOptions {
 #[must_use = "options do nothing until passed to a command"]
 pub struct RestoreOptions {
     replace: bool,
-    absttl: bool,
-    idletime: Option<i64>,
+    pub(crate) expire_at: Option<SystemTime>,
+    idletime: Option<Duration>,
     freq: Option<i64>,
 }
 
@@ -574,15 +554,17 @@ impl RestoreOptions {
         self
     }
 
-    /// The TTL argument is a Unix time in milliseconds, not a duration (`ABSTTL`).
-    pub fn absttl(mut self) -> Self {
-        self.absttl = true;
+    /// Expire the key at the moment `at` rather than after the command's `ttl`: sent as
+    /// Unix milliseconds in the TTL's place, with `ABSTTL`.
+    pub fn expire_at(mut self, at: SystemTime) -> Self {
+        self.expire_at = Some(at);
         self
     }
 
-    /// Set the key's idle time in seconds, under an LRU eviction policy (`IDLETIME`).
-    pub fn idletime(mut self, seconds: i64) -> Self {
-        self.idletime = Some(seconds);
+    /// Set the key's idle time, under an LRU eviction policy (`IDLETIME`, sent in whole
+    /// seconds).
+    pub fn idletime(mut self, idle: Duration) -> Self {
+        self.idletime = Some(idle);
         self
     }
 
@@ -598,11 +580,11 @@ impl ToArgs for RestoreOptions {
         if self.replace {
             cmd.arg("REPLACE");
         }
-        if self.absttl {
+        if self.expire_at.is_some() {
             cmd.arg("ABSTTL");
         }
-        if let Some(s) = self.idletime {
-            cmd.arg("IDLETIME").arg(s);
+        if let Some(idle) = self.idletime {
+            cmd.arg("IDLETIME").arg(idle.as_secs());
         }
         if let Some(f) = self.freq {
             cmd.arg("FREQ").arg(f);
@@ -721,13 +703,16 @@ mod tests {
     #[test]
     fn set_expiry_wire_forms() {
         let o = SetOptions::default();
-        assert_eq!(words(o.ex(10)), ["EX", "10"]);
+        assert_eq!(words(o.ex(Duration::from_secs(10))), ["EX", "10"]);
+        assert_eq!(words(o.ex(Duration::from_millis(1500))), ["EX", "2"]);
+        assert_eq!(words(o.ex(Duration::ZERO)), ["EX", "1"]);
         assert_eq!(words(o.px(Duration::from_millis(1500))), ["PX", "1500"]);
         assert_eq!(words(o.px(Duration::from_micros(1900))), ["PX", "2"]);
         assert_eq!(words(o.px(Duration::from_nanos(1))), ["PX", "1"]);
         assert_eq!(words(o.px(Duration::ZERO)), ["PX", "1"]);
-        assert_eq!(words(o.exat(1_700_000_000)), ["EXAT", "1700000000"]);
-        assert_eq!(words(o.pxat(1_700_000_000_123)), ["PXAT", "1700000000123"]);
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(words(o.exat(at)), ["EXAT", "1700000001"]);
+        assert_eq!(words(o.pxat(at)), ["PXAT", "1700000000123"]);
         assert_eq!(words(o.keepttl().xx().get()), ["KEEPTTL", "XX", "GET"]);
         assert_eq!(
             words(o.px(Duration::MAX)),

@@ -4,9 +4,11 @@
 //! Every reply type converts alike from RESP2 (flat arrays, numbers as bulk strings) and
 //! RESP3 (maps, integers).
 
+use crate::time::{millis, unix_millis};
 use crate::{pairs, Cmd, FromValue, FromValueError, ToArgs};
 use bytes::Bytes;
 use resp_proto::Value;
+use std::time::{Duration, SystemTime};
 
 /// Whether trimming is exact (`=`) or may stop early at a node boundary (`~`), which is
 /// much cheaper.
@@ -142,14 +144,15 @@ impl ToArgs for XAddOptions {
 /// ```
 /// # use redis_commands as redis_client;
 /// use redis_client::XReadOptions;
-/// let wait_2s = XReadOptions::default().count(10).block(2000);
+/// use std::time::Duration;
+/// let wait_2s = XReadOptions::default().count(10).block(Duration::from_secs(2));
 /// # let _ = wait_2s;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use = "options do nothing until passed to a command"]
 pub struct XReadOptions {
     pub(crate) count: Option<u64>,
-    pub(crate) block_ms: Option<u64>,
+    pub(crate) block: Option<Duration>,
 }
 
 impl XReadOptions {
@@ -159,9 +162,10 @@ impl XReadOptions {
         self
     }
 
-    /// Wait up to `ms` milliseconds (0: forever) for an entry when there is none.
-    pub fn block(mut self, ms: u64) -> Self {
-        self.block_ms = Some(ms);
+    /// Wait up to `timeout` (sent in milliseconds, rounded up; `Duration::ZERO`: forever)
+    /// for an entry when there is none (`BLOCK`).
+    pub fn block(mut self, timeout: Duration) -> Self {
+        self.block = Some(timeout);
         self
     }
 }
@@ -171,8 +175,8 @@ impl ToArgs for XReadOptions {
         if let Some(n) = self.count {
             cmd.arg("COUNT").arg(n);
         }
-        if let Some(ms) = self.block_ms {
-            cmd.arg("BLOCK").arg(ms).block_millis(ms);
+        if let Some(timeout) = self.block {
+            cmd.arg("BLOCK").arg(millis(timeout)).block_for(timeout);
         }
     }
 }
@@ -192,9 +196,10 @@ impl XReadGroupOptions {
         self
     }
 
-    /// Wait up to `ms` milliseconds (0: forever) for an entry when there is none.
-    pub fn block(mut self, ms: u64) -> Self {
-        self.read = self.read.block(ms);
+    /// Wait up to `timeout` (sent in milliseconds, rounded up; `Duration::ZERO`: forever)
+    /// for an entry when there is none (`BLOCK`).
+    pub fn block(mut self, timeout: Duration) -> Self {
+        self.read = self.read.block(timeout);
         self
     }
 
@@ -251,14 +256,14 @@ impl ToArgs for XGroupCreateOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[must_use = "options do nothing until passed to a command"]
 pub struct XPendingOptions {
-    pub(crate) idle_ms: Option<u64>,
+    pub(crate) idle: Option<Duration>,
     pub(crate) consumer: Option<Bytes>,
 }
 
 impl XPendingOptions {
-    /// Only entries idle for at least `ms` milliseconds (`IDLE`).
-    pub fn idle(mut self, ms: u64) -> Self {
-        self.idle_ms = Some(ms);
+    /// Only entries idle for at least `idle` (`IDLE`, sent in milliseconds).
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
         self
     }
 
@@ -273,23 +278,24 @@ impl XPendingOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[must_use = "options do nothing until passed to a command"]
 pub struct XClaimOptions {
-    idle_ms: Option<u64>,
-    time_ms: Option<u64>,
+    idle: Option<Duration>,
+    time: Option<SystemTime>,
     retry_count: Option<u64>,
     force: bool,
     last_id: Option<Bytes>,
 }
 
 impl XClaimOptions {
-    /// Set the claimed entries' idle time to `ms` (`IDLE`).
-    pub fn idle(mut self, ms: u64) -> Self {
-        self.idle_ms = Some(ms);
+    /// Set the claimed entries' idle time to `idle` (`IDLE`, sent in milliseconds).
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
         self
     }
 
-    /// Set the claimed entries' last delivery to this Unix time in milliseconds (`TIME`).
-    pub fn time(mut self, unix_ms: u64) -> Self {
-        self.time_ms = Some(unix_ms);
+    /// Set the claimed entries' last delivery to the moment `at` (`TIME`, sent as Unix
+    /// milliseconds).
+    pub fn time(mut self, at: SystemTime) -> Self {
+        self.time = Some(at);
         self
     }
 
@@ -314,11 +320,11 @@ impl XClaimOptions {
 
 impl ToArgs for XClaimOptions {
     fn write_args(&self, cmd: &mut Cmd) {
-        if let Some(ms) = self.idle_ms {
-            cmd.arg("IDLE").arg(ms);
+        if let Some(idle) = self.idle {
+            cmd.arg("IDLE").arg(millis(idle));
         }
-        if let Some(ms) = self.time_ms {
-            cmd.arg("TIME").arg(ms);
+        if let Some(at) = self.time {
+            cmd.arg("TIME").arg(unix_millis(at));
         }
         if let Some(n) = self.retry_count {
             cmd.arg("RETRYCOUNT").arg(n);
@@ -799,7 +805,12 @@ mod tests {
             args(StreamTrim::minid("5-0").exact()),
             ["MINID", "=", "5-0"]
         );
-        let read = Cmd::from_args(XReadGroupOptions::default().count(2).block(0).noack());
+        let read = Cmd::from_args(
+            XReadGroupOptions::default()
+                .count(2)
+                .block(Duration::ZERO)
+                .noack(),
+        );
         assert_eq!(read.blocking_timeout(), crate::Block::Forever);
     }
 

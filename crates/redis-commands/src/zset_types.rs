@@ -4,11 +4,61 @@
 use crate::{Cmd, ToArgs};
 use bytes::Bytes;
 
+/// A number as a command takes a score, an increment or a weight: any Rust integer or
+/// float, so `zadd("board", [(10, "ada")])` and `zincrby("board", 2.5, "ada")` both
+/// compile. Integers are sent as written (exact, however large), floats as Redis parses
+/// them (`inf`, `-inf`, exponents).
+///
+/// ```
+/// # use redis_commands as redis_client;
+/// use redis_client::{Cmd, Number};
+/// let mut cmd = Cmd::new("ZINCRBY");
+/// 10.write_number(&mut cmd);
+/// 2.5.write_number(&mut cmd);
+/// u64::MAX.write_number(&mut cmd);
+/// assert_eq!(cmd.args().skip(1).collect::<Vec<_>>(),
+///            [&b"10"[..], b"2.5", b"18446744073709551615"]);
+/// ```
+pub trait Number: Copy {
+    /// Appends the number as one argument.
+    fn write_number(self, cmd: &mut Cmd);
+
+    /// The number as an `f64` (the type Redis keeps scores in).
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! number {
+    ($($t:ty),*) => {$(
+        impl Number for $t {
+            fn write_number(self, cmd: &mut Cmd) {
+                cmd.arg(self);
+            }
+
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+number!(i8, i16, i32, i64, isize, u16, u32, u64, usize, f32, f64);
+
+impl Number for u8 {
+    fn write_number(self, cmd: &mut Cmd) {
+        cmd.arg(i64::from(self));
+    }
+
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
 /// The members of a `ZADD` with their scores: `(score, member)` pairs, in the order Redis
 /// takes them, or a map from member to score (redis-py 2.7.6's `name=score` keyword
-/// arguments).
+/// arguments). A score is any [`Number`]: `10`, `2.5`, a `u32` count.
 ///
-/// The score is an `f64`, so a pair written the other way round does not compile:
+/// A member is never a number's place, so a pair written the other way round does not
+/// compile:
 ///
 /// ```
 /// # use redis_commands as redis_client;
@@ -16,9 +66,10 @@ use bytes::Bytes;
 /// use std::collections::BTreeMap;
 /// let mut cmd = Cmd::new("ZADD");
 /// [(1.5, "alice"), (2.0, "bob")].write_scored(&mut cmd);
+/// [(10, "dave")].write_scored(&mut cmd);
 /// BTreeMap::from([("carol", 3.0)]).write_scored(&mut cmd);
 /// assert_eq!(cmd.args().skip(1).collect::<Vec<_>>(),
-///            [&b"1.5"[..], b"alice", b"2", b"bob", b"3", b"carol"]);
+///            [&b"1.5"[..], b"alice", b"2", b"bob", b"10", b"dave", b"3", b"carol"]);
 /// ```
 ///
 /// ```compile_fail
@@ -32,25 +83,26 @@ pub trait ScoredMembers {
 }
 
 /// One member.
-impl<M: ToArgs> ScoredMembers for (f64, M) {
+impl<S: Number, M: ToArgs> ScoredMembers for (S, M) {
     fn write_scored(&self, cmd: &mut Cmd) {
-        cmd.arg(self.0).arg(&self.1);
+        self.0.write_number(cmd);
+        cmd.arg(&self.1);
     }
 }
 
-impl<M: ToArgs> ScoredMembers for [(f64, M)] {
-    fn write_scored(&self, cmd: &mut Cmd) {
-        self.iter().for_each(|p| p.write_scored(cmd));
-    }
-}
-
-impl<M: ToArgs, const N: usize> ScoredMembers for [(f64, M); N] {
+impl<S: Number, M: ToArgs> ScoredMembers for [(S, M)] {
     fn write_scored(&self, cmd: &mut Cmd) {
         self.iter().for_each(|p| p.write_scored(cmd));
     }
 }
 
-impl<M: ToArgs> ScoredMembers for Vec<(f64, M)> {
+impl<S: Number, M: ToArgs, const N: usize> ScoredMembers for [(S, M); N] {
+    fn write_scored(&self, cmd: &mut Cmd) {
+        self.iter().for_each(|p| p.write_scored(cmd));
+    }
+}
+
+impl<S: Number, M: ToArgs> ScoredMembers for Vec<(S, M)> {
     fn write_scored(&self, cmd: &mut Cmd) {
         self.iter().for_each(|p| p.write_scored(cmd));
     }
@@ -63,19 +115,21 @@ impl<T: ScoredMembers + ?Sized> ScoredMembers for &T {
 }
 
 /// Member to score, in the map's iteration order.
-impl<M: ToArgs, S> ScoredMembers for std::collections::HashMap<M, f64, S> {
+impl<M: ToArgs, S: Number, H> ScoredMembers for std::collections::HashMap<M, S, H> {
     fn write_scored(&self, cmd: &mut Cmd) {
         self.iter().for_each(|(m, s)| {
-            cmd.arg(*s).arg(m);
+            s.write_number(cmd);
+            cmd.arg(m);
         });
     }
 }
 
 /// Member to score, in the map's order.
-impl<M: ToArgs> ScoredMembers for std::collections::BTreeMap<M, f64> {
+impl<M: ToArgs, S: Number> ScoredMembers for std::collections::BTreeMap<M, S> {
     fn write_scored(&self, cmd: &mut Cmd) {
         self.iter().for_each(|(m, s)| {
-            cmd.arg(*s).arg(m);
+            s.write_number(cmd);
+            cmd.arg(m);
         });
     }
 }
@@ -377,9 +431,10 @@ pub struct ZAggregateOptions {
 }
 
 impl ZAggregateOptions {
-    /// Multiplies each input set's scores by its weight, in key order (`WEIGHTS`).
-    pub fn weights(mut self, weights: impl IntoIterator<Item = f64>) -> Self {
-        self.weights = weights.into_iter().collect();
+    /// Multiplies each input set's scores by its weight, in key order (`WEIGHTS`); any
+    /// [`Number`]: `weights([1, 2])` or `weights([0.5, 2.0])`.
+    pub fn weights<W: Number>(mut self, weights: impl IntoIterator<Item = W>) -> Self {
+        self.weights = weights.into_iter().map(Number::to_f64).collect();
         self
     }
 

@@ -399,12 +399,21 @@ impl Redis {
                 if let Some(v) = cache.lookup(cmd) {
                     return Ok(v);
                 }
-                let _writes = cache.writes([cmd]);
                 // Boxed: the guard's state stays out of the uncached client's requests.
-                Box::pin(self.attempts(cmd)).await
+                Box::pin(self.cached_attempts(cache, cmd)).await
             }
             None => self.attempts(cmd).await,
         }
+    }
+
+    /// A cacheable read that missed (or a write), on a cached client: a first read waits for
+    /// the invalidation connection (so it is cached), and a write guard drops the keys'
+    /// entries around the call.
+    async fn cached_attempts(&self, cache: &Arc<crate::cache::Shared>, cmd: &Cmd) -> Result<Value> {
+        let timeout = self.connection_info().connect_timeout;
+        crate::cache::tokio::wait_first_listen(cache, cmd, timeout).await;
+        let _writes = cache.writes([cmd]);
+        self.attempts(cmd).await
     }
 
     /// When a call of `cmd` that starts now must be over: the policy's budget, or one
@@ -639,7 +648,10 @@ impl<'a> Executor for &'a Redis {
     type Output<T> = Request<'a, T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Request<'a, T> {
-        self.call(typed.cmd)
+        match crate::client::refuse_on_pool(&typed.cmd, crate::client::Pooled::Async) {
+            Ok(()) => self.call(typed.cmd),
+            Err(e) => Request::new(Box::pin(std::future::ready(Err(e)))),
+        }
     }
 }
 
@@ -675,7 +687,9 @@ mod tests {
     fn routing_follows_declared_flags_and_raw_first_words() {
         use redis_commands::cmd;
         assert!(!needs_own_connection(&cmd::strings::get("k").cmd));
-        assert!(needs_own_connection(&cmd::lists::blpop("k", 1.0).cmd));
+        assert!(needs_own_connection(
+            &cmd::lists::blpop("k", std::time::Duration::from_secs(1)).cmd
+        ));
         assert!(needs_own_connection(
             &cmd::connection::client_setname("n").cmd
         ));

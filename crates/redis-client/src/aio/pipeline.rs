@@ -58,17 +58,17 @@ impl Pipeline {
         }
     }
 
-    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them.
-    #[must_use]
-    pub fn transaction(mut self, transaction: bool) -> Self {
+    /// Wraps the commands in MULTI … EXEC (`true`, the default) or only buffers them,
+    /// as the blocking [`Pipeline::transaction`](crate::Pipeline::transaction): by `&mut`,
+    /// in a chain or on a pipeline kept in a variable.
+    pub fn transaction(&mut self, transaction: bool) -> &mut Self {
         self.transaction = transaction;
         self
     }
 
     /// Makes [`execute`](Pipeline::execute) fail on the first command that failed on the
     /// server (`true`, the default) or return every result with errors in place.
-    #[must_use]
-    pub fn raise_on_error(mut self, raise: bool) -> Self {
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
         self.raise_on_error = raise;
         self
     }

@@ -470,6 +470,14 @@ impl std::fmt::Debug for Messages {
     }
 }
 
+impl Messages {
+    /// The next message (`while let Some(m) = messages.next().await { … }`), with no other
+    /// crate; the same as `StreamExt::next`.
+    pub async fn next(&mut self) -> Option<Result<Message>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
 impl Stream for Messages {
     type Item = Result<Message>;
 

@@ -16,22 +16,23 @@ use std::task::{Context, Poll};
 ///
 /// ```no_run
 /// use redis_client::{aio::Redis, ScanOptions};
-/// use std::future::poll_fn;
-/// use std::pin::pin;
-/// use redis_client::futures_core::Stream;
 ///
 /// # async fn demo(r: Redis) -> redis_client::Result<()> {
-/// let mut keys = pin!(r.scan_stream(ScanOptions::new().pattern("user:*")));
-/// while let Some(key) = poll_fn(|cx| keys.as_mut().poll_next(cx)).await {
+/// let mut keys = r.scan_stream(ScanOptions::new().pattern("user:*"));
+/// while let Some(key) = keys.next().await {
 ///     println!("{:?}", key?);
 /// }
 /// # Ok(()) }
 /// ```
 ///
+/// `T` is what it yields; `C` the client it runs on: an [`aio::Redis`](Redis), or an
+/// async [`ClusterClient`](crate::cluster::aio::ClusterClient) for the SSCAN, HSCAN and
+/// ZSCAN of one key, sent to the node serving it.
+///
 /// Cancellation: dropping a pending `poll_next` loses nothing: the page being fetched
 /// is fetched on the next poll.
-pub struct ScanStream<'a, T> {
-    client: &'a Redis,
+pub struct ScanStream<'a, T, C = Redis> {
+    client: &'a C,
     state: ScanState<T>,
     page: VecDeque<T>,
     fetching: Option<Request<'a, (u64, Vec<T>)>>,
@@ -39,7 +40,7 @@ pub struct ScanStream<'a, T> {
     name: &'static str,
 }
 
-impl<T> std::fmt::Debug for ScanStream<'_, T> {
+impl<T, C> std::fmt::Debug for ScanStream<'_, T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScanStream")
             .field("buffered", &self.page.len())
@@ -48,8 +49,8 @@ impl<T> std::fmt::Debug for ScanStream<'_, T> {
     }
 }
 
-impl<'a, T> ScanStream<'a, T> {
-    pub(crate) fn new(client: &'a Redis, state: ScanState<T>) -> Self {
+impl<'a, T, C> ScanStream<'a, T, C> {
+    pub(crate) fn new(client: &'a C, state: ScanState<T>) -> Self {
         ScanStream {
             client,
             state,
@@ -60,7 +61,22 @@ impl<'a, T> ScanStream<'a, T> {
     }
 }
 
-impl<T: ScanItem + Unpin> Stream for ScanStream<'_, T> {
+impl<'a, T: ScanItem + Unpin, C> ScanStream<'a, T, C>
+where
+    &'a C: Executor<Output<(u64, Vec<T>)> = Request<'a, (u64, Vec<T>)>>,
+{
+    /// The next item, or `None` once the walk is over: the blocking iterator's `next`,
+    /// awaited (`while let Some(key) = keys.next().await { … }`), with no other crate.
+    /// The same as `StreamExt::next`; cancel-safe as `poll_next` is.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<'a, T: ScanItem + Unpin, C> Stream for ScanStream<'a, T, C>
+where
+    &'a C: Executor<Output<(u64, Vec<T>)> = Request<'a, (u64, Vec<T>)>>,
+{
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {

@@ -70,8 +70,8 @@ impl<L, M> TypedPipeline<L, M> {
 impl sealed::Sealed for Pipeline {}
 
 impl Queues for Pipeline {
-    fn with_transaction(self, transaction: bool) -> Self {
-        self.transaction(transaction)
+    fn with_transaction(&mut self, transaction: bool) {
+        self.transaction(transaction);
     }
 
     fn queue_script(&mut self, call: ScriptCall<'_>) {

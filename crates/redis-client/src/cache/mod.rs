@@ -19,6 +19,7 @@
 //! stored.
 
 mod listener;
+mod ready;
 pub(crate) mod store;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -229,6 +230,8 @@ pub(crate) struct Shared {
     /// connection's: the invalidation thread then opens a new one where the connector
     /// points now.
     relisten: AtomicBool,
+    /// Set once the invalidation connection's first attempt is over (see `ready`).
+    first_listen: Arc<ready::Latch>,
 }
 
 /// The invalidation connection's identity, and the tracking registrations whose
@@ -303,6 +306,7 @@ impl Shared {
             on_sweep: Mutex::new(Vec::new()),
             ident: Mutex::new(Ident::default()),
             relisten: AtomicBool::new(false),
+            first_listen: Arc::default(),
         });
         // The server keeps what a data connection read under that connection: when it
         // closes or stops tracking, nobody hears of changes to those keys any more.
@@ -312,8 +316,23 @@ impl Shared {
                 shared.forget(serial);
             }
         });
-        listener::spawn(Arc::downgrade(&shared), dial);
+        let dial = ready::FirstAttempt {
+            inner: dial,
+            latch: Arc::clone(&shared.first_listen),
+            dialled: false,
+        };
+        listener::spawn(Arc::downgrade(&shared), Box::new(dial));
         shared
+    }
+
+    /// Waits, up to `timeout`, for the invalidation connection's first attempt to be
+    /// over, if `cmd` is a read this cache could store: so the reads made right after
+    /// `with_cache` are cached. Called on a miss, before a connection is taken.
+    pub(crate) fn wait_first_listen(&self, cmd: &Cmd, timeout: Option<Duration>) {
+        if !self.first_listen.is_set() && self.cache_key(cmd).is_some() {
+            self.first_listen
+                .wait_until(timeout.map(|t| Instant::now() + t));
+        }
     }
 
     /// `info` with this cache's tracking step in its handshake.
@@ -382,6 +401,8 @@ impl Shared {
         for f in self.on_connected.lock().iter() {
             f();
         }
+        // Last: a read that waited for this takes a connection tracked by it.
+        self.first_listen.set();
     }
 
     /// The invalidation connection is lost: nothing read so far can be trusted, and

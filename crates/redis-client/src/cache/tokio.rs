@@ -13,6 +13,18 @@ use resp_proto::Value;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+/// Waits, up to `timeout`, for the invalidation connection's first attempt to be over, if
+/// `cmd` is a read the cache could store: the async form of `Shared::wait_first_listen`.
+pub(crate) async fn wait_first_listen(shared: &Shared, cmd: &Cmd, timeout: Option<Duration>) {
+    if shared.first_listen.is_set() || shared.cache_key(cmd).is_none() {
+        return;
+    }
+    match timeout {
+        Some(t) => drop(::tokio::time::timeout(t, shared.first_listen.wait()).await),
+        None => shared.first_listen.wait().await,
+    }
+}
+
 /// Sends `cmd` on a tracking connection and reads its reply, offering it to `ticket`.
 /// Dropped part way, the ticket abandons the read and the pool closes the connection.
 pub(crate) async fn tracked_read(

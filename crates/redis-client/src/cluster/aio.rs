@@ -2,15 +2,20 @@
 //! connection and a pool) per node.
 
 use super::client::{
-    cross_slot, give_up, merge_items, one_slot, understand, ClusterOptions, Failed, Target,
+    cross_slot, finish_batch, give_up, merge_items, pipeline_slot, understand, ClusterOptions,
+    Failed, Target,
 };
 use super::router::{self, host_of, Attempts, Failure, Next, ReadFrom, Refresh, Route, SlotMap};
 use crate::aio::{Redis, Request};
 use crate::client::{call_budget, convert, dynamic_reply, overridden, reply_wait};
-use crate::{Error, Result, RetryPolicy, ScriptCall, Text};
+use crate::pipeline::{check, convert_results, Queued};
+use crate::typed::{sealed, Queues};
+use crate::{Error, Replies, Result, RetryPolicy, Script, ScriptCall, Text, TypedPipeline};
 use bytes::BytesMut;
 use parking_lot::{Mutex, RwLock};
-use redis_commands::{Callbacks, Cmd, Executor, Flags, FromValue, ToArgs, Typed};
+use redis_commands::{
+    BinaryMode, Callbacks, Cmd, Executor, Flags, FromValue, TextMode, ToArgs, Typed,
+};
 use redis_conn::{Addr, ConnectionInfo, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 use std::collections::BTreeMap;
@@ -200,13 +205,22 @@ impl ClusterClient {
         })
     }
 
-    /// A cluster pipeline (see the blocking [`ClusterPipeline`](super::ClusterPipeline)).
+    /// A cluster pipeline, as the blocking [`ClusterClient::pipeline`](super::ClusterClient::pipeline):
+    /// a MULTI … EXEC transaction on one slot's node unless `transaction(false)`.
     pub fn pipeline(&self) -> ClusterPipeline {
         ClusterPipeline {
             client: self.clone(),
             commands: Vec::new(),
-            transaction: false,
+            transaction: true,
+            raise_on_error: true,
+            scripts: Vec::new(),
         }
+    }
+
+    /// A pipeline typed by the commands queued on it: `execute` resolves to a tuple of
+    /// their replies, as [`aio::Redis::typed_pipeline`](crate::aio::Redis::typed_pipeline).
+    pub fn typed_pipeline(&self) -> TypedPipeline<(), BinaryMode, ClusterPipeline> {
+        TypedPipeline::new(self.pipeline())
     }
 
     /// Runs a script call on the node serving its keys: EVALSHA, then EVAL on NOSCRIPT.
@@ -752,7 +766,10 @@ impl<'a> Executor for &'a ClusterClient {
     type Output<T> = Request<'a, T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Request<'a, T> {
-        self.call(typed.cmd)
+        match crate::client::refuse_on_pool(&typed.cmd, crate::client::Pooled::Cluster) {
+            Ok(()) => self.call(typed.cmd),
+            Err(e) => Request::new(Box::pin(std::future::ready(Err(e)))),
+        }
     }
 }
 
@@ -761,79 +778,210 @@ impl Text<ClusterClient> {
     pub fn pipeline(&self) -> Text<ClusterPipeline> {
         Text(self.0.pipeline())
     }
+
+    /// A typed cluster pipeline whose replies are text (`Option<String>` for GET).
+    pub fn typed_pipeline(&self) -> TypedPipeline<(), TextMode, ClusterPipeline> {
+        TypedPipeline::new(self.0.pipeline())
+    }
+}
+
+impl Text<ClusterPipeline> {
+    /// [`ClusterPipeline::transaction`], keeping the pipeline in text mode.
+    pub fn transaction(&mut self, on: bool) -> &mut Self {
+        self.0.transaction(on);
+        self
+    }
+
+    /// [`ClusterPipeline::raise_on_error`], keeping the pipeline in text mode.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.0.raise_on_error(raise);
+        self
+    }
+
+    /// [`ClusterPipeline::watch`], with the immediate-mode pipeline in text mode.
+    ///
+    /// # Errors
+    /// As [`ClusterPipeline::watch`].
+    pub fn watch<K: ToArgs>(
+        self,
+        keys: K,
+    ) -> impl Future<Output = Result<Text<crate::aio::Watched>>> + Send {
+        let watched = self.0.watch(keys);
+        async move { watched.await.map(Text) }
+    }
 }
 
 /// Commands queued for a cluster, sent at [`execute`](ClusterPipeline::execute) as the
-/// blocking [`ClusterPipeline`](super::ClusterPipeline) sends them.
+/// blocking [`ClusterPipeline`](super::ClusterPipeline) sends them, with its methods and
+/// defaults: one MULTI … EXEC on the node of the one slot every key is in, refused before
+/// sending when the keys span slots, unless
+/// [`transaction(false)`](ClusterPipeline::transaction).
 #[derive(Debug)]
 #[must_use = "a pipeline sends nothing until `execute`"]
 pub struct ClusterPipeline {
     client: ClusterClient,
-    commands: Vec<Cmd>,
+    commands: Vec<Queued>,
     transaction: bool,
+    raise_on_error: bool,
+    /// Scripts of queued EVALSHAs, loaded on every primary just before sending.
+    scripts: Vec<Script>,
 }
 
 impl ClusterPipeline {
-    /// Runs the commands as one MULTI … EXEC (`true`; every key in one slot) or not.
+    /// Runs the commands as one MULTI … EXEC (`true`, the default; every key in one slot)
+    /// or sends them grouped per node (`false`). By `&mut`, as on every pipeline.
     pub fn transaction(&mut self, on: bool) -> &mut Self {
         self.transaction = on;
         self
     }
 
-    /// Queues a command built from raw arguments.
-    pub fn cmd<A: ToArgs>(&mut self, args: A) -> &mut Self {
-        self.commands.push(Cmd::from_args(args));
+    /// Makes [`execute`](ClusterPipeline::execute) fail on the first command the server
+    /// refused (`true`, the default) or return every result with errors in place.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.raise_on_error = raise;
         self
     }
 
-    /// Sends the queued commands; one result per command, in queue order.
+    /// Makes the queued commands a transaction (here the same as `transaction(true)`).
+    pub fn multi(&mut self) -> &mut Self {
+        self.transaction(true)
+    }
+
+    /// WATCHes `keys` (all in one slot) on the primary serving them, as the blocking
+    /// [`ClusterPipeline::watch`](super::ClusterPipeline::watch): the returned
+    /// [`Watched`](crate::aio::Watched) runs commands at once on that node, and its
+    /// `multi` gives back a pipeline of that node. Commands queued before the call stay
+    /// queued.
+    ///
+    /// Cancellation: as [`aio::Pipeline::watch`](crate::aio::Pipeline::watch).
+    ///
+    /// # Errors
+    /// [`Error::CrossSlot`] when the keys are in several slots (nothing sent); pool,
+    /// connection and server errors.
+    pub fn watch<K: ToArgs>(
+        self,
+        keys: K,
+    ) -> impl Future<Output = Result<crate::aio::Watched>> + Send {
+        let mut watch = Cmd::new("WATCH");
+        watch.key(keys);
+        async move {
+            let node = self.client.watching_node(&watch).await?;
+            let mut pipe = node.pipeline();
+            pipe.raise_on_error(self.raise_on_error);
+            for q in &self.commands {
+                pipe.queue(q.cmd.clone());
+            }
+            pipe.watch_cmd(watch).await
+        }
+    }
+
+    /// Queues any command given as its arguments, routed as
+    /// [`ClusterClient::execute_command`] routes it.
+    pub fn execute_command<A: ToArgs>(&mut self, args: A) -> &mut Self {
+        self.queue(Cmd::from_args(args))
+    }
+
+    /// Queues a command built by hand.
+    pub fn queue(&mut self, cmd: Cmd) -> &mut Self {
+        self.commands.push(Queued {
+            cmd,
+            check: check::<Value>,
+            post: None,
+        });
+        self
+    }
+
+    /// Queues a script run; every script queued is loaded on every primary just before
+    /// the pipeline is sent.
+    pub fn invoke_script(&mut self, call: ScriptCall<'_>) -> &mut Self {
+        if !self.scripts.iter().any(|s| s.sha() == call.script().sha()) {
+            self.scripts.push(call.script().clone());
+        }
+        self.queue(call.to_cmd())
+    }
+
+    /// The number of queued commands.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Empties the queue.
+    pub fn reset(&mut self) {
+        self.commands.clear();
+        self.scripts.clear();
+    }
+
+    /// Sends the queued commands; one result per command, in queue order. The queue is
+    /// emptied whatever the outcome.
+    ///
+    /// Cancellation: not cancel-safe: whether the commands ran is unknown.
     ///
     /// # Errors
     /// As the blocking pipeline's `execute`.
     pub async fn execute(&mut self) -> Result<Vec<Value>> {
         let commands = std::mem::take(&mut self.commands);
+        let result = self.run_queued(&commands).await;
+        self.reset();
+        result
+    }
+
+    /// Sends the queued commands and converts the results, as a list, into `T`.
+    ///
+    /// Cancellation: as [`execute`](ClusterPipeline::execute).
+    ///
+    /// # Errors
+    /// As [`execute`](ClusterPipeline::execute), and [`Error::Reply`] naming the first
+    /// command whose reply does not fit its own method's type.
+    pub async fn query<T: FromValue>(&mut self) -> Result<T> {
+        let commands = std::mem::take(&mut self.commands);
+        let result = self.run_queued(&commands).await;
+        self.reset();
+        convert_results(&commands, result?)
+    }
+
+    async fn run_queued(&self, commands: &[Queued]) -> Result<Vec<Value>> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
-        if self.transaction {
+        let slot = match self.transaction {
+            true => Some(pipeline_slot(commands)?),
+            false => None,
+        };
+        for script in &self.scripts {
+            // The declared SCRIPT LOAD: its flags send it to every primary.
+            let load = redis_commands::cmd::scripting::script_load(script.source()).cmd;
+            self.client.request(&load).await?;
+        }
+        if let Some(slot) = slot {
             // One budget for every try and the map refreshes between them.
             let deadline = self.client.deadline(None);
-            return within(deadline, self.run_transaction(commands, deadline)).await;
+            return within(deadline, self.run_transaction(commands, slot, deadline)).await;
         }
         let mut items = Vec::with_capacity(commands.len());
-        for cmd in &commands {
-            items.push((cmd, router::route(cmd).map_err(cross_slot)?));
+        for q in commands {
+            items.push((&q.cmd, router::route(&q.cmd).map_err(cross_slot)?));
         }
         let deadline = self.client.deadline(None);
         let results = within(deadline, self.client.batch(items, deadline)).await?;
-        let mut out = Vec::with_capacity(results.len());
-        for (index, (r, cmd)) in results.into_iter().zip(&commands).enumerate() {
-            match r {
-                Ok(v) => out.push(dynamic_reply(&self.client.inner.callbacks, cmd, v).map_err(
-                    |source| Error::Reply {
-                        command: cmd.first_word(),
-                        source,
-                    },
-                )?),
-                Err(Error::Server(e)) => {
-                    return Err(Error::PipelineCommand {
-                        index,
-                        command: cmd.first_word(),
-                        error: e.into_server_error(),
-                    })
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        finish_batch(
+            &self.client.inner.callbacks,
+            self.raise_on_error,
+            commands,
+            results,
+        )
     }
 
     async fn run_transaction(
         &self,
-        commands: Vec<Cmd>,
+        commands: &[Queued],
+        slot: Option<u16>,
         deadline: Option<Instant>,
     ) -> Result<Vec<Value>> {
-        let slot = one_slot(commands.iter())?;
         let mut redirects = 0;
         loop {
             let addr = self
@@ -845,8 +993,9 @@ impl ClusterPipeline {
                 )
                 .await?;
             let mut pipe = self.client.node(&addr, false).pipeline();
-            for cmd in &commands {
-                pipe.queue(cmd.clone());
+            pipe.raise_on_error(self.raise_on_error);
+            for q in commands {
+                pipe.queue(q.cmd.clone());
             }
             match pipe.execute().await {
                 // The server discarded the transaction (nothing ran): send it to the
@@ -876,7 +1025,49 @@ impl<'a> Executor for &'a mut ClusterPipeline {
     type Output<T> = &'a mut ClusterPipeline;
 
     fn run<T: FromValue>(self, cmd: Typed<T>) -> &'a mut ClusterPipeline {
-        self.commands.push(cmd.cmd);
+        self.commands.push(Queued {
+            cmd: cmd.cmd,
+            check: check::<T>,
+            post: None,
+        });
         self
+    }
+}
+
+impl sealed::Sealed for ClusterPipeline {}
+
+impl Queues for ClusterPipeline {
+    fn with_transaction(&mut self, transaction: bool) {
+        self.transaction(transaction);
+    }
+
+    fn queue_script(&mut self, call: ScriptCall<'_>) {
+        self.invoke_script(call);
+    }
+
+    fn queue_typed<T: FromValue>(&mut self, typed: Typed<T>) {
+        (&mut *self).run(typed);
+    }
+}
+
+/// The typed pipeline of an async [`ClusterClient`].
+impl<L, M> TypedPipeline<L, M, ClusterPipeline> {
+    /// Sends the commands and converts their replies into the tuple, as
+    /// [`aio::TypedPipeline::execute`](crate::aio::TypedPipeline) does on one server.
+    ///
+    /// Cancellation: as [`ClusterPipeline::execute`].
+    ///
+    /// # Errors
+    /// As [`ClusterPipeline::execute`], and [`Error::Reply`] naming the command whose
+    /// reply does not fit its type.
+    pub fn execute(self) -> impl Future<Output = Result<L::Tuple>> + Send
+    where
+        L: Replies,
+    {
+        let (mut pipe, names) = self.into_parts();
+        async move {
+            let values = pipe.execute().await?;
+            L::convert(values, &names)
+        }
     }
 }

@@ -7,11 +7,19 @@ use super::router::{
 use super::scan::{node_gone, ScanWalk, Step};
 use crate::client::{call_budget, convert, dynamic_reply, longer, overridden, reply_timeout};
 use crate::observe::{Batch, Op};
+use crate::pipeline::{check, convert_results, describe, Queued};
 use crate::retry::RetryPolicy;
-use crate::{Error, Redis, Result, ScriptCall, Text, Watched};
+use crate::typed::{sealed, Queues};
+use crate::{
+    Error, Pipeline, Redis, Replies, Result, ScanIter, Script, ScriptCall, Text, TypedPipeline,
+    Watched,
+};
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
-use redis_commands::{Callbacks, Cmd, Executor, Flags, FromValue, ScanOptions, ToArgs, Typed};
+use redis_commands::{
+    BinaryMode, Callbacks, Cmd, Executor, Flags, FromValue, ScanItem, ScanOptions, ScanState,
+    TextMode, ToArgs, Typed,
+};
 use redis_conn::{Addr, ConnectionInfo, ConnectionPool, PoolOptions, ReplyTimeout};
 use resp_proto::{ErrorCode, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -257,37 +265,77 @@ impl ClusterClient {
         })
     }
 
-    /// A cluster pipeline: commands queued, then sent grouped per node, all nodes at once,
-    /// with the replies in queue order. Not a transaction unless
-    /// [`transaction(true)`](ClusterPipeline::transaction) is set, which needs every key in
-    /// one slot.
+    /// A cluster pipeline, with the same methods and defaults as [`Redis::pipeline`]: a
+    /// MULTI … EXEC transaction unless [`transaction(false)`](ClusterPipeline::transaction),
+    /// which on a cluster needs every key in one slot (refused before sending otherwise,
+    /// the error saying so); with `transaction(false)` the commands are sent grouped per
+    /// node, all nodes at once, the replies in queue order.
     pub fn pipeline(&self) -> ClusterPipeline {
         ClusterPipeline {
             client: self.clone(),
             commands: Vec::new(),
-            transaction: false,
+            transaction: true,
+            raise_on_error: true,
+            scripts: Vec::new(),
         }
     }
 
-    /// WATCHes `keys` and runs `f` as [`Redis::transaction`] does, on the node serving
-    /// their slot.
+    /// A pipeline typed by the commands queued on it, as [`Redis::typed_pipeline`]:
+    /// `execute` returns a tuple of their replies. A transaction unless
+    /// `transaction(false)`, as [`ClusterClient::pipeline`].
+    pub fn typed_pipeline(&self) -> TypedPipeline<(), BinaryMode, ClusterPipeline> {
+        TypedPipeline::new(self.pipeline())
+    }
+
+    /// WATCHes `keys` and runs `f` as [`Redis::transaction`] does (retrying while a
+    /// watched key changes), on the primary serving their slot: the same closure as on one
+    /// server, returning the pipeline [`Watched::multi`] gave back with the writes queued.
+    ///
+    /// Every key must be in one slot: the watched keys are checked before anything is
+    /// sent, and the commands `f` queues are checked against that slot before MULTI … EXEC
+    /// is sent. Commands `f` runs at once (the reads) go to the watching node as they are.
+    ///
+    /// ```no_run
+    /// use redis_client::cluster::ClusterClient;
+    /// use redis_client::prelude::*;
+    ///
+    /// let c = ClusterClient::open(&["redis://127.0.0.1:7000"])?;
+    /// c.transaction("{user:1}:visits", |mut w| {
+    ///     let n = w.reply_as::<Option<i64>>().get("{user:1}:visits")?;
+    ///     let mut pipe = w.multi();
+    ///     pipe.set("{user:1}:visits", n.unwrap_or(0) + 1);
+    ///     Ok(pipe)
+    /// })?;
+    /// # Ok::<(), redis_client::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::CrossSlot`] before anything is sent when the keys are in several slots;
-    /// otherwise as [`Redis::transaction`].
-    pub fn transaction<K, F>(&self, keys: K, f: F) -> Result<Vec<Value>>
+    /// [`Error::CrossSlot`] when the keys are in several slots (nothing sent) or `f`
+    /// queues a command of another slot (MULTI … EXEC not sent); otherwise as
+    /// [`Redis::transaction`].
+    pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
     where
         K: ToArgs,
-        F: FnMut(Watched<'_>) -> Result<()>,
+        F: FnMut(Watched) -> Result<Pipeline>,
     {
-        let mut probe = Cmd::new("WATCH");
-        probe.key(&keys);
-        let slot = one_slot(std::iter::once(&probe))?;
+        let mut watch = Cmd::new("WATCH");
+        watch.key(&keys);
+        let node = self.watching_node(&watch)?;
+        node.transaction(keys, |w| {
+            let pipe = f(w)?;
+            // Refused here, the pipeline is dropped unsent, which ends the WATCH.
+            one_slot(std::iter::once(&watch).chain(pipe.commands()))?;
+            Ok(pipe)
+        })
+    }
+
+    /// The primary serving the slot of `watch`'s keys, as a client of that one node whose
+    /// every command is bounded by the cluster's budget, as a command is.
+    fn watching_node(&self, watch: &Cmd) -> Result<Redis> {
+        let slot = one_slot(std::iter::once(watch))?;
         let addr = self.addr_for(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary)?;
-        // Each of its commands is bounded by the cluster's budget, as a command is.
         let once = RetryPolicy::none().with_budget(self.inner.options.retry.budget);
-        let node = Redis::from_pool(self.pool(&addr, false)).with_retry_policy(once);
-        node.transaction(keys, f)
+        Ok(Redis::from_pool(self.pool(&addr, false)).with_retry_policy(once))
     }
 
     /// Runs a script call ([`Script::key`](crate::Script::key) …) on the node serving its
@@ -321,12 +369,46 @@ impl ClusterClient {
     /// is fetched again and every node now serving a slot that changed hands meanwhile is
     /// walked again (keys may then be seen twice, as SCAN allows).
     pub fn scan_iter(&self, options: ScanOptions) -> ClusterScan<'_> {
+        self.walk(options)
+    }
+
+    fn walk<T>(&self, options: ScanOptions) -> ClusterScan<'_, T> {
         ClusterScan {
             client: self,
             options,
             walk: ScanWalk::new(&self.slot_map()),
             page: Vec::new().into_iter(),
         }
+    }
+
+    /// Iterates over the members of the set at `key`, lazily (SSCAN on the node serving
+    /// it), as [`Redis::sscan_iter`].
+    pub fn sscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, Bytes, ClusterClient> {
+        ScanIter::new(self, ScanState::sscan(key, options))
+    }
+
+    /// Iterates over the `(field, value)` pairs of the hash at `key`, lazily (HSCAN on the
+    /// node serving it), as [`Redis::hscan_iter`].
+    pub fn hscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (Bytes, Bytes), ClusterClient> {
+        ScanIter::new(self, ScanState::hscan(key, options))
+    }
+
+    /// Iterates over the `(member, score)` pairs of the sorted set at `key`, lazily (ZSCAN
+    /// on the node serving it), as [`Redis::zscan_iter`].
+    pub fn zscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (Bytes, f64), ClusterClient> {
+        ScanIter::new(self, ScanState::zscan(key, options))
     }
 
     /// Sends `cmd` where it belongs and returns its reply.
@@ -1030,6 +1112,7 @@ impl Executor for &ClusterClient {
     type Output<T> = Result<T>;
 
     fn run<T: FromValue>(self, typed: Typed<T>) -> Result<T> {
+        crate::client::refuse_on_pool(&typed.cmd, crate::client::Pooled::Cluster)?;
         let v = self.request(&typed.cmd)?;
         convert(
             &typed.cmd,
@@ -1043,37 +1126,190 @@ impl Text<ClusterClient> {
     pub fn pipeline(&self) -> Text<ClusterPipeline> {
         Text(self.0.pipeline())
     }
+
+    /// A typed cluster pipeline whose replies are text (`Option<String>` for GET).
+    pub fn typed_pipeline(&self) -> TypedPipeline<(), TextMode, ClusterPipeline> {
+        TypedPipeline::new(self.0.pipeline())
+    }
+
+    /// Iterates over the key names of the whole cluster as `String`s (see
+    /// [`ClusterClient::scan_iter`]). A name that is not UTF-8 is an error item.
+    pub fn scan_iter(&self, options: ScanOptions) -> ClusterScan<'_, String> {
+        self.0.walk(options)
+    }
+
+    /// Iterates over the members of the set at `key` as `String`s (SSCAN).
+    pub fn sscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, String, ClusterClient> {
+        ScanIter::new(&self.0, ScanState::sscan(key, options).items_as())
+    }
+
+    /// Iterates over the `(field, value)` pairs of the hash at `key` as `String`s (HSCAN).
+    pub fn hscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (String, String), ClusterClient> {
+        ScanIter::new(&self.0, ScanState::hscan(key, options).items_as())
+    }
+
+    /// Iterates over the `(member, score)` pairs of the sorted set at `key`, members as
+    /// `String`s (ZSCAN).
+    pub fn zscan_iter(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanIter<'_, (String, f64), ClusterClient> {
+        ScanIter::new(&self.0, ScanState::zscan(key, options).items_as())
+    }
+
+    /// [`ClusterClient::transaction`] with `f` given the WATCH-ed pipeline in text mode,
+    /// and returning the text pipeline to execute.
+    ///
+    /// # Errors
+    /// As [`ClusterClient::transaction`].
+    pub fn transaction<K, F>(&self, keys: K, mut f: F) -> Result<Vec<Value>>
+    where
+        K: ToArgs,
+        F: FnMut(Text<Watched>) -> Result<Text<Pipeline>>,
+    {
+        self.0
+            .transaction(keys, |w| f(Text(w)).map(Text::into_inner))
+    }
 }
 
-/// Commands queued for a cluster, from [`ClusterClient::pipeline`].
+impl Text<ClusterPipeline> {
+    /// [`ClusterPipeline::transaction`], keeping the pipeline in text mode.
+    pub fn transaction(&mut self, on: bool) -> &mut Self {
+        self.0.transaction(on);
+        self
+    }
+
+    /// [`ClusterPipeline::raise_on_error`], keeping the pipeline in text mode.
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.0.raise_on_error(raise);
+        self
+    }
+
+    /// [`ClusterPipeline::watch`], with the immediate-mode pipeline in text mode.
+    ///
+    /// # Errors
+    /// As [`ClusterPipeline::watch`].
+    pub fn watch<K: ToArgs>(self, keys: K) -> Result<Text<Watched>> {
+        self.0.watch(keys).map(Text)
+    }
+}
+
+/// Commands queued for a cluster, from [`ClusterClient::pipeline`]: the methods of
+/// [`Pipeline`](crate::Pipeline) (`transaction`, `raise_on_error`, `execute_command`,
+/// `invoke_script`, `execute`, `query` …), with the same defaults.
 ///
-/// Each queued command is routed as it would be alone (split, fanned out …); at
-/// [`execute`](ClusterPipeline::execute) the commands are grouped per node and every
-/// node's request is written before any reply is read. `MOVED`, `ASK` and retries are
-/// handled per command. The results come back in queue order.
+/// By default the commands run as one MULTI … EXEC on one node, which needs every key
+/// of every command in one slot (use a hash tag: `{user:1}:name`, `{user:1}:visits`);
+/// otherwise [`execute`](ClusterPipeline::execute) refuses before sending, with an
+/// [`Error::CrossSlot`] that says to use a hash tag or `transaction(false)`.
 ///
-/// With [`transaction(true)`](ClusterPipeline::transaction) the commands run as one
-/// MULTI … EXEC on one node, which needs every key in one slot: otherwise
-/// [`Error::CrossSlot`] before anything is sent.
+/// With [`transaction(false)`](ClusterPipeline::transaction) each queued command is
+/// routed as it would be alone (split, fanned out …), the commands are grouped per node
+/// and every node's request is written before any reply is read; `MOVED`, `ASK` and
+/// retries are handled per command. The results come back in queue order. Not atomic:
+/// each node runs its part at its own moment.
+///
+/// ```no_run
+/// use redis_client::cluster::ClusterClient;
+/// use redis_client::prelude::*;
+///
+/// let c = ClusterClient::open(&["redis://127.0.0.1:7000"])?;
+/// let mut tx = c.pipeline(); // MULTI … EXEC: one slot
+/// tx.set("{user:1}:name", "ada").incr("{user:1}:visits");
+/// let (stored, visits): (bool, i64) = tx.query()?;
+/// let mut pipe = c.pipeline();
+/// pipe.transaction(false).set("a", 1).incr("b").get("a"); // any slots, per node
+/// let replies = pipe.execute()?;
+/// # Ok::<(), redis_client::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "a pipeline sends nothing until `execute`"]
 pub struct ClusterPipeline {
     client: ClusterClient,
-    commands: Vec<Cmd>,
+    commands: Vec<Queued>,
     transaction: bool,
+    raise_on_error: bool,
+    /// Scripts of queued EVALSHAs, loaded on every primary just before sending.
+    scripts: Vec<Script>,
 }
 
 impl ClusterPipeline {
-    /// Runs the commands as one MULTI … EXEC (`true`) or not (the default).
+    /// Runs the commands as one MULTI … EXEC (`true`, the default; every key in one slot)
+    /// or sends them grouped per node (`false`). By `&mut`, as on every pipeline.
     pub fn transaction(&mut self, on: bool) -> &mut Self {
         self.transaction = on;
         self
     }
 
-    /// Queues a command built from raw arguments.
-    pub fn cmd<A: ToArgs>(&mut self, args: A) -> &mut Self {
-        self.commands.push(Cmd::from_args(args));
+    /// Makes [`execute`](ClusterPipeline::execute) fail on the first command the server
+    /// refused (`true`, the default) or return every result with errors in place as
+    /// [`Value::Error`] (`false`).
+    pub fn raise_on_error(&mut self, raise: bool) -> &mut Self {
+        self.raise_on_error = raise;
         self
+    }
+
+    /// Makes the queued commands a transaction, as [`Pipeline::multi`](crate::Pipeline::multi)
+    /// (here the same as `transaction(true)`).
+    pub fn multi(&mut self) -> &mut Self {
+        self.transaction(true)
+    }
+
+    /// WATCHes `keys` (all in one slot) on the primary serving them, as
+    /// [`Pipeline::watch`](crate::Pipeline::watch) does on one server: the returned
+    /// [`Watched`] runs commands at once on that node, and its
+    /// [`multi`](Watched::multi) gives back a pipeline of that node, whose commands must
+    /// be in the same slot. Commands queued before the call stay queued.
+    /// [`ClusterClient::transaction`] is the retry loop around it.
+    ///
+    /// # Errors
+    /// [`Error::CrossSlot`] when the keys are in several slots (nothing sent); pool,
+    /// connection and server errors.
+    pub fn watch<K: ToArgs>(self, keys: K) -> Result<Watched> {
+        let mut watch = Cmd::new("WATCH");
+        watch.key(&keys);
+        let node = self.client.watching_node(&watch)?;
+        let mut pipe = node.pipeline();
+        pipe.raise_on_error(self.raise_on_error);
+        for q in &self.commands {
+            pipe.queue(q.cmd.clone());
+        }
+        pipe.watch(keys)
+    }
+
+    /// Queues any command given as its arguments; its result is the raw reply after the
+    /// default response callback. Its keys are not declared, so it is routed as
+    /// [`ClusterClient::execute_command`] routes it.
+    pub fn execute_command<A: ToArgs>(&mut self, args: A) -> &mut Self {
+        self.queue(Cmd::from_args(args))
+    }
+
+    /// Queues a command built by hand.
+    pub fn queue(&mut self, cmd: Cmd) -> &mut Self {
+        self.commands.push(Queued {
+            cmd,
+            check: check::<Value>,
+            post: None,
+        });
+        self
+    }
+
+    /// Queues a script run; every script queued is loaded (SCRIPT LOAD on every primary)
+    /// just before the pipeline is sent, so NOSCRIPT cannot fail it.
+    pub fn invoke_script(&mut self, call: ScriptCall<'_>) -> &mut Self {
+        if !self.scripts.iter().any(|s| s.sha() == call.script().sha()) {
+            self.scripts.push(call.script().clone());
+        }
+        self.queue(call.to_cmd())
     }
 
     /// The number of queued commands.
@@ -1086,76 +1322,87 @@ impl ClusterPipeline {
         self.commands.is_empty()
     }
 
+    /// Empties the queue.
+    pub fn reset(&mut self) {
+        self.commands.clear();
+        self.scripts.clear();
+    }
+
     /// Sends the queued commands and returns one result per command, after the response
-    /// callbacks; the queue is emptied.
+    /// callbacks; the queue is emptied, whatever the outcome.
     ///
     /// # Errors
-    /// [`Error::CrossSlot`] (before sending) for a command that cannot be routed, or a
-    /// transaction over several slots; [`Error::PipelineCommand`] naming the first command
-    /// the server refused; otherwise the first failure of a command.
+    /// [`Error::CrossSlot`] (before sending) for a transaction whose keys are in several
+    /// slots, or a command that cannot be routed; as [`Pipeline::execute`](crate::Pipeline::execute)
+    /// otherwise ([`Error::PipelineCommand`] naming the first command the server refused,
+    /// with `raise_on_error`; [`Error::Watch`], [`Error::ExecAbort`] for a transaction).
     pub fn execute(&mut self) -> Result<Vec<Value>> {
+        let commands = std::mem::take(&mut self.commands);
+        let result = self.run_queued(&commands);
+        self.reset();
+        result
+    }
+
+    /// Sends the queued commands as [`execute`](ClusterPipeline::execute) does and converts
+    /// the results, as a list, into `T`: a tuple with one element per command, a `Vec` …
+    ///
+    /// # Errors
+    /// As [`execute`](ClusterPipeline::execute), and [`Error::Reply`] naming the first
+    /// command whose reply does not fit its own method's type.
+    pub fn query<T: FromValue>(&mut self) -> Result<T> {
+        let commands = std::mem::take(&mut self.commands);
+        let result = self.run_queued(&commands);
+        self.reset();
+        convert_results(&commands, result?)
+    }
+
+    fn run_queued(&mut self, commands: &[Queued]) -> Result<Vec<Value>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
         let batch = if self.transaction {
             Batch::Transaction
         } else {
             Batch::Pipeline
         };
-        let op = Op::batch(&self.client.inner.seeds[0], batch, self.commands.iter());
-        let result = op.run(|| self.execute_unobserved());
+        let op = Op::batch(
+            &self.client.inner.seeds[0],
+            batch,
+            commands.iter().map(|q| &q.cmd),
+        );
+        let result = op.run(|| self.run_unobserved(commands));
         op.finish(&result);
         result
     }
 
-    fn execute_unobserved(&mut self) -> Result<Vec<Value>> {
-        let commands = std::mem::take(&mut self.commands);
-        if commands.is_empty() {
-            return Ok(Vec::new());
+    fn run_unobserved(&mut self, commands: &[Queued]) -> Result<Vec<Value>> {
+        let slot = match self.transaction {
+            true => Some(pipeline_slot(commands)?),
+            false => None,
+        };
+        for script in &self.scripts {
+            // The declared SCRIPT LOAD: its flags send it to every primary.
+            self.client
+                .request(&redis_commands::cmd::scripting::script_load(script.source()).cmd)?;
         }
-        if self.transaction {
-            return self.run_transaction(&commands);
+        if let Some(slot) = slot {
+            return self.run_transaction(commands, slot);
         }
         let mut items = Vec::with_capacity(commands.len());
-        for cmd in &commands {
-            items.push((cmd, router::route(cmd).map_err(cross_slot)?));
+        for q in commands {
+            items.push((&q.cmd, router::route(&q.cmd).map_err(cross_slot)?));
         }
         let deadline = self.client.deadline(None);
         let results = self.client.batch(items, deadline)?;
-        let mut out = Vec::with_capacity(results.len());
-        for (index, (r, cmd)) in results.into_iter().zip(&commands).enumerate() {
-            match r {
-                Ok(v) => out.push(dynamic_reply(&self.client.inner.callbacks, cmd, v).map_err(
-                    |source| Error::Reply {
-                        command: cmd.first_word(),
-                        source,
-                    },
-                )?),
-                Err(Error::Server(e)) => {
-                    return Err(Error::PipelineCommand {
-                        index,
-                        command: cmd.first_word(),
-                        error: e.into_server_error(),
-                    })
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        finish_batch(
+            &self.client.inner.callbacks,
+            self.raise_on_error,
+            commands,
+            results,
+        )
     }
 
-    /// Sends the queued commands and converts the results, as a list, into `T`.
-    ///
-    /// # Errors
-    /// As [`execute`](ClusterPipeline::execute), and [`Error::Reply`] when they do not
-    /// convert.
-    pub fn query<T: FromValue>(&mut self) -> Result<T> {
-        let values = self.execute()?;
-        T::from_value(Value::Array(values)).map_err(|source| Error::Reply {
-            command: "pipeline".into(),
-            source,
-        })
-    }
-
-    fn run_transaction(&self, commands: &[Cmd]) -> Result<Vec<Value>> {
-        let slot = one_slot(commands.iter())?;
+    fn run_transaction(&self, commands: &[Queued], slot: Option<u16>) -> Result<Vec<Value>> {
         // One budget for every try and the map refreshes between them, as for a command.
         let deadline = self.client.deadline(None);
         let mut redirects = 0;
@@ -1170,8 +1417,9 @@ impl ClusterPipeline {
             let node = Redis::from_pool(self.client.pool(&addr, false))
                 .with_retry_policy(RetryPolicy::none().with_budget(left));
             let mut pipe = node.pipeline();
-            for cmd in commands {
-                let _ = (&mut pipe).run(Typed::<Value>::new(cmd.clone()));
+            pipe.raise_on_error(self.raise_on_error);
+            for q in commands {
+                pipe.queue(q.cmd.clone());
             }
             match pipe.execute() {
                 // Queued commands answer MOVED when the slot moved: the server discarded
@@ -1190,30 +1438,134 @@ impl ClusterPipeline {
     }
 }
 
-/// A cluster pipeline queues each command method's command.
+/// The slot of a pipeline run as a transaction: every key of every command must be in it,
+/// since MULTI … EXEC runs on one node. Shared by the blocking and the async client.
+///
+/// # Errors
+/// [`Error::CrossSlot`] saying how to fix it: a hash tag, or `transaction(false)`.
+pub(super) fn pipeline_slot(commands: &[Queued]) -> Result<Option<u16>> {
+    let mut first: Option<(u16, usize)> = None;
+    for (index, q) in commands.iter().enumerate() {
+        for k in q.cmd.keys() {
+            let s = router::key_slot(k);
+            match first {
+                None => first = Some((s, index)),
+                Some((slot, _)) if slot != s => {
+                    return Err(Error::CrossSlot(format!(
+                        "a cluster pipeline is a MULTI … EXEC transaction on one node by \
+                         default, and its keys are in slots {slot} and {s} (command #{index}, \
+                         {}): put every key in one slot with a hash tag ({{user:1}}:name), or \
+                         call `transaction(false)` on the pipeline to send its commands to \
+                         their nodes without MULTI … EXEC (not atomic)",
+                        q.cmd.first_word()
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(first.map(|(slot, _)| slot))
+}
+
+/// The results of a pipeline sent per node: the response callbacks applied, and a
+/// command the server refused raised (`raise_on_error`) or left in place. Shared by the
+/// blocking and the async client.
+pub(super) fn finish_batch(
+    callbacks: &Callbacks,
+    raise_on_error: bool,
+    commands: &[Queued],
+    results: Vec<Result<Value>>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(results.len());
+    for (index, (r, q)) in results.into_iter().zip(commands).enumerate() {
+        match r {
+            Ok(v) => {
+                out.push(
+                    dynamic_reply(callbacks, &q.cmd, v).map_err(|source| Error::Reply {
+                        command: describe(index, &q.cmd),
+                        source,
+                    })?,
+                )
+            }
+            Err(Error::Server(e)) if raise_on_error => {
+                return Err(Error::PipelineCommand {
+                    index,
+                    command: q.cmd.first_word(),
+                    error: e.into_server_error(),
+                })
+            }
+            Err(Error::Server(e)) => out.push(Value::Error(e.into_server_error())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Each command method queues its command and returns the pipeline.
 impl<'a> Executor for &'a mut ClusterPipeline {
     type Mode = redis_commands::BinaryMode;
     type Output<T> = &'a mut ClusterPipeline;
 
     fn run<T: FromValue>(self, cmd: Typed<T>) -> &'a mut ClusterPipeline {
-        self.commands.push(cmd.cmd);
+        self.commands.push(Queued {
+            cmd: cmd.cmd,
+            check: check::<T>,
+            post: None,
+        });
         self
     }
 }
 
-/// The key names of a whole cluster, from [`ClusterClient::scan_iter`].
+impl sealed::Sealed for ClusterPipeline {}
+
+impl Queues for ClusterPipeline {
+    fn with_transaction(&mut self, transaction: bool) {
+        self.transaction(transaction);
+    }
+
+    fn queue_script(&mut self, call: ScriptCall<'_>) {
+        self.invoke_script(call);
+    }
+
+    fn queue_typed<T: FromValue>(&mut self, typed: Typed<T>) {
+        (&mut *self).run(typed);
+    }
+}
+
+/// The typed pipeline of a [`ClusterClient`].
+impl<L, M> TypedPipeline<L, M, ClusterPipeline> {
+    /// Sends every queued command and returns their replies as a tuple, each of the type
+    /// its command method declares, as [`TypedPipeline::execute`] does on one server.
+    ///
+    /// # Errors
+    /// As [`ClusterPipeline::execute`], and [`Error::Reply`] naming the first command
+    /// whose reply does not convert.
+    pub fn execute(self) -> Result<L::Tuple>
+    where
+        L: Replies,
+    {
+        let (mut pipe, names) = self.into_parts();
+        let values = pipe.execute()?;
+        L::convert(values, &names)
+    }
+}
+
+/// The key names of a whole cluster, from [`ClusterClient::scan_iter`] (`Bytes`) or
+/// [`Text<ClusterClient>::scan_iter`] (`String`: a name that is not UTF-8 is an error
+/// item).
 #[derive(Debug)]
-pub struct ClusterScan<'c> {
+#[must_use = "iterators are lazy and scan nothing unless consumed"]
+pub struct ClusterScan<'c, T = Bytes> {
     client: &'c ClusterClient,
     options: ScanOptions,
     walk: ScanWalk,
-    page: std::vec::IntoIter<Bytes>,
+    page: std::vec::IntoIter<T>,
 }
 
-impl Iterator for ClusterScan<'_> {
-    type Item = Result<Bytes>;
+impl<T: ScanItem> Iterator for ClusterScan<'_, T> {
+    type Item = Result<T>;
 
-    fn next(&mut self) -> Option<Result<Bytes>> {
+    fn next(&mut self) -> Option<Result<T>> {
         loop {
             if let Some(k) = self.page.next() {
                 return Some(Ok(k));
@@ -1230,13 +1582,13 @@ impl Iterator for ClusterScan<'_> {
                 }
                 Step::Done => return None,
             };
-            let cmd = redis_commands::cmd::scan::scan(cursor, self.options.clone()).cmd;
+            let cmd = T::page(None, cursor, &self.options).cmd;
             let deadline = self.client.deadline(Some(&cmd));
             let reply = self
                 .client
                 .one(&cmd, Target::Node(addr), deadline, None)
                 .and_then(|v| {
-                    <(u64, Vec<Bytes>)>::from_value(v).map_err(|source| Error::Reply {
+                    <(u64, Vec<T>)>::from_value(v).map_err(|source| Error::Reply {
                         command: "SCAN".into(),
                         source,
                     })

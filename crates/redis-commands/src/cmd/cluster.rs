@@ -17,10 +17,14 @@ commands! {
 
     /// Allows reads from this replica on this connection.
     /// See <https://redis.io/commands/readonly/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "READONLY" [CONNECTION_STATE] fn readonly() -> () => |_c| {}
 
     /// Ends READONLY on this connection.
     /// See <https://redis.io/commands/readwrite/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "READWRITE" [CONNECTION_STATE] fn readwrite() -> () => |_c| {}
 
     /// Assigns slots to this node.

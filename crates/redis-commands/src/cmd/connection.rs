@@ -1,16 +1,23 @@
 //! Connection commands: ECHO, QUIT, RESET and CLIENT *.
 //!
 //! Several of them change the state of the connection they run on (CLIENT SETNAME,
-//! CLIENT TRACKING, CLIENT REPLY, RESET, QUIT). On a pooled client each command may run on
-//! a different connection, so run those on a dedicated connection when the state matters.
+//! CLIENT TRACKING, CLIENT REPLY, CLIENT NO-EVICT, RESET, QUIT; declared
+//! [`CONNECTION_STATE`](crate::Flags::CONNECTION_STATE)). A pooled client restores each
+//! connection when it goes back to the pool, so it refuses these methods before sending,
+//! with an error naming what to use instead: a dedicated connection
+//! (`r.dedicated_connection()?.client_setname("worker")?`), or for a name on every
+//! connection `ConnectionInfo::with_client_name`. Pipelines, WATCH-ed pipelines and
+//! connections run them, and the state lasts as long as they hold the connection.
 //! AUTH, HELLO and SELECT are not here: the connection layer sends them in its handshake.
 
+use crate::time::millis;
 use crate::types::{
     ClientInfo, ClientKillFilter, ClientType, PauseMode, ReplyMode, Toggle, TrackingOptions,
     UnblockMode,
 };
 use crate::ToArgs;
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Connection commands. See <https://redis.io/commands/?group=connection>.
@@ -27,11 +34,15 @@ commands! {
     /// Asks the server to close the connection after replying. The connection is then
     /// unusable: the pool discards it on its next use.
     /// See <https://redis.io/commands/quit/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "QUIT" [CONNECTION_STATE] fn quit() -> () => |_c| {}
 
     /// Resets the connection's state: database 0, RESP2, no name, not authenticated, out
     /// of MULTI, pub/sub and tracking. Meant for a dedicated connection.
     /// See <https://redis.io/commands/reset/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "RESET" [CONNECTION_STATE] fn reset() -> String => |_c| {}
 
     /// Marks whether the next read is tracked (after CLIENT TRACKING OPTIN/OPTOUT):
@@ -81,27 +92,36 @@ commands! {
 
     /// Sets whether this connection's keys are spared by eviction.
     /// See <https://redis.io/commands/client-no-evict/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "CLIENT NO-EVICT" [ADMIN | CONNECTION_STATE] fn client_no_evict(mode: Toggle) -> () => |c| { c.arg(mode); }
 
-    /// Holds back clients' commands (all, or only writes) for `timeout_ms`.
+    /// Holds back clients' commands (all, or only writes) for `timeout` (sent in
+    /// milliseconds).
     /// See <https://redis.io/commands/client-pause/>.
-    "CLIENT PAUSE" [ADMIN] fn client_pause(timeout_ms: u64, mode: Option<PauseMode>) -> ()
-        => |c| { c.arg(timeout_ms).arg(mode); }
+    "CLIENT PAUSE" [ADMIN] fn client_pause(timeout: Duration, mode: Option<PauseMode>) -> ()
+        => |c| { c.arg(millis(timeout)).arg(mode); }
 
     /// Sets whether the server replies on this connection. `Off` and `Skip` leave the
     /// next replies unsent, which a request/response client cannot match: use them only
     /// on a dedicated connection that expects no reply.
     /// See <https://redis.io/commands/client-reply/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "CLIENT REPLY" [CONNECTION_STATE] fn client_reply(mode: ReplyMode) -> () => |c| { c.arg(mode); }
 
     /// Names the connection.
     /// See <https://redis.io/commands/client-setname/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "CLIENT SETNAME" [CONNECTION_STATE] fn client_setname<N: ToArgs>(name: N) -> () => |c| { c.arg(name); }
 
     /// Turns server-assisted client-side caching on or off for this connection. The
     /// invalidations arrive as RESP3 pushes (or on the redirect client), so this belongs
     /// on a dedicated connection.
     /// See <https://redis.io/commands/client-tracking/>.
+    /// A pooled client refuses it (the pool would undo it): call it on a dedicated
+    /// connection, a pipeline or a WATCH-ed pipeline.
     "CLIENT TRACKING" [CONNECTION_STATE] fn client_tracking(mode: Toggle, options: TrackingOptions) -> ()
         => |c| { c.arg(mode).arg(options); }
 

@@ -1,6 +1,6 @@
 //! Commands on hashes.
 
-use crate::ToArgs;
+use crate::{Number, ToArgs};
 use bytes::Bytes;
 use std::collections::HashMap;
 
@@ -30,11 +30,11 @@ commands! {
     "HINCRBY" [] fn hincrby<K: ToArgs, F: ToArgs>(key: K, field: F, increment: i64) -> i64
         => |c| { c.key(key).arg(field).arg(increment); }
 
-    /// Increments the number in `field` of the hash at `key` by the float `increment`;
-    /// returns the new value.
+    /// Increments the number in `field` of the hash at `key` by `increment` (any number:
+    /// `2`, `0.5`); returns the new value.
     /// See <https://redis.io/commands/hincrbyfloat/>.
-    "HINCRBYFLOAT" [] fn hincrbyfloat<K: ToArgs, F: ToArgs>(key: K, field: F, increment: f64) -> f64
-        => |c| { c.key(key).arg(field).arg(increment); }
+    "HINCRBYFLOAT" [] fn hincrbyfloat<K: ToArgs, F: ToArgs, N: Number>(key: K, field: F, increment: N) -> f64
+        => |c| { c.key(key).arg(field); increment.write_number(c); }
 
     /// Returns the fields of the hash at `key`.
     /// See <https://redis.io/commands/hkeys/>.

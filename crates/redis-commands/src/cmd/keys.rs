@@ -1,9 +1,11 @@
 //! Generic commands on keys of any type.
 
+use crate::time::{millis, secs, unix_millis, unix_secs};
 use crate::{
     CopyOptions, ExpireCondition, KeyType, MigrateOptions, RestoreOptions, SortOptions, ToArgs,
 };
 use bytes::Bytes;
+use std::time::{Duration, SystemTime};
 
 commands! {
     /// Commands on keys of any type. See <https://redis.io/commands/?group=generic>.
@@ -26,23 +28,26 @@ commands! {
     /// See <https://redis.io/commands/exists/>.
     "EXISTS" [READONLY | CACHEABLE | SPLIT | MERGE_SUM] fn exists<K: ToArgs>(keys: K) -> i64 => |c| { c.key(keys); }
 
-    /// Makes `key` expire after `seconds`; true when the expiry was set.
+    /// Makes `key` expire after `ttl` (sent in seconds, rounded up; `Duration::ZERO`
+    /// deletes it); true when the expiry was set.
     /// See <https://redis.io/commands/expire/>.
-    "EXPIRE" [] fn expire<K: ToArgs>(key: K, seconds: i64) -> bool => |c| { c.key(key).arg(seconds); }
+    "EXPIRE" [] fn expire<K: ToArgs>(key: K, ttl: Duration) -> bool => |c| { c.key(key).arg(secs(ttl)); }
 
-    /// Makes `key` expire after `seconds` if `condition` holds; true when it was set.
+    /// Makes `key` expire after `ttl` (seconds, rounded up) if `condition` holds; true
+    /// when it was set.
     /// See <https://redis.io/commands/expire/>.
-    "EXPIRE" [] fn expire_options<K: ToArgs>(key: K, seconds: i64, condition: ExpireCondition) -> bool
-        => |c| { c.key(key).arg(seconds).arg(condition); }
+    "EXPIRE" [] fn expire_options<K: ToArgs>(key: K, ttl: Duration, condition: ExpireCondition) -> bool
+        => |c| { c.key(key).arg(secs(ttl)).arg(condition); }
 
-    /// Makes `key` expire at the Unix time `unix_time_seconds`; true when it was set.
+    /// Makes `key` expire at the moment `at` (sent as Unix seconds, rounded up); true when
+    /// it was set.
     /// See <https://redis.io/commands/expireat/>.
-    "EXPIREAT" [] fn expireat<K: ToArgs>(key: K, unix_time_seconds: i64) -> bool => |c| { c.key(key).arg(unix_time_seconds); }
+    "EXPIREAT" [] fn expireat<K: ToArgs>(key: K, at: SystemTime) -> bool => |c| { c.key(key).arg(unix_secs(at)); }
 
-    /// Makes `key` expire at the Unix time `unix_time_seconds` if `condition` holds.
+    /// Makes `key` expire at the moment `at` (Unix seconds) if `condition` holds.
     /// See <https://redis.io/commands/expireat/>.
-    "EXPIREAT" [] fn expireat_options<K: ToArgs>(key: K, unix_time_seconds: i64, condition: ExpireCondition) -> bool
-        => |c| { c.key(key).arg(unix_time_seconds).arg(condition); }
+    "EXPIREAT" [] fn expireat_options<K: ToArgs>(key: K, at: SystemTime, condition: ExpireCondition) -> bool
+        => |c| { c.key(key).arg(unix_secs(at)).arg(condition); }
 
     /// Returns the Unix time in seconds at which `key` expires: -1 if it has no expiry,
     /// -2 if it does not exist.
@@ -54,17 +59,17 @@ commands! {
     "KEYS" [READONLY | ALL_PRIMARIES | MERGE_CONCAT] fn keys<P: ToArgs>(pattern: P) -> Vec<Bytes> => |c| { c.arg(pattern); }
 
     /// Moves `key` to database `destination_db` of the server at `host`:`port`, waiting at
-    /// most `timeout_milliseconds` for it; answers `"OK"`, or `"NOKEY"` if `key` does not
-    /// exist.
+    /// most `timeout` (sent in milliseconds) for it; answers `"OK"`, or `"NOKEY"` if `key`
+    /// does not exist.
     /// See <https://redis.io/commands/migrate/>.
-    "MIGRATE" [] fn migrate<H: ToArgs, K: ToArgs>(host: H, port: u16, key: K, destination_db: i64, timeout_milliseconds: i64, options: MigrateOptions) -> String
-        => |c| { c.arg(host).arg(port).key(key).arg(destination_db).arg(timeout_milliseconds).arg(options); }
+    "MIGRATE" [] fn migrate<H: ToArgs, K: ToArgs>(host: H, port: u16, key: K, destination_db: i64, timeout: Duration, options: MigrateOptions) -> String
+        => |c| { c.arg(host).arg(port).key(key).arg(destination_db).arg(millis(timeout)).arg(options); }
 
     /// Moves many `keys` at once as `migrate` does (`KEYS`); answers `"NOKEY"` if none
     /// exists.
     /// See <https://redis.io/commands/migrate/>.
-    "MIGRATE" [] fn migrate_keys<H: ToArgs, K: ToArgs>(host: H, port: u16, keys: K, destination_db: i64, timeout_milliseconds: i64, options: MigrateOptions) -> String
-        => |c| { c.arg(host).arg(port).arg("").arg(destination_db).arg(timeout_milliseconds).arg(options).arg("KEYS").key(keys); }
+    "MIGRATE" [] fn migrate_keys<H: ToArgs, K: ToArgs>(host: H, port: u16, keys: K, destination_db: i64, timeout: Duration, options: MigrateOptions) -> String
+        => |c| { c.arg(host).arg(port).arg("").arg(destination_db).arg(millis(timeout)).arg(options).arg("KEYS").key(keys); }
 
     /// Moves `key` to database `db`; true when it moved (`MOVE`, named so because `move`
     /// is a Rust keyword).
@@ -95,24 +100,25 @@ commands! {
     /// See <https://redis.io/commands/persist/>.
     "PERSIST" [] fn persist<K: ToArgs>(key: K) -> bool => |c| { c.key(key); }
 
-    /// Makes `key` expire after `milliseconds`; true when the expiry was set.
+    /// Makes `key` expire after `ttl` (sent in milliseconds, rounded up;
+    /// `Duration::ZERO` deletes it); true when the expiry was set.
     /// See <https://redis.io/commands/pexpire/>.
-    "PEXPIRE" [] fn pexpire<K: ToArgs>(key: K, milliseconds: i64) -> bool => |c| { c.key(key).arg(milliseconds); }
+    "PEXPIRE" [] fn pexpire<K: ToArgs>(key: K, ttl: Duration) -> bool => |c| { c.key(key).arg(millis(ttl)); }
 
-    /// Makes `key` expire after `milliseconds` if `condition` holds.
+    /// Makes `key` expire after `ttl` (milliseconds, rounded up) if `condition` holds.
     /// See <https://redis.io/commands/pexpire/>.
-    "PEXPIRE" [] fn pexpire_options<K: ToArgs>(key: K, milliseconds: i64, condition: ExpireCondition) -> bool
-        => |c| { c.key(key).arg(milliseconds).arg(condition); }
+    "PEXPIRE" [] fn pexpire_options<K: ToArgs>(key: K, ttl: Duration, condition: ExpireCondition) -> bool
+        => |c| { c.key(key).arg(millis(ttl)).arg(condition); }
 
-    /// Makes `key` expire at the Unix time `unix_time_milliseconds`.
+    /// Makes `key` expire at the moment `at` (sent as Unix milliseconds, rounded up).
     /// See <https://redis.io/commands/pexpireat/>.
-    "PEXPIREAT" [] fn pexpireat<K: ToArgs>(key: K, unix_time_milliseconds: i64) -> bool
-        => |c| { c.key(key).arg(unix_time_milliseconds); }
+    "PEXPIREAT" [] fn pexpireat<K: ToArgs>(key: K, at: SystemTime) -> bool
+        => |c| { c.key(key).arg(unix_millis(at)); }
 
-    /// Makes `key` expire at the Unix time `unix_time_milliseconds` if `condition` holds.
+    /// Makes `key` expire at the moment `at` (Unix milliseconds) if `condition` holds.
     /// See <https://redis.io/commands/pexpireat/>.
-    "PEXPIREAT" [] fn pexpireat_options<K: ToArgs>(key: K, unix_time_milliseconds: i64, condition: ExpireCondition) -> bool
-        => |c| { c.key(key).arg(unix_time_milliseconds).arg(condition); }
+    "PEXPIREAT" [] fn pexpireat_options<K: ToArgs>(key: K, at: SystemTime, condition: ExpireCondition) -> bool
+        => |c| { c.key(key).arg(unix_millis(at)).arg(condition); }
 
     /// Returns the Unix time in milliseconds at which `key` expires: -1 if it has no
     /// expiry, -2 if it does not exist.
@@ -136,10 +142,18 @@ commands! {
     /// See <https://redis.io/commands/renamenx/>.
     "RENAMENX" [] fn renamenx<K: ToArgs, N: ToArgs>(key: K, newkey: N) -> bool => |c| { c.key(key).key(newkey); }
 
-    /// Creates `key` from a DUMP payload, expiring after `ttl_milliseconds` (0: never).
+    /// Creates `key` from a DUMP payload, expiring after `ttl` (`None`: never; sent in
+    /// milliseconds, rounded up); [`RestoreOptions::expire_at`](crate::RestoreOptions::expire_at)
+    /// gives a moment instead (`ABSTTL`).
     /// See <https://redis.io/commands/restore/>.
-    "RESTORE" [] fn restore<K: ToArgs, S: ToArgs>(key: K, ttl_milliseconds: i64, serialized_value: S, options: RestoreOptions) -> bool
-        => |c| { c.key(key).arg(ttl_milliseconds).arg(serialized_value).arg(options); }
+    "RESTORE" [] fn restore<K: ToArgs, S: ToArgs>(key: K, ttl: Option<Duration>, serialized_value: S, options: RestoreOptions) -> bool
+        => |c| {
+            let ttl = match options.expire_at {
+                Some(at) => unix_millis(at),
+                None => ttl.map_or(0, |t| millis(t).max(1)),
+            };
+            c.key(key).arg(ttl).arg(serialized_value).arg(options);
+        }
 
     /// Returns the elements of the list, set or sorted set at `key`, sorted; `None` for
     /// each GET pattern naming a missing key.

@@ -1,50 +1,53 @@
 //! Commands on lists, the blocking pops and moves included.
 //!
-//! A blocking command takes its server-side timeout in seconds (0: wait forever) and
-//! records it with [`Cmd::block_secs`](crate::Cmd::block_secs), so the connection waits for
-//! its reply that long (plus a margin) instead of failing at its read timeout.
+//! A blocking command takes its server-side timeout as a [`Duration`]
+//! ([`Duration::ZERO`]: wait forever), sent as seconds with milliseconds, and records it
+//! with [`Cmd::block_for`](crate::Cmd::block_for), so the connection waits for its reply
+//! that long (plus a margin) instead of failing at its read timeout.
 
 use crate::options::write_numkeys;
+use crate::time::TimeoutSecs;
 use crate::{Insert, ListDirection, LposOptions, ToArgs};
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Commands on lists. See <https://redis.io/commands/?group=list>.
     pub trait ListCommands, table LISTS;
 
-    /// Pops and moves like `lmove`, waiting up to `timeout` seconds (0: forever) for
+    /// Pops and moves like `lmove`, waiting up to `timeout` (`Duration::ZERO`: forever) for
     /// `source` to have an element; `None` on timeout.
     /// See <https://redis.io/commands/blmove/>.
-    "BLMOVE" [BLOCKING] fn blmove<S: ToArgs, D: ToArgs>(source: S, destination: D, wherefrom: ListDirection, whereto: ListDirection, timeout: f64) -> Option<Bytes>
-        => |c| { c.key(source).key(destination).arg(wherefrom).arg(whereto).arg(timeout).block_secs(timeout); }
+    "BLMOVE" [BLOCKING] fn blmove<S: ToArgs, D: ToArgs>(source: S, destination: D, wherefrom: ListDirection, whereto: ListDirection, timeout: Duration) -> Option<Bytes>
+        => |c| { c.key(source).key(destination).arg(wherefrom).arg(whereto).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Pops up to `count` elements from the first non-empty list at `keys`, waiting up to
-    /// `timeout` seconds (0: forever); `None` on timeout, else the key and the elements.
+    /// `timeout` (`Duration::ZERO`: forever); `None` on timeout, else the key and the elements.
     /// See <https://redis.io/commands/blmpop/>.
-    "BLMPOP" [BLOCKING] fn blmpop<K: ToArgs>(timeout: f64, keys: K, direction: ListDirection, count: u64) -> Option<(Bytes, Vec<Bytes>)>
+    "BLMPOP" [BLOCKING] fn blmpop<K: ToArgs>(timeout: Duration, keys: K, direction: ListDirection, count: u64) -> Option<(Bytes, Vec<Bytes>)>
         => |c| {
-            c.arg(timeout).block_secs(timeout);
+            c.arg(TimeoutSecs(timeout)).block_for(timeout);
             write_numkeys(c, keys);
             c.arg(direction).arg("COUNT").arg(count);
         }
 
     /// Pops the head of the first non-empty list at `keys`, waiting up to `timeout`
-    /// seconds (0: forever); `None` on timeout, else the key and the element.
+    /// (`Duration::ZERO`: forever); `None` on timeout, else the key and the element.
     /// See <https://redis.io/commands/blpop/>.
-    "BLPOP" [BLOCKING] fn blpop<K: ToArgs>(keys: K, timeout: f64) -> Option<(Bytes, Bytes)>
-        => |c| { c.key(keys).arg(timeout).block_secs(timeout); }
+    "BLPOP" [BLOCKING] fn blpop<K: ToArgs>(keys: K, timeout: Duration) -> Option<(Bytes, Bytes)>
+        => |c| { c.key(keys).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Pops the tail of the first non-empty list at `keys`, waiting up to `timeout`
-    /// seconds (0: forever); `None` on timeout, else the key and the element.
+    /// (`Duration::ZERO`: forever); `None` on timeout, else the key and the element.
     /// See <https://redis.io/commands/brpop/>.
-    "BRPOP" [BLOCKING] fn brpop<K: ToArgs>(keys: K, timeout: f64) -> Option<(Bytes, Bytes)>
-        => |c| { c.key(keys).arg(timeout).block_secs(timeout); }
+    "BRPOP" [BLOCKING] fn brpop<K: ToArgs>(keys: K, timeout: Duration) -> Option<(Bytes, Bytes)>
+        => |c| { c.key(keys).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Pops the tail of `source` onto the head of `destination`, waiting up to `timeout`
-    /// seconds (0: forever); `None` on timeout (deprecated: `blmove`).
+    /// (`Duration::ZERO`: forever); `None` on timeout (deprecated: `blmove`).
     /// See <https://redis.io/commands/brpoplpush/>.
-    "BRPOPLPUSH" [BLOCKING] fn brpoplpush<S: ToArgs, D: ToArgs>(source: S, destination: D, timeout: f64) -> Option<Bytes>
-        => |c| { c.key(source).key(destination).arg(timeout).block_secs(timeout); }
+    "BRPOPLPUSH" [BLOCKING] fn brpoplpush<S: ToArgs, D: ToArgs>(source: S, destination: D, timeout: Duration) -> Option<Bytes>
+        => |c| { c.key(source).key(destination).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Returns the element at `index` of the list at `key` (negative counts from the
     /// tail), or `None` when out of range.

@@ -1,6 +1,7 @@
 //! Server administration commands: INFO, CONFIG, ACL, SLOWLOG, MEMORY, LATENCY, COMMAND,
 //! persistence, replication and shutdown.
 
+use crate::time::millis;
 use crate::types::{
     CommandDetails, CommandListFilter, DebugObject, FailoverOptions, FlushMode, Info, LatencyEvent,
     Role, ServerTime, ShutdownOptions, SlowlogEntry, ValueMap,
@@ -8,6 +9,7 @@ use crate::types::{
 use crate::ToArgs;
 use bytes::Bytes;
 use std::collections::HashMap;
+use std::time::Duration;
 
 commands! {
     /// Server administration commands.
@@ -330,21 +332,21 @@ commands! {
     "MODULE HELP" [] fn module_help() -> Vec<String> => |_c| {}
 
     /// Waits until `numreplicas` replicas acknowledged this connection's writes, or
-    /// `timeout_ms` milliseconds (0: forever); returns how many did.
+    /// `timeout` (sent in milliseconds; `Duration::ZERO`: forever); returns how many did.
     /// See <https://redis.io/commands/wait/>.
-    "WAIT" [BLOCKING] fn wait(numreplicas: i64, timeout_ms: u64) -> i64
-        => |c| { c.arg(numreplicas).arg(timeout_ms).block_millis(timeout_ms); }
+    "WAIT" [BLOCKING] fn wait(numreplicas: i64, timeout: Duration) -> i64
+        => |c| { c.arg(numreplicas).arg(millis(timeout)).block_for(timeout); }
 
     /// Waits until this connection's writes are fsynced by `numlocal` (0 or 1) local AOF
-    /// and `numreplicas` replicas, or `timeout_ms` (0: forever); returns
+    /// and `numreplicas` replicas, or `timeout` (`Duration::ZERO`: forever); returns
     /// `(local, replicas)` that did. Redis 7.2.
     /// See <https://redis.io/commands/waitaof/>.
-    "WAITAOF" [BLOCKING] fn waitaof(numlocal: i64, numreplicas: i64, timeout_ms: u64) -> (i64, i64)
-        => |c| { c.arg(numlocal).arg(numreplicas).arg(timeout_ms).block_millis(timeout_ms); }
+    "WAITAOF" [BLOCKING] fn waitaof(numlocal: i64, numreplicas: i64, timeout: Duration) -> (i64, i64)
+        => |c| { c.arg(numlocal).arg(numreplicas).arg(millis(timeout)).block_for(timeout); }
 
-    /// RESTORE sent during a cluster slot migration (accepted for an importing slot).
-    /// `ttl_ms` 0 means no expiry.
+    /// RESTORE sent during a cluster slot migration (accepted for an importing slot),
+    /// expiring after `ttl` (`None`: never).
     /// See <https://redis.io/commands/restore-asking/>.
-    "RESTORE-ASKING" [] fn restore_asking<K: ToArgs>(key: K, ttl_ms: u64, serialized: Bytes) -> ()
-        => |c| { c.key(key).arg(ttl_ms).arg(serialized); }
+    "RESTORE-ASKING" [] fn restore_asking<K: ToArgs>(key: K, ttl: Option<Duration>, serialized: Bytes) -> ()
+        => |c| { c.key(key).arg(ttl.map_or(0, |t| millis(t).max(1))).arg(serialized); }
 }

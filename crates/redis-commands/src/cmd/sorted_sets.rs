@@ -1,21 +1,24 @@
 //! Commands on sorted sets.
 //!
-//! Scores are `f64`, sent as Redis parses them (`inf`, `-inf`, exponents). Commands whose
+//! Scores, increments and weights are any [`Number`] (`10`, `2.5`), sent as
+//! Redis parses them (`inf`, `-inf`, exponents); scores in replies are `f64`. Commands whose
 //! reply carries scores (`WITHSCORES`, pops) return `(member, score)` pairs, the same over
 //! RESP2 (a flat array, scores as strings) and RESP3 (pairs, scores as doubles).
 
+use crate::time::TimeoutSecs;
 use crate::zset_types::count_args;
-use crate::{Limit, MinMax, ScoredMembers, ToArgs, ZAggregateOptions, ZRange, ZaddOptions};
+use crate::{Limit, MinMax, Number, ScoredMembers, ToArgs, ZAggregateOptions, ZRange, ZaddOptions};
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Commands on sorted sets. See <https://redis.io/commands/?group=sorted-set>.
     pub trait SortedSetCommands, table SORTED_SETS;
 
     /// Adds members to the sorted set at `key`, updating the scores of members already
-    /// there; returns how many were added. `items` are `(score, member)` pairs (the score
-    /// an `f64`, so the pair cannot be written the other way round) or a map from member
-    /// to score; see [`ScoredMembers`].
+    /// there; returns how many were added. `items` are `(score, member)` pairs, the score
+    /// any number (`[(10, "ada"), (7.5, "bob")]`; a pair written the other way round does
+    /// not compile), or a map from member to score; see [`ScoredMembers`].
     /// See <https://redis.io/commands/zadd/>.
     "ZADD" [] fn zadd<K: ToArgs, M: ScoredMembers>(key: K, items: M) -> i64
         => |c| { c.key(key); items.write_scored(c); }
@@ -29,8 +32,8 @@ commands! {
     /// `ZADD … INCR`: adds `increment` to `member`'s score and returns the new score, or
     /// `None` when the options prevented the update.
     /// See <https://redis.io/commands/zadd/>.
-    "ZADD" [] fn zadd_incr<K: ToArgs, M: ToArgs>(key: K, options: ZaddOptions, increment: f64, member: M) -> Option<f64>
-        => |c| { c.key(key).arg(options).arg("INCR").arg(increment).arg(member); }
+    "ZADD" [] fn zadd_incr<K: ToArgs, N: Number, M: ToArgs>(key: K, options: ZaddOptions, increment: N, member: M) -> Option<f64>
+        => |c| { c.key(key).arg(options).arg("INCR"); increment.write_number(c); c.arg(member); }
 
     /// Returns the number of members.
     /// See <https://redis.io/commands/zcard/>.
@@ -61,8 +64,8 @@ commands! {
     /// Adds `increment` to `member`'s score (adding the member if needed) and returns the
     /// new score.
     /// See <https://redis.io/commands/zincrby/>.
-    "ZINCRBY" [] fn zincrby<K: ToArgs, M: ToArgs>(key: K, increment: f64, member: M) -> f64
-        => |c| { c.key(key).arg(increment).arg(member); }
+    "ZINCRBY" [] fn zincrby<K: ToArgs, N: Number, M: ToArgs>(key: K, increment: N, member: M) -> f64
+        => |c| { c.key(key); increment.write_number(c); c.arg(member); }
 
     /// Returns `member`'s rank, lowest score first, or `None` if it is not in the set.
     /// See <https://redis.io/commands/zrank/>.
@@ -162,16 +165,16 @@ commands! {
         => |c| { c.key(key).arg(count); }
 
     /// Pops the lowest-scored member of the first non-empty set of `keys`, waiting up to
-    /// `timeout` seconds (0: forever); returns `(key, member, score)`, or `None` on timeout.
+    /// `timeout` (`Duration::ZERO`: forever); returns `(key, member, score)`, or `None` on timeout.
     /// See <https://redis.io/commands/bzpopmin/>.
-    "BZPOPMIN" [BLOCKING] fn bzpopmin<K: ToArgs>(keys: K, timeout: f64) -> Option<(Bytes, Bytes, f64)>
-        => |c| { c.key(keys).arg(timeout).block_secs(timeout); }
+    "BZPOPMIN" [BLOCKING] fn bzpopmin<K: ToArgs>(keys: K, timeout: Duration) -> Option<(Bytes, Bytes, f64)>
+        => |c| { c.key(keys).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Pops the highest-scored member of the first non-empty set of `keys`, waiting up to
-    /// `timeout` seconds (0: forever); returns `(key, member, score)`, or `None` on timeout.
+    /// `timeout` (`Duration::ZERO`: forever); returns `(key, member, score)`, or `None` on timeout.
     /// See <https://redis.io/commands/bzpopmax/>.
-    "BZPOPMAX" [BLOCKING] fn bzpopmax<K: ToArgs>(keys: K, timeout: f64) -> Option<(Bytes, Bytes, f64)>
-        => |c| { c.key(keys).arg(timeout).block_secs(timeout); }
+    "BZPOPMAX" [BLOCKING] fn bzpopmax<K: ToArgs>(keys: K, timeout: Duration) -> Option<(Bytes, Bytes, f64)>
+        => |c| { c.key(keys).arg(TimeoutSecs(timeout)).block_for(timeout); }
 
     /// Pops up to `count` members from the first non-empty set of `keys`, from the `MIN`
     /// or `MAX` end; returns the key and the popped pairs, or `None` if all are empty.
@@ -179,12 +182,12 @@ commands! {
     "ZMPOP" [] fn zmpop<K: ToArgs>(keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
         => |c| { c.arg(count_args(&keys)).key(keys).arg(side).arg("COUNT").arg(count); }
 
-    /// `zmpop`, waiting up to `timeout` seconds (0: forever) for a
+    /// `zmpop`, waiting up to `timeout` (`Duration::ZERO`: forever) for a
     /// non-empty set; `None` on timeout.
     /// See <https://redis.io/commands/bzmpop/>.
-    "BZMPOP" [BLOCKING] fn bzmpop<K: ToArgs>(timeout: f64, keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
+    "BZMPOP" [BLOCKING] fn bzmpop<K: ToArgs>(timeout: Duration, keys: K, side: MinMax, count: u64) -> Option<(Bytes, Vec<(Bytes, f64)>)>
         => |c| {
-            c.arg(timeout).block_secs(timeout);
+            c.arg(TimeoutSecs(timeout)).block_for(timeout);
             c.arg(count_args(&keys)).key(keys).arg(side).arg("COUNT").arg(count);
         }
 
@@ -288,14 +291,20 @@ mod tests {
 
     #[test]
     fn blocking_pops_carry_their_timeout() {
-        let t = bzmpop(1.5, ["z"], MinMax::Max, 2);
+        let t = bzmpop(Duration::from_millis(1500), ["z"], MinMax::Max, 2);
         assert_eq!(words(&t), ["BZMPOP", "1.5", "1", "z", "MAX", "COUNT", "2"]);
         assert_eq!(
             t.cmd.blocking_timeout(),
             Block::For(std::time::Duration::from_millis(1500))
         );
-        assert!(bzpopmin("z", 0.0).cmd.flags().contains(Flags::BLOCKING));
-        assert_eq!(bzpopmin("z", 0.0).cmd.blocking_timeout(), Block::Forever);
+        assert!(bzpopmin("z", Duration::ZERO)
+            .cmd
+            .flags()
+            .contains(Flags::BLOCKING));
+        assert_eq!(
+            bzpopmin("z", Duration::ZERO).cmd.blocking_timeout(),
+            Block::Forever
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Entry IDs are byte strings (`"1700000000000-0"`, `"*"`, `"$"`, `">"`, `"-"`, `"+"`);
 //! entries come back as [`StreamEntry`] values.
 
+use crate::time::millis;
 use crate::{
     PendingEntry, StreamConsumerInfo, StreamEntry, StreamGroupInfo, StreamInfo, StreamInfoFull,
     StreamTrim, ToArgs, XAddOptions, XAutoClaim, XAutoClaimJustId, XClaimOptions,
@@ -10,6 +11,7 @@ use crate::{
     XSetIdOptions,
 };
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Commands on streams. See <https://redis.io/commands/?group=stream>.
@@ -118,30 +120,30 @@ commands! {
     "XPENDING" [READONLY] fn xpending_range<K: ToArgs, G: ToArgs, S: ToArgs, E: ToArgs>(key: K, group: G, start: S, end: E, count: u64, options: XPendingOptions) -> Vec<PendingEntry>
         => |c| {
             c.key(key).arg(group);
-            if let Some(ms) = options.idle_ms {
-                c.arg("IDLE").arg(ms);
+            if let Some(idle) = options.idle {
+                c.arg("IDLE").arg(millis(idle));
             }
             c.arg(start).arg(end).arg(count).arg(&options.consumer);
         }
 
-    /// Gives `consumer` the pending `ids` idle for at least `min_idle_ms`; returns the
+    /// Gives `consumer` the pending `ids` idle for at least `min_idle`; returns the
     /// entries claimed.
     /// See <https://redis.io/commands/xclaim/>.
-    "XCLAIM" [] fn xclaim<K: ToArgs, G: ToArgs, C: ToArgs, I: ToArgs>(key: K, group: G, consumer: C, min_idle_ms: u64, ids: I, options: XClaimOptions) -> Vec<StreamEntry>
-        => |c| { c.key(key).arg(group).arg(consumer).arg(min_idle_ms).arg(ids).arg(options); }
+    "XCLAIM" [] fn xclaim<K: ToArgs, G: ToArgs, C: ToArgs, I: ToArgs>(key: K, group: G, consumer: C, min_idle: Duration, ids: I, options: XClaimOptions) -> Vec<StreamEntry>
+        => |c| { c.key(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(ids).arg(options); }
 
     /// As `xclaim`, returning only the claimed IDs (`JUSTID`), without
     /// counting a delivery.
     /// See <https://redis.io/commands/xclaim/>.
-    "XCLAIM" [] fn xclaim_justid<K: ToArgs, G: ToArgs, C: ToArgs, I: ToArgs>(key: K, group: G, consumer: C, min_idle_ms: u64, ids: I, options: XClaimOptions) -> Vec<Bytes>
-        => |c| { c.key(key).arg(group).arg(consumer).arg(min_idle_ms).arg(ids).arg(options).arg("JUSTID"); }
+    "XCLAIM" [] fn xclaim_justid<K: ToArgs, G: ToArgs, C: ToArgs, I: ToArgs>(key: K, group: G, consumer: C, min_idle: Duration, ids: I, options: XClaimOptions) -> Vec<Bytes>
+        => |c| { c.key(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(ids).arg(options).arg("JUSTID"); }
 
     /// Gives `consumer` up to `count` (server default 100) pending entries idle for at
-    /// least `min_idle_ms`, scanning from `start`.
+    /// least `min_idle`, scanning from `start`.
     /// See <https://redis.io/commands/xautoclaim/>.
-    "XAUTOCLAIM" [] fn xautoclaim<K: ToArgs, G: ToArgs, C: ToArgs, S: ToArgs>(key: K, group: G, consumer: C, min_idle_ms: u64, start: S, count: Option<u64>) -> XAutoClaim
+    "XAUTOCLAIM" [] fn xautoclaim<K: ToArgs, G: ToArgs, C: ToArgs, S: ToArgs>(key: K, group: G, consumer: C, min_idle: Duration, start: S, count: Option<u64>) -> XAutoClaim
         => |c| {
-            c.key(key).arg(group).arg(consumer).arg(min_idle_ms).arg(start);
+            c.key(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(start);
             if let Some(n) = count {
                 c.arg("COUNT").arg(n);
             }
@@ -149,9 +151,9 @@ commands! {
 
     /// As `xautoclaim`, returning only the claimed IDs (`JUSTID`).
     /// See <https://redis.io/commands/xautoclaim/>.
-    "XAUTOCLAIM" [] fn xautoclaim_justid<K: ToArgs, G: ToArgs, C: ToArgs, S: ToArgs>(key: K, group: G, consumer: C, min_idle_ms: u64, start: S, count: Option<u64>) -> XAutoClaimJustId
+    "XAUTOCLAIM" [] fn xautoclaim_justid<K: ToArgs, G: ToArgs, C: ToArgs, S: ToArgs>(key: K, group: G, consumer: C, min_idle: Duration, start: S, count: Option<u64>) -> XAutoClaimJustId
         => |c| {
-            c.key(key).arg(group).arg(consumer).arg(min_idle_ms).arg(start);
+            c.key(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(start);
             if let Some(n) = count {
                 c.arg("COUNT").arg(n);
             }
@@ -205,7 +207,7 @@ mod tests {
     #[test]
     fn xread_marks_stream_keys_and_blocks() {
         let t = xread(
-            XReadOptions::default().block(2000),
+            XReadOptions::default().block(Duration::from_secs(2)),
             ["s1", "s2"],
             ["0", "$"],
         );
@@ -242,7 +244,9 @@ mod tests {
             "-",
             "+",
             10,
-            XPendingOptions::default().idle(5).consumer("c"),
+            XPendingOptions::default()
+                .idle(Duration::from_millis(5))
+                .consumer("c"),
         );
         let words: Vec<_> = t.cmd.args().collect();
         assert_eq!(

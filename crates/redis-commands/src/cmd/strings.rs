@@ -1,8 +1,10 @@
 //! Commands on string values (and the numbers stored in them).
 
 use crate::options::write_key_values;
-use crate::{GetExpiry, LcsMatches, LcsOptions, SetOptions, ToArgs};
+use crate::time::{expiry_millis, expiry_secs};
+use crate::{GetExpiry, LcsMatches, LcsOptions, Number, SetOptions, ToArgs};
 use bytes::Bytes;
+use std::time::Duration;
 
 commands! {
     /// Commands on string values. See <https://redis.io/commands/?group=string>.
@@ -49,9 +51,10 @@ commands! {
     /// See <https://redis.io/commands/incrby/>.
     "INCRBY" [] fn incrby<K: ToArgs>(key: K, increment: i64) -> i64 => |c| { c.key(key).arg(increment); }
 
-    /// Increments the number at `key` by the float `increment` and returns the new value.
+    /// Increments the number at `key` by `increment` (any number: `2`, `0.5`) and returns
+    /// the new value.
     /// See <https://redis.io/commands/incrbyfloat/>.
-    "INCRBYFLOAT" [] fn incrbyfloat<K: ToArgs>(key: K, increment: f64) -> f64 => |c| { c.key(key).arg(increment); }
+    "INCRBYFLOAT" [] fn incrbyfloat<K: ToArgs, N: Number>(key: K, increment: N) -> f64 => |c| { c.key(key); increment.write_number(c); }
 
     /// Returns the longest common subsequence of the strings at `key1` and `key2`.
     /// See <https://redis.io/commands/lcs/>.
@@ -79,10 +82,11 @@ commands! {
     /// See <https://redis.io/commands/msetnx/>.
     "MSETNX" [] fn msetnx<I: ToArgs>(items: I) -> bool => |c| { write_key_values(c, items); }
 
-    /// Sets `key` to `value` expiring after `milliseconds`.
+    /// Sets `key` to `value` expiring after `ttl` (sent in milliseconds, rounded up, at
+    /// least 1).
     /// See <https://redis.io/commands/psetex/>.
-    "PSETEX" [] fn psetex<K: ToArgs, V: ToArgs>(key: K, milliseconds: i64, value: V) -> bool
-        => |c| { c.key(key).arg(milliseconds).arg(value); }
+    "PSETEX" [] fn psetex<K: ToArgs, V: ToArgs>(key: K, ttl: Duration, value: V) -> bool
+        => |c| { c.key(key).arg(expiry_millis(ttl)).arg(value); }
 
     /// Sets `key` to `value`; true when it was set.
     /// See <https://redis.io/commands/set/>.
@@ -100,10 +104,11 @@ commands! {
     "SET" [] fn set_get<K: ToArgs, V: ToArgs>(key: K, value: V, options: SetOptions) -> Option<Bytes>
         => |c| { c.key(key).arg(value).arg(options.get()); }
 
-    /// Sets `key` to `value` expiring after `seconds`.
+    /// Sets `key` to `value` expiring after `ttl` (sent in seconds, rounded up, at least
+    /// 1: `Duration::from_secs(60)`); `psetex` for milliseconds.
     /// See <https://redis.io/commands/setex/>.
-    "SETEX" [] fn setex<K: ToArgs, V: ToArgs>(key: K, seconds: i64, value: V) -> bool
-        => |c| { c.key(key).arg(seconds).arg(value); }
+    "SETEX" [] fn setex<K: ToArgs, V: ToArgs>(key: K, ttl: Duration, value: V) -> bool
+        => |c| { c.key(key).arg(expiry_secs(ttl)).arg(value); }
 
     /// Sets `key` to `value` only if it does not exist; true when it set it.
     /// See <https://redis.io/commands/setnx/>.

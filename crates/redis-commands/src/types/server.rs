@@ -571,9 +571,10 @@ impl ClientKillFilter {
         self
     }
 
-    /// Clients connected for longer than `secs` seconds (`MAXAGE`, Redis 7.4).
-    pub fn max_age(mut self, secs: u64) -> Self {
-        self.max_age = Some(secs);
+    /// Clients connected for longer than `age` (`MAXAGE`, sent in whole seconds, rounded
+    /// up; Redis 7.4).
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(crate::time::secs(age));
         self
     }
 }

@@ -407,6 +407,14 @@ impl std::fmt::Debug for ClusterMessages {
     }
 }
 
+impl ClusterMessages {
+    /// The next message (`while let Some(m) = messages.next().await { … }`), with no other
+    /// crate; the same as `StreamExt::next`.
+    pub async fn next(&mut self) -> Option<Result<Message>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
 impl Stream for ClusterMessages {
     type Item = Result<Message>;
 

@@ -2,13 +2,14 @@
 //! [`ClusterScan`](crate::cluster::ClusterScan).
 
 use super::{within, ClusterClient};
+use crate::aio::ScanStream;
 use crate::cluster::client::Target;
 use crate::cluster::router::SlotMap;
 use crate::cluster::scan::{node_gone, ScanWalk, Step};
 use crate::{Error, Result, Text};
 use bytes::Bytes;
 use futures_core::Stream;
-use redis_commands::{FromValue, ScanItem, ScanOptions};
+use redis_commands::{FromValue, ScanItem, ScanOptions, ScanState};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,20 +28,47 @@ impl ClusterClient {
     ///
     /// ```no_run
     /// use redis_client::cluster::aio::ClusterClient;
-    /// use redis_client::futures_core::Stream;
     /// use redis_client::ScanOptions;
-    /// use std::future::poll_fn;
-    /// use std::pin::pin;
     ///
     /// # async fn demo(c: ClusterClient) -> redis_client::Result<()> {
-    /// let mut keys = pin!(c.scan_stream(ScanOptions::new().pattern("user:*").count(100)));
-    /// while let Some(key) = poll_fn(|cx| keys.as_mut().poll_next(cx)).await {
+    /// let mut keys = c.scan_stream(ScanOptions::new().pattern("user:*").count(100));
+    /// while let Some(key) = keys.next().await {
     ///     println!("{:?}", key?);
     /// }
     /// # Ok(()) }
     /// ```
     pub fn scan_stream(&self, options: ScanOptions) -> ClusterScanStream<'_, Bytes> {
         ClusterScanStream::new(self, options)
+    }
+
+    /// A stream of the members of the set at `key` (SSCAN on the node serving it), as
+    /// [`aio::Redis::sscan_stream`](crate::aio::Redis::sscan_stream).
+    pub fn sscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanStream<'_, Bytes, ClusterClient> {
+        ScanStream::new(self, ScanState::sscan(key, options))
+    }
+
+    /// A stream of the `(field, value)` pairs of the hash at `key` (HSCAN on the node
+    /// serving it).
+    pub fn hscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanStream<'_, (Bytes, Bytes), ClusterClient> {
+        ScanStream::new(self, ScanState::hscan(key, options))
+    }
+
+    /// A stream of the `(member, score)` pairs of the sorted set at `key` (ZSCAN on the
+    /// node serving it).
+    pub fn zscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanStream<'_, (Bytes, f64), ClusterClient> {
+        ScanStream::new(self, ScanState::zscan(key, options))
     }
 }
 
@@ -49,6 +77,34 @@ impl Text<ClusterClient> {
     /// name that is not UTF-8 yields [`Error::Reply`] and ends the stream.
     pub fn scan_stream(&self, options: ScanOptions) -> ClusterScanStream<'_, String> {
         ClusterScanStream::new(&self.0, options)
+    }
+
+    /// A stream of the members of the set at `key` as `String`s (SSCAN).
+    pub fn sscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanStream<'_, String, ClusterClient> {
+        ScanStream::new(&self.0, ScanState::sscan(key, options).items_as())
+    }
+
+    /// A stream of the `(field, value)` pairs of the hash at `key` as `String`s (HSCAN).
+    pub fn hscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanStream<'_, (String, String), ClusterClient> {
+        ScanStream::new(&self.0, ScanState::hscan(key, options).items_as())
+    }
+
+    /// A stream of the `(member, score)` pairs of the sorted set at `key`, members as
+    /// `String`s (ZSCAN).
+    pub fn zscan_stream(
+        &self,
+        key: impl Into<Bytes>,
+        options: ScanOptions,
+    ) -> ScanStream<'_, (String, f64), ClusterClient> {
+        ScanStream::new(&self.0, ScanState::zscan(key, options).items_as())
     }
 }
 
@@ -135,6 +191,14 @@ impl<'a, T: ScanItem + Send + 'static> ClusterScanStream<'a, T> {
                 Err(e) => Fetched::Failed(e),
             }
         })
+    }
+}
+
+impl<T: ScanItem + Send + Unpin + 'static> ClusterScanStream<'_, T> {
+    /// The next key, or `None` once every node is walked: the blocking iterator's `next`,
+    /// awaited (`while let Some(key) = keys.next().await { … }`), with no other crate.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 

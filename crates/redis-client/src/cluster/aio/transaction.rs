@@ -2,10 +2,10 @@
 //! every key the transaction names must be in that slot.
 
 use super::ClusterClient;
-use crate::aio::{Pipeline, Watched};
+use crate::aio::{Pipeline, Redis, Watched};
 use crate::cluster::client::{one_slot, Target};
 use crate::cluster::router::ReadFrom;
-use crate::{Result, RetryPolicy};
+use crate::{Result, RetryPolicy, Text};
 use bytes::Bytes;
 use redis_commands::{Cmd, ToArgs};
 use resp_proto::Value;
@@ -57,13 +57,7 @@ impl ClusterClient {
         watch.key(keys);
         let watched: Vec<Bytes> = watch.keys().map(Bytes::copy_from_slice).collect();
         async move {
-            let slot = one_slot(std::iter::once(&watch))?;
-            let addr = self
-                .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary, None)
-                .await?;
-            // Each of its commands is bounded by the cluster's budget, as a command is.
-            let once = RetryPolicy::none().with_budget(self.inner.options.retry.budget);
-            let node = self.node(&addr, false).with_retry_policy(once);
+            let node = self.watching_node(&watch).await?;
             let watch = &watch;
             node.transaction(watched, move |w| {
                 let attempt = f(w);
@@ -77,5 +71,43 @@ impl ClusterClient {
             })
             .await
         }
+    }
+}
+
+impl ClusterClient {
+    /// The primary serving the slot of `watch`'s keys, as a client of that one node whose
+    /// every command is bounded by the cluster's budget, as a command is.
+    pub(super) async fn watching_node(&self, watch: &Cmd) -> Result<Redis> {
+        let slot = one_slot(std::iter::once(watch))?;
+        let addr = self
+            .resolve(&Target::Slot(slot.unwrap_or(0)), ReadFrom::Primary, None)
+            .await?;
+        let once = RetryPolicy::none().with_budget(self.inner.options.retry.budget);
+        Ok(self.node(&addr, false).with_retry_policy(once))
+    }
+}
+
+impl Text<ClusterClient> {
+    /// [`ClusterClient::transaction`] with `f` given the WATCH-ed pipeline in text mode
+    /// and returning the text pipeline to execute.
+    ///
+    /// Cancellation: as [`ClusterClient::transaction`].
+    ///
+    /// # Errors
+    /// As [`ClusterClient::transaction`].
+    pub fn transaction<'a, K, F, Fut>(
+        &'a self,
+        keys: K,
+        mut f: F,
+    ) -> impl Future<Output = Result<Vec<Value>>> + Send + 'a
+    where
+        K: ToArgs,
+        F: FnMut(Text<Watched>) -> Fut + Send + 'a,
+        Fut: Future<Output = Result<Text<Pipeline>>> + Send + 'a,
+    {
+        self.0.transaction(keys, move |w| {
+            let attempt = f(Text(w));
+            async move { attempt.await.map(Text::into_inner) }
+        })
     }
 }
