@@ -580,6 +580,38 @@ async fn a_pipeline_is_one_call_within_the_policys_budget() {
 }
 
 #[tokio::test]
+async fn one_budget_covers_a_watch_and_the_wait_for_its_connection() {
+    // The pool's one connection is busy for 200 ms, then WATCH takes 250 ms: together past
+    // the 300 ms budget, which a WATCH given a fresh budget after its checkout would not
+    // see.
+    let fake = redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
+        while let Some(args) = c.read_request() {
+            if args[0].eq_ignore_ascii_case(b"WATCH") {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            c.write(b"+OK\r\n");
+        }
+    });
+    let budget = Duration::from_millis(300);
+    let r = Redis::with_pool_options(
+        fake.url().parse().unwrap(),
+        PoolOptions::default().with_max_size(1),
+    )
+    .with_retry_policy(redis_client::RetryPolicy::default().with_budget(Some(budget)));
+    let held = r.pool().get().await.unwrap();
+    let releaser = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(held);
+    });
+    let start = Instant::now();
+    let err = r.pipeline().watch("k").await.unwrap_err();
+    let took = start.elapsed();
+    releaser.await.unwrap();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(took < budget + Duration::from_millis(150), "took {took:?}");
+}
+
+#[tokio::test]
 async fn a_dropped_blocking_call_closes_its_connection_and_no_one_gets_its_reply() {
     let server = TestServer::start();
     let r = Redis::with_pool_options(

@@ -235,3 +235,40 @@ fn eight_threads_increment_through_transaction() {
     let retries = attempts.into_inner() - THREADS * EACH;
     assert!(retries >= 1, "no retry observed");
 }
+
+/// A server that answers WATCH 250 ms late, everything else at once.
+fn slow_watch() -> redis_tests::FakeServer {
+    redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
+        while let Some(args) = c.read_request() {
+            if args[0].eq_ignore_ascii_case(b"WATCH") {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            c.write(b"+OK\r\n");
+        }
+    })
+}
+
+#[test]
+fn one_budget_covers_a_watch_and_the_wait_for_its_connection() {
+    use std::time::{Duration, Instant};
+    // The pool's one connection is busy for 200 ms, then WATCH takes 250 ms: together past
+    // the 300 ms budget, which a WATCH given a fresh budget after its checkout would not
+    // see.
+    let fake = slow_watch();
+    let budget = Duration::from_millis(300);
+    let info: ConnectionInfo = fake.url().parse().unwrap();
+    let pool = ConnectionPool::with_options(info, PoolOptions::default().with_max_size(1));
+    let r = Redis::from_pool(pool)
+        .with_retry_policy(redis_client::RetryPolicy::default().with_budget(Some(budget)));
+    let held = r.pool().get().unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+    });
+    let start = Instant::now();
+    let err = r.pipeline().watch("k").unwrap_err();
+    let took = start.elapsed();
+    releaser.join().unwrap();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(took < budget + Duration::from_millis(150), "took {took:?}");
+}
