@@ -7,7 +7,10 @@
 use crate::model::{exec_key, Model};
 use crate::net::{LinkRef, SimConnector};
 use crate::rng::Rng;
-use crate::scenario::{args_of, chaos, Knobs, Report, Shared};
+use crate::scenario::{
+    args_of, call_bound, check_pipeline, pipeline_bound, pipeline_commands, start_chaos, Knobs,
+    Report, Shared,
+};
 use bytes::Bytes;
 use redis_client::prelude::*;
 use redis_client::redis_commands::cmd;
@@ -171,15 +174,7 @@ fn world(seed: u64) -> Report {
     let client =
         Redis::from_pool(pool).with_retry_policy(RetryPolicy::default().with_jitter(false));
     let shared = Arc::new(Shared::new(Arc::clone(&model), knobs.calm));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let faults = tokio::spawn(chaos(
-        Arc::clone(&net),
-        Arc::clone(&model),
-        Arc::clone(&shared),
-        rng.fork(),
-        knobs.chaos(),
-        Arc::clone(&stop),
-    ));
+    let (faults, stop) = start_chaos(&net, &model, &shared, &knobs, &mut rng);
     let mut caller = Caller {
         client,
         shared: Arc::clone(&shared),
@@ -241,17 +236,11 @@ impl Caller {
     }
 
     fn budget(&self, block: Option<f64>) -> Duration {
-        let read = self.info.read_timeout.unwrap_or_default();
-        let wait = match block {
-            Some(secs) => read.max(Duration::from_secs_f64(secs) + Duration::from_secs(1)),
-            None => read,
-        };
-        self.info.connect_timeout.unwrap_or_default() + wait
+        call_bound(&self.info, block)
     }
 
     fn pipeline_bound(&self, replies: u32) -> Duration {
-        self.info.connect_timeout.unwrap_or_default()
-            + self.info.read_timeout.unwrap_or_default() * replies
+        pipeline_bound(&self.info, replies)
     }
 
     fn single<T: FromValue + PartialEq + Debug>(&mut self, cmd: Cmd, block: Option<f64>) {
@@ -276,36 +265,18 @@ impl Caller {
     fn pipeline(&mut self, atomic: bool) {
         let key = self.key();
         let by = self.rng.between(1, 9) as i64;
-        let cmds = [
-            cmd::strings::incrby(key.as_str(), by).cmd,
-            cmd::strings::get(key.as_str()).cmd,
-            cmd::connection::echo(format!("p-{}", self.rng.below(1 << 30))).cmd,
-        ];
+        let token = format!("p-{}", self.rng.below(1 << 30));
+        let cmds = pipeline_commands(&key, by, &token);
         let queued: Vec<Vec<Bytes>> = cmds.iter().map(args_of).collect();
         let mut pipe = self.client.pipeline();
         pipe.transaction(atomic);
-        for c in &cmds {
-            pipe.queue(c.clone());
+        for c in cmds {
+            pipe.queue(c);
         }
         let bound = self.pipeline_bound(if atomic { 5 } else { 3 });
         let start = now();
         let got = pipe.execute();
-        if atomic {
-            let got = got.map(Value::Array);
-            self.shared
-                .check::<Value>(&exec_key(&queued), start, bound, &got);
-        } else {
-            match got {
-                Ok(values) => {
-                    for (args, v) in queued.iter().zip(values) {
-                        self.shared.check::<Value>(args, start, bound, &Ok(v));
-                    }
-                }
-                Err(e) => self
-                    .shared
-                    .check::<Value>(&queued[0], start, bound, &Err(e)),
-            }
-        }
+        check_pipeline(&self.shared, &queued, atomic, start, bound, got);
     }
 
     fn blpop(&mut self, token: &str) {

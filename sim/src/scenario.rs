@@ -454,15 +454,7 @@ async fn world(target: Target, seed: u64) -> Report {
                 .with_retry_policy(retry),
         ),
     };
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let chaos = tokio::spawn(chaos(
-        Arc::clone(&net),
-        Arc::clone(&model),
-        Arc::clone(&shared),
-        rng.fork(),
-        knobs.chaos(),
-        Arc::clone(&stop),
-    ));
+    let (chaos, stop) = start_chaos(&net, &model, &shared, &knobs, &mut rng);
     let topology = (target == Target::Cluster).then(|| {
         tokio::spawn(topology(
             Arc::clone(&net),
@@ -506,10 +498,33 @@ async fn world(target: Target, seed: u64) -> Report {
     shared.finish(&model)
 }
 
+/// Starts [`chaos`] on the run's runtime; setting the flag it returns stops it.
+pub(crate) fn start_chaos(
+    net: &Arc<SimConnector>,
+    model: &Arc<Model>,
+    shared: &Arc<Shared>,
+    knobs: &Knobs,
+    rng: &mut Rng,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = tokio::spawn(chaos(
+        Arc::clone(net),
+        Arc::clone(model),
+        Arc::clone(shared),
+        rng.fork(),
+        knobs.chaos(),
+        Arc::clone(&stop),
+    ));
+    (task, stop)
+}
+
 /// Injects faults at random moments until told to stop: extra replies on idle
 /// connections (with the reactor lagging, as a busy runtime's does), extra replies on
 /// connections owing replies, server restarts.
-pub(crate) async fn chaos(
+async fn chaos(
     net: Arc<SimConnector>,
     model: Arc<Model>,
     shared: Arc<Shared>,
@@ -648,6 +663,57 @@ async fn topology(
     }
 }
 
+/// The longest a single call may take under the default budget: the connect timeout plus
+/// the reply's wait (a blocking command's timeout and a second, at least the read timeout).
+pub(crate) fn call_bound(info: &ConnectionInfo, block: Option<f64>) -> Duration {
+    let read = info.read_timeout.unwrap_or_default();
+    let wait = match block {
+        Some(secs) => read.max(Duration::from_secs_f64(secs) + Duration::from_secs(1)),
+        None => read,
+    };
+    info.connect_timeout.unwrap_or_default() + wait
+}
+
+/// The longest a pipeline of `replies` replies may take under the default budget:
+/// connecting, then each reply's own wait.
+pub(crate) fn pipeline_bound(info: &ConnectionInfo, replies: u32) -> Duration {
+    info.connect_timeout.unwrap_or_default() + info.read_timeout.unwrap_or_default() * replies
+}
+
+/// The commands of the pipeline workload: an increment, a read and an echo of a token.
+pub(crate) fn pipeline_commands(key: &str, by: i64, token: &str) -> [Cmd; 3] {
+    [
+        cmd::strings::incrby(key, by).cmd,
+        cmd::strings::get(key).cmd,
+        cmd::connection::echo(token).cmd,
+    ]
+}
+
+/// Checks a pipeline's outcome: as a transaction, against the model's EXEC of the same
+/// commands; otherwise each reply against its own command's answer.
+pub(crate) fn check_pipeline(
+    shared: &Shared,
+    queued: &[Vec<Bytes>],
+    atomic: bool,
+    start: Instant,
+    bound: Duration,
+    got: Result<Vec<Value>, Error>,
+) {
+    if atomic {
+        let got = got.map(Value::Array);
+        shared.check::<Value>(&exec_key(queued), start, bound, &got);
+        return;
+    }
+    match got {
+        Ok(values) => {
+            for (args, v) in queued.iter().zip(values) {
+                shared.check::<Value>(args, start, bound, &Ok(v));
+            }
+        }
+        Err(e) => shared.check::<Value>(&queued[0], start, bound, &Err(e)),
+    }
+}
+
 /// Hash tags the cluster target's keys carry, so that they live in a few slots, which
 /// migrations and failovers then move.
 const HOT_TAGS: u64 = 8;
@@ -699,25 +765,15 @@ impl Caller {
         }
     }
 
-    /// The longest a single call may take: the default budget, the connect timeout plus
-    /// the reply's wait.
     fn budget(&self, block: Option<f64>) -> Duration {
-        if let Client::Cluster(_, budget) = &self.client {
-            return *budget;
+        match &self.client {
+            Client::Cluster(_, budget) => *budget,
+            Client::Single(_) => call_bound(&self.info, block),
         }
-        let read = self.info.read_timeout.unwrap_or_default();
-        let wait = match block {
-            Some(secs) => read.max(Duration::from_secs_f64(secs) + Duration::from_secs(1)),
-            None => read,
-        };
-        self.info.connect_timeout.unwrap_or_default() + wait
     }
 
-    /// The longest a pipeline of `replies` replies may take: connecting, then each reply's
-    /// own deadline (a pipeline is not one call of the retry policy's budget).
     fn pipeline_bound(&self, replies: u32) -> Duration {
-        self.info.connect_timeout.unwrap_or_default()
-            + self.info.read_timeout.unwrap_or_default() * replies
+        pipeline_bound(&self.info, replies)
     }
 
     /// Runs `call`, or drops it part way when the seed says so (at whatever await it
@@ -777,39 +833,21 @@ impl Caller {
     async fn transaction(&mut self, atomic: bool) {
         let key = self.key();
         let by = self.rng.between(1, 9) as i64;
-        let cmds = [
-            cmd::strings::incrby(key.as_str(), by).cmd,
-            cmd::strings::get(key.as_str()).cmd,
-            cmd::connection::echo(format!("p{}-{}", self.id, self.rng.below(1 << 30))).cmd,
-        ];
+        let token = format!("p{}-{}", self.id, self.rng.below(1 << 30));
+        let cmds = pipeline_commands(&key, by, &token);
         let queued: Vec<Vec<Bytes>> = cmds.iter().map(args_of).collect();
         let mut pipe = self.client.single().pipeline();
         pipe.transaction(atomic);
-        for c in &cmds {
-            pipe.queue(c.clone());
+        for c in cmds {
+            pipe.queue(c);
         }
-        // A pipeline's replies each wait up to a read timeout (one deadline per reply).
+        // MULTI, three commands and EXEC, or the three alone.
         let bound = self.pipeline_bound(if atomic { 5 } else { 3 });
         let start = now();
         let Some(got) = self.maybe_drop(async move { pipe.execute().await }).await else {
             return;
         };
-        if atomic {
-            let key = exec_key(&queued);
-            let got = got.map(Value::Array);
-            self.shared.check::<Value>(&key, start, bound, &got);
-        } else {
-            match got {
-                Ok(values) => {
-                    for (args, v) in queued.iter().zip(values) {
-                        self.shared.check::<Value>(args, start, bound, &Ok(v));
-                    }
-                }
-                Err(e) => self
-                    .shared
-                    .check::<Value>(&queued[0], start, bound, &Err(e)),
-            }
-        }
+        check_pipeline(&self.shared, &queued, atomic, start, bound, got);
     }
 
     /// A blocking pop (on a pooled connection) from a list of the caller's own, pushed to
