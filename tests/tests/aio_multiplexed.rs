@@ -288,6 +288,45 @@ async fn resp3_pushes_go_to_the_push_channel_never_to_a_caller() {
     assert!(matches!(push, Value::Push(items) if items.len() == 3));
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_resp3_push_while_the_connection_is_idle_is_kept_and_the_connection_stays() {
+    // A push (an invalidation) reaches the connection while nothing is owed and the runtime
+    // is too busy to read it: the look before the next request finds bytes, but on RESP3
+    // they may be a push, so they are read and judged first, and the request goes on the
+    // same connection.
+    let socket = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = socket.clone();
+    let fake = FakeServer::start(move |mut c: FakeConn| {
+        // The handshake is answered inside (HELLO and PING).
+        while c.read_request_resp3().is_some() {
+            *slot.lock().unwrap() = Some(c.writer());
+            c.write(b"$5\r\nvalue\r\n");
+        }
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let m = Multiplexed::with_pushes(
+        ConnectionInfo::tcp("127.0.0.1", fake.port()).with_protocol(Protocol::Resp3),
+        tx,
+    );
+    for _ in 0..5 {
+        let v = m.request(GET.into(), ReplyTimeout::Default).await.unwrap();
+        assert_eq!(v, Value::BulkString("value".into()));
+        let mut s = socket
+            .lock()
+            .unwrap()
+            .take()
+            .expect("a connection answered");
+        std::io::Write::write_all(&mut s, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n").unwrap();
+        // Busy: the push is in the socket, the reactor has not been asked.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert_eq!(fake.accepted(), 1, "one connection for every request");
+    for _ in 0..4 {
+        let push = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await;
+        assert!(matches!(push, Ok(Some(Value::Push(_)))), "{push:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_are_pipelined_not_sent_one_round_trip_at_a_time() {
     let server = TestServer::start();

@@ -913,6 +913,14 @@ impl Core {
         !self.read_buf.is_empty()
     }
 
+    /// True when what is buffered beyond the replies owed can only be (the start of) RESP3
+    /// pushes, which come at any time and are never a reply: nothing, or a push frame's
+    /// first byte on a RESP3 connection.
+    pub fn unread_is_push(&self) -> bool {
+        self.read_buf.is_empty()
+            || (self.state.protocol == Protocol::Resp3 && self.read_buf[0] == b'>')
+    }
+
     /// The connection state as the commands sent so far left it.
     pub fn state(&self) -> &ConnState {
         &self.state

@@ -290,6 +290,9 @@ pub struct Mux<W> {
     /// A look since the core last owed nothing found the transport quiet: the next batch
     /// may go. Consumed by that batch.
     looked: bool,
+    /// A look on a RESP3 connection found bytes: they may be a push, which comes at any
+    /// time, so no batch goes until they are read and judged.
+    unread_on_transport: bool,
     failure: Option<Error>,
     /// Answers for the driver to hand out.
     answers: VecDeque<(W, Outcome)>,
@@ -305,6 +308,7 @@ impl<W> Mux<W> {
             waiting: VecDeque::new(),
             out: Outgoing::default(),
             looked: false,
+            unread_on_transport: false,
             failure: None,
             answers: VecDeque::new(),
         }
@@ -375,11 +379,21 @@ impl<W> Mux<W> {
             return Transmit::Idle;
         }
         if self.out.is_empty() {
-            if self.queued.is_empty() {
+            if self.queued.is_empty() || self.unread_on_transport {
                 return Transmit::Idle;
             }
-            if self.core.pending_replies() == 0 && !self.looked {
-                return Transmit::Look;
+            if self.core.pending_replies() == 0 {
+                if !self.core.unread_is_push() {
+                    // Read while nothing was owed, and not a push: a reply nobody asked
+                    // for, which the next request must not be matched to.
+                    self.fail(Error::OutOfStep(
+                        "bytes nobody asked for arrived on an idle connection".into(),
+                    ));
+                    return Transmit::Idle;
+                }
+                if !self.looked {
+                    return Transmit::Look;
+                }
             }
             self.looked = false;
             self.take_batch(now);
@@ -387,13 +401,19 @@ impl<W> Mux<W> {
         self.out.front().unwrap_or(Transmit::Idle)
     }
 
-    /// What the look [`Transmit::Look`] asked for found. Bytes waiting, or a closed
-    /// transport, fail the connection before any queued request is matched to them; the
-    /// queued requests are answered [`Outcome::Unsent`].
+    /// What the look [`Transmit::Look`] asked for found. Bytes waiting on a RESP2
+    /// connection, or a closed transport, fail the connection before any queued request
+    /// is matched to them; the queued requests are answered [`Outcome::Unsent`]. On a RESP3
+    /// connection bytes may be a push, which comes at any time: no batch goes until the
+    /// driver has read them ([`Mux::handle_input`]) and the core has judged them (a push is
+    /// handed out, anything else fails the connection as above).
     pub fn handle_look(&mut self, readiness: Readiness) {
         match readiness {
             // A transport that cannot tell still gets the core's checks.
             Readiness::Quiet | Readiness::Unknown => self.looked = true,
+            Readiness::Readable if self.core.state().protocol == crate::Protocol::Resp3 => {
+                self.unread_on_transport = true;
+            }
             Readiness::Readable => self.fail(Error::OutOfStep(
                 "bytes nobody asked for arrived on an idle connection".into(),
             )),
@@ -455,11 +475,13 @@ impl<W> Mux<W> {
     /// `n` bytes were read into [`Mux::input_buffer`].
     pub fn handle_input(&mut self, n: usize) {
         self.core.handle_input(n);
+        self.unread_on_transport = false;
     }
 
-    /// Bytes that arrived by other means (a test, a simulation).
+    /// Bytes that arrived by other means (the tokio driver's own buffer, a test).
     pub fn handle_bytes(&mut self, bytes: &[u8]) {
         self.core.handle_bytes(bytes);
+        self.unread_on_transport = false;
     }
 
     /// The peer closed the stream: every caller is told.
@@ -786,6 +808,78 @@ mod tests {
         let c = h.submit(&["GET", "c"]);
         h.drain(now, Readiness::Closed);
         assert!(matches!(h.take(c), Some(Outcome::Unsent(Error::Io(_)))));
+    }
+
+    /// A machine over a connection that negotiated RESP3.
+    fn resp3(now: Instant) -> Harness {
+        let info = ConnectionInfo::tcp("127.0.0.1", 6379).with_protocol(crate::Protocol::Resp3);
+        let mut core = Core::new(&info, now);
+        core.handshake(&info, None);
+        core.handle_bytes(b"%0\r\n+PONG\r\n");
+        assert!(matches!(core.poll_reply(now), Ok(Poll::Idle)));
+        Harness {
+            mux: Mux::new(core),
+            next: 0,
+            answers: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn on_resp3_bytes_found_by_the_look_are_read_first_a_push_is_kept_and_anything_else_fails() {
+        let now = Instant::now();
+        let mut h = resp3(now);
+        let a = h.submit(&["GET", "a"]);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+        h.mux.handle_look(Readiness::Readable);
+        // Nothing goes until the bytes are read: they may be a push.
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Idle));
+        assert!(!h.mux.is_failed());
+        h.mux
+            .handle_bytes(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+        assert!(matches!(h.poll(now), Step::Push(Value::Push(_))));
+        assert!(matches!(h.poll(now), Step::Wait(None)));
+        // A new look, quiet this time, and the request goes.
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+        h.mux.handle_look(Readiness::Quiet);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Write(_)));
+        h.mux.transmitted(command(&["GET", "a"]).len());
+        h.mux.handle_bytes(b"$1\r\nA\r\n");
+        h.poll(now);
+        assert_eq!(h.replies(a), vec![bulk("A")]);
+
+        // A stray reply instead: read, judged, and the queued request never sent.
+        let mut h = resp3(now);
+        let b = h.submit(&["GET", "b"]);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+        h.mux.handle_look(Readiness::Readable);
+        h.mux.handle_bytes(b"+OK\r\n");
+        assert!(matches!(h.poll(now), Step::Failed));
+        assert!(matches!(
+            h.take(b),
+            Some(Outcome::Unsent(Error::OutOfStep(_)))
+        ));
+
+        // Half a push read: the request may go (the core keeps the push apart from the
+        // reply); half of anything else may not.
+        let mut h = resp3(now);
+        h.submit(&["GET", "c"]);
+        h.mux.handle_look(Readiness::Readable);
+        h.mux.handle_bytes(b">2\r\n$10\r\ninval");
+        assert!(matches!(h.poll(now), Step::Wait(None)));
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+        h.mux.handle_look(Readiness::Quiet);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Write(_)));
+        let mut h = resp3(now);
+        let d = h.submit(&["GET", "d"]);
+        h.mux.handle_look(Readiness::Readable);
+        h.mux.handle_bytes(b"$5\r\nst");
+        h.poll(now);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Idle));
+        h.collect();
+        assert!(matches!(
+            h.take(d),
+            Some(Outcome::Unsent(Error::OutOfStep(_)))
+        ));
     }
 
     #[test]
