@@ -492,3 +492,30 @@ fn a_killed_idle_unix_socket_connection_is_replaced_at_checkout() {
     assert_ne!(client_id(&mut conn), id, "a new connection");
     assert_eq!(pool.stats().discarded, 1);
 }
+
+#[test]
+fn a_restore_at_hand_back_fits_in_what_is_left_of_the_calls_budget() {
+    // CLIENT SETNAME is answered at once, RESET (the restore when the connection goes
+    // back) 400 ms late: the call, which does not return before its connection is handed
+    // back, still ends within its 300 ms budget, the connection closed unrestored.
+    let fake = redis_tests::FakeServer::start(|mut c: redis_tests::FakeConn| {
+        while let Some(args) = c.read_request() {
+            if args[0].eq_ignore_ascii_case(b"RESET") {
+                std::thread::sleep(Duration::from_millis(400));
+                c.write(b"+RESET\r\n");
+            } else {
+                c.write(b"+OK\r\n");
+            }
+        }
+    });
+    let budget = Duration::from_millis(300);
+    let r = redis_client::Redis::open(&fake.url())
+        .unwrap()
+        .with_retry_policy(redis_client::RetryPolicy::default().with_budget(Some(budget)));
+    let start = Instant::now();
+    let setname = redis_client::redis_commands::cmd::connection::client_setname("me");
+    let () = r.query(setname).unwrap();
+    let took = start.elapsed();
+    assert!(took < budget + Duration::from_millis(150), "took {took:?}");
+    assert_eq!(r.pool().stats().discarded, 1, "{:?}", r.pool().stats());
+}

@@ -326,8 +326,8 @@ impl Pipeline {
         };
         conn.set_call_deadline(deadline);
         let result = self.send_queued(&mut conn, commands, transactional);
-        conn.set_call_deadline(None);
-        // `execute` resets the pipeline next, which hands it back (UNWATCHing if needed).
+        // `execute` resets the pipeline next, which hands it back (UNWATCHing if needed);
+        // the deadline stays, so that a restore at hand-back fits the call's budget too.
         self.conn = Some(conn);
         result
     }

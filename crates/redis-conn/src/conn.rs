@@ -456,6 +456,11 @@ impl Connection {
         self.core.set_call_deadline(deadline);
     }
 
+    /// The deadline [`Connection::set_call_deadline`] set, if any.
+    pub fn call_deadline(&self) -> Option<Instant> {
+        self.core.call_deadline()
+    }
+
     /// True after any failure that leaves the stream out of step, or after `QUIT`.
     pub fn is_broken(&self) -> bool {
         self.core.is_broken()

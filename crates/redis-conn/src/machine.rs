@@ -542,6 +542,11 @@ impl Core {
         self.call_deadline = deadline;
     }
 
+    /// The deadline [`Core::set_call_deadline`] set, if any.
+    pub fn call_deadline(&self) -> Option<Instant> {
+        self.call_deadline
+    }
+
     fn cap(&self, deadline: Option<Instant>) -> Option<Instant> {
         match (deadline, self.call_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),

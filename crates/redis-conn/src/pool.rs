@@ -325,7 +325,7 @@ impl ConnectionPool {
                     && (matches!(shared.options.health_check, Some(after) if idle() >= after)
                         || (look == Readiness::Unknown && idle() >= PING_UNSEEN_AFTER));
                 let usable = if ping {
-                    self.check(conn)
+                    self.check(conn, deadline)
                 } else {
                     self.keep_if_sound(conn)
                 };
@@ -408,12 +408,20 @@ impl ConnectionPool {
 
     /// Health-checks `conn` with `PING`; `None` (the connection closed and counted) if it
     /// fails.
-    fn check(&self, mut conn: Box<Connection>) -> Option<Box<Connection>> {
+    fn check(
+        &self,
+        mut conn: Box<Connection>,
+        deadline: Option<Instant>,
+    ) -> Option<Box<Connection>> {
         if !conn.is_broken() {
             let info = self.info();
-            // Bounded even without a read timeout, so a silent peer cannot hang a checkout.
+            // Bounded even without a read timeout, so a silent peer cannot hang a checkout,
+            // and by the call's budget.
             let timeout = info.read_timeout.or(info.connect_timeout);
-            if conn.ping(timeout).is_ok() {
+            conn.set_call_deadline(deadline);
+            let alive = conn.ping(timeout).is_ok();
+            conn.set_call_deadline(None);
+            if alive {
                 return Some(conn);
             }
         }
@@ -500,7 +508,10 @@ impl ConnectionPool {
     }
 
     fn put_back(&self, mut conn: Box<Connection>, generation: u64) {
-        // The caller's budget ends with the call; a restore gets its own bound.
+        // A restore happens before the caller's call returns: it gets its own bound, and
+        // no more than what is left of the call's budget (a connection that cannot be
+        // restored in time is closed).
+        let call_deadline = conn.call_deadline();
         conn.set_call_deadline(None);
         // Only a connection the core finds in step, quiet and in the configured state
         // may serve another caller; one whose state a command changed is restored first.
@@ -509,15 +520,18 @@ impl ConnectionPool {
                 Verdict::Reuse => true,
                 Verdict::Restore => {
                     let info = self.info();
-                    let timeout = info
+                    let own = info
                         .connect_timeout
                         .or(info.read_timeout)
                         .unwrap_or(RESTORE_TIMEOUT);
+                    let now = crate::clock::now();
+                    let timeout =
+                        call_deadline.map_or(own, |d| own.min(d.saturating_duration_since(now)));
                     // The restore ran the handshake again (a new `CLIENT TRACKING`
                     // registration among it): the connector checks the result as it checks
                     // a new connection.
-                    conn.restore(info, Some(timeout)).is_ok() && {
-                        conn.set_call_deadline(Some(crate::clock::now() + timeout));
+                    !timeout.is_zero() && conn.restore(info, Some(timeout)).is_ok() && {
+                        conn.set_call_deadline(Some(now + timeout));
                         let verified = self.shared.connector.verify(&mut conn).is_ok();
                         conn.set_call_deadline(None);
                         verified
