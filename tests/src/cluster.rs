@@ -2,6 +2,7 @@
 //! three replicas) made by `redis-cli --cluster create`, torn down on drop.
 
 use crate::{ServerConfig, TestServer};
+use redis_client::Value;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,7 +23,8 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts six nodes on free loopback ports (each with a free cluster bus port), makes
     /// them a cluster of three primaries with one replica each, and waits until every node
-    /// reports `cluster_state:ok` and knows all six.
+    /// reports `cluster_state:ok`, knows all six and lists every replica as `online` in
+    /// `CLUSTER SHARDS`.
     ///
     /// # Panics
     /// If a node does not start or the cluster does not form in time.
@@ -209,18 +211,49 @@ impl TestCluster {
     }
 
     /// Waits until every running node reports `cluster_state:ok`, all 16384 slots served,
-    /// knows every node, and `replicas` replicas are in sync.
+    /// knows every node, `replicas` replicas are in sync, and every node's
+    /// `CLUSTER SHARDS` lists those replicas as `online`, so that a client opened now
+    /// learns every replica from whichever node it asks.
     fn wait_settled(&mut self, replicas: usize) {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         let all = self.nodes.len();
-        // Replicas count once they have synchronised (a syncing replica is not `online`).
-        while !self.all_ok(all) || self.synced_replicas() < replicas {
+        let settling = |what: &str| {
             assert!(
                 Instant::now() < deadline,
-                "cluster did not settle within {SETTLE_TIMEOUT:?}"
+                "cluster did not settle within {SETTLE_TIMEOUT:?}: {what}"
             );
             std::thread::sleep(Duration::from_millis(50));
+        };
+        // Replicas count once they have synchronised (a syncing replica is not `online`).
+        while !self.all_ok(all) || self.synced_replicas() < replicas {
+            settling("nodes not ok or replicas not in sync");
         }
+        // CLUSTER SHARDS calls a replica `loading` while its replication offset, as the
+        // node asked last heard by gossip, is 0, and a primary never written to keeps its
+        // replicas at 0 until its next replication PING (every 10 s). An empty FLUSHALL is
+        // propagated all the same and moves every offset past 0.
+        if replicas > 0 {
+            for port in self.primaries() {
+                self.node(port).raw(&["FLUSHALL"]);
+            }
+        }
+        while self.online_replicas() < replicas {
+            settling("a node does not yet report every replica online");
+        }
+    }
+
+    /// The fewest replicas reported `online` by the `CLUSTER SHARDS` of a running node.
+    fn online_replicas(&mut self) -> usize {
+        self.nodes()
+            .map(|n| {
+                let client = redis_client::Redis::open(&n.url()).expect("node url");
+                let reply = client
+                    .execute_command(("CLUSTER", "SHARDS"))
+                    .expect("CLUSTER SHARDS");
+                online_in_shards(&reply)
+            })
+            .min()
+            .unwrap_or(0)
     }
 
     /// The number of replicas whose link to their primary is up.
@@ -248,6 +281,36 @@ impl TestCluster {
                 && healthy >= known
         })
     }
+}
+
+/// The replicas a `CLUSTER SHARDS` reply (RESP2: flat key/value arrays) lists with
+/// `health` `online`.
+fn online_in_shards(reply: &Value) -> usize {
+    fn field<'v>(pairs: &'v Value, name: &str) -> Option<&'v Value> {
+        let Value::Array(items) = pairs else {
+            return None;
+        };
+        items
+            .chunks(2)
+            .find(|kv| matches!(&kv[0], Value::BulkString(k) if k == name.as_bytes()))
+            .and_then(|kv| kv.get(1))
+    }
+    let is = |node: &Value, name: &str, want: &str| match field(node, name) {
+        Some(Value::BulkString(v)) => v == want.as_bytes(),
+        _ => false,
+    };
+    let Value::Array(shards) = reply else {
+        return 0;
+    };
+    shards
+        .iter()
+        .filter_map(|shard| match field(shard, "nodes") {
+            Some(Value::Array(nodes)) => Some(nodes),
+            _ => None,
+        })
+        .flatten()
+        .filter(|n| is(n, "role", "replica") && is(n, "health", "online"))
+        .count()
 }
 
 fn run(cmd: &mut Command) {

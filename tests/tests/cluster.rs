@@ -519,18 +519,17 @@ fn replica_reads(cluster: &mut TestCluster, c: &ClusterClient) {
             .sum()
     };
     let before = gets_on_replicas(cluster);
-    // Replicas that finished syncing after the client opened are learnt at a refresh; the
-    // node asked learns that a replica is online by gossip, so this may take a few tries.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        c.refresh_slots().unwrap();
-        let all = c.slot_map().shards().iter().all(|s| s.replicas.len() == 1);
-        if all || std::time::Instant::now() > until {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(c.slot_map().shards().iter().all(|s| s.replicas.len() == 1));
+    // The harness returns once every node reports every replica online, so the map the
+    // client fetched when it opened lists them all.
+    let every_replica = |c: &ClusterClient| {
+        let map = c.slot_map();
+        assert!(
+            map.shards().iter().all(|s| s.replicas.len() == 1),
+            "a shard without its replica: {:?}",
+            map.shards()
+        );
+    };
+    every_replica(c);
     c.set("r:1", "v").unwrap();
     let replicas = c.on_replicas(true);
     let mut got = None;
@@ -555,6 +554,7 @@ fn replica_reads(cluster: &mut TestCluster, c: &ClusterClient) {
         ClusterOptions::default().with_read_from_replicas(true),
     )
     .unwrap();
+    every_replica(&client_wide);
     let before = gets_on_replicas(cluster);
     for _ in 0..10 {
         let _ = client_wide.get("r:1").unwrap();

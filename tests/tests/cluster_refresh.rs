@@ -92,8 +92,13 @@ fn a_manual_failover_is_learnt_by_periodic_refresh_only() {
         .take(20)
         .collect();
     assert!(!served.is_empty() && reads.len() == 20 && writes.len() == 20);
+    // Every client writes to the old primary, so each holds a pool for it (its replica
+    // reads go to the replica): only the refresh can make one let that pool go.
     for k in &reads {
         refreshing.set(k, "v").unwrap();
+        control.set(k, "v").unwrap();
+        rt.block_on(refreshing_aio.set(k, "v")).unwrap();
+        rt.block_on(control_aio.set(k, "v")).unwrap();
     }
 
     // Replica reads and other-slot writes through every client, all through the failover:

@@ -193,7 +193,8 @@ impl Cache {
     }
 
     /// The client id of the invalidation connection while it is up; reads are served
-    /// from memory only then.
+    /// from memory only then. Once it is told here, the reads that follow on connections
+    /// the client opens are stored.
     pub fn invalidation_client_id(&self) -> Option<i64> {
         self.shared.live()
     }
@@ -396,11 +397,15 @@ impl Shared {
         self.ident.lock().reset(id, run_id);
         self.relisten.store(false, Ordering::Relaxed);
         self.clear();
-        self.live.store(id, Ordering::Release);
         self.tracking.set_redirect(Some(id));
         for f in self.on_connected.lock().iter() {
             f();
         }
+        // Published after the redirect is set and older connections are closed: once
+        // `Cache::invalidation_client_id` tells, a new connection redirects here and none
+        // from before is left to be closed under a read, which would forget what that
+        // read stored. A read before this is not stored.
+        self.live.store(id, Ordering::Release);
         // Last: a read that waited for this takes a connection tracked by it.
         self.first_listen.set();
     }
@@ -893,6 +898,32 @@ pub(crate) fn tracked_read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dial that never connects: the test plays the invalidation connection's part.
+    struct Never;
+
+    impl listener::Dial for Never {
+        fn dial(&mut self) -> Result<Box<dyn listener::Link>, redis_conn::Error> {
+            Err(redis_conn::Error::Timeout)
+        }
+    }
+
+    #[test]
+    fn a_new_invalidation_connection_is_told_only_once_the_data_connections_follow_it() {
+        let shared = Shared::start(CacheOptions::default(), Box::new(Never));
+        let seen = Arc::new(Mutex::new(None));
+        let (weak, s) = (Arc::downgrade(&shared), Arc::clone(&seen));
+        shared.on_connected(move || {
+            let shared = weak.upgrade().unwrap();
+            *s.lock() = Some((shared.live(), shared.tracking.redirect()));
+        });
+        shared.connected(7, None);
+        // While the connections from before are closed, new ones already redirect to it,
+        // and it is not yet told: a read made once it is told is not on a connection
+        // about to be closed, which would forget what the read stored.
+        assert_eq!(*seen.lock(), Some((None, Some(7))));
+        assert_eq!(shared.live(), Some(7));
+    }
 
     #[test]
     fn run_id_is_read_from_info_over_resp2_and_resp3() {
