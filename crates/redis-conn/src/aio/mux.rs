@@ -165,7 +165,8 @@ enum SlotState {
 }
 
 impl Slots {
-    fn insert(&mut self) -> Slot {
+    /// A slot for a caller that waits with `waker`.
+    fn insert(&mut self, waker: Waker) -> Slot {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -178,7 +179,7 @@ impl Slots {
         };
         let entry = &mut self.entries[index as usize];
         entry.generation = entry.generation.wrapping_add(1);
-        entry.state = SlotState::Waiting(None);
+        entry.state = SlotState::Waiting(Some(waker));
         Slot {
             index,
             generation: entry.generation,
@@ -252,22 +253,61 @@ impl Slots {
     }
 }
 
-/// A caller's wait for its answer; dropped before the answer came, it cancels the request
-/// if it was not written yet, and leaves its replies to be read and dropped otherwise.
+/// A caller's request and its wait for the answer. The first poll queues the request and
+/// leaves the caller's waker in one go (one lock); dropped before the answer came, it
+/// cancels the request if it was not written yet, and leaves its replies to be read and
+/// dropped otherwise.
 struct Answer<'a> {
     conn: &'a Conn,
-    slot: Slot,
+    /// The request, until the first poll queues it.
+    request: Option<Request<'a>>,
+    slot: Option<Slot>,
     done: bool,
+}
+
+struct Request<'a> {
+    head: &'a [u8],
+    body: Body<'a>,
+    replies: usize,
+    timeout: ReplyTimeout,
 }
 
 impl Future for Answer<'_> {
     type Output = Outcome;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
-        let slot = self.slot;
-        let polled = self.conn.state.lock().slots.poll(slot, cx);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let this = self.get_mut();
+        if let Some(r) = this.request.take() {
+            let task = {
+                let mut st = this.conn.state.lock();
+                let slot = st.slots.insert(cx.waker().clone());
+                match st.mux.submit(r.head, r.body, r.replies, r.timeout, slot) {
+                    Ok(()) => {
+                        this.slot = Some(slot);
+                        st.task.take()
+                    }
+                    Err(slot) => {
+                        // The connection failed between the look and the submit: nothing
+                        // went out; the caller tries a fresh one.
+                        st.slots.release(slot);
+                        drop(st);
+                        this.conn.alive.store(false, Ordering::Release);
+                        this.done = true;
+                        return Poll::Ready(Outcome::Unsent(Error::Broken));
+                    }
+                }
+            };
+            if let Some(task) = task {
+                task.wake();
+            }
+            return Poll::Pending;
+        }
+        let Some(slot) = this.slot else {
+            return Poll::Ready(Outcome::Failed(Error::Broken));
+        };
+        let polled = this.conn.state.lock().slots.poll(slot, cx);
         if polled.is_ready() {
-            self.done = true;
+            this.done = true;
         }
         polled
     }
@@ -275,14 +315,14 @@ impl Future for Answer<'_> {
 
 impl Drop for Answer<'_> {
     fn drop(&mut self) {
-        if self.done {
+        let Some(slot) = self.slot.filter(|_| !self.done) else {
             return;
-        }
+        };
         let mut st = self.conn.state.lock();
-        if st.mux.cancel(&self.slot) {
-            st.slots.release(self.slot);
+        if st.mux.cancel(&slot) {
+            st.slots.release(slot);
         } else {
-            st.slots.abandon(self.slot);
+            st.slots.abandon(slot);
         }
     }
 }
@@ -395,26 +435,15 @@ impl Multiplexed {
                 // would otherwise make every request's future as large.
                 None => Box::pin(self.link()).await?,
             };
-            let (slot, task) = {
-                let mut st = link.conn.state.lock();
-                let slot = st.slots.insert();
-                match st.mux.submit(head, body, replies, timeout, slot) {
-                    Ok(()) => (slot, st.task.take()),
-                    Err(slot) => {
-                        // The connection failed between the look and the submit: nothing
-                        // went out; try a fresh one.
-                        st.slots.release(slot);
-                        link.conn.alive.store(false, Ordering::Release);
-                        continue;
-                    }
-                }
-            };
-            if let Some(task) = task {
-                task.wake();
-            }
             let answer = Answer {
                 conn: &link.conn,
-                slot,
+                request: Some(Request {
+                    head,
+                    body,
+                    replies,
+                    timeout,
+                }),
+                slot: None,
                 done: false,
             };
             match answer.await {
@@ -629,7 +658,7 @@ impl Future for Driver {
             // Outside the lock: the system calls.
             let turn = this.io(cx);
             // Under the lock again: what the system calls did, and the answers.
-            let deadline = {
+            let (deadline, failed, wants_to_write, more_answers) = {
                 let mut st = conn.state.lock();
                 if turn.wrote > 0 {
                     st.mux.transmitted(turn.wrote);
@@ -653,7 +682,7 @@ impl Future for Driver {
                         Step::Failed => break None,
                     }
                 };
-                this.answer(&mut st);
+                let more_answers = this.answer_some(&mut st);
                 let more = st.mux.wants_to_write()
                     || !this.writing.is_empty()
                     || this.writing_shared.is_some();
@@ -669,10 +698,15 @@ impl Future for Driver {
                         st.task = Some(cx.waker().clone());
                     }
                 }
-                deadline
+                (
+                    deadline,
+                    st.mux.is_failed(),
+                    st.mux.wants_to_write(),
+                    more_answers,
+                )
             };
             this.wake_callers();
-            if conn.state.lock().mux.is_failed() {
+            if failed {
                 continue;
             }
             if deadline != this.armed {
@@ -685,11 +719,17 @@ impl Future for Driver {
                 conn.state.lock().mux.handle_timeout(super::now());
                 continue;
             }
+            if more_answers {
+                // The callers just woken run first and what they send goes out before
+                // the next group is handed out: the server has work while this side
+                // finishes the rest.
+                this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             let read_more = turn.read.is_some_and(|n| n > 0);
             let write_more = turn.wrote > 0
-                && (!this.writing.is_empty()
-                    || this.writing_shared.is_some()
-                    || conn.state.lock().mux.wants_to_write());
+                && (!this.writing.is_empty() || this.writing_shared.is_some() || wants_to_write);
             if !read_more && !write_more {
                 return Poll::Pending;
             }
@@ -784,6 +824,20 @@ impl Driver {
             Poll::Pending => {}
         }
         turn
+    }
+
+    /// Moves the machine's next group of answers ([`Mux::answer_group`]) into their
+    /// slots, noting whom to wake; true when more are left for the next turn.
+    fn answer_some(&mut self, st: &mut State) -> bool {
+        for _ in 0..st.mux.answer_group() {
+            let Some((slot, outcome)) = st.mux.next_answer() else {
+                return false;
+            };
+            if let Some(w) = st.slots.complete(slot, outcome) {
+                self.wake.push(w);
+            }
+        }
+        true
     }
 
     /// Moves the machine's answers into their slots, noting whom to wake.
