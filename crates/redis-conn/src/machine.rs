@@ -574,12 +574,19 @@ impl Core {
         self.read_buf.unsplit(filled);
     }
 
-    /// Bytes that arrived by other means (an async codec's buffer, a test).
-    pub fn handle_bytes(&mut self, bytes: &[u8]) {
-        if let Some(m) = &self.metrics {
-            m.bytes_in(bytes.len() as u64);
+    /// Bytes that arrived by other means (an async driver's read buffer, a test).
+    ///
+    /// They are copied into [`Core::input_buffer`], so the read buffer grows by whole
+    /// chunks: extending it directly would, while decoded replies still point into it,
+    /// allocate a new buffer just the size of every read.
+    pub fn handle_bytes(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let spare = self.input_buffer();
+            let n = bytes.len().min(spare.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            self.handle_input(n);
+            bytes = &bytes[n..];
         }
-        self.read_buf.extend_from_slice(bytes);
     }
 
     /// The peer closed the stream or the transport failed: nothing more will come.
