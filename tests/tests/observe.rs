@@ -17,7 +17,6 @@ fn info(server: &TestServer) -> ConnectionInfo {
 
 #[test]
 fn a_command_is_one_span_with_the_database_conventions_and_one_measurement() {
-    capture::init();
     let server = TestServer::start();
     let rec = Recorder::new();
     let r = Redis::from_info(info(&server).with_db(3).with_metrics(rec.clone()));
@@ -58,7 +57,6 @@ fn a_command_is_one_span_with_the_database_conventions_and_one_measurement() {
 
 #[test]
 fn the_command_text_is_recorded_only_when_asked_and_cut_to_length() {
-    capture::init();
     let server = TestServer::start();
     let r = Redis::from_info(info(&server).with_query_text(Some(4)));
     let capture = Capture::default();
@@ -78,7 +76,6 @@ fn the_command_text_is_recorded_only_when_asked_and_cut_to_length() {
 
 #[test]
 fn a_pipeline_and_a_transaction_are_one_span_each_with_their_batch_size() {
-    capture::init();
     let server = TestServer::start();
     let rec = Recorder::new();
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
@@ -111,7 +108,6 @@ fn a_pipeline_and_a_transaction_are_one_span_each_with_their_batch_size() {
 
 #[test]
 fn a_watched_transaction_has_a_span_per_immediate_command_and_one_for_exec() {
-    capture::init();
     let server = TestServer::start();
     let r = Redis::from_info(info(&server));
     let capture = Capture::default();
@@ -141,7 +137,6 @@ fn a_watched_transaction_has_a_span_per_immediate_command_and_one_for_exec() {
 
 #[test]
 fn a_server_error_marks_the_span_and_counts_by_code() {
-    capture::init();
     let server = TestServer::start();
     let rec = Recorder::new();
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
@@ -167,7 +162,6 @@ fn a_server_error_marks_the_span_and_counts_by_code() {
 
 #[test]
 fn a_retried_read_reports_the_retry_in_its_span_and_the_reconnect() {
-    capture::init();
     let server = TestServer::start();
     let proxy = FaultProxy::start(server.port());
     let rec = Recorder::new();
@@ -209,7 +203,6 @@ fn a_retried_read_reports_the_retry_in_its_span_and_the_reconnect() {
 
 #[test]
 fn a_connection_killed_by_the_server_is_replaced_and_reported() {
-    capture::init();
     let server = TestServer::start();
     let rec = Recorder::new();
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
@@ -235,7 +228,6 @@ fn a_connection_killed_by_the_server_is_replaced_and_reported() {
 
 #[test]
 fn a_checkout_that_waits_is_reported_with_its_wait() {
-    capture::init();
     let server = TestServer::start();
     let rec = Recorder::new();
     let r = Redis::from_pool(redis_client::ConnectionPool::with_options(
@@ -276,7 +268,6 @@ fn a_checkout_that_waits_is_reported_with_its_wait() {
 
 #[test]
 fn no_password_appears_in_any_span_event_or_metric() {
-    capture::init();
     const SECRET: &str = "s3cret-pw-7f2a";
     let server = TestServer::start_with(ServerConfig::default().password(SECRET));
     let proxy = FaultProxy::start(server.port());
@@ -422,7 +413,6 @@ impl metrics::Recorder for MetricsLog {
 
 #[test]
 fn the_metrics_crate_adapter_records_the_documented_names() {
-    capture::init();
     let server = TestServer::start();
     let proxy = FaultProxy::start(server.port());
     let log = MetricsLog::default();
@@ -477,7 +467,6 @@ fn the_metrics_crate_adapter_records_the_documented_names() {
 
 #[test]
 fn a_redirection_is_an_event_naming_the_slot_and_the_node() {
-    capture::init();
     let info = ConnectionInfo::tcp("127.0.0.1", 7000);
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.subscriber(), || {
@@ -504,7 +493,6 @@ fn a_redirection_is_an_event_naming_the_slot_and_the_node() {
 
 #[test]
 fn a_server_error_quoting_the_arguments_records_only_its_code() {
-    capture::init();
     let server = TestServer::start();
     let rec = Recorder::new();
     let r = Redis::from_info(info(&server).with_metrics(rec.clone()));
@@ -532,7 +520,6 @@ fn a_server_error_quoting_the_arguments_records_only_its_code() {
 
 #[test]
 fn a_subscriber_renewing_its_subscriptions_is_a_reconnect_event() {
-    capture::init();
     let server = TestServer::start();
     let r = Redis::from_info(info(&server));
     let mut sub = r.pubsub();
@@ -557,7 +544,6 @@ fn a_subscriber_renewing_its_subscriptions_is_a_reconnect_event() {
 
 #[test]
 fn a_health_check_ping_has_no_span_of_its_own() {
-    capture::init();
     let server = TestServer::start();
     let r = Redis::from_pool(redis_client::ConnectionPool::with_options(
         info(&server),

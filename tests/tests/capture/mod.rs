@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -69,6 +70,7 @@ impl Visit for Fields<'_> {
 impl Capture {
     /// A subscriber that reports into this capture.
     pub fn subscriber(&self) -> impl Subscriber + Send + Sync {
+        init();
         tracing_subscriber::registry().with(CaptureLayer(self.clone()))
     }
 
@@ -233,16 +235,40 @@ impl Metrics for Recorder {
     }
 }
 
-/// Makes `tracing` take scoped subscribers into account before any callsite is
-/// registered: call it first in every test of a binary whose tests run in parallel.
+/// Installs, once per test binary, a global subscriber that has `tracing` ask the current
+/// subscriber about every span and event instead of caching "never".
 ///
-/// Until the first scoped subscriber exists, `tracing` decides a callsite's interest from
-/// the global subscriber alone (none: never interested) and caches it; a callsite first
-/// reached by one test while another test installs its capture can keep that answer, and
-/// the capture then sees no span from it.
-pub fn init() {
+/// `tracing` caches each callsite's interest when the callsite is first reached. While at
+/// most one subscriber is alive (one test's capture), it asks only the subscriber of the
+/// thread that reaches the callsite: a test thread with no capture (or none installed
+/// yet) answers "never", and a capture running at the same moment in another thread then
+/// sees nothing from that callsite. With this subscriber alive for good, the answer is
+/// "sometimes" at worst, so each span asks the capture of its own thread.
+fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        tracing::subscriber::with_default(tracing_subscriber::registry(), || {});
+        tracing::subscriber::set_global_default(AskEachTime)
+            .expect("no other global subscriber in the test binaries");
     });
+}
+
+/// Interested in nothing itself, but never lets a callsite be cached as "never".
+struct AskEachTime;
+
+impl Subscriber for AskEachTime {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+    // Reached only for a callsite another thread's capture made "always".
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
 }
