@@ -364,6 +364,21 @@ fn pipelines_in_queue_order(c: &ClusterClient) {
     assert_eq!(size, 2);
     assert!(pipe.is_empty());
 
+    // A command split over several slots runs where it was queued, before what follows
+    // it on the same node: the SET queued after the DEL is not undone by it.
+    c.mset([("p:a", "old"), ("p:b", "old")]).unwrap();
+    let mut pipe = c.pipeline();
+    pipe.transaction(false);
+    pipe.del(["p:a", "p:b"])
+        .set("p:a", "new")
+        .mget(["p:a", "p:b"])
+        .incr("p:b")
+        .exists(["p:a", "p:b"]);
+    let (deleted, set, m, n, e): (i64, bool, Vec<Option<String>>, i64, i64) = pipe.query().unwrap();
+    assert_eq!((deleted, set, n, e), (2, true, 1, 2));
+    assert_eq!(m, vec![Some("new".to_owned()), None]);
+    assert_eq!(c.get("p:a").unwrap().as_deref(), Some(&b"new"[..]));
+
     let mut pipe = c.pipeline();
     pipe.transaction(false);
     pipe.set("p:a", "x").incr("p:a").get("p:a");

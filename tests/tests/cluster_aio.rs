@@ -84,6 +84,23 @@ async fn async_cluster_client_end_to_end() {
             Value::Nil
         ])
     );
+    // A command split over several slots runs where it was queued, before what follows
+    // it on the same node: the SET queued after the DEL is not undone by it.
+    c.mset([("p:a", "old"), ("p:b", "old")]).await.unwrap();
+    let mut pipe = c.pipeline();
+    pipe.transaction(false);
+    pipe.del(["p:a", "p:b"])
+        .set("p:a", "new")
+        .mget(["p:a", "p:b"])
+        .incr("p:b");
+    let v = pipe.execute().await.unwrap();
+    assert_eq!(v[0], Value::Integer(2));
+    assert_eq!(
+        v[2],
+        Value::Array(vec![Value::BulkString("new".into()), Value::Nil])
+    );
+    assert_eq!(v[3], Value::Integer(1));
+    assert_eq!(c.get("p:a").await.unwrap().as_deref(), Some(&b"new"[..]));
     let mut tx = c.pipeline();
     tx.transaction(true).set("{t}a", 1).incr("{t}a");
     assert_eq!(tx.execute().await.unwrap()[1], Value::Integer(2));

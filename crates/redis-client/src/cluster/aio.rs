@@ -520,12 +520,22 @@ impl ClusterClient {
             keys: Vec<usize>,
         }
         let map = self.slot_map();
-        let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
-        let mut parts: Vec<Part<'_>> = Vec::new();
-        for (i, (cmd, route)) in items.iter_mut().enumerate() {
+        // Moved out: the route keeps only its kind, all the merge needs.
+        let mut owned: Vec<Vec<router::Part>> = items
+            .iter_mut()
+            .filter_map(|(_, route)| match route {
+                Route::Split(split) => Some(std::mem::take(split)),
+                _ => None,
+            })
+            .collect();
+        // In the order queued, a split command's parts where it stood: a node runs what it
+        // is sent in order, so a SET queued after a DEL of the same key runs after it.
+        let mut parts: Vec<Part<'_>> = Vec::with_capacity(items.len());
+        let mut splits = owned.iter_mut();
+        for (item, (cmd, route)) in items.iter().enumerate() {
             let cmd: &Cmd = cmd;
             let plain = |target| Part {
-                item: i,
+                item,
                 cmd,
                 target,
                 keys: Vec::new(),
@@ -543,18 +553,16 @@ impl ClusterClient {
                         parts.push(plain(Target::Node(p.to_owned())));
                     }
                 }
-                // Moved out: the route keeps only its kind, all the merge needs.
-                Route::Split(split) => owned.push((i, std::mem::take(split))),
-            }
-        }
-        for (item, split) in &mut owned {
-            for p in split {
-                parts.push(Part {
-                    item: *item,
-                    cmd: &p.cmd.0,
-                    target: Target::Slot(p.slot),
-                    keys: std::mem::take(&mut p.keys),
-                });
+                Route::Split(_) => {
+                    for p in splits.next().expect("one taken per split route") {
+                        parts.push(Part {
+                            item,
+                            cmd: &p.cmd.0,
+                            target: Target::Slot(p.slot),
+                            keys: std::mem::take(&mut p.keys),
+                        });
+                    }
+                }
             }
         }
 

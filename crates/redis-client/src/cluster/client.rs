@@ -729,44 +729,49 @@ impl ClusterClient {
         }
         // Split parts own their commands; they are moved here (the route keeps only its
         // kind, all the merge needs) so parts can borrow them.
-        let mut owned: Vec<(usize, Vec<router::Part>)> = Vec::new();
+        let mut owned: Vec<Vec<router::Part>> = items
+            .iter_mut()
+            .filter_map(|(_, route)| match route {
+                Route::Split(parts) => Some(std::mem::take(parts)),
+                _ => None,
+            })
+            .collect();
         let map = self.inner.map.read().clone();
-        let mut plain: Vec<(usize, &Cmd, Target)> = Vec::with_capacity(items.len());
-        for (i, (cmd, route)) in items.iter_mut().enumerate() {
+        // In the order queued, a split command's parts where it stood: a node runs what it
+        // is sent in order, so a SET queued after a DEL of the same key runs after it.
+        let mut parts: Vec<Part<'_>> = Vec::with_capacity(items.len());
+        let mut splits = owned.iter_mut();
+        for (item, (cmd, route)) in items.iter().enumerate() {
             let cmd: &Cmd = cmd;
-            match route {
-                Route::Slot(s) => plain.push((i, cmd, Target::Slot(*s))),
-                Route::Any => plain.push((i, cmd, Target::Any)),
-                Route::AllPrimaries => {
-                    for p in map.primaries() {
-                        plain.push((i, cmd, Target::Node(p.to_owned())));
-                    }
-                }
-                Route::AllNodes => {
-                    for p in map.nodes() {
-                        plain.push((i, cmd, Target::Node(p.to_owned())));
-                    }
-                }
-                Route::Split(parts) => owned.push((i, std::mem::take(parts))),
-            }
-        }
-        let mut parts: Vec<Part<'_>> = plain
-            .into_iter()
-            .map(|(item, cmd, target)| Part {
+            let plain = |target| Part {
                 item,
                 cmd,
                 target,
                 keys: Vec::new(),
-            })
-            .collect();
-        for (item, split) in &mut owned {
-            for p in split {
-                parts.push(Part {
-                    item: *item,
-                    cmd: &p.cmd.0,
-                    target: Target::Slot(p.slot),
-                    keys: std::mem::take(&mut p.keys),
-                });
+            };
+            match route {
+                Route::Slot(s) => parts.push(plain(Target::Slot(*s))),
+                Route::Any => parts.push(plain(Target::Any)),
+                Route::AllPrimaries => {
+                    for p in map.primaries() {
+                        parts.push(plain(Target::Node(p.to_owned())));
+                    }
+                }
+                Route::AllNodes => {
+                    for p in map.nodes() {
+                        parts.push(plain(Target::Node(p.to_owned())));
+                    }
+                }
+                Route::Split(_) => {
+                    for p in splits.next().expect("one taken per split route") {
+                        parts.push(Part {
+                            item,
+                            cmd: &p.cmd.0,
+                            target: Target::Slot(p.slot),
+                            keys: std::mem::take(&mut p.keys),
+                        });
+                    }
+                }
             }
         }
 
