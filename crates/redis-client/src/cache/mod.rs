@@ -142,8 +142,10 @@ pub struct CacheStats {
     /// changed, or because the connection they were read through ended (the server
     /// reports changes to a key only to the connection that read it).
     pub invalidations: u64,
-    /// Times the whole cache was cleared: a flush on the server, the invalidation
-    /// connection lost or replaced, [`Cache::clear`].
+    /// Times the whole cache was cleared: whenever an invalidation connection comes up
+    /// (the first one too) or is lost, a flush on the server, this client's own FLUSHALL,
+    /// FLUSHDB, SWAPDB or raw write (cleared before it is sent and again at its reply),
+    /// [`Cache::clear`].
     pub flushes: u64,
     /// Entries dropped to make room (entry or byte limit).
     pub evictions: u64,

@@ -68,6 +68,7 @@ commands! {
         => |c| { c.key(key).arg(count).arg("WITHVALUES"); }
 
     /// Sets `field` to `value` in the hash at `key`; returns 1 if the field is new.
+    /// Several fields at once: `hset_multiple`.
     /// See <https://redis.io/commands/hset/>.
     "HSET" [] fn hset<K: ToArgs, F: ToArgs, V: ToArgs>(key: K, field: F, value: V) -> i64
         => |c| { c.key(key).arg(field).arg(value); }
