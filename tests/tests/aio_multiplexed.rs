@@ -637,3 +637,44 @@ async fn reconnect_attempts_back_off_while_the_server_refuses() {
         "the other calls failed at once"
     );
 }
+
+/// A connector that reaches nothing, and says where it tried.
+#[derive(Debug)]
+struct Unreachable;
+
+impl redis_client::redis_conn::aio::Connector for Unreachable {
+    fn connect<'a>(
+        &'a self,
+        _: &'a redis_client::redis_conn::aio::Dialer,
+        _: Option<Instant>,
+    ) -> redis_client::redis_conn::aio::BoxFuture<
+        'a,
+        Result<redis_client::redis_conn::aio::Opened, ConnError>,
+    > {
+        Box::pin(async {
+            Err(ConnError::Connect {
+                addr: "primary of \"svc\"".into(),
+                source: std::io::Error::other("down"),
+            })
+        })
+    }
+}
+
+/// A connection opened through a connector, whose settings' address is only a
+/// placeholder, names where its last attempt went when the backoff refuses the next.
+#[tokio::test]
+async fn a_refused_reconnect_names_where_the_connector_tried() {
+    let m = Multiplexed::with_connector(ConnectionInfo::tcp("", 0), Arc::new(Unreachable));
+    let first = m
+        .request(GET.into(), ReplyTimeout::Default)
+        .await
+        .unwrap_err();
+    assert!(first.to_string().contains("primary of \"svc\""), "{first}");
+    let refused = m
+        .request(GET.into(), ReplyTimeout::Default)
+        .await
+        .unwrap_err();
+    let text = refused.to_string();
+    assert!(text.contains("next attempt in"), "{text}");
+    assert!(text.contains("primary of \"svc\""), "{text}");
+}

@@ -177,6 +177,26 @@ fn killed_primary_is_followed_once_the_sentinels_promote_the_replica() {
     primary.ping().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let writers = write_load(&primary, 2, &stop);
+    // Watchers asking the sentinels all through the failover, as a monitor would, one per
+    // sentinel: the one on the sentinel that leads the failover asks it while it reports
+    // the failover's new epoch beside the old address, before it announces the switch.
+    let watchers: Vec<Sentinel> = set
+        .sentinel_urls()
+        .into_iter()
+        .map(|url| Sentinel::builder([url], SENTINEL_SERVICE).unwrap().build())
+        .collect();
+    let askers: Vec<JoinHandle<()>> = watchers
+        .iter()
+        .map(|watcher| {
+            let (watcher, stop) = (watcher.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = watcher.discover_primary();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
 
     set.node(old).stop();
@@ -185,6 +205,9 @@ fn killed_primary_is_followed_once_the_sentinels_promote_the_replica() {
     let new = set.wait_for_new_primary(old, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
+    for asker in askers {
+        asker.join().unwrap();
+    }
     let written: Vec<Written> = writers.into_iter().map(|h| h.join().unwrap()).collect();
 
     let acked: Vec<String> = written.iter().flat_map(|w| w.acked.clone()).collect();
@@ -214,6 +237,23 @@ fn killed_primary_is_followed_once_the_sentinels_promote_the_replica() {
     );
     // At most the write in flight per thread when the process died can be unreplicated.
     assert!(missing <= 2, "{missing} acknowledged writes lost");
+    // Asking the sentinels again gives the new primary, to every watcher (a sentinel that
+    // did not lead hears of the new configuration a little later): the answers after the
+    // switch carry the epoch the leader reported beside the old address.
+    assert_eq!(sentinel.discover_primary().unwrap(), tcp(new));
+    for watcher in &watchers {
+        let start = Instant::now();
+        loop {
+            match watcher.discover_primary() {
+                Ok(addr) if addr == tcp(new) => break,
+                other => assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "a watcher still gets {other:?}"
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     // With no replica left up, the replica client says so instead of reaching the primary.
     let err = replicas.get("after").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");

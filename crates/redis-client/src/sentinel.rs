@@ -139,9 +139,15 @@ struct Shared {
 struct State {
     /// The primary's address, once known.
     primary: Option<Addr>,
-    /// A lower bound on the configuration epoch of `primary`: an answer from a sentinel
+    /// The newest configuration epoch a sentinel has reported: an answer from a sentinel
     /// that has not heard of the last failover carries an older one and is ignored.
+    /// Only ever what a sentinel said: a sentinel reports a failover's new epoch (with
+    /// the old address) before it announces `+switch-master`, so an epoch guessed at the
+    /// switch could pass the true one and make every later answer look old.
     config_epoch: Option<u64>,
+    /// A `+switch-master` moved `primary` since `config_epoch` was last raised: an answer
+    /// at that epoch (or below) naming another address was given before the switch.
+    switched: bool,
     /// Healthy replicas as the sentinels listed them, once asked.
     replicas: Option<Vec<Addr>>,
     /// Sentinels (by index) that announced a failover of the service under way, and when.
@@ -230,7 +236,9 @@ impl Sentinel {
     /// configuration no older than one already seen).
     ///
     /// # Errors
-    /// [`Error::Connect`] when no sentinel answers for the service.
+    /// [`Error::Connect`] when no sentinel answers for the service, or every answer is
+    /// older than what was already seen (a sentinel that has not yet heard of the last
+    /// failover).
     pub fn discover_primary(&self) -> Result<Addr> {
         Ok(self.shared.ask_primary(None)?)
     }
@@ -402,6 +410,22 @@ impl SentinelBuilder {
     }
 }
 
+/// Whether a sentinel's answer that the primary is `addr` at configuration epoch `epoch`
+/// is older than what is known: the newest epoch reported is `known`, and `switched` says
+/// a `+switch-master` moved the primary to `current` since that epoch was reported (a
+/// failover makes an epoch above 0, so with none reported, 0 is the floor).
+fn stale(
+    known: Option<u64>,
+    switched: bool,
+    current: Option<&Addr>,
+    addr: &Addr,
+    epoch: u64,
+) -> bool {
+    let known_or_floor = known.unwrap_or(0);
+    known.is_some_and(|k| epoch < k)
+        || (switched && current != Some(addr) && epoch <= known_or_floor)
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves the state consistent: every
@@ -482,7 +506,10 @@ impl Shared {
     /// Asks for the primary (`SENTINEL MASTER`, which also gives the configuration
     /// epoch) and records the answer.
     fn ask_primary(&self, deadline: Option<Instant>) -> Result<Addr, redis_conn::Error> {
-        let known = self.lock().config_epoch;
+        let (known, switched, current) = {
+            let st = self.lock();
+            (st.config_epoch, st.switched, st.primary.clone())
+        };
         let (addr, epoch) = self.ask(deadline, |conn| {
             let reply = conn.command(&["SENTINEL", "MASTER", &self.service]);
             let fields = match reply {
@@ -496,7 +523,7 @@ impl Shared {
             Ok(match (addr, epoch) {
                 // An answer older than what was already seen is a sentinel that has not
                 // heard of the last failover yet.
-                (Some(_), Some(e)) if known.is_some_and(|k| e < k) => None,
+                (Some(a), Some(e)) if stale(known, switched, current.as_ref(), &a, e) => None,
                 (Some(a), e) => Some((a, e)),
                 (None, _) => None,
             })
@@ -509,8 +536,11 @@ impl Shared {
     fn learn_primary(&self, addr: Addr, epoch: Option<u64>) {
         let mut st = self.lock();
         if let Some(e) = epoch {
-            if st.config_epoch.is_some_and(|k| e < k) {
+            if stale(st.config_epoch, st.switched, st.primary.as_ref(), &addr, e) {
                 return;
+            }
+            if !st.config_epoch.is_some_and(|k| e <= k) {
+                st.switched = false;
             }
             st.config_epoch = Some(e);
         }
@@ -576,9 +606,9 @@ impl Shared {
         let mut st = self.lock();
         if st.primary.as_ref() != Some(&addr) {
             st.primary = Some(addr);
-            // The new configuration is newer than any seen: its epoch is at least one more
-            // (and at least 1, the first failover's, when none was seen).
-            st.config_epoch = Some(st.config_epoch.map_or(1, |e| e + 1));
+            // The event carries no epoch: answers naming another address at the newest
+            // epoch seen are from before the switch (`stale`).
+            st.switched = true;
             self.switches.fetch_add(1, Ordering::Relaxed);
             self.epoch.fetch_add(1, Ordering::AcqRel);
         }
@@ -1120,6 +1150,65 @@ mod tests {
         assert_eq!(s.lock().primary, Some(tcp(6380)));
         s.learn_primary(tcp(6380), Some(4));
         assert_eq!(s.lock().config_epoch, Some(4));
+    }
+
+    /// A sentinel reports a failover's new epoch with the old address for a while before
+    /// it announces `+switch-master`: the answers it gives after the switch, at that same
+    /// epoch, are taken (they used to look older than an epoch guessed at the switch, and
+    /// `discover_primary` failed from then on).
+    #[test]
+    fn the_epoch_reported_before_a_switch_still_takes_the_answers_after_it() {
+        let s = shared("mymaster");
+        s.learn_primary(tcp(6379), Some(0));
+        // Promoted, not yet announced: the new epoch beside the old address.
+        s.learn_primary(tcp(6379), Some(1));
+        s.handle_event(
+            0,
+            "+switch-master",
+            "mymaster 127.0.0.1 6379 127.0.0.1 6380",
+        );
+        assert_eq!(s.lock().primary, Some(tcp(6380)));
+        // That window's answer is older than the switch; the sentinel's answer after it is
+        // the one to take.
+        s.learn_primary(tcp(6379), Some(1));
+        assert_eq!(s.lock().primary, Some(tcp(6380)));
+        let st = s.lock();
+        assert!(stale(
+            st.config_epoch,
+            st.switched,
+            st.primary.as_ref(),
+            &tcp(6379),
+            1
+        ));
+        assert!(!stale(
+            st.config_epoch,
+            st.switched,
+            st.primary.as_ref(),
+            &tcp(6380),
+            1
+        ));
+        drop(st);
+        s.learn_primary(tcp(6380), Some(1));
+        assert_eq!(s.lock().primary, Some(tcp(6380)));
+        // A later failover's answer, at a newer epoch, moves it on.
+        s.learn_primary(tcp(6381), Some(2));
+        assert_eq!(s.lock().primary, Some(tcp(6381)));
+        assert_eq!(s.lock().config_epoch, Some(2));
+    }
+
+    #[test]
+    fn a_switch_heard_before_any_epoch_ignores_only_the_first_configuration() {
+        let s = shared("mymaster");
+        s.handle_event(
+            0,
+            "+switch-master",
+            "mymaster 127.0.0.1 6379 127.0.0.1 6380",
+        );
+        s.learn_primary(tcp(6379), Some(0));
+        assert_eq!(s.lock().primary, Some(tcp(6380)));
+        s.learn_primary(tcp(6380), Some(3));
+        assert_eq!(s.lock().primary, Some(tcp(6380)));
+        assert_eq!(s.lock().config_epoch, Some(3));
     }
 
     #[test]

@@ -71,7 +71,7 @@ struct Shared {
     opener: Opener,
     link: Mutex<Option<Link>>,
     /// Held while opening a connection, so concurrent callers wait for one attempt.
-    connecting: tokio::sync::Mutex<Backoff>,
+    connecting: tokio::sync::Mutex<Connecting>,
     pushes: Option<mpsc::UnboundedSender<Value>>,
 }
 
@@ -354,7 +354,7 @@ impl Multiplexed {
             shared: Arc::new(Shared {
                 opener,
                 link: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(Backoff::default()),
+                connecting: tokio::sync::Mutex::new(Connecting::default()),
                 pushes,
             }),
         }
@@ -507,14 +507,17 @@ impl Multiplexed {
         if let Some(link) = self.live() {
             return Ok(link);
         }
-        let mut backoff = self.shared.connecting.lock().await;
+        let mut connecting = self.shared.connecting.lock().await;
         // Another caller may have opened it while this one waited.
         if let Some(link) = self.live() {
             return Ok(link);
         }
+        let Connecting { backoff, last_addr } = &mut *connecting;
         if let Err(wait) = backoff.check(now()) {
             return Err(Error::Connect {
-                addr: self.info().addr.to_string(),
+                addr: last_addr
+                    .clone()
+                    .unwrap_or_else(|| self.info().addr.to_string()),
                 source: std::io::Error::new(
                     std::io::ErrorKind::ConnectionRefused,
                     format!(
@@ -539,6 +542,9 @@ impl Multiplexed {
             }
             Err(e) => {
                 backoff.failed(now());
+                if let Error::Connect { addr, .. } = &e {
+                    *last_addr = Some(addr.clone());
+                }
                 Err(e)
             }
         }
@@ -548,6 +554,14 @@ impl Multiplexed {
         let link = self.shared.link.lock();
         link.as_ref().filter(|l| l.usable()).cloned()
     }
+}
+
+/// The reconnect backoff, and where the last failed attempt went: with a connector the
+/// settings' address may be a placeholder, so the backoff's refusal names that one.
+#[derive(Debug, Default)]
+struct Connecting {
+    backoff: Backoff,
+    last_addr: Option<String>,
 }
 
 /// Starts the task of an open connection.
