@@ -5,7 +5,7 @@ use crate::observe::Op;
 use crate::{Error, Redis, Result};
 use bytes::Bytes;
 use redis_commands::{Cmd, ToArgs};
-use redis_conn::{Connection, ConnectionInfo, ConnectionPool};
+use redis_conn::{Connection, ConnectionInfo, ConnectionPool, DefaultConnector};
 use resp_proto::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -148,6 +148,9 @@ pub struct PubSub {
     queued: VecDeque<Message>,
     /// A connection was lost and not yet replaced: the next one must renew subscriptions.
     lost: bool,
+    /// Whether a lost connection is opened again here, or the error returned at once for
+    /// an owner that renews it elsewhere (a cluster subscriber).
+    reconnects: bool,
 }
 
 impl fmt::Debug for PubSub {
@@ -191,7 +194,40 @@ impl PubSub {
             ignore_subscribe_messages: false,
             queued: VecDeque::new(),
             lost: false,
+            reconnects: true,
         }
+    }
+
+    /// A subscriber that never re-opens a lost connection itself: the error is returned
+    /// at once, for an owner that decides where and when to renew it (a cluster
+    /// subscriber, which renews it where the slot map says, within its caller's time).
+    pub(crate) fn without_reconnect(info: ConnectionInfo) -> PubSub {
+        PubSub {
+            reconnects: false,
+            ..PubSub::new(info)
+        }
+    }
+
+    /// Opens the connection with these names subscribed, by `deadline` as well as the
+    /// connect and read timeouts, and keeps their confirmations for `get_message`; no
+    /// [`MessageKind::Reconnected`] marker is queued (the owner marks the gap).
+    pub(crate) fn subscribe_all_until(
+        &mut self,
+        channels: &[Bytes],
+        patterns: &[Bytes],
+        shard_channels: &[Bytes],
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        for (set, names) in [
+            (&mut self.channels, channels),
+            (&mut self.patterns, patterns),
+            (&mut self.shard_channels, shard_channels),
+        ] {
+            for n in names {
+                set.entry(n.clone()).or_insert(None);
+            }
+        }
+        self.subscribe_all(deadline)
     }
 
     /// Skip subscribe/unsubscribe confirmations in [`get_message`](PubSub::get_message)
@@ -412,7 +448,7 @@ impl PubSub {
             let wait = match conn.retired() {
                 Some(true) => {
                     self.conn = None;
-                    self.reconnect(&Error::PubSub(
+                    self.reconnect(Error::PubSub(
                         "the server is no longer the client's (a failover)".into(),
                     ))?;
                     continue;
@@ -433,7 +469,7 @@ impl PubSub {
                 Err(e) if e.is_connection_lost() => {
                     self.conn = None;
                     // Queues the `Reconnected` marker, returned next.
-                    self.reconnect(&Error::from(e))?;
+                    self.reconnect(Error::from(e))?;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -516,7 +552,7 @@ impl PubSub {
                 // queues the `Reconnected` marker).
                 self.resubscribe()?;
             } else {
-                self.conn = Some(self.open()?);
+                self.conn = Some(self.open(None)?);
             }
         }
         // Just ensured above.
@@ -546,13 +582,13 @@ impl PubSub {
             // A new connection renewed (and confirmed) every subscription, these included.
             return Ok(());
         }
-        match self.await_confirmations(&[(kind, names.len())]) {
+        match self.await_confirmations(&[(kind, names.len())], None) {
             // A timeout of our own leaves the connection usable (late confirmations are
             // queued when they come); a broken connection is replaced, which renews and
             // confirms every subscription.
             Err(e) if e.is_connection_lost() && !matches!(e, Error::Timeout) => {
                 self.conn = None;
-                self.reconnect(&e)
+                self.reconnect(e)
             }
             r => r,
         }
@@ -582,7 +618,7 @@ impl PubSub {
             Err(e) if e.is_connection_lost() => {
                 // The subscriptions, including this one, are renewed on the new connection.
                 self.conn = None;
-                self.reconnect(&Error::from(e))?;
+                self.reconnect(Error::from(e))?;
                 Ok(false)
             }
             Err(e) => Err(e.into()),
@@ -591,17 +627,24 @@ impl PubSub {
 
     /// Reads until the server has sent `count` confirmations of each `kind`, keeping every
     /// message read (confirmations included) for `get_message`, in order. One deadline, the
-    /// connection's read timeout, covers them all.
+    /// connection's read timeout or `until` if that comes first, covers them all.
     ///
     /// Connection errors are returned as they are: the caller decides whether to reconnect.
-    fn await_confirmations(&mut self, want: &[(MessageKind, usize)]) -> Result<()> {
+    fn await_confirmations(
+        &mut self,
+        want: &[(MessageKind, usize)],
+        until: Option<Instant>,
+    ) -> Result<()> {
         let mut left: Vec<(MessageKind, usize)> =
             want.iter().copied().filter(|&(_, n)| n > 0).collect();
         let conn = self
             .conn
             .as_mut()
             .expect("a subscribe was just written on it");
-        let deadline = conn.read_timeout().map(|t| Instant::now() + t);
+        let deadline = match (conn.read_timeout().map(|t| Instant::now() + t), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         while !left.is_empty() {
             let wait = match deadline {
                 None => None,
@@ -631,17 +674,24 @@ impl PubSub {
         Ok(())
     }
 
-    /// Opens a connection: where the client's pool would, for a subscriber made by a client.
-    fn open(&self) -> Result<Connection> {
+    /// Opens a connection: where the client's pool would, for a subscriber made by a client;
+    /// by `deadline` as well as the connect timeout for one made by a cluster subscriber
+    /// (the only one given a deadline).
+    fn open(&self, deadline: Option<Instant>) -> Result<Connection> {
         Ok(match &self.via {
             Some(pool) => pool.open_unpooled(&self.info)?,
-            None => Connection::open(&self.info)?,
+            None => Connection::open_until(&DefaultConnector::new(self.info.clone()), deadline)?,
         })
     }
 
-    /// Opens a new connection and renews every subscription on it.
-    fn reconnect(&mut self, cause: &Error) -> Result<()> {
+    /// Opens a new connection and renews every subscription on it; for a subscriber
+    /// [`without_reconnect`](Self::without_reconnect), returns `cause` at once.
+    fn reconnect(&mut self, cause: Error) -> Result<()> {
         self.lost = true;
+        if !self.reconnects {
+            self.conn = None;
+            return Err(cause);
+        }
         let mut delay = Duration::from_millis(50);
         let mut last = None;
         for _ in 0..RECONNECT_ATTEMPTS {
@@ -660,7 +710,19 @@ impl PubSub {
     /// waits for the confirmations; queues a [`MessageKind::Reconnected`] marker ahead of
     /// them.
     fn resubscribe(&mut self) -> Result<()> {
-        let mut conn = self.open()?;
+        let mark = self.queued.len();
+        self.subscribe_all(None)?;
+        self.queued.insert(mark, Message::reconnected());
+        self.lost = false;
+        redis_conn::observe::reconnect(&self.info, "pubsub");
+        Ok(())
+    }
+
+    /// Opens a connection by `deadline` (and the connect timeout), subscribes it to every
+    /// channel, pattern and shard channel, and waits for the confirmations by `deadline`
+    /// (and the read timeout), keeping them for `get_message`.
+    fn subscribe_all(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let mut conn = self.open(deadline)?;
         let mut out = bytes::BytesMut::new();
         let mut want = Vec::new();
         for (command, kind, names) in [
@@ -680,14 +742,11 @@ impl PubSub {
         }
         self.conn = Some(conn);
         let mark = self.queued.len();
-        if let Err(e) = self.await_confirmations(&want) {
+        if let Err(e) = self.await_confirmations(&want, deadline) {
             self.conn = None;
             self.queued.truncate(mark);
             return Err(e);
         }
-        self.queued.insert(mark, Message::reconnected());
-        self.lost = false;
-        redis_conn::observe::reconnect(&self.info, "pubsub");
         Ok(())
     }
 }

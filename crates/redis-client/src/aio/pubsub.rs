@@ -59,6 +59,9 @@ pub struct PubSub {
     /// opening was cut short (its future dropped) or failed: they were never sent, so the
     /// next connection subscribes to all of them.
     unsent: bool,
+    /// Whether a lost connection is opened again here, or the error returned at once for
+    /// an owner that renews it elsewhere (a cluster subscriber).
+    reconnects: bool,
 }
 
 impl Redis {
@@ -88,6 +91,17 @@ impl PubSub {
             queued: VecDeque::new(),
             lost: false,
             unsent: false,
+            reconnects: true,
+        }
+    }
+
+    /// A subscriber that never re-opens a lost connection itself: the error is returned
+    /// at once, for an owner that decides where and when to renew it (a cluster
+    /// subscriber, which renews it where the slot map says, within its caller's time).
+    pub(crate) fn without_reconnect(info: ConnectionInfo) -> PubSub {
+        PubSub {
+            reconnects: false,
+            ..PubSub::new(info)
         }
     }
 
@@ -225,7 +239,10 @@ impl PubSub {
             let wait = match conn.retired() {
                 Some(true) => {
                     self.conn = None;
-                    self.reconnect().await?;
+                    self.reconnect(Error::PubSub(
+                        "the server is no longer the client's (a failover)".into(),
+                    ))
+                    .await?;
                     return Ok(Some(Message::reconnected()));
                 }
                 Some(false) => Some(left.map_or(RETIRED_CHECK, |l| l.min(RETIRED_CHECK))),
@@ -243,7 +260,7 @@ impl PubSub {
                 Ok(None) => return Ok(None),
                 Err(e) if e.is_connection_lost() => {
                     self.conn = None;
-                    self.reconnect().await?;
+                    self.reconnect(e.into()).await?;
                     return Ok(Some(Message::reconnected()));
                 }
                 Err(e) => return Err(e.into()),
@@ -338,7 +355,7 @@ impl PubSub {
             Err(e) if e.is_connection_lost() => {
                 // Every subscription, this one included, is renewed on the new connection.
                 self.conn = None;
-                self.reconnect().await?;
+                self.reconnect(e.into()).await?;
                 self.queued.push_back(Message::reconnected());
                 Ok(())
             }
@@ -346,8 +363,14 @@ impl PubSub {
         }
     }
 
-    async fn reconnect(&mut self) -> Result<()> {
+    /// Opens a new connection and renews every subscription on it; for a subscriber
+    /// [`without_reconnect`](Self::without_reconnect), returns `cause` at once.
+    async fn reconnect(&mut self, cause: Error) -> Result<()> {
         self.lost = true;
+        if !self.reconnects {
+            self.conn = None;
+            return Err(cause);
+        }
         let mut delay = Duration::from_millis(50);
         let mut last = None;
         for _ in 0..RECONNECT_ATTEMPTS {

@@ -191,6 +191,12 @@ impl ClusterClient {
         self.refresh(true).await
     }
 
+    /// As [`refresh_slots`](Self::refresh_slots), by `deadline`: the wait for a refresh
+    /// another task runs, and every node asked, fit in it.
+    pub(crate) async fn refresh_slots_until(&self, deadline: Option<Instant>) -> Result<()> {
+        self.refresh_within(true, deadline).await
+    }
+
     /// Runs any command given as its arguments and returns the raw reply (routed as the
     /// blocking client's `execute_command`).
     ///

@@ -250,6 +250,12 @@ impl ClusterClient {
         self.refresh(true)
     }
 
+    /// As [`refresh_slots`](Self::refresh_slots), by `deadline`: the wait for a refresh
+    /// another thread runs, and every node asked, fit in it.
+    pub(crate) fn refresh_slots_until(&self, deadline: Option<Instant>) -> Result<()> {
+        self.refresh_within(true, deadline)
+    }
+
     /// Runs any command given as its arguments and returns the raw reply. Its keys are
     /// not declared, so it goes to any primary and follows `MOVED`; facts such as "runs
     /// on every primary" come from the command table by name.

@@ -27,6 +27,8 @@ const SLICE: Duration = Duration::from_millis(5);
 /// [`MessageKind::Reconnected`](crate::MessageKind::Reconnected) message marks the gap: its `channel` names the shard
 /// channel renewed (empty for channels and patterns). Messages published in between are
 /// lost; Redis pub/sub keeps nothing.
+/// A subscribe or unsubscribe that fails leaves its connection to be renewed the same way
+/// (the names are kept), besides returning the error.
 ///
 /// ```no_run
 /// use redis_client::cluster::ClusterClient;
@@ -85,10 +87,10 @@ impl ClusterPubSub {
     pub fn subscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
         self.subs.subscribe(&names);
-        match self.classic_sub()? {
-            Some(s) => s.subscribe(names.as_slice()),
-            None => Ok(()),
-        }
+        let r = self
+            .classic_sub()
+            .and_then(|s| s.map_or(Ok(()), |s| s.subscribe(names.as_slice())));
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Subscribes to `patterns`; returns once the server confirmed them.
@@ -98,10 +100,10 @@ impl ClusterPubSub {
     pub fn psubscribe<C: SubscribeArgs>(&mut self, patterns: C) -> Result<()> {
         let names = patterns.names();
         self.subs.psubscribe(&names);
-        match self.classic_sub()? {
-            Some(s) => s.psubscribe(names.as_slice()),
-            None => Ok(()),
-        }
+        let r = self
+            .classic_sub()
+            .and_then(|s| s.map_or(Ok(()), |s| s.psubscribe(names.as_slice())));
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Unsubscribes from `channels` (from every channel for an empty list).
@@ -111,11 +113,12 @@ impl ClusterPubSub {
     pub fn unsubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
         self.subs.unsubscribe(&names);
-        match self.classic.as_mut() {
+        let r = match self.classic.as_mut() {
             Some(s) if names.is_empty() => s.unsubscribe_all(),
             Some(s) => s.unsubscribe(names.as_slice()),
             None => Ok(()),
-        }
+        };
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Unsubscribes from `patterns` (from every pattern for an empty list).
@@ -125,11 +128,12 @@ impl ClusterPubSub {
     pub fn punsubscribe<C: SubscribeArgs>(&mut self, patterns: C) -> Result<()> {
         let names = patterns.names();
         self.subs.punsubscribe(&names);
-        match self.classic.as_mut() {
+        let r = match self.classic.as_mut() {
             Some(s) if names.is_empty() => s.punsubscribe_all(),
             Some(s) => s.punsubscribe(names.as_slice()),
             None => Ok(()),
-        }
+        };
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Subscribes to shard `channels`, each on the primary serving its slot; returns once
@@ -144,13 +148,13 @@ impl ClusterPubSub {
                 // Subscribed where the slot is served once the connection is renewed.
                 continue;
             }
-            let sub = match self.shards.entry(slot) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => {
-                    e.insert(PubSub::new(node_info(&self.client, &self.subs, conn)?))
-                }
-            };
-            sub.ssubscribe(names.as_slice())?;
+            let r = match self.shards.entry(slot) {
+                Entry::Occupied(e) => Ok(e.into_mut()),
+                Entry::Vacant(e) => node_info(&self.client, &self.subs, conn)
+                    .map(|info| e.insert(PubSub::without_reconnect(info))),
+            }
+            .and_then(|sub| sub.ssubscribe(names.as_slice()));
+            self.renew_if_failed(conn, r)?;
         }
         Ok(())
     }
@@ -162,7 +166,8 @@ impl ClusterPubSub {
     pub fn sunsubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         for (slot, names) in self.subs.sunsubscribe(&channels.names()) {
             if let Some(s) = self.shards.get_mut(&slot) {
-                s.sunsubscribe(names.as_slice())?;
+                let r = s.sunsubscribe(names.as_slice());
+                self.renew_if_failed(Conn::Shard(slot), r)?;
             }
         }
         Ok(())
@@ -185,9 +190,15 @@ impl ClusterPubSub {
 
     /// The next message from any node, waiting up to `timeout` (`None`: until one comes).
     ///
-    /// A renewal that is due (a node lost, a slot moved) is made first: a map refresh and
-    /// a new subscription, each bounded by the connections' own timeouts rather than by
-    /// `timeout`, so such a call can last longer than `timeout`.
+    /// Renewals that are due (a node lost, a slot moved) are made first: a map refresh,
+    /// then for each connection a new one where its names belong now, subscribed to them
+    /// again. They take what is left of `timeout`, or 100 ms if that is more, each step
+    /// bounded by that time (and the connections' own timeouts); those not reached in it
+    /// are made on the next call. So a call lasts at most `timeout` plus 100 ms, and a
+    /// failed renewal is tried again 100 ms later while the cluster cannot serve it (during
+    /// a failover), so a subscription is renewed soon after it can be as long as the caller
+    /// keeps calling. With `None`, each step is bounded by the connections' own timeouts
+    /// only.
     ///
     /// # Errors
     /// [`Error::PubSub`] for a reply that is not a pub/sub message. A node that cannot be
@@ -200,7 +211,7 @@ impl ClusterPubSub {
             if let Some(m) = self.queued.pop_front() {
                 return Ok(Some(m));
             }
-            self.renew_due();
+            self.renew_due(deadline);
             if !self.queued.is_empty() {
                 continue;
             }
@@ -253,12 +264,9 @@ impl ClusterPubSub {
         let arrival = match sub.get_message(Some(wait)) {
             Ok(Some(m)) => self.subs.arrived(conn, m, Instant::now()),
             Ok(None) => return Ok(()),
-            Err(e) if e.kind() == crate::ErrorKind::PubSub => return Err(e),
-            // The subscriber could not re-open its connection: its node is gone.
-            Err(_) => {
-                self.subs.lost(conn, Instant::now());
-                Arrival::Renew
-            }
+            // The connection failed (it does not re-open itself): renewed where the map
+            // says, by a later round.
+            Err(e) => self.subs.failed(conn, e, Instant::now())?,
         };
         match arrival {
             Arrival::Deliver(m) => self.queued.push_back(m),
@@ -277,28 +285,39 @@ impl ClusterPubSub {
         }
     }
 
-    /// Renews every connection whose renewal is due: a fresh slot map, a connection to the
-    /// node serving its names now, the names subscribed again, and the gap markers.
-    fn renew_due(&mut self) {
-        let due = self.subs.due(Instant::now());
-        if due.is_empty() {
-            return;
+    /// A subscription or unsubscription on `conn` that failed leaves the connection to be
+    /// renewed (its names are remembered), by `get_message`, where the map says then.
+    fn renew_if_failed<T>(&mut self, conn: Conn, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.subs.lost(conn, Instant::now());
+            self.close(conn);
         }
-        let _ = self.client.refresh_slots();
-        for conn in due {
+        r
+    }
+
+    /// Renews the connections whose renewal is due, as many as the round's time allows
+    /// (the others stay due): a fresh slot map, a connection to the node serving its names
+    /// now, the names subscribed again, and the gap markers.
+    fn renew_due(&mut self, deadline: Option<Instant>) {
+        let Some(mut round) = self.subs.round(Instant::now(), deadline) else {
+            return;
+        };
+        let until = round.until();
+        let _ = self.client.refresh_slots_until(until);
+        while let Some(conn) = round.next(Instant::now()) {
             let renewal = self.subs.renewal(conn);
             if renewal.is_empty() {
                 self.subs.renewed(conn, Instant::now());
                 continue;
             }
             let renewed = node_info(&self.client, &self.subs, conn).and_then(|info| {
-                let mut s = PubSub::new(info);
-                // The confirmations of names subscribed before are not news.
-                s.ignore_subscribe_messages(true);
-                s.subscribe(renewal.channels.as_slice())?;
-                s.psubscribe(renewal.patterns.as_slice())?;
-                s.ssubscribe(renewal.shard_channels.as_slice())?;
-                s.ignore_subscribe_messages(false);
+                let mut s = PubSub::without_reconnect(info);
+                s.subscribe_all_until(
+                    &renewal.channels,
+                    &renewal.patterns,
+                    &renewal.shard_channels,
+                    until,
+                )?;
                 Ok(s)
             });
             match renewed {
@@ -324,7 +343,7 @@ impl ClusterPubSub {
             return Ok(None);
         }
         if self.classic.is_none() {
-            self.classic = Some(PubSub::new(node_info(
+            self.classic = Some(PubSub::without_reconnect(node_info(
                 &self.client,
                 &self.subs,
                 Conn::Classic,

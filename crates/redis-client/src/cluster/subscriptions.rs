@@ -1,12 +1,12 @@
 //! What a cluster subscriber is subscribed to and where, without I/O: channels and
 //! patterns on one connection, shard channels on one connection per slot; which
 //! connection must be renewed (its node went away, or the server dropped a shard channel
-//! whose slot moved), when, with what, and the gap markers to hand out. The blocking
-//! [`ClusterPubSub`](super::ClusterPubSub) and the async
+//! whose slot moved), when, with what, how much of a call renewals may take, and the gap
+//! markers to hand out. The blocking [`ClusterPubSub`](super::ClusterPubSub) and the async
 //! [`aio::ClusterPubSub`](super::aio::ClusterPubSub) both drive it; the time is passed in.
 
 use super::router::{key_slot, ReadFrom, SlotMap};
-use crate::{Message, MessageKind};
+use crate::{Error, ErrorKind, Message, MessageKind};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 /// The wait before trying again to renew a connection whose node could not be reached,
 /// or which failed again just after it was renewed.
 pub(super) const RENEW_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What a call may spend on renewals past its own deadline: a map refresh, a connect and
+/// a subscription take a few milliseconds on a local network, so a caller polling with a
+/// zero timeout still renews, and a call lasts at most this past its timeout.
+pub(super) const MIN_RENEW_BUDGET: Duration = Duration::from_millis(100);
 
 /// One of a cluster subscriber's connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,6 +39,31 @@ pub(super) enum Arrival {
     /// The server dropped a shard channel because its slot moved: close the connection;
     /// it is renewed where the slot is served now.
     Renew,
+}
+
+/// One call's renewals: the connections due, in turn, while the call's time lasts. Those
+/// not reached stay due, for the next call.
+#[derive(Debug)]
+pub(super) struct Round {
+    due: std::vec::IntoIter<Conn>,
+    until: Option<Instant>,
+}
+
+impl Round {
+    /// The deadline of every step of the round (the map refresh, each connection's opening
+    /// and subscription); `None`: each is bounded by the connections' own timeouts.
+    pub(super) fn until(&self) -> Option<Instant> {
+        self.until
+    }
+
+    /// The next connection to renew, or `None` once every one due was tried or the round's
+    /// time is up (the others stay due).
+    pub(super) fn next(&mut self, now: Instant) -> Option<Conn> {
+        if self.until.is_some_and(|u| now >= u) {
+            return None;
+        }
+        self.due.next()
+    }
 }
 
 /// The names to subscribe again on a renewed connection.
@@ -158,6 +188,17 @@ impl Subscriptions {
         Arrival::Deliver(m)
     }
 
+    /// Judges a failed read on `conn`: a reply that is not a pub/sub message is the
+    /// caller's error; anything else (its node gone, the connection in doubt, a slot served
+    /// elsewhere) closes the connection, to be renewed where the map says.
+    pub(super) fn failed(&mut self, conn: Conn, e: Error, now: Instant) -> Result<Arrival, Error> {
+        if e.kind() == ErrorKind::PubSub {
+            return Err(e);
+        }
+        self.lost(conn, now);
+        Ok(Arrival::Renew)
+    }
+
     /// `conn` failed (its node cannot be reached, or it is in doubt): renew it now, or
     /// after [`RENEW_BACKOFF`] when it was renewed less than that ago.
     pub(super) fn lost(&mut self, conn: Conn, now: Instant) {
@@ -180,6 +221,21 @@ impl Subscriptions {
             .filter(|(_, at)| **at <= now)
             .map(|(c, _)| *c)
             .collect()
+    }
+
+    /// The renewals due at `now` for a call that ends at `deadline` (`None`: one that waits
+    /// for a message however long), if any: they may take until the deadline, or
+    /// [`MIN_RENEW_BUDGET`] from `now` if that is later, so that they never make the call
+    /// last much longer than asked and yet a call about to end still renews.
+    pub(super) fn round(&self, now: Instant, deadline: Option<Instant>) -> Option<Round> {
+        let due = self.due(now);
+        if due.is_empty() {
+            return None;
+        }
+        Some(Round {
+            due: due.into_iter(),
+            until: deadline.map(|d| d.max(now + MIN_RENEW_BUDGET)),
+        })
     }
 
     /// When the next renewal falls due, if one waits.
@@ -312,5 +368,57 @@ mod tests {
             s.arrived(conn, sunsubscribe("b{x}"), t0),
             Arrival::Skip
         ));
+    }
+
+    #[test]
+    fn a_round_of_renewals_keeps_to_the_call_and_leaves_the_rest_due() {
+        let t0 = Instant::now();
+        let mut s = Subscriptions::default();
+        let names: Vec<Bytes> = (0..3).map(|i| Bytes::from(format!("ch:{i}"))).collect();
+        let slots: Vec<Conn> = s
+            .ssubscribe(&names)
+            .keys()
+            .map(|&k| Conn::Shard(k))
+            .collect();
+        assert_eq!(slots.len(), 3, "three slots");
+        assert!(s.round(t0, None).is_none(), "nothing is due");
+        for &c in &slots {
+            s.lost(c, t0);
+        }
+
+        // A call with time left: the round ends at its deadline.
+        let deadline = t0 + Duration::from_millis(300);
+        let mut round = s.round(t0, Some(deadline)).unwrap();
+        assert_eq!(round.until(), Some(deadline));
+        assert_eq!(round.next(t0), Some(slots[0]));
+        s.renewed(slots[0], t0);
+        // Its time is up: the others are carried over to the next call, still due.
+        assert_eq!(round.next(deadline), None);
+        assert_eq!(s.due(deadline), slots[1..].to_vec());
+
+        // A call about to end (or polling) still gets the least budget.
+        let late = deadline + Duration::from_millis(5);
+        let mut round = s.round(late, Some(late)).unwrap();
+        assert_eq!(round.until(), Some(late + MIN_RENEW_BUDGET));
+        assert_eq!(round.next(late), Some(slots[1]));
+        s.renew_failed(slots[1], late);
+        assert_eq!(round.next(late), Some(slots[2]));
+        assert_eq!(round.next(late), None);
+        // A call with no timeout is bounded by the connections' own timeouts.
+        assert_eq!(s.round(late, None).unwrap().until(), None);
+        // The last is due since it was lost; once renewed, the next renewal is the one
+        // that failed, after the backoff.
+        assert_eq!(s.next_renewal(), Some(t0));
+        s.renewed(slots[2], late);
+        assert_eq!(s.next_renewal(), Some(late + RENEW_BACKOFF));
+
+        // A read failing: a reply that is not a message is the caller's error, anything
+        // else renews the connection.
+        let bad = Error::PubSub("unexpected integer".into());
+        assert!(s.failed(slots[0], bad, late).is_err());
+        assert!(!s.is_lost(slots[0]));
+        let gone = Error::Cluster("gone".into());
+        assert!(matches!(s.failed(slots[0], gone, late), Ok(Arrival::Renew)));
+        assert!(s.is_lost(slots[0]));
     }
 }

@@ -3,18 +3,18 @@
 //! The decisions are those of the blocking [`ClusterPubSub`](crate::cluster::ClusterPubSub)
 //! (one sans-IO `Subscriptions` state); this module only does the I/O.
 
-use super::ClusterClient;
+use super::{within, ClusterClient};
 use crate::aio::pubsub::StreamReader;
 use crate::aio::PubSub;
 use crate::cluster::subscriptions::{Arrival, Conn, Subscriptions};
-use crate::{Error, ErrorKind, Message, Result, SubscribeArgs};
+use crate::{Error, Message, Result, SubscribeArgs};
 use bytes::Bytes;
 use futures_core::Stream;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An async cluster subscriber, from [`ClusterClient::pubsub`].
 ///
@@ -29,6 +29,8 @@ use std::time::Duration;
 /// [`MessageKind::Reconnected`](crate::MessageKind::Reconnected) message marks the gap:
 /// its `channel` names the shard channel renewed (empty for channels and patterns).
 /// Messages published in between are lost; Redis pub/sub keeps nothing.
+/// A subscribe or unsubscribe that fails leaves its connection to be renewed the same way
+/// (the names are kept), besides returning the error.
 ///
 /// ```no_run
 /// use redis_client::cluster::aio::ClusterClient;
@@ -93,10 +95,12 @@ impl ClusterPubSub {
     pub async fn subscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
         self.subs.subscribe(&names);
-        match self.classic_sub()? {
-            Some(s) => s.subscribe(names.as_slice()).await,
-            None => Ok(()),
-        }
+        let r = match self.classic_sub() {
+            Ok(Some(s)) => s.subscribe(names.as_slice()).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Subscribes to one pattern or a list of patterns, on one primary.
@@ -108,10 +112,12 @@ impl ClusterPubSub {
     pub async fn psubscribe<C: SubscribeArgs>(&mut self, patterns: C) -> Result<()> {
         let names = patterns.names();
         self.subs.psubscribe(&names);
-        match self.classic_sub()? {
-            Some(s) => s.psubscribe(names.as_slice()).await,
-            None => Ok(()),
-        }
+        let r = match self.classic_sub() {
+            Ok(Some(s)) => s.psubscribe(names.as_slice()).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Unsubscribes from the given channels, or from all with an empty list.
@@ -123,10 +129,11 @@ impl ClusterPubSub {
     pub async fn unsubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         let names = channels.names();
         self.subs.unsubscribe(&names);
-        match self.classic.as_mut() {
+        let r = match self.classic.as_mut() {
             Some(s) => s.unsubscribe(names.as_slice()).await,
             None => Ok(()),
-        }
+        };
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Unsubscribes from the given patterns, or from all with an empty list.
@@ -138,10 +145,11 @@ impl ClusterPubSub {
     pub async fn punsubscribe<C: SubscribeArgs>(&mut self, patterns: C) -> Result<()> {
         let names = patterns.names();
         self.subs.punsubscribe(&names);
-        match self.classic.as_mut() {
+        let r = match self.classic.as_mut() {
             Some(s) => s.punsubscribe(names.as_slice()).await,
             None => Ok(()),
-        }
+        };
+        self.renew_if_failed(Conn::Classic, r)
     }
 
     /// Subscribes to shard channels, each on the primary serving its slot.
@@ -158,11 +166,13 @@ impl ClusterPubSub {
                 continue;
             }
             if !self.shards.contains_key(&slot) {
-                let s = self.open(conn)?;
+                let s = self.open(conn);
+                let s = self.renew_if_failed(conn, s)?;
                 self.shards.insert(slot, s);
             }
             if let Some(s) = self.shards.get_mut(&slot) {
-                s.ssubscribe(names.as_slice()).await?;
+                let r = s.ssubscribe(names.as_slice()).await;
+                self.renew_if_failed(conn, r)?;
             }
         }
         Ok(())
@@ -177,7 +187,8 @@ impl ClusterPubSub {
     pub async fn sunsubscribe<C: SubscribeArgs>(&mut self, channels: C) -> Result<()> {
         for (slot, names) in self.subs.sunsubscribe(&channels.names()) {
             if let Some(s) = self.shards.get_mut(&slot) {
-                s.sunsubscribe(names.as_slice()).await?;
+                let r = s.sunsubscribe(names.as_slice()).await;
+                self.renew_if_failed(Conn::Shard(slot), r)?;
             }
         }
         Ok(())
@@ -201,10 +212,11 @@ impl ClusterPubSub {
     /// Waits up to `timeout` (`None`: forever) for the next message from any node;
     /// `Ok(None)` when none arrived in time.
     ///
-    /// A renewal that is due (a node lost, a slot moved) is made first: a map refresh and
-    /// a new subscription, each bounded by the connections' own timeouts rather than by
-    /// `timeout`, so such a call can last longer than `timeout` (wrap it in
-    /// `tokio::time::timeout` for a hard bound; the renewal is then done on the next call).
+    /// Renewals that are due (a node lost, a slot moved) are made first, as by the
+    /// blocking [`get_message`](crate::cluster::ClusterPubSub::get_message): within what is
+    /// left of `timeout`, or 100 ms if that is more, those not reached made on the next
+    /// call; so a call lasts at most `timeout` plus 100 ms. With `None`, each step is
+    /// bounded by the connections' own timeouts only.
     ///
     /// Cancellation: cancel-safe: each connection's read is, and a renewal cut short is
     /// done again on the next call.
@@ -220,7 +232,7 @@ impl ClusterPubSub {
             if let Some(m) = self.queued.pop_front() {
                 return Ok(Some(m));
             }
-            self.renew_due().await;
+            self.renew_due(deadline).await;
             if !self.queued.is_empty() {
                 continue;
             }
@@ -258,58 +270,68 @@ impl ClusterPubSub {
         let arrival = match result {
             Ok(Some(m)) => self.subs.arrived(conn, m, now),
             Ok(None) => Arrival::Skip,
-            Err(e) if e.kind() == ErrorKind::PubSub => return Err(e),
             // Its node is gone, or answered with an error (a slot served elsewhere): the
-            // connection is in doubt; renew it where the map says now.
-            Err(_) => {
-                self.subs.lost(conn, now);
-                Arrival::Renew
-            }
+            // connection (which does not re-open itself) is in doubt; renew it where the
+            // map says, by a later round.
+            Err(e) => self.subs.failed(conn, e, now)?,
         };
         match arrival {
             Arrival::Deliver(m) => self.queued.push_back(m),
             Arrival::Skip => {}
-            Arrival::Renew => match conn {
-                Conn::Classic => self.classic = None,
-                Conn::Shard(slot) => {
-                    self.shards.remove(&slot);
-                }
-            },
+            Arrival::Renew => self.close(conn),
         }
         Ok(())
     }
 
-    /// Renews every connection whose renewal is due: a fresh slot map, a connection to the
-    /// node serving its names now, the names subscribed again, and the gap markers.
-    async fn renew_due(&mut self) {
-        let due = self.subs.due(redis_conn::aio::now());
-        if due.is_empty() {
-            return;
+    fn close(&mut self, conn: Conn) {
+        match conn {
+            Conn::Classic => self.classic = None,
+            Conn::Shard(slot) => {
+                self.shards.remove(&slot);
+            }
         }
-        let _ = self.client.refresh_slots().await;
-        for conn in due {
+    }
+
+    /// A subscription or unsubscription on `conn` that failed leaves the connection to be
+    /// renewed (its names are remembered), by `get_message`, where the map says then.
+    fn renew_if_failed<T>(&mut self, conn: Conn, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.subs.lost(conn, redis_conn::aio::now());
+            self.close(conn);
+        }
+        r
+    }
+
+    /// Renews the connections whose renewal is due, as many as the round's time allows
+    /// (the others stay due, as does one cut short by a dropped future): a fresh slot map,
+    /// a connection to the node serving its names now, the names subscribed again, and the
+    /// gap markers.
+    async fn renew_due(&mut self, deadline: Option<Instant>) {
+        let Some(mut round) = self.subs.round(redis_conn::aio::now(), deadline) else {
+            return;
+        };
+        let until = round.until();
+        let _ = self.client.refresh_slots_until(until).await;
+        while let Some(conn) = round.next(redis_conn::aio::now()) {
             let renewal = self.subs.renewal(conn);
             if renewal.is_empty() {
                 self.subs.renewed(conn, redis_conn::aio::now());
                 continue;
             }
-            let mut s = match self.open(conn) {
-                Ok(s) => s,
-                Err(_) => {
-                    self.subs.renew_failed(conn, redis_conn::aio::now());
-                    continue;
-                }
-            };
-            let subscribed = async {
+            // Made before the wait (it opens nothing), so the future holds no `&self`.
+            let opened = self.open(conn);
+            let subscribed = within(until, async move {
+                let mut s = opened?;
                 s.subscribe(renewal.channels.as_slice()).await?;
                 s.psubscribe(renewal.patterns.as_slice()).await?;
-                s.ssubscribe(renewal.shard_channels.as_slice()).await
-            }
+                s.ssubscribe(renewal.shard_channels.as_slice()).await?;
+                Ok(s)
+            })
             .await;
-            if subscribed.is_err() {
+            let Ok(s) = subscribed else {
                 self.subs.renew_failed(conn, redis_conn::aio::now());
                 continue;
-            }
+            };
             match conn {
                 Conn::Classic => self.classic = Some(s),
                 Conn::Shard(slot) => {
@@ -328,7 +350,7 @@ impl ClusterPubSub {
             .subs
             .node(conn, &map)
             .ok_or_else(|| Error::Cluster(format!("no node known for {conn:?}")))?;
-        Ok(PubSub::new(
+        Ok(PubSub::without_reconnect(
             self.client.node(addr, false).connection_info().clone(),
         ))
     }
