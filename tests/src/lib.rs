@@ -23,5 +23,5 @@ pub use cluster::{assert_gap_before, TestCluster, NODE_TIMEOUT_MS};
 pub use fake::{FakeConn, FakeServer};
 pub use proxy::FaultProxy;
 pub use sentinel::{SentinelSet, SentinelSetConfig, SERVICE as SENTINEL_SERVICE};
-pub use server::{ServerConfig, TestServer, TMP_PREFIX};
+pub use server::{run_prefix, ServerConfig, TestServer, RUN_VAR, TMP_PREFIX};
 pub use tls::TestCerts;

@@ -12,6 +12,16 @@ use std::time::{Duration, Instant};
 /// found (`cargo xtask test` checks that no server outlives the suite).
 pub const TMP_PREFIX: &str = "redis-client-test-";
 
+/// The environment variable that names one run of the suite (`cargo xtask test` sets it):
+/// every server's directory carries the name, so a run finds its own leftovers and not
+/// the servers of another run going on beside it (another checkout, another session).
+pub const RUN_VAR: &str = "REDIS_CLIENT_TEST_RUN";
+
+/// How the directories of the run named `run` begin.
+pub fn run_prefix(run: &str) -> String {
+    format!("{TMP_PREFIX}{run}-")
+}
+
 /// How long a server may take to answer its first PING.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -439,7 +449,8 @@ fn free_port() -> u16 {
 fn make_temp_dir() -> PathBuf {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
+    let run = std::env::var(RUN_VAR).unwrap_or_else(|_| "0".to_owned());
+    let dir = std::env::temp_dir().join(format!("{}{}-{n}", run_prefix(&run), std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("create temp dir");
     dir

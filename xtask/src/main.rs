@@ -59,8 +59,15 @@ fn workspace_root() -> std::path::PathBuf {
 
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-    cmd.current_dir(workspace_root());
+    cmd.current_dir(workspace_root())
+        .env(redis_tests::RUN_VAR, run_name());
     cmd
+}
+
+/// This run's name, carried by the directories of the servers its tests start, so that
+/// the check for leftovers looks at this run's servers alone.
+fn run_name() -> String {
+    format!("x{}", std::process::id())
 }
 
 /// Runs a step, printing its name; returns whether it passed.
@@ -115,7 +122,7 @@ fn test() -> Result<(), String> {
         failed.push("doc");
     }
 
-    let leftovers = redis_install::leftover_servers();
+    let leftovers = redis_install::leftover_servers(&run_name());
     if !leftovers.is_empty() {
         failed.push("leftover servers");
         eprintln!("redis-server processes left running by the tests: {leftovers:?}");

@@ -108,8 +108,9 @@ fn install() -> Result<(), String> {
     result
 }
 
-/// PIDs of redis-server processes running in a test harness directory.
-pub fn leftover_servers() -> Vec<u32> {
+/// PIDs of redis-server processes running in a directory of the test run named `run`.
+pub fn leftover_servers(run: &str) -> Vec<u32> {
+    let prefix = redis_tests::run_prefix(run);
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -117,10 +118,12 @@ pub fn leftover_servers() -> Vec<u32> {
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            // The name it was started by: Debian's redis-server is a link to
+            // redis-check-rdb, which is what `/proc/PID/exe` names.
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-            exe.to_string_lossy().contains("redis-server")
-                && cwd.to_string_lossy().contains(redis_tests::TMP_PREFIX)
+            matches!(name.trim_end(), "redis-server" | "redis-sentinel")
+                && cwd.to_string_lossy().contains(&prefix)
         })
         .collect()
 }
@@ -129,5 +132,56 @@ pub fn leftover_servers() -> Vec<u32> {
 pub fn kill(pids: &[u32]) {
     for pid in pids {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leftover_servers;
+    use std::time::{Duration, Instant};
+
+    /// A run counts as its leftovers the servers in its own directories only: not those of
+    /// another run going on beside it.
+    #[test]
+    fn the_leftovers_of_a_run_are_its_own_servers() {
+        let run = format!("xtask-unit-{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("{}0-0", redis_tests::run_prefix(&run)));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Killed however the test ends.
+        struct Server(std::process::Child);
+        impl Drop for Server {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let server = std::process::Command::new("redis-server")
+            // A Unix socket only: a server with nowhere to listen exits.
+            .args([
+                "--port",
+                "0",
+                "--unixsocket",
+                "s",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(Server)
+            .expect("redis-server runs");
+        let pid = server.0.id();
+        let start = Instant::now();
+        while !leftover_servers(&run).contains(&pid) {
+            assert!(start.elapsed() < Duration::from_secs(5), "not found");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!leftover_servers(&format!("{run}-other")).contains(&pid));
+        assert!(!leftover_servers("x0").contains(&pid));
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
