@@ -672,7 +672,7 @@ impl Future for Driver {
             // Outside the lock: the system calls.
             let turn = this.io(cx);
             // Under the lock again: what the system calls did, and the answers.
-            let (deadline, failed, wants_to_write, more_answers, unclaimed) = {
+            let (deadline, failed, wants_to_write, more_answers) = {
                 let mut st = conn.state.lock();
                 if turn.wrote > 0 {
                     st.mux.transmitted(turn.wrote);
@@ -700,18 +700,11 @@ impl Future for Driver {
                 let more = st.mux.wants_to_write()
                     || !this.writing.is_empty()
                     || this.writing_shared.is_some();
-                // A request queued while this turn's system calls ran, with nothing of it
-                // taken yet: its caller found no waker to wake (the task had not parked),
-                // so this task takes it now or nobody does.
-                let unclaimed = this.writing.is_empty()
-                    && this.writing_shared.is_none()
-                    && st.mux.wants_to_write();
-                // Another turn follows at once after bytes came in, a failure, a write
-                // that left more to write, or a request not yet taken.
+                // Another turn follows at once after bytes came in, a failure, or a write
+                // that left more to write.
                 let again = turn.read.is_some_and(|n| n > 0)
                     || st.mux.is_failed()
-                    || (more && turn.wrote > 0)
-                    || unclaimed;
+                    || (more && turn.wrote > 0);
                 if !again {
                     // Nothing more to do now: a caller that queues a request wakes the
                     // task (the check and the waker are under one lock).
@@ -724,7 +717,6 @@ impl Future for Driver {
                     st.mux.is_failed(),
                     st.mux.wants_to_write(),
                     more_answers,
-                    unclaimed,
                 )
             };
             this.wake_callers();
@@ -752,7 +744,7 @@ impl Future for Driver {
             let read_more = turn.read.is_some_and(|n| n > 0);
             let write_more = turn.wrote > 0
                 && (!this.writing.is_empty() || this.writing_shared.is_some() || wants_to_write);
-            if !read_more && !write_more && !unclaimed {
+            if !read_more && !write_more {
                 return Poll::Pending;
             }
         }
