@@ -114,6 +114,10 @@ struct State {
     slots: Slots,
     /// The task's waker while it waits: a caller that queues a request wakes it.
     task: Option<Waker>,
+    /// Set by a caller that found no waker to wake: the task was running (or about to
+    /// run after another caller's wake) and must look at the queue again before it parks,
+    /// or the request would wait for the next unrelated event.
+    unseen: bool,
     /// Every handle is gone: the task closes the connection.
     closing: bool,
 }
@@ -123,11 +127,24 @@ impl Conn {
         let task = {
             let mut st = self.state.lock();
             st.closing = true;
-            st.task.take()
+            st.notify()
         };
         if let Some(task) = task {
             task.wake();
         }
+    }
+}
+
+impl State {
+    /// Tells the task there is news (a request queued, the last handle gone): its waker,
+    /// to wake once the lock is let go, or, when it has none stored because it is
+    /// running, a mark it looks at before it parks.
+    fn notify(&mut self) -> Option<Waker> {
+        let task = self.task.take();
+        if task.is_none() {
+            self.unseen = true;
+        }
+        task
     }
 }
 
@@ -284,7 +301,7 @@ impl Future for Answer<'_> {
                 match st.mux.submit(r.head, r.body, r.replies, r.timeout, slot) {
                     Ok(()) => {
                         this.slot = Some(slot);
-                        st.task.take()
+                        st.notify()
                     }
                     Err(slot) => {
                         // The connection failed between the look and the submit: nothing
@@ -573,6 +590,7 @@ fn spawn(conn: Connection, pushes: Option<mpsc::UnboundedSender<Value>>) -> Link
             mux: Mux::new(core),
             slots: Slots::default(),
             task: None,
+            unseen: false,
             closing: false,
         }),
         alive: AtomicBool::new(true),
@@ -665,6 +683,9 @@ impl Future for Driver {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
+                // What is queued now is seen here: news from before this point needs no
+                // further turn.
+                st.unseen = false;
                 if idle {
                     this.take_chunk(&mut st, now);
                 }
@@ -672,7 +693,7 @@ impl Future for Driver {
             // Outside the lock: the system calls.
             let turn = this.io(cx);
             // Under the lock again: what the system calls did, and the answers.
-            let (deadline, failed, wants_to_write, more_answers) = {
+            let (deadline, failed, wants_to_write, more_answers, news) = {
                 let mut st = conn.state.lock();
                 if turn.wrote > 0 {
                     st.mux.transmitted(turn.wrote);
@@ -702,9 +723,13 @@ impl Future for Driver {
                     || this.writing_shared.is_some();
                 // Another turn follows at once after bytes came in, a failure, or a write
                 // that left more to write.
+                // A caller queued a request, or the last handle went, while the system
+                // calls ran and no waker was stored: it wakes nobody, so this turn sees to it.
+                let news = std::mem::take(&mut st.unseen);
                 let again = turn.read.is_some_and(|n| n > 0)
                     || st.mux.is_failed()
-                    || (more && turn.wrote > 0);
+                    || (more && turn.wrote > 0)
+                    || news;
                 if !again {
                     // Nothing more to do now: a caller that queues a request wakes the
                     // task (the check and the waker are under one lock).
@@ -717,6 +742,7 @@ impl Future for Driver {
                     st.mux.is_failed(),
                     st.mux.wants_to_write(),
                     more_answers,
+                    news,
                 )
             };
             this.wake_callers();
@@ -744,7 +770,7 @@ impl Future for Driver {
             let read_more = turn.read.is_some_and(|n| n > 0);
             let write_more = turn.wrote > 0
                 && (!this.writing.is_empty() || this.writing_shared.is_some() || wants_to_write);
-            if !read_more && !write_more {
+            if !read_more && !write_more && !news {
                 return Poll::Pending;
             }
         }
