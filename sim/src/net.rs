@@ -7,17 +7,24 @@
 //! `poll_read` sees only the bytes the "reactor" has reported (`visible`), while
 //! `readiness`, the look the client makes before an idle connection carries a request,
 //! sees everything in the socket, as a `MSG_PEEK` system call does.
+//!
+//! The run is single-threaded, yet a real runtime has other threads: a caller there can
+//! queue its request at any moment, while a connection's task is inside a system call.
+//! [`SideCalls`] stands in for them: a call handed to it is started (polled once) from
+//! inside one of the client's reads or writes, chosen by the seed.
 
 use crate::rng::Rng;
 use parking_lot::Mutex;
+use redis_client::redis_conn::aio::now;
 use redis_client::redis_conn::aio::{BoxFuture, Connector, Dialer, Opened, Transport};
 use redis_client::redis_conn::Readiness;
 use redis_client::ConnError;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -144,9 +151,6 @@ impl Link {
         self.reset || self.client_gone
     }
 
-    /// Nothing is in flight either way, the server is between requests, and the client
-    /// has read every byte sent to it: an extra reply now reaches a connection that owes
-    /// nothing, which the client must notice before it carries a new request.
     /// Nothing is in flight either way, the server is between requests, and the client
     /// has read every byte sent to it: an extra reply now reaches a connection that owes
     /// nothing, which the client must notice before it carries a new request.
@@ -325,6 +329,136 @@ pub struct Faults {
     pub slow_reader: u64,
 }
 
+/// A call handed to [`SideCalls`]: it checks its own reply when it ends.
+pub type SideCall = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Calls started from inside the client's system calls, as a caller on another thread
+/// would queue its request while a connection's task reads or writes with its lock let
+/// go. A call not started soon enough is taken back by its caller and run as usual.
+pub struct SideCalls {
+    state: Mutex<SideState>,
+}
+
+struct SideState {
+    /// Tokens watched for in what the client writes, and when each was first seen.
+    watched: Vec<(Vec<u8>, Option<Instant>)>,
+    rng: Rng,
+    /// The chance, in percent, that one system call starts the oldest call waiting.
+    percent: u64,
+    waiting: VecDeque<(u64, SideCall)>,
+    next: u64,
+    started: u64,
+}
+
+impl std::fmt::Debug for SideCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SideCalls").finish_non_exhaustive()
+    }
+}
+
+/// The waker of a side call's first poll: the task it is spawned as polls it again, and
+/// that poll leaves its own waker wherever the call waits.
+struct Nobody;
+
+impl Wake for Nobody {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl SideCalls {
+    /// Side calls started by one system call in `percent` (0: never), choices from `rng`.
+    pub fn new(rng: Rng, percent: u64) -> SideCalls {
+        SideCalls {
+            state: Mutex::new(SideState {
+                watched: Vec::new(),
+                rng,
+                percent,
+                waiting: VecDeque::new(),
+                next: 0,
+                started: 0,
+            }),
+        }
+    }
+
+    /// Hands `call` over, to be started from inside a system call; its number, for
+    /// [`SideCalls::take_back`].
+    pub fn hand(&self, call: SideCall) -> u64 {
+        let mut st = self.state.lock();
+        let id = st.next;
+        st.next += 1;
+        st.waiting.push_back((id, call));
+        id
+    }
+
+    /// The call numbered `id` if no system call has started it yet.
+    pub fn take_back(&self, id: u64) -> Option<SideCall> {
+        let mut st = self.state.lock();
+        let at = st.waiting.iter().position(|(i, _)| *i == id)?;
+        st.waiting.remove(at).map(|(_, call)| call)
+    }
+
+    /// Calls started from inside a system call so far.
+    pub fn started(&self) -> u64 {
+        self.state.lock().started
+    }
+
+    /// Watches for `token` in what the client writes, on any connection.
+    pub fn watch(&self, token: &[u8]) {
+        self.state.lock().watched.push((token.to_vec(), None));
+    }
+
+    /// When `token` was first written, and stops watching for it.
+    pub fn written(&self, token: &[u8]) -> Option<Instant> {
+        let mut st = self.state.lock();
+        let at = st.watched.iter().position(|(t, _)| t == token)?;
+        st.watched.swap_remove(at).1
+    }
+
+    /// The client wrote `data` on a connection whose last bytes written before are
+    /// `tail` (a token may be split between writes), at `now`.
+    fn saw_written(&self, tail: &mut Vec<u8>, data: &[u8], now: Instant) {
+        const KEEP: usize = 64;
+        let mut st = self.state.lock();
+        if st.watched.is_empty() {
+            tail.clear();
+            return;
+        }
+        tail.extend_from_slice(data);
+        for (token, seen) in &mut st.watched {
+            if seen.is_none() && tail.windows(token.len()).any(|w| w == token.as_slice()) {
+                *seen = Some(now);
+            }
+        }
+        let cut = tail.len().saturating_sub(KEEP);
+        tail.drain(..cut);
+    }
+
+    /// Called from inside a system call of the client: maybe starts the oldest call
+    /// waiting, its first poll here and now, and the rest as a task of its own.
+    fn maybe_start(&self) {
+        let call = {
+            let mut st = self.state.lock();
+            if st.waiting.is_empty() {
+                return;
+            }
+            let percent = st.percent;
+            if !st.rng.chance(percent) {
+                return;
+            }
+            st.started += 1;
+            st.waiting.pop_front()
+        };
+        let Some((_, mut call)) = call else { return };
+        let waker = Waker::from(Arc::new(Nobody));
+        if call
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+        {
+            tokio::spawn(call);
+        }
+    }
+}
+
 /// What serves a new connection: given its link and the address the client asked for.
 type Accept = dyn Fn(LinkRef, &str) + Send + Sync;
 
@@ -333,6 +467,7 @@ type Accept = dyn Fn(LinkRef, &str) + Send + Sync;
 pub struct SimConnector {
     state: Mutex<NetState>,
     accept: Box<Accept>,
+    side: Arc<SideCalls>,
 }
 
 impl std::fmt::Debug for SimConnector {
@@ -357,6 +492,16 @@ impl SimConnector {
         faults: Faults,
         accept: impl Fn(LinkRef, &str) + Send + Sync + 'static,
     ) -> Arc<SimConnector> {
+        Self::with_side_calls(rng, faults, SideCalls::new(Rng::new(0), 0), accept)
+    }
+
+    /// As [`SimConnector::new`], the client's system calls starting `side` calls.
+    pub fn with_side_calls(
+        rng: Rng,
+        faults: Faults,
+        side: SideCalls,
+        accept: impl Fn(LinkRef, &str) + Send + Sync + 'static,
+    ) -> Arc<SimConnector> {
         Arc::new(SimConnector {
             state: Mutex::new(NetState {
                 rng,
@@ -365,7 +510,13 @@ impl SimConnector {
                 refused: Vec::new(),
             }),
             accept: Box::new(accept),
+            side: Arc::new(side),
         })
+    }
+
+    /// The calls the client's system calls start.
+    pub fn side_calls(&self) -> &Arc<SideCalls> {
+        &self.side
     }
 
     /// Every connection opened so far.
@@ -418,7 +569,11 @@ impl Connector for SimConnector {
         let opened = self.open_link(&dialer.info().addr.to_string());
         Box::pin(async move {
             Ok(Opened {
-                transport: Box::new(SimStream { link: opened? }),
+                transport: Box::new(SimStream {
+                    link: opened?,
+                    side: Arc::clone(&self.side),
+                    tail: Vec::new(),
+                }),
                 epoch: 0,
             })
         })
@@ -429,6 +584,9 @@ impl Connector for SimConnector {
 #[derive(Debug)]
 pub struct SimStream {
     link: LinkRef,
+    side: Arc<SideCalls>,
+    /// The last bytes written, for [`SideCalls::watch`].
+    tail: Vec<u8>,
 }
 
 impl AsyncRead for SimStream {
@@ -437,7 +595,10 @@ impl AsyncRead for SimStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let n = match self.link.lock().client_read(cx, buf.initialize_unfilled()) {
+        let read = self.link.lock().client_read(cx, buf.initialize_unfilled());
+        // The link's lock let go: a side call may queue a request now.
+        self.side.maybe_start();
+        let n = match read {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
@@ -453,7 +614,13 @@ impl AsyncWrite for SimStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.link.lock().client_write(cx, data)
+        let this = self.get_mut();
+        let wrote = this.link.lock().client_write(cx, data);
+        if let Poll::Ready(Ok(n)) = wrote {
+            this.side.saw_written(&mut this.tail, &data[..n], now());
+        }
+        this.side.maybe_start();
+        wrote
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

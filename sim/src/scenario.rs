@@ -2,7 +2,7 @@
 //! random work, and a chaos task injecting faults, all on one thread in simulated time.
 
 use crate::model::{exec_key, Found, Model, ServerFaults};
-use crate::net::{Faults, LinkRef, SimConnector};
+use crate::net::{Faults, LinkRef, SideCall, SideCalls, SimConnector};
 use crate::rng::Rng;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -81,6 +81,8 @@ pub struct Report {
     pub strays: u64,
     /// Redirections the model cluster answered (`MOVED`, `ASK`, `TRYAGAIN`).
     pub redirections: u64,
+    /// Calls started from inside a system call of the client (side calls).
+    pub side_calls: u64,
     /// Broken promises: a wrong reply, a call past its budget.
     pub violations: Vec<Violation>,
 }
@@ -100,6 +102,11 @@ pub(crate) struct Knobs {
     failover: u64,
     faults: Faults,
     server: ServerFaults,
+    /// Percent of single calls handed to the network, to be started from inside a
+    /// connection task's system call as a caller on another thread would be.
+    side: u64,
+    /// The chance, in percent, that one system call starts a call handed over.
+    side_start: u64,
     /// No fault that may make a call fail (cuts, stalls, lags, replies past the limits,
     /// extra replies, restarts, failovers, a pool smaller than its callers): every call
     /// must then succeed.
@@ -158,6 +165,14 @@ fn setup(target: Target, rng: &mut Rng) -> Knobs {
     let stray_idle = pct(40);
     let restart = if target == Target::Cluster { 0 } else { pct(3) };
     let drop_percent = pct(20);
+    // Side calls need callers whose calls wait on connection tasks: the multiplexed
+    // connection's, and the cluster's (one multiplexed connection a node). A pooled
+    // connection's reads and writes run in its caller's own task instead.
+    let side = match target {
+        Target::Mux | Target::Cluster => pct(50),
+        Target::Pool | Target::Blocking => 0,
+    };
+    let side_start = rng.between(10, 90);
     let stray_owed = if rng.chance(90) {
         0
     } else {
@@ -208,6 +223,8 @@ fn setup(target: Target, rng: &mut Rng) -> Knobs {
         failover,
         faults,
         server,
+        side,
+        side_start,
         calm: false,
     };
     // One run in five is calm, so that a call failing for no reason is caught too.
@@ -258,7 +275,15 @@ pub(crate) struct Shared {
     calm: bool,
     /// Bytes live when the run started, for the memory check at its end.
     baseline: isize,
+    /// How long any call may take, where nothing but the server's own time can delay it.
+    prompt: Option<Duration>,
 }
+
+/// How long a call may take in a run of the multiplexed connection without faults: the
+/// model answers each request within 0.5 ms and the network moves bytes in no time, so
+/// a call waits only for the requests queued before it. A request left unwritten until
+/// some unrelated event (a lost wakeup) waits far longer.
+const PROMPT: Duration = Duration::from_millis(15);
 
 /// Most bytes a run may have live at once beyond what it started with: the model, the
 /// network's buffers and the client, whose replies are limited to 256 KiB each.
@@ -272,7 +297,14 @@ impl Shared {
             start: now(),
             calm,
             baseline: crate::memory::reset_peak(),
+            prompt: None,
         }
+    }
+
+    /// Every call must also end within `prompt`.
+    fn with_prompt(mut self, prompt: Duration) -> Shared {
+        self.prompt = Some(prompt);
+        self
     }
 
     /// A call ended with an error, which faults allow and a calm run does not.
@@ -344,12 +376,49 @@ impl Shared {
         }
     }
 
+    /// Calls made so far.
+    fn calls(&self) -> u64 {
+        self.report.lock().calls
+    }
+
+    /// A request queued at `start` on a connection already `open` went out before any
+    /// time passed (at `written`), where nothing but a lost wakeup could delay it: the
+    /// network writes at once, and the connection's task writes what is queued before
+    /// it waits. Checked where [`Shared::prompt`] is.
+    fn written_promptly(
+        &self,
+        args: &[Bytes],
+        open: bool,
+        start: Instant,
+        written: Option<Instant>,
+    ) {
+        if self.prompt.is_none() || !open {
+            return;
+        }
+        match written {
+            Some(at) if at == start => {}
+            Some(at) => self.violation(format!(
+                "a request of {} queued at {:?} was written {:?} later, on a connection \
+                 that had nothing else to wait for",
+                show(args),
+                start.saturating_duration_since(self.start),
+                at.saturating_duration_since(start)
+            )),
+            None => self.violation(format!("a request of {} was never written", show(args))),
+        }
+    }
+
     pub(crate) fn within(&self, args: &[Bytes], start: Instant, bound: Duration) {
         let took = now().saturating_duration_since(start);
         // The timer wheel's granularity.
         if took > bound + Duration::from_millis(2) {
             self.violation(format!(
                 "a call of {} took {took:?}, past its bound of {bound:?}",
+                show(args)
+            ));
+        } else if let Some(prompt) = self.prompt.filter(|p| took > *p) {
+            self.violation(format!(
+                "a call of {} took {took:?} in a run where nothing delays it, past {prompt:?}",
                 show(args)
             ));
         }
@@ -388,9 +457,11 @@ pub(crate) fn network(
     let serving = Arc::clone(model);
     let server_rng = Mutex::new(rng.fork());
     let server_faults = knobs.server;
-    SimConnector::new(
+    let side = SideCalls::new(rng.fork(), knobs.side_start);
+    SimConnector::with_side_calls(
         rng.fork(),
         knobs.faults.clone(),
+        side,
         move |link: LinkRef, addr: &str| {
             let rng = server_rng.lock().fork();
             let node = serving.with_cluster(|m| m.node(addr)).flatten();
@@ -412,7 +483,11 @@ async fn world(target: Target, seed: u64) -> Report {
     };
     let node_links: NodeLinks = Arc::default();
     let net = network(&knobs, &model, &mut rng, Some(Arc::clone(&node_links)));
-    let shared = Arc::new(Shared::new(Arc::clone(&model), knobs.calm));
+    let mut shared = Shared::new(Arc::clone(&model), knobs.calm);
+    if knobs.calm && target == Target::Mux && knobs.faults.slow_reader == 0 {
+        shared = shared.with_prompt(PROMPT);
+    }
+    let shared = Arc::new(shared);
     // No jitter: a run must repeat exactly.
     let retry = RetryPolicy::default().with_jitter(false);
     let budget = Duration::from_millis(rng.between(500, 4_000));
@@ -479,6 +554,8 @@ async fn world(target: Target, seed: u64) -> Report {
             rng: rng.fork(),
             info: knobs.info.clone(),
             drop_percent: knobs.drop_percent,
+            side: Arc::clone(net.side_calls()),
+            side_percent: knobs.side,
         };
         callers.push(tokio::spawn(work.run(target, knobs.calls_each)));
     }
@@ -495,7 +572,9 @@ async fn world(target: Target, seed: u64) -> Report {
     drop(client);
     // Let every connection's task see its end.
     tokio::time::sleep(Duration::from_secs(30)).await;
-    shared.finish(&model)
+    let mut report = shared.finish(&model);
+    report.side_calls = net.side_calls().started();
+    report
 }
 
 /// Starts [`chaos`] on the run's runtime; setting the flag it returns stops it.
@@ -730,6 +809,8 @@ struct Caller {
     rng: Rng,
     info: ConnectionInfo,
     drop_percent: u64,
+    side: Arc<SideCalls>,
+    side_percent: u64,
 }
 
 impl Caller {
@@ -787,14 +868,64 @@ impl Caller {
         }
     }
 
-    async fn single<T: FromValue + PartialEq + Debug>(&mut self, cmd: Cmd, block: Option<f64>) {
+    async fn single<T: FromValue + PartialEq + Debug + Send + 'static>(
+        &mut self,
+        cmd: Cmd,
+        block: Option<f64>,
+    ) {
         let args = args_of(&cmd);
         let bound = self.budget(block);
+        if self.rng.chance(self.side_percent) {
+            return self.side_call::<T>(cmd, args, bound).await;
+        }
         let start = now();
         let client = self.client.clone();
         let call = async move { client.call::<T>(cmd).await };
         if let Some(got) = self.maybe_drop(call).await {
             self.shared.check(&args, start, bound, &got);
+        }
+    }
+
+    /// Hands the call to the network, to be started from inside a connection task's
+    /// read or write (its request queued while the task has its lock let go), and waits
+    /// for it; takes it back and makes it here if no system call started it within a
+    /// millisecond.
+    async fn side_call<T: FromValue + PartialEq + Debug + Send + 'static>(
+        &mut self,
+        cmd: Cmd,
+        args: Vec<Bytes>,
+        bound: Duration,
+    ) {
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let client = self.client.clone();
+        let shared = Arc::clone(&self.shared);
+        let side = Arc::clone(&self.side);
+        // An ECHO's token is unique: the network notes when it is written.
+        let token = args[0]
+            .eq_ignore_ascii_case(b"ECHO")
+            .then(|| args[1].clone());
+        if let Some(t) = &token {
+            side.watch(t);
+        }
+        let call: SideCall = Box::pin(async move {
+            // Its bound counts from its start, whenever a system call makes it.
+            let start = now();
+            let open = shared.calls() > 0;
+            let got = client.call::<T>(cmd).await;
+            if let Some(t) = token {
+                let written = side.written(&t);
+                shared.written_promptly(&args, open, start, written);
+            }
+            shared.check(&args, start, bound, &got);
+            let _ = done_tx.send(());
+        });
+        let id = self.side.hand(call);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        match self.side.take_back(id) {
+            Some(call) => call.await,
+            None => {
+                let _ = done.await;
+            }
         }
     }
 

@@ -15,9 +15,11 @@ fn slice(target: Target, n: u64) {
     let per = SEEDS / SLICES;
     let mut failed = Vec::new();
     let mut calls = 0;
+    let mut side_calls = 0;
     for seed in n * per..(n + 1) * per {
         let report = run(target, seed);
         calls += report.calls;
+        side_calls += report.side_calls;
         if let Some(v) = report.violations.first() {
             failed.push(format!(
                 "seed {seed}: {} (at {:?}); replay: cargo xtask sim --target {} --seed {seed}",
@@ -30,6 +32,13 @@ fn slice(target: Target, n: u64) {
     assert!(failed.is_empty(), "{}", failed.join("\n"));
     // The runs did work: a slice of seeds makes thousands of calls.
     assert!(calls > per * 10, "only {calls} calls in {per} seeds");
+    // Calls were started from inside the client's system calls, where they run.
+    if matches!(target, Target::Mux | Target::Cluster) {
+        assert!(
+            side_calls > per / 10,
+            "only {side_calls} side calls in {per} seeds"
+        );
+    }
 }
 
 #[test]
