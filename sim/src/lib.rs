@@ -6,8 +6,9 @@
 //! connections go over an in-memory network ([`net`]) to a model server ([`model`]), and
 //! every choice (how many callers and what they do, how the bytes are split, when the
 //! reactor reports them, where a connection is cut, when the server stalls, restarts or
-//! sends a reply nobody asked for, when a caller gives up) is drawn from one seed
-//! ([`rng`]). The same seed replays the same run.
+//! sends a reply nobody asked for, when a caller gives up, which calls start from inside
+//! the client's own reads and writes, as a caller on another thread would) is drawn from
+//! one seed ([`rng`]). The same seed replays the same run.
 //!
 //! After every call the checker asks: is the reply the model's answer to this caller's
 //! own request, and did the call end within its budget? At the end of a run: did the
