@@ -27,6 +27,8 @@ struct Wire {
 #[derive(Default)]
 struct WireState {
     written: Vec<u8>,
+    /// Reads that found nothing since the last write.
+    empty_reads: usize,
     incoming: VecDeque<u8>,
     read_waker: Option<Waker>,
     /// Armed: the next read that finds nothing says so on the first channel, then holds
@@ -55,10 +57,24 @@ impl Wire {
 
     /// Waits until the client has written `needle`; false if it has not within `limit`.
     fn wait_written(&self, needle: &[u8], limit: Duration) -> bool {
+        self.wait_for(limit, |st| {
+            st.written.windows(needle.len()).any(|w| w == needle)
+        })
+    }
+
+    /// Waits until the client has written `needle` and then found nothing to read: its
+    /// task is done with the request and waits.
+    fn wait_written_and_read(&self, needle: &[u8], limit: Duration) -> bool {
+        self.wait_for(limit, |st| {
+            st.empty_reads > 0 && st.written.windows(needle.len()).any(|w| w == needle)
+        })
+    }
+
+    fn wait_for(&self, limit: Duration, done: impl Fn(&WireState) -> bool) -> bool {
         let end = Instant::now() + limit;
         let mut st = self.state.lock().unwrap();
         loop {
-            if st.written.windows(needle.len()).any(|w| w == needle) {
+            if done(&st) {
                 return true;
             }
             let left = end.saturating_duration_since(Instant::now());
@@ -89,7 +105,9 @@ impl AsyncRead for Stream {
             }
         }
         if st.incoming.is_empty() {
+            st.empty_reads += 1;
             st.read_waker = Some(cx.waker().clone());
+            wire.changed.notify_all();
             return Poll::Pending;
         }
         let n = buf.remaining().min(st.incoming.len());
@@ -105,7 +123,9 @@ impl AsyncWrite for Stream {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.0.state.lock().unwrap().written.extend_from_slice(buf);
+        let mut st = self.0.state.lock().unwrap();
+        st.written.extend_from_slice(buf);
+        st.empty_reads = 0;
         self.0.changed.notify_all();
         Poll::Ready(Ok(buf.len()))
     }
@@ -198,8 +218,9 @@ fn a_request_queued_while_the_task_reads_with_no_waker_stored_goes_out() {
     assert!(wire.wait_written(b"*1\r\n$4\r\nPING\r\n", Duration::from_secs(5)));
     wire.send(b"+PONG\r\n");
 
-    // A first request, left unanswered: the connection owes a reply and its task parks.
-    assert!(wire.wait_written(&echo("first"), Duration::from_secs(5)));
+    // A first request, left unanswered: the connection owes a reply and its task, once
+    // it has found nothing to read after writing it, parks.
+    assert!(wire.wait_written_and_read(&echo("first"), Duration::from_secs(5)));
 
     // Its reply waits in the stream unannounced, and the next empty read is trapped.
     wire.send_quietly(&bulk("first"));
