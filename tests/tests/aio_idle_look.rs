@@ -2,7 +2,9 @@
 //! notice it is caught before the next request could be matched to it: the connection
 //! looks at its socket (a system call, not the reactor's last report) before carrying a
 //! request after owing nothing, on the multiplexed connection and at every pool checkout,
-//! on current-thread and multi-thread runtimes.
+//! on current-thread and multi-thread runtimes; and one that arrives right behind a reply
+//! still owed, before the next request was written, is read and caught before that request
+//! goes out.
 
 use redis_client::aio::Redis;
 use redis_client::{ConnectionInfo, Value};
@@ -161,4 +163,95 @@ async fn a_stray_reply_on_an_idle_pooled_connection_is_found_at_checkout() {
         tally.check(round, &key, got);
     }
     assert!(tally.wrong.is_empty(), "{:#?}", tally.wrong);
+}
+
+/// A fake server like [`naming_server`], except that the reply to `ECHO held-…` is not
+/// written: the socket and the reply go to the test, which writes them itself.
+fn holding_server() -> (
+    FakeServer,
+    tokio::sync::mpsc::UnboundedReceiver<(TcpStream, Vec<u8>)>,
+) {
+    let (held_tx, held) = tokio::sync::mpsc::unbounded_channel();
+    let fake = FakeServer::start(move |mut c: FakeConn| {
+        while let Some(args) = c.read_request() {
+            let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+            let reply = match name.as_str() {
+                "ECHO" => {
+                    let mut out = format!("${}\r\n", args[1].len()).into_bytes();
+                    out.extend_from_slice(&args[1]);
+                    out.extend_from_slice(b"\r\n");
+                    out
+                }
+                "RESET" => b"+RESET\r\n".to_vec(),
+                _ => b"+OK\r\n".to_vec(),
+            };
+            if args.get(1).is_some_and(|a| a.starts_with(b"held-")) {
+                let _ = held_tx.send((c.writer(), reply));
+            } else {
+                c.write(&reply);
+            }
+        }
+    });
+    (fake, held)
+}
+
+/// Shared connection: a request whose reply is held; then, while the runtime is busy,
+/// that reply and a stray one right behind it arrive in one write; then another request.
+/// The stray came before the second request existed, so it must not be its reply: the
+/// look before the batch reads what the socket holds and finds it.
+async fn stray_behind_an_owed_reply_rounds(busy_workers: usize) {
+    let (fake, mut held) = holding_server();
+    let r = client(&fake);
+    let mut tally = Tally::default();
+    for round in 0..ROUNDS {
+        let first = format!("held-{round}");
+        let owed = {
+            let r = r.clone();
+            let first = first.clone();
+            tokio::spawn(async move { r.execute_command(("ECHO", first.as_str())).await })
+        };
+        let (mut socket, reply) = held.recv().await.expect("the held request arrived");
+        let (started_tx, started) = mpsc::channel();
+        let hogs: Vec<_> = (0..busy_workers)
+            .map(|_| {
+                let started_tx = started_tx.clone();
+                tokio::spawn(async move {
+                    started_tx.send(()).unwrap();
+                    std::thread::sleep(BUSY * 3);
+                })
+            })
+            .collect();
+        for _ in 0..busy_workers {
+            started.recv().unwrap();
+        }
+        socket
+            .write_all(&[&reply[..], b"+OK\r\n"].concat())
+            .unwrap();
+        std::thread::sleep(BUSY);
+        let second = format!("second-{round}");
+        let got = r.execute_command(("ECHO", second.as_str())).await;
+        tally.check(round, &second, got);
+        // The owed request gets its own reply, or an error (the connection was out of
+        // step), never another's.
+        let got = owed.await.unwrap();
+        if got.is_ok() {
+            tally.check(round, &first, got);
+        }
+        for h in hogs {
+            h.await.unwrap();
+        }
+    }
+    assert!(tally.wrong.is_empty(), "{:#?}", tally.wrong);
+    // Each stray was found: the connection was replaced every round.
+    assert_eq!(fake.accepted(), ROUNDS + 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stray_reply_behind_an_owed_one_never_reaches_the_next_caller_current_thread() {
+    stray_behind_an_owed_reply_rounds(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_reply_behind_an_owed_one_never_reaches_the_next_caller_multi_thread() {
+    stray_behind_an_owed_reply_rounds(2).await;
 }

@@ -10,13 +10,14 @@
 //! in, moves the bytes and sleeps until the deadline [`Step::Wait`] gives. The tokio driver
 //! is `aio::Multiplexed`.
 //!
-//! The idle look: before a connection that owes nothing carries a new request, the
-//! machine asks the driver to look at the transport without waiting
-//! ([`Transmit::Look`]; [`Transport::readiness`](crate::Transport::readiness) on the
-//! blocking side). Bytes found there were sent before the request and belong to nobody;
-//! without the look they would be read as its reply. A driver's own notion of
-//! readiness (an async reactor's last report) can lag behind the socket, so the look
-//! must be a fresh one.
+//! The look: before every batch, the machine asks the driver to look at the transport
+//! without waiting ([`Transmit::Look`]; [`Transport::readiness`](crate::Transport::readiness)
+//! on the blocking side), or to read what it holds now. Bytes there were sent before the
+//! batch: on a connection that owes nothing they belong to nobody, and behind replies
+//! still owed anything past those replies belongs to nobody either; without the look
+//! they would be read as a reply to the batch. A driver's own notion of readiness (an
+//! async reactor's last report) can lag behind the socket, so the look must be a fresh
+//! one.
 
 use crate::machine::{Core, Poll, ReplyTimeout};
 use crate::{Error, Readiness};
@@ -292,11 +293,10 @@ pub struct Mux<W> {
     /// Recorded with the core, in the order their replies are owed.
     waiting: VecDeque<Waiting<W>>,
     out: Outgoing,
-    /// A look since the core last owed nothing found the transport quiet: the next batch
-    /// may go. Consumed by that batch.
+    /// A look found the transport quiet: the next batch may go. Consumed by that batch.
     looked: bool,
-    /// A look on a RESP3 connection found bytes: they may be a push, which comes at any
-    /// time, so no batch goes until they are read and judged.
+    /// A look found bytes that may be owed replies or a RESP3 push: no batch goes until
+    /// they are read and judged.
     unread_on_transport: bool,
     failure: Option<Error>,
     /// Answers for the driver to hand out.
@@ -378,7 +378,8 @@ impl<W> Mux<W> {
     }
 
     /// The bytes to write next, recording a new batch with the core when the last one is
-    /// written. A connection that owes nothing first asks for a [`Transmit::Look`].
+    /// written. Each batch is preceded by a [`Transmit::Look`], and bytes read but not yet
+    /// judged are judged first.
     pub fn poll_transmit(&mut self, now: Instant) -> Transmit<'_> {
         if self.failure.is_some() {
             return Transmit::Idle;
@@ -387,18 +388,27 @@ impl<W> Mux<W> {
             if self.queued.is_empty() || self.unread_on_transport {
                 return Transmit::Idle;
             }
-            if self.core.pending_replies() == 0 {
-                if !self.core.unread_is_push() {
-                    // Read while nothing was owed, and not a push: a reply nobody asked
-                    // for, which the next request must not be matched to.
-                    self.fail(Error::OutOfStep(
-                        "bytes nobody asked for arrived on an idle connection".into(),
-                    ));
+            if self.core.has_unread() && self.core.pending_replies() > 0 {
+                // Bytes read and not yet judged: the replies they finish are handed out,
+                // and an extra reply behind them fails the connection, before a request
+                // of the batch could be matched to it.
+                self.decode(now);
+                if self.failure.is_some() {
                     return Transmit::Idle;
                 }
-                if !self.looked {
-                    return Transmit::Look;
-                }
+            }
+            if self.core.pending_replies() == 0 && !self.core.unread_is_push() {
+                // Read while nothing was owed, and not a push: a reply nobody asked for,
+                // which the next request must not be matched to.
+                self.fail(Error::OutOfStep(
+                    "bytes nobody asked for arrived before a request was written".into(),
+                ));
+                return Transmit::Idle;
+            }
+            // Every batch, owing replies or not: an extra reply may arrive right behind
+            // the last one owed, and must be read before the batch is recorded.
+            if !self.looked {
+                return Transmit::Look;
             }
             self.looked = false;
             self.take_batch(now);
@@ -407,16 +417,24 @@ impl<W> Mux<W> {
     }
 
     /// What the look [`Transmit::Look`] asked for found. Bytes waiting on a RESP2
-    /// connection, or a closed transport, fail the connection before any queued request
-    /// is matched to them; the queued requests are answered [`Outcome::Unsent`]. On a RESP3
-    /// connection bytes may be a push, which comes at any time: no batch goes until the
-    /// driver has read them ([`Mux::handle_input`]) and the core has judged them (a push is
-    /// handed out, anything else fails the connection as above).
+    /// connection that owes nothing, or a closed transport, fail the connection before
+    /// any queued request is matched to them; the queued requests are answered
+    /// [`Outcome::Unsent`]. Bytes on a connection that owes replies, or on a RESP3
+    /// connection (a push comes at any time), may be its own: no batch goes until the
+    /// driver has read them ([`Mux::handle_input`]) and the core has judged them (replies
+    /// and pushes are handed out, anything else fails the connection as above).
+    ///
+    /// A driver that can read without waiting reads instead of looking
+    /// ([`Mux::handle_bytes`], then [`Mux::poll_transmit`] asks again until a look finds
+    /// the transport quiet).
     pub fn handle_look(&mut self, readiness: Readiness) {
         match readiness {
             // A transport that cannot tell still gets the core's checks.
             Readiness::Quiet | Readiness::Unknown => self.looked = true,
-            Readiness::Readable if self.core.state().protocol == crate::Protocol::Resp3 => {
+            Readiness::Readable
+                if self.core.pending_replies() > 0
+                    || self.core.state().protocol == crate::Protocol::Resp3 =>
+            {
                 self.unread_on_transport = true;
             }
             Readiness::Readable => self.fail(Error::OutOfStep(
@@ -501,28 +519,8 @@ impl<W> Mux<W> {
         if self.failure.is_some() {
             return Step::Failed;
         }
-        let deadline = loop {
-            match self.core.poll_reply(now) {
-                Ok(Poll::Reply(v)) => {
-                    let Some(head) = self.waiting.front_mut() else {
-                        self.fail(Error::OutOfStep("a reply with no caller waiting".into()));
-                        return Step::Failed;
-                    };
-                    head.got.push(v, head.want);
-                    if head.got.len() == head.want {
-                        if let Some(done) = self.waiting.pop_front() {
-                            self.answers
-                                .push_back((done.waiter, Outcome::Replies(done.got)));
-                        }
-                    }
-                }
-                Ok(Poll::NeedInput(d)) => break d,
-                Ok(Poll::Idle) => break None,
-                Err(e) => {
-                    self.fail(e);
-                    return Step::Failed;
-                }
-            }
+        let Some(deadline) = self.decode(now) else {
+            return Step::Failed;
         };
         match self.core.poll_push() {
             Ok(Some(push)) => return Step::Push(push),
@@ -541,6 +539,34 @@ impl<W> Mux<W> {
             return Step::Failed;
         }
         Step::Wait(earliest(deadline, self.write_deadline()))
+    }
+
+    /// Hands every complete reply to its caller; the core's next deadline, or `None` once
+    /// the connection failed (an extra reply, a protocol error, a reply past its time).
+    fn decode(&mut self, now: Instant) -> Option<Option<Instant>> {
+        loop {
+            match self.core.poll_reply(now) {
+                Ok(Poll::Reply(v)) => {
+                    let Some(head) = self.waiting.front_mut() else {
+                        self.fail(Error::OutOfStep("a reply with no caller waiting".into()));
+                        return None;
+                    };
+                    head.got.push(v, head.want);
+                    if head.got.len() == head.want {
+                        if let Some(done) = self.waiting.pop_front() {
+                            self.answers
+                                .push_back((done.waiter, Outcome::Replies(done.got)));
+                        }
+                    }
+                }
+                Ok(Poll::NeedInput(d)) => return Some(d),
+                Ok(Poll::Idle) => return Some(None),
+                Err(e) => {
+                    self.fail(e);
+                    return None;
+                }
+            }
+        }
     }
 
     /// The next answer for a caller: its waiter and how its request ended. Every request
@@ -783,8 +809,10 @@ mod tests {
         h.mux.handle_look(Readiness::Quiet);
         assert!(matches!(h.mux.poll_transmit(now), Transmit::Write(_)));
         h.mux.transmitted(command(&["GET", "a"]).len());
-        // While a reply is owed, more requests go without a look.
+        // While a reply is owed, the next batch is looked before too.
         let b = h.submit(&["GET", "b"]);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+        h.mux.handle_look(Readiness::Quiet);
         assert!(matches!(h.mux.poll_transmit(now), Transmit::Write(_)));
         h.mux.transmitted(command(&["GET", "b"]).len());
         h.mux.handle_bytes(b"$1\r\nA\r\n$1\r\nB\r\n");
@@ -794,6 +822,55 @@ mod tests {
         // Idle again: the next request needs a fresh look.
         h.submit(&["GET", "c"]);
         assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+    }
+
+    #[test]
+    fn an_extra_reply_read_behind_an_owed_one_fails_the_connection_before_the_next_batch() {
+        let now = Instant::now();
+        let mut h = Harness::new(now);
+        let a = h.submit(&["GET", "a"]);
+        h.drain(now, Readiness::Quiet);
+        // A's reply and an extra behind it arrive before B's request is written.
+        let b = h.submit(&["GET", "b"]);
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Look));
+        // A driver that reads at once hands the bytes over instead of a look ...
+        h.mux.handle_bytes(b"$1\r\nA\r\n+OK\r\n");
+        // ... and they are judged before B is recorded: the core sees bytes behind the
+        // last reply owed, so A fails, and B goes unsent, to be sent on another connection.
+        assert!(matches!(h.mux.poll_transmit(now), Transmit::Idle));
+        h.collect();
+        assert!(matches!(
+            h.take(a),
+            Some(Outcome::Failed(Error::OutOfStep(_)))
+        ));
+        assert!(matches!(
+            h.take(b),
+            Some(Outcome::Unsent(Error::OutOfStep(_)))
+        ));
+    }
+
+    #[test]
+    fn bytes_a_look_finds_behind_owed_replies_are_read_before_the_next_batch() {
+        let now = Instant::now();
+        let mut h = Harness::new(now);
+        let a = h.submit(&["GET", "a"]);
+        h.drain(now, Readiness::Quiet);
+        let b = h.submit(&["GET", "b"]);
+        // A look that cannot read finds bytes: they may be A's reply, so nothing goes
+        // until they are read.
+        assert!(h.drain(now, Readiness::Readable).is_empty());
+        assert!(!h.mux.is_failed());
+        h.mux.handle_bytes(b"$1\r\nA\r\n");
+        assert!(matches!(h.poll(now), Step::Wait(_)));
+        assert_eq!(h.replies(a), vec![bulk("A")]);
+        // Read and judged: B goes after a fresh look.
+        assert_eq!(
+            h.drain(now, Readiness::Quiet),
+            command(&["GET", "b"]).to_vec()
+        );
+        h.mux.handle_bytes(b"$1\r\nB\r\n");
+        h.poll(now);
+        assert_eq!(h.replies(b), vec![bulk("B")]);
     }
 
     #[test]

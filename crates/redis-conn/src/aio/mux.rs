@@ -14,7 +14,7 @@ use super::transport::{Opener, Transport};
 use super::{now, Connection};
 use crate::machine::ReplyTimeout;
 use crate::mux::{Backoff, Body, Mux, Outcome, Replies, Step, Transmit};
-use crate::{ConnectionInfo, Error};
+use crate::{ConnectionInfo, Error, Readiness};
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use resp_proto::Value;
@@ -45,10 +45,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// failed attempts (10 ms, doubling up to 1 s; a call in the backoff window fails at once
 /// with [`Error::Connect`]).
 ///
-/// Before a connection that owes nothing carries a new request, its transport is looked
-/// at without waiting ([`Transport::readiness`]: one system call for the built-in ones):
-/// bytes found there were sent before the request and belong to nobody, so the connection
-/// is dropped and the request sent on a new one instead of reading them as its reply.
+/// Before every batch of requests, what the transport holds is read without waiting
+/// ([`Transport::read_now`]: one system call for the built-in ones; or, for a transport
+/// that cannot, looked at with [`Transport::readiness`] and read the usual way) and
+/// judged: bytes sent before the batch that are not a reply still owed belong to nobody,
+/// so the connection is dropped and the batch sent on a new one instead of reading them
+/// as its replies.
 ///
 /// Requests must leave the connection as they found it: commands that change connection
 /// state (SELECT, WATCH, CLIENT SETNAME …) or block (BLPOP) belong on a dedicated
@@ -785,8 +787,21 @@ impl Driver {
             match st.mux.poll_transmit(now) {
                 Transmit::Idle => return,
                 // Now, before the batch is recorded: nothing is awaited between the look
-                // and the write.
-                Transmit::Look => st.mux.handle_look(self.stream.readiness()),
+                // and the write. What the stream holds is read at once where it can be
+                // (the machine judges it, then asks again), so the reactor need not have
+                // reported it.
+                Transmit::Look => match self.stream.read_now(&mut self.read_buf) {
+                    Some(Ok(0)) => st.mux.handle_closed(),
+                    Some(Ok(n)) => st.mux.handle_bytes(&self.read_buf[..n]),
+                    Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        st.mux.handle_look(Readiness::Quiet);
+                    }
+                    Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        st.mux.handle_look(Readiness::Unknown);
+                    }
+                    Some(Err(e)) => st.mux.fail(Error::Io(e)),
+                    None => st.mux.handle_look(self.stream.readiness()),
+                },
                 Transmit::Write(bytes) => {
                     self.writing.extend_from_slice(bytes);
                     self.yielded = false;

@@ -20,10 +20,10 @@ pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// Looks, without waiting and without consuming anything, whether the stream has bytes
     /// to read or was closed by the peer.
     ///
-    /// Asked before an idle connection carries a new request (a pool checkout, a
-    /// multiplexed connection that owed nothing): bytes found there were sent before the
-    /// request and belong to nobody, and the connection is dropped instead of reading them
-    /// as its reply. The look must see what the stream holds now (for a socket, one
+    /// Asked before an idle connection carries a new request (a pool checkout), and before
+    /// a multiplexed connection writes a batch where [`Transport::read_now`] cannot read:
+    /// bytes found on an idle connection were sent before the request and belong to
+    /// nobody, and the connection is dropped instead of reading them as its reply. The look must see what the stream holds now (for a socket, one
     /// non-blocking system call), not what an async reactor last reported, which can lag
     /// behind while the runtime is busy.
     ///
@@ -33,11 +33,36 @@ pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     fn readiness(&mut self) -> Readiness {
         Readiness::Unknown
     }
+
+    /// Reads what the stream holds now into `buf`, without waiting and without asking
+    /// the async reactor: `Some(Ok(n))` for `n` bytes (0: the peer closed it),
+    /// `Some(Err(e))` with [`io::ErrorKind::WouldBlock`] when nothing is there, `None`
+    /// when this transport cannot (the default).
+    ///
+    /// Asked before a multiplexed connection writes a new batch: a reply nobody asked
+    /// for that reached the stream before the batch, even right behind replies still
+    /// owed, is then read and caught before any request of the batch could be matched to
+    /// it, however late the reactor is. Without it, [`Transport::readiness`] is asked,
+    /// and bytes it finds are read the usual way before the batch goes.
+    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        let _ = buf;
+        None
+    }
+}
+
+/// A non-blocking read of a socket tokio made non-blocking, past the reactor (which
+/// learns at its next look that the bytes are gone: a read of its own then finds none).
+fn read_socket(sock: socket2::SockRef<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    io::Read::read(&mut &*sock, buf)
 }
 
 impl Transport for tokio::net::TcpStream {
     fn readiness(&mut self) -> Readiness {
         crate::transport::peek_nonblocking(socket2::SockRef::from(&*self))
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        Some(read_socket(socket2::SockRef::from(&*self), buf))
     }
 }
 
@@ -45,6 +70,10 @@ impl Transport for tokio::net::TcpStream {
 impl Transport for tokio::net::UnixStream {
     fn readiness(&mut self) -> Readiness {
         crate::transport::peek_nonblocking(socket2::SockRef::from(&*self))
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        Some(read_socket(socket2::SockRef::from(&*self), buf))
     }
 }
 
@@ -79,7 +108,7 @@ impl Transport for tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         struct Now<'a>(socket2::SockRef<'a>);
         impl io::Read for Now<'_> {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                io::Read::read(&mut &*self.0, buf)
+                read_socket(socket2::SockRef::from(&*self.0), buf)
             }
         }
         let mut now = Now(socket2::SockRef::from(&*sock));
@@ -95,6 +124,17 @@ impl Transport for tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
                 Err(_) => return Readiness::Closed,
             }
         }
+    }
+
+    /// The records on the socket taken in as [`Transport::readiness`] does, then the
+    /// plaintext they hold.
+    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        Some(match self.readiness() {
+            Readiness::Readable => io::Read::read(&mut self.get_mut().1.reader(), buf),
+            Readiness::Quiet => Err(io::ErrorKind::WouldBlock.into()),
+            Readiness::Closed => Ok(0),
+            Readiness::Unknown => Err(io::ErrorKind::Interrupted.into()),
+        })
     }
 }
 
