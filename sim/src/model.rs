@@ -56,7 +56,9 @@ struct State {
     versions: BTreeMap<Bytes, u64>,
     log: Vec<Exec>,
     /// Connections given an extra reply while they owed replies, and when.
-    desynced: Vec<(u64, Instant)>,
+    /// Connections that received an extra reply, when, and whether it came behind every
+    /// reply owed (only calls begun before it may have met it then).
+    desynced: Vec<(u64, Instant, bool)>,
     /// Connections that ended, and when.
     ended: BTreeMap<u64, Instant>,
     /// Which node serves which slot, when the model is a cluster.
@@ -352,7 +354,14 @@ impl Model {
 
     /// Marks connection `link` as having received an extra reply while it owed replies.
     pub fn desync(&self, link: u64) {
-        self.state.lock().desynced.push((link, now()));
+        self.state.lock().desynced.push((link, now(), false));
+    }
+
+    /// Marks connection `link` as having received an extra reply behind every reply owed
+    /// for what the client had written: a call begun before it may meet it (its request
+    /// may have been recorded and not yet written), a call begun after must not.
+    pub fn desync_behind(&self, link: u64) {
+        self.state.lock().desynced.push((link, now(), true));
     }
 
     /// Notes that connection `link` ended.
@@ -378,10 +387,11 @@ impl Model {
         }
         // A desynced connection alive while the call ran may have handed it anything.
         let ended = &st.ended;
-        let overlaps = st
-            .desynced
-            .iter()
-            .any(|(link, at)| *at <= now() && ended.get(link).map_or(true, |end| *end >= start));
+        let overlaps = st.desynced.iter().any(|(link, at, behind)| {
+            *at <= now()
+                && ended.get(link).map_or(true, |end| *end >= start)
+                && (!*behind || start <= *at)
+        });
         if overlaps {
             Found::Exposed
         } else {
@@ -413,7 +423,7 @@ impl Model {
     }
 
     fn log(&self, st: &mut State, link: u64, args: Vec<Bytes>, reply: &Value) {
-        let exposed = st.desynced.iter().any(|(l, _)| *l == link);
+        let exposed = st.desynced.iter().any(|(l, _, _)| *l == link);
         st.log.push(Exec {
             link,
             args,

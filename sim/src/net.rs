@@ -90,6 +90,9 @@ pub struct Link {
     max_read: usize,
     /// Most bytes one client write gives (partial writes).
     max_write: usize,
+    /// The client's transport can read without waiting, past the reactor
+    /// ([`Transport::read_now`]); otherwise the client only looks.
+    reads_now: bool,
     rng: Rng,
     /// The model is in the middle of a request (bytes of it buffered, or executing it).
     pub server_busy: bool,
@@ -122,8 +125,10 @@ impl Link {
         } else {
             usize::MAX
         };
+        let reads_now = own.chance(75);
         Link {
             id,
+            reads_now,
             up: Pipe::new(capacity),
             down: Pipe::new(usize::MAX),
             reset: false,
@@ -155,7 +160,15 @@ impl Link {
     /// has read every byte sent to it: an extra reply now reaches a connection that owes
     /// nothing, which the client must notice before it carries a new request.
     pub fn is_idle(&self) -> bool {
-        !self.is_dead() && !self.server_busy && self.up.buf.is_empty() && self.down.buf.is_empty()
+        self.is_caught_up() && self.down.buf.is_empty()
+    }
+
+    /// The server has answered every request the client wrote, and is between requests:
+    /// an extra reply now comes behind every reply owed for what was written, which the
+    /// client must catch before it writes another request, whether it has read those
+    /// replies yet or not.
+    pub fn is_caught_up(&self) -> bool {
+        !self.is_dead() && !self.server_busy && self.up.buf.is_empty()
     }
 
     /// The bytes the client wrote, for the server; `None` at the end of the stream.
@@ -245,6 +258,33 @@ impl Link {
         }
         self.down.reader = Some(cx.waker().clone());
         Poll::Pending
+    }
+
+    /// A read by the client past the reactor: whatever the socket holds, reported or
+    /// not, split as the seed says; `None` where this link's transport cannot.
+    pub fn client_read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        if !self.reads_now {
+            return None;
+        }
+        if self.reset {
+            return Some(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        if self.down.buf.is_empty() {
+            return Some(if self.down.closed {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            });
+        }
+        let mut n = self.down.buf.len().min(buf.len());
+        if self.max_read < usize::MAX {
+            n = n.min(self.rng.between(1, self.max_read as u64) as usize);
+        }
+        for (slot, byte) in buf.iter_mut().zip(self.down.buf.drain(..n)) {
+            *slot = byte;
+        }
+        self.down.visible = self.down.visible.saturating_sub(n);
+        Some(Ok(n))
     }
 
     /// A write by the client: as much as the pipe has room for and the seed allows; the
@@ -636,6 +676,11 @@ impl AsyncWrite for SimStream {
 impl Transport for SimStream {
     fn readiness(&mut self) -> Readiness {
         self.link.lock().client_readiness()
+    }
+
+    // No side call starts here: the client reads now with its connection's lock held.
+    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        self.link.lock().client_read_now(buf)
     }
 }
 

@@ -97,6 +97,8 @@ pub(crate) struct Knobs {
     drop_percent: u64,
     stray_idle: u64,
     stray_owed: u64,
+    /// Extra replies behind every reply owed for what the client wrote (read or not).
+    stray_behind: u64,
     restart: u64,
     migrate: u64,
     failover: u64,
@@ -120,9 +122,14 @@ impl Knobs {
     }
 
     /// The chaos task's fault rates: extra replies on idle connections, on connections
-    /// owing replies, restarts.
-    pub(crate) fn chaos(&self) -> [u64; 3] {
-        [self.stray_idle, self.stray_owed, self.restart]
+    /// owing replies, behind every reply owed, restarts.
+    pub(crate) fn chaos(&self) -> [u64; 4] {
+        [
+            self.stray_idle,
+            self.stray_owed,
+            self.stray_behind,
+            self.restart,
+        ]
     }
 }
 
@@ -172,6 +179,14 @@ fn setup(target: Target, rng: &mut Rng) -> Knobs {
         Target::Mux | Target::Cluster => pct(50),
         Target::Pool | Target::Blocking => 0,
     };
+    // Behind replies owed, an extra reply is caught before the multiplexed connection's
+    // next batch. A pooled connection held across requests (WATCH, GET, EXEC) looks only
+    // at checkout: one arriving between its requests is read as the next one's reply, the
+    // limit docs/reliability.md states, so the pooled targets do not send these.
+    let stray_behind = match (target, pct(20)) {
+        (Target::Mux | Target::Cluster, p) => p,
+        (Target::Pool | Target::Blocking, _) => 0,
+    };
     let side_start = rng.between(10, 90);
     let stray_owed = if rng.chance(90) {
         0
@@ -218,6 +233,7 @@ fn setup(target: Target, rng: &mut Rng) -> Knobs {
         drop_percent,
         stray_idle,
         stray_owed,
+        stray_behind,
         restart,
         migrate,
         failover,
@@ -244,6 +260,7 @@ impl Knobs {
         self.server.hostile = 0;
         self.stray_idle = 0;
         self.stray_owed = 0;
+        self.stray_behind = 0;
         self.restart = 0;
         self.failover = 0;
         if self.pool.max_size < self.callers as usize {
@@ -608,7 +625,7 @@ async fn chaos(
     model: Arc<Model>,
     shared: Arc<Shared>,
     mut rng: Rng,
-    [stray_idle, stray_owed, restart]: [u64; 3],
+    [stray_idle, stray_owed, stray_behind, restart]: [u64; 4],
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -623,15 +640,23 @@ async fn chaos(
             1 => b":1\r\n",
             _ => b"$5\r\nstray\r\n",
         };
-        let (idle, dead, id) = {
+        let (idle, caught_up, dead, id) = {
             let l = link.lock();
-            (l.is_idle(), l.is_dead(), l.id)
+            (l.is_idle(), l.is_caught_up(), l.is_dead(), l.id)
         };
         if idle && rng.chance(stray_idle) {
             // The runtime is busy: its reactor reports the bytes late.
             let lag = Duration::from_millis(rng.between(1, 100));
             crate::net::lag(link, lag);
             link.lock().server_write(stray, now());
+            shared.report.lock().strays += 1;
+        } else if caught_up && !idle && rng.chance(stray_behind) {
+            // Behind replies the client has not read yet, the reactor late again: no
+            // request made from now on may receive it.
+            let lag = Duration::from_millis(rng.between(1, 100));
+            crate::net::lag(link, lag);
+            link.lock().server_write(stray, now());
+            model.desync_behind(id);
             shared.report.lock().strays += 1;
         } else if !dead && !idle && rng.chance(stray_owed) {
             link.lock().server_write(stray, now());

@@ -743,6 +743,36 @@ impl Core {
         }
     }
 
+    /// With nothing owed, takes every complete frame buffered: RESP3 pushes are kept for
+    /// [`Core::poll_push`], anything else fails the connection ([`Error::OutOfStep`]). A
+    /// frame's start may stay buffered. Lets a driver judge what it read before it records
+    /// a new request, so that a reply nobody asked for, even behind a push, is never taken
+    /// for that request's.
+    ///
+    /// # Errors
+    /// [`Error::OutOfStep`], [`Error::Protocol`], [`Error::Broken`]; the connection is
+    /// then broken.
+    pub fn set_pushes_aside(&mut self) -> Result<(), Error> {
+        if self.phase == Phase::Broken {
+            return Err(Error::Broken);
+        }
+        while self.owed.is_empty() && !self.read_buf.is_empty() {
+            match self.decode() {
+                Ok(Some(v @ Value::Push(_))) if self.state.protocol == Protocol::Resp3 => {
+                    self.keep_push(v);
+                }
+                Ok(Some(_)) => {
+                    return Err(self.fail(Error::OutOfStep(
+                        "a reply arrived that nobody asked for".into(),
+                    )))
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Pushes dropped because more than 1024 were waiting on a command connection.
     pub fn pushes_dropped(&self) -> u64 {
         self.pushes_dropped
@@ -1709,6 +1739,28 @@ mod tests {
         assert_eq!(v, Value::BulkString("v".into()));
         assert!(matches!(core.poll_push(), Ok(Some(Value::Push(_)))));
         assert_eq!(core.verdict(), Verdict::Reuse);
+    }
+
+    #[test]
+    fn pushes_read_with_nothing_owed_are_set_aside_and_a_reply_behind_them_is_refused() {
+        let i3 = info().with_protocol(Protocol::Resp3);
+        let mut core = Core::new(&i3, Instant::now());
+        core.handshake(&i3, None);
+        core.handle_bytes(b"%0\r\n+PONG\r\n");
+        assert!(matches!(
+            core.poll_reply(Instant::now()).unwrap(),
+            Poll::Idle
+        ));
+        // A push, then the start of another: kept, the start left for later.
+        core.handle_bytes(b">2\r\n$7\r\nmessage\r\n$1\r\na\r\n>2\r\n$7");
+        core.set_pushes_aside().unwrap();
+        assert!(core.unread_is_push());
+        assert!(matches!(core.poll_push(), Ok(Some(Value::Push(_)))));
+        // The rest of it, and a reply nobody asked for behind it.
+        core.handle_bytes(b"\r\nmessage\r\n$1\r\nb\r\n+OK\r\n");
+        assert!(matches!(core.set_pushes_aside(), Err(Error::OutOfStep(_))));
+        assert!(matches!(core.poll_push(), Ok(Some(Value::Push(_)))));
+        assert!(matches!(core.poll_push(), Err(Error::Broken)));
     }
 
     #[test]

@@ -388,13 +388,19 @@ impl<W> Mux<W> {
             if self.queued.is_empty() || self.unread_on_transport {
                 return Transmit::Idle;
             }
-            if self.core.has_unread() && self.core.pending_replies() > 0 {
+            if self.core.has_unread() {
                 // Bytes read and not yet judged: the replies they finish are handed out,
-                // and an extra reply behind them fails the connection, before a request
-                // of the batch could be matched to it.
+                // pushes set aside, and an extra reply among them fails the connection,
+                // before a request of the batch could be matched to it.
                 self.decode(now);
                 if self.failure.is_some() {
                     return Transmit::Idle;
+                }
+                if self.core.pending_replies() == 0 {
+                    if let Err(e) = self.core.set_pushes_aside() {
+                        self.fail(e);
+                        return Transmit::Idle;
+                    }
                 }
             }
             if self.core.pending_replies() == 0 && !self.core.unread_is_push() {
