@@ -180,13 +180,8 @@ fn setup(target: Target, rng: &mut Rng) -> Knobs {
         Target::Pool | Target::Blocking => 0,
     };
     // Behind replies owed, an extra reply is caught before the multiplexed connection's
-    // next batch. A pooled connection held across requests (WATCH, GET, EXEC) looks only
-    // at checkout: one arriving between its requests is read as the next one's reply, the
-    // limit docs/reliability.md states, so the pooled targets do not send these.
-    let stray_behind = match (target, pct(20)) {
-        (Target::Mux | Target::Cluster, p) => p,
-        (Target::Pool | Target::Blocking, _) => 0,
-    };
+    // next batch, and before a pooled connection's next request.
+    let stray_behind = pct(20);
     let side_start = rng.between(10, 90);
     let stray_owed = if rng.chance(90) {
         0

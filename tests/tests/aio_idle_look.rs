@@ -255,3 +255,33 @@ async fn a_stray_reply_behind_an_owed_one_never_reaches_the_next_caller_current_
 async fn a_stray_reply_behind_an_owed_one_never_reaches_the_next_caller_multi_thread() {
     stray_behind_an_owed_reply_rounds(2).await;
 }
+
+/// A pooled connection held across requests (WATCH, GET, then more): a stray reply that
+/// arrives between two of them, while the runtime is busy, is found before the next
+/// request is written; that request fails (its connection is out of step) and never
+/// receives the stray as its reply.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stray_reply_between_requests_on_a_held_pooled_connection_is_found_before_the_next() {
+    let (fake, last) = naming_server();
+    let r = client(&fake);
+    let mut wrong = Vec::new();
+    for round in 0..ROUNDS {
+        let key = format!("held-{round}");
+        let mut watched = r.pipeline().watch(key.as_str()).await.unwrap();
+        let got = watched.execute_command(("GET", key.as_str())).await;
+        let mut tally = Tally::default();
+        tally.check(round, &key, got);
+        wrong.extend(tally.wrong);
+        stray_then_busy(&last);
+        let next = format!("held-next-{round}");
+        match watched.execute_command(("GET", next.as_str())).await {
+            Err(redis_client::Error::OutOfStep(_)) => {}
+            got => {
+                let mut tally = Tally::default();
+                tally.check(round, &next, got);
+                wrong.extend(tally.wrong);
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

@@ -92,6 +92,29 @@ fn extra_replies_arriving_while_idle_are_found_before_the_next_request() {
 }
 
 #[test]
+fn a_stray_reply_between_requests_on_a_held_connection_is_found_before_the_next() {
+    let fake = server_with_extra_replies(Some(Duration::from_millis(5)));
+    let r = fake_client(&fake, RetryPolicy::none());
+    let mut refused = 0;
+    for i in 0..10 {
+        // WATCH holds one connection for the requests after it; its reply is followed by
+        // a stray one, which has arrived by the time the GET goes.
+        let mut w = r.pipeline().watch("k").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let key = format!("a{i}");
+        match w.get(&key) {
+            Ok(v) => assert_eq!(v.as_deref(), Some(format!("val:{key}").as_bytes())),
+            Err(e) => {
+                assert!(matches!(e, Error::OutOfStep(_)), "round {i}: {e}");
+                refused += 1;
+            }
+        }
+    }
+    // The look before the GET found the stray every time.
+    assert_eq!(refused, 10);
+}
+
+#[test]
 fn out_of_step_is_an_error_naming_it() {
     let fake = server_with_extra_replies(None);
     let r = fake_client(&fake, RetryPolicy::none());

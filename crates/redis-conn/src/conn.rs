@@ -26,6 +26,12 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
 /// record may arrive in pieces).
 const POLL_READ: Duration = Duration::from_millis(50);
 
+/// Most reads before a request on a held connection (each takes what has arrived).
+const MAX_READS_BEFORE_REQUEST: usize = 1024;
+
+/// Most looks before a request that find bytes but read none.
+const MAX_IDLE_TRIES: usize = 4;
+
 /// A single connection to a server.
 ///
 /// Requests are written whole; replies are read in order. The connection core decides
@@ -62,6 +68,9 @@ pub struct Connection {
     /// The same for the write timeout.
     applied_write_timeout: Option<Option<Duration>>,
     created: Instant,
+    /// The transport was found quiet since the last request (a pool's checkout look): the
+    /// next request needs no look of its own.
+    looked: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -131,6 +140,7 @@ impl Connection {
             applied_read_timeout: None,
             applied_write_timeout: None,
             created: now,
+            looked: false,
         }
     }
 
@@ -158,9 +168,66 @@ impl Connection {
         replies: usize,
         timeout: ReplyTimeout,
     ) -> Result<(), Error> {
+        self.judge_before_request()?;
         self.core
             .queue(parts, replies, timeout, crate::clock::now())?;
         self.write_request(parts)
+    }
+
+    /// Before a request on a connection that owes nothing, held across requests by its
+    /// caller (WATCH, then GET, then EXEC), the transport is looked at: bytes there were
+    /// sent before the request, so on RESP2 they fail the connection instead of being read
+    /// as its reply; on RESP3 they are read and judged (pushes are set aside). Not needed
+    /// right after a checkout's look, nor on a subscriber's connection (its messages come
+    /// at any time).
+    fn judge_before_request(&mut self) -> Result<(), Error> {
+        if std::mem::take(&mut self.looked) || self.core.pending_replies() > 0 {
+            return Ok(());
+        }
+        let state = self.core.state();
+        if state.subscribed || state.monitor {
+            return Ok(());
+        }
+        let resp3 = state.protocol == Protocol::Resp3;
+        // Bounded: pushes arriving without end, or bytes that cannot be read yet, must
+        // not hold the request back.
+        let (mut reads, mut idle_tries) = (0, 0);
+        while reads < MAX_READS_BEFORE_REQUEST && idle_tries < MAX_IDLE_TRIES {
+            reads += 1;
+            self.core.set_pushes_aside()?;
+            if !self.core.unread_is_push() {
+                return Err(self.broken(Error::OutOfStep(
+                    "bytes nobody asked for arrived before a request was written".into(),
+                )));
+            }
+            match self.transport.readiness() {
+                Readiness::Quiet | Readiness::Unknown => return Ok(()),
+                Readiness::Closed => return Err(self.broken(Error::closed())),
+                Readiness::Readable if resp3 => {
+                    let before = self.core.unread_len();
+                    let now = crate::clock::now();
+                    self.fill(Some(now + POLL_READ), now)?;
+                    if self.core.unread_len() == before {
+                        idle_tries += 1;
+                    }
+                }
+                Readiness::Readable => {
+                    return Err(self.broken(Error::OutOfStep(
+                        "bytes nobody asked for arrived before a request was written".into(),
+                    )))
+                }
+            }
+        }
+        // Still unread after every try: it cannot be judged, so the connection goes.
+        Err(self.broken(Error::OutOfStep(
+            "bytes arrived before a request was written that could not be read".into(),
+        )))
+    }
+
+    /// Marks the connection broken and returns `e`.
+    fn broken(&mut self, e: Error) -> Error {
+        self.core.mark_broken();
+        e
     }
 
     fn write_request(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
@@ -418,7 +485,9 @@ impl Connection {
         if self.core.pending_replies() > 0 || self.core.has_unread() {
             return Readiness::Readable;
         }
-        self.transport.readiness()
+        let r = self.transport.readiness();
+        self.looked = matches!(r, Readiness::Quiet | Readiness::Unknown);
+        r
     }
 
     /// What to do with this connection now that its user is done with it (see

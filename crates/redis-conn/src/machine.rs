@@ -955,6 +955,11 @@ impl Core {
         !self.read_buf.is_empty()
     }
 
+    /// How many bytes are buffered unread.
+    pub fn unread_len(&self) -> usize {
+        self.read_buf.len()
+    }
+
     /// True when what is buffered beyond the replies owed can only be (the start of) RESP3
     /// pushes, which come at any time and are never a reply: nothing, or a push frame's
     /// first byte on a RESP3 connection.

@@ -11,6 +11,16 @@ use std::io;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Most reads before a request on a held connection (each takes what the stream holds).
+const MAX_READS_BEFORE_REQUEST: usize = 1024;
+
+/// Most looks before a request that find bytes but read none.
+const MAX_IDLE_TRIES: usize = 4;
+
+/// How long a read before a request waits for bytes a look found (the reactor may not
+/// have reported them yet).
+const BRIEF_READ: Duration = Duration::from_millis(50);
+
 /// A single async connection to a server, owned by one task at a time.
 ///
 /// The async counterpart of the blocking [`Connection`](crate::Connection): requests are
@@ -41,6 +51,9 @@ pub struct Connection {
     /// A call that can leave the stream out of step is under way: set when it starts,
     /// cleared when it ends. Still set at the next call means its future was dropped.
     in_call: bool,
+    /// The stream was found quiet since the last request (a pool's checkout look): the
+    /// next request needs no look of its own.
+    looked: bool,
     created: Instant,
     /// The connector that picked the server, and the epoch the connection belongs to.
     epoch: Option<(std::sync::Arc<dyn super::Connector>, u64)>,
@@ -88,6 +101,7 @@ impl Connection {
             write_buf: BytesMut::new(),
             read_timeout: info.read_timeout,
             in_call: false,
+            looked: false,
             created: start,
             epoch: None,
         };
@@ -144,8 +158,71 @@ impl Connection {
         replies: usize,
         timeout: ReplyTimeout,
     ) -> Result<(), Error> {
+        self.judge_before_request().await?;
         self.core.queue(parts, replies, timeout, super::now())?;
         self.write_request(parts).await
+    }
+
+    /// Before a request on a connection that owes nothing, held across requests by its
+    /// caller (WATCH, then GET, then EXEC), what the stream holds is read past the
+    /// reactor and judged, as the multiplexed connection does before each batch: a reply
+    /// nobody asked for fails the connection instead of being read as this request's. Not
+    /// needed right after a checkout's look, nor on a subscriber's connection (its
+    /// messages come at any time).
+    async fn judge_before_request(&mut self) -> Result<(), Error> {
+        if std::mem::take(&mut self.looked) || self.core.pending_replies() > 0 {
+            return Ok(());
+        }
+        let state = self.core.state();
+        if state.subscribed || state.monitor {
+            return Ok(());
+        }
+        let resp3 = state.protocol == Protocol::Resp3;
+        // Bounded: pushes arriving without end, or bytes that cannot be read yet, must
+        // not hold the request back.
+        let (mut reads, mut idle_tries) = (0, 0);
+        while reads < MAX_READS_BEFORE_REQUEST && idle_tries < MAX_IDLE_TRIES {
+            reads += 1;
+            self.core.set_pushes_aside()?;
+            if !self.core.unread_is_push() {
+                return Err(self.fail(Error::OutOfStep(
+                    "bytes nobody asked for arrived before a request was written".into(),
+                )));
+            }
+            let buf = self.core.input_buffer();
+            match self.stream.read_now(buf) {
+                Some(Ok(0)) => {
+                    self.core.handle_closed();
+                    return Err(closed());
+                }
+                Some(Ok(n)) => self.core.handle_input(n),
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(e)) => return Err(self.fail(Error::Io(e))),
+                // A transport that cannot read now only looks; on RESP3 bytes there may be
+                // a push, read the usual way (briefly) and judged.
+                None => match self.stream.readiness() {
+                    Readiness::Quiet | Readiness::Unknown => return Ok(()),
+                    Readiness::Readable if resp3 => {
+                        let before = self.core.unread_len();
+                        self.fill(Some(super::now() + BRIEF_READ)).await?;
+                        if self.core.unread_len() == before {
+                            idle_tries += 1;
+                        }
+                    }
+                    Readiness::Readable => {
+                        return Err(self.fail(Error::OutOfStep(
+                            "bytes nobody asked for arrived before a request was written".into(),
+                        )))
+                    }
+                    Readiness::Closed => return Err(self.fail(closed())),
+                },
+            }
+        }
+        // Still unread after every try: it cannot be judged, so the connection goes.
+        Err(self.fail(Error::OutOfStep(
+            "bytes arrived before a request was written that could not be read".into(),
+        )))
     }
 
     async fn write_request(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
@@ -361,7 +438,9 @@ impl Connection {
         if !self.is_current() {
             return true;
         }
-        matches!(self.readiness(), Readiness::Readable | Readiness::Closed)
+        let stale = matches!(self.readiness(), Readiness::Readable | Readiness::Closed);
+        self.looked = !stale;
+        stale
     }
 
     /// The transport's look at what it holds now ([`Transport::readiness`]): a system
