@@ -66,6 +66,25 @@ fn stray_then_busy(last: &Mutex<Option<TcpStream>>) {
     std::thread::sleep(BUSY);
 }
 
+/// Keeps `workers` runtime workers busy (blocked, not yielding) for a while, so none of
+/// them asks the reactor meanwhile; returns once each has started.
+fn keep_workers_busy(workers: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    let (started_tx, started) = mpsc::channel();
+    let hogs = (0..workers)
+        .map(|_| {
+            let started_tx = started_tx.clone();
+            tokio::spawn(async move {
+                started_tx.send(()).unwrap();
+                std::thread::sleep(BUSY * 3);
+            })
+        })
+        .collect();
+    for _ in 0..workers {
+        started.recv().unwrap();
+    }
+    hogs
+}
+
 /// What the test checks each round: the reply to the request sent right after the stray
 /// bytes is that request's own.
 #[derive(Debug, Default)]
@@ -98,20 +117,7 @@ async fn multiplexed_rounds(busy_workers: usize) {
         let first = format!("first-{round}");
         let got = r.execute_command(("ECHO", first.as_str())).await;
         tally.check(round, &first, got);
-        // Every worker is kept busy too, so none of them asks the reactor meanwhile.
-        let (started_tx, started) = mpsc::channel();
-        let hogs: Vec<_> = (0..busy_workers)
-            .map(|_| {
-                let started_tx = started_tx.clone();
-                tokio::spawn(async move {
-                    started_tx.send(()).unwrap();
-                    std::thread::sleep(BUSY * 3);
-                })
-            })
-            .collect();
-        for _ in 0..busy_workers {
-            started.recv().unwrap();
-        }
+        let hogs = keep_workers_busy(busy_workers);
         stray_then_busy(&last);
         let second = format!("second-{round}");
         let got = r.execute_command(("ECHO", second.as_str())).await;
@@ -211,19 +217,7 @@ async fn stray_behind_an_owed_reply_rounds(busy_workers: usize) {
             tokio::spawn(async move { r.execute_command(("ECHO", first.as_str())).await })
         };
         let (mut socket, reply) = held.recv().await.expect("the held request arrived");
-        let (started_tx, started) = mpsc::channel();
-        let hogs: Vec<_> = (0..busy_workers)
-            .map(|_| {
-                let started_tx = started_tx.clone();
-                tokio::spawn(async move {
-                    started_tx.send(()).unwrap();
-                    std::thread::sleep(BUSY * 3);
-                })
-            })
-            .collect();
-        for _ in 0..busy_workers {
-            started.recv().unwrap();
-        }
+        let hogs = keep_workers_busy(busy_workers);
         socket
             .write_all(&[&reply[..], b"+OK\r\n"].concat())
             .unwrap();

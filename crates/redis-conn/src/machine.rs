@@ -773,6 +773,29 @@ impl Core {
         Ok(())
     }
 
+    /// Whether a request about to be queued must first look at the transport: the
+    /// connection owes nothing (bytes there would be taken for the request's reply), is
+    /// no subscriber's or monitor's (whose messages come at any time), and no look found
+    /// it quiet since the last request (`looked`: a pool's checkout look).
+    pub fn wants_look_before_request(&self, looked: bool) -> bool {
+        !looked && self.owed.is_empty() && !self.state.subscribed && !self.state.monitor
+    }
+
+    /// Before a request, with nothing owed: what is buffered is judged
+    /// ([`Core::set_pushes_aside`]), and a frame's start may stay only if it is a push's.
+    ///
+    /// # Errors
+    /// [`Error::OutOfStep`] for bytes nobody asked for; the connection is then broken.
+    pub fn judge_before_request(&mut self) -> Result<(), Error> {
+        self.set_pushes_aside()?;
+        if !self.unread_is_push() {
+            return Err(self.fail(Error::OutOfStep(
+                "bytes nobody asked for arrived before a request was written".into(),
+            )));
+        }
+        Ok(())
+    }
+
     /// Pushes dropped because more than 1024 were waiting on a command connection.
     pub fn pushes_dropped(&self) -> u64 {
         self.pushes_dropped

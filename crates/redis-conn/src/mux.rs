@@ -388,28 +388,20 @@ impl<W> Mux<W> {
             if self.queued.is_empty() || self.unread_on_transport {
                 return Transmit::Idle;
             }
+            // Bytes read and not yet judged: the replies they finish are handed out,
+            // pushes set aside, and an extra reply among them fails the connection, before
+            // a request of the batch could be matched to it.
             if self.core.has_unread() {
-                // Bytes read and not yet judged: the replies they finish are handed out,
-                // pushes set aside, and an extra reply among them fails the connection,
-                // before a request of the batch could be matched to it.
                 self.decode(now);
                 if self.failure.is_some() {
                     return Transmit::Idle;
                 }
-                if self.core.pending_replies() == 0 {
-                    if let Err(e) = self.core.set_pushes_aside() {
-                        self.fail(e);
-                        return Transmit::Idle;
-                    }
-                }
             }
-            if self.core.pending_replies() == 0 && !self.core.unread_is_push() {
-                // Read while nothing was owed, and not a push: a reply nobody asked for,
-                // which the next request must not be matched to.
-                self.fail(Error::OutOfStep(
-                    "bytes nobody asked for arrived before a request was written".into(),
-                ));
-                return Transmit::Idle;
+            if self.core.pending_replies() == 0 {
+                if let Err(e) = self.core.judge_before_request() {
+                    self.fail(e);
+                    return Transmit::Idle;
+                }
             }
             // Every batch, owing replies or not: an extra reply may arrive right behind
             // the last one owed, and must be read before the batch is recorded.

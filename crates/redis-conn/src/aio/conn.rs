@@ -170,25 +170,19 @@ impl Connection {
     /// needed right after a checkout's look, nor on a subscriber's connection (its
     /// messages come at any time).
     async fn judge_before_request(&mut self) -> Result<(), Error> {
-        if std::mem::take(&mut self.looked) || self.core.pending_replies() > 0 {
+        if !self
+            .core
+            .wants_look_before_request(std::mem::take(&mut self.looked))
+        {
             return Ok(());
         }
-        let state = self.core.state();
-        if state.subscribed || state.monitor {
-            return Ok(());
-        }
-        let resp3 = state.protocol == Protocol::Resp3;
+        let resp3 = self.core.state().protocol == Protocol::Resp3;
         // Bounded: pushes arriving without end, or bytes that cannot be read yet, must
         // not hold the request back.
         let (mut reads, mut idle_tries) = (0, 0);
         while reads < MAX_READS_BEFORE_REQUEST && idle_tries < MAX_IDLE_TRIES {
             reads += 1;
-            self.core.set_pushes_aside()?;
-            if !self.core.unread_is_push() {
-                return Err(self.fail(Error::OutOfStep(
-                    "bytes nobody asked for arrived before a request was written".into(),
-                )));
-            }
+            self.core.judge_before_request()?;
             let buf = self.core.input_buffer();
             match self.stream.read_now(buf) {
                 Some(Ok(0)) => {
